@@ -1,0 +1,33 @@
+"""qoslab: explain why latency spikes under load.
+
+Capture parsers, Linux flow-hash reimplementations, ping runners, a queue simulator and a
+network-namespace test bed, all speaking three tidy tables (PACKETS, PROBES, EVENTS; see
+:mod:`qoslab.schema`).
+"""
+
+from ._version import __version__
+from .data import data_path
+from .errors import (
+    BackendUnavailableError,
+    CaptureFormatError,
+    ConfigError,
+    KernelFeatureMissing,
+    QoslabError,
+    RunFormatError,
+)
+from .io import load
+from .runs import Run, RunJournal
+
+__all__ = [
+    "__version__",
+    "BackendUnavailableError",
+    "CaptureFormatError",
+    "ConfigError",
+    "KernelFeatureMissing",
+    "QoslabError",
+    "Run",
+    "RunFormatError",
+    "RunJournal",
+    "data_path",
+    "load",
+]

@@ -1,0 +1,62 @@
+"""The ``qoslab`` command.
+
+Each subcommand lives beside the layer it drives, in a module that defines
+``register(subparsers)``; this file only lists them. A subcommand's handler returns an exit
+status. Errors qoslab raises on purpose (:class:`~qoslab.errors.QoslabError`) are printed as one
+line, never as a traceback; Ctrl-C exits with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ._version import __version__
+from .errors import QoslabError
+
+__all__ = ["main", "build_parser", "SUBCOMMANDS"]
+
+#: subcommand -> module that registers it (in the order ``--help`` lists them).
+SUBCOMMANDS: dict[str, str] = {
+    "report": "qoslab.report",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="qoslab",
+        description="Explain why latency spikes under load: captures, flow hashes, pings, "
+        "a queue simulator and a network-namespace lab.",
+    )
+    parser.add_argument("--version", action="version", version=f"qoslab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in SUBCOMMANDS.values():
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``qoslab`` command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except QoslabError as exc:
+        print(f"qoslab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"qoslab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"qoslab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

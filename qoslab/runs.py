@@ -1,0 +1,315 @@
+"""RUN: the probes, events and metadata of one experiment, and its file format.
+
+A RUN file is one gzipped JSON document::
+
+    {"format": "qoslab-run", "version": 1,
+     "meta": {...},
+     "probes": {"stream": [...], "host": [...], ...},   # column-oriented
+     "events": {"t": [...], "kind": [...], "detail": [...]}}
+
+While an experiment runs, its records go to a *journal* (``<path>.partial``): JSON lines, one
+header line then one line per probe or event, flushed at least once a second, so a crash or
+Ctrl-C keeps every record written so far. :func:`qoslab.load` reads a journal as well as a
+finished file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import json
+import math
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import schema
+from ._version import __version__
+from .errors import RunFormatError
+
+__all__ = ["Run", "RunJournal", "RUN_FORMAT", "RUN_VERSION", "JOURNAL_FORMAT", "read_native"]
+
+RUN_FORMAT = "qoslab-run"
+RUN_VERSION = 1
+JOURNAL_FORMAT = "qoslab-run-journal"
+
+
+@dataclass
+class Run:
+    """One experiment: PROBES, EVENTS and META.
+
+    Parameters
+    ----------
+    probes
+        PROBES table (see :mod:`qoslab.schema`); coerced on construction.
+    events
+        EVENTS table; coerced on construction.
+    meta
+        JSON-serialisable dict: tool version, start time, parameters, kernel, seed ...
+
+    Examples
+    --------
+    >>> run = Run(probes={"stream": ["a"], "host": ["h"], "tos": [0], "size": [56], "seq": [1],
+    ...                   "t_sent": [0.0], "rtt_ms": [1.5], "status": ["ok"], "ttl": [64]})
+    >>> run.streams
+    ['a']
+    """
+
+    probes: pd.DataFrame = field(default_factory=schema.empty_probes)
+    events: pd.DataFrame = field(default_factory=schema.empty_events)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.probes = schema.conform(self.probes, "probes")
+        self.events = schema.conform(self.events, "events")
+        self.meta = dict(self.meta)
+        self.meta.setdefault("tool", f"qoslab {__version__}")
+
+    @property
+    def streams(self) -> list[str]:
+        """Stream labels in order of first appearance."""
+        return list(pd.unique(self.probes["stream"].dropna()))
+
+    def __repr__(self) -> str:
+        return (
+            f"Run({len(self.probes)} probes in {len(self.streams)} streams, "
+            f"{len(self.events)} events, source={self.meta.get('source', '?')!r})"
+        )
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the document that :meth:`save` writes."""
+        return {
+            "format": RUN_FORMAT,
+            "version": RUN_VERSION,
+            "meta": _jsonable(self.meta),
+            "probes": _columns(self.probes),
+            "events": _columns(self.events),
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the RUN file atomically (temporary file, fsync, rename).
+
+        Parameters
+        ----------
+        path
+            Target path; ``.json.gz`` is the conventional suffix.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+        """
+        path = Path(path)
+        data = json.dumps(self.to_json_dict(), allow_nan=False, separators=(",", ":"))
+        _atomic_write(path, gzip.compress(data.encode(), mtime=0))
+        return path
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert numpy / pandas scalars and containers to plain JSON values (NaN -> None)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if isinstance(value, (_dt.datetime, pd.Timestamp)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _columns(frame: pd.DataFrame) -> dict[str, list]:
+    out = {}
+    for col in frame.columns:
+        series = frame[col]
+        values = series.astype(object).where(series.notna(), None).tolist()
+        out[str(col)] = [_jsonable(v) for v in values]
+    return out
+
+
+def read_native(doc: Any, source: str) -> Run:
+    """Build a :class:`Run` from a parsed RUN document, validating every field.
+
+    Raises
+    ------
+    RunFormatError
+        Naming ``source`` and the offending field.
+    """
+    if not isinstance(doc, dict):
+        raise RunFormatError(f"{source}: expected a JSON object at the top level")
+    if doc.get("format") != RUN_FORMAT:
+        raise RunFormatError(f"{source}: format: expected {RUN_FORMAT!r}, got {doc.get('format')!r}")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RunFormatError(f"{source}: version: expected an integer, got {version!r}")
+    if version > RUN_VERSION:
+        raise RunFormatError(
+            f"{source}: version: {version} is newer than this qoslab reads ({RUN_VERSION}); "
+            "upgrade qoslab"
+        )
+    meta = doc.get("meta", {})
+    if not isinstance(meta, dict):
+        raise RunFormatError(f"{source}: meta: expected an object, got {type(meta).__name__}")
+    tables = {}
+    for name in ("probes", "events"):
+        cols = doc.get(name)
+        if not isinstance(cols, dict):
+            raise RunFormatError(f"{source}: {name}: expected an object of columns")
+        lengths = {k: len(v) for k, v in cols.items() if isinstance(v, list)}
+        for k, v in cols.items():
+            if not isinstance(v, list):
+                raise RunFormatError(f"{source}: {name}.{k}: expected a list")
+        if len(set(lengths.values())) > 1:
+            raise RunFormatError(f"{source}: {name}: columns differ in length {lengths}")
+        tables[name] = schema.conform(pd.DataFrame(cols), name, source=source)
+    return Run(tables["probes"], tables["events"], meta)
+
+
+class RunJournal:
+    """Append-only journal of a run in progress (``<path>.partial``).
+
+    Every record is written as one JSON line; the file is flushed to the OS after each batch
+    and fsynced at least once a second, so a killed process loses nothing it reported.
+    :meth:`finish` writes the final RUN file atomically and removes the journal.
+
+    Parameters
+    ----------
+    path
+        The final RUN file path; the journal is ``path + ".partial"``.
+    meta
+        META known at the start (updated later with :meth:`update_meta`).
+
+    Examples
+    --------
+    >>> import tempfile, os, qoslab
+    >>> d = tempfile.mkdtemp()
+    >>> j = RunJournal(os.path.join(d, "r.json.gz"), {"interval": 0.2})
+    >>> j.add_probe(stream="s", host="h", tos=0, size=56, seq=1, t_sent=0.0, rtt_ms=1.0,
+    ...             status="ok", ttl=64)
+    >>> len(qoslab.load(j.journal_path).probes)
+    1
+    >>> j.close()
+    """
+
+    def __init__(self, path: str | os.PathLike, meta: dict[str, Any] | None = None,
+                 *, fsync_interval: float = 1.0) -> None:
+        self.path = Path(path)
+        self.journal_path = self.path.with_name(self.path.name + ".partial")
+        self.journal_path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.journal_path, "w", encoding="utf-8")  # noqa: SIM115
+        self._fsync_interval = fsync_interval
+        self._last_sync = 0.0
+        self._write({"format": JOURNAL_FORMAT, "version": RUN_VERSION,
+                     "meta": _jsonable(dict(meta or {}))})
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(_jsonable(record), allow_nan=False) + "\n")
+        self._fh.flush()
+        now = time.monotonic()
+        if now - self._last_sync >= self._fsync_interval:
+            os.fsync(self._fh.fileno())
+            self._last_sync = now
+
+    def add_probe(self, **probe: Any) -> None:
+        """Append one PROBES row (keyword per column; extra columns allowed)."""
+        self._write({"probe": probe})
+
+    def add_event(self, t: float, kind: str, detail: str = "") -> None:
+        """Append one EVENTS row."""
+        self._write({"event": {"t": t, "kind": kind, "detail": detail}})
+
+    def update_meta(self, **meta: Any) -> None:
+        """Record META entries learnt during the run (later values win)."""
+        self._write({"meta": meta})
+
+    def close(self) -> None:
+        """Flush, fsync and close the journal (it stays on disk)."""
+        if not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+
+    def finish(self, run: Run) -> Path:
+        """Save ``run`` atomically to :attr:`path` and remove the journal."""
+        self.close()
+        out = run.save(self.path)
+        self.journal_path.unlink(missing_ok=True)
+        return out
+
+    def __enter__(self) -> RunJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_journal(path: Path) -> Run:
+    """Recover a :class:`Run` from a journal; a torn last line is dropped with a warning."""
+    probes: list[dict] = []
+    events: list[dict] = []
+    meta: dict[str, Any] = {}
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        lines = fh.read().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for lineno, line in enumerate(lines, 1):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            if lineno == len(lines):
+                warnings.warn(f"{path}: line {lineno} is incomplete (the run was cut off there); "
+                              "dropped it", stacklevel=3)
+                break
+            raise RunFormatError(f"{path}: line {lineno}: not a JSON record") from None
+        if lineno == 1:
+            if not isinstance(rec, dict) or rec.get("format") != JOURNAL_FORMAT:
+                raise RunFormatError(f"{path}: line 1: expected a {JOURNAL_FORMAT} header")
+            meta.update(rec.get("meta") or {})
+            continue
+        if not isinstance(rec, dict) or len(rec) != 1:
+            raise RunFormatError(f"{path}: line {lineno}: expected one of probe/event/meta")
+        (kind, body), = rec.items()
+        if kind == "probe" and isinstance(body, dict):
+            probes.append(body)
+        elif kind == "event" and isinstance(body, dict):
+            events.append(body)
+        elif kind == "meta" and isinstance(body, dict):
+            meta.update(body)
+        else:
+            raise RunFormatError(f"{path}: line {lineno}: unknown record {kind!r}")
+    meta["recovered_from_journal"] = str(path)
+    pr = pd.DataFrame(probes) if probes else schema.empty_probes()
+    ev = pd.DataFrame(events) if events else schema.empty_events()
+    return Run(schema.conform(pr, "probes", source=str(path)),
+               schema.conform(ev, "events", source=str(path)), meta)

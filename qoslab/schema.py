@@ -1,0 +1,195 @@
+"""The three tidy tables every qoslab layer speaks: PACKETS, PROBES and EVENTS.
+
+This module is the single source of truth for their column names and dtypes. Producers build
+their frames with :func:`conform`, consumers may rely on every listed column being present with
+the listed dtype. Extra columns are allowed (for example ``owd_up_ms`` from an irtt import) and
+are kept as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import RunFormatError
+
+__all__ = [
+    "PROBES",
+    "EVENTS",
+    "PROBE_STATUSES",
+    "EVENT_KINDS",
+    "empty_probes",
+    "empty_events",
+    "conform",
+    "stream_label",
+]
+
+#: Status of one probe. ``ok``: answered; ``lost``: no answer before the timeout;
+#: ``duplicate``: a second reply for a sequence already answered (kept as its own row);
+#: ``late``: answered after the timeout; ``unreachable`` / ``time_exceeded``: an ICMP error came
+#: back instead of an echo reply; ``error``: the probe could not be sent.
+PROBE_STATUSES: tuple[str, ...] = (
+    "ok",
+    "lost",
+    "duplicate",
+    "late",
+    "unreachable",
+    "time_exceeded",
+    "error",
+)
+
+#: What an EVENTS row can say happened to the path.
+EVENT_KINDS: tuple[str, ...] = (
+    "hash_change",
+    "config_change",
+    "load_start",
+    "load_stop",
+    "run_start",
+    "run_stop",
+    "note",
+)
+
+#: PROBES: one row per latency probe (column -> dtype).
+PROBES: dict[str, str] = {
+    "stream": "string",  # label, e.g. "10.0.0.2 tos=0x10 size=56"
+    "host": "string",  # destination as given (name or address)
+    "tos": "Int64",  # the whole TOS / traffic-class byte
+    "size": "Int64",  # ICMP payload bytes (ping -s)
+    "seq": "Int64",  # sequence number within the stream
+    "t_sent": "float64",  # seconds from the run's start
+    "rtt_ms": "float64",  # NaN when there is no answer
+    "status": "string",  # one of PROBE_STATUSES
+    "ttl": "Int64",  # TTL / hop limit of the reply
+}
+
+#: EVENTS: one row per thing that happened to the path.
+EVENTS: dict[str, str] = {
+    "t": "float64",  # seconds from the run's start
+    "kind": "string",  # one of EVENT_KINDS
+    "detail": "string",  # free text, e.g. "perturb seed 0x1234abcd"
+}
+
+_SCHEMAS = {"probes": PROBES, "events": EVENTS}
+_ENUMS = {("probes", "status"): PROBE_STATUSES, ("events", "kind"): EVENT_KINDS}
+
+
+def empty_probes() -> pd.DataFrame:
+    """Return an empty PROBES frame with every column and dtype."""
+    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in PROBES.items()})
+
+
+def empty_events() -> pd.DataFrame:
+    """Return an empty EVENTS frame with every column and dtype."""
+    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in EVENTS.items()})
+
+
+def stream_label(host: str, tos: int | None = None, size: int | None = None) -> str:
+    """Return the conventional stream label, e.g. ``'10.0.0.2 tos=0x10 size=56'``.
+
+    >>> stream_label("10.0.0.2", 0x10, 56)
+    '10.0.0.2 tos=0x10 size=56'
+    >>> stream_label("example")
+    'example'
+    """
+    parts = [host]
+    if tos is not None:
+        parts.append(f"tos=0x{int(tos):02x}")
+    if size is not None:
+        parts.append(f"size={int(size)}")
+    return " ".join(parts)
+
+
+def conform(frame: pd.DataFrame | Mapping, table: str, *, source: str = "") -> pd.DataFrame:
+    """Check and coerce a frame to the PROBES or EVENTS schema.
+
+    Parameters
+    ----------
+    frame
+        A DataFrame or a mapping of column name to values.
+    table
+        ``"probes"`` or ``"events"``.
+    source
+        A name for error messages (a file name), e.g. ``"run.json.gz"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of the schema first, in schema order, with the schema dtypes, then any
+        extra columns unchanged.
+
+    Raises
+    ------
+    RunFormatError
+        When a column is missing, cannot take its dtype, or holds a value outside its enum;
+        the message names ``source``, the table, the column and the first offending row.
+
+    Examples
+    --------
+    >>> df = conform({"t": [1.5], "kind": ["note"], "detail": ["hello"]}, "events")
+    >>> str(df.dtypes["t"]), str(df.dtypes["kind"])
+    ('float64', 'string')
+    """
+    schema = _SCHEMAS[table]
+    where = f"{source}: " if source else ""
+    df = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(dict(frame))
+    missing = [c for c in schema if c not in df.columns]
+    if missing:
+        raise RunFormatError(f"{where}{table}: missing column(s) {', '.join(missing)}")
+    out = {}
+    for col, dtype in schema.items():
+        out[col] = _coerce(df[col], dtype, f"{where}{table}.{col}")
+        allowed = _ENUMS.get((table, col))
+        if allowed is not None:
+            bad = ~out[col].isin(allowed) & out[col].notna()
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise RunFormatError(
+                    f"{where}{table}.{col}: row {i}: {out[col].iloc[i]!r} is not one of "
+                    f"{', '.join(allowed)}"
+                )
+    extra = [c for c in df.columns if c not in schema]
+    result = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
+    for c in extra:
+        result[c] = df[c].to_numpy()
+    return result
+
+
+def _coerce(values: pd.Series, dtype: str, what: str) -> pd.Series:
+    values = values.reset_index(drop=True)
+    try:
+        if dtype == "float64":
+            return pd.to_numeric(values, errors="raise").astype("float64")
+        if dtype == "Int64":
+            num = pd.to_numeric(values, errors="raise")
+            if num.notna().any():
+                finite = num.dropna().astype("float64")
+                if not np.all(np.equal(np.mod(finite, 1), 0)):
+                    raise ValueError("not an integer")
+            return num.astype("Int64")
+        if dtype == "string":
+            bad = values.notna().to_numpy() & ~np.array(
+                [isinstance(v, str) for v in values], dtype=bool
+            )
+            if bad.any():
+                raise ValueError(f"{values[bad].iloc[0]!r} is not text")
+            return values.astype("string")
+    except (ValueError, TypeError) as exc:
+        first = _first_bad(values, dtype)
+        raise RunFormatError(f"{what}: expected {_HUMAN[dtype]}{first}: {exc}") from None
+    raise AssertionError(dtype)
+
+
+_HUMAN = {"float64": "numbers (or null)", "Int64": "integers (or null)", "string": "text"}
+
+
+def _first_bad(values: pd.Series, dtype: str) -> str:
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            continue
+        if dtype in ("float64", "Int64") and (
+            isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))
+        ):
+            return f", row {i} holds {v!r}"
+    return ""

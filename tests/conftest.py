@@ -1,0 +1,44 @@
+"""Shared fixtures. Figures are drawn off-screen and closed after every test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_FLENT = REPO.parent / "shared" / "data" / "flent"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.fixture
+def repo() -> Path:
+    """The repository root."""
+    return REPO
+
+
+def need_root(reason: str = "needs root") -> None:
+    """Skip the calling test unless running as root on Linux."""
+    if sys.platform != "linux" or os.geteuid() != 0:
+        pytest.skip(f"{reason}: not root on Linux")
+
+
+def need_tool(name: str) -> str:
+    """Return the path of an executable, or skip naming the Debian package to install."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} not installed (tests/install-system-deps.sh installs it as root)")
+    return path
