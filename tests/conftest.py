@@ -13,7 +13,8 @@ import pytest
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_FLENT = REPO.parent / "shared" / "data" / "flent"
+#: Real flent output files (copied from the project's shared sample data; see its README.md).
+SHARED_FLENT = REPO / "tests" / "data" / "flent"
 
 
 @pytest.fixture(autouse=True)
