@@ -1,22 +1,161 @@
-"""Execute notebooks headless and render them to self-contained HTML (``qoslab report``)."""
+"""Execute notebooks headless and render them to HTML that works offline (``qoslab report``).
+
+Each notebook runs in a fresh ``python3`` kernel (nbclient, widget state stored) and is written
+as ``<out>/<name>.html`` with its figures inline and its widget state embedded. The widgets are
+drawn in the browser by the ``@jupyter-widgets/html-manager`` bundle that qoslab ships in
+``qoslab/_static/`` and copies beside the HTML (``<out>/_static/``): a report opened from disk,
+with no network, shows every figure and widget. nbconvert's CDN ``<script>`` tags (require.js,
+MathJax, mermaid) are dropped, and :func:`fetched_urls` guards the result: rendering fails if
+the page would still make the browser fetch anything from a remote host.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
-from collections.abc import Iterable
+import re
+import shutil
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from .errors import QoslabError
 
-__all__ = ["render_notebook", "render_all", "register", "NOTEBOOK_DIR"]
+__all__ = [
+    "render_notebook",
+    "render_all",
+    "export_html",
+    "inject_parameters",
+    "fetched_urls",
+    "copy_static",
+    "register",
+    "NOTEBOOK_DIR",
+    "STATIC_DIR",
+    "WIDGET_RENDERER",
+    "WIDGET_STATE_MIMETYPE",
+]
 
 #: The repository's notebooks folder.
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+#: Browser assets shipped with qoslab (see ``qoslab/_static/README.md``).
+STATIC_DIR = Path(__file__).resolve().parent / "_static"
+#: Where the widget renderer lands, relative to the HTML files.
+WIDGET_RENDERER = "_static/html-manager/embed.js"
+#: The ``<script type=…>`` holding the widget models a report embeds.
+WIDGET_STATE_MIMETYPE = "application/vnd.jupyter.widget-state+json"
+
+# nbconvert's "lab" page minus the three CDN scripts: require.js (the standalone embed.js needs
+# none), MathJax and mermaid (the notebooks use neither). The widget loader stays and is pointed
+# at the local copy through HTMLExporter.widget_renderer_url.
+_TEMPLATE_NAME = "qoslab_offline.html.j2"
+_TEMPLATE = """\
+{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+PathLike = str | os.PathLike
 
 
-def render_notebook(notebook: str | os.PathLike, out_dir: str | os.PathLike = "reports",
-                    *, timeout: int = 600) -> Path:
+def inject_parameters(nb: Any, parameters: Mapping[str, Any]) -> None:
+    """Insert a cell assigning ``parameters`` right after the notebook's ``parameters`` cell.
+
+    The papermill convention: the injected cell is tagged ``injected-parameters`` and overrides
+    the defaults. Values must be Python literals (their ``repr`` is written).
+
+    Parameters
+    ----------
+    nb
+        An ``nbformat`` notebook node, changed in place.
+    parameters
+        Name -> value.
+
+    Raises
+    ------
+    QoslabError
+        When the notebook has no cell tagged ``parameters``, or a name is not an identifier.
+
+    Examples
+    --------
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook()
+    >>> nb.cells = [nbformat.v4.new_code_cell("# parameters\\nN = 1", metadata={"tags": ["parameters"]}),
+    ...             nbformat.v4.new_code_cell("print(N)")]
+    >>> inject_parameters(nb, {"N": 5})
+    >>> nb.cells[1].source
+    '# injected parameters\\nN = 5'
+    """
+    import nbformat
+
+    for name in parameters:
+        if not str(name).isidentifier():
+            raise QoslabError(f"parameter name {name!r} is not a Python identifier")
+    index = next((i for i, cell in enumerate(nb.cells)
+                  if "parameters" in cell.get("metadata", {}).get("tags", [])), None)
+    if index is None:
+        raise QoslabError("the notebook has no cell tagged 'parameters' to override")
+    lines = ["# injected parameters"] + [f"{k} = {v!r}" for k, v in parameters.items()]
+    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(index + 1, cell)
+
+
+def copy_static(out_dir: PathLike) -> Path:
+    """Copy the shipped widget renderer into ``<out_dir>/_static`` and return that folder."""
+    dest = Path(out_dir) / "_static"
+    shutil.copytree(STATIC_DIR, dest, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("README.md", "__pycache__"))
+    return dest
+
+
+def export_html(nb: Any, name: str = "notebook") -> str:
+    """Render an executed notebook as an offline HTML page (no kernel is started).
+
+    Figures stay inline (``data:`` URLs); the widget state stored in the notebook's metadata is
+    embedded as a ``<script type="application/vnd.jupyter.widget-state+json">``; the page loads
+    the widget renderer from ``_static/`` beside it (see :func:`copy_static`).
+
+    Parameters
+    ----------
+    nb
+        An ``nbformat`` notebook node (normally executed with widget state stored).
+    name
+        The page title.
+
+    Raises
+    ------
+    QoslabError
+        When the page would make the browser fetch anything remote (an output's ``<img
+        src="https://…">``, say); the message lists the URLs.
+
+    Examples
+    --------
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Queues")])
+    >>> page = export_html(nb, "demo")
+    >>> "<title>demo</title>" in page, fetched_urls(page, remote_only=True)
+    (True, [])
+    """
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", template_file=_TEMPLATE_NAME,
+                            extra_loaders=[DictLoader({_TEMPLATE_NAME: _TEMPLATE})],
+                            widget_renderer_url=WIDGET_RENDERER, require_js_url="",
+                            mathjax_url="", jupyter_widgets_base_url="")
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}})
+    remote = fetched_urls(body, remote_only=True)
+    if remote:
+        raise QoslabError(f"{name}: the rendered page would fetch remote resources, which an "
+                          f"offline report must not: {', '.join(sorted(set(remote)))}")
+    return body
+
+
+def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeout: int = 600,
+                    parameters: Mapping[str, Any] | None = None) -> Path:
     """Execute one notebook in a fresh ``python3`` kernel and write ``<out_dir>/<name>.html``.
 
     Parameters
@@ -24,9 +163,12 @@ def render_notebook(notebook: str | os.PathLike, out_dir: str | os.PathLike = "r
     notebook
         Path of the ``.ipynb`` file; it runs with its own folder as working directory.
     out_dir
-        Folder for the HTML (created if missing).
+        Folder for the HTML (created if missing); the widget renderer is copied to
+        ``<out_dir>/_static/``.
     timeout
         Seconds one cell may run.
+    parameters
+        Overrides for the notebook's ``parameters`` cell (see :func:`inject_parameters`).
 
     Returns
     -------
@@ -36,51 +178,208 @@ def render_notebook(notebook: str | os.PathLike, out_dir: str | os.PathLike = "r
     Raises
     ------
     QoslabError
-        When a cell fails; the message names the notebook and the failing cell's error.
+        When a cell fails (the message names the notebook and the failing cell's error), or
+        when the page would fetch anything remote (see :func:`fetched_urls`).
     """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
-    from nbconvert import HTMLExporter
 
     notebook = Path(notebook)
-    nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(notebook.parent)}})
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except (OSError, ValueError) as exc:
+        raise QoslabError(f"{notebook}: not a readable notebook ({exc})") from None
+    if parameters:
+        inject_parameters(nb, parameters)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
+                            resources={"metadata": {"path": str(notebook.parent.resolve())}})
     try:
         client.execute()
     except CellExecutionError as exc:
         raise QoslabError(f"{notebook}: a cell failed:\n{exc}") from None
-    exporter = HTMLExporter()
-    body, _ = exporter.from_notebook_node(nb)
-    out = Path(out_dir) / f"{notebook.stem}.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(body, encoding="utf-8")
+    try:
+        body = export_html(nb, notebook.stem)
+    except QoslabError as exc:
+        raise QoslabError(f"{notebook}: {exc}") from None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    copy_static(out_dir)
+    out = out_dir / f"{notebook.stem}.html"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(out)
     return out
 
 
-def render_all(notebooks: Iterable[str | os.PathLike] = (), out_dir: str | os.PathLike = "reports"
-               ) -> list[Path]:
-    """Render each notebook (default: every notebook under ``notebooks/``), in name order."""
+def render_all(notebooks: Iterable[PathLike] = (), out_dir: PathLike = "reports", *,
+               jobs: int | None = None, timeout: int = 600,
+               parameters: Mapping[str, Any] | None = None) -> list[Path]:
+    """Render each notebook (default: every notebook under ``notebooks/``), in name order.
+
+    Parameters
+    ----------
+    notebooks
+        ``.ipynb`` paths; empty means every ``notebooks/*.ipynb``.
+    out_dir
+        Folder for the HTML files.
+    jobs
+        Notebooks executed at the same time (each in its own kernel process); default: the
+        number of CPUs, at most 4.
+    timeout, parameters
+        As for :func:`render_notebook` (parameters go to every notebook).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The HTML files, in the order of ``notebooks``.
+
+    Raises
+    ------
+    QoslabError
+        A missing notebook (checked before anything runs) or the first failure in input order;
+        the other notebooks are still rendered.
+    """
     paths = [Path(p) for p in notebooks] or sorted(NOTEBOOK_DIR.glob("*.ipynb"))
     if not paths:
         raise QoslabError(f"no notebooks to render (looked in {NOTEBOOK_DIR})")
     for p in paths:
         if not p.is_file():
             raise QoslabError(f"{p}: no such notebook")
-    return [render_notebook(p, out_dir) for p in paths]
+    jobs = max(1, min(jobs or min(os.cpu_count() or 1, 4), len(paths)))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(render_notebook, p, out_dir, timeout=timeout,
+                               parameters=parameters) for p in paths]
+        errors = [f.exception() for f in futures]
+    failed = [e for e in errors if e is not None]
+    if failed:
+        if len(failed) > 1:
+            raise QoslabError("\n\n".join(str(e) for e in failed)) from failed[0]
+        raise failed[0]
+    return [f.result() for f in futures]
+
+
+# --- what a page makes the browser fetch ------------------------------------------------------
+
+_CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)|@import\s+['"]([^'"]+)""", re.IGNORECASE)
+_JS_IMPORT = re.compile(r"""\bimport\s*\(\s*['"]([^'"]+)|\bfrom\s+['"]([^'"]+)['"]""")
+_REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
+_FETCHING_ATTRS = {
+    "script": ("src",), "img": ("src", "srcset"), "iframe": ("src",), "embed": ("src",),
+    "source": ("src", "srcset"), "video": ("src", "poster"), "audio": ("src",),
+    "object": ("data",), "input": ("src",), "track": ("src",),
+}
+_FETCHING_RELS = {"stylesheet", "icon", "preload", "prefetch", "modulepreload", "manifest",
+                  "apple-touch-icon", "shortcut"}
+_INERT_SCRIPT_TYPES = {"application/json", "application/ld+json", "text/x-mathjax-config"}
+
+
+class _FetchFinder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.urls: list[str] = []
+        self._in: str | None = None  # "style" / "script" while inside an executed one
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        for name in _FETCHING_ATTRS.get(tag, ()):
+            if a.get(name):
+                if name == "srcset":
+                    self.urls += [part.split()[0] for part in a[name].split(",") if part.split()]
+                else:
+                    self.urls.append(a[name])
+        if tag == "link" and set(a.get("rel", "").lower().split()) & _FETCHING_RELS:
+            self.urls.append(a.get("href", ""))
+        if "style" in a:
+            self.urls += [m[0] or m[1] for m in _CSS_URL.findall(a["style"])]
+        kind = a.get("type", "").lower()
+        if tag == "style" or (tag == "script" and (not kind or "javascript" in kind
+                                                   or kind == "module")):
+            self._in = tag
+        elif tag == "script":
+            self._in = None if kind in _INERT_SCRIPT_TYPES or "+json" in kind else "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script"):
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in == "style":
+            self.urls += [m[0] or m[1] for m in _CSS_URL.findall(data)]
+        elif self._in == "script":
+            self.urls += [m[0] or m[1] for m in _JS_IMPORT.findall(data)]
+            # string literals holding an absolute URL (e.g. a script element's src set in code)
+            self.urls += re.findall(r"""['"]((?:https?:)?//[^'"\s]+)['"]""", data)
+
+
+def fetched_urls(html: str, *, remote_only: bool = False) -> list[str]:
+    """List the URLs an HTML page makes the browser load (scripts, styles, images, fonts …).
+
+    Scans ``src``/``srcset``/``data`` attributes, stylesheet/icon/preload links, CSS ``url()``
+    and ``@import`` in ``<style>`` and ``style=``, ``import(...)`` in executed scripts and quoted
+    absolute URLs in executed script code. Plain ``<a href>`` links are not fetched and not
+    listed; nor is anything inside JSON scripts (widget state). ``data:`` URLs are left out;
+    each URL is listed once, in page order.
+
+    Parameters
+    ----------
+    html
+        The page.
+    remote_only
+        Keep only URLs with a scheme or host (``https://…``, ``//cdn…``, ``file://…``), i.e.
+        everything that is not a path relative to the page.
+
+    Examples
+    --------
+    >>> page = ('<script src="https://cdn.example/x.js"></script><img src="data:image/png;base64,AA">'
+    ...         '<script src="_static/embed.js"></script><a href="https://example.org">doc</a>')
+    >>> fetched_urls(page)
+    ['https://cdn.example/x.js', '_static/embed.js']
+    >>> fetched_urls(page, remote_only=True)
+    ['https://cdn.example/x.js']
+    """
+    finder = _FetchFinder()
+    finder.feed(html)
+    finder.close()
+    urls = [u.strip() for u in finder.urls if u.strip() and not u.strip().lower().startswith("data:")]
+    if remote_only:
+        urls = [u for u in urls if _REMOTE.match(u)]
+    return list(dict.fromkeys(urls))  # each once, in page order
+
+
+# --- command line ----------------------------------------------------------------------------
+
+def _parse_parameter(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE")
+    try:
+        parsed: Any = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        parsed = value  # a bare word is a string
+    return name.strip(), parsed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``qoslab report`` to the command line."""
-    p = sub.add_parser("report", help="execute notebooks and write HTML reports",
-                       description="Execute notebooks headless and write HTML to a folder.")
+    p = sub.add_parser(
+        "report", help="execute notebooks and write offline HTML reports",
+        description="Execute notebooks headless and write HTML (figures inline, widget state "
+        "embedded, the widget renderer copied beside it: the pages work offline).")
     p.add_argument("notebooks", nargs="*", help="notebooks (default: every one in notebooks/)")
     p.add_argument("-o", "--out", default="reports", help="output folder (default: reports)")
+    p.add_argument("-p", "--parameter", action="append", type=_parse_parameter, default=[],
+                   metavar="NAME=VALUE",
+                   help="override a value of the notebooks' parameters cell (a Python literal "
+                   "or a bare string); repeatable")
+    p.add_argument("-j", "--jobs", type=int, default=None,
+                   help="notebooks executed at once (default: CPUs, at most 4)")
+    p.add_argument("--timeout", type=int, default=600, help="seconds one cell may run")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    for path in render_all(args.notebooks, args.out):
+    for path in render_all(args.notebooks, args.out, jobs=args.jobs, timeout=args.timeout,
+                           parameters=dict(args.parameter)):
         print(path)
     return 0

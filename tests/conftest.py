@@ -31,6 +31,17 @@ def repo() -> Path:
     return REPO
 
 
+@pytest.fixture(scope="session")
+def rendered_reports(tmp_path_factory) -> Path:
+    """Every notebook executed and rendered ONCE per session by ``qoslab report`` (a folder).
+
+    Shared by tests/test_report*.py and tests/test_browser.py; see tests/report_render.py.
+    """
+    from tests.report_render import render_every_notebook
+
+    return render_every_notebook(tmp_path_factory.mktemp("reports"))
+
+
 def need_root(reason: str = "needs root") -> None:
     """Skip the calling test unless running as root on Linux."""
     if sys.platform != "linux" or os.geteuid() != 0:

@@ -1,19 +1,141 @@
-"""`qoslab report` executes a notebook and writes HTML with the figure inline."""
+"""`qoslab report`: executes notebooks, writes HTML with figures inline, widget state embedded
+and the widget renderer beside it, fetching nothing remote.
+
+The notebooks are rendered once per session (fixture ``rendered_reports``, the same
+``qoslab report -o DIR`` that ``make demo`` runs); the browser checks are in test_browser.py.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 
+import nbformat
+import pytest
 
-def test_report_renders_quickstart_with_a_figure(repo, tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "qoslab", "report", str(repo / "notebooks/00_quickstart.ipynb"),
-         "-o", str(tmp_path)], capture_output=True, text=True, timeout=300)
+from qoslab.errors import QoslabError
+from qoslab.report import (
+    STATIC_DIR,
+    WIDGET_RENDERER,
+    WIDGET_STATE_MIMETYPE,
+    export_html,
+    fetched_urls,
+    inject_parameters,
+)
+from tests.report_render import NOTEBOOKS
+
+NAMES = [nb.stem for nb in NOTEBOOKS]
+
+
+def widget_scripts(html: str, mimetype: str) -> list[dict]:
+    pattern = re.compile(rf'<script type="{re.escape(mimetype)}">\s*(.*?)\s*</script>', re.S)
+    return [json.loads(m) for m in pattern.findall(html)]
+
+
+@pytest.fixture(scope="module")
+def pages(rendered_reports) -> dict[str, str]:
+    return {name: (rendered_reports / f"{name}.html").read_text(encoding="utf-8")
+            for name in NAMES}
+
+
+def test_quickstart_report_has_its_figure_inline(pages):
+    assert "data:image/png;base64" in pages["00_quickstart"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_report_fetches_nothing_remote(pages, name):
+    html = pages[name]
+    assert fetched_urls(html, remote_only=True) == []
+    # independent of fetched_urls: no script or stylesheet tag pointing at any host
+    assert not re.search(r"<script[^>]*\ssrc=[\"']?(?:https?:)?//", html, re.I)
+    assert not re.search(r"<link[^>]*\shref=[\"']?(?:https?:)?//", html, re.I)
+    for cdn in ("unpkg.com", "cdnjs.cloudflare.com", "cdn.jsdelivr.net"):
+        assert cdn not in html
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_report_loads_the_local_widget_renderer(pages, rendered_reports, name):
+    html = pages[name]
+    if "application/vnd.jupyter.widget-view+json" in html:
+        assert f"'{WIDGET_RENDERER}'" in html
+    shipped = rendered_reports / WIDGET_RENDERER
+    assert shipped.read_bytes() == (STATIC_DIR / "html-manager/embed.js").read_bytes()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_report_embeds_the_state_of_every_widget_it_shows(pages, name):
+    html = pages[name]
+    views = widget_scripts(html, "application/vnd.jupyter.widget-view+json")
+    if name != "00_quickstart":
+        assert views, "the notebook promises widgets but its report shows none"
+    if not views:
+        return
+    (state,) = widget_scripts(html, WIDGET_STATE_MIMETYPE)
+    assert state["version_major"] == 2
+    models = state["state"]
+    assert {v["model_id"] for v in views} <= set(models)
+    # a widget callback that failed while the notebook ran would leave its traceback here
+    for model in models.values():
+        for output in model.get("state", {}).get("outputs", []):
+            assert output.get("output_type") != "error", output
+            assert "Traceback" not in str(output.get("text", ""))
+
+
+def test_fetched_urls_finds_what_a_browser_would_load():
+    page = """<html><head>
+    <link rel="stylesheet" href="https://cdn.example/x.css"><link rel="canonical" href="https://a/">
+    <style>@import "//fonts.example/f.css"; body { background: url('https://img.example/b.png') }</style>
+    <script type="module">const m = await import("https://esm.example/m.js");</script>
+    <script>var s = document.createElement('script'); s.src = 'https://unpkg.com/w.js';</script>
+    <script type="application/vnd.jupyter.widget-state+json">{"u": "https://not.fetched/"}</script>
+    </head><body><a href="https://docs.example/">docs</a>
+    <img src="data:image/png;base64,AAAA"><img srcset="local.png 1x, https://img.example/2x.png 2x">
+    <div style="background-image: url(https://img.example/d.png)"></div></body></html>"""
+    assert sorted(fetched_urls(page, remote_only=True)) == sorted([
+        "https://cdn.example/x.css", "//fonts.example/f.css", "https://img.example/b.png",
+        "https://esm.example/m.js", "https://unpkg.com/w.js", "https://img.example/2x.png",
+        "https://img.example/d.png"])
+    assert "local.png" in fetched_urls(page)
+
+
+def test_export_refuses_an_output_that_would_fetch_from_the_network():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("show()")
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", data={"text/html": '<img src="https://tracker.example/p.png">'})]
+    nb.cells = [cell]
+    with pytest.raises(QoslabError, match=r"tracker\.example/p\.png"):
+        export_html(nb, "leaky")
+
+
+def test_export_of_a_plain_notebook_names_no_cdn():
+    html = export_html(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("x")]))
+    assert "require.min.js" not in html and "MathJax" not in html and "mermaid.esm" not in html
+
+
+def test_parameters_override_the_parameters_cell(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("# parameters\nPERTURB = 10\nNAME = 'a'",
+                                          metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("print(f'perturb={PERTURB} name={NAME}')")]
+    path = tmp_path / "params.ipynb"
+    nbformat.write(nb, path)
+    out = subprocess.run([sys.executable, "-m", "qoslab", "report", str(path), "-o",
+                          str(tmp_path / "out"), "-p", "PERTURB=3", "-p", "NAME=sfq"],
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    html = tmp_path / "00_quickstart.html"
-    assert out.stdout.strip() == str(html)
-    assert "data:image/png;base64" in html.read_text()
+    assert "perturb=3 name=sfq" in (tmp_path / "out/params.html").read_text()
+    assert (tmp_path / "out" / WIDGET_RENDERER).is_file()
+
+
+def test_inject_parameters_needs_a_parameters_cell():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    with pytest.raises(QoslabError, match="no cell tagged 'parameters'"):
+        inject_parameters(nb, {"x": 2})
 
 
 def test_report_names_a_missing_notebook(tmp_path):
@@ -22,3 +144,16 @@ def test_report_names_a_missing_notebook(tmp_path):
     assert out.returncode == 2
     assert "nope.ipynb: no such notebook" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_report_names_the_notebook_and_error_of_a_failing_cell(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, tmp_path / "broken.ipynb")
+    out = subprocess.run([sys.executable, "-m", "qoslab", "report",
+                          str(tmp_path / "broken.ipynb"), "-o", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert "broken.ipynb: a cell failed" in out.stderr and "ZeroDivisionError" in out.stderr
+    assert not (tmp_path / "out/broken.html").exists()
