@@ -235,6 +235,9 @@ class RunJournal:
 
     def _write(self, record: dict[str, Any]) -> None:
         self._fh.write(json.dumps(_jsonable(record), allow_nan=False) + "\n")
+        self._write_done()
+
+    def _write_done(self) -> None:
         self._fh.flush()
         now = time.monotonic()
         if now - self._last_sync >= self._fsync_interval:
@@ -244,6 +247,21 @@ class RunJournal:
     def add_probe(self, **probe: Any) -> None:
         """Append one PROBES row (keyword per column; extra columns allowed)."""
         self._write({"probe": probe})
+
+    def add_probes(self, rows: list[dict[str, Any]]) -> None:
+        """Append several PROBES rows with one flush (for fast producers)."""
+        if not rows:
+            return
+        self._fh.write("".join(json.dumps(_jsonable({"probe": r}), allow_nan=False) + "\n"
+                               for r in rows))
+        self._write_done()
+
+    def update_probe(self, **probe: Any) -> None:
+        """Append a row that replaces the earlier row of the same ``stream`` and ``seq``.
+
+        For an answer that arrives after its probe was recorded as lost (status ``late``).
+        """
+        self._write({"probe_update": probe})
 
     def add_event(self, t: float, kind: str, detail: str = "") -> None:
         """Append one EVENTS row."""
@@ -298,10 +316,13 @@ def read_journal(path: Path) -> Run:
             meta.update(rec.get("meta") or {})
             continue
         if not isinstance(rec, dict) or len(rec) != 1:
-            raise RunFormatError(f"{path}: line {lineno}: expected one of probe/event/meta")
+            raise RunFormatError(f"{path}: line {lineno}: expected one of "
+                                 "probe/probe_update/event/meta")
         (kind, body), = rec.items()
         if kind == "probe" and isinstance(body, dict):
             probes.append(body)
+        elif kind == "probe_update" and isinstance(body, dict):
+            _replace_probe(probes, body)
         elif kind == "event" and isinstance(body, dict):
             events.append(body)
         elif kind == "meta" and isinstance(body, dict):
@@ -313,3 +334,13 @@ def read_journal(path: Path) -> Run:
     ev = pd.DataFrame(events) if events else schema.empty_events()
     return Run(schema.conform(pr, "probes", source=str(path)),
                schema.conform(ev, "events", source=str(path)), meta)
+
+
+def _replace_probe(probes: list[dict], row: dict) -> None:
+    """Replace the last probe of the same stream and seq by ``row`` (append if none)."""
+    key = (row.get("stream"), row.get("seq"))
+    for i in range(len(probes) - 1, -1, -1):
+        if (probes[i].get("stream"), probes[i].get("seq")) == key:
+            probes[i] = row
+            return
+    probes.append(row)
