@@ -1,0 +1,40 @@
+"""Figures of RUN and PACKETS tables (matplotlib + seaborn palette, one style).
+
+Every function takes tables (a :class:`~qoslab.runs.Run`, a PROBES frame, an OCCUPANCY frame)
+and returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes PNG or SVG. The
+figures are plain ``Figure`` objects not registered with pyplot, so a notebook shows the
+returned figure exactly once and a loop of plots leaks no open windows.
+
+Modules: :mod:`.timeseries` (latency, loss over time, event and spike overlays),
+:mod:`.distributions` (histogram, CDF, summary bars), :mod:`.pingexp` (ping-exp's figure),
+:mod:`.occupancy` (flows in buckets over time), :mod:`.tos` (pfifo_fast TOS → band table).
+"""
+
+from ._common import EVENT_STYLES, STYLE, plot_style, save_figure, stream_colors
+from .distributions import BAR_METRICS, cdf, histogram, summary_bars
+from .occupancy import OCCUPANCY_COLUMNS, flow_labels, occupancy, occupancy_frame, shared_buckets
+from .pingexp import pingexp_figure
+from .timeseries import LATENCY_KINDS, latency, loss_over_time, overlay_events, shade_spikes
+
+__all__ = [
+    "BAR_METRICS",
+    "EVENT_STYLES",
+    "LATENCY_KINDS",
+    "OCCUPANCY_COLUMNS",
+    "STYLE",
+    "cdf",
+    "flow_labels",
+    "histogram",
+    "latency",
+    "loss_over_time",
+    "occupancy",
+    "occupancy_frame",
+    "overlay_events",
+    "pingexp_figure",
+    "plot_style",
+    "save_figure",
+    "shade_spikes",
+    "shared_buckets",
+    "stream_colors",
+    "summary_bars",
+]

@@ -1,0 +1,187 @@
+"""Shared plumbing of the plot modules: the one style, input normalisation, saving."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..errors import ConfigError, RunFormatError
+from ..schema import empty_events
+
+__all__ = [
+    "STYLE",
+    "EVENT_STYLES",
+    "plot_style",
+    "stream_colors",
+    "save_figure",
+    "new_axes",
+    "run_tables",
+    "select_streams",
+]
+
+#: The one look of every qoslab figure (seaborn "whitegrid"-like, readable in print).
+STYLE: dict[str, Any] = {
+    "axes.facecolor": "white",
+    "axes.edgecolor": "#444444",
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": "medium",
+    "axes.titleweight": "bold",
+    "axes.labelsize": "medium",
+    "grid.color": "#e5e5e5",
+    "grid.linewidth": 0.8,
+    "figure.facecolor": "white",
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "legend.frameon": False,
+    "legend.fontsize": "small",
+    "font.size": 10,
+    "lines.linewidth": 1.2,
+    "svg.fonttype": "none",
+}
+
+#: How each EVENTS kind is drawn over a time axis: colour, line style, legend text.
+#: Hash changes are the reason the package exists: solid, dark red, always in the legend.
+EVENT_STYLES: dict[str, dict[str, Any]] = {
+    "hash_change": {"color": "#b2182b", "linestyle": "-", "label": "hash change (perturb)"},
+    "config_change": {"color": "#2166ac", "linestyle": "--", "label": "config change"},
+    "load_start": {"color": "#1a9850", "linestyle": "-.", "label": "load start"},
+    "load_stop": {"color": "#1a9850", "linestyle": ":", "label": "load stop"},
+    "run_start": {"color": "#555555", "linestyle": ":", "label": "run start"},
+    "run_stop": {"color": "#555555", "linestyle": ":", "label": "run stop"},
+    "note": {"color": "#762a83", "linestyle": ":", "label": "note"},
+}
+_OTHER_EVENT = {"color": "#7f7f7f", "linestyle": ":", "label": None}
+
+
+@contextmanager
+def plot_style():
+    """Apply the qoslab figure style within a ``with`` block (seaborn palette included).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> with plot_style():
+    ...     fig = plt.figure()
+    >>> fig.get_facecolor()[:3]
+    (1.0, 1.0, 1.0)
+    """
+    with mpl.rc_context(STYLE):
+        yield
+
+
+def stream_colors(streams: Sequence[str]) -> dict[str, tuple]:
+    """Return a stable colour per stream (seaborn ``colorblind``, ``husl`` beyond 10).
+
+    Examples
+    --------
+    >>> c = stream_colors(["a", "b"])
+    >>> sorted(c) == ["a", "b"] and c["a"] != c["b"]
+    True
+    """
+    import seaborn as sns
+
+    n = len(streams)
+    palette = sns.color_palette("colorblind", n) if n <= 10 else sns.color_palette("husl", n)
+    return {s: tuple(palette[i]) for i, s in enumerate(streams)}
+
+
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write a figure as PNG or SVG, chosen by the file suffix.
+
+    Parameters
+    ----------
+    fig
+        The figure.
+    path
+        Target file; its suffix must be ``.png`` or ``.svg``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ConfigError
+        For any other suffix.
+
+    Examples
+    --------
+    >>> import tempfile, matplotlib.pyplot as plt
+    >>> fig = plt.figure()
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     save_figure(fig, Path(d) / "f.svg").read_text()[:5]
+    '<?xml'
+    """
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg"):
+        raise ConfigError(f"{path}: cannot tell the image format; use a .png or .svg file name")
+    with plot_style():
+        fig.savefig(path, format=fmt, metadata=_metadata(fmt))
+    return path
+
+
+def _metadata(fmt: str) -> dict[str, Any]:
+    # Reproducible files: no creation date in SVG output.
+    return {"Date": None} if fmt == "svg" else {}
+
+
+def new_axes(ax: Axes | None, figsize=(9, 4.5)) -> tuple[Figure, Axes]:
+    """Return ``(figure, axes)``: the given axes' figure, or a new styled figure."""
+    if ax is not None:
+        return ax.figure, ax
+    with plot_style():
+        fig = Figure(figsize=figsize, layout="constrained")
+        ax = fig.add_subplot()
+    return fig, ax
+
+
+def run_tables(run) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Return ``(probes, events, meta)`` of a Run, or of a bare PROBES frame (no events)."""
+    if hasattr(run, "probes") and hasattr(run, "events"):
+        return run.probes, run.events, dict(getattr(run, "meta", {}) or {})
+    if isinstance(run, pd.DataFrame):
+        missing = [c for c in ("stream", "t_sent", "rtt_ms", "status") if c not in run.columns]
+        if missing:
+            raise RunFormatError(
+                f"expected a Run or a PROBES table; the frame lacks {', '.join(missing)}"
+            )
+        return run, empty_events(), {}
+    raise RunFormatError(f"expected a Run or a PROBES DataFrame, got {type(run).__name__}")
+
+
+def select_streams(probes: pd.DataFrame, streams: Sequence[str] | str | None) -> list[str]:
+    """Return the streams to draw, in run order; unknown names raise with the known ones."""
+    known = list(pd.unique(probes["stream"].dropna()))
+    if streams is None:
+        return known
+    if isinstance(streams, str):
+        streams = [streams]
+    unknown = [s for s in streams if s not in known]
+    if unknown:
+        raise ConfigError(
+            f"no stream {', '.join(map(repr, unknown))} in this run; streams are "
+            f"{', '.join(map(repr, known)) or '(none)'}"
+        )
+    return [s for s in known if s in set(streams)]
+
+
+def as_float(values) -> np.ndarray:
+    """Return a float64 numpy array, NA as NaN."""
+    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )

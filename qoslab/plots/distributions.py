@@ -1,0 +1,252 @@
+"""Latency distributions and per-stream summary bars."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..analysis.summary import ANSWERED_STATUSES, REPLY_STATUSES, summarize
+from ..errors import ConfigError
+from ._common import as_float, new_axes, plot_style, run_tables, select_streams, stream_colors
+
+__all__ = ["histogram", "cdf", "summary_bars", "BAR_METRICS"]
+
+#: Metric -> axis label for :func:`summary_bars` (columns of :func:`qoslab.analysis.summarize`).
+BAR_METRICS: dict[str, str] = {
+    "loss_pct": "packet loss (%)",
+    "mean": "RTT mean (ms)",
+    "mdev": "RTT mdev (ms)",
+    "min": "RTT min (ms)",
+    "median": "RTT median (ms)",
+    "p90": "RTT p90 (ms)",
+    "p99": "RTT p99 (ms)",
+    "max": "RTT max (ms)",
+    "jitter": "jitter (ms)",
+}
+
+_MAX_BINS = 400
+
+
+def _replies(probes: pd.DataFrame, name: str) -> np.ndarray:
+    mine = probes[probes["stream"] == name]
+    rtt = as_float(mine["rtt_ms"])
+    ok = mine["status"].isin(REPLY_STATUSES).fillna(False).to_numpy() & np.isfinite(rtt)
+    return rtt[ok]
+
+
+def histogram(
+    run,
+    streams: Sequence[str] | None = None,
+    binwidth_ms: float = 2.0,
+    ax: Axes | None = None,
+    *,
+    density: bool = True,
+) -> Figure:
+    """Plot the RTT histogram of each stream as a step outline (ping-exp's third panel).
+
+    ping-exp used 2 ms bins, normalised, all experiments together; so does this, with one
+    StepPatch per stream so overlapping streams stay readable. When 2 ms bins would exceed
+    400 bins (a bloated queue of seconds), the bin width grows to keep 400.
+
+    Parameters
+    ----------
+    run
+        A Run or PROBES frame.
+    streams
+        Streams to draw (default all).
+    binwidth_ms
+        Bin width in milliseconds.
+    ax
+        Axes to draw into.
+    density
+        Normalise each stream's histogram to unit area (``False``: counts).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import qoslab
+    >>> run = qoslab.load(qoslab.data_path("flent/ping-v4-icmp-irtt.flent.gz"))
+    >>> fig = histogram(run)
+    >>> [p.get_label() for p in fig.axes[0].patches]
+    ['Ping (ms) ICMP', 'Ping (ms) UDP']
+    """
+    if not binwidth_ms > 0:
+        raise ConfigError(f"histogram bin width must be positive, not {binwidth_ms}")
+    probes, _events, _meta = run_tables(run)
+    names = select_streams(probes, streams)
+    colors = stream_colors(list(pd.unique(probes["stream"].dropna())))
+    samples = {n: _replies(probes, n) for n in names}
+    allv = np.concatenate([v for v in samples.values()] + [np.empty(0)])
+    fig, ax = new_axes(ax, figsize=(7, 4))
+    with plot_style():
+        if allv.size:
+            lo = np.floor(allv.min() / binwidth_ms) * binwidth_ms
+            hi = max(np.ceil(allv.max() / binwidth_ms) * binwidth_ms, lo + binwidth_ms)
+            width = max(binwidth_ms, (hi - lo) / _MAX_BINS)
+            edges = np.arange(lo, hi + width * 0.5, width)
+            if edges.size < 2 or edges[-1] < allv.max():
+                edges = np.append(edges, edges[-1] + width)
+            for name in names:
+                values, _ = np.histogram(samples[name], bins=edges, density=False)
+                if density and samples[name].size:
+                    values = values / (samples[name].size * width)
+                ax.stairs(values, edges, color=colors[name], label=name, linewidth=1.4,
+                          fill=False, gid=f"stream:{name}")
+            ax.set_title(f"RTT histogram ({width:g} ms bins)")
+        else:
+            ax.set_title("RTT histogram (no replies)")
+        ax.set_xlabel("RTT (ms)")
+        ax.set_ylabel("probability density (1/ms)" if density else "replies")
+        if names and allv.size:
+            ax.legend()
+    return fig
+
+
+def cdf(
+    run,
+    streams: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    *,
+    count_lost: bool = True,
+    logx: bool = False,
+) -> Figure:
+    """Plot the empirical CDF of RTT per stream, one Line2D per stream.
+
+    Parameters
+    ----------
+    run
+        A Run or PROBES frame.
+    streams
+        Streams to draw (default all).
+    ax
+        Axes to draw into.
+    count_lost
+        Normalise by the probes *sent* rather than the replies, so a stream's curve tops out at
+        its delivery ratio: a lost probe is an infinitely late one, and a curve that reaches 1
+        never hides loss. ``False`` gives the conventional CDF of the replies.
+    logx
+        Logarithmic RTT axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> probes = pd.DataFrame({"stream": ["a"] * 4, "seq": [1, 2, 3, 4],
+    ...     "t_sent": [0.0, 1.0, 2.0, 3.0], "rtt_ms": [1.0, 2.0, np.nan, 3.0],
+    ...     "status": ["ok", "ok", "lost", "ok"]})
+    >>> line = cdf(probes).axes[0].lines[0]
+    >>> float(line.get_ydata()[-1])
+    0.75
+    """
+    probes, _events, _meta = run_tables(run)
+    names = select_streams(probes, streams)
+    colors = stream_colors(list(pd.unique(probes["stream"].dropna())))
+    fig, ax = new_axes(ax, figsize=(7, 4))
+    with plot_style():
+        for name in names:
+            mine = probes[probes["stream"] == name]
+            rtt = as_float(mine["rtt_ms"])
+            answered = mine["status"].isin(ANSWERED_STATUSES).fillna(False).to_numpy()
+            values = np.sort(rtt[answered & np.isfinite(rtt)])
+            sent = int((mine["status"] != "duplicate").fillna(True).sum())
+            total = sent if count_lost else values.size
+            if total == 0 or values.size == 0:
+                continue
+            y = np.arange(1, values.size + 1) / total
+            x = np.concatenate([[values[0]], values])
+            y = np.concatenate([[0.0], y])
+            ax.plot(x, y, drawstyle="steps-post", color=colors[name], label=name,
+                    gid=f"stream:{name}")
+        ax.set_xlabel("RTT (ms)")
+        ax.set_ylabel("fraction of probes sent" if count_lost else "fraction of replies")
+        ax.set_ylim(0, 1.02)
+        if logx:
+            ax.set_xscale("log")
+        ax.set_title("RTT CDF" + (" (lost probes count as never answered)" if count_lost else ""))
+        if ax.lines:
+            ax.legend(loc="lower right")
+    return fig
+
+
+def summary_bars(
+    run,
+    streams: Sequence[str] | None = None,
+    metrics: Sequence[str] = ("loss_pct", "mean", "mdev"),
+    fig: Figure | None = None,
+) -> Figure:
+    """Bar charts of per-stream summary figures, one small panel per metric.
+
+    ping-exp drew packet loss %, latency average and latency mdev as bars per experiment on one
+    axis; here each metric gets its own axis (they have different units), the streams share
+    colours with the other plots, and each bar is labelled with its value.
+
+    Parameters
+    ----------
+    run
+        A Run or PROBES frame.
+    streams
+        Streams to draw (default all).
+    metrics
+        Columns of :func:`qoslab.analysis.summarize` (keys of ``BAR_METRICS``).
+    fig
+        A Figure or SubFigure to draw into (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per metric, each with one bar per stream.
+
+    Examples
+    --------
+    >>> import qoslab
+    >>> run = qoslab.load(qoslab.data_path("flent/ping-v4-icmp-irtt.flent.gz"))
+    >>> fig = summary_bars(run)
+    >>> [len(ax.patches) for ax in fig.axes]
+    [2, 2, 2]
+    """
+    unknown = [m for m in metrics if m not in BAR_METRICS]
+    if unknown:
+        raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; choose from "
+                          f"{', '.join(BAR_METRICS)}")
+    probes, _events, _meta = run_tables(run)
+    names = select_streams(probes, streams)
+    colors = stream_colors(list(pd.unique(probes["stream"].dropna())))
+    table = summarize(probes[probes["stream"].isin(names)]).reindex(names)
+    with plot_style():
+        if fig is None:
+            fig = Figure(figsize=(3.2 * len(metrics) + 1, 3.6), layout="constrained")
+        axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+        for ax, metric in zip(axes, metrics, strict=True):
+            values = table[metric].to_numpy(dtype="float64")
+            bars = ax.bar(range(len(names)), np.nan_to_num(values), color=[colors[n] for n in names],
+                          gid=f"bars:{metric}")
+            for bar, name in zip(bars, names, strict=True):
+                bar.set_label(name)
+            ax.bar_label(bars, labels=[_fmt(v) for v in values], fontsize="x-small", padding=2)
+            ax.set_xticks(range(len(names)), _short(names), rotation=30, ha="right",
+                          fontsize="small")
+            ax.set_title(BAR_METRICS[metric])
+            ax.grid(axis="x", visible=False)
+            ax.margins(y=0.15)
+            finite = values[np.isfinite(values)]
+            ax.set_ylim(0, None if finite.size and finite.max() > 0 else 1)
+    return fig
+
+
+def _fmt(v: float) -> str:
+    if not np.isfinite(v):
+        return "n/a"
+    return f"{v:.3g}"
+
+
+def _short(names: Sequence[str], width: int = 22) -> list[str]:
+    return [n if len(n) <= width else n[: width - 1] + "…" for n in names]

@@ -1,0 +1,230 @@
+"""Which queue (bucket, class, band) each flow occupies over time, and when flows share one.
+
+Input contract: an OCCUPANCY frame, one row per observation (a packet, or a simulator sample):
+
+=========  ==========================================================================
+``t``      float seconds since the start (PACKETS ``t``, RUN time base)
+``flow``   the flow's label (any value; shown as text), e.g. from :func:`flow_labels`
+``bucket`` integer queue index: SFQ/fq_codel bucket, ``cls_flow`` class minor, pfifo_fast
+           band; ``-1`` means "dropped by the classifier" and is drawn on its own row
+=========  ==========================================================================
+
+Build one from a capture with :func:`occupancy_frame` (``packets`` plus the array that
+``Sfq.bucket`` / ``FlowClassifier.classify`` / ``fq_codel_index`` returned for it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..errors import ConfigError
+from ._common import as_float, new_axes, plot_style, stream_colors
+
+__all__ = ["occupancy", "occupancy_frame", "flow_labels", "shared_buckets", "OCCUPANCY_COLUMNS"]
+
+#: Required columns of an OCCUPANCY frame.
+OCCUPANCY_COLUMNS: tuple[str, ...] = ("t", "flow", "bucket")
+
+
+def flow_labels(packets: pd.DataFrame) -> pd.Series:
+    """Return a readable flow label per packet: ``"src:sport > dst:dport proto"``.
+
+    For tunnelled packets the inner header names the flow (the outer pair is the tunnel).
+
+    Examples
+    --------
+    >>> p = pd.DataFrame({"src": ["10.0.0.1"], "dst": ["10.0.0.2"], "proto": [17],
+    ...                   "sport": [5000], "dport": [53]})
+    >>> flow_labels(p).tolist()
+    ['10.0.0.1:5000 > 10.0.0.2:53 udp']
+    """
+    def col(name: str, inner: str | None = None) -> pd.Series:
+        base = packets[name] if name in packets.columns else pd.Series([pd.NA] * len(packets))
+        base = base.astype("object").reset_index(drop=True)
+        if inner and inner in packets.columns and "tunnel" in packets.columns:
+            tun = packets["tunnel"].reset_index(drop=True).notna().to_numpy()
+            alt = packets[inner].astype("object").reset_index(drop=True)
+            base = base.where(~tun, alt)
+        return base
+
+    names = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp", 33: "dccp", 50: "esp",
+             47: "gre"}
+
+    def endpoint(addr, port) -> str:
+        a = "?" if pd.isna(addr) else str(addr)
+        return a if pd.isna(port) else f"{a}:{int(port)}"
+
+    src, dst = col("src", "inner_src"), col("dst", "inner_dst")
+    sport, dport = col("sport", "inner_sport"), col("dport", "inner_dport")
+    proto = col("proto", "inner_proto")
+    out = [
+        f"{endpoint(s, sp)} > {endpoint(d, dp)} "
+        f"{'?' if pd.isna(p) else names.get(int(p), str(int(p)))}"
+        for s, d, sp, dp, p in zip(src, dst, sport, dport, proto, strict=True)
+    ]
+    return pd.Series(out, index=packets.index, dtype="string", name="flow")
+
+
+def occupancy_frame(packets: pd.DataFrame, buckets, flow=None) -> pd.DataFrame:
+    """Build an OCCUPANCY frame from PACKETS and the queue index of each packet.
+
+    Parameters
+    ----------
+    packets
+        PACKETS table (needs ``t``; the address/port columns when ``flow`` is not given).
+    buckets
+        One integer per packet: the output of ``Sfq.bucket``, ``FlowClassifier.classify``,
+        ``fq_codel_index`` or ``pfifo_fast_band``.
+    flow
+        Flow label per packet (default :func:`flow_labels`).
+
+    Examples
+    --------
+    >>> p = pd.DataFrame({"t": [0.0, 1.0], "src": ["a", "b"], "dst": ["c", "c"],
+    ...                   "proto": [1, 1], "sport": [pd.NA, pd.NA], "dport": [pd.NA, pd.NA]})
+    >>> occupancy_frame(p, [3, 3])["bucket"].tolist()
+    [3, 3]
+    """
+    buckets = np.asarray(buckets)
+    if buckets.shape != (len(packets),):
+        raise ConfigError(
+            f"occupancy_frame: {buckets.shape[0] if buckets.ndim else 0} bucket values for "
+            f"{len(packets)} packets; expected one per packet"
+        )
+    if "t" not in packets.columns:
+        raise ConfigError("occupancy_frame: the packets table has no 't' column (seconds)")
+    labels = flow_labels(packets) if flow is None else pd.Series(np.asarray(flow), dtype="string")
+    return pd.DataFrame({
+        "t": as_float(packets["t"]),
+        "flow": labels.to_numpy(),
+        "bucket": buckets.astype("int64"),
+    })
+
+
+def shared_buckets(frame: pd.DataFrame, resolution: float) -> pd.DataFrame:
+    """Return the (time bin, bucket) cells holding two or more distinct flows.
+
+    Columns: ``t_bin`` (start of the bin, seconds), ``bucket``, ``flows`` (how many),
+    ``members`` (their labels joined by ``" | "``). Bucket ``-1`` (dropped) is never "shared".
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"t": [0.1, 0.2, 0.3, 1.5], "flow": ["x", "y", "z", "x"],
+    ...                   "bucket": [4, 4, 7, 4]})
+    >>> shared_buckets(f, 1.0)[["t_bin", "bucket", "flows"]].values.tolist()
+    [[0.0, 4.0, 2.0]]
+    """
+    _check(frame)
+    if not resolution > 0:
+        raise ConfigError(f"resolution must be a positive number of seconds, not {resolution}")
+    df = frame[frame["bucket"] >= 0]
+    tb = np.floor(as_float(df["t"]) / resolution) * resolution
+    g = pd.DataFrame({"t_bin": tb, "bucket": df["bucket"].to_numpy(),
+                      "flow": df["flow"].astype("string").to_numpy()}).drop_duplicates()
+    agg = g.groupby(["t_bin", "bucket"], sort=True)["flow"].agg(
+        flows="nunique", members=lambda s: " | ".join(sorted(s)))
+    return agg[agg["flows"] >= 2].reset_index()
+
+
+def occupancy(
+    frame: pd.DataFrame,
+    resolution: float | None = None,
+    compact: bool = True,
+    ax: Axes | None = None,
+    *,
+    events: pd.DataFrame | None = None,
+    max_flows: int = 40,
+) -> Figure:
+    """Plot the bucket (class, band) each flow uses over time and mark shared buckets.
+
+    Parameters
+    ----------
+    frame
+        OCCUPANCY frame (``t``, ``flow``, ``bucket``; see the module docstring).
+    resolution
+        Width in seconds of the time bins in which two flows in one bucket count as sharing it
+        (default: 1/100 of the time span).
+    compact
+        Give each bucket that is used its own row (labelled with the bucket number) instead of
+        a linear axis over all buckets, so 5 flows among 1024 buckets stay readable.
+    ax
+        Axes to draw into.
+    events
+        An EVENTS table: its hash changes are drawn as vertical lines (the moments the
+        buckets are reshuffled).
+    max_flows
+        Refuse to draw more flows than this (a legend of hundreds of flows is unreadable);
+        filter the frame first.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One Line2D per flow (gid ``"flow:<label>"``, step-wise over time) and, when any bucket
+        is shared, one PathCollection (gid ``"shared"``) marking each shared (bin, bucket).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"t": [0, 1, 2, 0, 1, 2], "flow": list("aaabbb"),
+    ...                   "bucket": [5, 5, 9, 1, 5, 5]})
+    >>> fig = occupancy(f, resolution=1.0)
+    >>> len(fig.axes[0].lines), int(len(fig.axes[0].collections[0].get_offsets()))
+    (2, 1)
+    """
+    _check(frame)
+    flows = list(pd.unique(frame["flow"].astype("string")))
+    if len(flows) > max_flows:
+        raise ConfigError(f"{len(flows)} flows to draw; more than max_flows={max_flows}: select "
+                          "the flows of interest first (or raise max_flows)")
+    t = as_float(frame["t"])
+    span = (np.nanmin(t), np.nanmax(t)) if len(t) else (0.0, 1.0)
+    if resolution is None:
+        resolution = max((span[1] - span[0]) / 100.0, 1e-6)
+    used = np.unique(frame["bucket"].to_numpy(dtype="int64"))
+    row_of = {b: i for i, b in enumerate(used)} if compact else {b: b for b in used}
+    colors = stream_colors(flows)
+    fig, ax = new_axes(ax, figsize=(9, 1.5 + 0.3 * min(len(used), 30)))
+    with plot_style():
+        label = frame["flow"].astype("string").to_numpy(dtype=object)
+        bucket = frame["bucket"].to_numpy(dtype="int64")
+        for name in flows:
+            sel = label == name
+            order = np.argsort(t[sel], kind="stable")
+            rows = np.array([row_of[b] for b in bucket[sel][order]], dtype=float)
+            ax.plot(t[sel][order], rows, drawstyle="steps-post", marker="o", markersize=2.5,
+                    color=colors[name], label=str(name), gid=f"flow:{name}")
+        shared = shared_buckets(frame, resolution)
+        if len(shared):
+            ax.scatter(shared["t_bin"] + resolution / 2,
+                       [row_of[b] for b in shared["bucket"]], marker="s", s=40,
+                       facecolors="none", edgecolors="#d62728", linewidths=1.2, zorder=3,
+                       label=f"shared by ≥2 flows ({len(shared)} cells)", gid="shared")
+        if events is not None and len(events):
+            from .timeseries import overlay_events
+
+            overlay_events(ax, events, kinds=["hash_change"], span=span)
+        if compact:
+            ticks = list(row_of.values())
+            step = max(1, len(ticks) // 30)
+            ax.set_yticks(ticks[::step], [_bucket_name(b) for b in used][::step])
+        ax.set_ylabel("bucket / class")
+        ax.set_xlabel("time since start (s)")
+        ax.set_title("Queue occupancy by flow")
+        if flows:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="x-small")
+    return fig
+
+
+def _bucket_name(b: int) -> str:
+    return "dropped" if b < 0 else str(int(b))
+
+
+def _check(frame: pd.DataFrame) -> None:
+    missing = [c for c in OCCUPANCY_COLUMNS if c not in getattr(frame, "columns", ())]
+    if missing:
+        raise ConfigError(
+            f"occupancy frame lacks column(s) {', '.join(missing)}; expected t (seconds), "
+            "flow (label) and bucket (integer queue index)"
+        )

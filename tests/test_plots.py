@@ -1,0 +1,236 @@
+"""qoslab.plots: the artists each figure holds, checked on Figure objects (not pixels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.patches import StepPatch
+
+import qoslab
+from qoslab import plots
+from qoslab.errors import ConfigError
+from qoslab.runs import Run
+from tests.conftest import SHARED_FLENT
+
+BUNDLED = "flent/ping-v4-icmp-irtt.flent.gz"
+
+
+def small_run(events=None) -> Run:
+    """Two streams, 0.5 s interval over 0..9.5 s; stream b loses probes 3 and 7."""
+    rows = []
+    for name, base in (("a tos=0x10", 5.0), ("b tos=0x00", 50.0)):
+        for k in range(20):
+            lost = name.startswith("b") and k in (3, 7)
+            rows.append({"stream": name, "host": "10.0.0.2", "tos": 0, "size": 56, "seq": k,
+                         "t_sent": 0.5 * k, "rtt_ms": np.nan if lost else base + k % 4,
+                         "status": "lost" if lost else "ok", "ttl": 64})
+    ev = events if events is not None else {"t": [], "kind": [], "detail": []}
+    return Run(probes=pd.DataFrame(rows), events=ev, meta={"title": "small"})
+
+
+def by_gid(ax, prefix):
+    arts = list(ax.collections) + list(ax.lines) + list(ax.patches)
+    return [a for a in arts if (a.get_gid() or "").startswith(prefix)]
+
+
+# ---- latency ---------------------------------------------------------------------------
+
+def test_latency_scatter_one_collection_per_stream_with_answered_points():
+    run = small_run()
+    ax = plots.latency(run, kind="scatter").axes[0]
+    coll = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert [c.get_label() for c in coll] == ["a tos=0x10", "b tos=0x00"]
+    assert [len(c.get_offsets()) for c in coll] == [20, 18]
+    b = coll[1].get_offsets()
+    assert not np.isin([1.5, 3.5], np.asarray(b)[:, 0]).any()  # lost probes are not points
+
+
+def test_latency_line_one_line_per_stream_broken_at_losses():
+    ax = plots.latency(small_run(), kind="line").axes[0]
+    lines = by_gid(ax, "stream:")
+    assert [ln.get_label() for ln in lines] == ["a tos=0x10", "b tos=0x00"]
+    y = np.asarray(lines[1].get_ydata(), dtype=float)
+    assert np.isnan(y[[3, 7]]).all() and np.isfinite(np.delete(y, [3, 7])).all()
+
+
+def test_one_vertical_line_per_hash_change_in_range_and_other_kinds_distinct():
+    events = {"t": [1.0, 2.5, 4.0, 8.0, 12.0, 30.0, 3.0, -5.0],
+              "kind": ["hash_change"] * 6 + ["config_change", "hash_change"],
+              "detail": [f"seed=0x{i:x}" for i in range(8)]}
+    ax = plots.latency(small_run(events)).axes[0]
+    hc = by_gid(ax, "events:hash_change")
+    assert len(hc) == 1 and isinstance(hc[0], LineCollection)
+    xs = sorted(seg[0][0] for seg in hc[0].get_segments())
+    assert xs == [1.0, 2.5, 4.0, 8.0]  # 12, 30 and -5 lie outside 0..9.5 s
+    cc = by_gid(ax, "events:config_change")
+    assert len(cc) == 1 and len(cc[0].get_segments()) == 1
+    assert not np.allclose(cc[0].get_color(), hc[0].get_color())
+    assert cc[0].get_linestyle() != hc[0].get_linestyle()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "hash change (perturb) (4)" in legend
+
+
+def test_events_false_or_selected_kinds():
+    events = {"t": [1.0, 2.0], "kind": ["hash_change", "note"], "detail": ["", ""]}
+    assert not by_gid(plots.latency(small_run(events), events=False).axes[0], "events:")
+    ax = plots.latency(small_run(events), events=["note"]).axes[0]
+    assert [c.get_gid() for c in by_gid(ax, "events:")] == ["events:note"]
+
+
+def test_spikes_are_shaded_spans_only_for_drawn_streams():
+    spikes = pd.DataFrame({"stream": ["a tos=0x10", "b tos=0x00", "b tos=0x00"],
+                           "t_start": [1.0, 2.0, 6.0], "t_end": [1.5, 2.2, 6.5]})
+    ax = plots.latency(small_run(), spikes=spikes).axes[0]
+    assert len(by_gid(ax, "spike")) == 3
+    ax = plots.latency(small_run(), streams=["a tos=0x10"], spikes=spikes).axes[0]
+    assert len(by_gid(ax, "spike")) == 1
+    assert len(by_gid(ax, "stream:")) == 1
+
+
+def test_unknown_stream_and_kind_are_clear_errors():
+    with pytest.raises(ConfigError, match="no stream 'nope'.*a tos=0x10"):
+        plots.latency(small_run(), streams=["nope"])
+    with pytest.raises(ConfigError, match="scatter, line"):
+        plots.latency(small_run(), kind="bars")
+
+
+def test_latency_on_real_flent_files():
+    run = qoslab.load(SHARED_FLENT / "test-rtt-fair.flent.gz")
+    ax = plots.latency(run, kind="scatter").axes[0]
+    coll = by_gid(ax, "stream:")
+    assert len(coll) == 4
+    assert sum(len(c.get_offsets()) for c in coll) == int(run.probes["rtt_ms"].notna().sum())
+    empty = qoslab.load(SHARED_FLENT / "test-tcp_1up_noping-cpu_stats.flent.gz")
+    assert not by_gid(plots.latency(empty).axes[0], "stream:")
+
+
+def test_draws_into_given_axes():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plots.latency(small_run(), ax=ax) is fig
+
+
+# ---- ping-exp's figure ------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["scatter", "line"])
+def test_pingexp_figure_has_the_four_panels(kind):
+    run = qoslab.load(qoslab.data_path(BUNDLED))
+    fig = plots.pingexp_figure(run, kind=kind)
+    assert tuple(fig.get_size_inches()) == (10, 10)
+    lat, bars, hist, loss = fig.subfigs
+    assert [len(sf.axes) for sf in fig.subfigs] == [1, 3, 1, 1]
+    assert len(by_gid(lat.axes[0], "stream:")) == 2
+    assert [ax.get_title() for ax in bars.axes] == ["packet loss (%)", "RTT mean (ms)",
+                                                    "RTT mdev (ms)"]
+    assert len([p for p in hist.axes[0].patches if isinstance(p, StepPatch)]) == 2
+    assert "2 ms bins" in hist.axes[0].get_title()
+    assert not by_gid(loss.axes[0], "loss:")  # this file lost nothing
+
+
+def test_pingexp_loss_panel_marks_each_lost_probe():
+    run = qoslab.load(SHARED_FLENT / "test-tcp_nup.flent.gz")
+    loss_ax = plots.pingexp_figure(run).subfigs[3].axes[0]
+    marks = by_gid(loss_ax, "loss:")
+    lost_t = run.probes.loc[run.probes["status"] == "lost", "t_sent"].to_numpy()
+    assert len(marks) == 1 and np.allclose(marks[0].get_offsets()[:, 0], lost_t)
+
+
+# ---- distributions ---------------------------------------------------------------------
+
+def test_histogram_one_step_outline_per_stream_unit_area():
+    run = qoslab.load(SHARED_FLENT / "test-rtt-fair.flent.gz")
+    ax = plots.histogram(run, binwidth_ms=2).axes[0]
+    steps = [p for p in ax.patches if isinstance(p, StepPatch)]
+    assert len(steps) == 4
+    for p in steps:
+        values, edges = p.get_data()[:2]
+        assert np.sum(values * np.diff(edges)) == pytest.approx(1.0)
+        assert np.diff(edges)[0] == pytest.approx(2.0)
+
+
+def test_histogram_caps_bin_count_for_huge_ranges():
+    run = small_run()
+    run.probes.loc[0, "rtt_ms"] = 10_000.0
+    p = plots.histogram(run).axes[0].patches[0]
+    assert len(p.get_data()[0]) <= 401
+
+
+def test_cdf_tops_out_at_delivery_ratio():
+    run = qoslab.load(SHARED_FLENT / "test-tcp_nup.flent.gz")
+    line = plots.cdf(run).axes[0].lines[0]
+    assert line.get_ydata()[-1] == pytest.approx(0.99)
+    line = plots.cdf(run, count_lost=False).axes[0].lines[0]
+    assert line.get_ydata()[-1] == pytest.approx(1.0)
+    assert np.all(np.diff(line.get_xdata()) >= 0)
+
+
+def test_summary_bars_heights_are_the_summary():
+    run = small_run()
+    fig = plots.summary_bars(run, metrics=("loss_pct", "p99", "jitter"))
+    table = qoslab.analysis.summarize(run)
+    for ax, metric in zip(fig.axes, ("loss_pct", "p99", "jitter"), strict=True):
+        heights = [b.get_height() for b in ax.patches]
+        assert heights == pytest.approx(table[metric].tolist())
+    assert fig.axes[0].patches[1].get_height() == pytest.approx(10.0)  # 2 of 20 lost
+    with pytest.raises(ConfigError, match="unknown metric"):
+        plots.summary_bars(run, metrics=("speed",))
+
+
+def test_loss_over_time_markers_and_windows():
+    run = small_run()
+    run.probes.loc[5, ["status", "rtt_ms"]] = ["unreachable", np.nan]  # stream a, t=2.5
+    ax = plots.loss_over_time(run).axes[0]
+    gids = sorted(c.get_gid() for c in by_gid(ax, "loss:"))
+    assert gids == ["loss:a tos=0x10:unreachable", "loss:b tos=0x00:lost"]
+    b = [c for c in ax.collections if c.get_gid() == "loss:b tos=0x00:lost"][0]
+    assert sorted(b.get_offsets()[:, 0]) == [1.5, 3.5]
+    ax = plots.loss_over_time(run, window=2.0).axes[0]
+    y = by_gid(ax, "stream:b")[0].get_ydata()
+    assert list(y[:3]) == [25.0, 25.0, 0.0]  # 4 probes per 2 s window, 1 lost in the first two
+
+
+# ---- occupancy -------------------------------------------------------------------------
+
+def test_occupancy_lines_per_flow_and_shared_cells():
+    f = pd.DataFrame({"t": [0.1, 1.1, 2.1, 0.2, 1.2, 2.2, 0.3],
+                      "flow": ["x", "x", "x", "y", "y", "y", "z"],
+                      "bucket": [3, 3, 900, 7, 3, 3, -1]})
+    ax = plots.occupancy(f, resolution=1.0).axes[0]
+    assert [ln.get_label() for ln in by_gid(ax, "flow:")] == ["x", "y", "z"]
+    shared = by_gid(ax, "shared")[0].get_offsets()
+    assert len(shared) == 1 and shared[0][0] == pytest.approx(1.5)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["dropped", "3", "7", "900"]
+    with pytest.raises(ConfigError, match="bucket"):
+        plots.occupancy(f.drop(columns="bucket"))
+
+
+def test_occupancy_frame_from_packets():
+    pk = pd.DataFrame({"t": [0.0, 0.5], "src": ["10.0.0.1", "10.0.0.3"],
+                       "dst": ["10.0.0.2", "10.0.0.2"], "proto": [6, 1],
+                       "sport": pd.array([40000, pd.NA], dtype="UInt16"),
+                       "dport": pd.array([80, pd.NA], dtype="UInt16"),
+                       "tunnel": pd.array([pd.NA, "4in4"], dtype="string"),
+                       "inner_src": ["", "192.168.1.1"], "inner_dst": ["", "192.168.1.2"],
+                       "inner_proto": [0, 17], "inner_sport": [0, 5000],
+                       "inner_dport": [0, 53]})
+    occ = plots.occupancy_frame(pk, np.array([4, 4]))
+    assert occ["flow"].tolist() == ["10.0.0.1:40000 > 10.0.0.2:80 tcp",
+                                    "192.168.1.1:5000 > 192.168.1.2:53 udp"]
+    with pytest.raises(ConfigError, match="one per packet"):
+        plots.occupancy_frame(pk, [1, 2, 3])
+
+
+# ---- saving ------------------------------------------------------------------------------
+
+def test_save_png_and_svg(tmp_path):
+    fig = plots.latency(small_run())
+    png = plots.save_figure(fig, tmp_path / "a.png")
+    svg = plots.save_figure(fig, tmp_path / "a.SVG")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in svg.read_bytes()[:400]
+    with pytest.raises(ConfigError, match=r"\.png or \.svg"):
+        plots.save_figure(fig, tmp_path / "a.jpg")
