@@ -5,6 +5,7 @@ network-namespace test bed, all speaking three tidy tables (PACKETS, PROBES, EVE
 :mod:`qoslab.schema`).
 """
 
+from . import ping  # a callable package: qoslab.ping(...)
 from ._version import __version__
 from .data import data_path
 from .errors import (
@@ -30,4 +31,5 @@ __all__ = [
     "RunJournal",
     "data_path",
     "load",
+    "ping",
 ]

@@ -1,0 +1,163 @@
+"""``qoslab ping``: ping-exp's command line, done right.
+
+::
+
+    qoslab ping -t ID,HOST,TOS[,SIZE] [-t ...] [-i INTERVAL] [-c COUNT] [-w FILE] [-o PNG] [-l]
+    qoslab ping -r FILE [-o PNG] [-l]
+    qoslab ping HOST... [-Q TOS ...] [-s SIZE ...] [-4|-6] [--deadline S] [-W S] [--backend B]
+
+Without ``-o`` the figure opens in a window when there is a display (ping-exp's interactive
+viewer); ``-w`` journals every probe while the run lasts, so Ctrl-C (SIGINT) or SIGTERM stops
+the run and still saves every probe sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+
+from ..errors import ConfigError, QoslabError
+from ..runs import Run
+from .runner import BACKENDS, DEFAULT_TIMEOUT, ping
+from .targets import DEFAULT_SIZE, parse_tos
+
+__all__ = ["register", "main", "summary_lines"]
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``ping`` subcommand."""
+    p = subparsers.add_parser(
+        "ping", help="ping destinations x TOS x sizes concurrently; save, reload and plot",
+        description=__doc__.split("::")[0].strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("hosts", nargs="*", metavar="HOST",
+                   help="destinations crossed with every -Q TOS and -s SIZE")
+    p.add_argument("-t", "--target", action="append", default=[], metavar="ID,HOST,TOS[,SIZE]",
+                   help="one experiment (ping-exp syntax; TOS decimal or 0x hex); repeatable")
+    p.add_argument("-Q", "--tos", action="append", default=None, metavar="TOS",
+                   help="TOS byte for HOST arguments (repeatable: one stream each; default 0)")
+    p.add_argument("-s", "--size", action="append", default=None, type=int, metavar="BYTES",
+                   help=f"ICMP payload size (repeatable; default {DEFAULT_SIZE})")
+    p.add_argument("-i", "--interval", type=float, default=0.2, metavar="SECONDS",
+                   help="seconds between probes of a stream (default 0.2)")
+    p.add_argument("-c", "--count", type=int, default=None,
+                   help="probes per stream (default 400; unlimited with --deadline alone)")
+    p.add_argument("--deadline", type=float, default=None, metavar="SECONDS",
+                   help="stop sending after this many seconds (iputils ping -w)")
+    p.add_argument("-W", "--timeout", type=float, default=None, metavar="SECONDS",
+                   help=f"wait this long for an answer before 'lost' (default {DEFAULT_TIMEOUT:g})")
+    fam = p.add_mutually_exclusive_group()
+    fam.add_argument("-4", dest="family", action="store_const", const=4, help="IPv4 only")
+    fam.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
+    p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
+                   help="raw socket, ICMP datagram socket or system ping (default: first usable)")
+    p.add_argument("-w", "--write", metavar="FILE", help="save the RUN file here")
+    p.add_argument("-r", "--read", metavar="FILE",
+                   help="reload a RUN, journal, flent or ping-exp file instead of pinging")
+    p.add_argument("-o", "--output", metavar="PNG", help="write the figure here (PNG/SVG)")
+    p.add_argument("-l", "--lines", action="store_true", help="draw lines instead of points")
+    p.add_argument("--no-plot", action="store_true", help="no figure window")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: when stderr is a terminal)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary table")
+    p.set_defaults(func=main)
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    """Handle ``qoslab ping``; return the exit status."""
+    if args.read:
+        if args.target or args.hosts or args.write:
+            raise ConfigError("-r FILE reloads a saved run: it does not go with -t, HOST or -w")
+        from ..io import load
+
+        run = load(args.read)
+    else:
+        run = _measure(args)
+    if not args.quiet:
+        for line in summary_lines(run):
+            print(line)
+    if args.write and not args.read:
+        print(f"saved {len(run.probes)} probes to {args.write}", file=sys.stderr)
+    _plot(run, args)
+    reason = run.meta.get("stop_reason")
+    if reason in ("SIGINT", "SIGTERM") and not args.read:
+        return 130 if reason == "SIGINT" else 143
+    answered = run.probes["status"].isin(["ok", "late"]).any()
+    return 0 if answered or args.read else 1
+
+
+def _measure(args: argparse.Namespace) -> Run:
+    targets = list(args.target) + list(args.hosts)
+    if not targets:
+        raise ConfigError("nothing to ping: give -t ID,HOST,TOS[,SIZE], a HOST, or -r FILE")
+    if args.count is not None and args.count < 1:
+        raise ConfigError(f"-c {args.count}: expected at least 1 probe")
+    count = args.count if args.count is not None else (None if args.deadline else 400)
+    tos = [parse_tos(t) for t in args.tos] if args.tos else [0]
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    return ping(targets, tos=tos, sizes=args.size or [DEFAULT_SIZE], interval=args.interval,
+                count=count, deadline=args.deadline, timeout=args.timeout, family=args.family,
+                backend=args.backend, progress=progress or None, path=args.write)
+
+
+def summary_lines(run: Run) -> list[str]:
+    """iputils-style per-stream statistics (mdev as iputils defines it).
+
+    >>> run = Run({"stream": ["a"] * 3, "host": ["h"] * 3, "tos": [0] * 3, "size": [56] * 3,
+    ...            "seq": [1, 2, 3], "t_sent": [0, .2, .4], "rtt_ms": [1.0, 3.0, None],
+    ...            "status": ["ok", "ok", "lost"], "ttl": [64, 64, None]})
+    >>> print(summary_lines(run)[1])
+    a  sent 3  received 2  loss 33.3%  rtt min/avg/max/mdev = 1.000/2.000/3.000/1.000 ms
+    """
+    p = run.probes
+    out = [f"--- {run.meta.get('source', 'run')} via {run.meta.get('backend', '?')}: "
+           f"{len(run.streams)} streams ---"]
+    width = max((len(s) for s in run.streams), default=0)
+    for stream in run.streams:
+        rows = p[p["stream"] == stream]
+        primary = rows[rows["status"] != "duplicate"]
+        ok = primary[primary["status"].isin(["ok", "late"])]["rtt_ms"].dropna().to_numpy()
+        sent, received = len(primary), len(ok)
+        loss = 100.0 * (sent - received) / sent if sent else math.nan
+        line = f"{stream:<{width}}  sent {sent}  received {received}  loss {loss:.1f}%"
+        if received:
+            mdev = math.sqrt(max(0.0, float(np.mean(ok ** 2) - np.mean(ok) ** 2)))
+            line += (f"  rtt min/avg/max/mdev = {ok.min():.3f}/{ok.mean():.3f}/"
+                     f"{ok.max():.3f}/{mdev:.3f} ms")
+        errors = primary["status"].isin(["unreachable", "time_exceeded", "error"]).sum()
+        dups = (rows["status"] == "duplicate").sum()
+        if errors:
+            line += f"  +{errors} errors"
+        if dups:
+            line += f"  +{dups} duplicates"
+        out.append(line)
+    return out
+
+
+def _plot(run: Run, args: argparse.Namespace) -> None:
+    window = not args.output and not args.no_plot and bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if not args.output and not window:
+        return
+    try:
+        from ..plots import pingexp_figure
+    except ImportError as exc:
+        raise QoslabError(f"plotting needs qoslab.plots.pingexp_figure ({exc})") from None
+    fig = pingexp_figure(run, kind="line" if args.lines else "scatter")
+    if args.output:
+        try:
+            from ..plots import save_figure
+        except ImportError:
+            fig.savefig(args.output, dpi=100)
+        else:
+            save_figure(fig, args.output)
+        print(f"figure written to {args.output}", file=sys.stderr)
+    else:
+        import matplotlib.pyplot as plt
+
+        plt.show()
