@@ -234,3 +234,43 @@ def test_save_png_and_svg(tmp_path):
     assert b"<svg" in svg.read_bytes()[:400]
     with pytest.raises(ConfigError, match=r"\.png or \.svg"):
         plots.save_figure(fig, tmp_path / "a.jpg")
+
+
+# ---- qoslab plot ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["pingexp", "scatter", "line", "cdf", "hist", "loss", "bars"])
+def test_cli_plot_writes_each_kind(tmp_path, kind):
+    from qoslab.cli import main
+
+    out = tmp_path / f"{kind}.png"
+    status = main(["plot", str(qoslab.data_path(BUNDLED)), str(SHARED_FLENT / "test-tcp_nup.flent.gz"),
+                   "--kind", kind, "-o", str(out)])
+    assert status == 0 and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_plot_combines_files_and_selects_streams(tmp_path):
+    from qoslab.plot_cli import plot_files
+
+    bundled = qoslab.data_path(BUNDLED)
+    fig = plot_files([bundled, SHARED_FLENT / "test-tcp_nup.flent.gz"], kind="line",
+                     streams=["test-tcp_nup: Ping (ms) ICMP"])
+    assert [ln.get_label() for ln in by_gid(fig.axes[0], "stream:")] == [
+        "test-tcp_nup: Ping (ms) ICMP"]
+    fig = plot_files([bundled], kind="pingexp", lines=True)
+    assert len(by_gid(fig.subfigs[0].axes[0], "stream:")) == 2
+    assert all(not isinstance(a, PathCollection)
+               for a in by_gid(fig.subfigs[0].axes[0], "stream:"))
+
+
+def test_cli_plot_errors_are_one_line(tmp_path, capsys):
+    from qoslab.cli import main
+
+    bad = tmp_path / "bad.json.gz"
+    bad.write_bytes(b"not a run")
+    assert main(["plot", str(bad), "-o", str(tmp_path / "x.png")]) == 2
+    assert main(["plot", str(qoslab.data_path(BUNDLED)), "-o", str(tmp_path / "x.jpg")]) == 2
+    # Agg (set by conftest) has no window: a clear message rather than a silent no-op
+    assert main(["plot", str(qoslab.data_path(BUNDLED))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("qoslab plot: error:") for line in err)
+    assert "bad.json.gz" in err[0] and ".png or .svg" in err[1] and "-o" in err[2]
