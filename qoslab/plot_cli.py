@@ -140,14 +140,6 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _show(fig) -> None:
-    import matplotlib
-    import matplotlib.pyplot as plt
+    from .plots import show_figure
 
-    backend = matplotlib.get_backend().lower()
-    if backend in ("agg", "pdf", "ps", "svg", "cairo", "pgf", "template"):
-        raise ConfigError(
-            f"no interactive matplotlib backend (backend is {backend!r}: no display?); "
-            "write a file with -o FILE.png instead"
-        )
-    plt.figure(fig)  # hand the plain Figure to pyplot so it gets a window
-    plt.show()
+    show_figure(fig)

@@ -10,7 +10,7 @@ Modules: :mod:`.timeseries` (latency, loss over time, event and spike overlays),
 :mod:`.occupancy` (flows in buckets over time), :mod:`.tos` (pfifo_fast TOS → band table).
 """
 
-from ._common import EVENT_STYLES, STYLE, plot_style, save_figure, stream_colors
+from ._common import EVENT_STYLES, STYLE, plot_style, save_figure, show_figure, stream_colors
 from .distributions import BAR_METRICS, cdf, histogram, summary_bars
 from .occupancy import OCCUPANCY_COLUMNS, flow_labels, occupancy, occupancy_frame, shared_buckets
 from .pingexp import pingexp_figure
@@ -35,6 +35,7 @@ __all__ = [
     "save_figure",
     "shade_spikes",
     "shared_buckets",
+    "show_figure",
     "stream_colors",
     "summary_bars",
 ]

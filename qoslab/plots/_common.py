@@ -23,6 +23,7 @@ __all__ = [
     "plot_style",
     "stream_colors",
     "save_figure",
+    "show_figure",
     "new_axes",
     "run_tables",
     "select_streams",
@@ -133,6 +134,26 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     with plot_style():
         fig.savefig(path, format=fmt, metadata=_metadata(fmt))
     return path
+
+
+def show_figure(fig: Figure) -> None:
+    """Open a window for a figure (qoslab figures are not registered with pyplot).
+
+    Raises
+    ------
+    ConfigError
+        When matplotlib has no interactive backend (no display): write a file instead.
+    """
+    import matplotlib.pyplot as plt
+
+    backend = mpl.get_backend().lower()
+    if backend in ("agg", "pdf", "ps", "svg", "cairo", "pgf", "template"):
+        raise ConfigError(
+            f"no interactive matplotlib backend (backend is {backend!r}: no display?); "
+            "write a file with -o FILE.png instead"
+        )
+    plt.figure(fig)  # hand the plain Figure to pyplot so it gets a manager and a window
+    plt.show()
 
 
 def _metadata(fmt: str) -> dict[str, Any]:
