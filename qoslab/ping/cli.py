@@ -6,8 +6,8 @@
     qoslab ping -r FILE [-o PNG] [-l]
     qoslab ping HOST... [-Q TOS ...] [-s SIZE ...] [-4|-6] [--deadline S] [-W S] [--backend B]
 
-Without ``-o`` the figure opens in a window when there is a display (ping-exp's interactive
-viewer); ``-w`` journals every probe while the run lasts, so Ctrl-C (SIGINT) or SIGTERM stops
+Without ``-o`` the figure opens in a window when run from a terminal with a display
+(ping-exp's interactive viewer); ``-w`` journals every probe while the run lasts, so Ctrl-C (SIGINT) or SIGTERM stops
 the run and still saves every probe sent.
 """
 
@@ -140,24 +140,18 @@ def summary_lines(run: Run) -> list[str]:
 
 
 def _plot(run: Run, args: argparse.Namespace) -> None:
-    window = not args.output and not args.no_plot and bool(
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    """``-o`` writes the figure; otherwise a window when a person is at a display."""
+    window = (not args.output and not args.no_plot and sys.stdin.isatty()
+              and bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
     if not args.output and not window:
         return
     try:
-        from ..plots import pingexp_figure
+        from ..plots import pingexp_figure, save_figure, show_figure
     except ImportError as exc:
-        raise QoslabError(f"plotting needs qoslab.plots.pingexp_figure ({exc})") from None
+        raise QoslabError(f"plotting needs qoslab.plots ({exc})") from None
     fig = pingexp_figure(run, kind="line" if args.lines else "scatter")
     if args.output:
-        try:
-            from ..plots import save_figure
-        except ImportError:
-            fig.savefig(args.output, dpi=100)
-        else:
-            save_figure(fig, args.output)
+        save_figure(fig, args.output)
         print(f"figure written to {args.output}", file=sys.stderr)
     else:
-        import matplotlib.pyplot as plt
-
-        plt.show()
+        show_figure(fig)
