@@ -1,0 +1,129 @@
+# %% [markdown]
+# # 01 · Ping experiments: measuring latency the way ping-exp did, and then some
+#
+# The cheapest instrument for a queue you cannot see is a ping. Send a small probe at a fixed
+# interval, time the echo, and the round-trip time (RTT) tells you how long the probe waited in
+# every queue along the path. When a link is idle the RTT is the propagation delay plus a few
+# microseconds of processing; when a queue in front of the bottleneck fills, every probe that
+# joins it waits for the whole backlog to drain. That waiting is what Bufferbloat people call
+# *latency under load*, and it is the number this project is about.
+#
+# The old `ping-exp` tool ran several ping *experiments* at once — one per destination and TOS
+# byte (and later packet size) — with a shared interval and count, and drew one page: latency
+# against time (scatter, or lines with `-l`), bars of loss / mean / mdev, a 2 ms histogram and
+# the lost probes over time. qoslab does the same with one engine and one table:
+#
+# * every probe is one row of **PROBES** (`stream, host, tos, size, seq, t_sent, rtt_ms, status,
+#   ttl`), whatever produced it: qoslab's own pinger, iputils `ping`, flent, the simulator, the
+#   network-namespace lab;
+# * a **RUN** is PROBES plus **EVENTS** (things that happened to the path) plus **META** (what
+#   you need to repeat the run).
+#
+# This notebook first pings the loopback interface (the only place a notebook may send traffic
+# without asking), then reads real runs recorded through a shaped link, and ends with a run
+# browser widget.
+
+# %%
+# parameters
+LIVE = True                    # ping the loopback interface; False: only bundled data
+TARGETS = ["127.0.0.1"]        # loopback only: a notebook must not send traffic elsewhere
+TOS_VALUES = [0x00, 0x10, 0x08]
+COUNT = 100
+INTERVAL = 0.02                # seconds between probes of one stream
+FLENT_RUN = "flent/ping-v4-icmp-irtt.flent.gz"
+
+# %%
+%matplotlib inline
+import tempfile
+from pathlib import Path
+
+import qoslab
+from qoslab import plots
+from qoslab.analysis import summarize
+from qoslab.schema import PROBES
+
+# %% [markdown]
+# ## 1. Three experiments on loopback
+#
+# One call runs every destination × TOS combination concurrently from one process. Probes are
+# sent *isochronously* — probe *k* leaves at `start + k·interval`, so a slow reply never delays
+# the next probe — and timed with kernel receive timestamps. `meta["backend"]` says which way
+# the probes went out (raw socket, unprivileged ICMP socket, or the system `ping`).
+
+# %%
+if LIVE:
+    live = qoslab.ping(TARGETS, tos=TOS_VALUES, interval=INTERVAL, count=COUNT)
+else:
+    live = qoslab.load(qoslab.data_path(FLENT_RUN))
+live.meta.get("backend"), len(live.probes)
+
+# %% [markdown]
+# The summary uses iputils' definitions, so it agrees with the `rtt min/avg/max/mdev` line that
+# `ping` prints: note that *mdev* is the standard deviation of the RTT, not a mean absolute
+# deviation. *jitter* is the mean absolute difference between consecutive RTTs (RFC 3393's
+# delay variation, as irtt and VoIP tools report it).
+
+# %%
+summarize(live.probes).round(3)
+
+# %% [markdown]
+# On loopback nothing queues, so the three TOS values are indistinguishable: every RTT is a few
+# tens of microseconds. The TOS byte only matters where a qdisc looks at it — see notebook 05.
+# Here is ping-exp's one-page figure of the same run:
+
+# %%
+plots.pingexp_figure(live)
+
+# %% [markdown]
+# ## 2. A real path between two hosts
+#
+# The bundled file below is a real `flent ping` run between two network namespaces joined by a
+# veth pair: ICMP through fping and UDP through irtt. qoslab reads flent's `.flent.gz` files directly, so
+# every plot and statistic here works on results recorded with flent too.
+
+# %%
+flent_run = qoslab.load(qoslab.data_path(FLENT_RUN))
+summarize(flent_run.probes).round(3)
+
+# %% [markdown]
+# Scatter (ping-exp's default) shows every probe; lines (`-l`) make trends and outliers easier
+# to follow; lost probes break a line instead of being bridged.
+
+# %%
+plots.latency(flent_run, kind="line")
+
+# %% [markdown]
+# The distribution tells more than the mean: the cumulative distribution makes the tail visible
+# (a p99 of 5× the median is what users feel as "the network hangs sometimes"); the histogram
+# uses ping-exp's 2 ms bins.
+
+# %%
+plots.cdf(flent_run)
+
+# %%
+plots.histogram(flent_run, binwidth_ms=0.5)
+
+# %% [markdown]
+# ## 3. Runs are files
+#
+# `Run.save` writes one self-describing gzipped JSON (format name, version, META, PROBES,
+# EVENTS) atomically; while a long experiment runs, probes are journalled to `FILE.partial`, so a
+# crash or Ctrl-C loses nothing and `qoslab.load` recovers the journal. The same `qoslab.load`
+# reads flent files and the original ping-exp's pickles (with an unpickler that refuses to run
+# any code).
+
+# %%
+with tempfile.TemporaryDirectory() as tmp:
+    path = Path(tmp) / "loopback.run.json.gz"
+    live.save(path)
+    again = qoslab.load(path)
+columns = list(PROBES)   # the PROBES schema; extra engine columns ride along too
+again.probes[columns].equals(live.probes[columns]), again.meta["backend"] == live.meta["backend"]
+
+# %% [markdown]
+# On the command line the same experiments are ping-exp's options:
+#
+# ```
+# qoslab ping -t lo0,127.0.0.1,0x00 -t lo10,127.0.0.1,0x10 -i 0.02 -c 100 -w loopback.run.json.gz
+# qoslab ping -r loopback.run.json.gz -o loopback.png -l
+# ```
