@@ -17,22 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import ConfigError
+from .plots.kinds import PLOT_KINDS, plot_kind
 from .runs import Run
 
 __all__ = ["register", "plot_files", "combine_runs", "PLOT_KINDS"]
-
-#: ``--kind`` values and what each draws.
-PLOT_KINDS: dict[str, str] = {
-    "pingexp": "ping-exp's figure: latency, loss/mean/mdev bars, histogram, loss over time",
-    "scatter": "latency against time, one point per reply",
-    "line": "latency against time, one line per stream",
-    "cdf": "RTT CDF (lost probes count as never answered)",
-    "hist": "RTT histogram, 2 ms bins",
-    "loss": "unanswered probes against time",
-    "bars": "loss %, mean and mdev per stream",
-}
-
 
 def register(subparsers) -> None:
     """Add the ``plot`` subcommand."""
@@ -94,28 +82,13 @@ def plot_files(files, kind: str = "pingexp", *, lines: bool = False, streams=Non
     >>> len(fig.axes[0].lines)
     2
     """
-    from . import plots
     from .io import load
 
-    if kind not in PLOT_KINDS:
-        raise ConfigError(f"unknown plot kind {kind!r}; choose from {', '.join(PLOT_KINDS)}")
     paths = [Path(f) for f in files]
     names = _unique_names(paths)
     run = combine_runs({n: load(p) for n, p in zip(names, paths, strict=True)})
-    spk = True if spikes else None
-    if kind == "pingexp":
-        return plots.pingexp_figure(run, kind="line" if lines else "scatter", streams=streams,
-                                    events=events, spikes=spk)
-    if kind in ("scatter", "line"):
-        return plots.latency(run, kind="line" if (lines or kind == "line") else "scatter",
-                             streams=streams, events=events, spikes=spk)
-    if kind == "cdf":
-        return plots.cdf(run, streams=streams)
-    if kind == "hist":
-        return plots.histogram(run, streams=streams)
-    if kind == "loss":
-        return plots.loss_over_time(run, streams=streams, window=window, events=events)
-    return plots.summary_bars(run, streams=streams)
+    return plot_kind(run, kind, streams, lines=lines, events=events,
+                     spikes=True if spikes else None, window=window)
 
 
 def _unique_names(paths: list[Path]) -> list[str]:

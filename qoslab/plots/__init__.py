@@ -12,6 +12,7 @@ Modules: :mod:`.timeseries` (latency, loss over time, event and spike overlays),
 
 from ._common import EVENT_STYLES, STYLE, plot_style, save_figure, show_figure, stream_colors
 from .distributions import BAR_METRICS, cdf, histogram, summary_bars
+from .kinds import PLOT_KINDS, plot_kind
 from .occupancy import OCCUPANCY_COLUMNS, flow_labels, occupancy, occupancy_frame, shared_buckets
 from .pingexp import pingexp_figure
 from .timeseries import LATENCY_KINDS, latency, loss_over_time, overlay_events, shade_spikes
@@ -21,6 +22,7 @@ __all__ = [
     "EVENT_STYLES",
     "LATENCY_KINDS",
     "OCCUPANCY_COLUMNS",
+    "PLOT_KINDS",
     "STYLE",
     "cdf",
     "flow_labels",
@@ -31,6 +33,7 @@ __all__ = [
     "occupancy_frame",
     "overlay_events",
     "pingexp_figure",
+    "plot_kind",
     "plot_style",
     "save_figure",
     "shade_spikes",
