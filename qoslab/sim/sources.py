@@ -1,0 +1,197 @@
+"""Runtime sources: the objects that put packets into the root qdisc during a run.
+
+Each source owns one flow (``fid``) and receives callbacks from the engine:
+``on_timer(t, token)``, ``on_sent(pkt, t)`` (the link finished sending ``pkt``),
+``on_ack(pkt, t)`` (its reply / ACK came back), ``on_drop(pkt, t)`` (a qdisc dropped it),
+``on_loss(pkt, t)`` (the sender learns of that drop). The return path is not congested: a
+reply or ACK arrives ``base_rtt`` after the request left the link.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .engine import ACK, LOSS, TIMER
+from .traffic import BulkFlow, PingFlood, PingStream, UdpFlood
+
+__all__ = ["PingSource", "FloodSource", "CbrSource", "BulkSource", "make_source"]
+
+
+class _Source:
+    __slots__ = ("spec", "fid", "size", "base_rtt", "engine", "enqueue", "t_start", "t_stop",
+                 "sent", "dropped", "delivered")
+
+    def __init__(self, spec, fid: int, size: int, base_rtt: float, engine, enqueue) -> None:
+        self.spec = spec
+        self.fid = fid
+        self.size = size
+        self.base_rtt = base_rtt
+        self.engine = engine
+        self.enqueue = enqueue
+        self.t_start = float(spec.start)
+        self.t_stop = math.inf if spec.stop is None else float(spec.stop)
+        self.sent = 0
+        self.dropped = 0
+        self.delivered = 0
+
+    def start(self) -> None:
+        self.engine.push(self.t_start, TIMER, self, 0)
+
+    def on_sent(self, pkt, t: float) -> None:
+        self.delivered += 1
+
+    def on_drop(self, pkt, t: float) -> None:
+        self.dropped += 1
+
+    def on_ack(self, pkt, t: float) -> None:  # pragma: no cover - overridden where used
+        pass
+
+    def on_loss(self, pkt, t: float) -> None:  # pragma: no cover - overridden where used
+        pass
+
+
+class PingSource(_Source):
+    """A ping stream: one request per interval, RTT recorded when its reply would arrive."""
+
+    __slots__ = ("interval", "t_sent", "rtt_ms")
+
+    def __init__(self, spec: PingStream, *args) -> None:
+        super().__init__(spec, *args)
+        self.interval = float(spec.interval)
+        self.t_sent: list[float] = []
+        self.rtt_ms: list[float] = []
+
+    def on_timer(self, t: float, token) -> None:
+        if t >= self.t_stop:
+            return
+        seq = self.sent
+        self.sent = seq + 1
+        self.t_sent.append(t)
+        self.rtt_ms.append(math.nan)
+        self.enqueue([self.fid, self.size, t, seq, 0, self], t)
+        self.engine.push(t + self.interval, TIMER, self, 0)
+
+    def on_sent(self, pkt, t: float) -> None:
+        self.delivered += 1
+        self.rtt_ms[pkt[3]] = (t + self.base_rtt - pkt[2]) * 1000.0
+
+
+class FloodSource(_Source):
+    """``ping -f``: send on every reply, and whenever ``min_interval`` passed without a send."""
+
+    __slots__ = ("min_interval",)
+
+    def __init__(self, spec: PingFlood, *args) -> None:
+        super().__init__(spec, *args)
+        self.min_interval = float(spec.min_interval)
+
+    def _send(self, t: float) -> None:
+        seq = self.sent
+        self.sent = seq + 1
+        self.enqueue([self.fid, self.size, t, seq, 0, self], t)
+        self.engine.push(t + self.min_interval, TIMER, self, seq + 1)
+
+    def on_timer(self, t: float, token) -> None:
+        if t < self.t_stop and token == self.sent:
+            self._send(t)
+
+    def on_sent(self, pkt, t: float) -> None:
+        self.delivered += 1
+        self.engine.push(t + self.base_rtt, ACK, self, pkt)
+
+    def on_ack(self, pkt, t: float) -> None:
+        if t < self.t_stop:
+            self._send(t)
+
+
+class CbrSource(_Source):
+    """Constant bit rate: one packet every ``size * 8 / rate`` seconds."""
+
+    __slots__ = ("gap",)
+
+    def __init__(self, spec: UdpFlood, *args) -> None:
+        super().__init__(spec, *args)
+        self.gap = self.size * 8.0 / float(spec.rate)
+
+    def on_timer(self, t: float, token) -> None:
+        if t >= self.t_stop:
+            return
+        seq = self.sent
+        self.sent = seq + 1
+        self.enqueue([self.fid, self.size, t, seq, 0, self], t)
+        self.engine.push(t + self.gap, TIMER, self, 0)
+
+
+class BulkSource(_Source):
+    """A greedy Reno-like sender clocked by ACKs (see :class:`~qoslab.sim.traffic.BulkFlow`)."""
+
+    __slots__ = ("cwnd", "ssthresh", "inflight", "srtt", "recover_until", "ecn", "max_cwnd",
+                 "reductions", "ce_marks")
+
+    def __init__(self, spec: BulkFlow, *args) -> None:
+        super().__init__(spec, *args)
+        self.cwnd = float(spec.init_cwnd)
+        self.ssthresh = math.inf
+        self.inflight = 0
+        self.srtt = self.base_rtt
+        self.recover_until = -math.inf
+        self.ecn = bool(spec.ecn)
+        self.max_cwnd = float(spec.max_cwnd)
+        self.reductions = 0
+        self.ce_marks = 0
+
+    def on_timer(self, t: float, token) -> None:
+        self._fill(t)
+
+    def _fill(self, t: float) -> None:
+        if t >= self.t_stop:
+            return
+        enqueue = self.enqueue
+        fid, size = self.fid, self.size
+        seq = self.sent
+        while self.inflight < int(self.cwnd):
+            self.inflight += 1
+            enqueue([fid, size, t, seq, 0, self], t)
+            seq += 1
+        self.sent = seq
+
+    def on_sent(self, pkt, t: float) -> None:
+        self.delivered += 1
+        self.engine.push(t + self.base_rtt, ACK, self, pkt)
+
+    def on_ack(self, pkt, t: float) -> None:
+        self.inflight -= 1
+        self.srtt += ((t - pkt[2]) - self.srtt) * 0.125
+        if pkt[4] and self.ecn:
+            self.ce_marks += 1
+            self._reduce(t)
+        elif self.cwnd < self.ssthresh:
+            self.cwnd += 1.0
+        elif self.cwnd < self.max_cwnd:
+            self.cwnd += 1.0 / self.cwnd
+        self._fill(t)
+
+    def on_drop(self, pkt, t: float) -> None:
+        self.dropped += 1
+        self.engine.push(t + self.srtt, LOSS, self, pkt)
+
+    def on_loss(self, pkt, t: float) -> None:
+        self.inflight -= 1
+        self._reduce(t)
+        self._fill(t)
+
+    def _reduce(self, t: float) -> None:
+        if t >= self.recover_until:
+            self.reductions += 1
+            self.ssthresh = max(self.cwnd * 0.5, 2.0)
+            self.cwnd = self.ssthresh
+            self.recover_until = t + self.srtt
+
+
+_KINDS = {PingStream: PingSource, PingFlood: FloodSource, UdpFlood: CbrSource,
+          BulkFlow: BulkSource}
+
+
+def make_source(spec, fid: int, size: int, base_rtt: float, engine, enqueue) -> _Source:
+    """Return the runtime source for a traffic spec."""
+    return _KINDS[type(spec)](spec, fid, size, base_rtt, engine, enqueue)

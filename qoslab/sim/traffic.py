@@ -1,0 +1,263 @@
+"""Traffic the simulator offers to the shaped link: what each source is and how it behaves.
+
+A *spec* (frozen dataclass) says what a source is; :mod:`qoslab.sim.sources` holds the runtime
+objects that generate packets in the event loop. Every spec becomes one *flow*: one row of the
+PACKETS-like frame (:func:`flow_frame`) that the hashing layer classifies, so a flow's queue is
+computed once per hash seed and looked up per packet.
+
+Sizes are wire bytes as the qdisc accounts them (``skb->len``): L2 header + IP header +
+transport header + payload.
+
+Examples
+--------
+>>> flows = [PingStream("10.0.0.2", tos=0x10), BulkFlow("10.0.0.9", sport=40001)]
+>>> flow_frame(Tunnel("10.9.0.1", "10.9.0.2").wrap(flows))[["src", "proto", "inner_proto"]]
+      src  proto  inner_proto
+0  10.9.0.1      4            1
+1  10.9.0.1      4            6
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from ..schema import stream_label
+
+__all__ = [
+    "DEFAULT_SRC",
+    "ETH_HEADER",
+    "PingStream",
+    "PingFlood",
+    "UdpFlood",
+    "BulkFlow",
+    "Tunnel",
+    "TrafficSpec",
+    "flow_frame",
+    "flow_label",
+    "wire_size",
+]
+
+#: Source address used when a spec gives none.
+DEFAULT_SRC = "10.0.0.1"
+#: Ethernet header counted in ``skb->len`` on the egress device.
+ETH_HEADER = 14
+IP_HEADER = 20
+_L4_HEADER = {1: 8, 6: 32, 17: 8}  # ICMP; TCP with timestamps; UDP
+ECT0 = 0x02
+
+
+@dataclass(frozen=True)
+class Tunnel:
+    """An IP-in-IP tunnel: wrapped flows leave with the same outer header.
+
+    Parameters
+    ----------
+    local, remote
+        Outer source and destination addresses.
+    tos
+        Outer TOS: ``"inherit"`` copies the inner TOS byte (``ip tunnel ... tos inherit``),
+        an integer sets it (the ECN bits are still copied from the inner header, as
+        ``ip_tunnel_ecn_encap`` does).
+    """
+
+    local: str
+    remote: str
+    tos: int | Literal["inherit"] = "inherit"
+
+    def wrap(self, specs: list[TrafficSpec]) -> list[TrafficSpec]:
+        """Return copies of ``specs`` sent through this tunnel."""
+        return [dataclasses.replace(s, tunnel=self) for s in specs]
+
+    def outer_tos(self, inner_tos: int) -> int:
+        """Outer TOS byte for an inner TOS byte."""
+        if self.tos == "inherit":
+            return int(inner_tos)
+        return (int(self.tos) & 0xFC) | (int(inner_tos) & 0x03)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Spec:
+    start: float = 0.0
+    stop: float | None = None
+    src: str = DEFAULT_SRC
+    tunnel: Tunnel | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class PingStream(_Spec):
+    """ICMP echo requests at a fixed interval (``ping -i interval -Q tos -s size dst``).
+
+    Every request becomes one PROBES row; the reply returns over the uncongested return path.
+    """
+
+    dst: str
+    tos: int = 0
+    size: int = 56
+    interval: float = 0.2
+    proto = 1
+
+    @property
+    def name(self) -> str:
+        return self.label or stream_label(self.dst, self.tos, self.size)
+
+
+@dataclass(frozen=True)
+class PingFlood(_Spec):
+    """``ping -f -s size dst``: a new request on every reply, and at least every ``min_interval``.
+
+    With 1472 payload bytes every request is MTU-sized: two of them saturate a slow uplink.
+    """
+
+    dst: str
+    size: int = 1472
+    tos: int = 0
+    min_interval: float = 0.01
+    proto = 1
+
+    @property
+    def name(self) -> str:
+        return self.label or f"flood {self.dst} size={self.size}"
+
+
+@dataclass(frozen=True)
+class UdpFlood(_Spec):
+    """Constant-bit-rate UDP (``rate`` in bit/s of wire bytes)."""
+
+    dst: str
+    rate: float
+    size: int = 1472
+    sport: int = 5001
+    dport: int = 5001
+    tos: int = 0
+    proto = 17
+
+    @property
+    def name(self) -> str:
+        return self.label or f"udp {self.src}:{self.sport} > {self.dst}:{self.dport}"
+
+
+@dataclass(frozen=True)
+class BulkFlow(_Spec):
+    """A greedy TCP-like upload (an SCP stand-in): Reno window, halving on loss or ECN echo.
+
+    Slow start doubles the window per round trip up to ``ssthresh``, then it grows by one
+    segment per round trip; a drop (noticed one smoothed RTT later, as duplicate ACKs would
+    tell) or a CE mark echoed by an ECN-capable flow halves it, at most once per round trip.
+    ``ecn=True`` sets ECT(0) in the TOS byte (``tos | 0x02``).
+    """
+
+    dst: str
+    sport: int = 40000
+    dport: int = 22
+    tos: int = 0
+    ecn: bool = False
+    mss: int = 1448
+    init_cwnd: int = 10
+    max_cwnd: int = 10_000
+    proto = 6
+
+    @property
+    def name(self) -> str:
+        return self.label or f"tcp {self.src}:{self.sport} > {self.dst}:{self.dport}"
+
+    @property
+    def ip_tos(self) -> int:
+        return (self.tos | ECT0) if self.ecn else self.tos
+
+
+TrafficSpec = PingStream | PingFlood | UdpFlood | BulkFlow
+
+
+def wire_size(spec: TrafficSpec) -> int:
+    """Bytes the qdisc accounts for one packet of ``spec`` (tunnel header included).
+
+    >>> wire_size(PingStream("10.0.0.2"))
+    98
+    >>> wire_size(PingFlood("10.0.0.3"))
+    1514
+    """
+    payload = spec.mss if isinstance(spec, BulkFlow) else spec.size
+    size = ETH_HEADER + IP_HEADER + _L4_HEADER[spec.proto] + payload
+    if spec.tunnel is not None:
+        size += IP_HEADER
+    return size
+
+
+def flow_label(spec: TrafficSpec) -> str:
+    """The flow's name as it appears in occupancy tables and EVENTS."""
+    return spec.name
+
+
+def _tos(spec: TrafficSpec) -> int:
+    return spec.ip_tos if isinstance(spec, BulkFlow) else spec.tos
+
+
+def _token(*parts) -> int:
+    """A stable non-zero 32-bit opaque token (stands for a kernel pointer's ``addr_fold``)."""
+    value = zlib.crc32(repr(parts).encode()) & 0xFFFFFFFF
+    return value or 1
+
+
+def flow_frame(specs: list[TrafficSpec]) -> pd.DataFrame:
+    """Return the PACKETS-like frame of the flows: one row per spec, as the classifier sees it.
+
+    Tunnelled flows carry the tunnel's outer header (protocol 4, no ports) and the original
+    header in the ``inner_*`` columns. ``sk_token`` is an opaque per-socket token (every spec
+    is its own socket), ``route_token`` an opaque per-route-cache-entry token keyed by the
+    outer destination and the TOS bits (the IPv4 route cache of the 2.6/3.x kernels was keyed
+    by TOS), ``icmp_id`` distinguishes ping processes.
+
+    Raises
+    ------
+    ConfigError
+        When a spec has a bad field (negative size, TOS outside 0..255).
+    """
+    rows = []
+    for i, spec in enumerate(specs):
+        tos = _tos(spec)
+        if not 0 <= tos <= 255:
+            raise ConfigError(f"traffic[{i}] ({spec.name}): tos must be 0..255, got {tos}")
+        if wire_size(spec) <= 0:
+            raise ConfigError(f"traffic[{i}] ({spec.name}): size must be positive")
+        ports = (getattr(spec, "sport", None), getattr(spec, "dport", None))
+        icmp_id = 0x1000 + i if spec.proto == 1 else None
+        inner = dict(src=spec.src, dst=spec.dst, proto=spec.proto, sport=ports[0],
+                     dport=ports[1], tos=tos)
+        if spec.tunnel is None:
+            outer = inner
+            row = dict(outer, tunnel=None, inner_src=None, inner_dst=None, inner_proto=None,
+                       inner_sport=None, inner_dport=None, inner_tos=None, icmp_id=icmp_id)
+        else:
+            t = spec.tunnel
+            outer = dict(src=t.local, dst=t.remote, proto=4, sport=None, dport=None,
+                         tos=t.outer_tos(tos))
+            row = dict(outer, tunnel="4in4", inner_src=spec.src, inner_dst=spec.dst,
+                       inner_proto=spec.proto, inner_sport=ports[0], inner_dport=ports[1],
+                       inner_tos=tos, icmp_id=None)
+        row.update(ip_version=4, frag=False, l2_proto=0x0800, flow=spec.name,
+                   sk_token=_token("sk", i, spec.name),
+                   route_token=_token("route", outer["dst"], outer["tos"] & 0x1E))
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=[
+        "flow", "ip_version", "src", "dst", "proto", "sport", "dport", "tos", "frag", "tunnel",
+        "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport", "inner_tos",
+        "icmp_id", "l2_proto", "sk_token", "route_token"])
+    for col in ("src", "dst", "inner_src", "inner_dst", "tunnel"):
+        frame[col] = frame[col].astype("category")
+    for col in ("proto", "inner_proto", "tos", "inner_tos"):
+        frame[col] = frame[col].astype("UInt8")
+    for col in ("sport", "dport", "inner_sport", "inner_dport", "icmp_id", "l2_proto"):
+        frame[col] = frame[col].astype("UInt16")
+    for col in ("sk_token", "route_token"):
+        frame[col] = frame[col].astype(np.uint32)
+    frame["ip_version"] = frame["ip_version"].astype("UInt8")
+    frame["frag"] = frame["frag"].astype(bool)
+    return frame
