@@ -16,6 +16,7 @@ import pandas as pd
 from .errors import RunFormatError
 
 __all__ = [
+    "PACKETS",
     "PROBES",
     "EVENTS",
     "PROBE_STATUSES",
@@ -69,6 +70,47 @@ EVENTS: dict[str, str] = {
     "t": "float64",  # seconds from the run's start
     "kind": "string",  # one of EVENT_KINDS
     "detail": "string",  # free text, e.g. "perturb seed 0x1234abcd"
+}
+
+#: PACKETS: one row per captured frame (column -> dtype); built by :mod:`qoslab.capture`.
+#: ``NA`` where a field does not apply or was not captured; ``problem`` is ``""`` when clean.
+PACKETS: dict[str, str] = {
+    "time": "datetime64[ns, UTC]",  # capture timestamp
+    "t": "float64",  # seconds since the first packet of the file
+    "ifindex": "int32",  # pcapng interface id (0 for classic pcap)
+    "wire_len": "int64",  # original length on the wire
+    "cap_len": "int64",  # bytes captured
+    "l2_proto": "UInt16",  # EtherType after VLAN tags (implied 0x0800/0x86dd for raw IP)
+    "vlan": "UInt16",  # outermost 802.1Q / 802.1ad VLAN id
+    "ip_version": "UInt8",  # 4 or 6 (outer header)
+    "src": "category",  # outer source address
+    "dst": "category",  # outer destination address
+    "proto": "UInt8",  # IPv4 protocol / last IPv6 next header
+    "tos": "UInt8",  # whole TOS / traffic-class byte
+    "dscp": "UInt8",  # tos >> 2
+    "ecn": "UInt8",  # tos & 3
+    "ttl": "UInt8",  # TTL / hop limit
+    "flow_label": "UInt32",  # IPv6 flow label (NA for IPv4)
+    "frag": "bool",  # any fragment (more-fragments set or offset != 0)
+    "frag_offset": "UInt16",  # fragment offset in 8-byte units (NA for non-IP)
+    "sport": "UInt16",  # TCP/UDP/UDP-Lite/SCTP/DCCP ports of the outer packet
+    "dport": "UInt16",
+    "icmp_type": "UInt8",  # ICMP / ICMPv6 of the outer packet
+    "icmp_code": "UInt8",
+    "icmp_id": "UInt16",  # echo (and timestamp/info/mask) identifier
+    "icmp_seq": "UInt16",
+    "spi": "UInt32",  # ESP / AH security parameter index
+    "tunnel": "category",  # none, 4in4, 6in4, 4in6, 6in6
+    "inner_src": "category",  # the tunnelled (inner) IP header, NA when tunnel is none
+    "inner_dst": "category",
+    "inner_proto": "UInt8",
+    "inner_tos": "UInt8",
+    "inner_sport": "UInt16",
+    "inner_dport": "UInt16",
+    "inner_icmp_type": "UInt8",
+    "inner_icmp_id": "UInt16",
+    "inner_icmp_seq": "UInt16",
+    "problem": "category",  # "" when clean, else what was malformed (qoslab.capture.PROBLEMS)
 }
 
 _SCHEMAS = {"probes": PROBES, "events": EVENTS}
