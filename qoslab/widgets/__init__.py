@@ -1,0 +1,23 @@
+"""ipywidgets explorers over the plain functions of qoslab.
+
+Each explorer is a class whose computation is a pure function of this package (called by its
+:meth:`~qoslab.widgets.Explorer.update`, and callable directly from notebooks and tests);
+callback errors are shown in a visible error area and kept in ``last_error``. ipywidgets is
+imported when an explorer is built: without it, a clear
+:class:`~qoslab.errors.BackendUnavailableError` says what to install.
+
+- :class:`RunBrowser` -- RUN files: streams and kind of plot.
+"""
+
+from ._base import Explorer, figure_bundle, ipywidgets, table_bundle, text_bundle
+from .run_browser import RunBrowser, browse_run
+
+__all__ = [
+    "Explorer",
+    "RunBrowser",
+    "browse_run",
+    "figure_bundle",
+    "ipywidgets",
+    "table_bundle",
+    "text_bundle",
+]

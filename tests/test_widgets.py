@@ -1,0 +1,113 @@
+"""qoslab.widgets: build each explorer, drive its controls, check state/outputs; errors surface."""
+
+from __future__ import annotations
+
+import base64
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import qoslab
+from qoslab.errors import BackendUnavailableError, ConfigError
+from qoslab.runs import Run
+from qoslab.widgets import RunBrowser, browse_run
+from tests.conftest import SHARED_FLENT
+
+BUNDLED = "flent/ping-v4-icmp-irtt.flent.gz"
+
+
+def png_of(explorer) -> bytes:
+    bundles = [o for o in explorer.output.outputs if "image/png" in o["data"]]
+    assert bundles, "no figure in the output area"
+    return base64.b64decode(bundles[0]["data"]["image/png"])
+
+
+def html_of(explorer) -> str:
+    return "".join(o["data"].get("text/html", "") for o in explorer.output.outputs)
+
+
+def test_missing_ipywidgets_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)
+    with pytest.raises(BackendUnavailableError, match="pip install ipywidgets"):
+        RunBrowser(qoslab.data_path(BUNDLED))
+
+
+# ---- run browser ---------------------------------------------------------------------------
+
+def test_run_browser_draws_and_follows_controls():
+    rb = RunBrowser({"bundled": qoslab.data_path(BUNDLED),
+                     "nup": SHARED_FLENT / "test-tcp_nup.flent.gz"}, kind="scatter")
+    assert rb.last_error is None and rb.updates == 1
+    assert png_of(rb)[:4] == b"\x89PNG"
+    assert "Ping (ms) UDP" in html_of(rb)  # the summary table
+    assert len([c for c in rb.figure.axes[0].collections
+                if (c.get_gid() or "").startswith("stream:")]) == 2
+
+    rb.streams.value = ("Ping (ms) ICMP",)
+    assert [c.get_label() for c in rb.figure.axes[0].collections
+            if (c.get_gid() or "").startswith("stream:")] == ["Ping (ms) ICMP"]
+    assert list(rb.table.index) == ["Ping (ms) ICMP"]
+
+    rb.kind.value = "pingexp"
+    assert [len(sf.axes) for sf in rb.figure.subfigs] == [1, 3, 1, 1]
+
+    rb.run.value = "nup"
+    assert rb.streams.options == ("Ping (ms) ICMP",) and rb.streams.value == ("Ping (ms) ICMP",)
+    assert rb.table.loc["Ping (ms) ICMP", "received"] == 99
+    assert rb.last_error is None
+
+
+def test_run_browser_caches_by_controls():
+    run = qoslab.load(qoslab.data_path(BUNDLED))
+    rb = RunBrowser(run, kind="cdf")
+    first = rb.figure
+    rb.kind.value = "hist"
+    rb.kind.value = "cdf"
+    assert rb.figure is first  # same controls -> cached result, no recomputation
+    assert rb._compute.cache_info().hits == 1
+
+
+def test_run_browser_callback_errors_are_shown_and_direct_update_raises():
+    rb = RunBrowser(qoslab.data_path(BUNDLED), kind="cdf")
+    rb.streams.value = ()  # the callback catches ...
+    assert isinstance(rb.last_error, ConfigError)
+    assert rb.errors.layout.display is None  # visible
+    assert "select at least one stream" in rb.errors.outputs[0]["data"]["text/plain"]
+    with pytest.raises(ConfigError, match="at least one stream"):
+        rb.update()  # ... a direct call raises
+    rb.streams.value = ("Ping (ms) UDP",)
+    assert rb.last_error is None and rb.errors.outputs == ()
+    assert rb.errors.layout.display == "none"
+
+
+def test_broken_compute_function_fails_update_and_shows_in_callback(monkeypatch):
+    import qoslab.widgets.run_browser as mod
+
+    rb = RunBrowser(qoslab.data_path(BUNDLED), kind="cdf")
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("deliberately broken plot")
+
+    monkeypatch.setattr(mod, "plot_kind", broken)
+    rb.kind.value = "hist"  # a new key: not cached, goes through the broken function
+    assert isinstance(rb.last_error, ZeroDivisionError)
+    assert "deliberately broken plot" in rb.errors.outputs[0]["data"]["text/plain"]
+    assert "ZeroDivisionError" in rb.status.value
+    with pytest.raises(ZeroDivisionError):
+        rb.update()
+
+
+def test_browse_run_is_the_pure_function():
+    run = qoslab.load(SHARED_FLENT / "test-rtt-fair.flent.gz")
+    fig, table = browse_run(run, "bars", None)
+    assert len(fig.axes) == 3 and len(table) == 4
+    assert np.allclose(table["mean"], qoslab.analysis.summarize(run)["mean"].round(3))
+
+
+def test_run_browser_rejects_runs_without_probes():
+    with pytest.raises(ConfigError, match="no.*probe"):
+        RunBrowser(Run(probes=pd.DataFrame({c: [] for c in
+                                             ("stream", "host", "tos", "size", "seq", "t_sent",
+                                              "rtt_ms", "status", "ttl")})))
