@@ -73,7 +73,7 @@ def load(path: str | os.PathLike) -> Run:
         run = read_journal(path)
         run.meta.setdefault("source", "qoslab-journal")
         return run
-    if head[:1] == b"\x80" or head[:1] in (b"(", b"}"):
+    if head[:1] == b"\x80" or head[:1] in (b"(", b"}") or _is_pickle(path):
         from .pingexp import read_pingexp
 
         return read_pingexp(path)
@@ -95,3 +95,18 @@ def _read_gzip_json(path: Path):
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunFormatError(f"{path}: not JSON inside the gzip stream ({exc})") from None
+
+
+def _is_pickle(path: Path, limit: int = 64 << 20) -> bool:
+    """True when the whole file parses as one pickle opcode stream (parsed, never run)."""
+    import io
+    import pickletools
+
+    if path.stat().st_size > limit:
+        return False
+    try:
+        for _ in pickletools.genops(io.BytesIO(path.read_bytes())):
+            pass
+    except Exception:  # noqa: BLE001 - any parse failure means "not a pickle"
+        return False
+    return True

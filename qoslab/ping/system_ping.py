@@ -187,13 +187,17 @@ class SystemPing:
             self.recorder.flush()
         failed = [p for p in self._procs if p.proc.returncode not in (0, 1) and not p.seen
                   and not p.transmitted and self.stop_reason is None]
-        if failed:
-            msg = failed[0].stderr.strip().splitlines()
-            text = msg[-1] if msg else f"exit status {failed[0].proc.returncode}"
+        for p in failed:
+            lines = p.stderr.strip().splitlines()
+            text = lines[-1] if lines else f"exit status {p.proc.returncode}"
             if "interval" in text or "flood" in text:
                 raise ConfigError(f"system ping: {text}")
-            raise BackendUnavailableError(f"system ping ({' '.join(self.command(failed[0].stream))})"
-                                          f": {text}")
+            if len(failed) == len(self._procs) and "connect" not in text:
+                raise BackendUnavailableError(
+                    f"system ping ({' '.join(self.command(p.stream))}): {text}")
+            low = text.lower()
+            self._record(p, PingLine("unreachable" if "unreachable" in low or "no route" in low
+                                     else "error", 1, detail=f"ping could not start: {text}"))
         for p in self._procs:
             self._record_lost(p)
         self.recorder.flush()
