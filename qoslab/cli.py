@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "report": "qoslab.report",
     "plot": "qoslab.plot_cli",
     "ping": "qoslab.ping.cli",
+    "lab": "qoslab.lab.cli",
 }
 
 

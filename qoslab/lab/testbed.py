@@ -17,7 +17,9 @@ import time
 from contextlib import suppress
 from typing import Any
 
-from ..runs import RunJournal
+from .. import schema
+from ..runs import Run, RunJournal
+from .loads import Load, start_tcp_bulk, start_udp_flood
 from .netns import (
     REGISTRY,
     Namespace,
@@ -28,7 +30,12 @@ from .netns import (
     new_runid,
     remove_leftovers,
     require_lab,
+    run_cmd,
 )
+from .observe import Capture, TcSampler, tc_snapshot
+from .pings import PingProcess, PingTarget
+from .probe import require_features
+from .tc import Shaping
 from .topology import POINTS, ROLE_LETTER, links_for
 
 __all__ = ["Testbed", "SYSCTLS"]
@@ -92,6 +99,7 @@ class Testbed:
         self.t0: float | None = None
         self.t0_unix: float | None = None
         self._closers: list[Any] = []
+        self._samplers: list[Any] = []
         self._old_handlers: dict[int, Any] = {}
         self._lock = threading.Lock()
         self._open = False
@@ -271,3 +279,155 @@ class Testbed:
     def pid(self) -> int:
         """Id of the process that owns the bed (part of every namespace name)."""
         return os.getpid()
+
+    # ------------------------------------------------------------------------ shaping
+    def apply(self, shaping: Shaping, at: str = "client") -> list[list[str]]:
+        """Replace the qdisc tree of attachment point ``at`` with ``shaping``.
+
+        The kernel is probed first: a tree needing a qdisc or classifier it lacks raises
+        :class:`~qoslab.errors.KernelFeatureMissing` before anything changes. The ``tc``
+        commands run are returned, recorded in ``meta["shaping"][at]`` and, after the start,
+        as a ``config_change`` EVENT.
+        """
+        require_features(qdiscs=shaping.qdisc_kinds(), filters=shaping.filter_kinds(),
+                         what=f"shaping {shaping.description or ''} at {at}".replace("  ", " "))
+        ns, dev = self.point(at)
+        run_cmd(["tc", "qdisc", "del", "dev", dev, "root"], ns=ns.name, check=False)
+        argvs = [["tc", *a] for a in shaping.commands(dev)]
+        for argv in argvs:
+            run_cmd(argv, ns=ns.name, log=self.commands)
+        entry = {"tree": shaping.to_dict(), "namespace": ns.name, "dev": dev,
+                 "commands": [" ".join(a) for a in argvs], "t": round(self.now(), 4)}
+        self.meta.setdefault("shaping", {}).setdefault(at, []).append(entry)
+        self.event("config_change", f"{at} ({dev}): {shaping.description or 'new qdisc tree'}")
+        return argvs
+
+    def tc(self, at: str, *args: str, detail: str | None = None) -> list[str]:
+        """Run one ``tc`` command on attachment point ``at`` (``DEV`` in ``args`` is replaced
+        by its interface), record it and a ``config_change`` EVENT; return the argv."""
+        ns, dev = self.point(at)
+        argv = ["tc", *[dev if a == "DEV" else a for a in args]]
+        run_cmd(argv, ns=ns.name, log=self.commands)
+        self.meta.setdefault("tc_changes", []).append(
+            {"t": round(self.now(), 4), "at": at, "command": " ".join(argv)})
+        self.event("config_change", detail or f"{at}: {' '.join(argv)}")
+        return argv
+
+    def at_time(self, t: float, action: Any, detail: str = "") -> threading.Timer:
+        """Run ``action()`` (e.g. a :meth:`tc` call) ``t`` seconds after the bed's start."""
+        def fire() -> None:
+            if self._open:
+                try:
+                    action()
+                except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
+                    self.event("note", f"scheduled change failed: {exc}")
+        timer = threading.Timer(max(0.0, t - self.now()), fire)
+        timer.daemon = True
+        timer.start()
+        self.on_close(timer.cancel)
+        return timer
+
+    def snapshot(self, label: str, at: str = "client") -> dict[str, Any]:
+        """Record ``tc -s`` statistics of ``at`` into ``meta["tc_snapshots"]``; return them."""
+        ns, dev = self.point(at)
+        snap = {"label": label, "t": round(self.now(), 4), "at": at, "dev": dev,
+                **tc_snapshot(ns, dev)}
+        self.meta.setdefault("tc_snapshots", []).append(snap)
+        return snap
+
+    def sample(self, at: str = "client", period: float = 0.25) -> TcSampler:
+        """Poll qdisc statistics of ``at`` every ``period`` s until the bed closes; the rows go
+        to ``meta["tc_samples"]`` (columns)."""
+        ns, dev = self.point(at)
+        sampler = TcSampler(ns, dev, self.now, period)
+
+        def stop() -> None:
+            sampler.stop()
+            self.meta.setdefault("tc_samples", {})[at] = sampler.columns()
+        self.on_close(stop)
+        self._samplers.append((at, sampler, stop))
+        return sampler
+
+    # -------------------------------------------------------------------------- loads
+    def _load_started(self, load: Load, what: str) -> Load:
+        load.started = self.now()
+        self.event("load_start", what)
+
+        def stop() -> None:
+            if load.stopped is None:
+                load.stop()
+                load.stopped = self.now()
+                self.event("load_stop", what)
+                self.meta.setdefault("loads", []).append(
+                    {"kind": load.kind, **load.params, "started": round(load.started, 4),
+                     "stopped": round(load.stopped, 4), **load.summary})
+        load.finish = stop  # type: ignore[attr-defined]
+        self.on_close(stop)
+        return load
+
+    def udp_flood(self, rate: str | float, *, size: int = 1000, tos: int = 0,
+                  duration: float = 10.0, src: str = "client", dst: str = "server",
+                  family: int = 4, port: int = 9000, prefill: int = 0) -> Load:
+        """Start a CBR UDP flood (``rate`` in tc units, ``size`` = IP packet bytes) from
+        ``src`` to ``dst``; it ends by itself after ``duration`` s. ``prefill`` packets are sent
+        at once first (to fill a long queue quickly). ``load.finish()`` stops it early and
+        records the sender's and sink's counts in ``meta["loads"]``."""
+        load = start_udp_flood(self.ns(src), self.ns(dst), self.addr(dst, family), rate=rate,
+                               size=size, tos=tos, duration=duration, port=port,
+                               prefill=prefill)
+        return self._load_started(load, f"udp flood {src}->{dst} {load.params['rate_bps']:.0f} "
+                                        f"bit/s size={size} tos=0x{tos:02x}")
+
+    def tcp_bulk(self, *, duration: float = 10.0, tos: int = 0, src: str = "client",
+                 dst: str = "server", family: int = 4, port: int = 5201,
+                 backend: str = "auto") -> Load:
+        """Start a TCP bulk upload from ``src`` to ``dst`` for ``duration`` s (built-in sender
+        or iperf3, see :func:`qoslab.lab.loads.start_tcp_bulk`)."""
+        load = start_tcp_bulk(self.ns(src), self.ns(dst), self.addr(dst, family), tos=tos,
+                              duration=duration, port=port, backend=backend)
+        return self._load_started(load, f"tcp bulk {src}->{dst} tos=0x{tos:02x} "
+                                        f"({load.params['backend']})")
+
+    # ---------------------------------------------------------------- observations
+    def capture(self, path: str | os.PathLike, at: str | None = None, *,
+                bpf: str | None = "icmp or icmp6", snaplen: int = 192) -> Capture:
+        """Start ``tcpdump`` on attachment point ``at`` writing ``path``; it stops (and the
+        file is complete) when the bed closes or on ``capture.stop()``.
+
+        The default point is ``router-in`` with a router (it sees the client's packets before
+        the bottleneck queue, so echo pairs there time the whole queueing delay) and
+        ``client`` without (there the capture sees requests after the client's qdisc)."""
+        at = at or ("router-in" if self.router else "client")
+        ns, dev = self.point(at)
+        cap = Capture(ns, dev, path, bpf=bpf, snaplen=snaplen)
+        self.meta.setdefault("captures", []).append(
+            {"at": at, "namespace": ns.name, "dev": dev, "path": str(path), "filter": bpf,
+             "snaplen": snaplen, "t": round(self.now(), 4)})
+        self.on_close(cap.stop)
+        return cap
+
+    def start_ping(self, targets: list[PingTarget], *, interval: float, count: int,
+                   path: str | os.PathLike, timeout: float | None = None,
+                   src: str = "client") -> PingProcess:
+        """Start qoslab's ping runner inside ``src``; ``.result(t0_unix=bed.t0_unix)`` waits."""
+        proc = PingProcess(self.ns(src), targets, interval=interval, count=count, path=path,
+                           timeout=timeout)
+        self.on_close(lambda: proc.process.stop())
+        return proc
+
+    def ping_targets(self, tos: list[int], dst: str = "server", family: int = 4,
+                     size: int | None = None) -> list[PingTarget]:
+        """One :class:`PingTarget` per TOS value to ``dst``, ids like ``tos10``."""
+        return [PingTarget(f"tos{t:02x}", self.addr(dst, family), t, size) for t in tos]
+
+    def result(self, pings: Run | None = None) -> Run:
+        """The experiment as a RUN: the pings' PROBES, the bed's EVENTS, and META (the bed's
+        facts under ``lab``, the ping runner's META otherwise)."""
+        meta = dict(pings.meta) if pings is not None else {}
+        meta["source"] = "qoslab-lab"
+        meta["lab"] = dict(self.meta)
+        meta["lab"]["commands"] = [" ".join(c) for c in self.commands]
+        events = schema.conform({k: [e[k] for e in self.events] for k in ("t", "kind", "detail")},
+                                "events")
+        probes = pings.probes if pings is not None else schema.empty_probes()
+        return Run(probes, events.sort_values("t", kind="stable").reset_index(drop=True), meta)

@@ -1,0 +1,257 @@
+"""Processes the lab runs inside its namespaces: floods, bulk transfers, tcpdump, pings.
+
+:class:`LabProcess` starts a program in a namespace (``ip netns exec``, which execs it, so the
+process id is the program's own), waits for it to say it is ready, and stops it with SIGTERM
+then SIGKILL. :class:`Load` pairs a sender with its sink (:mod:`qoslab.lab.flood`, or iperf3 for
+TCP when asked) and reports both summaries. Every load has a bounded duration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .flood import parse_rate
+from .netns import LabCommandError, Namespace
+
+__all__ = ["LabProcess", "Load", "start_udp_flood", "start_tcp_bulk", "FLOOD_MODULE"]
+
+#: The module run as ``python -m`` for the built-in load generator.
+FLOOD_MODULE = "qoslab.lab.flood"
+
+
+class LabProcess:
+    """A program running inside a lab namespace.
+
+    Parameters
+    ----------
+    ns
+        The namespace.
+    argv
+        Program and arguments (run via ``ip netns exec``; never a shell).
+    name
+        Label for messages.
+    ready
+        Predicate on a line of the program's output (stdout, or stderr with
+        ``ready_stream="stderr"``) meaning "set up"; None: do not wait.
+    """
+
+    def __init__(self, ns: Namespace, argv: Sequence[str], name: str, *,
+                 ready: Callable[[str], bool] | None = None, ready_stream: str = "stdout",
+                 ready_timeout: float = 20.0) -> None:
+        self.ns = ns
+        self.name = name
+        self.argv = ns.argv(argv)
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE,  # noqa: S603
+                                     stderr=subprocess.PIPE, text=True)
+        self.stdout = ""
+        self.stderr = ""
+        self._early: list[str] = []
+        self._early_stream = ready_stream
+        if ready is not None:
+            self._wait_ready(ready, ready_stream, ready_timeout)
+
+    @property
+    def pid(self) -> int:
+        """Process id (the program itself: ``ip netns exec`` execs it)."""
+        return self.proc.pid
+
+    def _wait_ready(self, ready: Callable[[str], bool], stream: str, timeout: float) -> None:
+        pipe = self.proc.stdout if stream == "stdout" else self.proc.stderr
+        assert pipe is not None
+        sel = selectors.DefaultSelector()
+        sel.register(pipe, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
+                    break
+                line = pipe.readline()
+                if not line:
+                    break
+                self._early.append(line)
+                if ready(line):
+                    return
+        finally:
+            sel.close()
+        self.stop(timeout=2)
+        raise LabCommandError(f"{self.name}: did not start in {self.ns.name} within "
+                              f"{timeout:g} s: {' '.join(self.argv[4:])}: "
+                              f"{(self.stderr or ''.join(self._early)).strip()[-300:]}")
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the program to end by itself; collect its output; return its exit code."""
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return self.stop()
+        self._collect(out, err)
+        return self.proc.returncode
+
+    def stop(self, timeout: float = 5.0, sig: int = signal.SIGTERM) -> int:
+        """Ask the program to end (``sig``), kill it after ``timeout`` s; return its exit code."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(sig)
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        except ValueError:  # streams already collected
+            out, err = "", ""
+        self._collect(out, err)
+        return self.proc.returncode
+
+    def _collect(self, out: str | None, err: str | None) -> None:
+        early = "".join(self._early)
+        self._early = []
+        if self._early_stream == "stdout":
+            self.stdout += early + (out or "")
+            self.stderr += err or ""
+        else:
+            self.stdout += out or ""
+            self.stderr += early + (err or "")
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """The JSON objects the program printed, one per line (other lines skipped)."""
+        docs = []
+        for line in self.stdout.splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                doc = json.loads(line)
+                if isinstance(doc, dict):
+                    docs.append(doc)
+        return docs
+
+
+def _flood_argv(mode: str, **kw: Any) -> list[str]:
+    argv = [sys.executable, "-m", FLOOD_MODULE, mode]
+    for key, value in kw.items():
+        if value is None or value is False:
+            continue
+        argv.append(f"--{key}" if key != "ipv6" else "-6")
+        if value is not True:
+            argv.append(str(value))
+    return argv
+
+
+def _is_ready(line: str) -> bool:
+    return line.startswith('{"ready"')
+
+
+@dataclass
+class Load:
+    """A running load: a sender and its sink, with what they reported.
+
+    Attributes
+    ----------
+    kind
+        ``udp`` or ``tcp``.
+    params
+        What was asked (rate, size, tos, duration, endpoints …).
+    started, stopped
+        Times in seconds from the bed's start.
+    """
+
+    kind: str
+    params: dict[str, Any]
+    sender: LabProcess
+    sink: LabProcess
+    started: float = 0.0
+    stopped: float | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        """True while the sender runs."""
+        return self.sender.proc.poll() is None
+
+    def stop(self) -> dict[str, Any]:
+        """Stop sender and sink (idempotent); return ``{"sender": …, "sink": …}`` summaries."""
+        if not self.summary:
+            self.sender.stop()
+            self.sink.stop()
+            send = self.sender.json_lines()
+            sink = self.sink.json_lines()
+            self.summary = {"sender": send[-1] if send else {"stderr": self.sender.stderr[-300:]},
+                            "sink": sink[-1] if sink else {"stderr": self.sink.stderr[-300:]}}
+        return self.summary
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """Wait for the sender's duration to end, then stop the sink; return the summaries."""
+        self.sender.wait(timeout)
+        return self.stop()
+
+
+def start_udp_flood(src: Namespace, dst: Namespace, dst_addr: str, *, rate: str | float,
+                    size: int = 1000, tos: int = 0, duration: float = 10.0,
+                    port: int = 9000, prefill: int = 0) -> Load:
+    """Start a UDP sink in ``dst`` and a CBR flood from ``src`` to ``dst_addr:port``.
+
+    ``rate`` in tc units (``"4mbit"``) or bits/s; ``size`` is the IP packet length.
+    """
+    rate_bps = parse_rate(rate)
+    v6 = ":" in dst_addr
+    sink = LabProcess(dst, _flood_argv("udp-sink", port=port, duration=duration + 5, ipv6=v6),
+                      f"udp sink in {dst.role}", ready=_is_ready)
+    try:
+        sender = LabProcess(src, _flood_argv("udp-send", dst=dst_addr, port=port,
+                                             rate=f"{rate_bps:.0f}", size=size,
+                                             tos=hex(tos), duration=duration,
+                                             prefill=prefill or None),
+                            f"udp flood from {src.role}", ready=_is_ready)
+    except BaseException:
+        sink.stop()
+        raise
+    params = {"src": src.role, "dst": dst.role, "dst_addr": dst_addr, "port": port,
+              "rate_bps": rate_bps, "size": size, "tos": tos, "duration": duration,
+              "prefill": prefill}
+    return Load("udp", params, sender, sink)
+
+
+def start_tcp_bulk(src: Namespace, dst: Namespace, dst_addr: str, *, tos: int = 0,
+                   duration: float = 10.0, port: int = 5201, backend: str = "auto") -> Load:
+    """Start a TCP bulk upload from ``src`` to ``dst_addr:port`` for ``duration`` seconds.
+
+    ``backend``: ``"builtin"`` (:mod:`qoslab.lab.flood`), ``"iperf3"``, or ``"auto"`` (iperf3
+    when installed).
+    """
+    if backend not in ("auto", "builtin", "iperf3"):
+        raise ValueError(f"backend must be auto, builtin or iperf3, not {backend!r}")
+    iperf = shutil.which("iperf3")
+    if backend == "iperf3" and iperf is None:
+        raise LabCommandError("backend='iperf3' but iperf3 is not installed (Debian: iperf3)")
+    use_iperf = iperf is not None and backend != "builtin"
+    v6 = ":" in dst_addr
+    if use_iperf:
+        sink = LabProcess(dst, [iperf, "-s", "-1", "-p", str(port)], f"iperf3 server in {dst.role}",
+                          ready=lambda line: "listening" in line)
+        try:
+            sender = LabProcess(src, [iperf, "-c", dst_addr, "-p", str(port), "-t",
+                                      f"{duration:g}", "-S", str(tos), "-J"],
+                                f"iperf3 client in {src.role}")
+        except BaseException:
+            sink.stop()
+            raise
+    else:
+        sink = LabProcess(dst, _flood_argv("tcp-sink", port=port, duration=duration + 5,
+                                           ipv6=v6), f"tcp sink in {dst.role}", ready=_is_ready)
+        try:
+            sender = LabProcess(src, _flood_argv("tcp-send", dst=dst_addr, port=port,
+                                                 tos=hex(tos), duration=duration),
+                                f"tcp bulk from {src.role}", ready=_is_ready)
+        except BaseException:
+            sink.stop()
+            raise
+    params = {"src": src.role, "dst": dst.role, "dst_addr": dst_addr, "port": port, "tos": tos,
+              "duration": duration, "backend": "iperf3" if use_iperf else "builtin"}
+    return Load("tcp", params, sender, sink)

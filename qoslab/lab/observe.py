@@ -1,0 +1,128 @@
+"""What the lab records while an experiment runs: tcpdump captures and ``tc -s`` statistics.
+
+:class:`Capture` runs ``tcpdump`` inside a namespace on one interface and writes a pcap that
+:func:`qoslab.read_capture` reads back. :class:`TcSampler` polls ``tc -s -j qdisc show`` on
+one interface every ``period`` seconds in a thread, so the backlog and drops of every qdisc
+over time (queue occupancy) go into META beside the before/after snapshots.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .loads import LabProcess
+from .netns import LabCommandError, Namespace, run_cmd
+from .tc import parse_class_stats, qdisc_stats
+
+__all__ = ["Capture", "TcSampler", "tc_snapshot"]
+
+
+def tc_snapshot(ns: Namespace, dev: str) -> dict[str, Any]:
+    """``tc -s`` statistics of every qdisc and class on ``dev`` inside ``ns``.
+
+    Returns ``{"qdiscs": [...], "classes": [...]}`` (see :func:`qoslab.lab.tc.qdisc_stats`
+    and :func:`~qoslab.lab.tc.parse_class_stats` for the fields).
+    """
+    q = run_cmd(["tc", "-s", "-j", "qdisc", "show", "dev", dev], ns=ns.name, check=False)
+    c = run_cmd(["tc", "-s", "class", "show", "dev", dev], ns=ns.name, check=False)
+    return {"qdiscs": qdisc_stats(q.stdout) if q.returncode == 0 and q.stdout.strip() else [],
+            "classes": parse_class_stats(c.stdout) if c.returncode == 0 else []}
+
+
+class TcSampler:
+    """Sample ``tc -s -j qdisc show dev DEV`` every ``period`` s until :meth:`stop`.
+
+    Rows (one per qdisc per sample): ``t`` (s from the bed's start given by ``clock``), ``dev``,
+    ``handle``, ``kind``, ``parent``, ``backlog`` (bytes), ``qlen`` (packets), ``drops``,
+    ``packets``, ``bytes``, ``overlimits``.
+    """
+
+    def __init__(self, ns: Namespace, dev: str, clock: Callable[[], float],
+                 period: float = 0.25) -> None:
+        self.ns, self.dev, self.clock, self.period = ns, dev, clock, float(period)
+        self.rows: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"tc-sampler {dev}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            t = self.clock()
+            proc = run_cmd(["tc", "-s", "-j", "qdisc", "show", "dev", self.dev],
+                           ns=self.ns.name, check=False, timeout=10)
+            if proc.returncode == 0 and proc.stdout.strip():
+                try:
+                    for row in qdisc_stats(proc.stdout):
+                        self.rows.append({"t": round(t, 4), "dev": self.dev, **row})
+                except ValueError:
+                    pass
+            self._stop.wait(self.period)
+
+    def stop(self) -> list[dict[str, Any]]:
+        """Stop sampling; return the rows."""
+        self._stop.set()
+        self._thread.join(timeout=15)
+        return self.rows
+
+    def columns(self) -> dict[str, list]:
+        """The rows as columns (compact for META)."""
+        keys = ["t", "dev", "handle", "kind", "parent", "backlog", "qlen", "drops", "packets",
+                "bytes", "overlimits"]
+        return {k: [r.get(k) for r in self.rows] for k in keys}
+
+
+class Capture:
+    """``tcpdump`` writing a pcap of one interface inside a lab namespace.
+
+    Parameters
+    ----------
+    ns, dev
+        Where to listen.
+    path
+        The pcap file to write.
+    bpf
+        A capture filter (tcpdump syntax), e.g. ``"icmp or icmp6"``; None: everything.
+    snaplen
+        Bytes kept per packet (headers are enough: default 192).
+    """
+
+    def __init__(self, ns: Namespace, dev: str, path: str | Path, *, bpf: str | None = None,
+                 snaplen: int = 192) -> None:
+        tcpdump = shutil.which("tcpdump")
+        if tcpdump is None:
+            raise LabCommandError("captures need tcpdump (Debian package tcpdump)")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.dev = dev
+        self.bpf = bpf
+        argv = [tcpdump, "-i", dev, "-n", "-U", "-s", str(int(snaplen)), "-w", str(self.path),
+                "--immediate-mode", "-Z", "root"]
+        if bpf:
+            argv.append(bpf)
+        self.process = LabProcess(ns, argv, f"tcpdump on {dev}", ready=self._ready,
+                                  ready_stream="stderr")
+        time.sleep(0.05)
+
+    @staticmethod
+    def _ready(line: str) -> bool:
+        return "listening on" in line
+
+    def stop(self) -> Path:
+        """Stop tcpdump (SIGINT makes it flush and close the file); return the pcap path."""
+        if self.process.proc.poll() is None:
+            time.sleep(0.05)  # let the last packets reach the ring
+        self.process.stop(sig=signal.SIGINT)
+        return self.path
+
+    @property
+    def summary(self) -> str:
+        """tcpdump's own closing lines (packets captured / dropped by kernel)."""
+        lines = [ln for ln in self.process.stderr.splitlines() if "packets" in ln]
+        return "; ".join(lines)

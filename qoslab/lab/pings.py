@@ -1,0 +1,136 @@
+"""Pings inside a lab namespace, through qoslab's own ping runner.
+
+The runner runs as a separate process inside the namespace (its sockets must live there):
+``ip netns exec NS python -m qoslab ping -t ID,ADDR,TOS[,SIZE] … -i I -c N -W T -w FILE``.
+The RUN it writes is loaded with :func:`qoslab.load` and its probe times are shifted onto the
+bed's clock (seconds since the bed came up), so PROBES and the bed's EVENTS share one time axis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io import load
+from ..runs import Run
+from .loads import LabProcess
+from .netns import LabCommandError, Namespace
+
+__all__ = ["PingTarget", "ping_argv", "PingProcess"]
+
+
+@dataclass(frozen=True)
+class PingTarget:
+    """One ping stream: an id (label prefix), a destination address, a TOS byte, a size."""
+
+    id: str
+    addr: str
+    tos: int = 0
+    size: int | None = None
+
+    def spec(self) -> str:
+        """The ping-exp style ``ID,HOST,TOS[,SIZE]`` of ``qoslab ping -t``.
+
+        >>> PingTarget("be", "10.71.0.2", 0x10).spec()
+        'be,10.71.0.2,0x10'
+        """
+        if "," in self.id:
+            raise ValueError(f"ping target id {self.id!r} must not contain a comma")
+        size = f",{int(self.size)}" if self.size is not None else ""
+        return f"{self.id},{self.addr},0x{int(self.tos):02x}{size}"
+
+
+def ping_argv(targets: Sequence[PingTarget], *, interval: float, count: int, path: str | Path,
+              timeout: float | None = None, python: str | None = None) -> list[str]:
+    """Command line of the ping runner for ``targets`` (run inside a namespace).
+
+    >>> ping_argv([PingTarget("a", "10.71.0.2", 0)], interval=0.1, count=5, path="r.json.gz",
+    ...           python="python3")[-8:]
+    ['-t', 'a,10.71.0.2,0x00', '-i', '0.1', '-c', '5', '-w', 'r.json.gz']
+    """
+    argv = [python or sys.executable, "-m", "qoslab", "ping", "--no-plot", "-q", "--no-progress"]
+    for t in targets:
+        argv += ["-t", t.spec()]
+    argv += ["-i", f"{interval:g}", "-c", str(int(count))]
+    if timeout is not None:
+        argv += ["-W", f"{timeout:g}"]
+    argv += ["-w", str(path)]
+    return argv
+
+
+class PingProcess:
+    """A running ping-runner process; :meth:`result` waits for it and returns its RUN.
+
+    Parameters
+    ----------
+    ns
+        Namespace to ping from.
+    targets
+        Streams.
+    interval, count, timeout
+        As ``qoslab ping -i/-c/-W``.
+    path
+        Where the runner writes its RUN file.
+    """
+
+    def __init__(self, ns: Namespace, targets: Iterable[PingTarget], *, interval: float,
+                 count: int, path: str | Path, timeout: float | None = None) -> None:
+        self.targets = list(targets)
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.interval, self.count, self.timeout = interval, count, timeout
+        self.argv = ping_argv(self.targets, interval=interval, count=count, path=self.path,
+                              timeout=timeout)
+        self.process = LabProcess(ns, self.argv, f"qoslab ping in {ns.role}")
+
+    def wait_started(self, timeout: float = 30.0) -> float:
+        """Block until the runner has opened its journal (it is about to send the first
+        probe); return ``time.monotonic()`` then."""
+        partial = self.path.with_name(self.path.name + ".partial")
+        deadline = time.monotonic() + timeout
+        while not (partial.exists() or self.path.exists()):
+            if self.process.proc.poll() is not None or time.monotonic() > deadline:
+                raise LabCommandError(f"qoslab ping did not start: {' '.join(self.argv)}: "
+                                      f"{self.process.proc.returncode}")
+            time.sleep(0.02)
+        return time.monotonic()
+
+    def expected_seconds(self) -> float:
+        """How long the runner should take: ``count × interval`` plus the reply timeout."""
+        return self.count * self.interval + (self.timeout or 2.0)
+
+    def result(self, *, t0_unix: float | None = None, grace: float = 30.0) -> Run:
+        """Wait for the runner, load its RUN, and put ``t_sent`` on the bed's clock.
+
+        ``t0_unix`` is the bed's start (``Testbed.t0_unix``); the offset applied is recorded
+        as ``meta["ping_offset_s"]``.
+        """
+        code = self.process.wait(timeout=self.expected_seconds() + grace)
+        if not self.path.exists():
+            partial = self.path.with_name(self.path.name + ".partial")
+            if partial.exists():
+                run = load(partial)
+            else:
+                raise LabCommandError(
+                    f"qoslab ping exited with {code} and wrote no RUN file: "
+                    f"{' '.join(self.argv)}: {self.process.stderr.strip()[-400:]}")
+        else:
+            run = load(self.path)
+        offset = 0.0
+        start = run.meta.get("start_time")
+        if t0_unix is not None and start:
+            try:
+                offset = dt.datetime.fromisoformat(str(start)).timestamp() - t0_unix
+            except ValueError:
+                offset = 0.0
+        probes = run.probes.copy()
+        probes["t_sent"] = probes["t_sent"] + offset
+        meta = dict(run.meta)
+        meta["ping_offset_s"] = offset
+        meta["ping_command"] = self.argv
+        meta["ping_exit_status"] = code
+        return Run(probes, run.events.iloc[0:0], meta)

@@ -1,0 +1,314 @@
+"""Ready-made real-kernel experiments, each a plain function returning a :class:`~qoslab.Run`.
+
+``pfifo_fast_tos``
+    HTB at 2 mbit with a ``pfifo_fast`` leaf, a UDP flood at TOS 0 and pings at TOS 0x10,
+    0x00 and 0x08: the three bands of pfifo_fast (the seed's TOS figure). 0x10 ("minimize
+    delay", priority 6, band 0) overtakes the flood, 0x00 (band 1) waits behind the whole
+    queue, 0x08 ("maximize throughput", priority 2, band 2) is starved while band 1 is busy.
+``bufferbloat``
+    HTB at 2 mbit with a ``pfifo limit 1000`` leaf under a flood, replaced mid-run by
+    ``pfifo limit 10`` (a ``config_change`` EVENT): seconds of queueing delay, then tens of
+    milliseconds and drops.
+``tunnel_keys``
+    An IP-in-IP tunnel through an HTB + SFQ bottleneck: does SFQ tell flows inside the tunnel
+    apart? Needs ``ipip`` and ``sfq``; raises :class:`~qoslab.errors.KernelFeatureMissing`
+    naming what is missing otherwise.
+
+Every preset takes ``path`` (save the RUN there; the bed's EVENTS are journalled to
+``path + ".partial"`` while it runs) and ``capture`` (a pcap path: tcpdump at the point before
+the bottleneck).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..runs import Run, RunJournal
+from .flood import parse_rate
+from .probe import require_features
+from .tc import htb, leaf
+from .testbed import Testbed
+
+__all__ = ["PRESETS", "pfifo_fast_tos", "bufferbloat", "tunnel_keys", "preset_params",
+           "queue_delay_ms"]
+
+#: Bytes a veth adds to an IP packet in the qdisc's accounting (the Ethernet header).
+LINK_HEADER = 14
+
+
+def queue_delay_ms(packets: float, size: int, rate: str | float) -> float:
+    """Time to drain ``packets`` IP packets of ``size`` bytes at ``rate`` (ms), link header
+    included.
+
+    >>> round(queue_delay_ms(1000, 500, "2mbit"))
+    2056
+    """
+    return packets * (size + LINK_HEADER) * 8 / parse_rate(rate) * 1000
+
+
+def _files(path: str | os.PathLike | None) -> tuple[Path | None, Path, RunJournal | None]:
+    work = Path(tempfile.mkdtemp(prefix="qoslab-lab-"))
+    final = Path(path) if path is not None else None
+    journal = RunJournal(final, {"source": "qoslab-lab"}) if final is not None else None
+    return final, work / "pings.json.gz", journal
+
+
+def _finish(tb: Testbed, pings: Run | None, final: Path | None, journal: RunJournal | None,
+            extra: dict[str, Any]) -> Run:
+    run = tb.result(pings)
+    run.meta.update(extra)
+    if journal is not None and final is not None:
+        journal.finish(run)
+    return run
+
+
+def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int = 1000,
+                   txqueuelen: int = 100, tos: tuple[int, ...] = (0x10, 0x00, 0x08),
+                   interval: float = 0.1, count: int = 50, settle: float = 1.5,
+                   router: bool = False, capture: str | None = None,
+                   path: str | None = None) -> Run:
+    """pfifo_fast's three bands under a TOS-0 flood, measured with pings at each TOS.
+
+    Parameters
+    ----------
+    rate
+        HTB rate of the bottleneck (the client's uplink, or the router's with ``router``).
+    flood_rate, size
+        UDP flood at TOS 0: bits/s and IP packet bytes; above ``rate`` so the queue stays full
+        (after a prefill of ``txqueuelen`` packets; not far above, so that few pings meet a
+        full band and are tail-dropped).
+    txqueuelen
+        The veth's queue length, which is pfifo_fast's per-band limit: band 1 then holds
+        ``txqueuelen`` packets, ``txqueuelen × size`` bytes of delay at ``rate``.
+    tos
+        Ping TOS values (one stream each).
+    interval, count
+        Ping interval (s) and probes per stream.
+    settle
+        Seconds of flood before the pings start (the queue fills).
+    router, capture, path
+        See the module docstring.
+
+    Returns
+    -------
+    Run
+        PROBES of the pings; EVENTS (config, load start/stop); META with the ``tc`` commands,
+        ``tc -s`` snapshots (before, during, after) and backlog samples, and
+        ``predicted_band1_delay_ms``.
+    """
+    final, ping_file, journal = _files(path)
+    at = "router" if router else "client"
+    timeout = max(2.0, 3 * queue_delay_ms(txqueuelen, size, rate) / 1000)
+    with Testbed(router=router, txqueuelen=txqueuelen, journal=journal) as tb:
+        tb.apply(htb(rate, leaf=leaf("pfifo_fast")), at)
+        tb.snapshot("before", at)
+        tb.sample(at)
+        if capture:
+            tb.capture(capture)
+        flood = tb.udp_flood(flood_rate, size=size, tos=0, prefill=txqueuelen,
+                             duration=settle + count * interval + timeout + 2)
+        time.sleep(settle)
+        proc = tb.start_ping(tb.ping_targets(list(tos)), interval=interval, count=count,
+                             path=ping_file, timeout=timeout)
+        pings = proc.result(t0_unix=tb.t0_unix)
+        tb.snapshot("during", at)
+        flood.finish()
+        tb.snapshot("after", at)
+    return _finish(tb, pings, final, journal, {
+        "preset": "pfifo_fast_tos",
+        "params": {"rate": rate, "flood_rate": flood_rate, "size": size,
+                   "txqueuelen": txqueuelen, "tos": list(tos), "interval": interval,
+                   "count": count, "settle": settle, "router": router},
+        "predicted_band1_delay_ms": queue_delay_ms(txqueuelen, size, rate),
+    })
+
+
+def bufferbloat(*, rate: str = "2mbit", flood_rate: str = "2.5mbit", size: int = 500,
+                long_limit: int = 1000, short_limit: int = 10, long_seconds: float = 6.0,
+                short_seconds: float = 4.0, interval: float = 0.1, router: bool = True,
+                capture: str | None = None, path: str | None = None) -> Run:
+    """The same flood through a 1000-packet pfifo, then (replaced mid-run) a 10-packet one.
+
+    Parameters
+    ----------
+    rate
+        HTB rate of the bottleneck.
+    flood_rate, size
+        UDP flood (TOS 0) bits/s and IP packet bytes, above ``rate``; it starts with
+        ``long_limit`` packets at once, which fill the long queue.
+    long_limit, short_limit
+        pfifo limits (packets) of the two phases.
+    long_seconds, short_seconds
+        Phase lengths; the switch is a ``config_change`` EVENT at ``long_seconds`` after the
+        pings start.
+    interval
+        Ping interval (one TOS-0 stream to the server).
+    router, capture, path
+        See the module docstring.
+
+    Returns
+    -------
+    Run
+        META ``phases``: per phase its name, ``t_start``/``t_end`` (bed clock, like
+        ``t_sent``), pfifo limit, predicted full-queue delay, and the leaf qdisc's ``tc -s``
+        statistics at the end of the phase (``backlog`` bytes, ``qlen``, ``drops``).
+    """
+    if long_seconds <= 0 or short_seconds <= 0:
+        raise ConfigError("long_seconds and short_seconds must be positive")
+    final, ping_file, journal = _files(path)
+    at = "router" if router else "client"
+    long_delay = queue_delay_ms(long_limit, size, rate) / 1000
+    timeout = 2 * long_delay + 1
+    count = int(round((long_seconds + short_seconds) / interval))
+    phases: list[dict[str, Any]] = []
+    with Testbed(router=router, journal=journal) as tb:
+        tb.apply(htb(rate, leaf=leaf("pfifo", limit=long_limit)), at)
+        tb.snapshot("before", at)
+        tb.sample(at)
+        if capture:
+            tb.capture(capture)
+        flood = tb.udp_flood(flood_rate, size=size, tos=0, prefill=long_limit,
+                             duration=long_seconds + short_seconds + timeout + 8)
+        proc = tb.start_ping(tb.ping_targets([0]), interval=interval, count=count,
+                             path=ping_file, timeout=timeout)
+        t_switch = proc.wait_started() - tb.t0 + long_seconds
+
+        def leaf_stats(label: str) -> dict[str, Any]:
+            snap = tb.snapshot(label, at)
+            return next((q for q in snap["qdiscs"] if q["kind"] == "pfifo"), {})
+
+        def switch() -> None:
+            phases.append({"name": f"pfifo limit {long_limit}", "limit": long_limit,
+                           "t_end": tb.now(), "tc": leaf_stats("end of long queue")})
+            tb.tc(at, "qdisc", "replace", "dev", "DEV", "parent", "1:10", "handle", "20:",
+                  "pfifo", "limit", str(short_limit),
+                  detail=f"{at}: pfifo limit {long_limit} -> pfifo limit {short_limit}")
+
+        tb.at_time(t_switch, switch)
+        pings = proc.result(t0_unix=tb.t0_unix)
+        phases.append({"name": f"pfifo limit {short_limit}", "limit": short_limit,
+                       "t_end": tb.now(), "tc": leaf_stats("end of short queue")})
+        flood.finish()
+        tb.snapshot("after", at)
+    if len(phases) != 2:
+        raise ConfigError("bufferbloat: the queue switch did not happen before the pings ended")
+    phases[0]["t_start"] = float(pings.probes["t_sent"].min())
+    phases[1]["t_start"] = phases[0]["t_end"]
+    for ph in phases:
+        ph["predicted_full_delay_ms"] = queue_delay_ms(ph["limit"], size, rate)
+    return _finish(tb, pings, final, journal, {
+        "preset": "bufferbloat",
+        "params": {"rate": rate, "flood_rate": flood_rate, "size": size,
+                   "long_limit": long_limit, "short_limit": short_limit,
+                   "long_seconds": long_seconds, "short_seconds": short_seconds,
+                   "interval": interval, "router": router},
+        "phases": phases,
+    })
+
+
+def tunnel_keys(*, rate: str = "2mbit", duration: float = 8.0, interval: float = 0.1,
+                path: str | None = None, capture: str | None = None) -> Run:
+    """Pings inside and outside an IP-in-IP tunnel that also carries a TCP bulk upload,
+    through HTB + SFQ: with a flow hash that stops at the outer header, the tunnelled pings
+    share the bulk flow's SFQ queue and wait; outside the tunnel they do not.
+
+    Raises
+    ------
+    KernelFeatureMissing
+        When the kernel lacks ``sfq`` or ``ipip`` (probed first; nothing is built).
+    """
+    require_features(qdiscs=["htb", "sfq"], links=["ipip"], what="the tunnel_keys preset")
+    final, ping_file, journal = _files(path)
+    count = int(round(duration / interval))
+    with Testbed(journal=journal) as tb:
+        client, server = tb.ns("client"), tb.ns("server")
+        tun = tb.ifname("t0")
+        for ns, local, remote, inner in ((client, tb.addr("client"), tb.addr("server"),
+                                          "10.72.0.1"),
+                                         (server, tb.addr("server"), tb.addr("client"),
+                                          "10.72.0.2")):
+            ns.ip("link", "add", "name", tun, "type", "ipip", "local", local, "remote", remote,
+                  log=tb.commands)
+            ns.ip("addr", "add", f"{inner}/30", "dev", tun, log=tb.commands)
+            ns.ip("link", "set", tun, "up", log=tb.commands)
+        tb.apply(htb(rate, leaf=leaf("sfq")), "client")
+        tb.snapshot("before", "client")
+        if capture:
+            tb.capture(capture)
+        bulk = tb.tcp_bulk(duration=duration + 4, backend="builtin")
+        bulk.params["note"] = "outside the tunnel"
+        time.sleep(1.0)
+        from .pings import PingTarget
+
+        targets = [PingTarget("outer", tb.addr("server"), 0),
+                   PingTarget("inner", "10.72.0.2", 0)]
+        proc = tb.start_ping(targets, interval=interval, count=count, path=ping_file)
+        pings = proc.result(t0_unix=tb.t0_unix)
+        tb.snapshot("during", "client")
+        bulk.finish()
+    return _finish(tb, pings, final, journal, {
+        "preset": "tunnel_keys",
+        "params": {"rate": rate, "duration": duration, "interval": interval},
+    })
+
+
+#: preset name -> function.
+PRESETS: dict[str, Callable[..., Run]] = {
+    "pfifo_fast_tos": pfifo_fast_tos,
+    "bufferbloat": bufferbloat,
+    "tunnel_keys": tunnel_keys,
+}
+
+
+def preset_params(name: str, pairs: list[str]) -> dict[str, Any]:
+    """Turn ``["rate=4mbit", "count=20"]`` into keyword arguments of preset ``name``, typed
+    like the preset's defaults (int, float, bool, str, tuple of ints).
+
+    Raises
+    ------
+    ConfigError
+        Unknown preset or parameter, or a value of the wrong type; the message lists the
+        preset's parameters.
+
+    Examples
+    --------
+    >>> preset_params("pfifo_fast_tos", ["count=20", "tos=0x10,0", "router=yes"])
+    {'count': 20, 'tos': (16, 0), 'router': True}
+    """
+    if name not in PRESETS:
+        raise ConfigError(f"no lab preset {name!r}; presets: {', '.join(PRESETS)}")
+    sig = inspect.signature(PRESETS[name])
+    allowed = {k: p.default for k, p in sig.parameters.items() if k not in ("path", "capture")}
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in allowed:
+            raise ConfigError(f"--param {pair!r}: expected NAME=VALUE with NAME one of "
+                              f"{', '.join(f'{k} (default {v!r})' for k, v in allowed.items())}")
+        default = allowed[key]
+        try:
+            if isinstance(default, bool):
+                if text.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError("expected yes/no")
+                value: Any = text.lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                value = int(text, 0)
+            elif isinstance(default, float):
+                value = float(text)
+            elif isinstance(default, tuple):
+                value = tuple(int(v, 0) for v in text.split(",") if v.strip())
+            else:
+                value = text
+        except ValueError as exc:
+            raise ConfigError(f"--param {key}={text!r}: expected a value like {default!r} "
+                              f"({exc})") from None
+        out[key] = value
+    return out
