@@ -111,3 +111,55 @@ def test_run_browser_rejects_runs_without_probes():
         RunBrowser(Run(probes=pd.DataFrame({c: [] for c in
                                              ("stream", "host", "tos", "size", "seq", "t_sent",
                                               "rtt_ms", "status", "ttl")})))
+
+
+# ---- perturb explorer ------------------------------------------------------------------------
+
+def fake_perturb(perturb, seed, duration=20.0):
+    """A stand-in for the simulator: 1 probe per 0.1 s, a 50 ms spike after each rehash."""
+    from qoslab.widgets.perturb import PerturbResult
+
+    t = np.arange(0, duration, 0.1)
+    changes = np.arange(perturb, duration, perturb)
+    after = np.zeros(t.shape, dtype=bool)
+    for c in changes:
+        after |= (t >= c) & (t < c + 0.3)
+    rtt = np.where(after, 60.0, 10.0) + seed * 0.01
+    run = Run(probes={"stream": "p", "host": "h", "tos": 0, "size": 56,
+                      "seq": np.arange(t.size), "t_sent": t, "rtt_ms": rtt, "status": "ok",
+                      "ttl": 64},
+              events={"t": changes, "kind": "hash_change", "detail": "seed=0x1"})
+    spikes = pd.DataFrame({"stream": "p", "t_start": changes, "t_end": changes + 0.2})
+    return PerturbResult(run, spikes, {"n_spikes": len(changes), "fraction": 1.0})
+
+
+def test_perturb_explorer_redraws_with_hash_changes_on_run():
+    from qoslab.widgets import PerturbExplorer
+
+    pe = PerturbExplorer(perturb=5, seed=1, compute=fake_perturb, duration=20.0)
+    assert pe.last_error is None and pe.updates == 1
+    hc = [c for c in pe.figure.axes[0].collections if c.get_gid() == "events:hash_change"]
+    assert len(hc[0].get_segments()) == 3  # 5, 10, 15 s
+    assert len([p for p in pe.figure.axes[0].patches if p.get_gid() == "spike"]) == 3
+    assert "fraction" in pe.output.outputs[1]["data"]["text/html"]
+    pe.perturb.value = 2
+    assert pe.updates == 1  # no recomputation until Run is pressed
+    pe.button.click()
+    assert pe.updates == 2
+    hc = [c for c in pe.figure.axes[0].collections if c.get_gid() == "events:hash_change"]
+    assert len(hc[0].get_segments()) == 9
+    assert pe.perturb.continuous_update is False
+
+
+def test_perturb_explorer_broken_compute_fails_loudly():
+    from qoslab.widgets import PerturbExplorer
+
+    def broken(perturb, seed, duration=20.0):
+        raise RuntimeError("deliberately broken simulator")
+
+    pe = PerturbExplorer(compute=broken, duration=20.0)  # the first draw is a callback
+    assert isinstance(pe.last_error, RuntimeError)
+    assert "deliberately broken simulator" in pe.errors.outputs[0]["data"]["text/plain"]
+    assert pe.errors.layout.display is None
+    with pytest.raises(RuntimeError, match="deliberately broken"):
+        pe.update()

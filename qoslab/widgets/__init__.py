@@ -7,17 +7,24 @@ imported when an explorer is built: without it, a clear
 :class:`~qoslab.errors.BackendUnavailableError` says what to install.
 
 - :class:`RunBrowser` -- RUN files: streams and kind of plot.
+- :class:`PerturbExplorer` -- SFQ perturb interval and seed → simulated latency, hash changes,
+  spikes and their alignment.
 """
 
 from ._base import Explorer, figure_bundle, ipywidgets, table_bundle, text_bundle
+from .perturb import PerturbExplorer, PerturbResult, perturb_experiment, scenario_parameters
 from .run_browser import RunBrowser, browse_run
 
 __all__ = [
     "Explorer",
+    "PerturbExplorer",
+    "PerturbResult",
     "RunBrowser",
     "browse_run",
     "figure_bundle",
     "ipywidgets",
+    "perturb_experiment",
+    "scenario_parameters",
     "table_bundle",
     "text_bundle",
 ]

@@ -1,0 +1,149 @@
+"""Perturb explorer: rerun the SFQ perturbation scenario and see spikes line up with rehashes."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..runs import Run
+from ._base import Explorer, figure_bundle, table_bundle, text_bundle
+
+__all__ = ["PerturbExplorer", "PerturbResult", "perturb_experiment", "scenario_parameters"]
+
+#: Parameters the explorer shows as their own controls (the others come from the signature).
+_OWN = ("perturb", "seed")
+
+
+@dataclass(frozen=True)
+class PerturbResult:
+    """What :func:`perturb_experiment` returns."""
+
+    run: Run
+    spikes: pd.DataFrame
+    alignment: Any
+
+    def alignment_table(self) -> pd.DataFrame:
+        """The alignment statistic as a small table, whatever shape the analysis returned."""
+        a = self.alignment
+        if isinstance(a, pd.DataFrame):
+            return a
+        if isinstance(a, pd.Series):
+            return a.to_frame("value")
+        if hasattr(a, "__dataclass_fields__"):
+            a = {k: getattr(a, k) for k in a.__dataclass_fields__}
+        if isinstance(a, dict):
+            return pd.DataFrame({"value": {k: v for k, v in a.items()
+                                           if not isinstance(v, (pd.DataFrame, list, dict))}})
+        return pd.DataFrame({"value": [a]}, index=["alignment"])
+
+
+def scenario_parameters() -> dict[str, Any]:
+    """The numeric parameters of ``qoslab.sim.scenarios.sfq_perturb`` and their defaults."""
+    from ..sim.scenarios import sfq_perturb
+
+    out = {}
+    for name, p in inspect.signature(sfq_perturb).parameters.items():
+        if name in _OWN or p.default is inspect.Parameter.empty:
+            continue
+        if isinstance(p.default, (int, float)) and not isinstance(p.default, bool):
+            out[name] = p.default
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def perturb_experiment(perturb: float = 5, seed: int = 1, **params) -> PerturbResult:
+    """Simulate ``sfq_perturb(perturb, seed, **params)``, detect spikes, align them to rehashes.
+
+    Cached on its (hashable) arguments, so moving a control back costs nothing.
+
+    Parameters
+    ----------
+    perturb
+        SFQ perturbation interval in seconds.
+    seed
+        Simulator seed (the hash seeds follow from it).
+    **params
+        Other parameters of :func:`qoslab.sim.scenarios.sfq_perturb` (e.g. ``duration``).
+
+    Returns
+    -------
+    PerturbResult
+        The RUN, the spikes of :func:`qoslab.analysis.detect_spikes` and the statistic of
+        :func:`qoslab.analysis.align_to_events` for the ``hash_change`` events.
+    """
+    from tqdm.auto import tqdm
+
+    from ..analysis import align_to_events, detect_spikes
+    from ..sim.scenarios import sfq_perturb
+
+    with tqdm(total=3, desc=f"perturb={perturb:g}s seed={seed}", leave=False) as bar:
+        run = sfq_perturb(perturb=perturb, seed=seed, **params)
+        bar.update()
+        spikes = detect_spikes(run.probes)
+        bar.update()
+        alignment = align_to_events(spikes, run.events, kind="hash_change")
+        bar.update()
+    return PerturbResult(run, spikes, alignment)
+
+
+class PerturbExplorer(Explorer):
+    """Slide the SFQ perturb interval, change the scenario and seed, press Run.
+
+    Redraws latency with the hash changes overlaid and the detected spikes shaded, and shows
+    how well spikes align with hash changes.
+
+    Parameters
+    ----------
+    perturb, seed
+        Initial values.
+    compute
+        The computation (default :func:`perturb_experiment`, whose scenario parameters get
+        controls); any function taking ``perturb``, ``seed`` and ``**params`` and returning a
+        :class:`PerturbResult`.
+    **params
+        Initial values of other scenario parameters (ints and floats).
+
+    Attributes
+    ----------
+    result, figure
+        The current :class:`PerturbResult` and latency figure.
+    """
+
+    run_button = True
+
+    def __init__(self, perturb: int = 5, seed: int = 1, compute=None, **params) -> None:
+        super().__init__()
+        w = self.w
+        self.compute = compute or perturb_experiment
+        self.perturb = w.IntSlider(value=perturb, min=1, max=60, description="perturb (s)",
+                                   continuous_update=False)
+        self.seed = w.IntText(value=seed, description="seed")
+        defaults = {**(scenario_parameters() if compute is None else {}), **params}
+        self.params = {
+            name: (w.IntText if isinstance(v, int) else w.FloatText)(value=v, description=name)
+            for name, v in defaults.items()
+        }
+        self.controls = [self.perturb, self.seed, *self.params.values()]
+        self._finish_init()
+
+    def values(self) -> dict[str, Any]:
+        """The current arguments of the computation."""
+        return {"perturb": self.perturb.value, "seed": self.seed.value,
+                **{k: c.value for k, c in self.params.items()}}
+
+    def update(self) -> None:
+        """Run the scenario for the current controls and redraw (raises on error)."""
+        from ..plots import latency
+
+        self.result = self.compute(**self.values())
+        self.figure = latency(self.result.run, kind="line", spikes=self.result.spikes)
+        n_hash = int((self.result.run.events["kind"] == "hash_change").sum())
+        self.show(figure_bundle(self.figure),
+                  table_bundle(self.result.alignment_table(), caption="spikes vs hash changes"))
+        self.status.value = text_bundle(
+            f"{len(self.result.spikes)} spike(s), {n_hash} hash change(s)", pre=False
+        )["data"]["text/html"]
