@@ -274,3 +274,20 @@ def test_cli_plot_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("qoslab plot: error:") for line in err)
     assert "bad.json.gz" in err[0] and ".png or .svg" in err[1] and "-o" in err[2]
+
+
+def test_latency_detects_spikes_when_asked():
+    from qoslab.analysis import detect_spikes
+
+    t = np.arange(0, 60, 0.1)
+    rtt = 10.0 + 0.2 * np.sin(t)
+    for c in (12.0, 31.0, 47.0):  # three 40 ms spikes of 0.5 s
+        rtt[(t >= c) & (t < c + 0.5)] = 50.0
+    run = Run(probes={"stream": "s", "host": "h", "tos": 0, "size": 56, "seq": np.arange(t.size),
+                      "t_sent": t, "rtt_ms": rtt, "status": "ok", "ttl": 64})
+    found = detect_spikes(run.probes)
+    assert len(found) == 3
+    spans = by_gid(plots.latency(run, spikes=True).axes[0], "spike")
+    assert len(spans) == 3
+    starts = sorted(float(p.get_x()) for p in spans)  # axvspan gives Rectangles
+    assert starts == pytest.approx(sorted(found["t_start"]))
