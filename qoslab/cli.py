@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "plot": "qoslab.plot_cli",
     "ping": "qoslab.ping.cli",
     "lab": "qoslab.lab.cli",
+    "sim": "qoslab.sim.cli",
 }
 
 

@@ -86,6 +86,9 @@ class SimConfig:
         :class:`ConfigChange` list.
     sample_interval
         Occupancy sampling period in seconds (0: off).
+    forwarded
+        The shaping host routes the traffic (sockets live on other hosts): no socket
+        identity reaches the classifier.
     name, params
         Scenario name and its parameters, for META.
     """
@@ -98,6 +101,7 @@ class SimConfig:
     seed: int = 1
     changes: tuple[ConfigChange, ...] = ()
     sample_interval: float = 0.1
+    forwarded: bool = False
     name: str = "custom"
     params: dict = field(default_factory=dict)
 
@@ -210,7 +214,7 @@ def simulate(config: SimConfig, *, progress: Callable[[float], None] | None = No
     True
     """
     traffic = list(config.traffic)
-    flows = flow_frame(traffic)
+    flows = flow_frame(traffic, forwarded=config.forwarded)
     ect = [(int(t) & 3) != 0 for t in flows["tos"].astype("int64")]
     mtu_bytes = config.link.mtu + 14
     hash_events, seeds, change_times = _seed_schedule(config)
@@ -291,6 +295,7 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
         "params": dict(config.params),
         "seed": config.seed,
         "duration": config.duration,
+        "forwarded": config.forwarded,
         "interval": next((s.interval for s in traffic if isinstance(s, PingStream)), None),
         "targets": sorted({s.dst for s in traffic if isinstance(s, PingStream)}),
         "link": dataclasses.asdict(config.link),

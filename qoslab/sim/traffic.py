@@ -206,14 +206,16 @@ def _token(*parts) -> int:
     return value or 1
 
 
-def flow_frame(specs: list[TrafficSpec]) -> pd.DataFrame:
+def flow_frame(specs: list[TrafficSpec], *, forwarded: bool = False) -> pd.DataFrame:
     """Return the PACKETS-like frame of the flows: one row per spec, as the classifier sees it.
 
     Tunnelled flows carry the tunnel's outer header (protocol 4, no ports) and the original
     header in the ``inner_*`` columns. ``sk_token`` is an opaque per-socket token (every spec
-    is its own socket), ``route_token`` an opaque per-route-cache-entry token keyed by the
-    outer destination and the TOS bits (the IPv4 route cache of the 2.6/3.x kernels was keyed
-    by TOS), ``icmp_id`` distinguishes ping processes.
+    is its own socket); the route token (``addr_fold(skb_dst)``) is left to the hashing layer,
+    which derives it per profile (per destination and TOS while the routing cache existed);
+    ``icmp_id`` distinguishes ping processes. ``forwarded=True`` models a router: the
+    packets come from other hosts, so they carry no socket (``sk_token`` 0, as
+    ``addr_fold(NULL)``).
 
     Raises
     ------
@@ -243,21 +245,19 @@ def flow_frame(specs: list[TrafficSpec]) -> pd.DataFrame:
                        inner_proto=spec.proto, inner_sport=ports[0], inner_dport=ports[1],
                        inner_tos=tos, icmp_id=None)
         row.update(ip_version=4, frag=False, l2_proto=0x0800, flow=spec.name,
-                   sk_token=_token("sk", i, spec.name),
-                   route_token=_token("route", outer["dst"], outer["tos"] & 0x1E))
+                   sk_token=0 if forwarded else _token("sk", i, spec.name))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[
         "flow", "ip_version", "src", "dst", "proto", "sport", "dport", "tos", "frag", "tunnel",
         "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport", "inner_tos",
-        "icmp_id", "l2_proto", "sk_token", "route_token"])
+        "icmp_id", "l2_proto", "sk_token"])
     for col in ("src", "dst", "inner_src", "inner_dst", "tunnel"):
         frame[col] = frame[col].astype("category")
     for col in ("proto", "inner_proto", "tos", "inner_tos"):
         frame[col] = frame[col].astype("UInt8")
     for col in ("sport", "dport", "inner_sport", "inner_dport", "icmp_id", "l2_proto"):
         frame[col] = frame[col].astype("UInt16")
-    for col in ("sk_token", "route_token"):
-        frame[col] = frame[col].astype(np.uint32)
+    frame["sk_token"] = frame["sk_token"].astype(np.uint32)
     frame["ip_version"] = frame["ip_version"].astype("UInt8")
     frame["frag"] = frame["frag"].astype(bool)
     return frame
