@@ -16,6 +16,7 @@ from .errors import (
     QoslabError,
     RunFormatError,
 )
+from .hashing import FlowClassifier, Sfq
 from .io import load
 from .runs import Run, RunJournal
 
@@ -24,11 +25,13 @@ __all__ = [
     "BackendUnavailableError",
     "CaptureFormatError",
     "ConfigError",
+    "FlowClassifier",
     "KernelFeatureMissing",
     "QoslabError",
     "Run",
     "RunFormatError",
     "RunJournal",
+    "Sfq",
     "data_path",
     "load",
     "ping",

@@ -1,0 +1,53 @@
+"""Linux flow-hash reimplementations, bit-exact per kernel era, vectorized over PACKETS.
+
+Which queue, band or class does the kernel pick for each packet? :class:`FlowClassifier`
+(cls_flow), :class:`Sfq`, :func:`fq_codel_index`, :func:`skb_hash` and
+:func:`pfifo_fast_band` answer it for a kernel profile (:data:`PROFILES`); :func:`sharing`
+tells which flows share a queue for one seed and for every seed.
+"""
+
+from ._packets import OPTIONAL_COLUMNS
+from .cls_flow import FlowClassifier
+from .fq_codel import FqCodel, fq_codel_index, reciprocal_scale
+from .jhash import jhash, jhash2, jhash_1word, jhash_2words, jhash_3words
+from .keys import FLOW_KEYS
+from .perturb import hash_changes, seeds_from_events
+from .pfifo_fast import (
+    PRIO2BAND,
+    TOS2PRIO_NEW,
+    TOS2PRIO_OLD,
+    pfifo_fast_band,
+    tos_to_priority,
+)
+from .profiles import PROFILES, KernelProfile, get_profile
+from .sfq import Sfq
+from .siphash import siphash
+from .skbhash import FLOW_KEYS_LAYOUTS, skb_hash
+
+__all__ = [
+    "FLOW_KEYS",
+    "FLOW_KEYS_LAYOUTS",
+    "OPTIONAL_COLUMNS",
+    "PRIO2BAND",
+    "PROFILES",
+    "TOS2PRIO_NEW",
+    "TOS2PRIO_OLD",
+    "FlowClassifier",
+    "FqCodel",
+    "KernelProfile",
+    "Sfq",
+    "fq_codel_index",
+    "get_profile",
+    "hash_changes",
+    "jhash",
+    "jhash2",
+    "jhash_1word",
+    "jhash_2words",
+    "jhash_3words",
+    "pfifo_fast_band",
+    "reciprocal_scale",
+    "seeds_from_events",
+    "siphash",
+    "skb_hash",
+    "tos_to_priority",
+]

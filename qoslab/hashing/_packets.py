@@ -1,0 +1,163 @@
+"""PACKETS-like frame → the numpy arrays the hash functions read (private).
+
+One place that knows how PACKETS columns map to header fields, which optional columns exist
+(:data:`OPTIONAL_COLUMNS`) and their defaults, how raw (``__be``) loads look on a host of a given
+byte order, and how opaque ``addr_fold`` tokens get their identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..addresses import address_words
+from ..errors import ConfigError
+from .jhash import jhash
+
+__all__ = ["OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "Header", "column", "header", "raw16",
+           "raw32", "bswap32", "tokens", "PORT_PROTOS", "check_frame"]
+
+REQUIRED_COLUMNS = ("ip_version", "src", "dst", "proto", "sport", "dport", "tos", "frag",
+                    "tunnel", "inner_src", "inner_dst", "inner_proto", "inner_sport",
+                    "inner_dport")
+
+#: Columns a capture cannot know, or may lack: name -> what it is and its default.
+OPTIONAL_COLUMNS: dict[str, str] = {
+    "mark": "skb->mark (fwmark); default 0",
+    "priority": "skb->priority; default rt_tos2priority(TOS) of the (inner) IPv4 header, which is "
+                "what ip_forward and the IP_TOS socket option set (profile's TOS table); 0 for "
+                "IPv6 and non-IP",
+    "iif": "skb->skb_iif (ingress ifindex of forwarded traffic); default 0 (locally generated)",
+    "vlan": "VLAN id; NA or absent = untagged",
+    "flow_label": "IPv6 flow label of the outer header; default 0",
+    "spi": "ESP/AH SPI (gives proto-src/proto-dst halves for ESP and AH); default 0",
+    "sk_token": "opaque addr_fold(skb->sk) token: one value per local socket, 0 for forwarded "
+                "traffic; default 0 (no local socket: the capture cannot tell)",
+    "route_token": "opaque addr_fold(skb_dst) token; default derived: one per route entry, "
+                   "i.e. per (outer destination, TOS & IPTOS_RT_MASK) with the routing cache "
+                   "(profiles before 3.6), per next hop after (column `nexthop` if present, "
+                   "else the outer destination); 0 for non-IP",
+    "nexthop": "next-hop address used to derive route tokens in profiles without routing cache",
+    "nfct_token": "opaque addr_fold(conntrack) token, 0 without conntrack; default 0. When "
+                  "non-zero the nfct-* keys read the packet's own (un-NATed) tuple",
+    "sk_uid": "fsuid of the sending socket's file; default 0",
+    "sk_gid": "fsgid of the sending socket's file; default 0",
+    "rt_classid": "route realm (dst->tclassid); default 0",
+    "l2_proto": "EtherType (skb->protocol); default 0x0800/0x86dd from ip_version, else 0",
+    "inner_tos": "TOS byte of the inner IPv4 header (for the default priority); default outer TOS",
+    "spi_inner": "not modelled: ESP/AH inside a tunnel has no ports",
+    "t": "packet time in seconds; needed only with a perturb schedule (`at`)",
+}
+
+#: IP protocols whose first four L4 bytes are (source port, destination port).
+PORT_PROTOS = (6, 17, 136, 132, 33)  # TCP, UDP, UDP-Lite, SCTP, DCCP
+ESP, AH = 50, 51
+
+
+def check_frame(packets: pd.DataFrame, needed=REQUIRED_COLUMNS) -> None:
+    """Raise :class:`ConfigError` naming missing PACKETS columns."""
+    if not isinstance(packets, pd.DataFrame):
+        raise ConfigError(f"packets: expected a PACKETS-like DataFrame, got {type(packets).__name__}")
+    missing = [c for c in needed if c not in packets.columns]
+    if missing:
+        raise ConfigError(f"packets: missing column(s) {', '.join(missing)} "
+                          "(expected a PACKETS-like frame, see qoslab.hashing.OPTIONAL_COLUMNS)")
+
+
+def column(packets: pd.DataFrame, name: str, default: int = 0, dtype=np.uint32) -> np.ndarray:
+    """Integer column with NA → ``default``; an absent column is all ``default``."""
+    n = len(packets)
+    if name not in packets.columns:
+        return np.full(n, default, dtype=dtype)
+    s = packets[name]
+    if s.dtype == bool or s.dtype == "boolean":
+        return s.fillna(bool(default)).to_numpy(dtype=bool).astype(dtype)
+    try:
+        values = pd.to_numeric(s, errors="raise")
+    except (TypeError, ValueError):
+        raise ConfigError(f"packets column {name!r}: expected integers, got {s.dtype}") from None
+    arr = values.to_numpy(dtype="float64", na_value=np.nan) if values.hasnans or \
+        values.dtype.kind == "f" else values.to_numpy()
+    if arr.dtype.kind == "f":
+        arr = np.where(np.isnan(arr), default, arr)
+    return (arr.astype(np.int64) & 0xFFFFFFFF).astype(dtype)
+
+
+def present(packets: pd.DataFrame, name: str) -> np.ndarray:
+    """Boolean mask of non-NA values (all False if the column is absent)."""
+    if name not in packets.columns:
+        return np.zeros(len(packets), dtype=bool)
+    return packets[name].notna().to_numpy()
+
+
+def bswap32(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.uint32).byteswap()
+
+
+def raw32(host: np.ndarray, endianness: str = "little") -> np.ndarray:
+    """The integer a ``(__force u32)`` load of a big-endian field gives on this host."""
+    return bswap32(host) if endianness == "little" else np.asarray(host, dtype=np.uint32)
+
+
+def raw16(host: np.ndarray, endianness: str = "little") -> np.ndarray:
+    """The integer a ``(__force u16)`` load of a big-endian 16-bit field gives on this host."""
+    h = np.asarray(host, dtype=np.uint32) & 0xFFFF
+    return ((h >> 8) | ((h & 0xFF) << 8)).astype(np.uint32) if endianness == "little" else h
+
+
+@dataclass
+class Header:
+    """One IP header level, as arrays of length N."""
+
+    version: np.ndarray  # uint8: 4, 6 or 0 (not IP / absent)
+    src: np.ndarray  # (N, 4) host-order words
+    dst: np.ndarray
+    proto: np.ndarray  # uint32
+    sport: np.ndarray  # uint32 host order, 0 when absent
+    dport: np.ndarray
+    has_ports: np.ndarray  # bool: sport/dport columns were filled
+    tos: np.ndarray
+    frag: np.ndarray  # bool
+
+
+def _version(values: np.ndarray) -> np.ndarray:
+    return np.where((values == 4) | (values == 6), values, 0).astype(np.uint8)
+
+
+def header(packets: pd.DataFrame, level: str = "outer") -> Header:
+    """Arrays of the outer or inner (tunnelled) IP header."""
+    n = len(packets)
+    if level == "outer":
+        ver = _version(column(packets, "ip_version"))
+        p = ""
+        tos = column(packets, "tos")
+        frag = column(packets, "frag", 0, bool)
+    else:
+        tunnel = packets["tunnel"].astype("string").fillna("none").to_numpy(dtype=object)
+        ver = np.zeros(n, dtype=np.uint8)
+        ver[np.isin(tunnel, ("4in4", "4in6"))] = 4
+        ver[np.isin(tunnel, ("6in4", "6in6"))] = 6
+        ver[~present(packets, "inner_src")] = 0
+        p = "inner_"
+        tos = column(packets, "inner_tos", 0) if "inner_tos" in packets else column(packets, "tos")
+        frag = np.zeros(n, dtype=bool)
+    sport_ok = present(packets, p + "sport") & present(packets, p + "dport")
+    return Header(ver, address_words(packets[p + "src"]), address_words(packets[p + "dst"]),
+                  column(packets, p + "proto"), column(packets, p + "sport"),
+                  column(packets, p + "dport"), sport_ok, tos, frag)
+
+
+def tokens(kind: str, *parts) -> np.ndarray:
+    """Opaque non-zero u32 tokens, one per distinct identity (the tuple of ``parts``).
+
+    Stands for ``addr_fold(pointer)``: equal identities give equal tokens, different ones
+    differ (up to a 2**-32 chance), and the value itself means nothing.
+    """
+    frame = pd.DataFrame({f"p{i}": pd.Series(np.asarray(x)).astype("string")
+                          for i, x in enumerate(parts)})
+    codes, uniques = pd.MultiIndex.from_frame(frame.fillna("")).factorize()
+    table = np.array([jhash("|".join((kind,) + tuple(map(str, u))).encode(), 0x9F1A5EED) | 1
+                      for u in uniques], dtype=np.uint32)
+    return table[codes] if len(table) else np.zeros(0, np.uint32)

@@ -1,0 +1,126 @@
+"""What the kernel reads from a packet before hashing it, per era (vectorized).
+
+* :func:`direct_read` — the pre-dissector code of cls_flow and SFQ (≤ 3.2): the **outer**
+  header according to ``skb->protocol``, ports for the profile's protocol list, none for
+  fragments.
+* :func:`dissect` — ``skb_flow_dissect`` (3.3+): looks through IP-in-IP (4in4, 6in4, 4in6,
+  6in6; the inner addresses, protocol and ports replace the outer ones), gets ports only through
+  ``proto_ports_offset`` (TCP, UDP, UDP-Lite, SCTP, DCCP, ESP at offset 0; AH's SPI at offset
+  4), none for fragments (flags never include ``PARSE_1ST_FRAG`` on these paths), and with
+  ``stop_at_flow_label`` stops at an outer IPv6 header whose flow label is non-zero.
+
+Not modelled (documented limits): GRE/MPLS/PPPoE decapsulation, IPv6 extension headers that
+the old code would not walk (PACKETS gives the last next header), an inner flow label, an
+ESP/AH SPI inside a tunnel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ._packets import AH, ESP, PORT_PROTOS, Header, column, header, present
+from .profiles import KernelProfile
+
+__all__ = ["Flow", "direct_read", "dissect", "port_protocols"]
+
+_PORT_LISTS = {
+    "classic": PORT_PROTOS + (ESP,),
+    "classic-no-udplite": (6, 17, 132, 33, ESP),
+    "proto_ports_offset": PORT_PROTOS + (ESP, AH),
+}
+
+
+def port_protocols(rule: str) -> tuple[int, ...]:
+    """IP protocols whose first L4 word (or SPI) a given era reads as ports."""
+    return _PORT_LISTS[rule]
+
+
+@dataclass
+class Flow:
+    """Hash inputs of N packets (host-order integers, length-N arrays)."""
+
+    n_proto: np.ndarray  # EtherType of the level read (0x0800, 0x86dd, or skb->protocol)
+    l2_proto: np.ndarray  # skb->protocol (outer EtherType)
+    version: np.ndarray  # 4, 6, or 0 (not IP)
+    src: np.ndarray  # (N, 4) words
+    dst: np.ndarray
+    ip_proto: np.ndarray
+    sport: np.ndarray  # 0 when the era reads no ports
+    dport: np.ndarray
+    flow_label: np.ndarray
+    vlan: np.ndarray  # VLAN id, 0 when untagged
+    has_vlan: np.ndarray
+    tunnelled: np.ndarray  # bool: the inner header was read
+
+
+def _l2_proto(packets: pd.DataFrame, version: np.ndarray) -> np.ndarray:
+    default = np.where(version == 4, 0x0800, np.where(version == 6, 0x86DD, 0)).astype(np.uint32)
+    if "l2_proto" not in packets.columns:
+        return default
+    return np.where(present(packets, "l2_proto"), column(packets, "l2_proto"), default
+                    ).astype(np.uint32)
+
+
+def _ports(h: Header, spi: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray]:
+    """(sport, dport) the era reads; 0 where it reads none."""
+    ok = (h.version > 0) & ~h.frag
+    l4 = ok & np.isin(h.proto, PORT_PROTOS) & h.has_ports
+    lists = _PORT_LISTS[rule]
+    l4 &= np.isin(h.proto, lists)
+    spi_ok = ok & np.isin(h.proto, [p for p in (ESP, AH) if p in lists])
+    sport = np.where(l4, h.sport, np.where(spi_ok, spi >> 16, 0)).astype(np.uint32)
+    dport = np.where(l4, h.dport, np.where(spi_ok, spi & 0xFFFF, 0)).astype(np.uint32)
+    return sport, dport
+
+
+def _vlan(packets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    has = present(packets, "vlan")
+    return (column(packets, "vlan") & 0xFFF).astype(np.uint32), has
+
+
+def direct_read(packets: pd.DataFrame, profile: KernelProfile) -> Flow:
+    """The outer header as the pre-dissector kernels read it (cls_flow ≤ 3.2, SFQ ≤ 3.2)."""
+    h = header(packets, "outer")
+    spi = column(packets, "spi")
+    sport, dport = _ports(h, spi, profile.sfq_ports)
+    l2 = _l2_proto(packets, h.version)
+    vlan, has_vlan = _vlan(packets)
+    return Flow(l2, l2, h.version, h.src, h.dst, np.where(h.version > 0, h.proto, 0
+                                                          ).astype(np.uint32),
+                sport, dport, column(packets, "flow_label"), vlan, has_vlan,
+                np.zeros(len(packets), bool))
+
+
+def dissect(packets: pd.DataFrame, profile: KernelProfile, *,
+            stop_at_flow_label: bool = False) -> Flow:
+    """``skb_flow_dissect`` as the profile's kernel runs it (see module docstring)."""
+    outer = header(packets, "outer")
+    inner = header(packets, "inner")
+    label = column(packets, "flow_label") & 0xFFFFF
+    stop = stop_at_flow_label & (outer.version == 6) & (label != 0)
+    follow = (inner.version > 0) & (outer.version > 0) & ~outer.frag & ~stop
+    spi = column(packets, "spi")
+    o_sport, o_dport = _ports(outer, spi, "proto_ports_offset")
+    i_sport, i_dport = _ports(inner, np.zeros_like(spi), "proto_ports_offset")
+    o_proto = outer.proto.copy()
+    if profile.dissector_ip_fragment_proto == "zero":
+        o_proto[outer.frag & (outer.version == 4)] = 0
+        o_proto[outer.frag & (outer.version == 6)] = 44  # NEXTHDR_FRAGMENT, no ext-header walk
+    o_proto[outer.version == 0] = 0
+    o_sport[stop] = 0
+    o_dport[stop] = 0
+    f2 = follow[:, None]
+    version = np.where(follow, inner.version, outer.version).astype(np.uint8)
+    l2 = _l2_proto(packets, outer.version)
+    n_proto = np.where(version == 4, 0x0800, np.where(version == 6, 0x86DD, l2)).astype(np.uint32)
+    vlan, has_vlan = _vlan(packets)
+    return Flow(n_proto, l2, version,
+                np.where(f2, inner.src, outer.src).astype(np.uint32),
+                np.where(f2, inner.dst, outer.dst).astype(np.uint32),
+                np.where(follow, inner.proto, o_proto).astype(np.uint32),
+                np.where(follow, i_sport, o_sport).astype(np.uint32),
+                np.where(follow, i_dport, o_dport).astype(np.uint32),
+                np.where(outer.version == 6, label, 0).astype(np.uint32), vlan, has_vlan, follow)

@@ -1,0 +1,108 @@
+"""fq_codel flow selection (``net/sched/sch_fq_codel.c``).
+
+* 3.5–4.1: ``jhash_3words(raw dst, raw src ^ ip_proto, raw ports, q->perturbation)`` of the
+  dissected flow (its own per-qdisc random perturbation).
+* 4.2+: ``skb_get_hash(skb)`` (the global flow hash; see :mod:`.skbhash`).
+
+Both scale with ``reciprocal_scale(hash, flows) = (u64)hash * flows >> 32``; ``classify``
+returns that index + 1. Overrides (``skb->priority`` of the qdisc handle, filter minors) are
+the same shape as SFQ's and are left to callers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, KernelFeatureMissing
+from ._packets import check_frame
+from .dissect import Flow, dissect
+from .jhash import jhash_3words
+from .perturb import apply_seeds
+from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
+from .sfq import _three_words
+from .skbhash import _rows, flow_hash, rxhash
+
+__all__ = ["FqCodel", "fq_codel_index", "reciprocal_scale"]
+
+
+def reciprocal_scale(value, n: int) -> np.ndarray:
+    """``((u64)value * n) >> 32``.
+
+    Examples
+    --------
+    >>> int(reciprocal_scale(0x61c8b527, 1024))
+    391
+    """
+    return ((np.asarray(value, dtype=np.uint64) * np.uint64(n)) >> np.uint64(32)).astype(
+        np.int64)
+
+
+class FqCodel:
+    """fq_codel's flow index for one kernel profile (``flows`` queues)."""
+
+    def __init__(self, flows: int = 1024, profile: str | KernelProfile = DEFAULT_PROFILE, *,
+                 endianness: str = "little") -> None:
+        self.profile = get_profile(profile)
+        if self.profile.fq_codel is None:
+            raise KernelFeatureMissing(f"fq_codel does not exist in profile "
+                                       f"{self.profile.name!r} (it arrives with 3.5)")
+        if not 1 <= int(flows) <= 65536:
+            raise ConfigError(f"fq_codel flows {flows}: expected 1..65536")
+        self.flows = int(flows)
+        self.divisor = self.flows
+        self.endianness = endianness
+        self.classifier = None
+
+    def hash_inputs(self, packets: pd.DataFrame):
+        """What the seeded hash reads (Flow for 4.2+, ``(N, 3)`` words before)."""
+        check_frame(packets)
+        if self.profile.fq_codel == "skb-hash":
+            stop = self.profile.skb_hash == "flow-keys"
+            return dissect(packets, self.profile, stop_at_flow_label=stop)
+        return np.column_stack(_three_words(dissect(packets, self.profile),
+                                            self.endianness)).astype(np.uint32)
+
+    def hash_buckets(self, inputs, seed) -> np.ndarray:
+        prof = self.profile
+        if prof.fq_codel == "skb-hash":
+            fn = flow_hash if prof.skb_hash == "flow-keys" else rxhash
+            h = fn(inputs, seed, prof, self.endianness)
+        else:
+            h = jhash_3words(inputs[:, 0], inputs[:, 1], inputs[:, 2],
+                             int(seed) & 0xFFFFFFFF, algo=prof.jhash)
+        return reciprocal_scale(h, self.flows)
+
+    def index(self, packets: pd.DataFrame, seed: int | Sequence = 0, at=None) -> np.ndarray:
+        """0-based flow queue index per packet (int64)."""
+        inputs = self.hash_inputs(packets)
+        pick = (lambda rows: _rows(inputs, rows)) if isinstance(inputs, Flow) else \
+            (lambda rows: inputs[rows])
+        out = np.empty(len(packets), dtype=np.int64)
+        return apply_seeds(packets, seed, at, out, lambda s, rows: self.hash_buckets(
+            pick(rows), s))
+
+    bucket = index
+
+
+def fq_codel_index(packets: pd.DataFrame, flows: int = 1024, hashrnd=0,
+                   profile: str | KernelProfile = DEFAULT_PROFILE, *, at=None,
+                   endianness: str = "little") -> np.ndarray:
+    """fq_codel flow index (0-based; the kernel's classify returns it + 1).
+
+    ``hashrnd`` is the global flow-hash seed (4.2+; SipHash key from 5.4) or the qdisc's own
+    perturbation (3.5–4.1); a sequence with ``at`` gives a schedule.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pk = pd.DataFrame({"ip_version": [4], "src": ["192.168.1.10"], "dst": ["10.0.0.1"],
+    ...     "proto": [6], "sport": [12345], "dport": [80], "tos": [0], "frag": [False],
+    ...     "tunnel": ["none"], "inner_src": [None], "inner_dst": [None], "inner_proto": [None],
+    ...     "inner_sport": [None], "inner_dport": [None]})
+    >>> fq_codel_index(pk, hashrnd=bytes(range(16)), profile="5.18+").tolist()
+    [391]
+    """
+    return FqCodel(flows, profile, endianness=endianness).index(packets, hashrnd, at)

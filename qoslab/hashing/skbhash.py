@@ -1,0 +1,248 @@
+"""The kernel's flow hash of a packet (``skb_get_hash``, ``skb_get_hash_perturb``).
+
+* ``rxhash`` era (3.3–4.1): ``jhash_3words(dst, src, ports, hashrnd)`` of the dissected
+  addresses (IPv6: ``ipv6_addr_hash``) and raw ports word, after ordering the direction
+  (swap when raw dst < raw src, or equal addresses and raw dport < raw sport); 0 for non-IP.
+* ``flow-keys`` era (4.2+): ``struct flow_keys`` is zeroed, filled by the dissector with
+  ``FLOW_DISSECTOR_F_STOP_AT_FLOW_LABEL``, made direction-independent by
+  ``__flow_hash_consistentify``, and hashed from ``FLOW_KEYS_HASH_OFFSET`` for the length
+  ``flow_keys_hash_length`` gives: ``jhash2`` over u32 words with a u32 seed (4.2–5.3) or
+  ``siphash`` with a 128-bit key (5.4+). A hash of 0 becomes 1.
+
+:data:`FLOW_KEYS_LAYOUTS` is the one table of struct layouts (offsets relative to the hash
+offset; ``include/net/flow_dissector.h`` of each era).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import KernelFeatureMissing
+from ._packets import check_frame, raw16, raw32
+from .dissect import Flow, dissect
+from .jhash import jhash2, jhash_3words
+from .perturb import apply_seeds
+from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
+from .siphash import siphash
+
+__all__ = ["FLOW_KEYS_LAYOUTS", "FlowKeysLayout", "skb_hash", "flow_hash", "flow_keys_bytes",
+           "consistentify", "raw_ports"]
+
+
+@dataclass(frozen=True)
+class FlowKeysLayout:
+    """``struct flow_keys`` byte offsets after ``FLOW_KEYS_HASH_OFFSET`` (8)."""
+
+    name: str
+    vlan: int  # offset of the vlan key
+    vlan_size: int  # 4 or 8 (8: with eth_type)
+    vlan_tpid: bool
+    keyid: int
+    ports: int
+    addrs: int
+    sizeof: int  # sizeof(struct flow_keys), control and tail padding included
+
+    def length(self, version: np.ndarray) -> np.ndarray:
+        """``flow_keys_hash_length``: bytes hashed, by address type."""
+        base = self.sizeof - 8 - 32  # no addresses
+        return np.where(version == 4, base + 8, np.where(version == 6, base + 32, base))
+
+
+FLOW_KEYS_LAYOUTS: dict[str, FlowKeysLayout] = {lay.name: lay for lay in (
+    FlowKeysLayout("4.6", 8, 4, False, 12, 16, 20, 60),     # 4.6–4.17: 7 / 13 words
+    FlowKeysLayout("4.18", 8, 4, True, 16, 20, 24, 64),     # + cvlan at 12: 8 / 14 words
+    FlowKeysLayout("5.4", 8, 4, True, 16, 20, 24, 64),      # siphash, basic __aligned(8)
+    FlowKeysLayout("5.5", 8, 4, True, 16, 20, 28, 72),      # + icmp at 24 (never filled)
+    FlowKeysLayout("5.18", 8, 8, True, 24, 28, 36, 80),     # 8-byte vlan/cvlan with eth_type
+)}
+
+
+def raw_ports(sport: np.ndarray, dport: np.ndarray, endianness: str = "little") -> np.ndarray:
+    """``ports.ports``: the u32 load of (be16 sport, be16 dport) on this host.
+
+    Examples
+    --------
+    >>> hex(int(raw_ports(np.array([12345]), np.array([80]))[0]))
+    '0x50003930'
+    """
+    s = np.asarray(sport, dtype=np.uint32)
+    d = np.asarray(dport, dtype=np.uint32)
+    if endianness == "little":
+        return (raw16(s) | (raw16(d) << 16)).astype(np.uint32)
+    return ((s << 16) | (d & 0xFFFF)).astype(np.uint32)
+
+
+def consistentify(flow: Flow, rule: str = "signed", endianness: str = "little") -> Flow:
+    """``__flow_hash_consistentify``: put both directions of a flow in one order.
+
+    IPv4 compares raw (``__force u32``) addresses — ``(s32)(dst - src) < 0`` (``"signed"``) or
+    ``dst < src`` (``"unsigned"``, 3.x rxhash); IPv6 ``memcmp(dst, src) < 0``; equal addresses
+    compare raw ports. A swap exchanges addresses and ports.
+    """
+    rs, rd = raw32(flow.src[:, 3], endianness), raw32(flow.dst[:, 3], endianness)
+    if rule == "signed":
+        diff4 = (rd - rs).astype(np.uint32).view(np.int32).astype(np.int64)
+    else:
+        diff4 = rd.astype(np.int64) - rs.astype(np.int64)
+    # memcmp of big-endian bytes == lexicographic compare of host-order words
+    d6 = np.zeros(len(rs), dtype=np.int64)
+    for w in range(3, -1, -1):
+        a, b = flow.dst[:, w].astype(np.int64), flow.src[:, w].astype(np.int64)
+        d6 = np.where(a != b, np.sign(a - b), d6)
+    diff = np.where(flow.version == 4, np.sign(diff4), np.where(flow.version == 6, d6, 1))
+    pd_, ps = raw16(flow.dport, endianness), raw16(flow.sport, endianness)
+    swap = (diff < 0) | ((diff == 0) & (pd_ < ps))
+    s2 = swap[:, None]
+    return Flow(flow.n_proto, flow.l2_proto, flow.version,
+                np.where(s2, flow.dst, flow.src), np.where(s2, flow.src, flow.dst),
+                flow.ip_proto, np.where(swap, flow.dport, flow.sport),
+                np.where(swap, flow.sport, flow.dport), flow.flow_label, flow.vlan,
+                flow.has_vlan, flow.tunnelled)
+
+
+def _put(buf: np.ndarray, off: int, values: np.ndarray, size: int, order: str) -> None:
+    v = np.asarray(values, dtype=np.uint64)
+    for i in range(size):
+        shift = 8 * (size - 1 - i) if order == "big" else 8 * i
+        buf[:, off + i] = ((v >> np.uint64(shift)) & np.uint64(0xFF)).astype(np.uint8)
+
+
+def flow_keys_bytes(flow: Flow, layout: FlowKeysLayout | str,
+                    endianness: str = "little") -> tuple[np.ndarray, np.ndarray]:
+    """The hashed part of ``struct flow_keys`` per packet: ``(bytes (N, max), lengths (N,))``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from qoslab.hashing.profiles import get_profile
+    >>> pk = pd.DataFrame({"ip_version": [4], "src": ["192.168.1.10"], "dst": ["10.0.0.1"],
+    ...     "proto": [6], "sport": [12345], "dport": [80], "tos": [0], "frag": [False],
+    ...     "tunnel": ["none"], "inner_src": [None], "inner_dst": [None], "inner_proto": [None],
+    ...     "inner_sport": [None], "inner_dport": [None]})
+    >>> f = consistentify(dissect(pk, get_profile("5.18+"), stop_at_flow_label=True))
+    >>> buf, n = flow_keys_bytes(f, "5.18")
+    >>> bytes(buf[0, :n[0]]).hex()
+    '0800060000000000000000000000000000000000000000000000000000503039000000000a000001c0a8010a00000000'
+    """
+    lay = FLOW_KEYS_LAYOUTS[layout] if isinstance(layout, str) else layout
+    host = "little" if endianness == "little" else "big"
+    n = len(flow.version)
+    buf = np.zeros((n, lay.sizeof - 8), dtype=np.uint8)
+    _put(buf, 0, flow.n_proto, 2, "big")
+    _put(buf, 2, flow.ip_proto, 1, "big")
+    _put(buf, 4, flow.flow_label, 4, host)
+    tagged = flow.has_vlan
+    if tagged.any():
+        rows = np.flatnonzero(tagged)
+        sub = buf[rows]
+        _put(sub, lay.vlan, flow.vlan[rows] & 0xFFF, 2, host)
+        if lay.vlan_tpid:
+            _put(sub, lay.vlan + 2, np.full(len(rows), 0x8100), 2, "big")
+        if lay.vlan_size == 8:
+            _put(sub, lay.vlan + 4, flow.l2_proto[rows], 2, "big")
+        buf[rows] = sub
+    _put(buf, lay.ports, flow.sport, 2, "big")
+    _put(buf, lay.ports + 2, flow.dport, 2, "big")
+    v4, v6 = flow.version == 4, flow.version == 6
+    for base, words in ((lay.addrs, flow.src), (None, flow.dst)):
+        for w in range(4):
+            if base is not None:  # source: v4 at addrs, v6 at addrs
+                col6 = lay.addrs + 4 * w
+            else:
+                col6 = lay.addrs + 16 + 4 * w
+            tmp = np.zeros((n, 4), dtype=np.uint8)
+            _put(tmp, 0, words[:, w], 4, "big")
+            buf[v6, col6:col6 + 4] = tmp[v6]
+        tmp = np.zeros((n, 4), dtype=np.uint8)
+        _put(tmp, 0, words[:, 3], 4, "big")
+        off4 = lay.addrs if base is not None else lay.addrs + 4
+        buf[v4, off4:off4 + 4] = tmp[v4]
+    return buf, lay.length(flow.version).astype(np.int64)
+
+
+def flow_hash(flow: Flow, seed, profile: KernelProfile, endianness: str = "little",
+              *, consistent: bool = True) -> np.ndarray:
+    """``__flow_hash_from_keys`` (4.2+) of already-dissected flows; 0 → 1."""
+    if profile.flow_hash is None:
+        raise KernelFeatureMissing(f"profile {profile.name!r} has no flow_keys hash")
+    f = consistentify(flow, profile.consistentify, endianness) if consistent else flow
+    buf, lengths = flow_keys_bytes(f, profile.flow_keys_layout, endianness)
+    out = np.empty(len(lengths), dtype=np.uint32)
+    for length in np.unique(lengths):
+        rows = np.flatnonzero(lengths == length)
+        data = np.ascontiguousarray(buf[rows, :length])
+        if profile.flow_hash == "siphash":
+            h = (siphash(data, seed) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        else:
+            words = data.view("<u4" if endianness == "little" else ">u4").astype(np.uint32)
+            h = jhash2(words.reshape(len(rows), -1), int(seed) & 0xFFFFFFFF,
+                       algo=profile.jhash)
+        out[rows] = h
+    out[out == 0] = 1
+    return out
+
+
+def _addr_u32_raw(flow: Flow, which: np.ndarray, endianness: str) -> np.ndarray:
+    """Dissector's 3.x 32-bit address (IPv6: ipv6_addr_hash), as a raw u32."""
+    x = which[:, 0] ^ which[:, 1] ^ which[:, 2] ^ which[:, 3]
+    host = np.where(flow.version == 4, which[:, 3], x).astype(np.uint32)
+    return raw32(host, endianness)
+
+
+def rxhash(flow: Flow, seed, profile: KernelProfile, endianness: str = "little") -> np.ndarray:
+    """3.3–4.1 ``skb_get_rxhash``: canonical ``jhash_3words(dst, src, ports)``; 0 for non-IP."""
+    f = consistentify(flow, "unsigned", endianness)
+    d, s = _addr_u32_raw(f, f.dst, endianness), _addr_u32_raw(f, f.src, endianness)
+    h = np.asarray(jhash_3words(d, s, raw_ports(f.sport, f.dport, endianness),
+                                int(seed) & 0xFFFFFFFF, algo=profile.jhash), dtype=np.uint32)
+    h = np.where(h == 0, 1, h).astype(np.uint32)
+    return np.where(flow.version > 0, h, 0).astype(np.uint32)
+
+
+def skb_hash(packets: pd.DataFrame, hashrnd=0, profile: str | KernelProfile = DEFAULT_PROFILE,
+             *, at=None, endianness: str = "little") -> np.ndarray:
+    """``skb_get_hash`` computed from the headers (uint32 per packet).
+
+    Valid when nothing set ``skb->hash`` earlier (no NIC RSS hash, no socket ``sk_txhash`` on
+    locally generated traffic); those hashes are random and cannot be predicted.
+
+    Parameters
+    ----------
+    hashrnd
+        The global seed: u32 (jhash eras) or a SipHash key (5.4+; 16 bytes, ``(k0, k1)`` or an
+        int); a sequence of seeds with ``at`` for a schedule.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pk = pd.DataFrame({"ip_version": [4, 4], "src": ["192.168.1.10", "10.0.0.1"],
+    ...     "dst": ["10.0.0.1", "192.168.1.10"], "proto": [6, 6], "sport": [12345, 80],
+    ...     "dport": [80, 12345], "tos": [0, 0], "frag": [False, False],
+    ...     "tunnel": ["none"] * 2, "inner_src": [None] * 2, "inner_dst": [None] * 2,
+    ...     "inner_proto": [None] * 2, "inner_sport": [None] * 2, "inner_dport": [None] * 2})
+    >>> [hex(h) for h in skb_hash(pk, bytes(range(16)), "5.18+")]
+    ['0x61c8b527', '0x61c8b527']
+    """
+    prof = get_profile(profile)
+    check_frame(packets)
+    if prof.skb_hash is None:
+        raise KernelFeatureMissing(f"profile {prof.name!r}: no flow-dissector skb hash "
+                                   "(it arrives with 3.3)")
+    if prof.skb_hash == "rxhash":
+        flow = dissect(packets, prof)
+        fn = rxhash
+    else:
+        flow = dissect(packets, prof, stop_at_flow_label=True)
+        fn = flow_hash
+    out = np.empty(len(packets), dtype=np.uint32)
+    return apply_seeds(packets, hashrnd, at, out,
+                       lambda seed, rows: fn(_rows(flow, rows), seed, prof, endianness))
+
+
+def _rows(flow: Flow, rows) -> Flow:
+    if isinstance(rows, slice):
+        return flow
+    return Flow(*(getattr(flow, f)[rows] for f in Flow.__dataclass_fields__))
