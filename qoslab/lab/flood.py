@@ -153,7 +153,7 @@ def udp_sink(port: int, duration: float, family: int) -> dict:
     sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))  # noqa: S104 (inside the lab namespace)
     sock.settimeout(0.2)
     stop = _Stop()
-    _emit({"ready": "udp-sink", "port": port})
+    _emit({"ready": "udp-sink", "port": sock.getsockname()[1]})
     received = nbytes = 0
     first = last = None
     end = time.monotonic() + duration
@@ -211,7 +211,7 @@ def tcp_sink(port: int, duration: float, family: int) -> dict:
     sel = selectors.DefaultSelector()
     sel.register(srv, selectors.EVENT_READ)
     stop = _Stop()
-    _emit({"ready": "tcp-sink", "port": port})
+    _emit({"ready": "tcp-sink", "port": srv.getsockname()[1]})
     nbytes = conns = 0
     end = time.monotonic() + duration
     while not stop.flag and time.monotonic() < end:

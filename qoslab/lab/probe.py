@@ -204,6 +204,8 @@ def require_features(*, qdiscs: Iterable[str] = (), filters: Iterable[str] = (),
                 missing.append(f"{category} {kind!r} ({module}, {config}; kernel said: "
                                f"{feat.message or 'refused'})")
     if missing:
+        supported("qdisc", QDISC_PROBES)
+        supported("filter", FILTER_PROBES)
         have = sorted(k for (c, k), f in _CACHE.items() if f.available and c != "link")
         raise KernelFeatureMissing(
             f"{what} needs what this kernel ({platform.release()}) lacks: "
