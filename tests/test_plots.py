@@ -291,3 +291,36 @@ def test_latency_detects_spikes_when_asked():
     assert len(spans) == 3
     starts = sorted(float(p.get_x()) for p in spans)  # axvspan gives Rectangles
     assert starts == pytest.approx(sorted(found["t_start"]))
+
+
+# ---- pfifo_fast TOS -> band table --------------------------------------------------------------
+
+def test_tos_band_table_cells_come_from_the_hashing_tables():
+    from matplotlib.image import AxesImage
+
+    from qoslab.hashing import PRIO2BAND, TOS2PRIO_NEW, TOS2PRIO_OLD
+
+    fig = plots.tos_band_table()
+    old_ax, new_ax = fig.axes
+    for ax, table in ((old_ax, TOS2PRIO_OLD), (new_ax, TOS2PRIO_NEW)):
+        img = [a for a in ax.get_children() if isinstance(a, AxesImage)][0]
+        bands = np.asarray(img.get_array())
+        assert bands.shape == (8, 4)
+        for i, bits in enumerate(range(0, 0x20, 4)):
+            for ecn in range(4):
+                tos = bits | ecn
+                assert bands[i, ecn] == PRIO2BAND[table[(tos & 0x1E) >> 1]]
+        assert len(ax.texts) == 32
+    # exactly the two ECN codepoints that set the ECT(0) bit with no TOS bits changed band
+    changed = [p for p in old_ax.patches if p.get_gid() == "changed"]
+    assert sorted((p.get_x() + 0.5, p.get_y() + 0.5) for p in changed) == [(2, 0), (3, 0)]
+    assert int(np.asarray([a for a in old_ax.get_children()
+                           if isinstance(a, AxesImage)][0].get_array())[0, 2]) == 2
+
+
+def test_tos_band_frame_single_table_and_errors():
+    f = plots.tos_band_frame("new")
+    assert len(f) == 32 and set(f["band"]) == {0, 1, 2}
+    assert len(plots.tos_band_table(("new",)).axes) == 1
+    with pytest.raises(ConfigError):
+        plots.tos_band_table(())

@@ -16,6 +16,7 @@ from .kinds import PLOT_KINDS, plot_kind
 from .occupancy import OCCUPANCY_COLUMNS, flow_labels, occupancy, occupancy_frame, shared_buckets
 from .pingexp import pingexp_figure
 from .timeseries import LATENCY_KINDS, latency, loss_over_time, overlay_events, shade_spikes
+from .tos import tos_band_frame, tos_band_table
 
 __all__ = [
     "BAR_METRICS",
@@ -41,4 +42,6 @@ __all__ = [
     "show_figure",
     "stream_colors",
     "summary_bars",
+    "tos_band_frame",
+    "tos_band_table",
 ]
