@@ -173,7 +173,11 @@ class SfqRuntime(RuntimeQdisc):
         seed = self.seeds[index]
         cached = self.bucket_cache.get(seed)
         if cached is None:
-            b = np.asarray(self.hsfq.bucket(self.frame, seed=seed), dtype=np.int64)
+            if self.hsfq.classifier is not None:
+                b = self.hsfq.bucket(self.frame, hashrnd=seed)
+            else:
+                b = self.hsfq.bucket(self.frame, seed=seed)
+            b = np.asarray(b, dtype=np.int64)
             cached = b.tolist()
             self.bucket_cache[seed] = cached
         return cached

@@ -114,8 +114,14 @@ class SimConfig:
             raise ConfigError("sim: sample_interval must be >= 0")
 
 
-def _perturb_source(qdisc) -> tuple[float, str]:
-    """Which timer changes the hash seed: the classifier's or the SFQ's (seconds, what)."""
+def _perturb_source(qdisc) -> tuple[float, str, int]:
+    """Which timer changes the hash seed: the classifier's or the SFQ's.
+
+    Returns ``(period seconds, what, seed bits)``: 128-bit SipHash keys for the SFQ of
+    5.4+ profiles, 32 bits otherwise (cls_flow's ``hashrnd`` is always a u32).
+    """
+    from ..hashing import get_profile
+    from .fq_codel import FqCodel
     from .sfq import SfqQdisc
 
     found = []
@@ -124,22 +130,28 @@ def _perturb_source(qdisc) -> tuple[float, str]:
         if isinstance(spec, SfqQdisc):
             cls = spec.classifier
             if cls is not None:
-                found.append((float(getattr(cls, "perturb", 0) or 0), "cls_flow perturb"))
+                found.append((float(getattr(cls, "perturb", 0) or 0), "cls_flow perturb", 32))
             else:
-                found.append((float(spec.perturb or 0), "sfq perturb"))
+                bits = 128 if get_profile(spec.profile).flow_hash == "siphash" else 32
+                found.append((float(spec.perturb or 0), "sfq perturb", bits))
+        if isinstance(spec, FqCodel):
+            bits = 128 if get_profile(spec.profile).flow_hash == "siphash" else 32
+            found.append((0.0, "fq_codel", bits))
         for child in getattr(spec, "children", ()) or ():
             visit(child)
         for cls in getattr(spec, "classes", ()) or ():
             visit(cls.qdisc)
 
     visit(qdisc)
-    periods = {p for p, _ in found if p > 0}
+    periods = {p for p, _, _ in found if p > 0}
     if len(periods) > 1:
         raise ConfigError(f"sim: several perturb periods {sorted(periods)}; use one")
-    for p, what in found:
+    if len({b for _, _, b in found}) > 1:
+        raise ConfigError("sim: qdiscs with different seed kinds (u32 and SipHash) in one tree")
+    for p, what, bits in found:
         if p > 0:
-            return p, what
-    return 0.0, found[0][1] if found else ""
+            return p, what, bits
+    return 0.0, found[0][1] if found else "", found[0][2] if found else 32
 
 
 def _uses_classic_quirk(qdisc) -> bool:
@@ -150,21 +162,21 @@ def _uses_classic_quirk(qdisc) -> bool:
 
 def _seed_schedule(config: SimConfig) -> tuple[pd.DataFrame, list[int], list[float]]:
     """Hash-change EVENTS, the seed list (index 0 at t=0) and the change times."""
-    period, what = _perturb_source(config.qdisc)
+    period, what, bits = _perturb_source(config.qdisc)
     rng = np.random.default_rng([config.seed, 0x5EED])
+    initial = int.from_bytes(rng.bytes(bits // 8), "little")
     if period > 0:
         from ..hashing import hash_changes, seeds_from_events
 
-        events = hash_changes(0.0, config.duration, period,
+        events = hash_changes(0.0, config.duration, period, bits=bits,
                               rng_seed=int(rng.integers(0, 2**63)))
-        events = events[events["t"] > 0].reset_index(drop=True)
-        seeds = [int(s) for s in seeds_from_events(events)]
-        initial = int(rng.integers(1, 2**32))
+        at, seeds = seeds_from_events(events, initial=initial)
         if len(events):
             events = events.assign(detail=events["detail"].astype(str) + f" ({what})")
-        return events, [initial, *seeds], events["t"].astype(float).tolist()
+        return events, [int(s) for s in seeds], [float(x) for x in at]
     # No perturbation: classic SFQ configured with options keeps perturbation 0 (init quirk).
-    initial = 0 if _uses_classic_quirk(config.qdisc) else int(rng.integers(1, 2**32))
+    if _uses_classic_quirk(config.qdisc):
+        initial = 0
     return pd.DataFrame({"t": [], "kind": [], "detail": []}), [initial], []
 
 
@@ -303,6 +315,7 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
         "qdisc": config.qdisc.to_tc(),
         "profile": getattr(config.qdisc, "profile", None),
         "hash_seeds": [f"0x{s:x}" for s in seeds],
+        "hash_seed_times": [0.0, *[float(t) for t in hash_events["t"]]],
         "traffic": [dict(kind=type(s).__name__, **_plain(dataclasses.asdict(s)))
                     for s in traffic],
         "flows": _plain(flows.astype(object).where(flows.notna(), None).to_dict("list")),
