@@ -1,0 +1,101 @@
+"""Decoded arrays → the PACKETS DataFrame (dtypes from :data:`qoslab.schema.PACKETS`)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+import pandas as pd
+
+from ..schema import PACKETS
+from .decode import PROBLEMS, TUNNELS, Decoded
+from .records import RecordBatch
+
+__all__ = ["to_frame", "empty_packets", "address_categorical"]
+
+_NUMPY = {"UInt8": np.uint8, "UInt16": np.uint16, "UInt32": np.uint32}
+
+
+def empty_packets() -> pd.DataFrame:
+    """An empty PACKETS frame with every column and dtype.
+
+    >>> list(empty_packets().columns[:3])
+    ['time', 't', 'ifindex']
+    """
+    return to_frame(RecordBatch(*(np.zeros(0, np.int64) for _ in range(4)),
+                                np.zeros(0, np.int32), np.zeros(0, np.int32)),
+                    Decoded(0), 0)
+
+
+def address_categorical(n: int, parts: list) -> pd.Categorical:
+    """Build a categorical of address strings from ``[(rows, 4 | 6, values)]``.
+
+    IPv4 values are uint32 integers, IPv6 values ``(k, 16)`` uint8 rows; only the distinct
+    values are formatted, so this costs one hash pass per packet.
+    """
+    codes = np.full(n, -1, np.int32)
+    cats: list[str] = []
+    for rows, version, values in parts:
+        if not len(rows):
+            continue
+        if version == 4:
+            uniq_codes, uniques = pd.factorize(values.astype(np.uint32), sort=False)
+            names = [str(ipaddress.IPv4Address(int(v))) for v in uniques]
+        else:
+            keys = np.ascontiguousarray(values).view("V16").reshape(-1)
+            uniques, uniq_codes = np.unique(keys, return_inverse=True)
+            names = [str(ipaddress.IPv6Address(bytes(v))) for v in uniques]
+        base = len(cats)
+        # The same address in two parts (v4 rows of two batches) must share one category.
+        known = {c: i for i, c in enumerate(cats)}
+        remap = np.empty(len(names), np.int32)
+        for i, name in enumerate(names):
+            if name in known:
+                remap[i] = known[name]
+            else:
+                remap[i] = base
+                known[name] = base
+                cats.append(name)
+                base += 1
+        codes[rows] = remap[uniq_codes]
+    return pd.Categorical.from_codes(codes, categories=pd.Index(cats, dtype=object))
+
+
+def to_frame(batch: RecordBatch, dec: Decoded, t0_ns: int) -> pd.DataFrame:
+    """Assemble the PACKETS frame of one decoded batch; ``t`` counts from ``t0_ns``."""
+    n = len(batch)
+    cols: dict[str, object] = {}
+    for name, dtype in PACKETS.items():
+        if name == "time":
+            cols[name] = pd.to_datetime(batch.ts_ns, unit="ns", utc=True)
+        elif name == "t":
+            cols[name] = (batch.ts_ns - t0_ns) / 1e9
+        elif name in ("ifindex", "wire_len", "cap_len"):
+            cols[name] = getattr(batch, name).astype(dtype)
+        elif name in ("src", "dst", "inner_src", "inner_dst"):
+            cols[name] = address_categorical(n, dec.addr.get(name, []))
+        elif name == "frag":
+            v = dec.values.get("frag")
+            cols[name] = np.zeros(n, bool) if v is None else (v != 0) & dec.valid["frag"]
+        elif name == "dscp":
+            cols[name] = _int_array(dec, "tos", dtype, n, lambda v: v >> 2)
+        elif name == "ecn":
+            cols[name] = _int_array(dec, "tos", dtype, n, lambda v: v & 3)
+        elif name == "tunnel":
+            v = dec.values.get("tunnel", np.zeros(n, np.int64))
+            cols[name] = pd.Categorical.from_codes(v.astype(np.int8), categories=TUNNELS)
+        elif name == "problem":
+            cols[name] = pd.Categorical.from_codes(dec.problem, categories=PROBLEMS)
+        else:
+            cols[name] = _int_array(dec, name, dtype, n)
+    return pd.DataFrame(cols, index=pd.RangeIndex(n), copy=False)
+
+
+def _int_array(dec: Decoded, name: str, dtype: str, n: int, fn=None):
+    np_type = _NUMPY[dtype]
+    if name not in dec.values:
+        return pd.arrays.IntegerArray(np.zeros(n, np_type), np.ones(n, bool))
+    v = dec.values[name]
+    if fn is not None:
+        v = fn(v)
+    return pd.arrays.IntegerArray(v.astype(np_type), ~dec.valid[name])

@@ -1,0 +1,121 @@
+"""Link-layer headers: where the IP header starts, its EtherType, and the VLAN id.
+
+One declarative table of the link types read (numbers from
+https://www.tcpdump.org/linktypes.html), then one vectorized decoder per header layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._bytes import ByteSource, be16
+
+__all__ = ["LINKTYPES", "LinkResult", "decode_link", "ETH_P_IP", "ETH_P_IPV6"]
+
+ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
+#: EtherTypes of VLAN tags: 802.1Q, 802.1ad (QinQ service tag), the old pre-standard QinQ.
+VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
+_MAX_TAGS = 4
+
+#: LINKTYPE_* number -> (name, header layout).
+LINKTYPES: dict[int, tuple[str, str]] = {
+    0: ("NULL", "bsd_null"),  # 4-byte address family, host byte order of the writer
+    1: ("ETHERNET", "ethernet"),
+    101: ("RAW", "raw"),  # IPv4 or IPv6 by the version nibble
+    108: ("LOOP", "bsd_loop"),  # 4-byte address family, network byte order
+    113: ("LINUX_SLL", "sll"),
+    228: ("IPV4", "ipv4"),
+    229: ("IPV6", "ipv6"),
+    276: ("LINUX_SLL2", "sll2"),
+}
+#: BSD address families meaning IPv6 (Linux 10; NetBSD/OpenBSD 24; FreeBSD 28; Darwin 30).
+_AF_INET = 2
+_AF_INET6 = (10, 24, 28, 30)
+
+
+@dataclass
+class LinkResult:
+    """Per-packet link-layer facts (arrays of the batch length)."""
+
+    l3_off: np.ndarray  #: int64 absolute file offset of the network header
+    l2_proto: np.ndarray  #: int64 EtherType, -1 when there is none
+    vlan: np.ndarray  #: int64 outermost VLAN id, -1 when untagged
+    known: np.ndarray  #: bool, the link type is one we read
+    truncated: np.ndarray  #: bool, the link header itself is cut
+
+
+def _tags(src, pos, avail, proto, vlan, trunc, rows):
+    """Walk VLAN tags starting at relative offset ``pos`` (arrays over ``rows``)."""
+    for _ in range(_MAX_TAGS):
+        tagged = np.isin(proto, VLAN_TPIDS)
+        if not tagged.any():
+            break
+        t = np.flatnonzero(tagged)
+        m = src.rows(rows[t] + pos[t], 4, avail[t] - pos[t])
+        cut = avail[t] - pos[t] < 4
+        trunc[t[cut]] = True
+        tci = be16(m, 0)
+        first = vlan[t] < 0
+        vlan[t[first & ~cut]] = (tci & 0x0FFF)[first & ~cut]
+        proto[t] = np.where(cut, -1, be16(m, 2))
+        pos[t] = pos[t] + 4
+    return proto
+
+
+def decode_link(src: ByteSource, data_off: np.ndarray, cap_len: np.ndarray,
+                linktype: np.ndarray) -> LinkResult:
+    """Decode the link header of every frame, grouped by link type."""
+    n = len(data_off)
+    l3 = data_off.copy()
+    l2 = np.full(n, -1, np.int64)
+    vlan = np.full(n, -1, np.int64)
+    known = np.zeros(n, bool)
+    trunc = np.zeros(n, bool)
+    for lt in np.unique(linktype):
+        layout = LINKTYPES.get(int(lt), (None, None))[1]
+        if layout is None:
+            continue
+        g = np.flatnonzero(linktype == lt)
+        known[g] = True
+        base, avail = data_off[g], cap_len[g]
+        if layout in ("ethernet", "sll", "sll2"):
+            hlen, at = {"ethernet": (14, 12), "sll": (16, 14), "sll2": (20, 0)}[layout]
+            m = src.rows(base, hlen, avail)
+            cut = avail < hlen
+            proto = np.where(cut, -1, be16(m, at))
+            pos = np.full(len(g), hlen, np.int64)
+            gv = np.full(len(g), -1, np.int64)
+            gt = cut.copy()
+            proto = _tags(src, pos, avail, proto, gv, gt, base)
+            if layout == "ethernet":
+                proto = np.where(proto < 0x600, -1, proto)  # 802.3 length field: not an EtherType
+            l2[g], vlan[g], trunc[g], l3[g] = proto, gv, gt, base + pos
+        elif layout in ("raw", "ipv4", "ipv6"):
+            if layout == "raw":
+                m = src.rows(base, 1, avail)
+                ver = m[:, 0] >> 4
+                proto = np.select([ver == 4, ver == 6], [ETH_P_IP, ETH_P_IPV6], -1)
+                proto = np.where(avail < 1, -1, proto)
+                trunc[g] = avail < 1
+            else:
+                proto = np.full(len(g), ETH_P_IP if layout == "ipv4" else ETH_P_IPV6)
+            l2[g] = proto
+        else:  # bsd_null / bsd_loop
+            m = src.rows(base, 4, avail)
+            if layout == "bsd_loop":
+                fam = m[:, 3].astype(np.int64) | (m[:, 2].astype(np.int64) << 8)
+                hi = (m[:, 0].astype(np.int64) << 8) | m[:, 1]
+                fam = np.where(hi != 0, -1, fam)
+            else:
+                le = m.view("<u4").reshape(-1).astype(np.int64)
+                fam = np.where(le & 0xFFFF0000, m.view(">u4").reshape(-1).astype(np.int64), le)
+            proto = np.where(fam == _AF_INET, ETH_P_IP,
+                             np.where(np.isin(fam, _AF_INET6), ETH_P_IPV6, -1))
+            cut = avail < 4
+            l2[g] = np.where(cut, -1, proto)
+            trunc[g] = cut
+            l3[g] = base + 4
+    return LinkResult(l3, l2, vlan, known, trunc)

@@ -1,0 +1,106 @@
+"""Classic libpcap files: file header, record walk, per-record fields.
+
+Format: https://datatracker.ietf.org/doc/draft-ietf-opsawg-pcap/ — a 24-byte file header whose
+magic gives the byte order and the timestamp unit (0xa1b2c3d4 microseconds, 0xa1b23c4d
+nanoseconds), then records of a 16-byte header (ts_sec, ts_frac, cap_len, orig_len) and the
+frame. Kuznetsov's modified format (0xa1b2cd34, 24-byte record headers) is read too.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import CaptureFormatError
+from ._bytes import ByteSource
+from ._walk import walk_chain
+from .records import MAX_RECORD_LEN, RecordBatch, warn_capture
+
+__all__ = ["PcapHeader", "parse_pcap_header", "pcap_batches", "PCAP_MAGICS"]
+
+#: magic (as read little-endian) -> (byte order, ns resolution, record header length)
+PCAP_MAGICS: dict[int, tuple[str, bool, int]] = {
+    0xA1B2C3D4: ("<", False, 16),
+    0xD4C3B2A1: (">", False, 16),
+    0xA1B23C4D: ("<", True, 16),
+    0x4D3CB2A1: (">", True, 16),
+    0xA1B2CD34: ("<", False, 24),
+    0x34CDB2A1: (">", False, 24),
+}
+
+
+@dataclass(frozen=True)
+class PcapHeader:
+    """What the 24-byte file header says."""
+
+    order: str  #: "<" or ">"
+    nanosecond: bool
+    record_header: int  #: bytes per record header
+    snaplen: int
+    linktype: int
+    version: tuple[int, int]
+
+
+def parse_pcap_header(path: str, head: bytes) -> PcapHeader:
+    """Parse the file header; raise :class:`CaptureFormatError` naming ``path`` if unusable."""
+    if len(head) < 24:
+        raise CaptureFormatError(f"{path}: pcap file header is {len(head)} bytes, expected 24")
+    magic = struct.unpack_from("<I", head)[0]
+    if magic not in PCAP_MAGICS:
+        raise CaptureFormatError(f"{path}: magic 0x{magic:08x} is not a pcap magic")
+    order, ns, rec = PCAP_MAGICS[magic]
+    vmaj, vmin, _zone, _sigfigs, snaplen, network = struct.unpack_from(order + "HHiIII", head, 4)
+    if vmaj != 2:
+        raise CaptureFormatError(f"{path}: pcap version {vmaj}.{vmin}, expected 2.x")
+    return PcapHeader(order, ns, rec, snaplen, network & 0xFFFF, (vmaj, vmin))
+
+
+def pcap_batches(path: str, src: ByteSource, header: PcapHeader,
+                 max_records: int) -> Iterator[RecordBatch]:
+    """Yield batches of at most ``max_records`` records, in file order.
+
+    A record whose length field exceeds the snap length (or :data:`MAX_RECORD_LEN`) or runs
+    past the end of the file ends the walk with a :class:`CaptureWarning`; every complete
+    record before it is kept.
+    """
+    limit = max(header.snaplen, MAX_RECORD_LEN) if header.snaplen <= 0x7FFFFFFF \
+        else MAX_RECORD_LEN
+    rec = header.record_header
+    ts_ref = None
+    off = 24
+    kept = 0
+    while True:
+        walk = walk_chain(src, off, rec, 8, header.order, limit, max_records,
+                          ts_ref=ts_ref)
+        offs = walk.offsets
+        if len(offs):
+            hdr = src.rows(offs, 16, np.full(len(offs), 16))
+            words = hdr.view(header.order + "u4").reshape(-1, 4).astype(np.int64)
+            if ts_ref is None:
+                ts_ref = int(words[0, 0])
+            frac = words[:, 1] if header.nanosecond else words[:, 1] * 1000
+            n = len(offs)
+            kept += n
+            yield RecordBatch(
+                data_off=offs + rec,
+                cap_len=words[:, 2],
+                wire_len=words[:, 3],
+                ts_ns=words[:, 0] * 1_000_000_000 + frac,
+                ifindex=np.zeros(n, np.int32),
+                linktype=np.full(n, header.linktype, np.int32),
+            )
+        off = walk.next_offset
+        if walk.status == "lying":
+            cl = struct.unpack_from(header.order + "I", src.buf, off + 8)[0]
+            warn_capture(path, f"record at byte {off} claims {cl} captured bytes (snaplen "
+                         f"{header.snaplen}); stopped there, {kept} records kept")
+            return
+        if walk.status == "cut":
+            warn_capture(path, f"file ends inside the record at byte {off} (cut capture); "
+                         "every complete record before it is kept")
+            return
+        if walk.status == "end":
+            return
