@@ -213,7 +213,7 @@ def test_occupancy_frame_from_packets():
                        "dst": ["10.0.0.2", "10.0.0.2"], "proto": [6, 1],
                        "sport": pd.array([40000, pd.NA], dtype="UInt16"),
                        "dport": pd.array([80, pd.NA], dtype="UInt16"),
-                       "tunnel": pd.array([pd.NA, "4in4"], dtype="string"),
+                       "tunnel": pd.Categorical(["none", "4in4"]),
                        "inner_src": ["", "192.168.1.1"], "inner_dst": ["", "192.168.1.2"],
                        "inner_proto": [0, 17], "inner_sport": [0, 5000],
                        "inner_dport": [0, 53]})

@@ -163,3 +163,83 @@ def test_perturb_explorer_broken_compute_fails_loudly():
     assert pe.errors.layout.display is None
     with pytest.raises(RuntimeError, match="deliberately broken"):
         pe.update()
+
+
+# ---- key picker ------------------------------------------------------------------------------
+
+def tunnel_packets() -> pd.DataFrame:
+    """Three flows inside one 4in4 tunnel (10.9.0.1 -> 10.9.0.2) and two plain UDP flows."""
+    rows = []
+    for i, (isrc, sport) in enumerate([("192.168.1.10", 5001), ("192.168.1.11", 5002),
+                                       ("192.168.1.12", 5003)]):
+        rows += [dict(ip_version=4, src="10.9.0.1", dst="10.9.0.2", proto=4, sport=None,
+                      dport=None, tos=0, frag=False, tunnel="4in4", inner_src=isrc,
+                      inner_dst="192.168.2.1", inner_proto=17, inner_sport=sport,
+                      inner_dport=9000, t=0.1 * i + 0.01 * k) for k in range(3)]
+    for i, sport in enumerate([6001, 6002]):
+        rows += [dict(ip_version=4, src="10.0.0.1", dst="10.0.0.2", proto=17, sport=sport,
+                      dport=53, tos=0, frag=False, tunnel="none", inner_src=None, inner_dst=None,
+                      inner_proto=None, inner_sport=None, inner_dport=None, t=0.5 + 0.1 * i)]
+    df = pd.DataFrame(rows)
+    for c in ("sport", "dport", "inner_proto", "inner_sport", "inner_dport"):
+        df[c] = df[c].astype("UInt16")
+    return df
+
+
+def test_classify_flows_table_matches_the_classifier():
+    from qoslab.hashing import FlowClassifier
+    from qoslab.widgets import classify_flows
+
+    pk = tunnel_packets()
+    line, table = classify_flows(pk, ["src", "dst", "proto", "proto-src", "proto-dst"],
+                                 "5.18+", 1024, None, seed=7)
+    assert line.endswith(FlowClassifier("src,dst,proto,proto-src,proto-dst", divisor=1024)
+                         .to_tc())
+    assert table["packets"].sum() == len(pk) and table["flow"].nunique() == 5
+    expected = FlowClassifier("src,dst,proto,proto-src,proto-dst", divisor=1024,
+                              profile="5.18+").classes(pk, hashrnd=7)
+    labels = qoslab.plots.flow_labels(pk)
+    for row in table.itertuples():
+        assert set(expected[labels == row.flow]) == {row._2}  # column "class"
+
+
+def test_key_picker_live_tc_line_and_sharing():
+    from qoslab.widgets import KeyPicker
+
+    kp = KeyPicker(tunnel_packets(), profile="tunnel-patch")
+    assert kp.last_error is None
+    assert "tunnel-src" in kp.keys and "flow hash keys src,dst,proto,proto-src,proto-dst" in \
+        kp.tc_line
+    assert kp.tc_line in kp.tc.value
+    # tunnel-patch profile: the plain keys read the outer header, one pair for all three
+    tunnelled = kp.table[kp.table["flow"].str.startswith("192.168.1.")]
+    assert tunnelled["flow"].nunique() == 3 and (tunnelled["flows_in_class"] == 3).all()
+
+    for k in ("src", "dst", "proto", "proto-src", "proto-dst"):
+        kp.keys[k].value = False
+    assert isinstance(kp.last_error, ConfigError)  # no key ticked: shown, not raised
+    for k in ("tunnel-src", "tunnel-dst", "tunnel-proto", "tunnel-proto-src",
+              "tunnel-proto-dst"):
+        kp.keys[k].value = True
+    assert kp.last_error is None
+    assert "keys tunnel-src,tunnel-dst,tunnel-proto,tunnel-proto-src,tunnel-proto-dst" in \
+        kp.tc_line
+    # the tunnel keys read the inner headers: the three flows are no longer one
+    tunnelled = kp.table[kp.table["flow"].str.startswith("192.168.1.")]
+    assert (tunnelled["flows_in_class"] < 3).all()
+
+    kp.divisor.value = 1
+    assert (kp.table["class"] == kp.table["class"].iloc[0]).all()  # a single class
+    assert "divisor 1 " in kp.tc_line
+    kp.perturb.value = 10
+    assert "perturb 10" in kp.tc_line
+
+
+def test_key_picker_without_packets_shows_only_the_tc_line():
+    from qoslab.widgets import KeyPicker
+
+    kp = KeyPicker(keys=("dst",), divisor=64)
+    assert kp.table is None and "keys dst divisor 64" in kp.tc_line
+    assert kp.output.outputs == ()
+    with pytest.raises(ConfigError, match="unknown cls_flow key"):
+        KeyPicker(keys=("dport",))

@@ -45,7 +45,8 @@ def flow_labels(packets: pd.DataFrame) -> pd.Series:
         base = packets[name] if name in packets.columns else pd.Series([pd.NA] * len(packets))
         base = base.astype("object").reset_index(drop=True)
         if inner and inner in packets.columns and "tunnel" in packets.columns:
-            tun = packets["tunnel"].reset_index(drop=True).notna().to_numpy()
+            kind = packets["tunnel"].astype("string").fillna("none").reset_index(drop=True)
+            tun = ~kind.isin(["none", ""]).to_numpy()
             alt = packets[inner].astype("object").reset_index(drop=True)
             base = base.where(~tun, alt)
         return base

@@ -7,20 +7,24 @@ imported when an explorer is built: without it, a clear
 :class:`~qoslab.errors.BackendUnavailableError` says what to install.
 
 - :class:`RunBrowser` -- RUN files: streams and kind of plot.
+- :class:`KeyPicker` -- cls_flow keys, profile, divisor, perturb → tc line and flow classes.
 - :class:`PerturbExplorer` -- SFQ perturb interval and seed → simulated latency, hash changes,
   spikes and their alignment.
 """
 
 from ._base import Explorer, figure_bundle, ipywidgets, table_bundle, text_bundle
+from .key_picker import KeyPicker, classify_flows
 from .perturb import PerturbExplorer, PerturbResult, perturb_experiment, scenario_parameters
 from .run_browser import RunBrowser, browse_run
 
 __all__ = [
     "Explorer",
+    "KeyPicker",
     "PerturbExplorer",
     "PerturbResult",
     "RunBrowser",
     "browse_run",
+    "classify_flows",
     "figure_bundle",
     "ipywidgets",
     "perturb_experiment",
