@@ -63,6 +63,7 @@ class DevTools:
         if session:
             msg["sessionId"] = session
         self.ws.send(json.dumps(msg))
+        self.ws.settimeout(PAGE_TIMEOUT_S)
         while True:
             reply = json.loads(self.ws.recv())
             if reply.get("id") == self.next_id:
