@@ -243,3 +243,25 @@ def test_key_picker_without_packets_shows_only_the_tc_line():
     assert kp.output.outputs == ()
     with pytest.raises(ConfigError, match="unknown cls_flow key"):
         KeyPicker(keys=("dport",))
+
+
+def test_perturb_explorer_on_the_real_simulator():
+    from qoslab.widgets import PerturbExplorer, perturb_experiment
+
+    pe = PerturbExplorer(perturb=5, seed=1, duration=25.0)
+    assert pe.last_error is None, pe.last_error
+    assert {"duration", "limit", "profile"} <= set(pe.params)
+    events = pe.result.run.events
+    hc = [c for c in pe.figure.axes[0].collections if c.get_gid() == "events:hash_change"]
+    t_probe = pe.result.run.probes["t_sent"]
+    in_range = events[(events["kind"] == "hash_change") & events["t"].between(t_probe.min(),
+                                                                              t_probe.max())]
+    assert len(hc[0].get_segments()) == len(in_range) >= 3
+    assert pe.result.alignment.n_spikes == len(pe.result.spikes)
+    # the pure function is cached on its arguments: the explorer got the very same object
+    assert perturb_experiment(**pe.values()) is pe.result
+    pe.params["profile"].value = "5.18+"
+    pe.perturb.value = 10
+    pe.button.click()
+    assert pe.last_error is None
+    assert pe.result.run.meta["params"]["perturb"] == 10

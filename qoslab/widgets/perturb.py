@@ -42,14 +42,21 @@ class PerturbResult:
 
 
 def scenario_parameters() -> dict[str, Any]:
-    """The numeric parameters of ``qoslab.sim.scenarios.sfq_perturb`` and their defaults."""
+    """The numeric and text parameters of ``qoslab.sim.scenarios.sfq_perturb`` (defaults).
+
+    Examples
+    --------
+    >>> p = scenario_parameters()
+    >>> "duration" in p and "perturb" not in p
+    True
+    """
     from ..sim.scenarios import sfq_perturb
 
     out = {}
     for name, p in inspect.signature(sfq_perturb).parameters.items():
         if name in _OWN or p.default is inspect.Parameter.empty:
             continue
-        if isinstance(p.default, (int, float)) and not isinstance(p.default, bool):
+        if isinstance(p.default, (int, float, str)) and not isinstance(p.default, bool):
             out[name] = p.default
     return out
 
@@ -105,7 +112,8 @@ class PerturbExplorer(Explorer):
         controls); any function taking ``perturb``, ``seed`` and ``**params`` and returning a
         :class:`PerturbResult`.
     **params
-        Initial values of other scenario parameters (ints and floats).
+        Initial values of other scenario parameters (numbers and text; ``profile`` gets a
+        dropdown of the kernel profiles).
 
     Attributes
     ----------
@@ -123,12 +131,21 @@ class PerturbExplorer(Explorer):
                                    continuous_update=False)
         self.seed = w.IntText(value=seed, description="seed")
         defaults = {**(scenario_parameters() if compute is None else {}), **params}
-        self.params = {
-            name: (w.IntText if isinstance(v, int) else w.FloatText)(value=v, description=name)
-            for name, v in defaults.items()
-        }
+        self.params = {name: self._control(name, v) for name, v in defaults.items()}
         self.controls = [self.perturb, self.seed, *self.params.values()]
         self._finish_init()
+
+    def _control(self, name: str, value):
+        w = self.w
+        if name == "profile":
+            from ..hashing import PROFILES
+
+            return w.Dropdown(options=list(PROFILES), value=value, description=name)
+        if isinstance(value, str):
+            return w.Text(value=value, description=name, continuous_update=False)
+        if isinstance(value, int):
+            return w.IntText(value=value, description=name)
+        return w.FloatText(value=value, description=name)
 
     def values(self) -> dict[str, Any]:
         """The current arguments of the computation."""
