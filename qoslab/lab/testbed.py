@@ -349,7 +349,10 @@ class Testbed:
         return sampler
 
     # -------------------------------------------------------------------------- loads
-    def _load_started(self, load: Load, what: str) -> Load:
+    def track_load(self, load: Load, what: str) -> Load:
+        """Record a started :class:`~qoslab.lab.loads.Load` (``load_start`` EVENT now,
+        ``load_stop`` and its counts in ``meta["loads"]`` when ``load.finish()`` is called or
+        the bed closes)."""
         load.started = self.now()
         self.event("load_start", what)
 
@@ -375,7 +378,7 @@ class Testbed:
         load = start_udp_flood(self.ns(src), self.ns(dst), self.addr(dst, family), rate=rate,
                                size=size, tos=tos, duration=duration, port=port,
                                prefill=prefill)
-        return self._load_started(load, f"udp flood {src}->{dst} {load.params['rate_bps']:.0f} "
+        return self.track_load(load, f"udp flood {src}->{dst} {load.params['rate_bps']:.0f} "
                                         f"bit/s size={size} tos=0x{tos:02x}")
 
     def tcp_bulk(self, *, duration: float = 10.0, tos: int = 0, src: str = "client",
@@ -385,7 +388,7 @@ class Testbed:
         or iperf3, see :func:`qoslab.lab.loads.start_tcp_bulk`)."""
         load = start_tcp_bulk(self.ns(src), self.ns(dst), self.addr(dst, family), tos=tos,
                               duration=duration, port=port, backend=backend)
-        return self._load_started(load, f"tcp bulk {src}->{dst} tos=0x{tos:02x} "
+        return self.track_load(load, f"tcp bulk {src}->{dst} tos=0x{tos:02x} "
                                         f"({load.params['backend']})")
 
     # ---------------------------------------------------------------- observations

@@ -1,0 +1,123 @@
+"""Real-kernel presets: pfifo_fast's TOS bands, bufferbloat, and what a lab RUN holds.
+
+These build namespaces, shape with tc and flood a 2 mbit bottleneck; the effects asserted are
+one to two orders of magnitude, so a loaded machine cannot blur them: a full 100-packet band of
+1000-byte packets is ~400 ms at 2 mbit while one packet is 4 ms; a 1000-packet pfifo of
+500-byte packets is ~2 s while a 10-packet one is ~20 ms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import qoslab
+from tests.conftest import need_root
+
+pytestmark = pytest.mark.netns
+
+
+def _by_id(run: qoslab.Run) -> dict[str, np.ndarray]:
+    """RTTs (answered probes) per ping-target id (``tos10`` ...)."""
+    p = run.probes
+    ids = p["stream"].str.split(":").str[0]
+    return {i: p.loc[(ids == i) & (p["status"] == "ok"), "rtt_ms"].to_numpy(float)
+            for i in ids.unique()}
+
+
+def test_pfifo_fast_tos_bands_on_two_namespaces_joined_by_veth():
+    """The seed's TOS figure on the real kernel (issue 5's first 'must show')."""
+    need_root()
+    from qoslab.lab.presets import pfifo_fast_tos
+
+    run = pfifo_fast_tos(count=30, router=False)
+    rtt = _by_id(run)
+    assert len(rtt["tos10"]) >= 25, "band 0 pings must get through the flood"
+    assert len(rtt["tos00"]) >= 3
+    fast, normal = np.median(rtt["tos10"]), np.median(rtt["tos00"])
+    assert fast * 10 <= normal, (fast, normal)
+    # 0x08 (band 2) is starved while band 1 is never empty, or at least the slowest
+    assert len(rtt["tos08"]) == 0 or np.median(rtt["tos08"]) >= normal
+    # band 1 waits behind ~txqueuelen packets: the predicted drain time, within a factor 2
+    predicted = run.meta["predicted_band1_delay_ms"]
+    assert predicted / 2 <= normal <= predicted * 2, (normal, predicted)
+    # the topology and the recorded configuration are what the issue asks for
+    lab = run.meta["lab"]
+    assert lab["topology"] == "direct" and set(lab["namespaces"]) == {"client", "server"}
+    (shaping,) = lab["shaping"]["client"]
+    assert shaping["commands"][0].endswith("htb default 10")
+    assert any("pfifo_fast" in c for c in shaping["commands"])
+    during = next(s for s in lab["tc_snapshots"] if s["label"] == "during")
+    leaf_q = next(q for q in during["qdiscs"] if q["kind"] == "pfifo_fast")
+    assert leaf_q["qlen"] >= 50  # the flood keeps band 1 (limit txqueuelen=100) full
+    assert run.meta["lab"]["loads"][0]["sender"]["tos"] == 0
+
+
+@pytest.fixture(scope="module")
+def bufferbloat_run(tmp_path_factory):
+    need_root()
+    from qoslab.lab.presets import bufferbloat
+
+    d = tmp_path_factory.mktemp("bufferbloat")
+    run = bufferbloat(capture=str(d / "bb.pcap"), path=str(d / "bb.json.gz"))
+    return run, d
+
+
+def _phase_rtts(run: qoslab.Run) -> list[np.ndarray]:
+    p = run.probes
+    out = []
+    for ph in run.meta["phases"]:
+        sel = (p["t_sent"] >= ph["t_start"]) & (p["t_sent"] < ph["t_end"]) & (p["status"] == "ok")
+        out.append(p.loc[sel, "rtt_ms"].to_numpy(float))
+    return out
+
+
+def test_bufferbloat_long_queue_is_ten_times_the_short_one_and_tc_agrees(bufferbloat_run):
+    run, _ = bufferbloat_run
+    long_q, short_q = run.meta["phases"]
+    long_rtt, short_rtt = _phase_rtts(run)
+    assert len(long_rtt) >= 3 and len(short_rtt) >= 3
+    assert np.median(long_rtt) >= 10 * np.median(short_rtt)
+    # tc -s at the end of each phase: the long queue is full and its backlog, drained at the
+    # shaping rate, is the delay the pings saw; the short queue drops
+    rate_bps = 2e6
+    assert long_q["tc"]["qlen"] >= 0.8 * long_q["limit"]
+    backlog_delay_ms = long_q["tc"]["backlog"] * 8 / rate_bps * 1000
+    assert backlog_delay_ms / 1.5 <= np.median(long_rtt) <= backlog_delay_ms * 1.5
+    assert short_q["tc"]["qlen"] <= short_q["limit"]
+    assert short_q["tc"]["drops"] > 0
+    assert short_q["tc"]["backlog"] * 8 / rate_bps * 1000 <= 3 * np.median(short_rtt) + 10
+    # the switch is an EVENT at the phase boundary, and the sampled backlog falls across it
+    change = run.events[(run.events["kind"] == "config_change")
+                        & run.events["detail"].str.endswith("-> pfifo limit 10")]
+    assert len(change) == 1
+    assert abs(float(change["t"].iloc[0]) - long_q["t_end"]) < 0.5
+    samples = run.meta["lab"]["tc_samples"]["router"]
+    t = np.array(samples["t"], float)
+    qlen = np.array([np.nan if v is None else v for v in samples["qlen"]], float)
+    is_leaf = np.array([k == "pfifo" for k in samples["kind"]])
+    before = qlen[is_leaf & (t > long_q["t_start"] + 1) & (t < long_q["t_end"] - 0.3)]
+    after = qlen[is_leaf & (t > long_q["t_end"] + 0.5) & (t < short_q["t_end"] - 0.3)]
+    assert before.size and after.size
+    assert np.median(before) >= 500 and after.max() <= short_q["limit"]
+
+
+def test_lab_run_file_reloads_and_plots_like_a_simulated_run(bufferbloat_run):
+    run, d = bufferbloat_run
+    from qoslab.analysis import summarize
+    from qoslab.plots import cdf, latency, pingexp_figure
+    from qoslab.sim.scenarios import bufferbloat as sim_bufferbloat
+
+    path = d / "bb.json.gz"
+    assert path.exists() and not (d / "bb.json.gz.partial").exists()
+    again = qoslab.load(path)
+    assert again.meta["source"] == "qoslab-lab" and again.meta["preset"] == "bufferbloat"
+    np.testing.assert_array_equal(again.probes["rtt_ms"].to_numpy(float),
+                                  run.probes["rtt_ms"].to_numpy(float))
+    assert list(again.events["kind"]) == list(run.events["kind"])
+    sim = sim_bufferbloat(duration=5.0)
+    for r in (again, sim):
+        table = summarize(r)
+        assert {"median", "loss_pct"} <= set(table.columns) and len(table) >= 1
+        for fig in (latency(r), latency(r, kind="line"), pingexp_figure(r), cdf(r)):
+            assert fig.axes and any(ax.has_data() for ax in fig.axes)
