@@ -324,3 +324,25 @@ def test_tos_band_frame_single_table_and_errors():
     assert len(plots.tos_band_table(("new",)).axes) == 1
     with pytest.raises(ConfigError):
         plots.tos_band_table(())
+
+
+def test_occupancy_of_a_simulated_sfq_run_shows_rehash_moves():
+    from qoslab.sim import occupancy as sim_occupancy
+    from qoslab.sim.scenarios import sfq_perturb
+
+    run = sfq_perturb(perturb=5, duration=20)
+    frame = sim_occupancy(run)
+    ax = plots.occupancy(frame, events=run.events).axes[0]
+    flows = by_gid(ax, "flow:")
+    assert sorted(c.get_label() for c in flows) == sorted(frame["flow"].unique())
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [str(b) for b in sorted(frame["bucket"].unique())]
+    # every bar lies on the row of a bucket its flow really used
+    for c in flows:
+        used = set(frame.loc[frame["flow"] == c.get_label(), "bucket"])
+        rows = {labels[int(round(seg[0][1]))] for seg in c.get_segments()}
+        assert rows == {str(b) for b in used}
+    # the floods move at the hash changes: more than one bucket over the run
+    flood = [c for c in flows if c.get_label().startswith("flood")][0]
+    assert len({round(seg[0][1]) for seg in flood.get_segments()}) >= 3
+    assert len(by_gid(ax, "events:hash_change")[0].get_segments()) == 3

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError
@@ -163,16 +164,21 @@ def occupancy(
     Returns
     -------
     matplotlib.figure.Figure
-        One Line2D per flow (gid ``"flow:<label>"``, step-wise over time) and, when any bucket
-        is shared, one PathCollection (gid ``"shared"``) marking each shared (bin, bucket).
+        One LineCollection per flow (gid ``"flow:<label>"``) with a horizontal bar for each
+        span of time the flow has packets in a bucket (bars of different flows are offset a
+        little inside a bucket's row, so flows sharing a bucket show as parallel bars), and,
+        when any bucket is shared, one PathCollection (gid ``"shared"``) marking each shared
+        (time bin, bucket).
 
     Examples
     --------
     >>> f = pd.DataFrame({"t": [0, 1, 2, 0, 1, 2], "flow": list("aaabbb"),
     ...                   "bucket": [5, 5, 9, 1, 5, 5]})
-    >>> fig = occupancy(f, resolution=1.0)
-    >>> len(fig.axes[0].lines), int(len(fig.axes[0].collections[0].get_offsets()))
-    (2, 1)
+    >>> ax = occupancy(f, resolution=1.0).axes[0]
+    >>> [c.get_gid() for c in ax.collections]
+    ['flow:a', 'flow:b', 'shared']
+    >>> len(ax.collections[-1].get_offsets())
+    1
     """
     _check(frame)
     flows = list(pd.unique(frame["flow"].astype("string")))
@@ -190,12 +196,17 @@ def occupancy(
     with plot_style():
         label = frame["flow"].astype("string").to_numpy(dtype=object)
         bucket = frame["bucket"].to_numpy(dtype="int64")
-        for name in flows:
+        n = len(flows)
+        for i, name in enumerate(flows):
             sel = label == name
-            order = np.argsort(t[sel], kind="stable")
-            rows = np.array([row_of[b] for b in bucket[sel][order]], dtype=float)
-            ax.plot(t[sel][order], rows, drawstyle="steps-post", marker="o", markersize=2.5,
-                    color=colors[name], label=str(name), gid=f"flow:{name}")
+            offset = (i - (n - 1) / 2) * (0.7 / max(n, 1)) if compact else 0.0
+            segments = [
+                [(a, row_of[b] + offset), (z, row_of[b] + offset)]
+                for b, a, z in _occupied_spans(t[sel], bucket[sel], resolution)
+            ]
+            ax.add_collection(LineCollection(
+                segments, colors=[colors[name]], linewidths=4 if compact else 2,
+                capstyle="butt", label=str(name), gid=f"flow:{name}"))
         shared = shared_buckets(frame, resolution)
         if len(shared):
             ax.scatter(shared["t_bin"] + resolution / 2,
@@ -210,12 +221,35 @@ def occupancy(
             ticks = list(row_of.values())
             step = max(1, len(ticks) // 30)
             ax.set_yticks(ticks[::step], [_bucket_name(b) for b in used][::step])
+        ax.autoscale_view()
         ax.set_ylabel("bucket / class")
         ax.set_xlabel("time since start (s)")
         ax.set_title("Queue occupancy by flow")
         if flows:
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="x-small")
     return fig
+
+
+def _occupied_spans(t: np.ndarray, bucket: np.ndarray, resolution: float):
+    """Yield ``(bucket, t_from, t_to)``: runs of observations of one flow in one bucket.
+
+    Observations further apart than ``resolution`` (or 1.5 sampling steps, if larger) start a
+    new span; each span lasts until its last observation plus one step. A flow can hold two
+    buckets at once: the stale queue left behind by a rehash drains while new packets go to
+    the new bucket.
+    """
+    if t.size == 0:
+        return
+    steps = np.diff(np.unique(t))
+    step = float(np.median(steps)) if steps.size else resolution
+    gap = max(resolution, 1.5 * step)
+    for b in np.unique(bucket):
+        tb = np.sort(t[bucket == b])
+        breaks = np.flatnonzero(np.diff(tb) > gap)
+        starts = np.concatenate([[0], breaks + 1])
+        ends = np.concatenate([breaks, [tb.size - 1]])
+        for a, z in zip(starts, ends, strict=True):
+            yield int(b), float(tb[a]), float(tb[z] + step)
 
 
 def _bucket_name(b: int) -> str:
