@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
+from qoslab import load as qoslab_load
 from tests.conftest import need_root
 
 pytestmark = pytest.mark.netns
@@ -88,3 +91,80 @@ def test_not_root_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
     with pytest.raises(LabUnavailableError, match="needs root"):
         Testbed().__enter__()
+
+
+def _pids_alive(pids) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        alive.append(pid)
+    return alive
+
+
+def test_exception_mid_run_stops_loads_and_captures_and_removes_qdiscs(tmp_path):
+    need_root()
+    from qoslab.lab import Testbed
+    from qoslab.lab.tc import htb, leaf
+
+    before = _netns()
+    with pytest.raises(LookupError, match="mid-run"), Testbed(router=True) as tb:
+        tb.apply(htb("2mbit", leaf=leaf("pfifo", limit=100)), "router")
+        flood = tb.udp_flood("3mbit", size=500, duration=60)
+        cap = tb.capture(tmp_path / "x.pcap", bpf=None)
+        tb.sample("router", 0.1)
+        pids = [flood.sender.pid, flood.sink.pid, cap.process.pid]
+        assert len(_pids_alive(pids)) == 3
+        ns, dev = tb.point("router")
+        shown = ns.run(["tc", "qdisc", "show", "dev", dev]).stdout
+        assert "htb" in shown and "pfifo" in shown
+        raise LookupError("mid-run failure")
+    assert _netns() == before
+    assert _pids_alive(pids) == []
+    # what happened up to the error is recorded: the load's counts and the capture file
+    assert [e["kind"] for e in tb.events][-2:] == ["load_stop", "run_stop"]
+    assert tb.meta["loads"][0]["sender"]["sent"] > 0
+    assert (tmp_path / "x.pcap").stat().st_size > 24
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_cli_run_killed_mid_way_leaves_nothing_behind(tmp_path, sig):
+    """Ctrl-C (SIGINT to the process group) or SIGTERM during ``qoslab lab bufferbloat``."""
+    need_root()
+    before, links_before = _netns(), _root_links()
+    out = tmp_path / "run.json.gz"
+    proc = subprocess.Popen([sys.executable, "-m", "qoslab", "lab", "bufferbloat", "-w",
+                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        ours = set()
+        while time.monotonic() < deadline:  # wait until the flood runs in its namespaces
+            ours = {n for n in _netns() - before if n.startswith(f"qlab-{proc.pid}-")}
+            if len(ours) == 3 and any(
+                    subprocess.run(["ip", "netns", "pids", n], capture_output=True,
+                                   text=True).stdout.strip() for n in ours):
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        assert len(ours) == 3
+        time.sleep(1.0)
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)  # what a terminal's Ctrl-C does
+        else:
+            proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == (130 if sig == signal.SIGINT else 128 + sig), err
+    assert "Traceback" not in err
+    assert _netns() == before
+    assert _root_links() == links_before
+    # the bed's journal kept what happened until the signal
+    journal = qoslab_load(str(out) + ".partial")
+    assert "run_start" in list(journal.events["kind"])
+    assert journal.meta["lab"]["runid"]

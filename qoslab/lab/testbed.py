@@ -115,7 +115,10 @@ class Testbed:
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type | None, exc: BaseException | None,
+                 tb: object) -> None:
+        if exc_type is not None and self._open and self.t0 is not None:
+            self.event("note", f"aborted by {exc_type.__name__}: {exc}".rstrip(": "))
         self.close()
 
     def _build(self) -> None:
@@ -188,12 +191,13 @@ class Testbed:
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     ignore[sig] = signal.signal(sig, signal.SIG_IGN)
             try:
-                if self._open and self.t0 is not None:
-                    self.event("run_stop", f"testbed {self.runid} down")
+                was_up = self._open and self.t0 is not None
                 while self._closers:
                     closer = self._closers.pop()
                     with suppress(Exception):
                         closer()
+                if was_up:
+                    self.event("run_stop", f"testbed {self.runid} down")
                 for ns in reversed(list(self.namespaces.values())):
                     if ns.name in REGISTRY.names:
                         delete_namespace(ns.name)
