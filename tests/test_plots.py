@@ -238,14 +238,30 @@ def test_save_png_and_svg(tmp_path):
 
 # ---- qoslab plot ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", ["pingexp", "scatter", "line", "cdf", "hist", "loss", "bars"])
-def test_cli_plot_writes_each_kind(tmp_path, kind):
+@pytest.mark.parametrize("kind,suffix", [("pingexp", "png"), ("cdf", "svg")])
+def test_cli_plot_writes_files(tmp_path, kind, suffix):
     from qoslab.cli import main
 
-    out = tmp_path / f"{kind}.png"
+    out = tmp_path / f"{kind}.{suffix}"
     status = main(["plot", str(qoslab.data_path(BUNDLED)), str(SHARED_FLENT / "test-tcp_nup.flent.gz"),
                    "--kind", kind, "-o", str(out)])
-    assert status == 0 and out.read_bytes()[:4] == b"\x89PNG"
+    assert status == 0
+    head = out.read_bytes()[:400]
+    assert head.startswith(b"\x89PNG") if suffix == "png" else b"<svg" in head
+
+
+@pytest.mark.parametrize("kind,n_axes", [("scatter", 1), ("line", 1), ("hist", 1), ("loss", 1),
+                                         ("bars", 3)])
+def test_plot_files_each_kind(kind, n_axes):
+    from qoslab.plot_cli import plot_files
+
+    fig = plot_files([qoslab.data_path(BUNDLED), SHARED_FLENT / "test-tcp_nup.flent.gz"], kind)
+    assert len(fig.axes) == n_axes
+    if kind == "loss":  # one probe of the two files went unanswered
+        assert [c.get_gid() for c in by_gid(fig.axes[0], "loss:")] == [
+            "loss:test-tcp_nup: Ping (ms) ICMP:lost"]
+    elif kind != "bars":
+        assert len(by_gid(fig.axes[0], "stream:")) == 3
 
 
 def test_cli_plot_combines_files_and_selects_streams(tmp_path):
