@@ -153,6 +153,8 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         hl = np.where(is_frag, 8, (r[:, 1].astype(np.int64) + 1) * 8)
         short |= rem[walking] < hl
         out.flag(rows[walking], "truncated", short)
+        cut_rows = walking[short & (rem[walking] >= 1)]
+        nh[cut_rows] = r[short & (rem[walking] >= 1), 0]  # the next-header byte was captured
         alive[walking[short]] = False
         w, r, hl, is_frag = walking[~short], r[~short], hl[~short], is_frag[~short]
         fo = be16(r, 2)

@@ -72,7 +72,7 @@ def _parse_idb(raw, off: int, blen: int, order: str) -> Interface:
         if val + olen > end:
             break
         if code == _OPT_TSRESOL and olen >= 1:
-            r = raw[val]
+            r = int(raw[val])
             iface.units_per_s = (1 << (r & 0x7F)) if r & 0x80 else 10 ** r
         elif code == _OPT_TSOFFSET and olen >= 8:
             iface.offset_s = struct.unpack_from(order + "q", raw, val)[0]
