@@ -362,3 +362,19 @@ def test_occupancy_of_a_simulated_sfq_run_shows_rehash_moves():
     flood = [c for c in flows if c.get_label().startswith("flood")][0]
     assert len({round(seg[0][1]) for seg in flood.get_segments()}) >= 3
     assert len(by_gid(ax, "events:hash_change")[0].get_segments()) == 3
+
+
+def test_figures_display_as_png_in_jupyter_without_pyplot():
+    import matplotlib.pyplot as plt
+    from IPython.core.formatters import DisplayFormatter
+
+    fig = plots.cdf(small_run())
+    data, _meta = DisplayFormatter().format(fig)
+    assert base64_png(data["image/png"])[:4] == b"\x89PNG"
+    assert fig not in [plt.figure(n) for n in plt.get_fignums()]  # not registered with pyplot
+
+
+def base64_png(value) -> bytes:
+    import base64
+
+    return value if isinstance(value, bytes) else base64.b64decode(value)

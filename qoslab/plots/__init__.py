@@ -2,15 +2,25 @@
 
 Every function takes tables (a :class:`~qoslab.runs.Run`, a PROBES frame, an OCCUPANCY frame)
 and returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes PNG or SVG. The
-figures are plain ``Figure`` objects not registered with pyplot, so a notebook shows the
-returned figure exactly once and a loop of plots leaks no open windows.
+figures are :class:`QoslabFigure` objects (a ``Figure`` with ``_repr_png_``) not registered
+with pyplot, so a notebook shows the returned figure exactly once, without ``%matplotlib``,
+and a loop of plots leaks no open figures. :func:`show_figure` opens a window for one.
 
 Modules: :mod:`.timeseries` (latency, loss over time, event and spike overlays),
 :mod:`.distributions` (histogram, CDF, summary bars), :mod:`.pingexp` (ping-exp's figure),
 :mod:`.occupancy` (flows in buckets over time), :mod:`.tos` (pfifo_fast TOS → band table).
 """
 
-from ._common import EVENT_STYLES, STYLE, plot_style, save_figure, show_figure, stream_colors
+from ._common import (
+    EVENT_STYLES,
+    STYLE,
+    QoslabFigure,
+    new_figure,
+    plot_style,
+    save_figure,
+    show_figure,
+    stream_colors,
+)
 from .distributions import BAR_METRICS, cdf, histogram, summary_bars
 from .kinds import PLOT_KINDS, plot_kind
 from .occupancy import OCCUPANCY_COLUMNS, flow_labels, occupancy, occupancy_frame, shared_buckets
@@ -23,6 +33,7 @@ __all__ = [
     "EVENT_STYLES",
     "LATENCY_KINDS",
     "OCCUPANCY_COLUMNS",
+    "QoslabFigure",
     "PLOT_KINDS",
     "STYLE",
     "cdf",
@@ -30,6 +41,7 @@ __all__ = [
     "histogram",
     "latency",
     "loss_over_time",
+    "new_figure",
     "occupancy",
     "occupancy_frame",
     "overlay_events",

@@ -20,6 +20,8 @@ from ..schema import empty_events
 __all__ = [
     "STYLE",
     "EVENT_STYLES",
+    "QoslabFigure",
+    "new_figure",
     "plot_style",
     "stream_colors",
     "save_figure",
@@ -81,6 +83,37 @@ def plot_style():
     """
     with mpl.rc_context(STYLE):
         yield
+
+
+class QoslabFigure(Figure):
+    """A matplotlib Figure that shows itself in Jupyter as a PNG, without pyplot.
+
+    qoslab's figures are not registered with pyplot (no window or notebook auto-display, no
+    leaked figures in loops); this ``_repr_png_`` is what makes a returned figure appear in a
+    notebook cell, exactly once.
+    """
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        with plot_style():
+            self.savefig(buf, format="png", dpi=100)
+        return buf.getvalue()
+
+
+def new_figure(**kwargs) -> QoslabFigure:
+    """Return a new styled :class:`QoslabFigure` (constrained layout unless told otherwise).
+
+    Examples
+    --------
+    >>> fig = new_figure(figsize=(4, 3))
+    >>> fig._repr_png_()[:4]
+    b'\\x89PNG'
+    """
+    kwargs.setdefault("layout", "constrained")
+    with plot_style():
+        return QoslabFigure(**kwargs)
 
 
 def stream_colors(streams: Sequence[str]) -> dict[str, tuple]:
@@ -166,7 +199,7 @@ def new_axes(ax: Axes | None, figsize=(9, 4.5)) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
     with plot_style():
-        fig = Figure(figsize=figsize, layout="constrained")
+        fig = new_figure(figsize=figsize)
         ax = fig.add_subplot()
     return fig, ax
 

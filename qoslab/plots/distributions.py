@@ -11,7 +11,15 @@ from matplotlib.figure import Figure
 
 from ..analysis.summary import ANSWERED_STATUSES, REPLY_STATUSES, summarize
 from ..errors import ConfigError
-from ._common import as_float, new_axes, plot_style, run_tables, select_streams, stream_colors
+from ._common import (
+    as_float,
+    new_axes,
+    new_figure,
+    plot_style,
+    run_tables,
+    select_streams,
+    stream_colors,
+)
 
 __all__ = ["histogram", "cdf", "summary_bars", "BAR_METRICS"]
 
@@ -223,7 +231,7 @@ def summary_bars(
     table = summarize(probes[probes["stream"].isin(names)]).reindex(names)
     with plot_style():
         if fig is None:
-            fig = Figure(figsize=(3.2 * len(metrics) + 1, 3.6), layout="constrained")
+            fig = new_figure(figsize=(3.2 * len(metrics) + 1, 3.6))
         axes = fig.subplots(1, len(metrics), squeeze=False)[0]
         for ax, metric in zip(axes, metrics, strict=True):
             values = table[metric].to_numpy(dtype="float64")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from ._common import plot_style, run_tables, select_streams
+from ._common import new_figure, plot_style, run_tables, select_streams
 from .distributions import histogram, summary_bars
 from .timeseries import latency, loss_over_time
 
@@ -65,7 +65,7 @@ def pingexp_figure(
     probes, _events, meta = run_tables(run)
     names = select_streams(probes, streams)
     with plot_style():
-        fig = Figure(figsize=(10, 10), layout="constrained")
+        fig = new_figure(figsize=(10, 10))
         top, bars, hist, loss = fig.subfigures(4, 1, height_ratios=[3.2, 2.2, 2.4, 1.4])
         latency(run, kind=kind, streams=names, events=events, spikes=spikes,
                 ax=top.add_subplot())

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError
-from ._common import plot_style
+from ._common import new_figure, plot_style
 
 __all__ = ["tos_band_table", "tos_band_frame", "TOS_ROWS", "ECN_CODEPOINTS"]
 
@@ -103,7 +103,7 @@ def tos_band_table(tables: Sequence[str] = ("old", "new")) -> Figure:
     last_band = frames[-1]["band"].to_numpy().reshape(shape)
     changed = first_band != last_band
     with plot_style():
-        fig = Figure(figsize=(4.2 * len(tables) + 0.8, 5.2), layout="constrained")
+        fig = new_figure(figsize=(4.2 * len(tables) + 0.8, 5.2))
         axes = fig.subplots(1, len(tables), squeeze=False)[0]
         cmap = ListedColormap(_BAND_COLORS)
         for ax, name, frame in zip(axes, tables, frames, strict=True):
