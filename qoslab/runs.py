@@ -21,6 +21,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -200,7 +201,8 @@ class RunJournal:
     """Append-only journal of a run in progress (``<path>.partial``).
 
     Every record is written as one JSON line; the file is flushed to the OS after each batch
-    and fsynced at least once a second, so a killed process loses nothing it reported.
+    and fsynced at least once a second (by a background thread with ``background_sync=True``,
+    for writers that must never block), so a killed process loses nothing it reported.
     :meth:`finish` writes the final RUN file atomically and removes the journal.
 
     Parameters
@@ -223,13 +225,21 @@ class RunJournal:
     """
 
     def __init__(self, path: str | os.PathLike, meta: dict[str, Any] | None = None,
-                 *, fsync_interval: float = 1.0) -> None:
+                 *, fsync_interval: float = 1.0, background_sync: bool = False) -> None:
         self.path = Path(path)
         self.journal_path = self.path.with_name(self.path.name + ".partial")
         self.journal_path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.journal_path, "w", encoding="utf-8")  # noqa: SIM115
         self._fsync_interval = fsync_interval
         self._last_sync = 0.0
+        self._syncer: threading.Thread | None = None
+        self._closing = threading.Event()
+        if background_sync:
+            # fsync can block for milliseconds: a timing-critical writer hands it to a thread
+            self._last_sync = float("inf")
+            self._syncer = threading.Thread(target=self._sync_periodically, daemon=True,
+                                            name="qoslab-journal-fsync")
+            self._syncer.start()
         self._write({"format": JOURNAL_FORMAT, "version": RUN_VERSION,
                      "meta": _jsonable(dict(meta or {}))})
 
@@ -271,8 +281,20 @@ class RunJournal:
         """Record META entries learnt during the run (later values win)."""
         self._write({"meta": meta})
 
+    def _sync_periodically(self) -> None:
+        fd = self._fh.fileno()
+        while not self._closing.wait(self._fsync_interval):
+            try:
+                os.fsync(fd)
+            except OSError:
+                return
+
     def close(self) -> None:
         """Flush, fsync and close the journal (it stays on disk)."""
+        self._closing.set()
+        if self._syncer is not None:
+            self._syncer.join()
+            self._syncer = None
         if not self._fh.closed:
             self._fh.flush()
             os.fsync(self._fh.fileno())

@@ -55,6 +55,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     fam.add_argument("-6", dest="family", action="store_const", const=6, help="IPv6 only")
     p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
                    help="raw socket, ICMP datagram socket or system ping (default: first usable)")
+    p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None,
+                   help="SCHED_FIFO for the probe loop (default: when permitted, e.g. root)")
     p.add_argument("-w", "--write", metavar="FILE", help="save the RUN file here")
     p.add_argument("-r", "--read", metavar="FILE",
                    help="reload a RUN, journal, flent or ping-exp file instead of pinging")
@@ -102,7 +104,8 @@ def _measure(args: argparse.Namespace) -> Run:
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
     return ping(targets, tos=tos, sizes=args.size or [DEFAULT_SIZE], interval=args.interval,
                 count=count, deadline=args.deadline, timeout=args.timeout, family=args.family,
-                backend=args.backend, progress=progress or None, path=args.write)
+                backend=args.backend, progress=progress or None, path=args.write,
+                realtime=args.realtime)
 
 
 def summary_lines(run: Run) -> list[str]:

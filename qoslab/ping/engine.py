@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gc
 import heapq
 import os
 import time
@@ -25,17 +26,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ConfigError
 from .clock import make_timer
 from .recorder import ProbeRecorder
 from .sockets import ProbeSocket, Reply
 from .targets import Stream
 
-__all__ = ["SocketEngine", "MIN_INTERVAL"]
+__all__ = ["SocketEngine", "MIN_INTERVAL", "RT_PRIORITY"]
+
+#: ``SCHED_FIFO`` priority of the probe loop when real-time scheduling is allowed (low: above
+#: every normal process, below the kernel's own real-time threads).
+RT_PRIORITY = 10
 
 #: Shortest per-stream interval the socket engine accepts, per socket kind (seconds).
 #: Datagram sockets are the unprivileged path and keep iputils' 2 ms user limit.
 MIN_INTERVAL = {"raw": 0.0002, "dgram": 0.002}
 _FLUSH_EVERY = 0.25  # seconds between journal flushes / progress updates
+_FLUSH_SLICE = 0.0002  # seconds of journal writing between two looks at the timer
 _SEND_SLACK_NS = 20_000  # send probes due within 20 us in the same wake-up
 
 
@@ -73,11 +80,18 @@ class SocketEngine:
         or a stop); seconds after which no probe is sent; seconds to wait for an answer.
     recorder
         Receives every row.
+    realtime
+        Run the loop under ``SCHED_FIFO`` (priority :data:`RT_PRIORITY`) so other busy
+        processes cannot delay a send: ``None`` when permitted, ``True`` required, ``False``
+        never. What was granted is in :attr:`scheduling`.
     """
 
     def __init__(self, streams: list[Stream], kind: str, interval: float, count: int | None,
-                 deadline: float | None, timeout: float, recorder: ProbeRecorder) -> None:
+                 deadline: float | None, timeout: float, recorder: ProbeRecorder,
+                 realtime: bool | None = None) -> None:
         self.streams, self.kind = streams, kind
+        self.realtime = realtime
+        self.scheduling = ""
         self.interval_ns = int(round(interval * 1e9))
         self.count, self.deadline, self.timeout_ns = count, deadline, int(timeout * 1e9)
         self.recorder = recorder
@@ -114,6 +128,42 @@ class SocketEngine:
         """Open the sockets, send and receive until every probe has an outcome."""
         loop = asyncio.get_running_loop()
         self._finished = asyncio.Event()
+        restore = self._enter_realtime()
+        gc.freeze()  # the heap built so far is never scanned again during the run
+        try:
+            await self._run(loop)
+        finally:
+            gc.unfreeze()
+            restore()
+
+    def _enter_realtime(self):
+        """Switch this thread to SCHED_FIFO if wanted and allowed; return the undo."""
+        def nothing() -> None:
+            return None
+
+        if self.realtime is False or not hasattr(os, "sched_setscheduler"):
+            self.scheduling = "normal (real-time scheduling not requested)"
+            return nothing
+        try:
+            policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
+        except OSError as exc:
+            if self.realtime:
+                raise ConfigError(f"real-time scheduling refused: {exc.strerror} "
+                                  "(needs root or CAP_SYS_NICE)") from None
+            self.scheduling = f"normal (SCHED_FIFO refused: {exc.strerror})"
+            return nothing
+        self.scheduling = f"SCHED_FIFO priority {RT_PRIORITY}"
+
+        def restore() -> None:
+            try:
+                os.sched_setscheduler(0, policy, param)
+            except OSError:
+                pass
+
+        return restore
+
+    async def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         n = len(self.streams)
         base_ident = (os.getpid() * 7919) & 0xFFFF
         try:
@@ -280,7 +330,8 @@ class SocketEngine:
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(_FLUSH_EVERY)
-            self.recorder.flush()
+            while self.recorder.flush(budget=_FLUSH_SLICE):
+                await asyncio.sleep(0)  # let due sends and answers run between slices
 
     def send_lateness_ms(self) -> np.ndarray:
         """``send_late_ms`` of every probe sent so far."""

@@ -8,6 +8,7 @@ journal on disk never lags more than that behind what was measured.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -81,13 +82,29 @@ class ProbeRecorder:
         """Probes whose outcome is known."""
         return len(self._where)
 
-    def flush(self) -> None:
-        """Hand buffered rows to the journal and refresh the progress display."""
+    def flush(self, budget: float | None = None) -> bool:
+        """Hand buffered rows to the journal and refresh the progress display.
+
+        Parameters
+        ----------
+        budget
+            Seconds this call may spend (rows go in slices of 16 until it is used up), so a
+            sender sharing the thread is never held up for long; ``None``: everything.
+
+        Returns
+        -------
+        bool
+            True when rows are still buffered (call again).
+        """
         if self.journal is not None:
-            if self._new:
-                self.journal.add_probes(self._new)
-            for row in self._updates:
-                self.journal.update_probe(**row)
+            start = time.perf_counter()
+            while self._new:
+                chunk, self._new = self._new[:16], self._new[16:]
+                self.journal.add_probes(chunk)
+                if budget is not None and time.perf_counter() - start > budget:
+                    return True
+            while self._updates:
+                self.journal.update_probe(**self._updates.pop(0))
         self._new, self._updates = [], []
         done = self.done
         if self._bar is not None and done != self._shown:
@@ -95,6 +112,7 @@ class ProbeRecorder:
         elif self._callback is not None and done != self._shown:
             self._callback(done, self.total)
         self._shown = done
+        return False
 
     def close(self) -> None:
         """Flush and close the progress bar (the journal stays open for the caller)."""

@@ -107,7 +107,7 @@ def ping(targets: str | Target | Iterable[str | Target], tos: int | Sequence[int
          sizes: int | Sequence[int] = DEFAULT_SIZE, interval: float = 0.2,
          count: int | None = 400, deadline: float | None = None, timeout: float | None = None,
          family: int | None = None, backend: str = "auto", progress: Any = None,
-         path: str | os.PathLike | None = None) -> Run:
+         path: str | os.PathLike | None = None, *, realtime: bool | None = None) -> Run:
     """Ping every destination x TOS x size stream concurrently and return the RUN.
 
     Parameters
@@ -134,6 +134,10 @@ def ping(targets: str | Target | Iterable[str | Target], tos: int | Sequence[int
         ``True`` for a progress bar, a callable ``f(done, total)``, or ``None``.
     path
         Save the RUN here; while running, probes stream to ``path + ".partial"``.
+    realtime
+        Socket back-ends: run the probe loop under ``SCHED_FIFO`` so busy neighbours cannot
+        delay sends (``None``: when permitted, e.g. as root; ``True``: required; ``False``:
+        never). ``meta["scheduling"]`` says what was granted.
 
     Returns
     -------
@@ -173,14 +177,15 @@ def ping(targets: str | Target | Iterable[str | Target], tos: int | Sequence[int
         "targets": [s.as_meta() for s in streams], "kernel_release": os.uname().release,
         "hostname": socket.gethostname(), "pid": os.getpid(),
     }
-    journal = RunJournal(path, meta) if path is not None else None
+    journal = RunJournal(path, meta, background_sync=True) if path is not None else None
     recorder = ProbeRecorder(journal, total, progress)
     if name == "system":
         engine: SocketEngine | SystemPing = SystemPing(streams, interval, count, deadline,
                                                        timeout, recorder)
         meta["backend_detail"] = engine.version
     else:
-        engine = SocketEngine(streams, name, interval, count, deadline, timeout, recorder)
+        engine = SocketEngine(streams, name, interval, count, deadline, timeout, recorder,
+                              realtime=realtime)
         meta["stagger"] = "stream i of N starts i*interval/N after the first"
     t0 = time.monotonic()
     try:
@@ -222,6 +227,7 @@ def _build_run(engine, recorder: ProbeRecorder, meta: dict, elapsed: float,
     })
     if isinstance(engine, SocketEngine):
         meta["backend_detail"] = f"{engine.kind} ICMP sockets, SO_TIMESTAMPNS, {engine.timer_kind}"
+        meta["scheduling"] = engine.scheduling
         meta["start_time"] = dt.datetime.fromtimestamp(engine.start_real / 1e9, dt.UTC).isoformat()
     if len(late):
         meta["send_late_ms"] = {"p50": float(np.percentile(late, 50)),
