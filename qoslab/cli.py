@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "ping": "qoslab.ping.cli",
     "lab": "qoslab.lab.cli",
     "sim": "qoslab.sim.cli",
+    "hash": "qoslab.hashing.cli",
 }
 
 

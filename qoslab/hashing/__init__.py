@@ -21,6 +21,7 @@ from .pfifo_fast import (
 )
 from .profiles import PROFILES, KernelProfile, get_profile
 from .sfq import Sfq
+from .sharing import SharingReport, birthday_probability, sharing
 from .siphash import siphash
 from .skbhash import FLOW_KEYS_LAYOUTS, skb_hash
 
@@ -35,7 +36,9 @@ __all__ = [
     "FlowClassifier",
     "FqCodel",
     "KernelProfile",
+    "SharingReport",
     "Sfq",
+    "birthday_probability",
     "fq_codel_index",
     "get_profile",
     "hash_changes",
@@ -47,6 +50,7 @@ __all__ = [
     "pfifo_fast_band",
     "reciprocal_scale",
     "seeds_from_events",
+    "sharing",
     "siphash",
     "skb_hash",
     "tos_to_priority",

@@ -86,6 +86,9 @@ class FqCodel:
 
     bucket = index
 
+    def __repr__(self) -> str:
+        return f"FqCodel(flows={self.flows}, profile={self.profile.name!r})"
+
 
 def fq_codel_index(packets: pd.DataFrame, flows: int = 1024, hashrnd=0,
                    profile: str | KernelProfile = DEFAULT_PROFILE, *, at=None,

@@ -66,7 +66,8 @@ class Sfq:
     perturb
         Seconds between perturbation changes (0/None = never).
     limit, depth, flows, headdrop, quantum
-        tc options; normalised as the profile's kernel does (``self.limit`` etc.).
+        tc options; normalised as the profile's kernel does (``self.limit`` etc.). ``limit``
+        None means not given (127); a given limit also caps ``flows``, as ``sfq_change`` does.
     profile
         Kernel profile name.
     classifier
@@ -89,7 +90,8 @@ class Sfq:
     """
 
     def __init__(self, divisor: int = SFQ_DEFAULT_HASH_DIVISOR, perturb: float | None = None,
-                 limit: int = 127, depth: int = 127, flows: int = 128, headdrop: bool = False,
+                 limit: int | None = None, depth: int = 127, flows: int = 128,
+                 headdrop: bool = False,
                  quantum: int | None = None, profile: str | KernelProfile = DEFAULT_PROFILE,
                  classifier: FlowClassifier | None = None, *, handle: str | int | None = None,
                  endianness: str = "little") -> None:
@@ -101,6 +103,8 @@ class Sfq:
         self.endianness = endianness
         self.handle = None if handle is None else parse_classid(handle) & 0xFFFF0000
         divisor = int(divisor)
+        given_limit = limit is not None
+        limit = (128 if prof.sfq == "fold" else 127) if limit is None else int(limit)
         if prof.sfq in ("fold", "jhash-2words"):
             if divisor != 1024:
                 raise ConfigError(f"SFQ divisor {divisor}: fixed at 1024 in profile {prof.name!r}")
@@ -118,7 +122,7 @@ class Sfq:
                 fl = min(min(int(flows), SFQ_MAX_FLOWS), divisor)
                 self.depth = min(int(depth), SFQ_MAX_DEPTH)
                 self.limit = min(int(limit), self.depth * fl)
-                self.flows = min(fl, self.limit)
+                self.flows = min(fl, self.limit) if given_limit else fl
         if self.limit == 1:
             raise ConfigError("SFQ limit 1 is rejected by the kernel")
         self.divisor = divisor

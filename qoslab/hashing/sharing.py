@@ -1,0 +1,266 @@
+"""Which flows share a queue or class — for one seed, and for every seed.
+
+The seeds are random at runtime, so the exact answer needs the seed. What holds for *every*
+seed is decided by the hash input alone: flows whose inputs are equal always share (ICMP
+between the same hosts when no ports are hashed, everything inside a tunnel when only the
+outer header is read, the XOR-fold collisions of classic SFQ, both directions of a flow from
+4.2 on, map mode). For the rest the chance that some pair collides for a random seed is the
+birthday bound over the distinct inputs, measured here too by drawing seeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from .cls_flow import FlowClassifier
+from .dissect import Flow
+from .fq_codel import FqCodel
+from .sfq import Sfq
+from .skbhash import _rows, consistentify, flow_keys_bytes
+
+__all__ = ["SharingReport", "sharing", "birthday_probability", "FLOW_COLUMNS"]
+
+#: Columns that tell flows apart (those present in the frame are used).
+FLOW_COLUMNS = ("ip_version", "src", "dst", "proto", "sport", "dport", "tos", "tunnel",
+                "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport",
+                "inner_tos", "mark", "priority", "vlan", "flow_label", "spi", "sk_token",
+                "route_token", "nfct_token", "iif")
+
+
+def birthday_probability(groups: int, classes: int) -> float:
+    """P(at least two of ``groups`` independent uniform picks among ``classes`` coincide).
+
+    Examples
+    --------
+    >>> round(birthday_probability(2, 1024), 6)
+    0.000977
+    >>> birthday_probability(129, 128)
+    1.0
+    """
+    if groups <= 1:
+        return 0.0
+    if groups > classes:
+        return 1.0
+    i = np.arange(groups, dtype=float)
+    return float(1.0 - np.exp(np.sum(np.log1p(-i / classes))))
+
+
+@dataclass
+class SharingReport:
+    """Result of :func:`sharing`.
+
+    Attributes
+    ----------
+    flows
+        One row per flow: ``flow`` (label), ``packets``, ``cls`` (class/bucket for the given
+        seed; -1 = dropped), ``input_group`` (flows with the same number get the same class
+        for every seed).
+    shared_now, shared_always
+        Lists of flow-label groups (size ≥ 2) sharing a class for this seed / for every seed,
+        with ``reasons`` for the latter.
+    classes
+        Number of classes the hash spreads over.
+    p_birthday, p_measured
+        Probability that any two distinct-input flows collide for a random seed: birthday
+        bound, and the fraction of ``trials`` random seeds for which it happened.
+    """
+
+    flows: pd.DataFrame
+    shared_now: list[list[str]]
+    shared_always: list[list[str]]
+    reasons: list[str]
+    classes: int
+    p_birthday: float
+    p_measured: float
+    trials: int
+    deterministic: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.flows)} flows, {self.flows['input_group'].nunique()} distinct hash "
+                 f"inputs, {self.classes} classes"]
+        for grp, why in zip(self.shared_always, self.reasons, strict=True):
+            lines.append(f"  always shared ({why}): " + " | ".join(grp))
+        extra = [g for g in self.shared_now if g not in self.shared_always]
+        for grp in extra:
+            lines.append("  shared with this seed: " + " | ".join(grp))
+        if self.deterministic:
+            lines.append("  map mode: classes do not depend on any seed")
+        else:
+            lines.append(f"  P(some pair of distinct inputs collides) = {self.p_birthday:.4f} "
+                         f"(birthday bound), {self.p_measured:.4f} measured over "
+                         f"{self.trials} seeds")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _label(row: pd.Series) -> str:
+    def g(name):
+        v = row.get(name)
+        return None if v is None or (not isinstance(v, str) and pd.isna(v)) else v
+    def ep(a, p):
+        return f"{a}:{int(p)}" if p is not None else f"{a}"
+    s = f"{ep(g('src'), g('sport'))} > {ep(g('dst'), g('dport'))} proto {g('proto')}"
+    if g("tos") is not None:
+        s += f" tos 0x{int(g('tos')):02x}"
+    tun = g("tunnel")
+    if tun not in (None, "none") and g("inner_src") is not None:
+        s += (f" [{tun}: {ep(g('inner_src'), g('inner_sport'))} > "
+              f"{ep(g('inner_dst'), g('inner_dport'))} proto {g('inner_proto')}]")
+    for extra in ("mark", "priority", "vlan"):
+        if g(extra) is not None:
+            s += f" {extra} {g(extra)}"
+    return s
+
+
+class _Adapter:
+    """Uniform view: identity of hash inputs, classes from inputs and a seed."""
+
+    def __init__(self, obj) -> None:
+        self.obj = obj
+        self.sfq_like = isinstance(obj, (Sfq, FqCodel))
+        self.clf = obj.classifier if isinstance(obj, Sfq) else obj if isinstance(
+            obj, FlowClassifier) else None
+        if self.clf is None and not self.sfq_like:
+            raise ConfigError("sharing: classifier must be a FlowClassifier, Sfq or FqCodel, "
+                              f"got {type(obj).__name__}")
+        self.deterministic = self.clf is not None and self.clf.mode == "map"
+        if self.clf is not None:
+            d = self.clf.divisor
+            self.classes = obj.divisor if self.sfq_like else (d if d else 65536)
+        else:
+            self.classes = obj.divisor
+
+    def inputs(self, packets: pd.DataFrame):
+        if self.clf is not None:
+            values = self.clf.key_matrix(packets)
+            return values, values
+        inp = self.obj.hash_inputs(packets)
+        if isinstance(inp, Flow):
+            prof = self.obj.profile
+            f = consistentify(inp, prof.consistentify, self.obj.endianness) \
+                if prof.skb_hash == "flow-keys" else consistentify(inp, "unsigned")
+            buf, n = flow_keys_bytes(f, prof.flow_keys_layout or "5.18")
+            ident = np.column_stack([buf, n.astype(np.uint8)])
+            return ident, inp
+        return inp, inp
+
+    def classes_of(self, payload, rows, seed) -> np.ndarray:
+        if self.clf is not None:
+            minor = self.clf.finish(self.clf.classid_of(payload[rows], seed)).astype(np.int64)
+            if self.sfq_like:
+                return np.where((minor >= 1) & (minor <= self.obj.divisor), minor - 1, -1)
+            return minor
+        sub = _rows(payload, rows) if isinstance(payload, Flow) else payload[rows]
+        return self.obj.hash_buckets(sub, seed)
+
+    def random_seed(self, rng: np.random.Generator):
+        prof = (self.clf or self.obj).profile
+        if self.clf is None and prof.flow_hash == "siphash" and prof.skb_hash == "flow-keys":
+            return rng.bytes(16)
+        return int(rng.integers(0, 2**32, dtype=np.uint64))
+
+
+def sharing(packets: pd.DataFrame, classifier, *, seed=0, trials: int = 200,
+            rng_seed: int | None = 0) -> SharingReport:
+    """Which flows share a class/bucket, for ``seed`` and for every seed.
+
+    Parameters
+    ----------
+    packets
+        PACKETS-like frame.
+    classifier
+        :class:`~qoslab.FlowClassifier`, :class:`~qoslab.Sfq` (with or without an attached
+        classifier) or :class:`~qoslab.hashing.FqCodel`.
+    seed
+        The seed for the "this seed" answer (cls_flow ``hashrnd``, SFQ perturbation, flow
+        hash key).
+    trials
+        Random seeds drawn to measure the collision probability.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> base = {"ip_version": 4, "proto": 6, "tos": 0, "frag": False, "tunnel": "none",
+    ...         "inner_src": None, "inner_dst": None, "inner_proto": None,
+    ...         "inner_sport": None, "inner_dport": None}
+    >>> pk = pd.DataFrame([
+    ...     {**base, "src": "10.0.0.1", "dst": "192.0.2.9", "sport": 40000, "dport": 80},
+    ...     {**base, "src": "10.0.0.2", "dst": "192.0.2.9", "sport": 40000, "dport": 83},
+    ...     {**base, "src": "10.0.0.3", "dst": "192.0.2.9", "sport": 40001, "dport": 80}])
+    >>> rep = sharing(pk, Sfq(profile="classic-2.6.3x"))
+    >>> rep.shared_always
+    [['10.0.0.1:40000 > 192.0.2.9:80 proto 6 tos 0x00', '10.0.0.2:40000 > 192.0.2.9:83 proto 6 tos 0x00']]
+    >>> rep.reasons
+    ['XOR-fold of saddr ^ proto ^ ports: different flows, same hash input']
+    """
+    ad = _Adapter(classifier)
+    cols = [c for c in FLOW_COLUMNS if c in packets.columns]
+    if not len(packets):
+        raise ConfigError("sharing: packets is empty")
+    keyframe = packets[cols].astype("string").fillna("")
+    flow_id, _ = pd.MultiIndex.from_frame(keyframe).factorize()
+    first = pd.Series(np.arange(len(packets))).groupby(flow_id).first().to_numpy()
+    counts = np.bincount(flow_id)
+    reps = packets.iloc[first]
+    ident, payload = ad.inputs(reps)
+    _, input_group = np.unique(np.asarray(ident), axis=0, return_inverse=True)
+    input_group = input_group.ravel()
+    rows = np.arange(len(reps))
+    cls = ad.classes_of(payload, rows, seed)
+    labels = [_label(r) for _, r in reps.iterrows()]
+    flows = pd.DataFrame({"flow": labels, "packets": counts, "cls": cls,
+                          "input_group": input_group})
+    now = [list(g["flow"]) for _, g in flows[flows["cls"] >= 0].groupby("cls") if len(g) > 1]
+    always, reasons = [], []
+    for _, g in flows.groupby("input_group"):
+        if len(g) > 1:
+            always.append(list(g["flow"]))
+            reasons.append(_reason(ad, reps.iloc[g.index.to_numpy()]))
+    if ad.deterministic:
+        always = now
+        reasons = ["map mode: the class is a fixed function of the key"] * len(now)
+    distinct = int(input_group.max()) + 1
+    # one representative per distinct input
+    uniq_rows = pd.Series(rows).groupby(input_group).first().to_numpy()
+    rng = np.random.default_rng(rng_seed)
+    hits = 0
+    if not ad.deterministic and distinct > 1:
+        for _ in range(trials):
+            c = ad.classes_of(payload, uniq_rows, ad.random_seed(rng))
+            c = c[c >= 0]
+            hits += len(np.unique(c)) < len(c)
+    notes = []
+    if ad.clf is None and getattr(classifier.profile, "skb_hash", None) == "flow-keys":
+        notes.append("a hash already on the skb (NIC RSS, socket txhash) makes fq_codel "
+                     "≥ 4.12 unpredictable; SFQ always re-dissects")
+    return SharingReport(flows, now, always, reasons, ad.classes,
+                         0.0 if ad.deterministic else birthday_probability(distinct, ad.classes),
+                         hits / trials if trials and not ad.deterministic else 0.0,
+                         trials if not ad.deterministic else 0, ad.deterministic, notes)
+
+
+def _reason(ad: _Adapter, group: pd.DataFrame) -> str:
+    def tup(r, rev=False):
+        a = (str(r.get("src")), str(r.get("dst")), str(r.get("sport")), str(r.get("dport")))
+        return (a[1], a[0], a[3], a[2]) if rev else a
+    rows = [r for _, r in group.iterrows()]
+    if len(rows) == 2 and tup(rows[0]) == tup(rows[1], rev=True) and tup(rows[0]) != tup(rows[1]):
+        return "both directions of one flow (direction-independent hash)"
+    prof = (ad.clf or ad.obj).profile
+    if ad.clf is None and prof.sfq in ("fold", "jhash-2words"):
+        five = {(r.get("src"), r.get("proto"), r.get("sport"), r.get("dport")) for r in rows}
+        if len(five) > 1 and len({str(r.get("dst")) for r in rows}) == 1:
+            return "XOR-fold of saddr ^ proto ^ ports: different flows, same hash input"
+    tunnelled = "tunnel" in group and (group["tunnel"].astype(str) != "none").all()
+    inner = {tuple(str(r.get(c)) for c in ("inner_src", "inner_dst", "inner_proto",
+                                           "inner_sport", "inner_dport")) for r in rows}
+    reads_outer = prof.clsflow != "dissector" if ad.clf is not None else \
+        prof.sfq in ("fold", "jhash-2words")
+    if tunnelled and reads_outer and len(inner) > 1:
+        return "same hash input: the kernel reads only the outer header of the tunnel"
+    return "same hash input (fields the kernel does not hash differ, e.g. TOS or ICMP id)"

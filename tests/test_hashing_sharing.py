@@ -1,0 +1,111 @@
+"""sharing(): flows sharing a class for this seed and for every seed; the `qoslab hash` CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qoslab import FlowClassifier, Sfq
+from qoslab.cli import main
+from qoslab.hashing import FqCodel, birthday_probability, sharing
+
+BASE = {"ip_version": 4, "tos": 0, "frag": False, "tunnel": "none", "inner_src": None,
+        "inner_dst": None, "inner_proto": None, "inner_sport": None, "inner_dport": None}
+
+
+def frame(rows):
+    return pd.DataFrame([{**BASE, "sport": None, "dport": None, **r} for r in rows])
+
+
+def test_birthday_bound_matches_the_closed_form():
+    # 1 - prod(1 - i/m); for 2 flows it is exactly 1/m
+    assert birthday_probability(2, 1024) == pytest.approx(1 / 1024)
+    m, n = 1024, 10
+    expected = 1 - np.prod([(m - i) / m for i in range(n)])
+    assert birthday_probability(n, m) == pytest.approx(expected)
+    assert birthday_probability(1, 8) == 0.0 and birthday_probability(9, 8) == 1.0
+
+
+def test_measured_collision_rate_agrees_with_the_birthday_bound():
+    # 12 distinct TCP flows into 16 SFQ buckets: P = 1 - 16!/(4! 16^12) ≈ 0.9917... use 6 flows
+    rows = [{"src": f"10.0.0.{i}", "dst": "10.9.9.9", "proto": 6, "sport": 1000 + i,
+             "dport": 80} for i in range(6)]
+    rep = sharing(frame(rows), Sfq(divisor=16, profile="4.2-5.3"), trials=600, rng_seed=1)
+    p = birthday_probability(6, 16)
+    assert rep.p_birthday == pytest.approx(p)
+    sd = np.sqrt(p * (1 - p) / 600)
+    assert abs(rep.p_measured - p) < 5 * sd  # binomial sampling error, 5 sigma
+
+
+def test_sharing_reports_this_seed_and_every_seed():
+    rows = [
+        {"src": "192.168.1.10", "dst": "10.0.0.1", "proto": 6, "sport": 12345, "dport": 80},
+        {"src": "10.0.0.1", "dst": "192.168.1.10", "proto": 6, "sport": 80, "dport": 12345},
+        {"src": "10.0.0.5", "dst": "10.0.0.6", "proto": 1, "tos": 0x10},
+        {"src": "10.0.0.5", "dst": "10.0.0.6", "proto": 1, "tos": 0x00},
+    ]
+    pk = frame(rows)
+    modern = sharing(pk, Sfq(profile="5.18+"), seed=bytes(16), trials=50)
+    assert len(modern.flows) == 4
+    groups = sorted(map(sorted, modern.shared_always))
+    assert len(groups) == 2
+    assert any("both directions" in r for r in modern.reasons)
+    assert any("TOS" in r for r in modern.reasons)
+    # every "always" group also shares with the given seed
+    for g in modern.shared_always:
+        assert g in modern.shared_now or any(set(g) <= set(n) for n in modern.shared_now)
+    classic = sharing(pk, FlowClassifier("src,dst,proto,proto-src,proto-dst", divisor=1024,
+                                         profile="classic-2.6.3x"), trials=50)
+    # cls_flow: directions separate; the two ICMP TOS flows have identical keys
+    assert len(classic.shared_always) == 1 and len(classic.shared_always[0]) == 2
+    assert "tos 0x10" in " ".join(classic.shared_always[0])
+    text = str(modern)
+    assert "4 flows" in text and "birthday" in text
+
+
+def test_map_mode_is_reported_deterministic():
+    pk = frame([{"src": "10.0.0.1", "dst": "10.0.0.2", "proto": 17, "sport": 1, "dport": 2,
+                 "mark": m} for m in (1, 1025, 2)])
+    rep = sharing(pk, FlowClassifier("mark", mode="map", mask=0x3FF))
+    assert rep.deterministic and rep.p_birthday == 0.0
+    assert rep.shared_always == [[f for f in rep.flows["flow"] if "mark 1" in f and
+                                  "mark 2" not in f]]
+
+
+def test_fq_codel_sharing_uses_flow_queues():
+    pk = frame([{"src": "10.0.0.1", "dst": "10.0.0.2", "proto": 17, "sport": 1, "dport": 2}])
+    rep = sharing(pk, FqCodel(flows=64, profile="4.2-5.3"), trials=10)
+    assert rep.classes == 64 and 0 <= rep.flows["cls"][0] < 64
+
+
+def test_sharing_rejects_other_objects():
+    from qoslab import ConfigError
+    with pytest.raises(ConfigError, match="FlowClassifier, Sfq or FqCodel"):
+        sharing(frame([{"src": "10.0.0.1", "dst": "10.0.0.2", "proto": 1}]), object())
+
+
+def test_cli_hash_prints_the_flow_class_table(tmp_path, capsys):
+    pytest.importorskip("scapy")
+    from scapy.all import IP, TCP, Ether, wrpcap
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    path = tmp_path / "two.pcap"
+    wrpcap(str(path), [eth / IP(src="192.168.1.10", dst="10.0.0.1") / TCP(sport=12345, dport=80),
+                       eth / IP(src="10.0.0.1", dst="192.168.1.10") / TCP(sport=80, dport=12345)])
+    status = main(["hash", str(path), "--keys", "src,dst,proto,proto-src,proto-dst",
+                   "--divisor", "1024", "--profile", "classic-2.6.3x", "--sfq"])
+    out = capsys.readouterr().out
+    assert status == 0
+    # §4.6: minor 443 = 0x1bb for F under lookup2; SFQ bucket 635 / 208
+    line_f = next(x for x in out.splitlines() if "192.168.1.10:12345" in x)
+    assert "1:1bb" in line_f and line_f.split()[-1] == "635"
+    status = main(["hash", str(path), "--profile", "5.18+", "--perturb", "10"])
+    assert status == 0 and "hashrnd changes every 10 s" in capsys.readouterr().out
+
+
+def test_cli_hash_bad_input_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "not.pcap"
+    bad.write_bytes(b"hello world, not a capture")
+    assert main(["hash", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("qoslab hash: error:") and err.count("\n") == 1
