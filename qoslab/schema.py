@@ -100,6 +100,7 @@ PACKETS: dict[str, str] = {
     "icmp_id": "UInt16",  # echo (and timestamp/info/mask) identifier
     "icmp_seq": "UInt16",
     "spi": "UInt32",  # ESP / AH security parameter index
+    "l4_len": "UInt32",  # innermost transport header + data, as the IP header(s) state it
     "tunnel": "category",  # none, 4in4, 6in4, 4in6, 6in6
     "inner_src": "category",  # the tunnelled (inner) IP header, NA when tunnel is none
     "inner_dst": "category",

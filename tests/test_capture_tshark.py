@@ -178,7 +178,7 @@ FIELDS = [
     "ip.frag_offset", "ipv6.src", "ipv6.dst", "ipv6.nxt", "ipv6.tclass", "ipv6.hlim",
     "ipv6.flow", "ipv6.hopopts.nxt", "ipv6.routing.nxt", "ipv6.fraghdr.nxt",
     "ipv6.dstopts.nxt", "ipv6.fraghdr.offset", "ipv6.fraghdr.more", "ieee8021ad.id", "tcp.srcport",
-    "tcp.dstport", "udp.srcport", "udp.dstport", "icmp.type", "icmp.code", "icmp.ident",
+    "tcp.dstport", "udp.srcport", "udp.dstport", "udp.length", "icmp.type", "icmp.code", "icmp.ident",
     "icmp.seq", "icmpv6.type", "icmpv6.code", "icmpv6.echo.identifier",
     "icmpv6.echo.sequence_number", "esp.spi", "ah.spi",
 ]
@@ -259,7 +259,10 @@ def expected_row(r):
                     h["frag"] = more in ("1", "True") or h["frag_offset"] != 0
             layers.append((6, h))
         elif tok in ("tcp", "udp"):
-            transports.append({"sport": take(f"{tok}.srcport"), "dport": take(f"{tok}.dstport")})
+            t = {"sport": take(f"{tok}.srcport"), "dport": take(f"{tok}.dstport")}
+            if tok == "udp":  # the UDP length field: header + data, what l4_len states
+                t["l4_len"] = take("udp.length")
+            transports.append(t)
         elif tok in ("icmp", "icmpv6"):
             t = {"icmp_type": take(f"{tok}.type"), "icmp_code": take(f"{tok}.code")}
             if tok == "icmp":
@@ -284,7 +287,7 @@ def expected_row(r):
             for k, val in transports[0].items():
                 if pre and k in ("icmp_code", "spi"):
                     continue
-                e[pre + k] = val
+                e[k if k == "l4_len" else pre + k] = val
     for k, val in list(e.items()):
         if isinstance(val, str) and k not in ("src", "dst", "inner_src", "inner_dst", "tunnel"):
             e[k] = _int(val)
@@ -315,6 +318,8 @@ def compare(path, expect_rows=None):
                 got = int(got)
             if col == "frag" and want is None and got is False:
                 continue  # non-IP rows: frag is a plain bool (False), Wireshark has no field
+            if col == "l4_len" and row["frag"]:
+                continue  # UDP's length is the whole datagram's; l4_len this fragment's share
             if want is None and got is not None and row["problem"] == "truncated":
                 # Wireshark drops every field of a header it cannot read to the end (IPv6,
                 # fragment header); ours keeps each field whose bytes were captured.

@@ -125,8 +125,10 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         out.flag(rows, "truncated", cut)
         # The transport starts after the options and ends at the total length (0 = TSO).
         l4avail = np.where(totlen > 0, np.minimum(avail, totlen), avail) - hlen
+        stated = np.where(totlen > 0, totlen - hlen, -1)
         ok = ~bad & ~cut & (offset == 0)
-        return rows[ok], pos[ok] + hlen[ok], l4avail[ok], proto[ok].astype(np.int64), 4
+        return (rows[ok], pos[ok] + hlen[ok], l4avail[ok], stated[ok],
+                proto[ok].astype(np.int64), 4)
     vtf = be32(m, 0)
     plen = be16(m, 4)
     out.put(prefix + "tos", rows, (vtf >> 20) & 0xFF, avail >= 2)
@@ -140,6 +142,7 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
     nh = m[:, 6].astype(np.int64)
     cur = pos + 40
     rem = np.where(plen > 0, np.minimum(avail - 40, plen), avail - 40)
+    left = plen.copy()  # bytes the header says follow (0 = jumbogram: unknown)
     offset = np.zeros(len(rows), np.int64)
     mf = np.zeros(len(rows), np.int64)
     alive = ~cut
@@ -163,6 +166,7 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         nh[w] = r[:, 0]
         cur[w] += hl
         rem[w] -= hl
+        left[w] -= hl
     else:
         stuck = alive & np.isin(nh, _IPV6_EXT)
         out.flag(rows, "bad_ext_header", stuck)
@@ -172,13 +176,17 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         out.put("frag", rows, (mf == 1) | (offset != 0), avail >= 40)
         out.put("frag_offset", rows, offset, avail >= 40)
     ok = alive & (offset == 0)
-    return rows[ok], cur[ok], rem[ok], nh[ok], 6
+    stated = np.where(plen > 0, left, -1)
+    return rows[ok], cur[ok], rem[ok], stated[ok], nh[ok], 6
 
 
-def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, proto, version) -> None:
+def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
+               version) -> None:
     """Ports / ICMP / SPI of the transport header; recurse once into IP-in-IP."""
     if not len(rows):
         return
+    # l4_len describes the innermost transport: a tunnel's inner decode overwrites it.
+    out.put("l4_len", rows, stated, stated >= 0)
     m = src.rows(pos, 8, avail)
     need = np.zeros(len(rows), np.int64)
     for p, length in _MIN_L4.items():
@@ -202,6 +210,7 @@ def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, proto, version)
     for inner_version, ip_proto in ((4, 4), (6, 41)):
         t = proto == ip_proto
         if t.any():
+            out.valid["l4_len"][rows[t]] = False
             code = TUNNELS.index(f"{inner_version}in{version}")
             out.put("tunnel", rows, np.full(len(rows), code), t)
             ip = _decode_ip(src, out, "inner_", rows[t], pos[t], avail[t], inner_version)
