@@ -213,6 +213,7 @@ def tcp_sink(port: int, duration: float, family: int) -> dict:
     stop = _Stop()
     _emit({"ready": "tcp-sink", "port": srv.getsockname()[1]})
     nbytes = conns = 0
+    first = last = None
     end = time.monotonic() + duration
     while not stop.flag and time.monotonic() < end:
         for key, _ in sel.select(timeout=0.2):
@@ -231,8 +232,13 @@ def tcp_sink(port: int, duration: float, family: int) -> dict:
             if not data:
                 sel.unregister(key.fileobj)
                 key.fileobj.close()
+                continue
+            last = time.monotonic()
+            first = last if first is None else first
             nbytes += len(data)
-    return {"mode": "tcp-sink", "connections": conns, "bytes": nbytes}
+    span = (last - first) if first is not None and last is not None else 0.0
+    return {"mode": "tcp-sink", "connections": conns, "bytes": nbytes, "seconds": span,
+            "rate_bps": nbytes * 8 / span if span else 0.0}
 
 
 def _build_parser() -> argparse.ArgumentParser:

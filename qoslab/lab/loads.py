@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .flood import parse_rate
-from .netns import LabCommandError, Namespace
+from .netns import LabCommandError, Namespace, run_cmd
 
 __all__ = ["LabProcess", "Load", "start_udp_flood", "start_tcp_bulk", "FLOOD_MODULE"]
 
@@ -57,6 +57,7 @@ class LabProcess:
         self.stderr = ""
         self._early: list[str] = []
         self._early_stream = ready_stream
+        self._collected = False
         if ready is not None:
             self._wait_ready(ready, ready_stream, ready_timeout)
 
@@ -90,6 +91,8 @@ class LabProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the program to end by itself; collect its output; return its exit code."""
+        if self._collected:
+            return self.proc.returncode
         try:
             out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -99,6 +102,8 @@ class LabProcess:
 
     def stop(self, timeout: float = 5.0, sig: int = signal.SIGTERM) -> int:
         """Ask the program to end (``sig``), kill it after ``timeout`` s; return its exit code."""
+        if self._collected:
+            return self.proc.returncode
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(sig)
@@ -113,6 +118,7 @@ class LabProcess:
         return self.proc.returncode
 
     def _collect(self, out: str | None, err: str | None) -> None:
+        self._collected = True
         early = "".join(self._early)
         self._early = []
         if self._early_stream == "stdout":
@@ -180,16 +186,51 @@ class Load:
         if not self.summary:
             self.sender.stop()
             self.sink.stop()
-            send = self.sender.json_lines()
-            sink = self.sink.json_lines()
-            self.summary = {"sender": send[-1] if send else {"stderr": self.sender.stderr[-300:]},
-                            "sink": sink[-1] if sink else {"stderr": self.sink.stderr[-300:]}}
+            if self.params.get("backend") == "iperf3":
+                self.summary = {"sender": _iperf_summary(self.sender.stdout),
+                                "sink": {"mode": "iperf3-server"}}
+            else:
+                send = self.sender.json_lines()
+                sink = self.sink.json_lines()
+                self.summary = {
+                    "sender": send[-1] if send else {"stderr": self.sender.stderr[-300:]},
+                    "sink": sink[-1] if sink else {"stderr": self.sink.stderr[-300:]}}
         return self.summary
 
     def wait(self, timeout: float | None = None) -> dict[str, Any]:
         """Wait for the sender's duration to end, then stop the sink; return the summaries."""
         self.sender.wait(timeout)
         return self.stop()
+
+
+def _iperf_summary(text: str) -> dict[str, Any]:
+    """The totals of an ``iperf3 -J`` client report (bytes and bits/s sent and received)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError:
+        return {"mode": "iperf3", "error": text.strip()[-300:] or "no output"}
+    end = doc.get("end", {}) if isinstance(doc, dict) else {}
+    sent, recv = end.get("sum_sent", {}), end.get("sum_received", {})
+    return {"mode": "iperf3", "bytes": sent.get("bytes"), "seconds": sent.get("seconds"),
+            "rate_bps": sent.get("bits_per_second"), "retransmits": sent.get("retransmits"),
+            "received_bytes": recv.get("bytes"), "received_rate_bps": recv.get("bits_per_second"),
+            "error": doc.get("error") if isinstance(doc, dict) else None}
+
+
+def _wait_listening(ns: Namespace, port: int, proc: LabProcess, timeout: float = 20.0) -> None:
+    """Wait until a TCP socket listens on ``port`` inside ``ns`` (iperf3 buffers its output,
+    so its "listening" line cannot be waited for)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = run_cmd(["ss", "-Hltn", f"sport = :{port}"], ns=ns.name, check=False).stdout
+        if out.strip():
+            return
+        if proc.proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.stop(timeout=2)
+    raise LabCommandError(f"{proc.name}: not listening on port {port} in {ns.name}: "
+                          f"{proc.stderr.strip()[-300:]}")
 
 
 def start_udp_flood(src: Namespace, dst: Namespace, dst_addr: str, *, rate: str | float,
@@ -233,9 +274,10 @@ def start_tcp_bulk(src: Namespace, dst: Namespace, dst_addr: str, *, tos: int = 
     use_iperf = iperf is not None and backend != "builtin"
     v6 = ":" in dst_addr
     if use_iperf:
-        sink = LabProcess(dst, [iperf, "-s", "-1", "-p", str(port)], f"iperf3 server in {dst.role}",
-                          ready=lambda line: "listening" in line)
+        sink = LabProcess(dst, [iperf, "-s", "-1", "-p", str(port)],
+                          f"iperf3 server in {dst.role}")
         try:
+            _wait_listening(dst, port, sink)
             sender = LabProcess(src, [iperf, "-c", dst_addr, "-p", str(port), "-t",
                                       f"{duration:g}", "-S", str(tos), "-J"],
                                 f"iperf3 client in {src.role}")
