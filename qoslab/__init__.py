@@ -7,6 +7,7 @@ network-namespace test bed, all speaking three tidy tables (PACKETS, PROBES, EVE
 
 from . import ping  # a callable package: qoslab.ping(...)
 from ._version import __version__
+from .capture import read_capture
 from .data import data_path
 from .errors import (
     BackendUnavailableError,
@@ -34,5 +35,6 @@ __all__ = [
     "Sfq",
     "data_path",
     "load",
+    "read_capture",
     "ping",
 ]
