@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from .jhash import jhash
 
 __all__ = ["OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "Header", "column", "header", "raw16",
-           "raw32", "bswap32", "tokens", "PORT_PROTOS", "check_frame"]
+           "raw32", "bswap32", "tokens", "string_codes", "PORT_PROTOS", "check_frame"]
 
 REQUIRED_COLUMNS = ("ip_version", "src", "dst", "proto", "sport", "dport", "tos", "frag",
                     "tunnel", "inner_src", "inner_dst", "inner_proto", "inner_sport",
@@ -135,10 +135,10 @@ def header(packets: pd.DataFrame, level: str = "outer") -> Header:
         tos = column(packets, "tos")
         frag = column(packets, "frag", 0, bool)
     else:
-        tunnel = packets["tunnel"].astype("string").fillna("none").to_numpy(dtype=object)
-        ver = np.zeros(n, dtype=np.uint8)
-        ver[np.isin(tunnel, ("4in4", "4in6"))] = 4
-        ver[np.isin(tunnel, ("6in4", "6in6"))] = 6
+        codes, cats = string_codes(packets["tunnel"])
+        per_cat = np.array([4 if c in ("4in4", "4in6") else 6 if c in ("6in4", "6in6") else 0
+                            for c in cats] + [0], dtype=np.uint8)
+        ver = per_cat[codes]  # code -1 (missing) picks the trailing 0
         ver[~present(packets, "inner_src")] = 0
         p = "inner_"
         tos = column(packets, "inner_tos", 0) if "inner_tos" in packets else column(packets, "tos")
@@ -149,15 +149,32 @@ def header(packets: pd.DataFrame, level: str = "outer") -> Header:
                   column(packets, p + "dport"), sport_ok, tos, frag)
 
 
+def string_codes(values) -> tuple[np.ndarray, list[str]]:
+    """Integer codes (-1 = missing) and the strings they stand for, cheap for categoricals."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s.cat.codes.to_numpy().astype(np.int64), [str(c) for c in s.cat.categories]
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    return codes.astype(np.int64), [str(u) for u in uniques]
+
+
 def tokens(kind: str, *parts) -> np.ndarray:
     """Opaque non-zero u32 tokens, one per distinct identity (the tuple of ``parts``).
 
     Stands for ``addr_fold(pointer)``: equal identities give equal tokens, different ones
     differ (up to a 2**-32 chance), and the value itself means nothing.
     """
-    frame = pd.DataFrame({f"p{i}": pd.Series(np.asarray(x)).astype("string")
-                          for i, x in enumerate(parts)})
-    codes, uniques = pd.MultiIndex.from_frame(frame.fillna("")).factorize()
-    table = np.array([jhash("|".join((kind,) + tuple(map(str, u))).encode(), 0x9F1A5EED) | 1
-                      for u in uniques], dtype=np.uint32)
-    return table[codes] if len(table) else np.zeros(0, np.uint32)
+    coded = [string_codes(x) for x in parts]
+    key = np.zeros(len(coded[0][0]) if coded else 0, dtype=np.int64)
+    for codes, cats in coded:
+        key = key * (len(cats) + 1) + (codes + 1)
+    inverse, uniques = pd.factorize(key)
+    table = np.empty(len(uniques), dtype=np.uint32)
+    for i, u in enumerate(uniques):
+        rest, words = int(u), []
+        for _codes, cats in reversed(coded):
+            rest, c = divmod(rest, len(cats) + 1)
+            words.append(cats[c - 1] if c else "")
+        ident = "|".join([kind] + words[::-1])
+        table[i] = jhash(ident.encode(), 0x9F1A5EED) | 1
+    return table[inverse]

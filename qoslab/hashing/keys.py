@@ -119,13 +119,13 @@ class _Context:
         if "route_token" in self.p.columns:
             return column(self.p, "route_token")
         o = self.outer
-        dst = self.p["dst"].astype("string").to_numpy(dtype=object)
+        dst = self.p["dst"]
         if self.prof.routing_cache:
             # ip_route_output cache key: daddr, TOS & IPTOS_RT_MASK (0x1C)
             tok = tokens("route", dst, o.tos & 0x1C)
         elif "nexthop" in self.p.columns:
-            nh = self.p["nexthop"].astype("string").to_numpy(dtype=object)
-            tok = tokens("nexthop", np.where(pd.isna(nh), dst, nh))
+            nh = self.p["nexthop"].astype("string")
+            tok = tokens("nexthop", nh.fillna(dst.astype("string")))
         else:
             tok = tokens("nexthop", dst)
         return np.where(o.version > 0, tok, 0).astype(np.uint32)
@@ -136,19 +136,23 @@ class _Context:
         return raw16(self.flow.l2_proto, self.endian)
 
 
+def _unless(ok: np.ndarray, value: np.ndarray, fallback) -> np.ndarray:
+    """``where(ok, value, fallback())``, calling ``fallback`` only when some row needs it."""
+    if ok.all():
+        return value.astype(np.uint32)
+    return np.where(ok, value, fallback()).astype(np.uint32)
+
+
 def _src(c: _Context, f: Flow) -> np.ndarray:
     a = _addr32(f.src, f.version, c.prof.ipv6_addr)
-    if c.prof.clsflow == "dissector":
-        return np.where(a != 0, a, c.sk).astype(np.uint32)
-    return np.where(f.version > 0, a, c.sk).astype(np.uint32)
+    ok = a != 0 if c.prof.clsflow == "dissector" else f.version > 0
+    return _unless(ok, a, lambda: c.sk)
 
 
 def _dst(c: _Context, f: Flow) -> np.ndarray:
     a = _addr32(f.dst, f.version, c.prof.ipv6_addr)
-    fallback = c.route ^ c.proto_raw
-    if c.prof.clsflow == "dissector":
-        return np.where(a != 0, a, fallback).astype(np.uint32)
-    return np.where(f.version > 0, a, fallback).astype(np.uint32)
+    ok = a != 0 if c.prof.clsflow == "dissector" else f.version > 0
+    return _unless(ok, a, lambda: c.route ^ c.proto_raw)
 
 
 def _has_ports(c: _Context, f: Flow) -> np.ndarray:
@@ -166,20 +170,21 @@ def _port_read_ok(c: _Context, f: Flow) -> np.ndarray:
 
 
 def _proto_src(c: _Context, f: Flow) -> np.ndarray:
-    return _port_key(c, f, f.sport, c.sk)
+    return _port_key(c, f, f.sport, lambda: c.sk)
 
 
 def _proto_dst(c: _Context, f: Flow) -> np.ndarray:
-    return _port_key(c, f, f.dport, c.route ^ c.proto_raw)
+    return _port_key(c, f, f.dport, lambda: c.route ^ c.proto_raw)
 
 
-def _port_key(c: _Context, f: Flow, port: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+def _port_key(c: _Context, f: Flow, port: np.ndarray, fallback) -> np.ndarray:
     ok = _has_ports(c, f)
     if c.prof.ports_zero_without_ports:
-        fallback = np.zeros_like(port)
-    elif c.prof.clsflow == "direct":
-        fallback = np.where(f.version > 0, 0, fallback)  # 2.6.3x: 0 for IP, addr_fold non-IP
-    return np.where(ok, port, fallback).astype(np.uint32)
+        return np.where(ok, port, 0).astype(np.uint32)
+    if c.prof.clsflow == "direct":  # 2.6.3x: 0 for IP without ports, addr_fold for non-IP
+        port = np.where(ok, port, 0)
+        ok = ok | (f.version > 0)
+    return _unless(ok, port, fallback)
 
 
 def _nfct(c: _Context, key: str, plain) -> np.ndarray:
