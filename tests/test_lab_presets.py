@@ -121,3 +121,30 @@ def test_lab_run_file_reloads_and_plots_like_a_simulated_run(bufferbloat_run):
         assert {"median", "loss_pct"} <= set(table.columns) and len(table) >= 1
         for fig in (latency(r), latency(r, kind="line"), pingexp_figure(r), cdf(r)):
             assert fig.axes and any(ax.has_data() for ax in fig.axes)
+
+
+def test_capture_during_the_run_holds_the_echo_pairs_and_agrees_with_the_runner(
+        bufferbloat_run):
+    """tcpdump on the router's client-side interface sees each request before the bottleneck
+    queue and its reply on the way back, so the capture times the same queueing delay."""
+    run, d = bufferbloat_run
+    from qoslab.capture import echo_rtts, read_capture
+
+    packets = read_capture(d / "bb.pcap")
+    server = run.meta["lab"]["addresses"]["server"]["ipv4"]
+    requests = packets[(packets["icmp_type"] == 8) & (packets["dst"] == server)]
+    replies = packets[(packets["icmp_type"] == 0) & (packets["src"] == server)]
+    runner = run.probes.set_index("seq")
+    answered = runner[runner["status"] == "ok"]
+    # every probe the runner sent crossed the capture point (none is lost before the router)
+    assert set(requests["icmp_seq"].dropna().astype(int)) >= set(runner.index.astype(int))
+    assert len(replies) >= len(answered)
+    cap = echo_rtts(packets)
+    cap = cap[(cap["host"] == server) & (cap["status"] == "ok")].set_index("seq")
+    both = answered.join(cap[["rtt_ms"]], rsuffix="_capture", how="inner")
+    assert len(both) >= 0.9 * len(answered)
+    for ph in run.meta["phases"]:
+        sel = both[(both["t_sent"] >= ph["t_start"]) & (both["t_sent"] < ph["t_end"])]
+        assert len(sel) >= 3, ph["name"]
+        ours, theirs = sel["rtt_ms_capture"].median(), sel["rtt_ms"].median()
+        assert abs(ours - theirs) <= 0.1 * theirs, (ph["name"], ours, theirs)

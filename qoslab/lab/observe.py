@@ -16,11 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from .loads import LabProcess
 from .netns import LabCommandError, Namespace, run_cmd
 from .tc import parse_class_stats, qdisc_stats
 
-__all__ = ["Capture", "TcSampler", "tc_snapshot"]
+__all__ = ["Capture", "TcSampler", "tc_snapshot", "tc_samples"]
 
 
 def tc_snapshot(ns: Namespace, dev: str) -> dict[str, Any]:
@@ -126,3 +128,40 @@ class Capture:
         """tcpdump's own closing lines (packets captured / dropped by kernel)."""
         lines = [ln for ln in self.process.stderr.splitlines() if "packets" in ln]
         return "; ".join(lines)
+
+
+def tc_samples(run: Any, at: str | None = None) -> pd.DataFrame:
+    """The qdisc statistics a lab run sampled over time, as a table.
+
+    Parameters
+    ----------
+    run
+        A lab :class:`~qoslab.Run` (or its META dict).
+    at
+        Attachment point (``"client"``, ``"router"`` …); None: all, with an ``at`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per qdisc per sample: ``t`` (s, the RUN's time base), ``at``, ``dev``,
+        ``handle``, ``kind``, ``parent``, ``backlog`` (bytes), ``qlen`` (packets) and the
+        cumulative ``drops``, ``packets``, ``bytes``, ``overlimits``; empty if none were taken.
+
+    Examples
+    --------
+    >>> meta = {"lab": {"tc_samples": {"client": {"t": [0.0, 0.25], "dev": ["d", "d"],
+    ...     "handle": ["10:", "10:"], "kind": ["pfifo", "pfifo"], "parent": ["1:10", "1:10"],
+    ...     "backlog": [0, 5000], "qlen": [0, 5], "drops": [0, 1], "packets": [0, 9],
+    ...     "bytes": [0, 9000], "overlimits": [0, 0]}}}}
+    >>> tc_samples(meta)[["t", "kind", "qlen"]].values.tolist()
+    [[0.0, 'pfifo', 0], [0.25, 'pfifo', 5]]
+    """
+    meta = run if isinstance(run, dict) else run.meta
+    samples = (meta.get("lab") or {}).get("tc_samples") or {}
+    frames = [pd.DataFrame(cols).assign(at=point) for point, cols in samples.items()
+              if at is None or point == at]
+    if not frames:
+        return pd.DataFrame(columns=["t", "at", "dev", "handle", "kind", "parent", "backlog",
+                                     "qlen", "drops", "packets", "bytes", "overlimits"])
+    out = pd.concat(frames, ignore_index=True)
+    return out[["t", "at"] + [c for c in out.columns if c not in ("t", "at")]]
