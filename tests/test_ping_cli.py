@@ -68,16 +68,23 @@ def test_deadline_without_count(tmp_path):
     (["127.0.0.1", "-c", "0"], "at least 1 probe"),
     (["127.0.0.1", "--backend", "raw", "-i", "0.00001"], "below what the raw backend"),
 ])
-def test_bad_input_is_one_line_without_traceback(args, message):
-    r = _cli(*args)
-    assert r.returncode == 2
-    assert message in r.stderr and "Traceback" not in r.stderr
-    assert r.stderr.startswith("qoslab ping: error:")
+def test_bad_input_is_one_line_without_traceback(args, message, capsys):
+    assert main(["ping", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("qoslab ping: error:") and err.count("\n") == 1
+    assert message in err
 
 
-def test_reading_a_missing_file():
-    r = _cli("-r", "/nonexistent/run.json.gz")
-    assert r.returncode == 2 and "No such file" in r.stderr and "Traceback" not in r.stderr
+def test_reading_a_missing_file(capsys):
+    assert main(["ping", "-r", "/nonexistent/run.json.gz"]) == 2
+    assert "No such file" in capsys.readouterr().err
+
+
+def test_bad_input_from_the_command_line_process():
+    r = _cli("-t", "a,no-such-host.invalid,0")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("qoslab ping: error: cannot resolve 'no-such-host.invalid': ")
+    assert r.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
