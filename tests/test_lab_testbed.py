@@ -93,6 +93,31 @@ def test_not_root_is_a_clear_error(monkeypatch):
         Testbed().__enter__()
 
 
+def _cmdlines_in(ns: str) -> str:
+    pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+    out = []
+    for pid in pids.split():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                out.append(fh.read().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            continue
+    return "\n".join(out)
+
+
+def _probes_journalled(namespaces) -> int:
+    """Probe lines in the journal of the qoslab ping runner running in one of ``namespaces``."""
+    for line in "\n".join(_cmdlines_in(n) for n in namespaces).splitlines():
+        if " ping " in line and " -w " in line:
+            path = line.split(" -w ")[1].split()[0] + ".partial"
+            try:
+                with open(path) as fh:
+                    return sum(1 for rec in fh if rec.startswith('{"probe"'))
+            except OSError:
+                return 0
+    return 0
+
+
 def _pids_alive(pids) -> list[int]:
     alive = []
     for pid in pids:
@@ -141,16 +166,13 @@ def test_cli_run_killed_mid_way_leaves_nothing_behind(tmp_path, sig):
     try:
         deadline = time.monotonic() + 60
         ours = set()
-        while time.monotonic() < deadline:  # wait until the flood runs in its namespaces
+        while time.monotonic() < deadline:  # wait until the ping runner runs in the client
             ours = {n for n in _netns() - before if n.startswith(f"qlab-{proc.pid}-")}
-            if len(ours) == 3 and any(
-                    subprocess.run(["ip", "netns", "pids", n], capture_output=True,
-                                   text=True).stdout.strip() for n in ours):
+            if len(ours) == 3 and _probes_journalled(ours) >= 5:
                 break
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.1)
         assert len(ours) == 3
-        time.sleep(1.0)
         if sig == signal.SIGINT:
             os.killpg(proc.pid, sig)  # what a terminal's Ctrl-C does
         else:
@@ -164,7 +186,12 @@ def test_cli_run_killed_mid_way_leaves_nothing_behind(tmp_path, sig):
     assert "Traceback" not in err
     assert _netns() == before
     assert _root_links() == links_before
-    # the bed's journal kept what happened until the signal
-    journal = qoslab_load(str(out) + ".partial")
-    assert "run_start" in list(journal.events["kind"])
-    assert journal.meta["lab"]["runid"]
+    # what was measured until the signal is saved: the pings so far and the bed's EVENTS
+    assert not (tmp_path / "run.json.gz.partial").exists()
+    run = qoslab_load(out)
+    cause = "KeyboardInterrupt" if sig == signal.SIGINT else "SystemExit"
+    assert run.meta["interrupted"].startswith(cause)
+    assert run.meta["preset"] == "bufferbloat" and run.meta["lab"]["runid"]
+    assert len(run.probes) >= 5
+    kinds = list(run.events["kind"])
+    assert kinds[0] == "run_start" and "run_stop" in kinds and "load_start" in kinds

@@ -18,15 +18,18 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .flood import parse_rate
 from .netns import LabCommandError, Namespace, run_cmd
 
-__all__ = ["LabProcess", "Load", "start_udp_flood", "start_tcp_bulk", "FLOOD_MODULE"]
+__all__ = ["LabProcess", "Load", "start_udp_flood", "start_tcp_bulk", "FLOOD_SCRIPT"]
 
-#: The module run as ``python -m`` for the built-in load generator.
-FLOOD_MODULE = "qoslab.lab.flood"
+#: The built-in load generator; it imports only the standard library, so it is run as a
+#: script (``python …/flood.py``, ~0.1 s to start) rather than ``python -m qoslab.lab.flood``
+#: (which would import the whole package, ~1 s on a loaded machine).
+FLOOD_SCRIPT = str(Path(__file__).with_name("flood.py"))
 
 
 class LabProcess:
@@ -140,7 +143,7 @@ class LabProcess:
 
 
 def _flood_argv(mode: str, **kw: Any) -> list[str]:
-    argv = [sys.executable, "-m", FLOOD_MODULE, mode]
+    argv = [sys.executable, FLOOD_SCRIPT, mode]
     for key, value in kw.items():
         if value is None or value is False:
             continue

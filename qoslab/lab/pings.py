@@ -20,7 +20,7 @@ from ..runs import Run
 from .loads import LabProcess
 from .netns import LabCommandError, Namespace
 
-__all__ = ["PingTarget", "ping_argv", "PingProcess"]
+__all__ = ["PingTarget", "ping_argv", "PingProcess", "on_bed_clock"]
 
 
 @dataclass(frozen=True)
@@ -120,17 +120,30 @@ class PingProcess:
                     f"{' '.join(self.argv)}: {self.process.stderr.strip()[-400:]}")
         else:
             run = load(self.path)
-        offset = 0.0
-        start = run.meta.get("start_time")
-        if t0_unix is not None and start:
-            try:
-                offset = dt.datetime.fromisoformat(str(start)).timestamp() - t0_unix
-            except ValueError:
-                offset = 0.0
-        probes = run.probes.copy()
-        probes["t_sent"] = probes["t_sent"] + offset
-        meta = dict(run.meta)
-        meta["ping_offset_s"] = offset
-        meta["ping_command"] = self.argv
-        meta["ping_exit_status"] = code
-        return Run(probes, run.events.iloc[0:0], meta)
+        run = on_bed_clock(run, t0_unix)
+        run.meta["ping_command"] = self.argv
+        run.meta["ping_exit_status"] = code
+        return run
+
+
+def on_bed_clock(run: Run, t0_unix: float | None) -> Run:
+    """Shift a ping RUN's ``t_sent`` from its own start (``meta["start_time"]``) onto a bed's
+    clock (seconds since ``t0_unix``); record the offset as ``meta["ping_offset_s"]``.
+
+    >>> r = Run(probes={"stream": ["s"], "host": ["h"], "tos": [0], "size": [56], "seq": [1],
+    ...                 "t_sent": [0.5], "rtt_ms": [1.0], "status": ["ok"], "ttl": [64]},
+    ...         meta={"start_time": "2026-01-01T00:00:10+00:00"})
+    >>> t0 = dt.datetime(2026, 1, 1, 0, 0, 8, tzinfo=dt.UTC).timestamp()
+    >>> on_bed_clock(r, t0).probes["t_sent"].tolist()
+    [2.5]
+    """
+    offset = 0.0
+    start = run.meta.get("start_time")
+    if t0_unix is not None and start:
+        try:
+            offset = dt.datetime.fromisoformat(str(start)).timestamp() - t0_unix
+        except ValueError:
+            offset = 0.0
+    probes = run.probes.copy()
+    probes["t_sent"] = probes["t_sent"] + offset
+    return Run(probes, run.events.iloc[0:0], {**run.meta, "ping_offset_s": offset})

@@ -29,10 +29,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, QoslabError
+from ..io import load
 from ..runs import Run, RunJournal
 from .flood import parse_rate
 from .loads import start_tcp_bulk
+from .pings import on_bed_clock
 from .probe import require_features
 from .tc import htb, leaf
 from .testbed import Testbed
@@ -54,20 +56,71 @@ def queue_delay_ms(packets: float, size: int, rate: str | float) -> float:
     return packets * (size + LINK_HEADER) * 8 / parse_rate(rate) * 1000
 
 
-def _files(path: str | os.PathLike | None) -> tuple[Path | None, Path, RunJournal | None]:
-    work = Path(tempfile.mkdtemp(prefix="qoslab-lab-"))
-    final = Path(path) if path is not None else None
-    journal = RunJournal(final, {"source": "qoslab-lab"}) if final is not None else None
-    return final, work / "pings.json.gz", journal
+class _Experiment:
+    """One preset's bed plus its files: the ping runner's RUN, the final RUN and its journal.
 
+    Used as ``with _Experiment(path, extra, **bed_kw) as (tb, ping_file): …``; if the body
+    is interrupted (error, SIGINT, SIGTERM), the bed is torn down first (which stops the ping
+    runner, so it saves what it measured), then whatever was measured is saved to ``path``
+    with ``meta["interrupted"]`` naming the cause, and the exception goes on.
+    """
 
-def _finish(tb: Testbed, pings: Run | None, final: Path | None, journal: RunJournal | None,
-            extra: dict[str, Any]) -> Run:
-    run = tb.result(pings)
-    run.meta.update(extra)
-    if journal is not None and final is not None:
-        journal.finish(run)
-    return run
+    def __init__(self, path: str | os.PathLike | None, extra: dict[str, Any],
+                 **bed_kw: Any) -> None:
+        self.final = Path(path) if path is not None else None
+        self.work = Path(tempfile.mkdtemp(prefix="qoslab-lab-"))
+        self.ping_file = self.work / "pings.json.gz"
+        self.extra = extra
+        self.journal = (RunJournal(self.final, {"source": "qoslab-lab", **extra})
+                        if self.final is not None else None)
+        self.tb = Testbed(journal=self.journal, **bed_kw)
+
+    def __enter__(self) -> tuple[Testbed, Path]:
+        try:
+            self.tb.__enter__()
+        except BaseException:
+            self._discard_journal()
+            raise
+        return self.tb, self.ping_file
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        self.tb.__exit__(exc_type, exc, tb)
+        if exc_type is not None:
+            self._salvage(f"{exc_type.__name__}: {exc}".rstrip(": "))
+
+    def _discard_journal(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal.journal_path.unlink(missing_ok=True)
+
+    def _pings_so_far(self) -> Run | None:
+        for candidate in (self.ping_file, self.ping_file.with_name(self.ping_file.name
+                                                                   + ".partial")):
+            if candidate.exists():
+                try:
+                    run = load(candidate)
+                except QoslabError:
+                    continue
+                return on_bed_clock(run, self.tb.t0_unix)
+        return None
+
+    def _salvage(self, cause: str) -> None:
+        if self.journal is None:
+            return
+        try:
+            run = self.tb.result(self._pings_so_far())
+            run.meta.update(self.extra, interrupted=cause)
+            self.journal.finish(run)
+        except Exception:  # noqa: BLE001 - never hide the original error; the journal stays
+            self.journal.close()
+
+    def finish(self, pings: Run | None) -> Run:
+        """The RUN of a completed experiment (saved to ``path`` when one was given)."""
+        run = self.tb.result(pings)
+        run.meta.update(self.extra)
+        if self.journal is not None:
+            self.journal.finish(run)
+        return run
 
 
 def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int = 1000,
@@ -104,10 +157,16 @@ def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int 
         ``tc -s`` snapshots (before, during, after) and backlog samples, and
         ``predicted_band1_delay_ms``.
     """
-    final, ping_file, journal = _files(path)
     at = "router" if router else "client"
     timeout = max(2.0, 3 * queue_delay_ms(txqueuelen, size, rate) / 1000)
-    with Testbed(router=router, txqueuelen=txqueuelen, journal=journal) as tb:
+    exp = _Experiment(path, {
+        "preset": "pfifo_fast_tos",
+        "params": {"rate": rate, "flood_rate": flood_rate, "size": size,
+                   "txqueuelen": txqueuelen, "tos": list(tos), "interval": interval,
+                   "count": count, "settle": settle, "router": router},
+        "predicted_band1_delay_ms": queue_delay_ms(txqueuelen, size, rate),
+    }, router=router, txqueuelen=txqueuelen)
+    with exp as (tb, ping_file):
         tb.apply(htb(rate, leaf=leaf("pfifo_fast")), at)
         tb.snapshot("before", at)
         tb.sample(at)
@@ -125,13 +184,7 @@ def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int 
         pings = proc.result(t0_unix=tb.t0_unix)
         flood.finish()
         tb.snapshot("after", at)
-    return _finish(tb, pings, final, journal, {
-        "preset": "pfifo_fast_tos",
-        "params": {"rate": rate, "flood_rate": flood_rate, "size": size,
-                   "txqueuelen": txqueuelen, "tos": list(tos), "interval": interval,
-                   "count": count, "settle": settle, "router": router},
-        "predicted_band1_delay_ms": queue_delay_ms(txqueuelen, size, rate),
-    })
+    return exp.finish(pings)
 
 
 def bufferbloat(*, rate: str = "2mbit", flood_rate: str = "2.5mbit", size: int = 500,
@@ -166,13 +219,20 @@ def bufferbloat(*, rate: str = "2mbit", flood_rate: str = "2.5mbit", size: int =
     """
     if long_seconds <= 0 or short_seconds <= 0:
         raise ConfigError("long_seconds and short_seconds must be positive")
-    final, ping_file, journal = _files(path)
     at = "router" if router else "client"
     long_delay = queue_delay_ms(long_limit, size, rate) / 1000
     timeout = 2 * long_delay + 1
     count = int(round((long_seconds + short_seconds) / interval))
     phases: list[dict[str, Any]] = []
-    with Testbed(router=router, journal=journal) as tb:
+    exp = _Experiment(path, {
+        "preset": "bufferbloat",
+        "params": {"rate": rate, "flood_rate": flood_rate, "size": size,
+                   "long_limit": long_limit, "short_limit": short_limit,
+                   "long_seconds": long_seconds, "short_seconds": short_seconds,
+                   "interval": interval, "router": router},
+        "phases": phases,
+    }, router=router)
+    with exp as (tb, ping_file):
         tb.apply(htb(rate, leaf=leaf("pfifo", limit=long_limit)), at)
         tb.snapshot("before", at)
         tb.sample(at)
@@ -207,14 +267,7 @@ def bufferbloat(*, rate: str = "2mbit", flood_rate: str = "2.5mbit", size: int =
     phases[1]["t_start"] = phases[0]["t_end"]
     for ph in phases:
         ph["predicted_full_delay_ms"] = queue_delay_ms(ph["limit"], size, rate)
-    return _finish(tb, pings, final, journal, {
-        "preset": "bufferbloat",
-        "params": {"rate": rate, "flood_rate": flood_rate, "size": size,
-                   "long_limit": long_limit, "short_limit": short_limit,
-                   "long_seconds": long_seconds, "short_seconds": short_seconds,
-                   "interval": interval, "router": router},
-        "phases": phases,
-    })
+    return exp.finish(pings)
 
 
 def tunnel_keys(*, rate: str = "2mbit", duration: float = 8.0, interval: float = 0.1,
@@ -238,10 +291,13 @@ def tunnel_keys(*, rate: str = "2mbit", duration: float = 8.0, interval: float =
     require_features(qdiscs=["htb", "sfq"], links=["ipip"], what="the tunnel_keys preset")
     from .pings import PingTarget
 
-    final, ping_file, journal = _files(path)
     count = int(round(duration / interval))
     inner = {"client": "10.72.0.1", "server": "10.72.0.2"}
-    with Testbed(journal=journal) as tb:
+    extra: dict[str, Any] = {"preset": "tunnel_keys",
+                             "params": {"rate": rate, "duration": duration,
+                                        "interval": interval, "settle": settle}}
+    exp = _Experiment(path, extra)
+    with exp as (tb, ping_file):
         tun = tb.ifname("t0")
         for role, peer in (("client", "server"), ("server", "client")):
             ns = tb.ns(role)
@@ -267,12 +323,9 @@ def tunnel_keys(*, rate: str = "2mbit", duration: float = 8.0, interval: float =
         bulk.finish()
     med = {t.id: pings.probes.loc[pings.probes["stream"].str.startswith(f"{t.id}:"),
                                   "rtt_ms"].median() for t in targets}
-    return _finish(tb, pings, final, journal, {
-        "preset": "tunnel_keys",
-        "params": {"rate": rate, "duration": duration, "interval": interval,
-                   "settle": settle},
-        "inner_over_outer_median": float(med["inner"] / med["outer"]) if med["outer"] else None,
-    })
+    extra["inner_over_outer_median"] = (float(med["inner"] / med["outer"]) if med["outer"]
+                                        else None)
+    return exp.finish(pings)
 
 
 #: preset name -> function.
