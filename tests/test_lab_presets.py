@@ -53,6 +53,25 @@ def test_pfifo_fast_tos_bands_on_two_namespaces_joined_by_veth():
     assert run.meta["lab"]["loads"][0]["sender"]["tos"] == 0
 
 
+def test_pfifo_fast_ignores_the_ipv6_traffic_class(tmp_path):
+    """pfifo_fast selects bands by skb->priority; IPV6_TCLASS sets none (IP_TOS does), so
+    over IPv6 a traffic class of 0x10 waits in band 1 with 0x00. The capture proves the
+    class really was on the wire."""
+    need_root()
+    from qoslab.capture import read_capture
+    from qoslab.lab.presets import pfifo_fast_tos
+
+    run = pfifo_fast_tos(count=20, family=6, tos=(0x10, 0x00), capture=str(tmp_path / "c.pcap"))
+    rtt = _by_id(run)
+    fast, normal = np.median(rtt["tos10"]), np.median(rtt["tos00"])
+    predicted = run.meta["predicted_band1_delay_ms"]
+    assert fast >= predicted / 3 and normal >= predicted / 3, (fast, normal, predicted)
+    assert 0.5 <= fast / normal <= 2
+    packets = read_capture(tmp_path / "c.pcap")
+    requests = packets[(packets["ip_version"] == 6) & (packets["icmp_type"] == 128)]
+    assert set(requests["tos"].dropna().astype(int)) == {0x10, 0x00}
+
+
 @pytest.fixture(scope="module")
 def bufferbloat_run(tmp_path_factory):
     need_root()

@@ -126,9 +126,14 @@ class _Experiment:
 def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int = 1000,
                    txqueuelen: int = 100, tos: tuple[int, ...] = (0x10, 0x00, 0x08),
                    interval: float = 0.1, count: int = 50, settle: float = 1.5,
-                   router: bool = False, capture: str | None = None,
+                   router: bool = False, family: int = 4, capture: str | None = None,
                    path: str | None = None) -> Run:
     """pfifo_fast's three bands under a TOS-0 flood, measured with pings at each TOS.
+
+    pfifo_fast picks the band from the packet's *priority* (``skb->priority``), which a
+    socket gets from ``IP_TOS`` through ``rt_tos2priority``; an IPv6 socket's
+    ``IPV6_TCLASS`` sets no priority, so with ``family=6`` every ping shares band 1
+    (measured on Linux 6.18: TCLASS 0x10 and 0x00 both wait behind the whole flood).
 
     Parameters
     ----------
@@ -147,6 +152,8 @@ def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int 
         Ping interval (s) and probes per stream.
     settle
         Seconds of flood before the pings start (the queue fills).
+    family
+        4 or 6: the address family of the flood and the pings.
     router, capture, path
         See the module docstring.
 
@@ -163,7 +170,7 @@ def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int 
         "preset": "pfifo_fast_tos",
         "params": {"rate": rate, "flood_rate": flood_rate, "size": size,
                    "txqueuelen": txqueuelen, "tos": list(tos), "interval": interval,
-                   "count": count, "settle": settle, "router": router},
+                   "count": count, "settle": settle, "router": router, "family": family},
         "predicted_band1_delay_ms": queue_delay_ms(txqueuelen, size, rate),
     }, router=router, txqueuelen=txqueuelen)
     with exp as (tb, ping_file):
@@ -175,10 +182,10 @@ def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int 
         # the flood is stopped explicitly once the pings are done; its own bound is generous
         # (a loaded machine can take seconds to start the ping runner)
         flood = tb.udp_flood(flood_rate, size=size, tos=0, prefill=txqueuelen,
-                             duration=settle + count * interval + timeout + 60)
+                             duration=settle + count * interval + timeout + 60, family=family)
         time.sleep(settle)
-        proc = tb.start_ping(tb.ping_targets(list(tos)), interval=interval, count=count,
-                             path=ping_file, timeout=timeout)
+        proc = tb.start_ping(tb.ping_targets(list(tos), family=family), interval=interval,
+                             count=count, path=ping_file, timeout=timeout)
         t_mid = proc.wait_started() - tb.t0 + count * interval / 2
         tb.at_time(t_mid, lambda: tb.snapshot("during", at))
         pings = proc.result(t0_unix=tb.t0_unix)
