@@ -40,7 +40,7 @@ JHASH_GOLDEN_RATIO = 0x9E3779B9
 ALGOS = ("lookup3", "lookup3-v1", "lookup3-v2", "lookup2")
 
 _U32 = np.uint32
-_BLOCK = 16384  # keys per block: a, b, c and two temporaries stay in L2
+_BLOCK = 32768  # keys per block: a, b, c and one temporary (512 KB) stay in L2
 
 # lookup3 __jhash_mix: (x, z, y, r): x -= z; x ^= rol(z, r); z += y
 _MIX3 = ((0, 2, 1, 4), (1, 0, 2, 6), (2, 1, 0, 8), (0, 2, 1, 16), (1, 0, 2, 19), (2, 1, 0, 4))
@@ -58,25 +58,39 @@ def _check_algo(algo: str) -> str:
 
 
 # --------------------------------------------------------------------------- vector kernels
-def _mix3(r: list, t: np.ndarray, t2: np.ndarray) -> None:
-    for x, z, y, k in _MIX3:
+# shift amounts as 0-d arrays built once: the cheapest second operand for a ufunc call, which
+# matters because a block costs ~75 calls (outputs are passed positionally for the same reason)
+def _c(k: int) -> np.ndarray:
+    return np.array(k, dtype=_U32)
+
+
+_MIX3_NP = tuple((x, z, y, _c(k), _c(32 - k)) for x, z, y, k in _MIX3)
+_FINAL3_NP = tuple((x, y, _c(k), _c(32 - k)) for x, y, k in _FINAL3)
+
+
+def _mix3(r: list, t: np.ndarray, _t2: np.ndarray | None = None) -> None:
+    # rol(z, k) = (z << k) | (z >> (32 - k)); the two parts share no bits, so XOR-ing (or
+    # subtracting) them one after the other equals using the rotation: one temporary suffices
+    lsh, rsh, xor, sub, add = np.left_shift, np.right_shift, np.bitwise_xor, np.subtract, np.add
+    for x, z, y, k, k2 in _MIX3_NP:
         X, Z = r[x], r[z]
-        np.subtract(X, Z, out=X)
-        np.left_shift(Z, _U32(k), out=t)
-        np.right_shift(Z, _U32(32 - k), out=t2)
-        np.bitwise_xor(X, t, out=X)
-        np.bitwise_xor(X, t2, out=X)
-        np.add(Z, r[y], out=Z)
+        sub(X, Z, X)
+        lsh(Z, k, t)
+        xor(X, t, X)
+        rsh(Z, k2, t)
+        xor(X, t, X)
+        add(Z, r[y], Z)
 
 
-def _final3(r: list, t: np.ndarray, t2: np.ndarray) -> None:
-    for x, y, k in _FINAL3:
+def _final3(r: list, t: np.ndarray, _t2: np.ndarray | None = None) -> None:
+    lsh, rsh, xor, sub = np.left_shift, np.right_shift, np.bitwise_xor, np.subtract
+    for x, y, k, k2 in _FINAL3_NP:
         X, Y = r[x], r[y]
-        np.bitwise_xor(X, Y, out=X)
-        np.left_shift(Y, _U32(k), out=t)
-        np.right_shift(Y, _U32(32 - k), out=t2)
-        np.bitwise_or(t, t2, out=t)
-        np.subtract(X, t, out=X)
+        xor(X, Y, X)
+        lsh(Y, k, t)
+        sub(X, t, X)
+        rsh(Y, k2, t)
+        sub(X, t, X)
 
 
 def _mix2(r: list, t: np.ndarray, _t2: np.ndarray | None = None) -> None:
@@ -169,20 +183,32 @@ def _jhash2_array(arr: np.ndarray, initval, *, lookup2: bool) -> np.ndarray:
 
 def _jhash2_lookup3_block(cols, lo, hi, k, sd, r, t, t2) -> None:
     base = _U32((JHASH_INITVAL + (k << 2)) & 0xFFFFFFFF)
-    for x in r:
-        x.fill(base)
-        np.add(x, sd, out=x)
+    first = min(k, 3)
+    if np.ndim(sd) == 0:
+        init = _U32((int(base) + int(sd)) & 0xFFFFFFFF)
+        for j in range(3):  # a = b = c = init, plus the first words, in one pass each
+            if j < first:
+                np.add(cols[lo:hi, j], init, out=r[j])
+            else:
+                r[j].fill(init)
+    else:
+        for j in range(3):
+            np.add(sd, base, out=r[j])
+            if j < first:
+                np.add(r[j], cols[lo:hi, j], out=r[j])
+    if k == 0:
+        return
     i = 0
     while k - i > 3:
-        for j in range(3):
-            np.add(r[j], cols[lo:hi, i + j], out=r[j])
+        if i:
+            for j in range(3):
+                np.add(r[j], cols[lo:hi, i + j], out=r[j])
         _mix3(r, t, t2)
         i += 3
     rest = k - i
-    if rest == 0:
-        return
-    for j in range(rest):
-        np.add(r[j], cols[lo:hi, i + j], out=r[j])
+    if i:
+        for j in range(rest):
+            np.add(r[j], cols[lo:hi, i + j], out=r[j])
     _final3(r, t, t2)
 
 
