@@ -50,8 +50,8 @@ def test_run_browser_draws_and_follows_controls():
             if (c.get_gid() or "").startswith("stream:")] == ["Ping (ms) ICMP"]
     assert list(rb.table.index) == ["Ping (ms) ICMP"]
 
-    rb.kind.value = "pingexp"
-    assert [len(sf.axes) for sf in rb.figure.subfigs] == [1, 3, 1, 1]
+    rb.kind.value = "bars"
+    assert [len(ax.patches) for ax in rb.figure.axes] == [1, 1, 1]
 
     rb.run.value = "nup"
     assert rb.streams.options == ("Ping (ms) ICMP",) and rb.streams.value == ("Ping (ms) ICMP",)
@@ -218,9 +218,10 @@ def test_key_picker_live_tc_line_and_sharing():
     for k in ("src", "dst", "proto", "proto-src", "proto-dst"):
         kp.keys[k].value = False
     assert isinstance(kp.last_error, ConfigError)  # no key ticked: shown, not raised
-    for k in ("tunnel-src", "tunnel-dst", "tunnel-proto", "tunnel-proto-src",
-              "tunnel-proto-dst"):
-        kp.keys[k].value = True
+    with kp.hold():
+        for k in ("tunnel-src", "tunnel-dst", "tunnel-proto", "tunnel-proto-src",
+                  "tunnel-proto-dst"):
+            kp.keys[k].value = True
     assert kp.last_error is None
     assert "keys tunnel-src,tunnel-dst,tunnel-proto,tunnel-proto-src,tunnel-proto-dst" in \
         kp.tc_line
@@ -265,3 +266,71 @@ def test_perturb_explorer_on_the_real_simulator():
     pe.button.click()
     assert pe.last_error is None
     assert pe.result.run.meta["params"]["perturb"] == 10
+
+
+# ---- capture explorer --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tunnel_capture():
+    return qoslab.read_capture(qoslab.data_path("captures/tunnel_uploads.pcap"))
+
+
+def always_shared_flows(report) -> int:
+    return sum(len(g) for g in report.shared_always)
+
+
+def test_capture_explorer_plain_vs_tunnel_keys(tunnel_capture):
+    from qoslab.widgets import CaptureExplorer, capture_sharing
+
+    ce = CaptureExplorer(tunnel_capture, profile="tunnel-patch", trials=50)
+    assert ce.last_error is None
+    plain = always_shared_flows(ce.report)
+    assert plain >= 3  # the tunnel-patch profile's plain keys read the outer header only
+    assert ce.report.shared_always == capture_sharing(
+        tunnel_capture, ce.selected_keys, "tunnel-patch", 1024, 0, trials=50).shared_always
+    table = ce.table
+    assert table["shared_always"].sum() == plain
+    assert "always shared" in ce.output.outputs[0]["data"]["text/plain"]
+    flows = [c for c in ce.figure.axes[0].collections if (c.get_gid() or "").startswith("flow:")]
+    assert len(flows) == qoslab.plots.flow_labels(tunnel_capture).nunique()
+
+    with ce.hold():
+        for k in ("src", "dst", "proto", "proto-src", "proto-dst"):
+            ce.keys[k].value = False
+    assert isinstance(ce.last_error, ConfigError)  # nothing ticked: shown in the error area
+    updates = ce.updates
+    with ce.hold():
+        for k in ("tunnel-src", "tunnel-dst", "tunnel-proto", "tunnel-proto-src",
+                  "tunnel-proto-dst"):
+            ce.keys[k].value = True
+    assert ce.last_error is None and ce.updates == updates + 1  # one update for five boxes
+    assert always_shared_flows(ce.report) < plain  # the inner headers tell the flows apart
+
+
+def test_capture_explorer_sfq_target_and_seed(tunnel_capture):
+    from qoslab.widgets import CaptureExplorer
+
+    ce = CaptureExplorer(tunnel_capture, target="sfq", divisor=128, trials=20)
+    assert ce.last_error is None and ce.report.classes == 128
+    before = ce.report.flows["cls"].tolist()
+    ce.seed.value = 12345
+    assert ce.last_error is None
+    assert ce.report.flows["cls"].tolist() != before  # a new seed moves the buckets
+    assert ce.report.shared_always  # but what is always shared stays
+    assert (ce.table["shared_always"] <= (ce.table["shared_now"] | ce.table["cls"].lt(0))).all()
+
+
+def test_capture_explorer_broken_compute_function(tunnel_capture, monkeypatch):
+    import qoslab.widgets.capture as mod
+
+    ce = mod.CaptureExplorer(tunnel_capture, trials=10)
+
+    def broken(*args, **kwargs):
+        raise ValueError("deliberately broken sharing")
+
+    monkeypatch.setattr(mod, "capture_sharing", broken)
+    ce.seed.value = 99  # a new key: not cached
+    assert isinstance(ce.last_error, ValueError)
+    assert "deliberately broken sharing" in ce.errors.outputs[0]["data"]["text/plain"]
+    with pytest.raises(ValueError, match="deliberately broken"):
+        ce.update()

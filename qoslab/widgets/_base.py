@@ -19,6 +19,7 @@ import base64
 import html
 import io
 import traceback
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import BackendUnavailableError
@@ -111,6 +112,7 @@ class Explorer:
         self.last_error: BaseException | None = None
         self.controls: list = []
         self.updates = 0
+        self._held = 0
 
     # -- subclass API -----------------------------------------------------------------------
     def update(self) -> None:
@@ -135,7 +137,25 @@ class Explorer:
 
     # -- callback plumbing ------------------------------------------------------------------
     def _on_change(self, _change=None) -> None:
-        self.refresh()
+        if not self._held:
+            self.refresh()
+
+    @contextmanager
+    def hold(self):
+        """Change several controls with one recomputation at the end (a callback: errors go
+        to the error area).
+
+        Examples
+        --------
+        ``with picker.hold(): picker.keys["src"].value = False; picker.divisor.value = 64``
+        """
+        self._held += 1
+        try:
+            yield self
+        finally:
+            self._held -= 1
+        if not self._held:
+            self.refresh()
 
     def refresh(self) -> bool:
         """Run :meth:`update` as a callback does: errors go to the visible error area.

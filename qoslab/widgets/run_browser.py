@@ -83,20 +83,16 @@ class RunBrowser(Explorer):
 
     def _fill_streams(self) -> None:
         streams = self.runs[self.run.value].streams
-        self._filling = True
+        self._held += 1  # options and value change together: no update in between
         try:
             self.streams.options = streams
             self.streams.value = tuple(streams)
         finally:
-            self._filling = False
+            self._held -= 1
 
     def _on_run_change(self, _change) -> None:
         self._fill_streams()
         self.refresh()
-
-    def _on_change(self, _change=None) -> None:
-        if not getattr(self, "_filling", False):
-            self.refresh()
 
     def _compute_uncached(self, run_name: str, kind: str, streams: tuple, events: bool,
                           lines: bool):
