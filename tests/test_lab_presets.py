@@ -160,7 +160,8 @@ def test_capture_during_the_run_holds_the_echo_pairs_and_agrees_with_the_runner(
     assert len(replies) >= len(answered)
     cap = echo_rtts(packets)
     cap = cap[(cap["host"] == server) & (cap["status"] == "ok")].set_index("seq")
-    both = answered.join(cap[["rtt_ms"]], rsuffix="_capture", how="inner")
+    both = answered.join(cap[["rtt_ms"]].rename(columns={"rtt_ms": "rtt_ms_capture"}),
+                         how="inner")
     assert len(both) >= 0.9 * len(answered)
     for ph in run.meta["phases"]:
         sel = both[(both["t_sent"] >= ph["t_start"]) & (both["t_sent"] < ph["t_end"])]
