@@ -125,6 +125,9 @@ class FlowClassifier:
         self.divisor = int(divisor) if divisor else None
         self.perturb = perturb or None
         self.baseclass = parse_classid(baseclass)
+        if self.baseclass & 0xFFFF == 0:
+            raise ConfigError(f"cls_flow baseclass {format_classid(self.baseclass)}: the minor "
+                              "must not be 0 (the kernel rejects it)")
         self.mask = _M32 if mask is None else int(mask) & _M32
         self.xor = 0 if xor is None else int(xor) & _M32
         self.rshift = 0 if rshift is None else int(rshift)
