@@ -121,7 +121,7 @@ class _Bucket:
         return self.tokens
 
     def ready_at(self, now: float) -> float:
-        return now if self.tokens >= 0 else now + (-self.tokens) / self.rate
+        return now if self.tokens >= 0 else now + max((-self.tokens) / self.rate, 1e-6)
 
 
 def _default_burst(rate: float, mtu: int) -> float:
@@ -199,7 +199,7 @@ class _HtbRuntime(RuntimeQdisc):
             own = max(self.rate_b[i].ready_at(t), self.ceil_b[i].ready_at(t))
             lend = max(self.ceil_b[i].ready_at(t), self.parent.ready_at(t))
             wake = min(wake, own, lend)
-        self.next_wake = wake if wake > t else t + 1e-9
+        self.next_wake = wake if wake > t + 1e-9 else t + 1e-6
         return None
 
     def _resync(self) -> None:

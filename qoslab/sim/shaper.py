@@ -23,6 +23,10 @@ from ._qdisc import RuntimeQdisc
 
 __all__ = ["Link", "TokenBucket", "ShapedRoot"]
 
+#: Waits shorter than this (seconds) are not scheduled: float time cannot resolve them late
+#: in a run, and a nanosecond of credit changes nothing measurable.
+_MIN_WAIT = 1e-9
+
 
 @dataclass(frozen=True)
 class Link:
@@ -156,9 +160,11 @@ class ShapedRoot(RuntimeQdisc):
         need = 0.0
         if self.tbf:
             need = float(child.peek_size()) if hasattr(child, "peek_size") else 1514.0
-        if tokens < need - 1e-9:
-            self.next_wake = t + (need - tokens) / self.rate
-            return None
+        if tokens < need:
+            wait = (need - tokens) / self.rate
+            if wait > _MIN_WAIT:
+                self.next_wake = t + wait
+                return None
         pkt = child.dequeue(t)
         if pkt is not None:
             self.tokens = tokens - pkt[1]
