@@ -153,3 +153,16 @@ def test_3x_rxhash_is_jhash_3words_of_canonical_order():
     assert skb_hash(pk, 0, "3.x-dissector")[0] == expected
     assert skb_hash(frame({"ip_version": 0, "src": None, "dst": None, "proto": 0}), 0,
                     "3.x-dissector")[0] == 0  # non-IP: no rxhash
+
+
+def test_2637_rxhash_orders_addresses_and_ports_separately():
+    # net/core/dev.c __skb_get_rxhash (2.6.37-3.2): swap ports if v16[1] < v16[0]; swap
+    # addresses if addr2 < addr1; jhash_3words(addr1, addr2, ports); outer header only
+    pk = frame(F, {**F, "src": "10.0.0.1", "dst": "192.168.1.10", "sport": 80, "dport": 12345})
+    ports = 0x3930 | (0x5000 << 16)  # raw 12345 = 0x3930 < raw 80 = 0x5000 on LE
+    expected = jhash_3words(0x0100000A, 0x0A01A8C0, ports, 0, algo="lookup3-v1")
+    assert skb_hash(pk, 0, "2.6.37-3.2").tolist() == [expected, expected]
+    rx = FlowClassifier("rxhash", profile="2.6.37-3.2").key_matrix(pk, skb_hashrnd=0)
+    assert rx[:, 0].tolist() == [expected, expected]
+    with pytest.raises(Exception, match="2.6.35"):
+        skb_hash(pk, 0, "classic-2.6.3x")

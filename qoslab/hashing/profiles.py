@@ -56,7 +56,8 @@ class KernelProfile:
         Which IP protocols give SFQ its L4 word (``"classic"`` list with or without
         UDP-Lite, or ``"proto_ports_offset"`` where AH gives its SPI).
     skb_hash
-        ``None``, ``"rxhash"`` (3.3–4.1: ``jhash_3words(dst, src, ports)`` canonical) or
+        ``None``, ``"rxhash-2.6"`` (2.6.37–3.2 ``__skb_get_rxhash``, outer header only),
+        ``"rxhash"`` (3.3–4.1: ``jhash_3words(dst, src, ports)`` canonical) or
         ``"flow-keys"`` (4.2+).
     flow_keys_layout
         Byte layout of ``struct flow_keys`` for the 4.2+ hash (see :mod:`.skbhash`).
@@ -113,8 +114,8 @@ PROFILES: dict[str, KernelProfile] = {p.name: p for p in (
     _p("classic-2.6.3x", "2.6.25–2.6.36", "lookup2", "direct", "last-word", "jhash-2words",
        False, "classic", None, None, None, None, "zero", "old", True, False),
     _p("2.6.37-3.2", "2.6.37–3.2 (lookup3, addr_fold fallbacks, routing cache)", "lookup3-v1",
-       "direct-fold", "last-word", "jhash-2words", False, "proto_ports_offset", None, None, None,
-       None, "zero", "new", True, True),
+       "direct-fold", "last-word", "jhash-2words", False, "proto_ports_offset", "rxhash-2.6",
+       None, None, None, "zero", "new", True, True),
     _p("3.x-dissector", "3.6–3.18 (flow dissector, SFQ rehash, no routing cache)",
        "lookup3-v1", "dissector", "xor", "jhash-3words", True, "proto_ports_offset", "rxhash",
        None, None, "jhash-3words", "zero", "new", False, True, consistentify="unsigned"),
@@ -141,7 +142,8 @@ PROFILES: dict[str, KernelProfile] = {p.name: p for p in (
        "zero", "old", True, False, tunnel_keys=True),
     _p("proposed-fix", "2.6.37–3.2 with tunnel-* keys; proto-src/dst give 0 without ports",
        "lookup3-v1", "direct-fold", "last-word", "jhash-2words", False, "proto_ports_offset",
-       None, None, None, None, "zero", "new", True, True, tunnel_keys=True, zero_ports=True),
+       "rxhash-2.6", None, None, None, "zero", "new", True, True, tunnel_keys=True,
+       zero_ports=True),
 )}
 
 

@@ -1,5 +1,10 @@
 """The kernel's flow hash of a packet (``skb_get_hash``, ``skb_get_hash_perturb``).
 
+* ``rxhash-2.6`` (2.6.37–3.2, ``__skb_get_rxhash`` in ``net/core/dev.c``): the outer header
+  only (IPv6: last address word), ``ip_proto`` 0 for fragments, ports via
+  ``proto_ports_offset``; the two raw 16-bit ports and the two raw addresses are each put in
+  ascending order on their own, then ``jhash_3words(lower addr, higher addr, ports)``; 0 → 1;
+  0 for non-IP.
 * ``rxhash`` era (3.3–4.1): ``jhash_3words(dst, src, ports, hashrnd)`` of the dissected
   addresses (IPv6: ``ipv6_addr_hash``) and raw ports word, after ordering the direction
   (swap when raw dst < raw src, or equal addresses and raw dport < raw sport); 0 for non-IP.
@@ -21,15 +26,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import KernelFeatureMissing
-from ._packets import check_frame, raw16, raw32
-from .dissect import Flow, dissect
+from ._packets import check_frame, column, raw16, raw32
+from .dissect import Flow, direct_read, dissect
 from .jhash import jhash2, jhash_3words
 from .perturb import apply_seeds
 from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 from .siphash import siphash
 
 __all__ = ["FLOW_KEYS_LAYOUTS", "FlowKeysLayout", "skb_hash", "flow_hash", "flow_keys_bytes",
-           "consistentify", "raw_ports"]
+           "consistentify", "raw_ports", "rxhash_direct"]
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,28 @@ def rxhash(flow: Flow, seed, profile: KernelProfile, endianness: str = "little")
     return np.where(flow.version > 0, h, 0).astype(np.uint32)
 
 
+def rxhash_direct(packets: pd.DataFrame, seed, profile: KernelProfile,
+                  endianness: str = "little") -> np.ndarray:
+    """2.6.37–3.2 ``__skb_get_rxhash`` (see module docstring)."""
+    f = direct_read(packets, profile)
+    ip = f.version > 0
+    frag = column(packets, "frag", 0, bool)
+    has_ports = ip & ~frag & ((f.sport | f.dport) != 0)
+    p0 = raw16(f.sport, endianness)
+    p1 = raw16(f.dport, endianness)
+    lo, hi = np.minimum(p0, p1), np.maximum(p0, p1)
+    if endianness == "little":  # ports.v16[0] is the low half of the u32 load
+        ports = (lo | (hi << 16)).astype(np.uint32)
+    else:
+        ports = ((lo << 16) | hi).astype(np.uint32)
+    ports = np.where(has_ports, ports, 0).astype(np.uint32)
+    a1, a2 = raw32(f.src[:, 3], endianness), raw32(f.dst[:, 3], endianness)
+    h = np.asarray(jhash_3words(np.minimum(a1, a2), np.maximum(a1, a2), ports,
+                                int(seed) & 0xFFFFFFFF, algo=profile.jhash), dtype=np.uint32)
+    h = np.where(h == 0, 1, h)
+    return np.where(ip, h, 0).astype(np.uint32)
+
+
 def skb_hash(packets: pd.DataFrame, hashrnd=0, profile: str | KernelProfile = DEFAULT_PROFILE,
              *, at=None, endianness: str = "little") -> np.ndarray:
     """``skb_get_hash`` computed from the headers (uint32 per packet).
@@ -230,7 +257,12 @@ def skb_hash(packets: pd.DataFrame, hashrnd=0, profile: str | KernelProfile = DE
     check_frame(packets)
     if prof.skb_hash is None:
         raise KernelFeatureMissing(f"profile {prof.name!r}: no flow-dissector skb hash "
-                                   "(it arrives with 3.3)")
+                                   "(RPS rxhash arrives in 2.6.35; profiles from 2.6.37-3.2)")
+    if prof.skb_hash == "rxhash-2.6":
+        out = np.empty(len(packets), dtype=np.uint32)
+        return apply_seeds(packets, hashrnd, at, out, lambda seed, rows: rxhash_direct(
+            packets if isinstance(rows, slice) else packets.iloc[rows], seed, prof,
+            endianness))
     if prof.skb_hash == "rxhash":
         flow = dissect(packets, prof)
         fn = rxhash
