@@ -58,7 +58,7 @@ def address_categorical(n: int, parts: list) -> pd.Categorical:
                 cats.append(name)
                 base += 1
         codes[rows] = remap[uniq_codes]
-    return pd.Categorical.from_codes(codes, categories=pd.Index(cats, dtype=object))
+    return pd.Categorical.from_codes(codes, categories=pd.Index(cats, dtype=str))
 
 
 def to_frame(batch: RecordBatch, dec: Decoded, t0_ns: int) -> pd.DataFrame:
