@@ -1,0 +1,287 @@
+"""Runtime qdisc semantics, driven packet by packet (no event loop)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from qoslab.errors import ConfigError
+from qoslab.sim import (
+    FqCodel,
+    HtbClass,
+    HtbTree,
+    Link,
+    Pfifo,
+    PfifoFast,
+    PingFlood,
+    PingStream,
+    SfqQdisc,
+    TokenBucket,
+)
+from qoslab.sim._qdisc import BuildContext
+from qoslab.sim.shaper import ShapedRoot
+from qoslab.sim.traffic import BulkFlow, flow_frame
+
+MTU = 1514
+
+
+class Sink:
+    """Stands in for a source: records the packets dropped."""
+
+    def __init__(self):
+        self.dropped = []
+
+    def on_drop(self, pkt, t):
+        self.dropped.append(pkt)
+
+
+def ctx_for(specs, ect=None):
+    return BuildContext(flows=flow_frame(specs), ect=ect or [False] * len(specs), seeds=[0])
+
+
+def pkt(fid, sink, size=MTU, t=0.0, seq=0):
+    return [fid, size, t, seq, 0, sink]
+
+
+def drain(q, t=0.0):
+    out = []
+    while (p := q.dequeue(t)) is not None:
+        out.append(p)
+    return out
+
+
+def test_pfifo_tail_drops_beyond_limit():
+    sink = Sink()
+    q = Pfifo(limit=3).build(ctx_for([PingStream("10.0.0.2")]))
+    for i in range(5):
+        q.enqueue(pkt(0, sink, seq=i), 0.0)
+    assert [p[3] for p in drain(q)] == [0, 1, 2]
+    assert [p[3] for p in sink.dropped] == [3, 4]
+
+
+@pytest.mark.parametrize(("table", "band"), [("old", 2), ("new", 1)])
+def test_pfifo_fast_bands_and_strict_priority(table, band):
+    specs = [BulkFlow("10.0.9.1", ecn=True), PingStream("10.0.1.1", tos=0x10),
+             PingStream("10.0.2.1", tos=0x00)]
+    spec = PfifoFast(table=table)
+    ctx = ctx_for(specs)
+    assert spec.bands(ctx).tolist() == [band, 0, 1]
+    q = spec.build(ctx)
+    sink = Sink()
+    for fid in (0, 2, 1):
+        q.enqueue(pkt(fid, sink), 0.0)
+    order = [p[0] for p in drain(q)]
+    assert order[0] == 1  # TOS 0x10 (low delay) is band 0
+    assert order[1:] == ([2, 0] if table == "old" else [0, 2])
+
+
+def _sfq(profile, limit=20):
+    specs = [PingFlood("10.0.9.1"), PingStream("10.0.1.1"), PingStream("10.0.2.1")]
+    q = SfqQdisc(limit=limit, profile=profile).build(ctx_for(specs))
+    q.fbucket = [100, 200, 300]  # pin the buckets; the hash itself is tested in hashing
+    return q
+
+
+def _stale_allot_run(profile):
+    """Flood backlogged; 30 pings pass through; the flood moves; count its head start."""
+    sink = Sink()
+    q = _sfq(profile)
+    for i in range(6):
+        q.enqueue(pkt(0, sink, seq=i), 0.0)
+    seq = 6
+    for _ in range(30):
+        q.enqueue(pkt(1, sink, size=98), 0.0)
+        while True:
+            p = q.dequeue(0.0)
+            if p[0] == 0:  # keep the flood backlogged
+                q.enqueue(pkt(0, sink, seq=seq), 0.0)
+                seq += 1
+            else:
+                break
+    old_slot = q.ht[100]
+    ping_slot_free = q.free[-1]
+    q.fbucket = [101, 200, 300]  # a perturbation moved the flood
+    for _ in range(12):
+        q.enqueue(pkt(0, sink, seq=seq), 0.0)
+        seq += 1
+    new_slot = q.ht[101]
+    q.enqueue(pkt(2, sink, size=98), 0.0)
+    served_new_first = 0
+    while True:
+        p = q.dequeue(0.0)
+        if p[0] == 2:
+            break
+        if p[0] == 0 and p[3] >= seq - 12:
+            served_new_first += 1
+            q.enqueue(pkt(0, sink, seq=seq), 0.0)
+            seq += 1
+    return old_slot, ping_slot_free, new_slot, served_new_first
+
+
+def test_classic_sfq_new_flow_inherits_stale_allotment():
+    old_slot, ping_slot, new_slot, served = _stale_allot_run("classic-2.6.3x")
+    assert new_slot == ping_slot != old_slot  # LIFO free list: the ping's emptied slot
+    # 30 pings left ~30 quanta of allotment in that slot: the moved flood is served alone
+    assert served >= 20
+
+
+def test_modern_sfq_new_flow_gets_one_quantum():
+    *_, served = _stale_allot_run("2.6.37-3.2")
+    assert served <= 2
+
+
+def test_classic_sfq_limit_drops_from_longest_slot_tail():
+    sink = Sink()
+    q = _sfq("classic-2.6.3x", limit=5)
+    for i in range(5):
+        q.enqueue(pkt(0, sink, seq=i), 0.0)
+    q.enqueue(pkt(1, sink, seq=99), 0.0)
+    assert [p[3] for p in sink.dropped] == [4]  # tail of the flood's slot
+    assert q.qlen == 5
+    q.enqueue(pkt(0, sink, seq=5), 0.0)
+    # per-slot limit reached (5 >= 5 is false after the drop: 4 queued) -> queued, then total
+    assert sum(len(s) for s in q.slots) == 5
+
+
+def test_modern_sfq_headdrop_drops_oldest():
+    specs = [PingFlood("10.0.9.1")]
+    q = SfqQdisc(limit=50, depth=3, headdrop=True, profile="5.18+").build(ctx_for(specs))
+    sink = Sink()
+    for i in range(5):
+        q.enqueue(pkt(0, sink, seq=i), 0.0)
+    assert [p[3] for p in sink.dropped] == [0, 1]
+    assert [p[3] for p in drain(q)] == [2, 3, 4]
+
+
+def test_modern_sfq_rehash_moves_queued_packets_classic_does_not():
+    for profile, moved in (("5.18+", True), ("classic-2.6.3x", False)):
+        specs = [PingFlood("10.0.9.1"), PingStream("10.0.1.1")]
+        q = SfqQdisc(limit=20, perturb=5, profile=profile).build(
+            BuildContext(flows=flow_frame(specs), ect=[False, False], seeds=[1, 2, 3]))
+        sink = Sink()
+        for i in range(4):
+            q.enqueue(pkt(0, sink, seq=i), 0.0)
+        before = q.fbucket[0]
+        q.on_hash_change(1, 5.0)
+        after = q.fbucket[0]
+        assert before != after
+        occupied = {b for b, pkts in q.snapshot()}
+        assert occupied == ({after} if moved else {before})
+
+
+def test_sfq_classifier_out_of_range_drops():
+    from qoslab.hashing import FlowClassifier
+
+    specs = [PingStream("10.0.1.1"), PingStream("10.0.2.1")]
+    # no divisor: minor = 1 + hash (mod 2**16) mostly exceeds the SFQ divisor -> dropped
+    cls = FlowClassifier("dst", mode="map", addend=5000, profile="5.18+")
+    q = SfqQdisc(limit=20, classifier=cls).build(ctx_for(specs))
+    sink = Sink()
+    q.enqueue(pkt(0, sink), 0.0)
+    assert q.fbucket[0] == -1 and len(sink.dropped) == 1 and q.qlen == 0
+
+
+def test_fq_codel_serves_sparse_flow_first_and_controls_standing_queue():
+    specs = [BulkFlow("10.0.9.1"), PingStream("10.0.1.1")]
+    q = FqCodel(flows=1024).build(ctx_for(specs))
+    if q.flow_of[0] == q.flow_of[1]:
+        q.flow_of = [0, 1]
+    sink = Sink()
+    # a standing queue of the bulk flow served at 1 packet / 12 ms, refilled each time
+    t, served, seq = 0.0, 0, 0
+    for _ in range(40):
+        q.enqueue(pkt(0, sink, t=t, seq=seq), t)
+        seq += 1
+    q.enqueue(pkt(1, sink, t=t, size=98), t)
+    first = q.dequeue(t)
+    assert first[0] == 0  # the bulk flow was new first, with a quantum ...
+    second = q.dequeue(t)
+    assert second[0] == 1  # ... then the ping's new flow is served before old flows
+    while t < 3.0:
+        t += 0.012
+        if q.dequeue(t) is not None:
+            served += 1
+        q.enqueue(pkt(0, sink, t=t, seq=seq), t)
+        seq += 1
+    # sojourn stayed above 5 ms for over 100 ms: CoDel dropped, at a growing rate
+    assert len(sink.dropped) >= 5
+    assert q.marks == 0
+
+
+def test_fq_codel_marks_ect_packets_instead_of_dropping():
+    specs = [BulkFlow("10.0.9.1", ecn=True)]
+    q = FqCodel().build(ctx_for(specs, ect=[True]))
+    sink = Sink()
+    t, seq = 0.0, 0
+    for _ in range(40):
+        q.enqueue(pkt(0, sink, t=t, seq=seq), t)
+        seq += 1
+    marked = []
+    while t < 3.0:
+        t += 0.012
+        p = q.dequeue(t)
+        if p is not None and p[4]:
+            marked.append(p)
+        q.enqueue(pkt(0, sink, t=t, seq=seq), t)
+        seq += 1
+    assert len(marked) >= 5 and q.marks == len(marked)
+    assert sink.dropped == []
+
+
+@pytest.mark.parametrize("mode", ["htb", "tbf"])
+def test_token_bucket_rate(mode):
+    specs = [PingFlood("10.0.9.1")]
+    tb = TokenBucket(rate=1_000_000, mode=mode)
+    root = ShapedRoot(tb, Pfifo(limit=10_000).build(ctx_for(specs)), MTU)
+    sink = Sink()
+    for i in range(2000):
+        root.enqueue(pkt(0, sink, seq=i), 0.0)
+    t, sent = 0.0, 0
+    while t < 10.0:
+        p = root.dequeue(t)
+        if p is None:
+            t = root.next_wake
+            continue
+        sent += p[1]
+        t += p[1] * 8 / 100e6  # a 100 Mbit/s line under the shaper
+    rate = (sent - tb.burst_bytes()) * 8 / t
+    assert rate == pytest.approx(1_000_000, rel=0.01)
+
+
+@pytest.mark.parametrize(("lo_rate", "hi_expected"), [(800_000, 200_000), (300_000, 700_000)])
+def test_htb_rates_and_borrowing(lo_rate, hi_expected):
+    """Both classes backlogged: each gets its rate; the spare goes to the prio-0 class."""
+    specs = [PingFlood("10.0.9.1"), PingFlood("10.0.1.1")]
+    tree = HtbTree(rate=1_000_000, classes=(
+        HtbClass("hi", rate=200_000, ceil=1_000_000, prio=0, match={"dst": "10.0.1.1"}),
+        HtbClass("lo", rate=lo_rate, ceil=1_000_000, prio=1)))
+    q = tree.build(ctx_for(specs))
+    sink = Sink()
+    for i in range(3000):
+        q.enqueue(pkt(0, sink, seq=i), 0.0)
+        q.enqueue(pkt(1, sink, seq=i), 0.0)
+    t, sent = 0.0, [0, 0]
+    while t < 10.0:
+        p = q.dequeue(t)
+        if p is None:
+            t = q.next_wake
+            continue
+        sent[p[0]] += p[1]
+        t += p[1] * 8 / 100e6
+    lo, hi = (b * 8 / t for b in sent)
+    assert hi + lo == pytest.approx(1_000_000, rel=0.02)
+    assert hi == pytest.approx(hi_expected, rel=0.03)
+    assert lo == pytest.approx(1_000_000 - hi_expected, rel=0.03)
+
+
+def test_bad_configs_raise_config_error():
+    with pytest.raises(ConfigError, match="limit"):
+        SfqQdisc(limit=1)
+    with pytest.raises(ConfigError, match="divisor"):
+        SfqQdisc(divisor=1000)
+    with pytest.raises(ConfigError, match="rate"):
+        Link(rate=0)
+    with pytest.raises(ConfigError, match="table"):
+        PfifoFast(table="older")
+    assert math.isclose(Link(rate=1e6, delay=0.01).base_rtt(98), 0.02)
