@@ -311,3 +311,16 @@ def test_bad_input_is_a_clear_error():
         FlowClassifier("src,bogus")
     with pytest.raises(ConfigError, match="tunnel patch"):
         FlowClassifier("tunnel-src", profile="5.18+")
+
+
+def test_vector_jhash_bytes_matches_scalar_for_every_length():
+    rng = np.random.default_rng(9)
+    for length in range(0, 41):
+        rows = rng.integers(0, 256, size=(5, length), dtype=np.uint8)
+        seeds = rng.integers(0, 2**32, size=5, dtype=np.uint64)
+        for algo in ("lookup3", "lookup2"):
+            for endianness in ("little", "big"):
+                got = jhash(rows, seeds, algo=algo, endianness=endianness)
+                want = [jhash(rows[i].tobytes(), int(seeds[i]), algo=algo,
+                              endianness=endianness) for i in range(5)]
+                assert got.tolist() == want, (length, algo, endianness)

@@ -160,7 +160,8 @@ def jhash2(words, initval=0, *, algo: str = "lookup3"):
     return int(out[0]) if scalar else out
 
 
-def _jhash2_array(arr: np.ndarray, initval, *, lookup2: bool) -> np.ndarray:
+def _jhash2_array(arr: np.ndarray, initval, *, lookup2: bool,
+                  length_bytes: int | None = None) -> np.ndarray:
     n, k = arr.shape
     seed = _seed(initval, n)
     out = np.empty(n, dtype=_U32)
@@ -176,13 +177,14 @@ def _jhash2_array(arr: np.ndarray, initval, *, lookup2: bool) -> np.ndarray:
         if lookup2:
             _jhash2_lookup2_block(cols, lo, hi, k, sd, r, tm)
         else:
-            _jhash2_lookup3_block(cols, lo, hi, k, sd, r, tm, t2m)
+            _jhash2_lookup3_block(cols, lo, hi, k, sd, r, tm, t2m, length_bytes)
         out[lo:hi] = r[2]
     return out
 
 
-def _jhash2_lookup3_block(cols, lo, hi, k, sd, r, t, t2) -> None:
-    base = _U32((JHASH_INITVAL + (k << 2)) & 0xFFFFFFFF)
+def _jhash2_lookup3_block(cols, lo, hi, k, sd, r, t, t2, length_bytes=None) -> None:
+    length = (k << 2) if length_bytes is None else length_bytes
+    base = _U32((JHASH_INITVAL + length) & 0xFFFFFFFF)
     first = min(k, 3)
     if np.ndim(sd) == 0:
         init = _U32((int(base) + int(sd)) & 0xFFFFFFFF)
@@ -229,9 +231,9 @@ def _jhash2_lookup2_block(cols, lo, hi, k, sd, r, t) -> None:
     _mix2(r, t)
 
 
-def jhash(data: bytes | bytearray | memoryview, initval: int = 0, *,
-          algo: str = "lookup3", endianness: str = "little") -> int:
-    """Kernel ``jhash(key, length, initval)`` over a byte string.
+def jhash(data, initval=0, *, algo: str = "lookup3", endianness: str = "little"):
+    """Kernel ``jhash(key, length, initval)`` over a byte string, or each row of an ``(N, L)``
+    ``uint8`` array (``initval`` scalar or ``N`` seeds).
 
     lookup3 loads whole 12-byte blocks in CPU byte order (``endianness``) and places the tail
     bytes little-endian; lookup2 builds every word little-endian from explicit byte shifts.
@@ -244,8 +246,13 @@ def jhash(data: bytes | bytearray | memoryview, initval: int = 0, *,
     '0x50f2424b'
     >>> hex(jhash(b""))
     '0xdeadbeef'
+    >>> rows = np.frombuffer(b"Four score and seven years ago" * 2, np.uint8).reshape(2, 30)
+    >>> [hex(h) for h in jhash(rows, [0, 1])]
+    ['0x17770551', '0xcd628161']
     """
     algo = _check_algo(algo)
+    if isinstance(data, np.ndarray) and data.ndim == 2:
+        return _jhash_rows(data, initval, algo, endianness)
     buf = bytes(data)
     length = len(buf)
     M = 0xFFFFFFFF
@@ -277,6 +284,24 @@ def jhash(data: bytes | bytearray | memoryview, initval: int = 0, *,
     b = (b + int.from_bytes(tail[4:8], "little")) & M
     c = (c + int.from_bytes(tail[8:12], "little")) & M
     return _final3_scalar(a, b, c)
+
+
+def _jhash_rows(data: np.ndarray, initval, algo: str, endianness: str) -> np.ndarray:
+    """Vector ``jhash`` over equal-length rows."""
+    rows = np.ascontiguousarray(data, dtype=np.uint8)
+    n, length = rows.shape
+    if algo == "lookup2":  # byte-shift word building differs in the tail: row by row
+        seeds = np.broadcast_to(np.asarray(initval, dtype=np.int64), (n,))
+        return np.fromiter((jhash(rows[i].tobytes(), int(seeds[i]), algo="lookup2")
+                            for i in range(n)), dtype=_U32, count=n)
+    k = -(-length // 4)
+    padded = np.zeros((n, 4 * k), dtype=np.uint8)
+    padded[:, :length] = rows
+    words = padded.view("<u4").astype(_U32)
+    if endianness == "big":  # whole 12-byte blocks are CPU-order loads; the tail stays LE
+        full = 3 * ((length - 1) // 12) if length else 0
+        words[:, :full] = words[:, :full].byteswap()
+    return _jhash2_array(words, initval, lookup2=False, length_bytes=length)
 
 
 def _rol(x: int, k: int) -> int:
