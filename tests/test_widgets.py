@@ -310,7 +310,7 @@ def test_capture_explorer_plain_vs_tunnel_keys(tunnel_capture):
 def test_capture_explorer_sfq_target_and_seed(tunnel_capture):
     from qoslab.widgets import CaptureExplorer
 
-    ce = CaptureExplorer(tunnel_capture, target="sfq", divisor=128, trials=20)
+    ce = CaptureExplorer(tunnel_capture, target="sfq", divisor=128, trials=5)
     assert ce.last_error is None and ce.report.classes == 128
     before = ce.report.flows["cls"].tolist()
     ce.seed.value = 12345
