@@ -123,6 +123,12 @@ class Capture:
         self.process.stop(sig=signal.SIGINT)
         return self.path
 
+    def read(self) -> pd.DataFrame:
+        """Stop the capture if it runs and return its PACKETS (:func:`qoslab.read_capture`)."""
+        from ..capture import read_capture
+
+        return read_capture(self.stop())
+
     @property
     def summary(self) -> str:
         """tcpdump's own closing lines (packets captured / dropped by kernel)."""
