@@ -1,0 +1,231 @@
+"""Capture decoding speed: ``read_capture`` against a dpkt loop and ``tshark -T fields``.
+
+Generates (deterministically, with numpy — no per-packet Python) a 1,000,000-packet Ethernet
+pcap of full frames into ``benchmarks/_work/``: 60 % IPv4/TCP, 25 % IPv4/UDP, 10 % ICMP echo,
+5 % IPv6/UDP. Then, each in a fresh subprocess:
+
+* ``qoslab.read_capture`` on the whole file: packets/s and peak memory (``ru_maxrss`` growth
+  of the process, compared with the file size);
+* a dpkt loop extracting the same fields (time, lengths, addresses, protocol, TOS, TTL, ports,
+  ICMP type/code/id/seq), on the first ``--peer-packets`` packets (scaled, stated);
+* ``tshark -T fields`` with the same fields, on the same subset.
+
+Targets (issue 3): >= 2,000,000 packets/s, >= 20x dpkt, >= 40x tshark, peak <= 3x file size.
+
+Run: ``python benchmarks/bench_capture.py [--packets N] [--peer-packets M]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+WORK = Path(__file__).resolve().parent / "_work"
+T0 = 1_700_000_000
+
+
+def _put(buf, pos, values, width):
+    """Write big-endian ``width``-byte integers at byte offsets ``pos``."""
+    v = np.asarray(values, np.uint64)
+    for k in range(width):
+        buf[pos + k] = (v >> np.uint64(8 * (width - 1 - k))) & np.uint64(0xFF)
+
+
+def generate(path: Path, n: int, seed: int = 1) -> None:
+    """Write an ``n``-packet little-endian µs pcap of full Ethernet frames."""
+    rng = np.random.default_rng(seed)
+    kind = rng.choice(4, size=n, p=[0.60, 0.25, 0.10, 0.05])  # tcp, udp, icmp, v6 udp
+    payload = np.select(
+        [kind == 0, kind == 1, kind == 2],
+        [rng.choice([0, 1448, 536, 100], size=n, p=[0.4, 0.4, 0.1, 0.1]),
+         rng.integers(20, 1400, n), np.full(n, 56)],
+        rng.integers(20, 1200, n))
+    l4 = np.select([kind == 0, kind == 2], [20, 8], 8)
+    l3 = np.where(kind == 3, 40, 20)
+    frame = 14 + l3 + l4 + payload
+    rec = 16 + frame
+    off = np.zeros(n, np.int64)
+    np.cumsum(rec[:-1], out=off[1:])
+    off += 24
+    total = int(off[-1] + rec[-1])
+    buf = np.zeros(total, np.uint8)
+    buf[:24] = np.frombuffer(np.array([0xA1B2C3D4], "<u4").tobytes()
+                             + np.array([2, 4], "<u2").tobytes()
+                             + np.array([0, 0, 262144, 1], "<u4").tobytes(), np.uint8)
+    ts_us = T0 * 10**6 + np.cumsum(rng.integers(1, 60, n))
+    hdr = np.stack([ts_us // 10**6, ts_us % 10**6, frame, frame], axis=1).astype("<u4")
+    hb = hdr.view(np.uint8).reshape(n, 16)
+    for k in range(16):
+        buf[off + k] = hb[:, k]
+    eth = off + 16
+    buf[eth + 0] = 2  # dst 02:00:00:00:00:01, src 02:00:00:00:00:02
+    buf[eth + 5] = 1
+    buf[eth + 6] = 2
+    buf[eth + 11] = 2
+    v4 = kind != 3
+    _put(buf, eth + 12, np.where(v4, 0x0800, 0x86DD), 2)
+    ip = eth + 14
+    hosts = rng.integers(0, 2000, (n, 2))
+    tos = rng.choice(np.array([0x00, 0x10, 0x08, 0xB8], np.uint8), n)
+    proto = np.select([kind == 0, kind == 2], [6, 1], 17)
+    i4 = ip[v4]
+    buf[i4] = 0x45
+    buf[i4 + 1] = tos[v4]
+    _put(buf, i4 + 2, (20 + l4 + payload)[v4], 2)
+    _put(buf, i4 + 4, np.arange(n)[v4] & 0xFFFF, 2)
+    buf[i4 + 8] = 64
+    buf[i4 + 9] = proto[v4]
+    _put(buf, i4 + 12, 0x0A000000 + hosts[v4, 0], 4)
+    _put(buf, i4 + 16, 0xC0A80000 + hosts[v4, 1], 4)
+    i6 = ip[~v4]
+    _put(buf, i6, (6 << 28) | (tos[~v4].astype(np.uint64) << 20) | 0x12345, 4)
+    _put(buf, i6 + 4, (8 + payload)[~v4], 2)
+    buf[i6 + 6] = 17
+    buf[i6 + 7] = 64
+    _put(buf, i6 + 8, 0x20010DB8, 4)
+    _put(buf, i6 + 20, hosts[~v4, 0], 4)
+    _put(buf, i6 + 24, 0x20010DB8, 4)
+    _put(buf, i6 + 36, hosts[~v4, 1], 4)
+    tp = ip + l3
+    ports = rng.integers(1024, 65535, (n, 2))
+    ported = kind != 2
+    _put(buf, tp[ported], ports[ported, 0], 2)
+    _put(buf, tp[ported] + 2, ports[ported, 1], 2)
+    tcp = kind == 0
+    buf[tp[tcp] + 12] = 0x50
+    buf[tp[tcp] + 13] = 0x18
+    udp = (kind == 1) | (kind == 3)
+    _put(buf, tp[udp] + 4, (8 + payload)[udp], 2)
+    icmp = kind == 2
+    idx = np.flatnonzero(icmp)
+    buf[tp[icmp]] = np.where(np.arange(len(idx)) % 2 == 0, 8, 0)
+    _put(buf, tp[icmp] + 4, 0x4242, 2)
+    _put(buf, tp[icmp] + 6, (np.arange(len(idx)) // 2) & 0xFFFF, 2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf.tofile(path)
+
+
+def head_pcap(src: Path, dst: Path, packets: int) -> None:
+    """Copy the first ``packets`` records of a classic pcap (a sequential walk is fine here)."""
+    data = src.read_bytes()
+    off = 24
+    for _ in range(packets):
+        off += 16 + int.from_bytes(data[off + 8:off + 12], "little")
+    dst.write_bytes(data[:off])
+
+
+_OURS = """
+import json, resource, sys, time
+import qoslab
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+df = qoslab.read_capture(sys.argv[1], progress=False)
+elapsed = time.perf_counter() - t
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"packets": len(df), "seconds": elapsed, "rss_growth": (after - before) * 1024,
+                  "frame_bytes": int(df.memory_usage(deep=True).sum())}))
+"""
+
+_DPKT = """
+import json, sys, time, socket
+import dpkt
+t = time.perf_counter()
+rows = []
+with open(sys.argv[1], "rb") as fh:
+    for ts, raw in dpkt.pcap.Reader(fh):
+        eth = dpkt.ethernet.Ethernet(raw)
+        ip = eth.data
+        row = [ts, len(raw)]
+        if isinstance(ip, dpkt.ip.IP):
+            row += [socket.inet_ntoa(ip.src), socket.inet_ntoa(ip.dst), ip.p, ip.tos, ip.ttl]
+        elif isinstance(ip, dpkt.ip6.IP6):
+            row += [socket.inet_ntop(socket.AF_INET6, ip.src),
+                    socket.inet_ntop(socket.AF_INET6, ip.dst), ip.nxt, ip.fc, ip.hlim]
+        l4 = getattr(ip, "data", None)
+        if isinstance(l4, (dpkt.tcp.TCP, dpkt.udp.UDP)):
+            row += [l4.sport, l4.dport]
+        elif isinstance(l4, dpkt.icmp.ICMP):
+            row += [l4.type, l4.code]
+            if isinstance(l4.data, dpkt.icmp.ICMP.Echo):
+                row += [l4.data.id, l4.data.seq]
+        rows.append(row)
+elapsed = time.perf_counter() - t
+print(json.dumps({"packets": len(rows), "seconds": elapsed}))
+"""
+
+TSHARK_FIELDS = ["frame.time_epoch", "frame.len", "frame.cap_len", "ip.src", "ip.dst",
+                 "ip.proto", "ip.dsfield", "ip.ttl", "ipv6.src", "ipv6.dst", "ipv6.nxt",
+                 "ipv6.tclass", "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport",
+                 "icmp.type", "icmp.code", "icmp.ident", "icmp.seq"]
+
+
+def _child(code: str, path: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _tshark(path: Path) -> dict | None:
+    exe = shutil.which("tshark")
+    if exe is None:
+        return None
+    cmd = [exe, "-n", "-r", str(path), "-T", "fields"]
+    for f in TSHARK_FIELDS:
+        cmd += ["-e", f]
+    t = time.perf_counter()
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True)
+    elapsed = time.perf_counter() - t
+    return {"packets": res.stdout.count(b"\n"), "seconds": elapsed}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--packets", type=int, default=1_000_000)
+    ap.add_argument("--peer-packets", type=int, default=100_000,
+                    help="packets decoded by dpkt and tshark (their rate is scaled)")
+    ap.add_argument("--repeat", type=int, default=3, help="read_capture runs (best is kept)")
+    args = ap.parse_args(argv)
+    path = WORK / f"bench_{args.packets}.pcap"
+    if not path.exists():
+        t = time.perf_counter()
+        generate(path, args.packets)
+        print(f"generated {path} in {time.perf_counter() - t:.1f} s")
+    size = path.stat().st_size
+    sub = WORK / f"bench_{args.packets}_head{args.peer_packets}.pcap"
+    if not sub.exists():
+        head_pcap(path, sub, min(args.peer_packets, args.packets))
+    print(f"file: {args.packets} packets, {size / 1e6:.1f} MB; peers on the first "
+          f"{args.peer_packets} packets ({sub.stat().st_size / 1e6:.1f} MB), rates scaled")
+    runs = [_child(_OURS, path) for _ in range(args.repeat)]
+    ours = min(runs, key=lambda r: r["seconds"])
+    assert ours["packets"] == args.packets, ours
+    ours_rate = ours["packets"] / ours["seconds"]
+    each = ", ".join(f"{r['seconds']:.3f}" for r in runs)
+    print(f"read_capture: {ours['seconds']:.3f} s = {ours_rate:,.0f} packets/s (runs: {each} s)")
+    peak = max(r["rss_growth"] for r in runs)
+    print(f"peak memory growth: {peak / 1e6:.0f} MB = {peak / size:.2f}x the file "
+          f"(resulting frame {ours['frame_bytes'] / 1e6:.0f} MB)")
+    dp = _child(_DPKT, sub)
+    dp_rate = dp["packets"] / dp["seconds"]
+    print(f"dpkt loop: {dp['seconds']:.2f} s for {dp['packets']} packets = {dp_rate:,.0f} "
+          f"packets/s -> read_capture is {ours_rate / dp_rate:.1f}x dpkt")
+    ts = _tshark(sub)
+    if ts is None:
+        print("tshark: not installed, skipped")
+    else:
+        ts_rate = ts["packets"] / ts["seconds"]
+        print(f"tshark -T fields: {ts['seconds']:.2f} s for {ts['packets']} packets = "
+              f"{ts_rate:,.0f} packets/s -> read_capture is {ours_rate / ts_rate:.1f}x tshark")
+    print("targets: >= 2,000,000 packets/s, >= 20x dpkt, >= 40x tshark, peak <= 3x file")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
