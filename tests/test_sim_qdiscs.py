@@ -140,7 +140,8 @@ def test_classic_sfq_limit_drops_from_longest_slot_tail():
     assert [p[3] for p in sink.dropped] == [4]  # tail of the flood's slot
     assert q.qlen == 5
     q.enqueue(pkt(0, sink, seq=5), 0.0)
-    # per-slot limit reached (5 >= 5 is false after the drop: 4 queued) -> queued, then total
+    # queued at the tail of the longest slot, then dropped from there as the total overflows
+    assert [p[3] for p in sink.dropped] == [4, 5]
     assert sum(len(s) for s in q.slots) == 5
 
 
