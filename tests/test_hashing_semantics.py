@@ -166,3 +166,13 @@ def test_2637_rxhash_orders_addresses_and_ports_separately():
     assert rx[:, 0].tolist() == [expected, expected]
     with pytest.raises(Exception, match="2.6.35"):
         skb_hash(pk, 0, "classic-2.6.3x")
+
+
+def test_fq_codel_overrides_as_fq_codel_classify():
+    from qoslab.hashing import FqCodel
+    pk = frame(*[{**F, "mark": m} for m in (0, 63, 64)])
+    fc = FlowClassifier("mark", mode="map")  # minor = 1 + mark
+    q = FqCodel(flows=64, profile="5.18+", classifier=fc, handle="8001:")
+    assert q.index(pk).tolist() == [0, 63, -1]
+    pk = pk.assign(priority=[0x80010002, 0x80010041, 0x00010002])  # minor 65 > flows: filter
+    assert q.index(pk).tolist() == [1, 63, -1]

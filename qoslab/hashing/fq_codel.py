@@ -5,8 +5,9 @@
 * 4.2+: ``skb_get_hash(skb)`` (the global flow hash; see :mod:`.skbhash`).
 
 Both scale with ``reciprocal_scale(hash, flows) = (u64)hash * flows >> 32``; ``classify``
-returns that index + 1. Overrides (``skb->priority`` of the qdisc handle, filter minors) are
-the same shape as SFQ's and are left to callers.
+returns that index + 1. Overrides as in ``fq_codel_classify``: ``skb->priority`` of the qdisc
+handle with minor ``1..flows`` picks queue minor - 1; with filters, a minor in ``1..flows``
+picks minor - 1 and anything else drops (index -1 here).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import pandas as pd
 
 from ..errors import ConfigError, KernelFeatureMissing
 from ._packets import check_frame
+from .cls_flow import parse_classid
 from .dissect import Flow, dissect
 from .jhash import jhash_3words
 from .perturb import apply_seeds
 from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
-from .sfq import _three_words
+from .sfq import _three_words, classifier_buckets, priority_override
 from .skbhash import _rows, flow_hash, rxhash
 
 __all__ = ["FqCodel", "fq_codel_index", "reciprocal_scale"]
@@ -41,9 +43,14 @@ def reciprocal_scale(value, n: int) -> np.ndarray:
 
 
 class FqCodel:
-    """fq_codel's flow index for one kernel profile (``flows`` queues)."""
+    """fq_codel's flow index for one kernel profile (``flows`` queues).
+
+    ``classifier`` (an attached filter) and ``handle`` (for the ``skb->priority`` override)
+    select queues as ``fq_codel_classify`` does; a packet they reject gets index -1.
+    """
 
     def __init__(self, flows: int = 1024, profile: str | KernelProfile = DEFAULT_PROFILE, *,
+                 classifier=None, handle: str | int | None = None,
                  endianness: str = "little") -> None:
         self.profile = get_profile(profile)
         if self.profile.fq_codel is None:
@@ -54,7 +61,8 @@ class FqCodel:
         self.flows = int(flows)
         self.divisor = self.flows
         self.endianness = endianness
-        self.classifier = None
+        self.classifier = classifier
+        self.handle = None if handle is None else parse_classid(handle) & 0xFFFF0000
 
     def hash_inputs(self, packets: pd.DataFrame):
         """What the seeded hash reads (Flow for 4.2+, ``(N, 3)`` words before)."""
@@ -75,14 +83,20 @@ class FqCodel:
                              int(seed) & 0xFFFFFFFF, algo=prof.jhash)
         return reciprocal_scale(h, self.flows)
 
-    def index(self, packets: pd.DataFrame, seed: int | Sequence = 0, at=None) -> np.ndarray:
-        """0-based flow queue index per packet (int64)."""
-        inputs = self.hash_inputs(packets)
-        pick = (lambda rows: _rows(inputs, rows)) if isinstance(inputs, Flow) else \
-            (lambda rows: inputs[rows])
-        out = np.empty(len(packets), dtype=np.int64)
-        return apply_seeds(packets, seed, at, out, lambda s, rows: self.hash_buckets(
-            pick(rows), s))
+    def index(self, packets: pd.DataFrame, seed: int | Sequence = 0, at=None, *,
+              hashrnd=0, classifier_at=None) -> np.ndarray:
+        """0-based flow queue index per packet (int64); -1 where the override drops it."""
+        if self.classifier is not None:
+            out = classifier_buckets(self.classifier, packets, self.flows, hashrnd,
+                                     classifier_at)
+        else:
+            inputs = self.hash_inputs(packets)
+            pick = (lambda rows: _rows(inputs, rows)) if isinstance(inputs, Flow) else \
+                (lambda rows: inputs[rows])
+            out = np.empty(len(packets), dtype=np.int64)
+            apply_seeds(packets, seed, at, out, lambda s, rows: self.hash_buckets(
+                pick(rows), s))
+        return priority_override(packets, out, self.handle, self.flows)
 
     bucket = index
 

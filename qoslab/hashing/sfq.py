@@ -32,7 +32,7 @@ from .perturb import apply_seeds
 from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 from .skbhash import _rows, flow_hash, raw_ports
 
-__all__ = ["Sfq", "sfq_fold", "SFQ_MAX_DEPTH", "SFQ_MAX_FLOWS", "SFQ_DEFAULT_HASH_DIVISOR"]
+__all__ = ["Sfq", "sfq_fold", "classifier_buckets", "priority_override", "SFQ_MAX_DEPTH", "SFQ_MAX_FLOWS", "SFQ_DEFAULT_HASH_DIVISOR"]
 
 SFQ_MAX_DEPTH = 127
 SFQ_MAX_FLOWS = 65408
@@ -186,23 +186,17 @@ class Sfq:
         hashrnd, classifier_at
             Seed(s) and change times of the attached classifier.
         """
-        n = len(packets)
-        out = np.full(n, -1, dtype=np.int64)
         if self.classifier is not None:
-            minor = self.classifier.classify(packets, hashrnd, classifier_at).astype(np.int64)
-            out = np.where((minor >= 1) & (minor <= self.divisor), minor - 1, -1)
+            out = classifier_buckets(self.classifier, packets, self.divisor, hashrnd,
+                                     classifier_at)
         else:
+            out = np.full(len(packets), -1, dtype=np.int64)
             inputs = self.hash_inputs(packets)
             pick = (lambda rows: _rows(inputs, rows)) if isinstance(inputs, Flow) else \
                 (lambda rows: inputs[rows])
             apply_seeds(packets, seed, at, out,
                         lambda s, rows: self.hash_buckets(pick(rows), s))
-        if self.handle is not None and "priority" in packets.columns:
-            prio = column(packets, "priority").astype(np.int64)
-            mn = prio & 0xFFFF
-            hit = ((prio & 0xFFFF0000) == self.handle) & (mn > 0) & (mn <= self.divisor)
-            out = np.where(hit, mn - 1, out)
-        return out
+        return priority_override(packets, out, self.handle, self.divisor)
 
     def to_tc(self) -> str:
         """``tc qdisc add ... sfq ...`` options."""
@@ -221,6 +215,24 @@ class Sfq:
 
     def __repr__(self) -> str:
         return f"Sfq({self.to_tc()!r}, profile={self.profile.name!r})"
+
+
+def classifier_buckets(classifier: FlowClassifier, packets: pd.DataFrame, n: int,
+                       hashrnd=0, at=None) -> np.ndarray:
+    """A filter's minor → bucket ``minor - 1`` when in ``1..n``, else -1 (dropped)."""
+    minor = classifier.classify(packets, hashrnd, at).astype(np.int64)
+    return np.where((minor >= 1) & (minor <= n), minor - 1, -1)
+
+
+def priority_override(packets: pd.DataFrame, out: np.ndarray, handle: int | None,
+                      n: int) -> np.ndarray:
+    """``skb->priority`` of the qdisc's handle with minor ``1..n`` selects bucket minor - 1."""
+    if handle is None or "priority" not in packets.columns:
+        return out
+    prio = column(packets, "priority").astype(np.int64)
+    mn = prio & 0xFFFF
+    hit = ((prio & 0xFFFF0000) == handle) & (mn > 0) & (mn <= n)
+    return np.where(hit, mn - 1, out)
 
 
 def _three_words(f: Flow, e: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -123,7 +123,7 @@ class _Adapter:
     def __init__(self, obj) -> None:
         self.obj = obj
         self.sfq_like = isinstance(obj, (Sfq, FqCodel))
-        self.clf = obj.classifier if isinstance(obj, Sfq) else obj if isinstance(
+        self.clf = obj.classifier if self.sfq_like else obj if isinstance(
             obj, FlowClassifier) else None
         if self.clf is None and not self.sfq_like:
             raise ConfigError("sharing: classifier must be a FlowClassifier, Sfq or FqCodel, "
