@@ -244,6 +244,7 @@ def summary_bars(
                           fontsize="small")
             ax.set_title(BAR_METRICS[metric])
             ax.grid(axis="x", visible=False)
+            ax.set_xlim(-0.75, max(len(names), 3) - 0.25)  # one stream: no full-width slab
             ax.margins(y=0.15)
             finite = values[np.isfinite(values)]
             ax.set_ylim(0, None if finite.size and finite.max() > 0 else 1)

@@ -101,6 +101,15 @@ class KeyPicker(Explorer):
     ----------
     tc_line, table
         The current result of :func:`classify_flows`.
+
+    Examples
+    --------
+    >>> kp = KeyPicker(keys=("src", "dst"), divisor=256)
+    >>> with kp.hold():
+    ...     kp.keys["proto-dst"].value = True
+    ...     kp.perturb.value = 10
+    >>> kp.tc_line.split(" flow ")[1]
+    'hash keys src,dst,proto-dst divisor 256 perturb 10 baseclass 1:1'
     """
 
     def __init__(self, packets: pd.DataFrame | None = None, keys: Sequence[str] = DEFAULT_KEYS,
