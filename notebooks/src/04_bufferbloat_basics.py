@@ -23,8 +23,9 @@
 #    configure. Shape your egress *just below* the link rate (90–95 %) so the queue forms in
 #    your router, where remedies 1 and 2 live, and the modem's buffer stays empty.
 #
-# Everything below is qoslab's discrete-event simulator (deterministic for a seed, seconds to
-# run), with real qdisc behaviour: greedy TCP-like uploads and ping streams on one uplink.
+# Sections 1–3 use qoslab's discrete-event simulator (deterministic for a seed, seconds to run)
+# with real qdisc behaviour: greedy TCP-like uploads and ping streams on one uplink. Section 4
+# puts a real measurement from the network-namespace lab beside it.
 
 # %%
 # parameters
@@ -33,11 +34,13 @@ QUEUE_LIMITS = [20, 100, 300, 1000]  # packets of buffer in front of the link
 SHAPE_FRACTION = 0.95                # shaper rate as a fraction of the link rate
 SEED = 1
 DURATION = 20.0
+LAB_RUN = "lab/bufferbloat.json.gz"
 
 # %%
 %matplotlib inline
 import pandas as pd
 
+import qoslab
 from qoslab import analysis, plots
 from qoslab.sim import (BulkFlow, FqCodel, Link, Pfifo, PingStream, SimConfig, TokenBucket,
                         simulate)
@@ -133,7 +136,35 @@ compare.round(2)
 plots.latency(shaped, kind="line")
 
 # %% [markdown]
-# ## 4. Explore
+# ## 4. The same lesson on a real kernel
+#
+# A run recorded in qoslab's network-namespace lab on Linux 6.18 (see `data/README.md`):
+# client → router → server, the router's egress shaped by HTB at 2 mbit with a `pfifo` leaf of
+# **1000** packets, a 2.5 mbit UDP flood of 500-byte packets — and a few seconds later the leaf
+# is replaced by a `pfifo` of **10** packets (the `config_change` event in the plot). A full
+# 1000-packet queue of 500-byte packets at 2 Mbit/s is 8 · 500 000 / 2·10⁶ s ≈ 2 s; ten
+# packets are 20 ms.
+
+# %%
+lab = qoslab.load(qoslab.data_path(LAB_RUN))
+lab.events
+
+# %%
+phases = pd.DataFrame([{"phase": p["name"], "from (s)": p["t_start"], "to (s)": p["t_end"],
+                        "queue at the end (packets)": p["tc"]["qlen"],
+                        "dropped": p["tc"]["drops"],
+                        "full queue by formula (ms)": p["predicted_full_delay_ms"]}
+                       for p in lab.meta["phases"]]).set_index("phase")
+for name, p in phases.iterrows():
+    rtt = lab.probes.loc[lab.probes["t_sent"].between(p["from (s)"], p["to (s)"]), "rtt_ms"]
+    phases.loc[name, "median ping RTT (ms)"] = rtt.median()
+phases.round(1)
+
+# %%
+plots.latency(lab, kind="line", logy=True)
+
+# %% [markdown]
+# ## 5. Explore
 #
 # The run browser puts every run of this notebook under one set of controls: pick a run, the
 # streams and the kind of plot.
@@ -143,7 +174,8 @@ from qoslab import widgets
 
 browser = widgets.RunBrowser({**{f"pfifo limit {k}": r for k, r in fifo_runs.items()},
                               **{f"{q}, limit 1000": r for q, r in by_qdisc.items()},
-                              "unshaped": unshaped, "shaped 95 % + fq_codel": shaped},
+                              "unshaped": unshaped, "shaped 95 % + fq_codel": shaped,
+                              "lab (Linux 6.18)": lab},
                              kind="cdf")
 browser.update()   # once outside any callback: an error fails the notebook here
 browser
