@@ -47,7 +47,6 @@ OPTIONAL_COLUMNS: dict[str, str] = {
     "rt_classid": "route realm (dst->tclassid); default 0",
     "l2_proto": "EtherType (skb->protocol); default 0x0800/0x86dd from ip_version, else 0",
     "inner_tos": "TOS byte of the inner IPv4 header (for the default priority); default outer TOS",
-    "spi_inner": "not modelled: ESP/AH inside a tunnel has no ports",
     "t": "packet time in seconds; needed only with a perturb schedule (`at`)",
 }
 
