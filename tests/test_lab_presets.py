@@ -30,7 +30,9 @@ def test_pfifo_fast_tos_bands_on_two_namespaces_joined_by_veth():
     need_root()
     from qoslab.lab.presets import pfifo_fast_tos
 
-    run = pfifo_fast_tos(count=30, router=False)
+    # 0x10/0x00/0x08 are the seed's figure; 0x02, 0x14 and 0x1c check qoslab's TOS->band
+    # model against the kernel (0x02 is where the pre-ECN table differed: band 2, not 1)
+    run = pfifo_fast_tos(count=30, router=False, tos=(0x10, 0x00, 0x08, 0x02, 0x14, 0x1c))
     rtt = _by_id(run)
     assert len(rtt["tos10"]) >= 25, "band 0 pings must get through the flood"
     assert len(rtt["tos00"]) >= 3
@@ -38,6 +40,14 @@ def test_pfifo_fast_tos_bands_on_two_namespaces_joined_by_veth():
     assert fast * 10 <= normal, (fast, normal)
     # 0x08 (band 2) is starved while band 1 is never empty, or at least the slowest
     assert len(rtt["tos08"]) == 0 or np.median(rtt["tos08"]) >= normal
+    # every stream behaves as the band qoslab.hashing predicts for its TOS
+    def measured_band(r: np.ndarray) -> int:
+        if len(r) == 0 or np.median(r) >= 1.5 * normal:
+            return 2
+        return 0 if np.median(r) * 10 <= normal else 1
+    measured = {i: measured_band(r) for i, r in rtt.items()}
+    assert measured == run.meta["model_band"]
+    assert run.meta["model_band"]["tos02"] == 1
     # band 1 waits behind ~txqueuelen packets: the predicted drain time, within a factor 2
     predicted = run.meta["predicted_band1_delay_ms"]
     assert predicted / 2 <= normal <= predicted * 2, (normal, predicted)

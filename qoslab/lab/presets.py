@@ -123,6 +123,14 @@ class _Experiment:
         return run
 
 
+def _model_bands(tos: tuple[int, ...]) -> dict[str, int]:
+    """The band :func:`qoslab.hashing.pfifo_fast_band` (current kernels' table) predicts for
+    each ping TOS, keyed like the ping target ids (``tos10``)."""
+    from ..hashing import pfifo_fast_band
+
+    return {f"tos{t:02x}": int(pfifo_fast_band(int(t), table="new")) for t in tos}
+
+
 def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int = 1000,
                    txqueuelen: int = 100, tos: tuple[int, ...] = (0x10, 0x00, 0x08),
                    interval: float = 0.1, count: int = 50, settle: float = 1.5,
@@ -161,8 +169,9 @@ def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int 
     -------
     Run
         PROBES of the pings; EVENTS (config, load start/stop); META with the ``tc`` commands,
-        ``tc -s`` snapshots (before, during, after) and backlog samples, and
-        ``predicted_band1_delay_ms``.
+        ``tc -s`` snapshots (before, during, after) and backlog samples,
+        ``predicted_band1_delay_ms``, and ``model_band`` (target id -> the band qoslab's
+        pfifo_fast model predicts, to hold against what the kernel did).
     """
     at = "router" if router else "client"
     timeout = max(2.0, 3 * queue_delay_ms(txqueuelen, size, rate) / 1000)
@@ -172,6 +181,7 @@ def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int 
                    "txqueuelen": txqueuelen, "tos": list(tos), "interval": interval,
                    "count": count, "settle": settle, "router": router, "family": family},
         "predicted_band1_delay_ms": queue_delay_ms(txqueuelen, size, rate),
+        "model_band": _model_bands(tos),
     }, router=router, txqueuelen=txqueuelen)
     with exp as (tb, ping_file):
         tb.apply(htb(rate, leaf=leaf("pfifo_fast")), at)
