@@ -179,6 +179,7 @@ class Testbed:
             "kernel_release": platform.release(),
             "kernel_version": platform.version(),
             "sysctls": {k: client.sysctl(k) for k in SYSCTLS},
+            "iproute2": run_cmd(["tc", "-V"], check=False).stdout.strip(),
             "started_unix": self.t0_unix,
             "leftovers_removed": leftovers,
         }
