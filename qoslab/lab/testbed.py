@@ -178,11 +178,23 @@ class Testbed:
             "txqueuelen": self.txqueuelen,
             "kernel_release": platform.release(),
             "kernel_version": platform.version(),
-            "sysctls": {k: client.sysctl(k) for k in SYSCTLS},
+            "sysctls": self._sysctls(client),
             "iproute2": run_cmd(["tc", "-V"], check=False).stdout.strip(),
             "started_unix": self.t0_unix,
             "leftovers_removed": leftovers,
         }
+
+    @staticmethod
+    def _sysctls(ns: Namespace) -> dict[str, str]:
+        """SYSCTLS as ``ns`` sees them; the few that exist only in the initial namespace
+        (``net.core.default_qdisc``) are read there (read only)."""
+        out = {}
+        for key in SYSCTLS:
+            value = ns.sysctl(key)
+            if not value:
+                value = run_cmd(["sysctl", "-n", key], check=False).stdout.strip()
+            out[key] = value
+        return out
 
     def close(self) -> None:
         """Stop everything started in the bed and delete its namespaces (idempotent)."""
