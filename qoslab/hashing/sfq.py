@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ._packets import check_frame, column, raw16, raw32, tokens
+from ._packets import check_frame, column, raw16, raw32
 from .cls_flow import FlowClassifier, parse_classid
 from .dissect import Flow, direct_read, dissect
 from .jhash import jhash_2words, jhash_3words
@@ -152,8 +152,7 @@ class Sfq:
         has_l4 = ip & (f.sport | f.dport).astype(bool)
         h2 = np.where(has_l4, h2 ^ raw_ports(f.sport, f.dport, e), h2)
         # non-IP: h = (u32)skb_dst ^ skb->protocol, h2 = (u32)skb->sk
-        route = column(packets, "route_token") if "route_token" in packets.columns else \
-            tokens("route", packets["dst"].astype("string").to_numpy(dtype=object))
+        route = column(packets, "route_token")  # non-IP usually has no route: 0
         h = np.where(ip, h, route ^ raw16(f.l2_proto, e))
         h2 = np.where(ip, h2, column(packets, "sk_token"))
         return np.column_stack([h, h2]).astype(np.uint32)
