@@ -376,3 +376,30 @@ def base64_png(value) -> bytes:
     import base64
 
     return value if isinstance(value, bytes) else base64.b64decode(value)
+
+
+# ---- real lab runs (bundled) --------------------------------------------------------------------
+
+def test_real_bufferbloat_run_marks_the_config_change():
+    run = qoslab.load(qoslab.data_path("lab/bufferbloat.json.gz"))
+    ax = plots.latency(run, kind="line").axes[0]
+    t = run.probes["t_sent"]
+    ev = run.events[run.events["t"].between(t.min(), t.max())]
+    assert list(ev["kind"]) == ["config_change"]  # the pfifo limit 1000 -> 10 switch
+    cc = by_gid(ax, "events:config_change")
+    assert [seg[0][0] for seg in cc[0].get_segments()] == pytest.approx(list(ev["t"]))
+    assert not by_gid(ax, "events:hash_change") and not by_gid(ax, "events:load_start")
+
+
+def test_real_pfifo_fast_tos_run_in_the_pingexp_figure():
+    run = qoslab.load(qoslab.data_path("lab/pfifo_fast_tos.json.gz"))
+    fig = plots.pingexp_figure(run)
+    table = qoslab.analysis.summarize(run)
+    loss_ax, mean_ax, _mdev_ax = fig.subfigs[1].axes
+    assert [b.get_height() for b in loss_ax.patches] == pytest.approx(table["loss_pct"].tolist())
+    assert table["loss_pct"].iloc[-1] == 100.0  # TOS 0x08 (band 2) starved by the flood
+    assert mean_ax.patches[0].get_height() < mean_ax.patches[1].get_height()  # 0x10 beats 0x00
+    hist = [p.get_label() for p in fig.subfigs[2].axes[0].patches]
+    assert hist == list(table.index[table["received"] > 0])  # no outline for a silent stream
+    lost = by_gid(fig.subfigs[3].axes[0], "loss:")
+    assert sum(len(c.get_offsets()) for c in lost) == int((table["sent"] - table["received"]).sum())

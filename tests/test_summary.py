@@ -84,6 +84,21 @@ def test_accepts_a_run_and_matches_flent_file_directly():
     assert s["p99"] == pytest.approx(np.percentile(rtt, 99))
 
 
+def _check_against_iputils(output: str, count: int) -> None:
+    replies = re.findall(r"icmp_[rs]eq=(\d+) .*time=([\d.]+) ms", output)
+    mn, avg, mx, mdev = map(float, re.search(
+        r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms", output).groups())
+    df = pd.DataFrame({"stream": "lo", "seq": [int(s) for s, _ in replies],
+                       "t_sent": [0.05 * i for i in range(len(replies))],
+                       "rtt_ms": [float(t) for _, t in replies], "status": "ok"})
+    s = summarize(df).loc["lo"]
+    assert s["sent"] == count and s["received"] == len(replies) == count
+    assert s["min"] == pytest.approx(mn, abs=1e-9)
+    assert s["max"] == pytest.approx(mx, abs=1e-9)
+    assert s["mean"] == pytest.approx(avg, abs=0.0015)
+    assert s["mdev"] == pytest.approx(mdev, abs=0.0015)
+
+
 def test_matches_iputils_ping_summary_line():
     """Run the real iputils ping on loopback; our figures from its per-reply times must match
     its own ``rtt min/avg/max/mdev`` line (iputils rounds down to whole microseconds)."""
@@ -92,15 +107,12 @@ def test_matches_iputils_ping_summary_line():
                           capture_output=True, text=True, timeout=30, env={"LC_ALL": "C"})
     if proc.returncode != 0:
         pytest.skip(f"ping on loopback not permitted here: {proc.stderr.strip()}")
-    replies = re.findall(r"icmp_[rs]eq=(\d+) .*time=([\d.]+) ms", proc.stdout)
-    mn, avg, mx, mdev = map(float, re.search(
-        r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms", proc.stdout).groups())
-    df = pd.DataFrame({"stream": "lo", "seq": [int(s) for s, _ in replies],
-                       "t_sent": [0.05 * i for i in range(len(replies))],
-                       "rtt_ms": [float(t) for _, t in replies], "status": "ok"})
-    s = summarize(df).loc["lo"]
-    assert s["sent"] == 8 and s["received"] == len(replies) == 8
-    assert s["min"] == pytest.approx(mn, abs=1e-9)
-    assert s["max"] == pytest.approx(mx, abs=1e-9)
-    assert s["mean"] == pytest.approx(avg, abs=0.0015)
-    assert s["mdev"] == pytest.approx(mdev, abs=0.0015)
+    _check_against_iputils(proc.stdout, 8)
+
+
+def test_matches_recorded_iputils_output(repo):
+    """The same check on iputils output recorded in tests/data (IPv4 and IPv6 loopback)."""
+    for name in ("ping-v4-loopback.txt", "ping-v6-loopback.txt"):
+        text = (repo / "tests" / "data" / "iputils" / name).read_text()
+        sent = int(re.search(r"(\d+) packets transmitted", text).group(1))
+        _check_against_iputils(text, sent)

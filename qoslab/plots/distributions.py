@@ -102,6 +102,8 @@ def histogram(
             if edges.size < 2 or edges[-1] < allv.max():
                 edges = np.append(edges, edges[-1] + width)
             for name in names:
+                if not samples[name].size:
+                    continue  # no reply at all: nothing to draw (the loss panel says so)
                 values, _ = np.histogram(samples[name], bins=edges, density=False)
                 if density and samples[name].size:
                     values = values / (samples[name].size * width)
