@@ -403,3 +403,14 @@ def test_real_pfifo_fast_tos_run_in_the_pingexp_figure():
     assert hist == list(table.index[table["received"] > 0])  # no outline for a silent stream
     lost = by_gid(fig.subfigs[3].axes[0], "loss:")
     assert sum(len(c.get_offsets()) for c in lost) == int((table["sent"] - table["received"]).sum())
+
+
+def test_bare_probes_frame_and_bad_inputs():
+    from qoslab.errors import RunFormatError
+
+    probes = small_run().probes
+    assert len(by_gid(plots.latency(probes).axes[0], "stream:")) == 2  # a PROBES frame is fine
+    with pytest.raises(RunFormatError, match="lacks seq"):
+        plots.cdf(probes.drop(columns="seq"))
+    with pytest.raises(RunFormatError, match="expected a Run or a PROBES"):
+        plots.histogram([1, 2, 3])

@@ -186,6 +186,9 @@ def show_figure(fig: Figure) -> None:
             "write a file with -o FILE.png instead"
         )
     plt.figure(fig)  # hand the plain Figure to pyplot so it gets a manager and a window
+    if fig.canvas.manager is None:  # older matplotlib only activates figures it made
+        raise ConfigError(f"matplotlib {mpl.__version__} cannot open a window for this figure; "
+                          "write a file with -o FILE.png instead")
     plt.show()
 
 
@@ -209,7 +212,8 @@ def run_tables(run) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     if hasattr(run, "probes") and hasattr(run, "events"):
         return run.probes, run.events, dict(getattr(run, "meta", {}) or {})
     if isinstance(run, pd.DataFrame):
-        missing = [c for c in ("stream", "t_sent", "rtt_ms", "status") if c not in run.columns]
+        missing = [c for c in ("stream", "seq", "t_sent", "rtt_ms", "status")
+                   if c not in run.columns]
         if missing:
             raise RunFormatError(
                 f"expected a Run or a PROBES table; the frame lacks {', '.join(missing)}"
