@@ -87,11 +87,14 @@ def test_bad_input_from_the_command_line_process():
     assert r.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_mid_run_saves_every_probe_sent(tmp_path, sig, status):
+@pytest.mark.parametrize("sig, status, backend", [(signal.SIGINT, 130, "auto"),
+                                                  (signal.SIGTERM, 143, "auto"),
+                                                  (signal.SIGINT, 130, "system")])
+def test_signal_mid_run_saves_every_probe_sent(tmp_path, sig, status, backend):
     out = tmp_path / "s.json.gz"
     proc = subprocess.Popen([sys.executable, "-m", "qoslab", "ping", "-t", "a,127.0.0.1,0",
-                             "-t", "b,::1,0x10", "-i", "0.02", "-c", "100000", "-w", str(out)],
+                             "-t", "b,::1,0x10", "-i", "0.02", "-c", "100000", "-w", str(out),
+                             "--backend", backend],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     journal = out.with_name(out.name + ".partial")
     deadline = time.monotonic() + 30
