@@ -249,7 +249,7 @@ def test_key_picker_without_packets_shows_only_the_tc_line():
 def test_perturb_explorer_on_the_real_simulator():
     from qoslab.widgets import PerturbExplorer, perturb_experiment
 
-    pe = PerturbExplorer(perturb=5, seed=1, duration=25.0)
+    pe = PerturbExplorer(perturb=5, seed=1, duration=40.0)
     assert pe.last_error is None, pe.last_error
     assert {"duration", "limit", "profile"} <= set(pe.params)
     events = pe.result.run.events
@@ -259,6 +259,8 @@ def test_perturb_explorer_on_the_real_simulator():
                                                                               t_probe.max())]
     assert len(hc[0].get_segments()) == len(in_range) >= 3
     assert pe.result.alignment.n_spikes == len(pe.result.spikes)
+    assert pe.result.period.period == pytest.approx(5, abs=0.25)  # found from latency alone
+    assert "period from latency alone" in pe.status.value
     # the pure function is cached on its arguments: the explorer got the very same object
     assert perturb_experiment(**pe.values()) is pe.result
     pe.params["profile"].value = "5.18+"

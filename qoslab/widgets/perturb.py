@@ -25,6 +25,8 @@ class PerturbResult:
     run: Run
     spikes: pd.DataFrame
     alignment: Any
+    #: :class:`qoslab.analysis.PeriodEstimate` of the spike onsets (latency alone), or None.
+    period: Any = None
 
     def alignment_table(self) -> pd.DataFrame:
         """The alignment statistic as a small table, whatever shape the analysis returned."""
@@ -79,22 +81,33 @@ def perturb_experiment(perturb: float = 5, seed: int = 1, **params) -> PerturbRe
     Returns
     -------
     PerturbResult
-        The RUN, the spikes of :func:`qoslab.analysis.detect_spikes` and the statistic of
-        :func:`qoslab.analysis.align_to_events` for the ``hash_change`` events.
+        The RUN, the spikes of :func:`qoslab.analysis.detect_spikes`, the statistic of
+        :func:`qoslab.analysis.align_to_events` for the ``hash_change`` events, and the
+        perturbation period inferred from the spike onsets alone
+        (:func:`qoslab.analysis.infer_period`).
+
+    Examples
+    --------
+    >>> res = perturb_experiment(perturb=5, seed=1, duration=30.0)
+    >>> res.alignment.fraction > 0.5, round(float(res.period.period))
+    (True, 5)
     """
     from tqdm.auto import tqdm
 
-    from ..analysis import align_to_events, detect_spikes
+    from ..analysis import align_to_events, detect_spikes, infer_period, spike_times
     from ..sim.scenarios import sfq_perturb
 
-    with tqdm(total=3, desc=f"perturb={perturb:g}s seed={seed}", leave=False) as bar:
+    with tqdm(total=4, desc=f"perturb={perturb:g}s seed={seed}", leave=False) as bar:
         run = sfq_perturb(perturb=perturb, seed=seed, **params)
         bar.update()
         spikes = detect_spikes(run.probes)
         bar.update()
         alignment = align_to_events(spikes, run.events, kind="hash_change")
         bar.update()
-    return PerturbResult(run, spikes, alignment)
+        t = run.probes["t_sent"]
+        period = infer_period(spike_times(spikes), span=(float(t.min()), float(t.max())))
+        bar.update()
+    return PerturbResult(run, spikes, alignment, period)
 
 
 class PerturbExplorer(Explorer):
@@ -161,6 +174,9 @@ class PerturbExplorer(Explorer):
         n_hash = int((self.result.run.events["kind"] == "hash_change").sum())
         self.show(figure_bundle(self.figure),
                   table_bundle(self.result.alignment_table(), caption="spikes vs hash changes"))
-        self.status.value = text_bundle(
-            f"{len(self.result.spikes)} spike(s), {n_hash} hash change(s)", pre=False
-        )["data"]["text/html"]
+        text = f"{len(self.result.spikes)} spike(s), {n_hash} hash change(s)"
+        est = self.result.period
+        if est is not None and est.period == est.period:  # not NaN
+            text += (f"; period from latency alone: {est.period:.2f} s "
+                     f"(p = {est.p_value:.3g}; perturb is {self.perturb.value} s)")
+        self.status.value = text_bundle(text, pre=False)["data"]["text/html"]
