@@ -88,7 +88,8 @@ def bufferbloat_run(tmp_path_factory):
     from qoslab.lab.presets import bufferbloat
 
     d = tmp_path_factory.mktemp("bufferbloat")
-    run = bufferbloat(capture=str(d / "bb.pcap"), path=str(d / "bb.json.gz"))
+    run = bufferbloat(long_seconds=5.0, short_seconds=3.0, capture=str(d / "bb.pcap"),
+                      path=str(d / "bb.json.gz"))
     return run, d
 
 
