@@ -20,34 +20,71 @@ class ByteSource:
     def __init__(self, buf: np.ndarray):
         self.buf = buf
         self.size = len(buf)
+        self.heads: np.ndarray | None = None
 
-    def rows(self, pos: np.ndarray, width: int, avail: np.ndarray) -> np.ndarray:
-        """Return ``(len(pos), width)`` uint8: the bytes at ``pos``, zero past ``avail``.
+    def set_heads(self, rows: np.ndarray, data_off: np.ndarray, width: int = 64) -> None:
+        """Copy the first ``width`` bytes of the frames ``rows`` (at ``data_off``) once.
 
-        ``avail`` is how many bytes of the packet are captured from ``pos`` on (may be <= 0).
+        Later :meth:`rows` calls that pass ``rows=`` and fall inside these heads read the
+        small contiguous copy instead of the file: one scattered pass over the file per frame
+        instead of one per header, which is what costs (cache and TLB misses).
+        """
+        self.heads = self.rows(data_off, width)
+        self.head_lo = int(rows[0]) if len(rows) else 0
+        self.head_off = data_off
+        self.head_w = width
+
+    def clear_heads(self) -> None:
+        """Forget the frame heads set by :meth:`set_heads`."""
+        self.heads = None
+
+    def rows(self, pos: np.ndarray, width: int, avail: np.ndarray | None = None, *,
+             rows: np.ndarray | None = None) -> np.ndarray:
+        """Return ``(len(pos), width)`` uint8: the bytes at ``pos`` (zero past the file end).
+
+        Bytes past a packet's captured length (``avail`` bytes from ``pos``) belong to the
+        next record: every decoder checks ``avail`` before it uses a field, so they are not
+        cleared here (clearing costs a pass over every row).
         """
         n = len(pos)
-        size = self.size
         if n == 0:
             return np.zeros((0, width), np.uint8)
+        if rows is not None and self.heads is not None and width <= self.head_w:
+            local = rows - self.head_lo
+            rel = pos - self.head_off[local]
+            inside = (rel >= 0) & (rel <= self.head_w - width)
+            flat = self.heads.reshape(-1)
+            window = as_strided(flat, shape=(len(flat) - width + 1, width), strides=(1, 1),
+                                writeable=False)
+            at = local * self.head_w + rel
+            if inside.all():
+                return window[at]
+            out = np.empty((n, width), np.uint8)
+            out[inside] = window[at[inside]]
+            out[~inside] = self.rows(pos[~inside], width)
+            return out
+        size = self.size
         if size >= width:
             window = as_strided(self.buf, shape=(size - width + 1, width), strides=(1, 1),
                                 writeable=False)
-            out = window[np.clip(pos, 0, size - width)]
-            tail = np.flatnonzero(pos > size - width)
+            last = size - width
+            if int(pos.max()) <= last and int(pos.min()) >= 0:
+                return window[pos]
+            out = window[np.clip(pos, 0, last)]
+            tail = np.flatnonzero((pos > last) | (pos < 0))
         else:
             out = np.zeros((n, width), np.uint8)
             tail = np.arange(n)
-        if len(tail):
-            idx = pos[tail, None] + np.arange(width)
-            inside = (idx >= 0) & (idx < size)
-            out[tail] = np.where(inside, self.buf[np.clip(idx, 0, max(size - 1, 0))], 0) \
-                if size else 0
-        short = np.flatnonzero(avail < width)
-        if len(short):
-            keep = np.arange(width) < avail[short, None]
-            out[short] = np.where(keep, out[short], 0)
+        idx = pos[tail, None] + np.arange(width)
+        inside = (idx >= 0) & (idx < size)
+        out[tail] = np.where(inside, self.buf[np.clip(idx, 0, max(size - 1, 0))], 0) \
+            if size else 0
         return out
+
+    def records(self, pos: np.ndarray, dtype: np.dtype, *,
+                rows: np.ndarray | None = None) -> np.ndarray:
+        """The bytes at ``pos`` viewed as one structured ``dtype`` record each."""
+        return self.rows(pos, dtype.itemsize, rows=rows).view(dtype).reshape(-1)
 
 
 def be16(m: np.ndarray, col: int) -> np.ndarray:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._bytes import ByteSource, be16, be32
+from ..schema import PACKETS
+from ._bytes import ByteSource
 from .linktypes import ETH_P_IP, ETH_P_IPV6, decode_link
 from .records import RecordBatch
 
@@ -42,6 +43,24 @@ _MAX_EXT = 16
 _P = {name: code for code, name in enumerate(PROBLEMS)}
 
 
+def _numpy_dtypes() -> dict[str, np.dtype]:
+    kinds = {"UInt8": np.uint8, "UInt16": np.uint16, "UInt32": np.uint32, "bool": np.bool_}
+    out = {name: np.dtype(kinds[d]) for name, d in PACKETS.items() if d in kinds}
+    out["tunnel"] = np.dtype(np.int8)
+    return out
+
+
+#: numpy dtype each decoded column is stored in (from :data:`qoslab.schema.PACKETS`).
+_STORE = _numpy_dtypes()
+
+
+def _nonempty_mask(mask):
+    """``None`` when every element of ``mask`` is True (the fast path), else ``mask``."""
+    if mask is None or mask is True:
+        return None
+    return None if mask.all() else mask
+
+
 class Decoded:
     """Columns of a decoded batch: ``values[name]`` with ``valid[name]`` (False = NA)."""
 
@@ -52,74 +71,130 @@ class Decoded:
         self.addr: dict[str, list] = {}  # name -> [(rows, 4 | 6, values)]
         self.problem = np.zeros(n, np.int8)
 
-    def put(self, name: str, rows: np.ndarray, values: np.ndarray, ok=None) -> None:
-        """Set ``name`` at ``rows`` (where ``ok``) to ``values``."""
+    def put(self, name: str, rows: np.ndarray, values, ok=None) -> None:
+        """Set ``name`` at ``rows`` (where ``ok``) to ``values``; names outside PACKETS are
+        dropped."""
+        dtype = _STORE.get(name)
+        if dtype is None:
+            return
         if name not in self.values:
-            self.values[name] = np.zeros(self.n, np.int64)
+            self.values[name] = np.zeros(self.n, dtype)
             self.valid[name] = np.zeros(self.n, bool)
+        ok = _nonempty_mask(ok)
         if ok is not None:
-            rows, values = rows[ok], values[ok]
+            rows = rows[ok]
+            values = values[ok] if np.ndim(values) else values
         self.values[name][rows] = values
         self.valid[name][rows] = True
 
     def put_addr(self, name: str, rows: np.ndarray, version: int, values: np.ndarray,
-                 ok: np.ndarray) -> None:
-        self.addr.setdefault(name, []).append((rows[ok], version, values[ok]))
+                 ok=None) -> None:
+        ok = _nonempty_mask(ok)
+        if ok is not None:
+            rows, values = rows[ok], values[ok]
+        self.addr.setdefault(name, []).append((rows, version, values))
 
     def flag(self, rows: np.ndarray, problem: str, where=None) -> None:
         """Record ``problem`` at ``rows`` (where ``where``) unless one is already recorded."""
         if where is not None:
+            if not where.any():
+                return
             rows = rows[where]
         rows = rows[self.problem[rows] == 0]
         self.problem[rows] = _P[problem]
+
+
+#: Frames decoded together: small enough that every stage finds the header cache lines the
+#: previous stage touched still in the CPU cache.
+SUB_BATCH = 1 << 15
 
 
 def decode_batch(src: ByteSource, batch: RecordBatch) -> Decoded:
     """Decode every frame of ``batch``; see the module docstring for the stages."""
     n = len(batch)
     out = Decoded(n)
-    link = decode_link(src, batch.data_off, batch.cap_len, batch.linktype)
-    everyone = np.arange(n)
+    for lo in range(0, n, SUB_BATCH):
+        hi = min(lo + SUB_BATCH, n)
+        rows = np.arange(lo, hi)
+        src.set_heads(rows, batch.data_off[lo:hi])
+        try:
+            _decode_rows(src, out, rows, batch.data_off[lo:hi], batch.cap_len[lo:hi],
+                         batch.linktype[lo:hi])
+        finally:
+            src.clear_heads()
+    return out
+
+
+def _decode_rows(src, out: Decoded, everyone, data_off, cap_len, linktype) -> None:
+    link = decode_link(src, data_off, cap_len, linktype, everyone)
     out.flag(everyone, "unsupported_link", ~link.known)
     out.flag(everyone, "truncated", link.truncated)
     out.put("l2_proto", everyone, link.l2_proto, link.l2_proto >= 0)
     out.put("vlan", everyone, link.vlan, link.vlan >= 0)
-    end = batch.data_off + batch.cap_len
+    end = data_off + cap_len
     for version, ethertype in ((4, ETH_P_IP), (6, ETH_P_IPV6)):
-        rows = np.flatnonzero(link.l2_proto == ethertype)
-        if len(rows):
-            pos = link.l3_off[rows]
-            ip = _decode_ip(src, out, "", rows, pos, end[rows] - pos, version)
+        sel = np.flatnonzero(link.l2_proto == ethertype)
+        if len(sel):
+            pos = link.l3_off[sel]
+            ip = _decode_ip(src, out, "", everyone[sel], pos, end[sel] - pos, version)
             _decode_l4(src, out, "", *ip)
-    return out
+
+
+#: Fixed IPv4 / IPv6 / transport header layouts (network byte order).
+IPV4 = np.dtype([("vihl", "u1"), ("tos", "u1"), ("len", ">u2"), ("id", ">u2"), ("ff", ">u2"),
+                 ("ttl", "u1"), ("proto", "u1"), ("csum", ">u2"), ("src", ">u4"),
+                 ("dst", ">u4")])
+IPV6 = np.dtype([("vtf", ">u4"), ("plen", ">u2"), ("nxt", "u1"), ("hlim", "u1"),
+                 ("src", "V16"), ("dst", "V16")])
+L4 = np.dtype([("w0", ">u2"), ("w1", ">u2"), ("w2", ">u2"), ("w3", ">u2")])
+EXT = np.dtype([("nxt", "u1"), ("len", "u1"), ("frag", ">u2"), ("rest", ">u4")])
+#: protocol number -> minimum transport header length (0: not checked)
+_NEED = np.zeros(256, np.int64)
+for _p, _n in _MIN_L4.items():
+    _NEED[_p] = _n
+_PORTED = np.zeros(256, bool)
+_PORTED[list(PORT_PROTOCOLS)] = True
+
+
+def _subset(good, *arrays):
+    """``arrays`` restricted to ``good`` (no copy when every row is good)."""
+    good = _nonempty_mask(good)
+    if good is None:
+        return arrays
+    return tuple(a[good] for a in arrays)
 
 
 def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
     """Decode IPv``version`` headers at ``pos``; return what the transport stage needs."""
-    m = src.rows(pos, 40 if version == 6 else 24, avail)
-    bad_version = (m[:, 0] >> 4 != version) & (avail >= 1)
+    h = src.records(pos, IPV6 if version == 6 else IPV4, rows=rows)
+    first = h["vtf"] >> 28 if version == 6 else h["vihl"] >> 4
+    empty = avail < 1
+    bad_version = (first != version) & ~empty
     bad_code = "bad_ip_header" if not prefix else "bad_inner_ip_header"
     out.flag(rows, bad_code, bad_version)
-    out.flag(rows, "truncated", avail < 1)
-    good = ~bad_version & (avail >= 1)
-    rows, pos, avail, m = rows[good], pos[good], avail[good], m[good]
-    out.put(prefix + "ip_version", rows, np.full(len(rows), version))
+    out.flag(rows, "truncated", empty)
+    rows, pos, avail, h = _subset(~bad_version & ~empty, rows, pos, avail, h)
+    out.put(prefix + "ip_version", rows, version)
+    full = len(avail) == 0 or int(avail.min()) >= (40 if version == 6 else 20)
+
+    def have(k):  # the first k header bytes were captured (None: all rows)
+        return None if full else avail >= k
+
     if version == 4:
-        hlen = (m[:, 0] & 15).astype(np.int64) * 4
-        totlen = be16(m, 2)
-        ff = be16(m, 6)
-        offset, mf = ff & 0x1FFF, (ff >> 13) & 1
-        tos, ttl, proto = m[:, 1], m[:, 8], m[:, 9]
-        have_ff = avail >= 8
-        out.put(prefix + "tos", rows, tos, avail >= 2)
-        out.put(prefix + "ttl", rows, ttl, avail >= 9)
-        out.put(prefix + "proto", rows, proto, avail >= 10)
-        out.put_addr(prefix + "src", rows, 4, be32(m, 12), avail >= 16)
-        out.put_addr(prefix + "dst", rows, 4, be32(m, 16), avail >= 20)
+        hlen = (h["vihl"] & 15).astype(np.int64) * 4
+        totlen = h["len"].astype(np.int64)
+        ff = h["ff"]
+        offset = ff & 0x1FFF
+        out.put(prefix + "tos", rows, h["tos"], have(2))
+        out.put(prefix + "ttl", rows, h["ttl"], have(9))
+        out.put(prefix + "proto", rows, h["proto"], have(10))
+        out.put_addr(prefix + "src", rows, 4, h["src"], have(16))
+        out.put_addr(prefix + "dst", rows, 4, h["dst"], have(20))
         if not prefix:
-            out.put("frag", rows, (mf == 1) | (offset != 0), have_ff)
-            out.put("frag_offset", rows, offset, have_ff)
-        bad = (hlen < 20) | ((avail >= 4) & (totlen != 0) & (totlen < hlen))
+            out.put("frag", rows, (ff & 0x3FFF) != 0, have(8))  # MF or an offset
+            out.put("frag_offset", rows, offset, have(8))
+        known_len = (totlen != 0) if full else (avail >= 4) & (totlen != 0)
+        bad = (hlen < 20) | (known_len & (totlen < hlen))
         out.flag(rows, bad_code, bad)
         cut = ~bad & (avail < np.maximum(hlen, 20))
         out.flag(rows, "truncated", cut)
@@ -127,19 +202,20 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         l4avail = np.where(totlen > 0, np.minimum(avail, totlen), avail) - hlen
         stated = np.where(totlen > 0, totlen - hlen, -1)
         ok = ~bad & ~cut & (offset == 0)
-        return (rows[ok], pos[ok] + hlen[ok], l4avail[ok], stated[ok],
-                proto[ok].astype(np.int64), 4)
-    vtf = be32(m, 0)
-    plen = be16(m, 4)
-    out.put(prefix + "tos", rows, (vtf >> 20) & 0xFF, avail >= 2)
+        rows, pos, hlen, l4avail, stated, proto = _subset(
+            ok, rows, pos, hlen, l4avail, stated, h["proto"])
+        return rows, pos + hlen, l4avail, stated, proto.astype(np.int64), 4
+    vtf = h["vtf"]
+    plen = h["plen"].astype(np.int64)
+    out.put(prefix + "tos", rows, (vtf >> 20) & 0xFF, have(2))
     if not prefix:
-        out.put("flow_label", rows, vtf & 0xFFFFF, avail >= 4)
-    out.put(prefix + "ttl", rows, m[:, 7], avail >= 8)
-    out.put_addr(prefix + "src", rows, 6, m[:, 8:24], avail >= 24)
-    out.put_addr(prefix + "dst", rows, 6, m[:, 24:40], avail >= 40)
+        out.put("flow_label", rows, vtf & 0xFFFFF, have(4))
+    out.put(prefix + "ttl", rows, h["hlim"], have(8))
+    out.put_addr(prefix + "src", rows, 6, h["src"], have(24))
+    out.put_addr(prefix + "dst", rows, 6, h["dst"], have(40))
     cut = avail < 40
     out.flag(rows, "truncated", cut)
-    nh = m[:, 6].astype(np.int64)
+    nh = h["nxt"].astype(np.int64)
     cur = pos + 40
     rem = np.where(plen > 0, np.minimum(avail - 40, plen), avail - 40)
     left = plen.copy()  # bytes the header says follow (0 = jumbogram: unknown)
@@ -150,20 +226,20 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         walking = np.flatnonzero(alive & np.isin(nh, _IPV6_EXT))
         if not len(walking):
             break
-        r = src.rows(cur[walking], 8, rem[walking])
-        short = rem[walking] < 8
+        r = src.records(cur[walking], EXT, rows=rows[walking])
+        room = rem[walking]
         is_frag = nh[walking] == 44
-        hl = np.where(is_frag, 8, (r[:, 1].astype(np.int64) + 1) * 8)
-        short |= rem[walking] < hl
+        hl = np.where(is_frag, 8, (r["len"].astype(np.int64) + 1) * 8)
+        short = (room < 8) | (room < hl)
         out.flag(rows[walking], "truncated", short)
-        cut_rows = walking[short & (rem[walking] >= 1)]
-        nh[cut_rows] = r[short & (rem[walking] >= 1), 0]  # the next-header byte was captured
+        readable = short & (room >= 1)
+        nh[walking[readable]] = r["nxt"][readable]  # the next-header byte was captured
         alive[walking[short]] = False
         w, r, hl, is_frag = walking[~short], r[~short], hl[~short], is_frag[~short]
-        fo = be16(r, 2)
+        fo = r["frag"].astype(np.int64)
         offset[w] = np.where(is_frag, fo >> 3, offset[w])
         mf[w] = np.where(is_frag, fo & 1, mf[w])
-        nh[w] = r[:, 0]
+        nh[w] = r["nxt"]
         cur[w] += hl
         rem[w] -= hl
         left[w] -= hl
@@ -171,13 +247,14 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         stuck = alive & np.isin(nh, _IPV6_EXT)
         out.flag(rows, "bad_ext_header", stuck)
         alive &= ~stuck
-    out.put(prefix + "proto", rows, nh, avail >= 7)
+    out.put(prefix + "proto", rows, nh, have(7))
     if not prefix:
-        out.put("frag", rows, (mf == 1) | (offset != 0), avail >= 40)
-        out.put("frag_offset", rows, offset, avail >= 40)
+        out.put("frag", rows, (mf == 1) | (offset != 0), ~cut)
+        out.put("frag_offset", rows, offset, ~cut)
     ok = alive & (offset == 0)
     stated = np.where(plen > 0, left, -1)
-    return rows[ok], cur[ok], rem[ok], stated[ok], nh[ok], 6
+    rows, cur, rem, stated, nh = _subset(ok, rows, cur, rem, stated, nh)
+    return rows, cur, rem, stated, nh, 6
 
 
 def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
@@ -187,26 +264,31 @@ def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
         return
     # l4_len describes the innermost transport: a tunnel's inner decode overwrites it.
     out.put("l4_len", rows, stated, stated >= 0)
-    m = src.rows(pos, 8, avail)
-    need = np.zeros(len(rows), np.int64)
-    for p, length in _MIN_L4.items():
-        need[proto == p] = length
-    out.flag(rows, "truncated", avail < need)
-    ported = np.isin(proto, PORT_PROTOCOLS)
-    out.put(prefix + "sport", rows, be16(m, 0), ported & (avail >= 2))
-    out.put(prefix + "dport", rows, be16(m, 2), ported & (avail >= 4))
+    raw = src.rows(pos, 8, rows=rows)
+    h = raw.view(L4).reshape(-1)
+    out.flag(rows, "truncated", avail < _NEED[proto])
+    full = int(avail.min()) >= 8
+    ported = _PORTED[proto]
+    if ported.any():
+        out.put(prefix + "sport", rows, h["w0"], ported if full else ported & (avail >= 2))
+        out.put(prefix + "dport", rows, h["w1"], ported if full else ported & (avail >= 4))
     icmp = proto == (1 if version == 4 else 58)
-    itype = m[:, 0]
-    out.put(prefix + "icmp_type", rows, itype, icmp & (avail >= 1))
-    if not prefix:
-        out.put("icmp_code", rows, m[:, 1], icmp & (avail >= 2))
-    echo = icmp & np.isin(itype, _ICMP4_ID_TYPES if version == 4 else _ICMP6_ID_TYPES)
-    out.put(prefix + "icmp_id", rows, be16(m, 4), echo & (avail >= 6))
-    out.put(prefix + "icmp_seq", rows, be16(m, 6), echo & (avail >= 8))
+    if icmp.any():
+        itype = raw[:, 0]
+        out.put(prefix + "icmp_type", rows, itype, icmp & (avail >= 1))
+        if not prefix:
+            out.put("icmp_code", rows, raw[:, 1], icmp & (avail >= 2))
+        echo = icmp & np.isin(itype, _ICMP4_ID_TYPES if version == 4 else _ICMP6_ID_TYPES)
+        out.put(prefix + "icmp_id", rows, h["w2"], echo & (avail >= 6))
+        out.put(prefix + "icmp_seq", rows, h["w3"], echo & (avail >= 8))
     if prefix:
         return
-    out.put("spi", rows, be32(m, 0), (proto == 50) & (avail >= 4))
-    out.put("spi", rows, be32(m, 4), (proto == 51) & (avail >= 8))
+    spi = (h["w0"].astype(np.uint32) << 16) | h["w1"]
+    esp, ah = proto == 50, proto == 51
+    if esp.any():
+        out.put("spi", rows, spi, esp & (avail >= 4))
+    if ah.any():
+        out.put("spi", rows, (h["w2"].astype(np.uint32) << 16) | h["w3"], ah & (avail >= 8))
     for inner_version, ip_proto in ((4, 4), (6, 41)):
         t = proto == ip_proto
         if t.any():

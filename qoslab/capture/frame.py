@@ -35,29 +35,22 @@ def address_categorical(n: int, parts: list) -> pd.Categorical:
     """
     codes = np.full(n, -1, np.int32)
     cats: list[str] = []
-    for rows, version, values in parts:
-        if not len(rows):
+    for version in (4, 6):
+        mine = [(r, v) for r, ver, v in parts if ver == version and len(r)]
+        if not mine:
             continue
+        rows = np.concatenate([r for r, _ in mine])
+        values = np.concatenate([v for _, v in mine])
         if version == 4:
             uniq_codes, uniques = pd.factorize(values.astype(np.uint32), sort=False)
             names = [str(ipaddress.IPv4Address(int(v))) for v in uniques]
         else:
-            keys = np.ascontiguousarray(values).view("V16").reshape(-1)
+            keys = values if values.dtype.kind == "V" else \
+                np.ascontiguousarray(values).view("V16").reshape(-1)
             uniques, uniq_codes = np.unique(keys, return_inverse=True)
             names = [str(ipaddress.IPv6Address(bytes(v))) for v in uniques]
-        base = len(cats)
-        # The same address in two parts (v4 rows of two batches) must share one category.
-        known = {c: i for i, c in enumerate(cats)}
-        remap = np.empty(len(names), np.int32)
-        for i, name in enumerate(names):
-            if name in known:
-                remap[i] = known[name]
-            else:
-                remap[i] = base
-                known[name] = base
-                cats.append(name)
-                base += 1
-        codes[rows] = remap[uniq_codes]
+        codes[rows] = uniq_codes.reshape(-1).astype(np.int32) + len(cats)
+        cats.extend(names)
     return pd.Categorical.from_codes(codes, categories=pd.Index(cats, dtype=str))
 
 
@@ -76,14 +69,14 @@ def to_frame(batch: RecordBatch, dec: Decoded, t0_ns: int) -> pd.DataFrame:
             cols[name] = address_categorical(n, dec.addr.get(name, []))
         elif name == "frag":
             v = dec.values.get("frag")
-            cols[name] = np.zeros(n, bool) if v is None else (v != 0) & dec.valid["frag"]
+            cols[name] = np.zeros(n, bool) if v is None else v & dec.valid["frag"]
         elif name == "dscp":
             cols[name] = _int_array(dec, "tos", dtype, n, lambda v: v >> 2)
         elif name == "ecn":
             cols[name] = _int_array(dec, "tos", dtype, n, lambda v: v & 3)
         elif name == "tunnel":
-            v = dec.values.get("tunnel", np.zeros(n, np.int64))
-            cols[name] = pd.Categorical.from_codes(v.astype(np.int8), categories=TUNNELS)
+            v = dec.values.get("tunnel", np.zeros(n, np.int8))
+            cols[name] = pd.Categorical.from_codes(v, categories=TUNNELS)
         elif name == "problem":
             cols[name] = pd.Categorical.from_codes(dec.problem, categories=PROBLEMS)
         else:
@@ -98,4 +91,4 @@ def _int_array(dec: Decoded, name: str, dtype: str, n: int, fn=None):
     v = dec.values[name]
     if fn is not None:
         v = fn(v)
-    return pd.arrays.IntegerArray(v.astype(np_type), ~dec.valid[name])
+    return pd.arrays.IntegerArray(v.astype(np_type, copy=False), ~dec.valid[name])

@@ -47,14 +47,14 @@ class LinkResult:
     truncated: np.ndarray  #: bool, the link header itself is cut
 
 
-def _tags(src, pos, avail, proto, vlan, trunc, rows):
-    """Walk VLAN tags starting at relative offset ``pos`` (arrays over ``rows``)."""
+def _tags(src, pos, avail, proto, vlan, trunc, base, rows):
+    """Walk VLAN tags starting at relative offset ``pos`` (arrays of one group)."""
     for _ in range(_MAX_TAGS):
-        tagged = np.isin(proto, VLAN_TPIDS)
+        tagged = (proto == 0x8100) | (proto == 0x88A8) | (proto == 0x9100)
         if not tagged.any():
             break
         t = np.flatnonzero(tagged)
-        m = src.rows(rows[t] + pos[t], 4, avail[t] - pos[t])
+        m = src.rows(base[t] + pos[t], 4, rows=rows[t])
         cut = avail[t] - pos[t] < 4
         trunc[t[cut]] = True
         tci = be16(m, 0)
@@ -66,45 +66,51 @@ def _tags(src, pos, avail, proto, vlan, trunc, rows):
 
 
 def decode_link(src: ByteSource, data_off: np.ndarray, cap_len: np.ndarray,
-                linktype: np.ndarray) -> LinkResult:
-    """Decode the link header of every frame, grouped by link type."""
+                linktype: np.ndarray, rows: np.ndarray | None = None) -> LinkResult:
+    """Decode the link header of every frame, grouped by link type.
+
+    ``rows`` (frame numbers, for :meth:`ByteSource.set_heads`) defaults to ``0..n-1``."""
     n = len(data_off)
+    if rows is None:
+        rows = np.arange(n)
     l3 = data_off.copy()
     l2 = np.full(n, -1, np.int64)
     vlan = np.full(n, -1, np.int64)
     known = np.zeros(n, bool)
     trunc = np.zeros(n, bool)
-    for lt in np.unique(linktype):
+    single = n == 0 or bool((linktype == linktype[0]).all())
+    for lt in (linktype[:1] if single else np.unique(linktype)):
         layout = LINKTYPES.get(int(lt), (None, None))[1]
         if layout is None:
             continue
-        g = np.flatnonzero(linktype == lt)
+        g = slice(None) if single else np.flatnonzero(linktype == lt)
         known[g] = True
-        base, avail = data_off[g], cap_len[g]
+        base, avail, gr = data_off[g], cap_len[g], rows[g]
         if layout in ("ethernet", "sll", "sll2"):
             hlen, at = {"ethernet": (14, 12), "sll": (16, 14), "sll2": (20, 0)}[layout]
-            m = src.rows(base, hlen, avail)
             cut = avail < hlen
-            proto = np.where(cut, -1, be16(m, at))
-            pos = np.full(len(g), hlen, np.int64)
-            gv = np.full(len(g), -1, np.int64)
+            proto = src.rows(base + at, 2, rows=gr).view(">u2").reshape(-1).astype(np.int64)
+            if cut.any():
+                proto[cut] = -1
+            pos = np.full(len(base), hlen, np.int64)
+            gv = np.full(len(base), -1, np.int64)
             gt = cut.copy()
-            proto = _tags(src, pos, avail, proto, gv, gt, base)
+            proto = _tags(src, pos, avail, proto, gv, gt, base, gr)
             if layout == "ethernet":
                 proto = np.where(proto < 0x600, -1, proto)  # 802.3 length field: not an EtherType
             l2[g], vlan[g], trunc[g], l3[g] = proto, gv, gt, base + pos
         elif layout in ("raw", "ipv4", "ipv6"):
             if layout == "raw":
-                m = src.rows(base, 1, avail)
+                m = src.rows(base, 1, rows=gr)
                 ver = m[:, 0] >> 4
                 proto = np.select([ver == 4, ver == 6], [ETH_P_IP, ETH_P_IPV6], -1)
                 proto = np.where(avail < 1, -1, proto)
                 trunc[g] = avail < 1
             else:
-                proto = np.full(len(g), ETH_P_IP if layout == "ipv4" else ETH_P_IPV6)
+                proto = np.full(len(base), ETH_P_IP if layout == "ipv4" else ETH_P_IPV6)
             l2[g] = proto
         else:  # bsd_null / bsd_loop
-            m = src.rows(base, 4, avail)
+            m = src.rows(base, 4, rows=gr)
             if layout == "bsd_loop":
                 fam = m[:, 3].astype(np.int64) | (m[:, 2].astype(np.int64) << 8)
                 hi = (m[:, 0].astype(np.int64) << 8) | m[:, 1]

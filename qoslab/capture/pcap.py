@@ -58,6 +58,10 @@ def parse_pcap_header(path: str, head: bytes) -> PcapHeader:
     return PcapHeader(order, ns, rec, snaplen, network & 0xFFFF, (vmaj, vmin))
 
 
+#: Bytes of file walked per step (bounds the offsets held in memory for huge files).
+WINDOW = 256 << 20
+
+
 def pcap_batches(path: str, src: ByteSource, header: PcapHeader,
                  max_records: int) -> Iterator[RecordBatch]:
     """Yield batches of at most ``max_records`` records, in file order.
@@ -69,38 +73,47 @@ def pcap_batches(path: str, src: ByteSource, header: PcapHeader,
     limit = max(header.snaplen, MAX_RECORD_LEN) if header.snaplen <= 0x7FFFFFFF \
         else MAX_RECORD_LEN
     rec = header.record_header
-    ts_ref = None
     off = 24
+    ts_ref = None
+    if src.size >= off + 4:
+        ts_ref = struct.unpack_from(header.order + "I", src.buf, off)[0]
     kept = 0
+    pending: list[np.ndarray] = []
+    held = 0
     while True:
-        walk = walk_chain(src, off, rec, 8, header.order, limit, max_records,
-                          ts_ref=ts_ref)
-        offs = walk.offsets
-        if len(offs):
-            hdr = src.rows(offs, 16, np.full(len(offs), 16))
-            words = hdr.view(header.order + "u4").reshape(-1, 4).astype(np.int64)
-            if ts_ref is None:
-                ts_ref = int(words[0, 0])
-            frac = words[:, 1] if header.nanosecond else words[:, 1] * 1000
-            n = len(offs)
-            kept += n
-            yield RecordBatch(
-                data_off=offs + rec,
-                cap_len=words[:, 2],
-                wire_len=words[:, 3],
-                ts_ns=words[:, 0] * 1_000_000_000 + frac,
-                ifindex=np.zeros(n, np.int32),
-                linktype=np.full(n, header.linktype, np.int32),
-            )
+        walk = walk_chain(src, off, rec, 8, header.order, limit, off + WINDOW, ts_ref=ts_ref)
+        pending.append(walk.offsets)
+        held += len(walk.offsets)
+        done = walk.status != "more"
+        while held >= max_records or (done and held):
+            offs = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            take, rest = offs[:max_records], offs[max_records:]
+            pending, held = [rest], len(rest)
+            kept += len(take)
+            yield _records(src, header, take)
         off = walk.next_offset
         if walk.status == "lying":
             cl = struct.unpack_from(header.order + "I", src.buf, off + 8)[0]
             warn_capture(path, f"record at byte {off} claims {cl} captured bytes (snaplen "
                          f"{header.snaplen}); stopped there, {kept} records kept")
-            return
-        if walk.status == "cut":
+        elif walk.status == "cut":
             warn_capture(path, f"file ends inside the record at byte {off} (cut capture); "
-                         "every complete record before it is kept")
+                         f"every complete record before it is kept ({kept})")
+        if done:
             return
-        if walk.status == "end":
-            return
+
+
+def _records(src: ByteSource, header: PcapHeader, offs: np.ndarray) -> RecordBatch:
+    """Gather the record-header fields of the records at ``offs``."""
+    n = len(offs)
+    hdr = src.rows(offs, 16, np.full(n, 16))
+    words = hdr.view(header.order + "u4").reshape(-1, 4).astype(np.int64)
+    frac = words[:, 1] if header.nanosecond else words[:, 1] * 1000
+    return RecordBatch(
+        data_off=offs + header.record_header,
+        cap_len=words[:, 2],
+        wire_len=words[:, 3],
+        ts_ns=words[:, 0] * 1_000_000_000 + frac,
+        ifindex=np.zeros(n, np.int32),
+        linktype=np.full(n, header.linktype, np.int32),
+    )
