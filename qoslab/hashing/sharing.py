@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ._packets import string_codes
 from .cls_flow import FlowClassifier
 from .dissect import Flow
-from .fq_codel import FqCodel
+from .fq_codel import FqCodel, reciprocal_scale
 from .sfq import Sfq
-from .skbhash import _rows, consistentify, flow_keys_bytes
+from .skbhash import _rows, consistentify, flow_keys_bytes, hash_flow_bytes
 
 __all__ = ["SharingReport", "sharing", "birthday_probability", "FLOW_COLUMNS"]
 
@@ -98,23 +99,62 @@ class SharingReport:
         return "\n".join(lines)
 
 
-def _label(row: pd.Series) -> str:
-    def g(name):
-        v = row.get(name)
-        return None if v is None or (not isinstance(v, str) and pd.isna(v)) else v
-    def ep(a, p):
-        return f"{a}:{int(p)}" if p is not None else f"{a}"
-    s = f"{ep(g('src'), g('sport'))} > {ep(g('dst'), g('dport'))} proto {g('proto')}"
-    if g("tos") is not None:
-        s += f" tos 0x{int(g('tos')):02x}"
-    tun = g("tunnel")
-    if tun not in (None, "none") and g("inner_src") is not None:
-        s += (f" [{tun}: {ep(g('inner_src'), g('inner_sport'))} > "
-              f"{ep(g('inner_dst'), g('inner_dport'))} proto {g('inner_proto')}]")
+def _labels(reps: pd.DataFrame) -> list[str]:
+    """``"src:sport > dst:dport proto P tos 0x.. [tunnel: inner ...]"`` per row, vectorized."""
+    def col(name: str) -> pd.Series:
+        if name not in reps.columns:
+            return pd.Series([pd.NA] * len(reps), index=reps.index, dtype="string")
+        return reps[name].astype("string")
+
+    def endpoint(addr: str, port: str) -> pd.Series:
+        a, p = col(addr).fillna(""), col(port)
+        return a + (":" + p).fillna("")
+
+    label = (endpoint("src", "sport") + " > " + endpoint("dst", "dport") + " proto "
+             + col("proto").fillna("<NA>"))
+    if "tos" in reps.columns:
+        tos = pd.to_numeric(reps["tos"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        names = np.array([f" tos 0x{i:02x}" for i in range(256)] + [""], dtype=object)
+        idx = np.where(np.isnan(tos), 256, np.clip(np.nan_to_num(tos), 0, 255)).astype(int)
+        label = label + pd.Series(names[idx], index=reps.index, dtype="string")
+    tun = col("tunnel").fillna("none")
+    inner = (" [" + tun + ": " + endpoint("inner_src", "inner_sport") + " > "
+             + endpoint("inner_dst", "inner_dport") + " proto "
+             + col("inner_proto").fillna("<NA>") + "]")
+    label = label + inner.where((tun != "none") & col("inner_src").notna(), "")
     for extra in ("mark", "priority", "vlan"):
-        if g(extra) is not None:
-            s += f" {extra} {g(extra)}"
-    return s
+        if extra in reps.columns:
+            v = col(extra)
+            label = label + (" " + extra + " " + v).fillna("")
+    return label.tolist()
+
+
+def _flow_ids(packets: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """One integer per distinct combination of ``cols`` (missing values included)."""
+    key = np.zeros(len(packets), dtype=np.int64)
+    for c in cols:
+        codes, cats = string_codes(packets[c])
+        key, _ = pd.factorize(key * (len(cats) + 1) + (codes + 1))
+        key = key.astype(np.int64)
+    return key
+
+
+def _row_groups(ident: np.ndarray) -> np.ndarray:
+    """Group number per row of a 2-D array (equal rows, equal number)."""
+    a = np.ascontiguousarray(ident)
+    if a.ndim == 1:
+        a = a[:, None]
+    rows = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
+    return np.unique(rows, return_inverse=True)[1].ravel()
+
+
+@dataclass
+class _Prepared:
+    """Consistentified ``flow_keys`` bytes computed once for many seeds."""
+
+    buf: np.ndarray
+    lengths: np.ndarray
+    flow: Flow
 
 
 class _Adapter:
@@ -146,7 +186,7 @@ class _Adapter:
                 if prof.skb_hash == "flow-keys" else consistentify(inp, "unsigned")
             buf, n = flow_keys_bytes(f, prof.flow_keys_layout or "5.18")
             ident = np.column_stack([buf, n.astype(np.uint8)])
-            return ident, inp
+            return ident, _Prepared(buf, n, inp)  # Flow inputs only exist in flow-keys eras
         return inp, inp
 
     def classes_of(self, payload, rows, seed) -> np.ndarray:
@@ -155,6 +195,12 @@ class _Adapter:
             if self.sfq_like:
                 return np.where((minor >= 1) & (minor <= self.obj.divisor), minor - 1, -1)
             return minor
+        if isinstance(payload, _Prepared):
+            h = hash_flow_bytes(payload.buf[rows], payload.lengths[rows], seed,
+                                self.obj.profile, self.obj.endianness)
+            if isinstance(self.obj, FqCodel):
+                return reciprocal_scale(h, self.obj.flows)
+            return (h & (self.obj.divisor - 1)).astype(np.int64)
         sub = _rows(payload, rows) if isinstance(payload, Flow) else payload[rows]
         return self.obj.hash_buckets(sub, seed)
 
@@ -202,25 +248,25 @@ def sharing(packets: pd.DataFrame, classifier, *, seed=0, trials: int = 200,
     cols = [c for c in FLOW_COLUMNS if c in packets.columns]
     if not len(packets):
         raise ConfigError("sharing: packets is empty")
-    keyframe = packets[cols].astype("string").fillna("")
-    flow_id, _ = pd.MultiIndex.from_frame(keyframe).factorize()
-    first = pd.Series(np.arange(len(packets))).groupby(flow_id).first().to_numpy()
+    flow_id = _flow_ids(packets, cols)
+    first = np.unique(flow_id, return_index=True)[1]
     counts = np.bincount(flow_id)
     reps = packets.iloc[first]
     ident, payload = ad.inputs(reps)
-    _, input_group = np.unique(np.asarray(ident), axis=0, return_inverse=True)
-    input_group = input_group.ravel()
+    input_group = _row_groups(np.asarray(ident))
     rows = np.arange(len(reps))
     cls = ad.classes_of(payload, rows, seed)
-    labels = [_label(r) for _, r in reps.iterrows()]
+    labels = _labels(reps)
     flows = pd.DataFrame({"flow": labels, "packets": counts, "cls": cls,
                           "input_group": input_group})
-    now = [list(g["flow"]) for _, g in flows[flows["cls"] >= 0].groupby("cls") if len(g) > 1]
+    kept = flows[flows["cls"] >= 0]
+    sizes = kept.groupby("cls")["flow"].transform("size")
+    now = kept[sizes > 1].groupby("cls")["flow"].agg(list).tolist()
+    gsize = flows.groupby("input_group")["flow"].transform("size")
     always, reasons = [], []
-    for _, g in flows.groupby("input_group"):
-        if len(g) > 1:
-            always.append(list(g["flow"]))
-            reasons.append(_reason(ad, reps.iloc[g.index.to_numpy()]))
+    for _, g in flows[gsize > 1].groupby("input_group"):
+        always.append(list(g["flow"]))
+        reasons.append(_reason(ad, reps.iloc[g.index.to_numpy()]))
     if ad.deterministic:
         always = now
         reasons = ["map mode: the class is a fixed function of the key"] * len(now)
@@ -229,7 +275,9 @@ def sharing(packets: pd.DataFrame, classifier, *, seed=0, trials: int = 200,
     uniq_rows = pd.Series(rows).groupby(input_group).first().to_numpy()
     rng = np.random.default_rng(rng_seed)
     hits = 0
-    if not ad.deterministic and distinct > 1:
+    if distinct > ad.classes:  # pigeonhole: some pair collides for every seed
+        hits = trials
+    elif not ad.deterministic and distinct > 1:
         for _ in range(trials):
             c = ad.classes_of(payload, uniq_rows, ad.random_seed(rng))
             c = c[c >= 0]

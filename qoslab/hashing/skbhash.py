@@ -34,7 +34,7 @@ from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 from .siphash import siphash
 
 __all__ = ["FLOW_KEYS_LAYOUTS", "FlowKeysLayout", "skb_hash", "flow_hash", "flow_keys_bytes",
-           "consistentify", "raw_ports", "rxhash_direct"]
+           "consistentify", "raw_ports", "rxhash_direct", "hash_flow_bytes"]
 
 
 @dataclass(frozen=True)
@@ -175,6 +175,12 @@ def flow_hash(flow: Flow, seed, profile: KernelProfile, endianness: str = "littl
         raise KernelFeatureMissing(f"profile {profile.name!r} has no flow_keys hash")
     f = consistentify(flow, profile.consistentify, endianness) if consistent else flow
     buf, lengths = flow_keys_bytes(f, profile.flow_keys_layout, endianness)
+    return hash_flow_bytes(buf, lengths, seed, profile, endianness)
+
+
+def hash_flow_bytes(buf: np.ndarray, lengths: np.ndarray, seed, profile: KernelProfile,
+                    endianness: str = "little") -> np.ndarray:
+    """Hash prepared ``flow_keys`` bytes (see :func:`flow_keys_bytes`) with one seed; 0 → 1."""
     out = np.empty(len(lengths), dtype=np.uint32)
     for length in np.unique(lengths):
         rows = np.flatnonzero(lengths == length)
