@@ -414,3 +414,17 @@ def test_bare_probes_frame_and_bad_inputs():
         plots.cdf(probes.drop(columns="seq"))
     with pytest.raises(RunFormatError, match="expected a Run or a PROBES"):
         plots.histogram([1, 2, 3])
+
+
+def test_occupancy_kind_for_simulated_runs_only(tmp_path):
+    from qoslab.cli import main
+    from qoslab.sim.scenarios import sfq_perturb
+
+    path = tmp_path / "sim.json.gz"
+    sfq_perturb(perturb=5, duration=12).save(path)
+    fig = plots.plot_kind(qoslab.load(path), "occupancy")
+    assert len(by_gid(fig.axes[0], "flow:")) >= 2 and by_gid(fig.axes[0], "events:hash_change")
+    with pytest.raises(ConfigError, match="occupancy"):
+        plots.plot_kind(qoslab.load(qoslab.data_path(BUNDLED)), "occupancy")
+    assert main(["plot", str(qoslab.data_path(BUNDLED)), "--kind", "occupancy",
+                 "-o", str(tmp_path / "x.png")]) == 2

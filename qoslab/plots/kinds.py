@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from ..errors import ConfigError
 from .distributions import cdf, histogram, summary_bars
+from .occupancy import occupancy
 from .pingexp import pingexp_figure
 from .timeseries import latency, loss_over_time
 
@@ -22,6 +23,7 @@ PLOT_KINDS: dict[str, str] = {
     "hist": "RTT histogram, 2 ms bins",
     "loss": "unanswered probes against time",
     "bars": "loss %, mean and mdev per stream",
+    "occupancy": "which queue (bucket, class, band) each flow used over time (simulated runs)",
 }
 
 
@@ -52,6 +54,12 @@ def plot_kind(
     window
         For ``loss``: loss percentage per window of this many seconds.
 
+    Raises
+    ------
+    ConfigError
+        For an unknown kind, or ``occupancy`` of a run without occupancy samples (only the
+        simulator records them).
+
     Examples
     --------
     >>> import qoslab
@@ -73,4 +81,8 @@ def plot_kind(
         return histogram(run, streams=streams)
     if kind == "loss":
         return loss_over_time(run, streams=streams, window=window, events=events)
+    if kind == "occupancy":
+        from ..sim import occupancy as sim_occupancy  # the samples a simulator RUN carries
+
+        return occupancy(sim_occupancy(run), events=run.events if events else None)
     return summary_bars(run, streams=streams)
