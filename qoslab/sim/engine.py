@@ -7,14 +7,15 @@ Design for speed (hundreds of thousands of packets a second in CPython):
 * a packet is a small list ``[fid, size, t_enqueued, seq, ce, source]``: the flow index looks
   up precomputed per-flow facts (bucket for the current seed, band, ECN capability), ``ce``
   is set when a qdisc marks it, ``source`` gets the callbacks;
-* the link is not an event source of its own: after every event the loop offers the idle link
-  a packet from the root qdisc (``dequeue(now)``), which returns ``None`` and sets
-  ``next_wake`` when a shaper holds it back;
+* the link is not an event source: the loop keeps the time the link is free (or a shaper
+  allows the next packet) and dequeues there whenever that comes before the next event; the
+  packet's source learns at dequeue time when its last bit will leave (``on_sent(pkt,
+  t_end)``), so no per-packet "transmission done" event exists; after any event at which the
+  link is idle or throttled, it is offered a packet again (a new arrival may be sendable);
 * PROBES are built at the end from per-source lists, never row by row in pandas.
 
 Event kinds: ``ACK`` (a reply or ACK reaches its source: ``a.on_ack(b, t)``), ``TIMER``
-(``a.on_timer(t, b)``), ``TXDONE`` (the link finished sending ``b``), ``WAKE`` (a shaper may
-send again), ``CALL`` (``a(t)``: hash changes, config changes, load start/stop), ``SAMPLE``
+(``a.on_timer(t, b)``), ``CALL`` (``a(t)``: hash changes, config changes, load start/stop), ``SAMPLE``
 (record queue occupancy), ``LOSS`` (a source learns of a drop: ``a.on_loss(b, t)``).
 """
 
@@ -25,9 +26,9 @@ import itertools
 import math
 from collections.abc import Callable
 
-__all__ = ["Engine", "ACK", "TIMER", "TXDONE", "WAKE", "CALL", "SAMPLE", "LOSS"]
+__all__ = ["Engine", "ACK", "TIMER", "CALL", "SAMPLE", "LOSS"]
 
-ACK, TIMER, TXDONE, WAKE, CALL, SAMPLE, LOSS = range(7)
+ACK, TIMER, CALL, SAMPLE, LOSS = range(5)
 
 
 class Engine:
@@ -50,7 +51,7 @@ class Engine:
     """
 
     __slots__ = ("root", "link_rate", "overhead", "duration", "sample_interval", "heap",
-                 "_seq", "samples", "events_processed", "packets_sent", "bytes_sent", "now")
+                 "seq", "samples", "events_processed", "packets_sent", "bytes_sent", "now")
 
     def __init__(self, root, *, link_rate: float, overhead: int = 0, duration: float,
                  sample_interval: float = 0.1) -> None:
@@ -60,7 +61,7 @@ class Engine:
         self.duration = float(duration)
         self.sample_interval = float(sample_interval)
         self.heap: list[tuple] = []
-        self._seq = itertools.count()
+        self.seq = itertools.count()
         self.samples: list[tuple[float, int, int, int, int]] = []
         self.events_processed = 0
         self.packets_sent = 0
@@ -69,7 +70,7 @@ class Engine:
 
     def push(self, t: float, kind: int, a=None, b=None) -> None:
         """Schedule an event."""
-        heapq.heappush(self.heap, (t, next(self._seq), kind, a, b))
+        heapq.heappush(self.heap, (t, next(self.seq), kind, a, b))
 
     def call_at(self, t: float, fn: Callable[[float], None]) -> None:
         """Schedule ``fn(t)``."""
@@ -80,36 +81,47 @@ class Engine:
         heap = self.heap
         pop = heapq.heappop
         push = heapq.heappush
-        seq = self._seq
+        seq = self.seq
         root = self.root
         dequeue = root.dequeue
         bits_per_s = self.link_rate
         overhead = self.overhead
         end = self.duration
         inf = math.inf
-        busy = False
-        wake_pending = inf
+        tx_end = 0.0  # the link is sending until then
+        next_try = inf  # when to offer the link a packet (link free, or a shaper's wake-up)
         if self.sample_interval > 0:
             push(heap, (0.0, next(seq), SAMPLE, None, None))
         n_events = 0
         n_sent = 0
         n_bytes = 0
         t = 0.0
-        while heap:
+        while True:
+            if next_try <= (heap[0][0] if heap else inf):
+                # The link frees up (or the shaper allows) before the next event: dequeue.
+                t = next_try
+                if t > end:
+                    break
+                pkt = dequeue(t)
+                if pkt is not None:
+                    size = pkt[1]
+                    n_sent += 1
+                    n_bytes += size
+                    tx_end = next_try = t + (size + overhead) * 8.0 / bits_per_s
+                    pkt[5].on_sent(pkt, tx_end)
+                else:
+                    next_try = root.next_wake
+                continue
+            if not heap:
+                break
             t, _, kind, a, b = pop(heap)
             if t > end:
                 break
             n_events += 1
             if kind == ACK:
                 a.on_ack(b, t)
-            elif kind == TXDONE:
-                busy = False
-                b[5].on_sent(b, t)
             elif kind == TIMER:
                 a.on_timer(t, b)
-            elif kind == WAKE:
-                if wake_pending == t:
-                    wake_pending = inf
             elif kind == LOSS:
                 a.on_loss(b, t)
             elif kind == CALL:
@@ -117,22 +129,10 @@ class Engine:
             elif kind == SAMPLE:
                 self._sample(t)
                 push(heap, (t + self.sample_interval, next(seq), SAMPLE, None, None))
-            if not busy:
-                pkt = dequeue(t)
-                if pkt is not None:
-                    busy = True
-                    size = pkt[1]
-                    n_sent += 1
-                    n_bytes += size
-                    push(heap, (t + (size + overhead) * 8.0 / bits_per_s, next(seq), TXDONE,
-                                None, pkt))
-                else:
-                    w = root.next_wake
-                    if w < wake_pending:
-                        wake_pending = w
-                        push(heap, (w, next(seq), WAKE, None, None))
+            if t >= tx_end and next_try > t:
+                next_try = t  # the link is idle (or throttled): offer it a packet now
         self.now = min(t, end)
-        self.events_processed = n_events
+        self.events_processed = n_events + n_sent  # heap events + transmissions
         self.packets_sent = n_sent
         self.bytes_sent = n_bytes
 

@@ -1,7 +1,8 @@
 """Runtime sources: the objects that put packets into the root qdisc during a run.
 
 Each source owns one flow (``fid``) and receives callbacks from the engine:
-``on_timer(t, token)``, ``on_sent(pkt, t)`` (the link finished sending ``pkt``),
+``on_timer(t, token)``, ``on_sent(pkt, t)`` (the link took ``pkt``; its last bit leaves at
+``t``, which may be later than the engine's current time),
 ``on_ack(pkt, t)`` (its reply / ACK came back), ``on_drop(pkt, t)`` (a qdisc dropped it),
 ``on_loss(pkt, t)`` (the sender learns of that drop). The return path is not congested: a
 reply or ACK arrives ``base_rtt`` after the request left the link.
@@ -10,6 +11,7 @@ reply or ACK arrives ``base_rtt`` after the request left the link.
 from __future__ import annotations
 
 import math
+from heapq import heappush
 
 from .engine import ACK, LOSS, TIMER
 from .traffic import BulkFlow, PingFlood, PingStream, UdpFlood
@@ -19,7 +21,7 @@ __all__ = ["PingSource", "FloodSource", "CbrSource", "BulkSource", "make_source"
 
 class _Source:
     __slots__ = ("spec", "fid", "size", "base_rtt", "engine", "enqueue", "t_start", "t_stop",
-                 "sent", "dropped", "delivered")
+                 "sent", "dropped", "delivered", "heap", "seq")
 
     def __init__(self, spec, fid: int, size: int, base_rtt: float, engine, enqueue) -> None:
         self.spec = spec
@@ -27,6 +29,8 @@ class _Source:
         self.size = size
         self.base_rtt = base_rtt
         self.engine = engine
+        self.heap = engine.heap
+        self.seq = engine.seq
         self.enqueue = enqueue
         self.t_start = float(spec.start)
         self.t_stop = math.inf if spec.stop is None else float(spec.stop)
@@ -146,30 +150,34 @@ class BulkSource(_Source):
     def _fill(self, t: float) -> None:
         if t >= self.t_stop:
             return
+        n = int(self.cwnd) - self.inflight
+        if n <= 0:
+            return
         enqueue = self.enqueue
         fid, size = self.fid, self.size
         seq = self.sent
-        while self.inflight < int(self.cwnd):
-            self.inflight += 1
-            enqueue([fid, size, t, seq, 0, self], t)
-            seq += 1
-        self.sent = seq
+        self.inflight += n
+        for s in range(seq, seq + n):
+            enqueue([fid, size, t, s, 0, self], t)
+        self.sent = seq + n
 
     def on_sent(self, pkt, t: float) -> None:
         self.delivered += 1
-        self.engine.push(t + self.base_rtt, ACK, self, pkt)
+        heappush(self.heap, (t + self.base_rtt, next(self.seq), ACK, self, pkt))
 
     def on_ack(self, pkt, t: float) -> None:
         self.inflight -= 1
         self.srtt += ((t - pkt[2]) - self.srtt) * 0.125
+        cwnd = self.cwnd
         if pkt[4] and self.ecn:
             self.ce_marks += 1
             self._reduce(t)
-        elif self.cwnd < self.ssthresh:
-            self.cwnd += 1.0
-        elif self.cwnd < self.max_cwnd:
-            self.cwnd += 1.0 / self.cwnd
-        self._fill(t)
+        elif cwnd < self.ssthresh:
+            self.cwnd = cwnd + 1.0
+        elif cwnd < self.max_cwnd:
+            self.cwnd = cwnd + 1.0 / cwnd
+        if int(self.cwnd) > self.inflight:
+            self._fill(t)
 
     def on_drop(self, pkt, t: float) -> None:
         self.dropped += 1
