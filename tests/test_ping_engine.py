@@ -166,22 +166,26 @@ def test_duplicates_reordering_late_and_lost(lab, tmp_path, backend):
     assert held >= 45  # answered only after probe 4 left, 50 ms later
 
 
-@pytest.mark.parametrize("backend", ["raw", "dgram"])
-def test_icmp_unreachable_from_a_router(tmp_path, backend):
+@pytest.mark.parametrize("backend, family", [("raw", 4), ("dgram", 6)])
+def test_icmp_unreachable_from_a_router(tmp_path, backend, family):
     need_root("network namespaces")
     from qoslab.lab import Testbed
 
-    with Testbed(router=True, ipv6=False) as tb:
+    with Testbed(router=True, ipv6=family == 6) as tb:
         router, client = tb.ns("router"), tb.ns("client")
         router.sysctl("net.ipv4.icmp_ratelimit", 0)
-        router.ip("route", "add", "unreachable", f"{tb.addr('server')}/32")
+        router.sysctl("net.ipv6.icmp.ratelimit", 0)
+        v = "-6" if family == 6 else "-4"
+        router.ip(v, "route", "add", "unreachable", tb.addr("server", family))
         client.sysctl("net.ipv4.ping_group_range", "0 2147483647")
         run = _pings_in(_Ns(client.name), tmp_path, "u",
-                        [tb.addr("server"), "-c", "4", "-i", "0.05", "-W", "0.5",
+                        [tb.addr("server", family), "-c", "4", "-i", "0.05", "-W", "0.5",
                          "--backend", backend])
-        router_addr = tb.addr("router")
+        router_addr = tb.addr("router", family)
     assert run.probes["status"].tolist() == ["unreachable"] * 4
-    assert run.probes["detail"].str.contains(f"host unreachable from {router_addr}").all()
+    what = "host unreachable" if family == 4 else "no route"
+    assert run.probes["detail"].str.contains(f"{what} from {router_addr}").all(), \
+        run.probes["detail"].tolist()
     assert run.probes["rtt_ms"].isna().all()
 
 
