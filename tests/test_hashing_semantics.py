@@ -176,3 +176,13 @@ def test_fq_codel_overrides_as_fq_codel_classify():
     assert q.index(pk).tolist() == [0, 63, -1]
     pk = pk.assign(priority=[0x80010002, 0x80010041, 0x00010002])  # minor 65 > flows: filter
     assert q.index(pk).tolist() == [1, 63, -1]
+
+
+def test_route_cache_identity_includes_mark_and_input_keys():
+    rows = [{"src": s, "dst": "10.0.0.9", "proto": 1} for s in ("10.0.0.1", "10.0.0.2")]
+    local = keys("proto-dst", "2.6.37-3.2", frame(*rows))[:, 0]
+    assert local[0] == local[1]  # output route of unbound sockets: saddr not in the key
+    fwd = keys("proto-dst", "2.6.37-3.2", frame(*rows).assign(iif=[2, 2]))[:, 0]
+    assert fwd[0] != fwd[1]  # input route cache entry per (daddr, saddr, iif, tos)
+    marked = keys("proto-dst", "2.6.37-3.2", frame(*rows).assign(mark=[1, 2]))[:, 0]
+    assert marked[0] != marked[1]

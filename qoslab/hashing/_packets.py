@@ -36,9 +36,10 @@ OPTIONAL_COLUMNS: dict[str, str] = {
     "sk_token": "opaque addr_fold(skb->sk) token: one value per local socket, 0 for forwarded "
                 "traffic; default 0 (no local socket: the capture cannot tell)",
     "route_token": "opaque addr_fold(skb_dst) token; default derived: one per route entry, "
-                   "i.e. per (outer destination, TOS & IPTOS_RT_MASK) with the routing cache "
-                   "(profiles before 3.6), per next hop after (column `nexthop` if present, "
-                   "else the outer destination); 0 for non-IP",
+                   "i.e. with the routing cache (profiles before 3.6) per (outer destination, "
+                   "TOS & IPTOS_RT_MASK, mark), plus (source, iif) for forwarded packets "
+                   "(iif != 0); per next hop after (column `nexthop` if present, else the "
+                   "outer destination); 0 for non-IP",
     "nexthop": "next-hop address used to derive route tokens in profiles without routing cache",
     "nfct_token": "opaque addr_fold(conntrack) token, 0 without conntrack; default 0. When "
                   "non-zero the nfct-* keys read the packet's own (un-NATed) tuple",

@@ -121,8 +121,14 @@ class _Context:
         o = self.outer
         dst = self.p["dst"]
         if self.prof.routing_cache:
-            # ip_route_output cache key: daddr, TOS & IPTOS_RT_MASK (0x1C)
-            tok = tokens("route", dst, o.tos & 0x1C)
+            # route cache (net/ipv4/route.c before 3.6): output entries match daddr, saddr
+            # (0 for unbound sockets), oif, mark and TOS & (IPTOS_RT_MASK | RTO_ONLINK);
+            # input (forwarded, iif != 0) entries match daddr, saddr, iif, TOS & IPTOS_RT_MASK
+            iif = column(self.p, "iif")
+            fwd = iif != 0
+            src = self.p["src"].astype("string").where(fwd, "")
+            tok = tokens("route", dst, o.tos & 0x1C, column(self.p, "mark"), src,
+                         np.where(fwd, iif, 0))
         elif "nexthop" in self.p.columns:
             nh = self.p["nexthop"].astype("string")
             tok = tokens("nexthop", nh.fillna(dst.astype("string")))
