@@ -59,6 +59,7 @@ _TEMPLATE = """\
 """
 
 PathLike = str | os.PathLike
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def inject_parameters(nb: Any, parameters: Mapping[str, Any]) -> None:
@@ -197,7 +198,8 @@ def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeou
     try:
         client.execute()
     except CellExecutionError as exc:
-        raise QoslabError(f"{notebook}: a cell failed:\n{exc}") from None
+        message = _ANSI.sub("", str(exc))  # the kernel colours its tracebacks
+        raise QoslabError(f"{notebook}: a cell failed:\n{message}") from None
     try:
         body = export_html(nb, notebook.stem)
     except QoslabError as exc:

@@ -7,19 +7,20 @@ The notebooks are rendered once per session (fixture ``rendered_reports``, the s
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
-import subprocess
-import sys
 
 import nbformat
 import pytest
 
+from qoslab.cli import main
 from qoslab.errors import QoslabError
 from qoslab.report import (
     STATIC_DIR,
     WIDGET_RENDERER,
     WIDGET_STATE_MIMETYPE,
+    _parse_parameter,
     export_html,
     fetched_urls,
     inject_parameters,
@@ -115,21 +116,32 @@ def test_export_of_a_plain_notebook_names_no_cdn():
     assert "require.min.js" not in html and "MathJax" not in html and "mermaid.esm" not in html
 
 
-def test_parameters_override_the_parameters_cell(tmp_path):
+def test_parameters_reach_the_kernel_and_a_failing_cell_is_named(tmp_path, capsys):
+    # one kernel for both: the injected values make the second cell fail, and the error names
+    # the notebook, the exception and the values it saw
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell("# parameters\nPERTURB = 10\nNAME = 'a'",
                                           metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("print(f'perturb={PERTURB} name={NAME}')")]
+                nbformat.v4.new_code_cell("assert PERTURB == 10, f'perturb={PERTURB} name={NAME}'")]
     path = tmp_path / "params.ipynb"
     nbformat.write(nb, path)
-    out = subprocess.run([sys.executable, "-m", "qoslab", "report", str(path), "-o",
-                          str(tmp_path / "out"), "-p", "PERTURB=3", "-p", "NAME=sfq"],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert "perturb=3 name=sfq" in (tmp_path / "out/params.html").read_text()
-    assert (tmp_path / "out" / WIDGET_RENDERER).is_file()
+    status = main(["report", str(path), "-o", str(tmp_path / "out"), "-p", "PERTURB=3",
+                   "-p", "NAME=sfq"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "params.ipynb: a cell failed" in err
+    assert "AssertionError: perturb=3 name=sfq" in err
+    assert not (tmp_path / "out/params.html").exists()
+
+
+def test_parameter_values_are_literals_or_bare_strings():
+    assert _parse_parameter("N=3") == ("N", 3)
+    assert _parse_parameter("TOS=[0x10, 8]") == ("TOS", [16, 8])
+    assert _parse_parameter("PROFILE=5.18+") == ("PROFILE", "5.18+")
+    with pytest.raises(argparse.ArgumentTypeError, match="NAME=VALUE"):
+        _parse_parameter("novalue")
 
 
 def test_inject_parameters_needs_a_parameters_cell():
@@ -138,22 +150,8 @@ def test_inject_parameters_needs_a_parameters_cell():
         inject_parameters(nb, {"x": 2})
 
 
-def test_report_names_a_missing_notebook(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "qoslab", "report", "nope.ipynb", "-o",
-                          str(tmp_path)], capture_output=True, text=True)
-    assert out.returncode == 2
-    assert "nope.ipynb: no such notebook" in out.stderr
-    assert "Traceback" not in out.stderr
-
-
-def test_report_names_the_notebook_and_error_of_a_failing_cell(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, tmp_path / "broken.ipynb")
-    out = subprocess.run([sys.executable, "-m", "qoslab", "report",
-                          str(tmp_path / "broken.ipynb"), "-o", str(tmp_path / "out")],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 2
-    assert "broken.ipynb: a cell failed" in out.stderr and "ZeroDivisionError" in out.stderr
-    assert not (tmp_path / "out/broken.html").exists()
+def test_report_names_a_missing_notebook(tmp_path, capsys):
+    assert main(["report", "nope.ipynb", "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "nope.ipynb: no such notebook" in err
+    assert "Traceback" not in err
