@@ -4,6 +4,22 @@ Which queue, band or class does the kernel pick for each packet? :class:`FlowCla
 (cls_flow), :class:`Sfq`, :func:`fq_codel_index`, :func:`skb_hash` and
 :func:`pfifo_fast_band` answer it for a kernel profile (:data:`PROFILES`); :func:`sharing`
 tells which flows share a queue for one seed and for every seed.
+
+Modelling decisions (details in each module):
+
+* Input is a PACKETS-like frame; columns a capture cannot know (mark, priority, iif, socket,
+  route and conntrack identities, …) come from optional columns with documented defaults:
+  :data:`OPTIONAL_COLUMNS`.
+* ``addr_fold(pointer)`` values are opaque non-zero tokens whose *identity* follows the
+  kernel object: one per local socket (``sk_token``; 0 = no socket, e.g. forwarded), one per
+  route entry (per destination and TOS while the IPv4 routing cache existed, per next hop
+  after), one per conntrack entry.
+* Raw (``__force u32``) loads depend on the host byte order: every hash takes
+  ``endianness="little"`` (default) or ``"big"``.
+* The ``tunnel-*`` cls_flow keys (profiles ``tunnel-patch``, ``proposed-fix``) read the inner
+  header of 4in4, 6in4, 4in6 and 6in6 packets and equal the plain key on other packets.
+* Seeds are random in the kernel: give them (``hashrnd``/``seed``, sequences with ``at`` for a
+  perturb schedule) for exact answers, or use :func:`sharing` for what holds for every seed.
 """
 
 from ._packets import OPTIONAL_COLUMNS
