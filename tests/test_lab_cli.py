@@ -70,3 +70,50 @@ def test_tunnel_keys_runs_or_is_refused_naming_the_missing_pieces(tmp_path):
         assert (run.probes.loc[ids == name, "status"] == "ok").sum() >= 10
     assert np.isfinite(run.meta["inner_over_outer_median"])
     assert any("type ipip" in c for c in run.meta["lab"]["commands"])
+
+
+def test_custom_tree_from_a_yaml_file_with_a_timed_tbf_change(tmp_path):
+    """A user's own tree: TBF 1 mbit with a 60 kB queue, cut to 15 kB 2 s into the pings."""
+    need_root()
+    from qoslab.lab.presets import custom
+
+    tree = tmp_path / "tbf.yaml"
+    tree.write_text(
+        "description: TBF 1 mbit, 60 kB then 15 kB\n"
+        "qdiscs:\n"
+        "  - {kind: tbf, handle: '1:', options: {rate: 1mbit, burst: 5kb, limit: 60kb}}\n"
+        "changes:\n"
+        "  - {t: 2, tc: 'qdisc change dev DEV root handle 1: tbf rate 1mbit burst 5kb "
+        "limit 15kb', detail: cut the queue}\n")
+    run = custom(shaping=str(tree), tos=(0,), count=40, flood_rate="1.2mbit", prefill=60,
+                 timeout=2.0)
+    (change,) = run.events.loc[run.events["detail"] == "cut the queue", "t"]
+    p = run.probes[run.probes["status"] == "ok"]
+    first = run.probes["t_sent"].min()
+    assert abs(change - (first + 2)) < 0.5
+    # 60 kB drained at 1 mbit is ~480 ms; 15 kB is ~120 ms
+    long_q = p.loc[p["t_sent"] < change - 0.7, "rtt_ms"]
+    short_q = p.loc[p["t_sent"] > change + 0.7, "rtt_ms"]
+    assert len(long_q) >= 5 and len(short_q) >= 5
+    assert 300 <= long_q.median() <= 700 and 60 <= short_q.median() <= 200
+    after = next(s for s in run.meta["lab"]["tc_snapshots"] if s["label"] == "after pings")
+    (tbf,) = after["qdiscs"]
+    assert tbf["kind"] == "tbf" and tbf["backlog"] <= 15 * 1024
+    assert run.meta["changes"] == [{"t": 2.0, "tc": "qdisc change dev DEV root handle 1: tbf "
+                                    "rate 1mbit burst 5kb limit 15kb"}]
+
+
+def test_experiment_file_errors_name_the_file_and_field(tmp_path):
+    from qoslab.errors import ConfigError
+    from qoslab.lab.custom import read_experiment_file
+
+    bad = tmp_path / "x.yaml"
+    bad.write_text("qdiscs: [{kind: pfifo}]\nchanges: [{t: soon, tc: 'qdisc del dev DEV root'}]\n")
+    with pytest.raises(ConfigError, match=r"x\.yaml: changes\[0\]\.t"):
+        read_experiment_file(bad)
+    bad.write_text("qdiscs: [{kind: pfifo}]\nchanges: [{t: 1, tc: 'rm -rf /'}]\n")
+    with pytest.raises(ConfigError, match=r"changes\[0\]\.tc"):
+        read_experiment_file(bad)
+    bad.write_text("qdiscs: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        read_experiment_file(bad)

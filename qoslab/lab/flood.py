@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import ipaddress
 import json
+import random
 import re
 import selectors
 import signal
@@ -92,12 +93,17 @@ def _emit(doc: dict) -> None:
 
 
 def udp_send(dst: str, port: int, rate: float, size: int, tos: int, duration: float,
-             prefill: int = 0) -> dict:
-    """Send a CBR UDP flood; return the summary dict.
+             prefill: int = 0, jitter: float = 0.0, seed: int | None = None) -> dict:
+    """Send a constant-bit-rate UDP flood; return the summary dict.
 
-    ``prefill`` packets go first, in quick chunks of 50 (1 ms apart, so the receiving CPU's
-    backlog keeps up): they fill a bottleneck queue at once instead of at the small excess of
-    ``rate`` over the bottleneck's rate."""
+    Packet ``k`` leaves at ``t0 + (k + u_k * jitter) * gap`` with ``u_k`` uniform in [0, 1):
+    the mean rate is exact, and ``jitter`` > 0 keeps the flood from phase-locking with
+    isochronous pings (which otherwise meet a full tail-drop queue at the same instant of
+    every cycle and are all dropped, or all accepted). ``prefill`` packets go first, in quick
+    chunks of 50 (1 ms apart, so the receiving CPU's backlog keeps up): they fill a bottleneck
+    queue at once instead of at the small excess of ``rate`` over the bottleneck's rate."""
+    if not 0 <= jitter < 1:
+        raise ValueError(f"jitter {jitter!r}: expected a fraction of the gap in [0, 1)")
     family = _family(dst)
     header = 48 if family == socket.AF_INET6 else 28
     if size < header + 1 or size > 65000:
@@ -108,42 +114,47 @@ def udp_send(dst: str, port: int, rate: float, size: int, tos: int, duration: fl
     sock.connect((dst, port))
     payload = bytearray(size - header)
     gap = size * 8 / rate
+    rng = random.Random(seed)
     stop = _Stop()
     _emit({"ready": "udp-send", "dst": dst, "port": port})
-    sent = errors = 0
-    for i in range(max(0, int(prefill))):
+    errors = 0
+    burst = max(0, int(prefill))
+    for i in range(burst):
         try:
             sock.send(payload)
         except OSError:
             errors += 1
         if i % 50 == 49:
             time.sleep(0.001)
-    burst = max(0, int(prefill))
+    paced = 0
+    total = int(duration / gap) + 1
     t0 = time.perf_counter()
     end = t0 + duration
-    while not stop.flag:
+    next_due = t0 + rng.random() * jitter * gap
+    while not stop.flag and paced < total:
         now = time.perf_counter()
         if now >= end:
             break
-        due = min(int((now - t0) / gap) + 1, int(duration / gap) + 1)
-        for _ in range(min(due - sent, 256)):
-            payload[0:8] = sent.to_bytes(8, "big")
+        n = 0
+        while next_due <= now and n < 256 and paced < total:
+            payload[0:8] = paced.to_bytes(8, "big")
             try:
                 sock.send(payload)
             except OSError:
                 errors += 1
-            sent += 1
-        next_due = t0 + sent * gap
+            paced += 1
+            n += 1
+            next_due = t0 + (paced + rng.random() * jitter) * gap
         delay = next_due - time.perf_counter()
         if delay > 0:
             time.sleep(max(0.0, min(delay, end - time.perf_counter(), 0.05)))
     elapsed = time.perf_counter() - t0
     sock.close()
-    sent += burst
+    sent = burst + paced
     return {"mode": "udp-send", "sent": sent, "prefill": burst, "send_errors": errors,
-            "bytes": sent * size,
-            "seconds": elapsed, "rate_bps": sent * size * 8 / elapsed if elapsed else 0.0,
-            "size": size, "tos": tos, "dst": dst}
+            "bytes": sent * size, "seconds": elapsed,
+            "rate_bps": paced * size * 8 / elapsed if elapsed else 0.0,
+            "jitter": jitter, "size": size, "tos": tos, "dst": dst}
 
 
 def udp_sink(port: int, duration: float, family: int) -> dict:
@@ -251,6 +262,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=1000, help="IP packet bytes (default 1000)")
     p.add_argument("--tos", type=lambda s: int(s, 0), default=0)
     p.add_argument("--prefill", type=int, default=0, help="udp-send: packets sent at once first")
+    p.add_argument("--jitter", type=float, default=0.0,
+                   help="udp-send: random offset of each packet, a fraction of the gap (0..1)")
     p.add_argument("--duration", type=float, required=True, help="seconds (bounded)")
     p.add_argument("-6", dest="ipv6", action="store_true", help="sinks: listen on IPv6")
     return p
@@ -266,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.mode == "udp-send":
             doc = udp_send(args.dst, args.port, parse_rate(args.rate), args.size, args.tos,
-                           args.duration, args.prefill)
+                           args.duration, args.prefill, args.jitter)
         elif args.mode == "udp-sink":
             doc = udp_sink(args.port, args.duration, family)
         elif args.mode == "tcp-send":

@@ -238,10 +238,13 @@ def _wait_listening(ns: Namespace, port: int, proc: LabProcess, timeout: float =
 
 def start_udp_flood(src: Namespace, dst: Namespace, dst_addr: str, *, rate: str | float,
                     size: int = 1000, tos: int = 0, duration: float = 10.0,
-                    port: int = 9000, prefill: int = 0) -> Load:
+                    port: int = 9000, prefill: int = 0, jitter: float = 0.5) -> Load:
     """Start a UDP sink in ``dst`` and a CBR flood from ``src`` to ``dst_addr:port``.
 
-    ``rate`` in tc units (``"4mbit"``) or bits/s; ``size`` is the IP packet length.
+    ``rate`` in tc units (``"4mbit"``) or bits/s; ``size`` is the IP packet length;
+    ``jitter`` (default 0.5) randomises each packet's departure within that fraction of the
+    gap, so the flood cannot phase-lock with isochronous pings (see
+    :func:`qoslab.lab.flood.udp_send`).
     """
     rate_bps = parse_rate(rate)
     v6 = ":" in dst_addr
@@ -251,14 +254,15 @@ def start_udp_flood(src: Namespace, dst: Namespace, dst_addr: str, *, rate: str 
         sender = LabProcess(src, _flood_argv("udp-send", dst=dst_addr, port=port,
                                              rate=f"{rate_bps:.0f}", size=size,
                                              tos=hex(tos), duration=duration,
-                                             prefill=prefill or None),
+                                             prefill=prefill or None,
+                                             jitter=jitter or None),
                             f"udp flood from {src.role}", ready=_is_ready)
     except BaseException:
         sink.stop()
         raise
     params = {"src": src.role, "dst": dst.role, "dst_addr": dst_addr, "port": port,
               "rate_bps": rate_bps, "size": size, "tos": tos, "duration": duration,
-              "prefill": prefill}
+              "prefill": prefill, "jitter": jitter}
     return Load("udp", params, sender, sink)
 
 

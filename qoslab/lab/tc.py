@@ -269,7 +269,8 @@ def qdisc_stats(doc: str | list) -> list[dict[str, Any]]:
     out = []
     for q in rows or ():
         row = {"kind": q.get("kind"), "handle": q.get("handle"),
-               "parent": "root" if q.get("root") else q.get("parent")}
+               "parent": "root" if q.get("root") else q.get("parent"),
+               "options": q.get("options", {})}
         row.update({k: q.get(k) for k in _STAT_KEYS})
         out.append(row)
     return out

@@ -387,14 +387,16 @@ class Testbed:
 
     def udp_flood(self, rate: str | float, *, size: int = 1000, tos: int = 0,
                   duration: float = 10.0, src: str = "client", dst: str = "server",
-                  family: int = 4, port: int = 9000, prefill: int = 0) -> Load:
+                  family: int = 4, port: int = 9000, prefill: int = 0,
+                  jitter: float = 0.5) -> Load:
         """Start a CBR UDP flood (``rate`` in tc units, ``size`` = IP packet bytes) from
         ``src`` to ``dst``; it ends by itself after ``duration`` s. ``prefill`` packets are sent
-        at once first (to fill a long queue quickly). ``load.finish()`` stops it early and
+        at once first (to fill a long queue quickly); ``jitter``: see
+        :func:`~qoslab.lab.loads.start_udp_flood`. ``load.finish()`` stops it early and
         records the sender's and sink's counts in ``meta["loads"]``."""
         load = start_udp_flood(self.ns(src), self.ns(dst), self.addr(dst, family), rate=rate,
                                size=size, tos=tos, duration=duration, port=port,
-                               prefill=prefill)
+                               prefill=prefill, jitter=jitter)
         return self.track_load(load, f"udp flood {src}->{dst} {load.params['rate_bps']:.0f} "
                                         f"bit/s size={size} tos=0x{tos:02x}")
 

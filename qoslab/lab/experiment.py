@@ -1,0 +1,102 @@
+"""What every lab experiment shares: its bed, its files, and saving what it measured.
+
+:class:`Experiment` wraps a :class:`~qoslab.lab.Testbed` with the ping runner's RUN file and
+the experiment's own journal, so a preset only describes what to do. :func:`queue_delay_ms`
+is the physics every preset predicts its results with.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import QoslabError
+from ..io import load
+from ..runs import Run, RunJournal
+from .flood import parse_rate
+from .pings import on_bed_clock
+from .testbed import Testbed
+
+__all__ = ["Experiment", "queue_delay_ms", "LINK_HEADER"]
+
+#: Bytes a veth adds to an IP packet in the qdisc's accounting (the Ethernet header).
+LINK_HEADER = 14
+
+
+def queue_delay_ms(packets: float, size: int, rate: str | float) -> float:
+    """Time to drain ``packets`` IP packets of ``size`` bytes at ``rate`` (ms), link header
+    included.
+
+    >>> round(queue_delay_ms(1000, 500, "2mbit"))
+    2056
+    """
+    return packets * (size + LINK_HEADER) * 8 / parse_rate(rate) * 1000
+
+
+class Experiment:
+    """One preset's bed plus its files: the ping runner's RUN, the final RUN and its journal.
+
+    Used as ``with Experiment(path, extra, **bed_kw) as (tb, ping_file): …``; if the body
+    is interrupted (error, SIGINT, SIGTERM), the bed is torn down first (which stops the ping
+    runner, so it saves what it measured), then whatever was measured is saved to ``path``
+    with ``meta["interrupted"]`` naming the cause, and the exception goes on.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, extra: dict[str, Any],
+                 **bed_kw: Any) -> None:
+        self.final = Path(path) if path is not None else None
+        self.work = Path(tempfile.mkdtemp(prefix="qoslab-lab-"))
+        self.ping_file = self.work / "pings.json.gz"
+        self.extra = extra
+        self.journal = (RunJournal(self.final, {"source": "qoslab-lab", **extra})
+                        if self.final is not None else None)
+        self.tb = Testbed(journal=self.journal, **bed_kw)
+
+    def __enter__(self) -> tuple[Testbed, Path]:
+        try:
+            self.tb.__enter__()
+        except BaseException:
+            self._discard_journal()
+            raise
+        return self.tb, self.ping_file
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        self.tb.__exit__(exc_type, exc, tb)
+        if exc_type is not None:
+            self._salvage(f"{exc_type.__name__}: {exc}".rstrip(": "))
+
+    def _discard_journal(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal.journal_path.unlink(missing_ok=True)
+
+    def _pings_so_far(self) -> Run | None:
+        for candidate in (self.ping_file, self.ping_file.with_name(self.ping_file.name
+                                                                   + ".partial")):
+            if candidate.exists():
+                try:
+                    run = load(candidate)
+                except QoslabError:
+                    continue
+                return on_bed_clock(run, self.tb.t0_unix)
+        return None
+
+    def _salvage(self, cause: str) -> None:
+        if self.journal is None:
+            return
+        try:
+            run = self.tb.result(self._pings_so_far())
+            run.meta.update(self.extra, interrupted=cause)
+            self.journal.finish(run)
+        except Exception:  # noqa: BLE001 - never hide the original error; the journal stays
+            self.journal.close()
+
+    def finish(self, pings: Run | None) -> Run:
+        """The RUN of a completed experiment (saved to ``path`` when one was given)."""
+        run = self.tb.result(pings)
+        run.meta.update(self.extra)
+        if self.journal is not None:
+            self.journal.finish(run)
+        return run
