@@ -172,10 +172,22 @@ class _FqCodelRuntime(RuntimeQdisc):
         return False
 
     def _codel_dequeue(self, flow: _Flow, now: float):
-        pkt = self._pop(flow)
-        if pkt is None:
+        q = flow.q
+        if not q:
             flow.dropping = False
             return None
+        pkt = q.popleft()
+        size = pkt[1]
+        flow.backlog -= size
+        self.backlog -= size
+        self.qlen -= 1
+        if not flow.dropping and (now - pkt[2] < self.target or self.backlog <= self.mtu):
+            flow.first_above = 0.0  # the common case: below target, nothing to do
+            return pkt
+        return self._codel_control(flow, pkt, now)
+
+    def _codel_control(self, flow: _Flow, pkt, now: float):
+        """``codel_dequeue`` after the head packet was taken: the CoDel state machine."""
         drop = self._should_drop(flow, pkt, now)
         interval = self.interval
         if flow.dropping:
