@@ -61,6 +61,13 @@ def _nonempty_mask(mask):
     return None if mask.all() else mask
 
 
+def _as_slice(rows: np.ndarray):
+    """A consecutive run of row numbers as a slice (a cheap block write), else ``rows``."""
+    if len(rows) > 1 and rows[-1] - rows[0] == len(rows) - 1:
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
 class Decoded:
     """Columns of a decoded batch: ``values[name]`` with ``valid[name]`` (False = NA)."""
 
@@ -84,6 +91,7 @@ class Decoded:
         if ok is not None:
             rows = rows[ok]
             values = values[ok] if np.ndim(values) else values
+        rows = _as_slice(rows)
         self.values[name][rows] = values
         self.valid[name][rows] = True
 
