@@ -82,8 +82,10 @@ class HtbTree:
     --------
     >>> t = HtbTree(rate=900_000, classes=(HtbClass("ping", 300_000, 900_000, 0, match={"proto": 1}),
     ...                                    HtbClass("bulk", 600_000, 900_000, 1)))
-    >>> t.to_tc().splitlines()[0]
-    'htb root rate 900000bit: ping(rate 300000 ceil 900000 prio 0 match {'proto': 1} pfifo limit 1000)'
+    >>> print(t.to_tc())
+    htb root rate 900000bit
+      class ping: rate 300000bit ceil 900000bit prio 0 match {'proto': 1} leaf pfifo limit 1000
+      class bulk: rate 600000bit ceil 900000bit prio 1 match default leaf pfifo limit 1000
     """
 
     rate: float
@@ -97,9 +99,11 @@ class HtbTree:
             raise ConfigError("htb: every rate must be > 0 bit/s")
 
     def to_tc(self) -> str:
-        parts = [f"{c.name}(rate {c.rate:g} ceil {(c.ceil or c.rate):g} prio {c.prio} "
-                 f"match {c.match} {c.qdisc.to_tc()})" for c in self.classes]
-        return f"htb root rate {self.rate:g}bit: " + "; ".join(parts)
+        lines = [f"htb root rate {self.rate:g}bit"]
+        lines += [f"  class {c.name}: rate {c.rate:g}bit ceil {(c.ceil or c.rate):g}bit "
+                  f"prio {c.prio} match {c.match or 'default'} leaf {c.qdisc.to_tc()}"
+                  for c in self.classes]
+        return "\n".join(lines)
 
     def build(self, ctx: BuildContext) -> _HtbRuntime:
         return _HtbRuntime(self, ctx)

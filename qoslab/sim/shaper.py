@@ -93,7 +93,7 @@ class TokenBucket:
     Examples
     --------
     >>> TokenBucket(rate=900_000).to_tc()
-    'htb rate 900kbit burst 1612b'
+    'htb rate 900kbit burst 1624b'
     """
 
     rate: float

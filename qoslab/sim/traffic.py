@@ -11,10 +11,9 @@ transport header + payload.
 Examples
 --------
 >>> flows = [PingStream("10.0.0.2", tos=0x10), BulkFlow("10.0.0.9", sport=40001)]
->>> flow_frame(Tunnel("10.9.0.1", "10.9.0.2").wrap(flows))[["src", "proto", "inner_proto"]]
-      src  proto  inner_proto
-0  10.9.0.1      4            1
-1  10.9.0.1      4            6
+>>> frame = flow_frame(Tunnel("10.9.0.1", "10.9.0.2").wrap(flows))
+>>> frame["src"].tolist(), frame["proto"].tolist(), frame["inner_proto"].tolist()
+(['10.9.0.1', '10.9.0.1'], [4, 4], [1, 6])
 """
 
 from __future__ import annotations
