@@ -112,15 +112,20 @@ def _labels(reps: pd.DataFrame) -> list[str]:
 
     label = (endpoint("src", "sport") + " > " + endpoint("dst", "dport") + " proto "
              + col("proto").fillna("<NA>"))
-    if "tos" in reps.columns:
-        tos = pd.to_numeric(reps["tos"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        names = np.array([f" tos 0x{i:02x}" for i in range(256)] + [""], dtype=object)
+    names = np.array([f" tos 0x{i:02x}" for i in range(256)] + [""], dtype=object)
+
+    def tos_text(name: str) -> pd.Series:
+        if name not in reps.columns:
+            return pd.Series([""] * len(reps), index=reps.index, dtype="string")
+        tos = pd.to_numeric(reps[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         idx = np.where(np.isnan(tos), 256, np.clip(np.nan_to_num(tos), 0, 255)).astype(int)
-        label = label + pd.Series(names[idx], index=reps.index, dtype="string")
+        return pd.Series(names[idx], index=reps.index, dtype="string")
+
+    label = label + tos_text("tos")
     tun = col("tunnel").fillna("none")
     inner = (" [" + tun + ": " + endpoint("inner_src", "inner_sport") + " > "
              + endpoint("inner_dst", "inner_dport") + " proto "
-             + col("inner_proto").fillna("<NA>") + "]")
+             + col("inner_proto").fillna("<NA>") + tos_text("inner_tos") + "]")
     label = label + inner.where((tun != "none") & col("inner_src").notna(), "")
     for extra in ("mark", "priority", "vlan"):
         if extra in reps.columns:
