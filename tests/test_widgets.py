@@ -199,8 +199,8 @@ def test_classify_flows_table_matches_the_classifier():
     expected = FlowClassifier("src,dst,proto,proto-src,proto-dst", divisor=1024,
                               profile="5.18+").classes(pk, hashrnd=7)
     labels = qoslab.plots.flow_labels(pk)
-    for row in table.itertuples():
-        assert set(expected[labels == row.flow]) == {row._2}  # column "class"
+    for _, row in table.iterrows():
+        assert set(expected[labels == row["flow"]]) == {row["class"]}
 
 
 def test_key_picker_live_tc_line_and_sharing():
@@ -336,3 +336,25 @@ def test_capture_explorer_broken_compute_function(tunnel_capture, monkeypatch):
     assert "deliberately broken sharing" in ce.errors.outputs[0]["data"]["text/plain"]
     with pytest.raises(ValueError, match="deliberately broken"):
         ce.update()
+
+
+def test_classify_flows_with_perturb_moves_flows_between_periods(tunnel_capture):
+    from qoslab.hashing import FlowClassifier, hash_changes, seeds_from_events
+    from qoslab.widgets import classify_flows
+
+    keys = ["src", "dst", "proto", "proto-src", "proto-dst"]
+    _, still = classify_flows(tunnel_capture, keys, "5.18+", 1024, None, seed=3)
+    _, moving = classify_flows(tunnel_capture, keys, "5.18+", 1024, 10, seed=3)
+    assert set(still["period"]) == {0}
+    t = tunnel_capture["t"]
+    events = hash_changes(t.min(), t.max(), 10, rng_seed=3)
+    assert set(moving["period"]) == set(range(len(events) + 1))  # 0..39.9 s: changes at 10,20,30
+    assert moving["packets"].sum() == still["packets"].sum() == len(tunnel_capture)
+    # the first period uses the initial seed: the same classes as without perturb
+    first = moving[moving["period"] == 0]
+    at, seeds = seeds_from_events(events, initial=3)
+    expected = FlowClassifier(keys, divisor=1024).classes(tunnel_capture, hashrnd=seeds, at=at)
+    assert set(first["class"]) == set(expected[t < at[0]])
+    # later seeds move the flows: some flow's class differs between two periods
+    per_flow = moving.groupby("flow")["class"].nunique()
+    assert (per_flow > 1).any()

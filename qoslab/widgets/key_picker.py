@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
@@ -47,9 +48,12 @@ def classify_flows(
     divisor
         Number of classes.
     perturb
-        Perturbation interval in seconds (None or 0: none).
+        Perturbation interval in seconds (None or 0: none). With packet times (``t``), the
+        seed changes every ``perturb`` seconds from the first packet on
+        (:func:`qoslab.hashing.hash_changes` drawn from ``seed``), and the table has one block
+        per perturbation period.
     seed
-        The hash seed (``hashrnd``) in effect.
+        The hash seed (``hashrnd``) in effect first.
     dev
         Interface name for the tc command line.
 
@@ -57,8 +61,9 @@ def classify_flows(
     -------
     tuple
         ``(tc_line, table)``: the whole ``tc filter add`` command, and one row per
-        (flow, class) with columns ``flow``, ``class`` (as tc prints it, ``"1:2a"``),
-        ``packets`` and ``flows_in_class`` (how many flows share that class: > 1 means those
+        (period, flow, class) with columns ``period`` (0, 1, … perturbation periods; all 0
+        without perturb), ``flow``, ``class`` (as tc prints it, ``"1:2a"``), ``packets`` and
+        ``flows_in_class`` (how many flows share that class in that period: > 1 means those
         flows queue together).
 
     Examples
@@ -74,12 +79,26 @@ def classify_flows(
             f"{clf.to_tc()}")
     if packets is None:
         return line, None
-    classes = clf.classes(packets, hashrnd=int(seed)).to_numpy()
-    df = pd.DataFrame({"flow": flow_labels(packets).to_numpy(), "class": classes})
-    table = df.groupby(["flow", "class"], sort=False).size().rename("packets").reset_index()
-    table["flows_in_class"] = table.groupby("class")["flow"].transform("nunique")
-    table = table.sort_values(["flows_in_class", "class", "flow"], ascending=[False, True, True],
-                              kind="stable").reset_index(drop=True)
+    period = np.zeros(len(packets), dtype=np.int64)
+    if perturb and "t" in packets.columns and len(packets):
+        from ..hashing import hash_changes, seeds_from_events
+
+        t = pd.to_numeric(packets["t"]).to_numpy(dtype="float64")
+        at, seeds = seeds_from_events(
+            hash_changes(float(np.nanmin(t)), float(np.nanmax(t)), float(perturb),
+                         rng_seed=int(seed)), initial=int(seed))
+        classes = clf.classes(packets, hashrnd=seeds, at=at).to_numpy()
+        period = np.searchsorted(at, t, side="right")
+    else:
+        classes = clf.classes(packets, hashrnd=int(seed)).to_numpy()
+    df = pd.DataFrame({"period": period, "flow": flow_labels(packets).to_numpy(),
+                       "class": classes})
+    table = (df.groupby(["period", "flow", "class"], sort=False).size().rename("packets")
+             .reset_index())
+    table["flows_in_class"] = table.groupby(["period", "class"])["flow"].transform("nunique")
+    table = table.sort_values(["period", "flows_in_class", "class", "flow"],
+                              ascending=[True, False, True, True], kind="stable"
+                              ).reset_index(drop=True)
     return line, table
 
 
