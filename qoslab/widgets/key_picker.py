@@ -177,8 +177,10 @@ class KeyPicker(Explorer):
             self.show()
             self.status.value = "no packets given: the tc line only"
             return
-        shared = int((self.table["flows_in_class"] > 1).sum())
+        shared = self.table.loc[self.table["flows_in_class"] > 1, "flow"].nunique()
+        periods = self.table["period"].nunique()
         self.show(table_bundle(self.table, caption="flow → class"))
-        self.status.value = (f"{self.table['flow'].nunique()} flows in "
-                             f"{self.table['class'].nunique()} classes; {shared} flow(s) share "
-                             "a class with another flow")
+        self.status.value = (f"{self.table['flow'].nunique()} flows, "
+                             f"{self.table['class'].nunique()} classes used"
+                             + (f" over {periods} perturbation periods" if periods > 1 else "")
+                             + f"; {shared} flow(s) share a class with another flow")
