@@ -324,3 +324,19 @@ def test_vector_jhash_bytes_matches_scalar_for_every_length():
                 want = [jhash(rows[i].tobytes(), int(seeds[i]), algo=algo,
                               endianness=endianness) for i in range(5)]
                 assert got.tolist() == want, (length, algo, endianness)
+
+
+def test_profile_table_is_consistent():
+    from qoslab.hashing import FLOW_KEYS_LAYOUTS
+    from qoslab.hashing.jhash import ALGOS
+    for p in PROFILES.values():
+        assert p.jhash in ALGOS
+        assert (p.flow_keys_layout in FLOW_KEYS_LAYOUTS) == (p.skb_hash == "flow-keys")
+        assert (p.sfq == "flow-hash") == (p.skb_hash == "flow-keys")
+        assert p.tunnel_keys == (p.name in ("tunnel-patch", "proposed-fix"))
+        assert p.tos2prio in ("old", "new")
+    # layouts: hashed lengths per address type as §4.2 lists them
+    lengths = {n: FLOW_KEYS_LAYOUTS[n].length(np.array([4, 6])).tolist()
+               for n in FLOW_KEYS_LAYOUTS}
+    assert lengths == {"4.6": [28, 52], "4.18": [32, 56], "5.4": [32, 56], "5.5": [40, 64],
+                       "5.18": [48, 72]}

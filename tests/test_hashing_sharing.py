@@ -8,7 +8,13 @@ import pytest
 
 from qoslab import FlowClassifier, Sfq
 from qoslab.cli import main
-from qoslab.hashing import FqCodel, birthday_probability, sharing
+from qoslab.hashing import (
+    FqCodel,
+    birthday_probability,
+    hash_changes,
+    seeds_from_events,
+    sharing,
+)
 
 BASE = {"ip_version": 4, "tos": 0, "frag": False, "tunnel": "none", "inner_src": None,
         "inner_dst": None, "inner_proto": None, "inner_sport": None, "inner_dport": None}
@@ -109,3 +115,33 @@ def test_cli_hash_bad_input_is_one_line(tmp_path, capsys):
     assert main(["hash", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("qoslab hash: error:") and err.count("\n") == 1
+
+
+def test_cli_hash_filter_and_map_options(tmp_path, capsys):
+    pytest.importorskip("scapy")
+    from scapy.all import IP, UDP, Ether, wrpcap
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    path = tmp_path / "udp.pcap"
+    wrpcap(str(path), [eth / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1000, dport=p)
+                       for p in (53, 1053, 2053)])
+    assert main(["hash", str(path), "--map", "proto-dst", "--and", "0xff",
+                 "--divisor", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "flow map key proto-dst and 0xff" in out and "map mode" in out
+    # 53 & 0xff = 0x35; 1053 & 0xff = 0x1d; 2053 & 0xff = 0x05; minor = 1 + value
+    for port, minor in ((53, 0x36), (1053, 0x1E), (2053, 0x06)):
+        line = next(x for x in out.splitlines() if f"10.0.0.2:{port} " in x)
+        assert f"1:{minor:x}" in line.split()
+    assert main(["hash", str(path), "--filter",
+                 "tc filter add dev eth0 parent 5: handle 1 flow hash keys dst divisor 8"]) == 0
+    out = capsys.readouterr().out
+    assert "baseclass 5:1" in out
+    assert out.count("always shared") == 1  # one group: the three flows, same dst
+
+
+def test_hash_changes_for_siphash_keys_round_trip():
+    ev = hash_changes(5.0, 40.0, 10.0, rng_seed=2, bits=128)
+    at, seeds = seeds_from_events(ev)
+    assert at.tolist() == [15.0, 25.0, 35.0]
+    assert all(0 <= s < 2**128 for s in seeds) and max(seeds[1:]) >= 2**64
+    assert hash_changes(0, 100, 0).empty
