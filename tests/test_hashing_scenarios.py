@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scapy.all import ICMP, IP, TCP, UDP, IPv6, wrpcap
+from scapy.all import Ether as _Ether
 
-pytest.importorskip("scapy")
-from scapy.all import ICMP, IP, TCP, UDP, IPv6, wrpcap  # noqa: E402
-from scapy.all import Ether as _Ether  # noqa: E402
-
-from qoslab import FlowClassifier, Sfq  # noqa: E402
-from qoslab.capture import read_capture  # noqa: E402
-from qoslab.hashing import fq_codel_index, pfifo_fast_band  # noqa: E402
+from qoslab import FlowClassifier, Sfq
+from qoslab.capture import read_capture
+from qoslab.hashing import fq_codel_index, pfifo_fast_band
 
 PLAIN = "src,dst,proto,proto-src,proto-dst"
 TUNNEL = "tunnel-src,tunnel-dst,tunnel-proto,tunnel-proto-src,tunnel-proto-dst"

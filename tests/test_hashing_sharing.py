@@ -92,7 +92,6 @@ def test_sharing_rejects_other_objects():
 
 
 def test_cli_hash_prints_the_flow_class_table(tmp_path, capsys):
-    pytest.importorskip("scapy")
     from scapy.all import IP, TCP, Ether, wrpcap
     eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
     path = tmp_path / "two.pcap"
@@ -118,7 +117,6 @@ def test_cli_hash_bad_input_is_one_line(tmp_path, capsys):
 
 
 def test_cli_hash_filter_and_map_options(tmp_path, capsys):
-    pytest.importorskip("scapy")
     from scapy.all import IP, UDP, Ether, wrpcap
     eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
     path = tmp_path / "udp.pcap"
