@@ -142,3 +142,12 @@ def test_period_too_few_times():
 def test_rayleigh_p_limits():
     assert rayleigh_p(0.0, 10) == pytest.approx(1.0)
     assert rayleigh_p(10.0, 100) < 1e-4
+
+
+def test_period_stray_onset_does_not_pick_a_subharmonic():
+    rng = np.random.default_rng(2)
+    times = np.sort(rng.choice(np.arange(5.0, 120, 5.0), 16, replace=False)) + 0.05
+    times = np.sort(np.append(times, 36.72))  # on the 5/3 s grid, off the 5 s grid
+    est = infer_period(times, span=(0, 120))
+    assert est.period == pytest.approx(5.0, rel=0.01)
+    assert est.significant(0.01)

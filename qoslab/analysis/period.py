@@ -13,8 +13,9 @@ Carlo can resolve, the analytic tail ``1 - (1 - p_Z)^M`` is reported, with
 the oversampled scan against a 3000-set Monte Carlo: close in the tail, conservative above).
 
 Spikes on a ``P`` grid also fit ``P/2``, ``P/3`` … perfectly; with onset jitter those fit
-worse, so the maximum is at the fundamental. Ties within ``tie`` (exact grids) go to the
-longest period. Spikes that happen at only some changes (every other one, say) cannot be
+worse, so the maximum is usually at the fundamental. Ties within ``tie`` (exact grids) go to
+the longest period, and a peak whose multiples ``k·P`` (k ≤ 8) fit within ``max(tie, 2/n)``
+of it (one stray onset can favour a sub-harmonic) is replaced by the longest such multiple. Spikes that happen at only some changes (every other one, say) cannot be
 told from a grid of twice the period -- an inherent ambiguity of the data.
 """
 
@@ -64,6 +65,27 @@ class PeriodEstimate:
     def significant(self, alpha: float = 0.01) -> bool:
         """Whether a grid was found at level ``alpha``."""
         return bool(self.p_value < alpha)
+
+
+def _fundamental(i: int, freqs: np.ndarray, r: np.ndarray, width: int, tol: float) -> int:
+    """Prefer the longest period ``k·P`` (k = 2..8) that fits within ``tol`` of the best.
+
+    A grid of period ``P`` also fits ``P/k``; one stray onset can tip the scale towards a
+    sub-harmonic, so a peak whose multiples fit (nearly) as well is replaced by the longest.
+    """
+    best = i
+    for k in range(2, 9):
+        target = freqs[i] / k
+        if target < freqs[0]:
+            break
+        j = int(np.searchsorted(freqs, target))
+        lo, hi = max(j - width, 0), min(j + width + 1, len(freqs))
+        if lo >= hi:
+            break
+        jj = lo + int(np.argmax(r[lo:hi]))
+        if r[jj] >= r[i] - tol:
+            best = jj
+    return best
 
 
 def _sums(freqs: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,6 +190,7 @@ def infer_period(times, *, min_period: float = 1.0, max_period: float | None = N
     # refine locally: the maximum of R near the chosen grid point
     lo, hi = max(i - oversample, 0), min(i + oversample + 1, len(freqs))
     i = lo + int(np.argmax(r[lo:hi]))
+    i = _fundamental(i, freqs, r, oversample, max(tie, 2.0 / n))
     f = float(freqs[i])
     z = n * float(r[i]) ** 2
     p = _p_value(z, n, freqs, span, f_hi - f_lo, length, n_null, seed)

@@ -140,15 +140,11 @@ class SfqRuntime(RuntimeQdisc):
         self.frame = ctx.flows
         self.seeds = list(ctx.seeds)
         self.classic = scheduler_of(spec.profile) == "classic"
-        if self.classic:
-            self.nslots = CLASSIC_SLOTS
-            self.limit = min(spec.limit, CLASSIC_SLOTS - 1)
-            self.depth = self.limit
-        else:
-            flows = min(spec.flows, 65408, spec.divisor)
-            self.depth = min(spec.depth, 127)
-            self.limit = min(spec.limit, self.depth * flows)
-            self.nslots = min(flows, self.limit)
+        # limit, depth and slot count as the profile's kernel normalises them (hashing.Sfq)
+        self.limit = int(self.hsfq.limit)
+        self.nslots = int(self.hsfq.flows)
+        # the classic enqueue compares each slot with the limit itself
+        self.depth = self.limit if self.classic else int(self.hsfq.depth)
         self.quantum = int(spec.quantum or ctx.mtu_bytes)
         self.headdrop = bool(spec.headdrop) and not self.classic
         self.rehash = (not self.classic and spec.classifier is None
