@@ -56,6 +56,12 @@ _TEMPLATE = """\
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block extra_css -%}
+<style type="text/css">
+/* JupyterLab gives widgets its UI font through <body>; nbconvert's page does not */
+.widget-subarea, .jupyter-widgets { font-family: var(--jp-ui-font-family); }
+</style>
+{%- endblock extra_css -%}
 """
 
 PathLike = str | os.PathLike
