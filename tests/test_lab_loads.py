@@ -33,7 +33,7 @@ def test_tcp_bulk_fills_the_shaped_rate(backend):
         need_tool("iperf3")
     tb = _shaped_bed()
     try:
-        load = tb.tcp_bulk(duration=3, backend=backend)
+        load = tb.tcp_bulk(duration=2, backend=backend)
         load.wait(60)
         load.finish()
     finally:

@@ -12,6 +12,7 @@ import pytest
 
 from qoslab.errors import ConfigError
 from qoslab.lab.flood import parse_rate
+from qoslab.lab.loads import FLOOD_SCRIPT
 from qoslab.lab.presets import preset_params, queue_delay_ms
 from qoslab.lab.tc import Filter, Shaping, htb, leaf, parse_class_stats, qdisc_stats, tbf
 from tests.conftest import REPO
@@ -83,11 +84,11 @@ def test_rates_and_queue_delays():
 
 def test_udp_flood_paces_its_rate_on_loopback():
     """The CBR sender sends rate x duration (plus the prefill), and the sink counts them."""
-    sink = subprocess.Popen([sys.executable, "-m", "qoslab.lab.flood", "udp-sink", "--port",
+    sink = subprocess.Popen([sys.executable, FLOOD_SCRIPT, "udp-sink", "--port",
                              "0", "--duration", "20"], stdout=subprocess.PIPE, text=True)
     try:
         port = json.loads(sink.stdout.readline())["port"]
-        out = subprocess.run([sys.executable, "-m", "qoslab.lab.flood", "udp-send", "--dst",
+        out = subprocess.run([sys.executable, FLOOD_SCRIPT, "udp-send", "--dst",
                               "127.0.0.1", "--port", str(port), "--rate", "800kbit", "--size",
                               "200", "--duration", "1.0", "--prefill", "25"],
                              capture_output=True, text=True, timeout=60)
