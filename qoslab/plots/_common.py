@@ -29,6 +29,7 @@ __all__ = [
     "new_axes",
     "run_tables",
     "select_streams",
+    "short_labels",
 ]
 
 #: The one look of every qoslab figure (seaborn "whitegrid"-like, readable in print).
@@ -243,3 +244,37 @@ def as_float(values) -> np.ndarray:
     return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(
         dtype="float64", na_value=np.nan
     )
+
+
+def short_labels(names: Sequence[str], width: int = 22) -> list[str]:
+    """Tick labels: drop the words every label shares (at the same place), then shorten what
+    is left in the middle (the ends carry host and TOS).
+
+    >>> short_labels(["tos10: 10.71.0.2 tos=0x10 size=56", "tos00: 10.71.0.2 tos=0x00 size=56"])
+    ['tos10: tos=0x10', 'tos00: tos=0x00']
+    >>> short_labels(["x: Ping (ms) ICMP", "y: Ping (ms) ICMP1 server"])
+    ['x: Ping (ms) ICMP', 'y: Ping (ms…MP1 server']
+    >>> short_labels(["a very long stream label that goes on and on"], width=15)
+    ['a very … and on']
+    """
+    words = [str(n).split(" ") for n in names]
+    if len(words) > 1 and len({len(w) for w in words}) == 1:  # same shape: drop shared words
+        keep = [i for i in range(len(words[0])) if len({w[i] for w in words}) > 1]
+        words = [[w[i] for i in keep] for w in words]
+    elif len(words) > 1:
+        head = 0
+        while all(len(w) > head + 1 for w in words) and len({w[head] for w in words}) == 1:
+            head += 1
+        tail = 0
+        while all(len(w) > head + tail + 1 for w in words) and len(
+                {w[-1 - tail] for w in words}) == 1:
+            tail += 1
+        words = [w[head:len(w) - tail] for w in words]
+    out = []
+    for w in words:
+        text = " ".join(w)
+        if len(text) > width:
+            keep = width - 1
+            text = text[: (keep + 1) // 2] + "…" + text[len(text) - keep // 2:]
+        out.append(text)
+    return out

@@ -18,6 +18,7 @@ from ._common import (
     plot_style,
     run_tables,
     select_streams,
+    short_labels,
     stream_colors,
 )
 
@@ -242,7 +243,7 @@ def summary_bars(
             for bar, name in zip(bars, names, strict=True):
                 bar.set_label(name)
             ax.bar_label(bars, labels=[_fmt(v) for v in values], fontsize="x-small", padding=2)
-            ax.set_xticks(range(len(names)), _short(names), rotation=30, ha="right",
+            ax.set_xticks(range(len(names)), short_labels(names), rotation=30, ha="right",
                           fontsize="small")
             ax.set_title(BAR_METRICS[metric])
             ax.grid(axis="x", visible=False)
@@ -257,37 +258,3 @@ def _fmt(v: float) -> str:
     if not np.isfinite(v):
         return "n/a"
     return f"{v:.3g}"
-
-
-def _short(names: Sequence[str], width: int = 22) -> list[str]:
-    """Tick labels: drop the words every label shares (at the same place), then shorten what
-    is left in the middle (the ends carry host and TOS).
-
-    >>> _short(["tos10: 10.71.0.2 tos=0x10 size=56", "tos00: 10.71.0.2 tos=0x00 size=56"])
-    ['tos10: tos=0x10', 'tos00: tos=0x00']
-    >>> _short(["x: Ping (ms) ICMP", "y: Ping (ms) ICMP1 server"])
-    ['x: Ping (ms) ICMP', 'y: Ping (ms…MP1 server']
-    >>> _short(["a very long stream label that goes on and on"], width=15)
-    ['a very … and on']
-    """
-    words = [str(n).split(" ") for n in names]
-    if len(words) > 1 and len({len(w) for w in words}) == 1:  # same shape: drop shared words
-        keep = [i for i in range(len(words[0])) if len({w[i] for w in words}) > 1]
-        words = [[w[i] for i in keep] for w in words]
-    elif len(words) > 1:
-        head = 0
-        while all(len(w) > head + 1 for w in words) and len({w[head] for w in words}) == 1:
-            head += 1
-        tail = 0
-        while all(len(w) > head + tail + 1 for w in words) and len(
-                {w[-1 - tail] for w in words}) == 1:
-            tail += 1
-        words = [w[head:len(w) - tail] for w in words]
-    out = []
-    for w in words:
-        text = " ".join(w)
-        if len(text) > width:
-            keep = width - 1
-            text = text[: (keep + 1) // 2] + "…" + text[len(text) - keep // 2:]
-        out.append(text)
-    return out

@@ -19,6 +19,7 @@ from ._common import (
     plot_style,
     run_tables,
     select_streams,
+    short_labels,
     stream_colors,
 )
 
@@ -256,7 +257,7 @@ def loss_over_time(
             if not _loss_markers(ax, sub, names, colors):
                 ax.text(0.5, 0.5, "every probe answered", transform=ax.transAxes, ha="center",
                         va="center", color="#555555", fontsize="small")
-            ax.set_yticks(range(len(names)), names)
+            ax.set_yticks(range(len(names)), short_labels(names, width=28))
             ax.set_ylim(-0.6, len(names) - 0.4)
             ax.invert_yaxis()
             ax.grid(axis="y", visible=False)
