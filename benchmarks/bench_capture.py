@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -125,11 +126,11 @@ _OURS = """
 import json, resource, sys, time
 import qoslab
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 df = qoslab.read_capture(sys.argv[1], progress=False)
-elapsed = time.perf_counter() - t
+elapsed, cpu = time.perf_counter() - t, time.process_time() - c
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"packets": len(df), "seconds": elapsed, "rss_growth": (after - before) * 1024,
+print(json.dumps({"packets": len(df), "seconds": elapsed, "cpu": cpu, "rss_growth": (after - before) * 1024,
                   "frame_bytes": int(df.memory_usage(deep=True).sum())}))
 """
 
@@ -209,6 +210,9 @@ def main(argv=None) -> int:
     ours_rate = ours["packets"] / ours["seconds"]
     each = ", ".join(f"{r['seconds']:.3f}" for r in runs)
     print(f"read_capture: {ours['seconds']:.3f} s = {ours_rate:,.0f} packets/s (runs: {each} s)")
+    print(f"  its process CPU time: {ours['cpu']:.3f} s = {ours['packets'] / ours['cpu']:,.0f} "
+          f"packets per CPU second; machine load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs (wall time suffers when the machine is shared)")
     peak = max(r["rss_growth"] for r in runs)
     print(f"peak memory growth: {peak / 1e6:.0f} MB = {peak / size:.2f}x the file "
           f"(resulting frame {ours['frame_bytes'] / 1e6:.0f} MB)")

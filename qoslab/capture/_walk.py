@@ -38,6 +38,7 @@ class Walk:
     offsets: np.ndarray  #: int64 offsets of the record headers
     next_offset: int  #: offset of the first record not returned
     status: str  #: "more" (stopped at ``stop``), "end", "cut" or "lying"
+    headers: np.ndarray | None = None  #: (N, 16) uint8 first bytes of each record, if read
 
 
 def _sequential(raw, off: int, end: int, hdr: int, lfield: int, fmt: str, limit: int,
@@ -127,34 +128,42 @@ def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, lim
     guesses = _guesses(src, cuts, end, hdr, lfield, order, limit, ts_ref)
     starts = np.concatenate([[off], np.unique(guesses[guesses >= 0])]).astype(np.int64)
     limits = np.append(starts[1:], stop)
-    pos_steps, lane_steps, ends, status = _lockstep(src.buf, starts, limits, end, hdr, lfield,
-                                                    order, limit)
+    pos_steps, lane_steps, hdr_steps, ends, status = _lockstep(
+        src.buf, starts, limits, end, hdr, lfield, order, limit)
     counts = np.bincount(np.concatenate(lane_steps) if lane_steps else np.zeros(0, np.int64),
                          minlength=len(starts))
     # Prove the lanes in order; a lane whose start was not reached is walked again.
     pieces: list[np.ndarray] = []
     base = np.concatenate([[0], np.cumsum(counts)])
     flat = np.empty(int(base[-1]), np.int64)
-    for s, (lanes, pos) in enumerate(zip(lane_steps, pos_steps, strict=True)):
-        flat[base[lanes] + s] = pos
+    flat_h = np.empty((int(base[-1]), 16), np.uint8)
+    for s, (lanes, pos, h) in enumerate(zip(lane_steps, pos_steps, hdr_steps, strict=True)):
+        at = base[lanes] + s
+        flat[at] = pos
+        flat_h[at] = h
+    heads: list[np.ndarray] = []
     at = off
     for i in range(len(starts)):
         if at == starts[i]:
             pieces.append(flat[base[i]:base[i + 1]])
+            heads.append(flat_h[base[i]:base[i + 1]])
             if status[i] != "ok":
-                return Walk(_cat(pieces), int(ends[i]), status[i])
+                return Walk(_cat(pieces), int(ends[i]), status[i], _cat(heads, 16))
             at = int(ends[i])
         elif at < limits[i]:
             w = _sequential(src.buf, at, end, hdr, lfield, fmt, limit, int(limits[i]))
             pieces.append(w.offsets)
+            heads.append(src.rows(w.offsets, 16))
             if w.status in ("cut", "lying"):
-                return Walk(_cat(pieces), w.next_offset, w.status)
+                return Walk(_cat(pieces), w.next_offset, w.status, _cat(heads, 16))
             at = w.next_offset
-    return Walk(_cat(pieces), at, "end" if at >= end else "more")
+    return Walk(_cat(pieces), at, "end" if at >= end else "more", _cat(heads, 16))
 
 
-def _cat(pieces):
-    return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+def _cat(pieces, width: int = 0):
+    if pieces:
+        return np.concatenate(pieces)
+    return np.zeros((0, width), np.uint8) if width else np.zeros(0, np.int64)
 
 
 def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit):
@@ -163,11 +172,15 @@ def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit):
     pos = starts.copy()
     status = np.array(["ok"] * n, dtype=object)
     lanes = np.arange(n)
-    pos_steps, lane_steps = [], []
+    pos_steps, lane_steps, hdr_steps = [], [], []
+    window = as_strided(buf, shape=(max(len(buf) - 15, 0), 16), strides=(1, 1),
+                        writeable=False)
     while len(lanes):
         p = pos[lanes]
         room = p + hdr <= end
-        length = _u32(buf, np.where(room, p + lfield, 0), order)
+        heads = window[np.where(room, p, 0)]
+        length = heads[:, lfield:lfield + 4].copy().view(order + "u4").reshape(-1).astype(
+            np.int64)
         nxt = p + hdr + length
         lying = room & (length > limit)
         cut = ~room | (~lying & (nxt > end))
@@ -176,7 +189,8 @@ def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit):
         status[lanes[cut]] = "cut"
         pos_steps.append(p[good])
         lane_steps.append(lanes[good])
+        hdr_steps.append(heads[good])
         keep = lanes[good]
         pos[keep] = nxt[good]
         lanes = keep[nxt[good] < limits[keep]]
-    return pos_steps, lane_steps, pos, status
+    return pos_steps, lane_steps, hdr_steps, pos, status

@@ -82,15 +82,15 @@ def pcap_batches(path: str, src: ByteSource, header: PcapHeader,
     held = 0
     while True:
         walk = walk_chain(src, off, rec, 8, header.order, limit, off + WINDOW, ts_ref=ts_ref)
-        pending.append(walk.offsets)
+        pending.append((walk.offsets, walk.headers))
         held += len(walk.offsets)
         done = walk.status != "more"
         while held >= max_records or (done and held):
-            offs = np.concatenate(pending) if len(pending) > 1 else pending[0]
-            take, rest = offs[:max_records], offs[max_records:]
-            pending, held = [rest], len(rest)
-            kept += len(take)
-            yield _records(src, header, take)
+            offs, heads = _join(src, pending)
+            pending = [(offs[max_records:], heads[max_records:])]
+            held = len(pending[0][0])
+            kept += min(len(offs), max_records)
+            yield _records(header, offs[:max_records], heads[:max_records])
         off = walk.next_offset
         if walk.status == "lying":
             cl = struct.unpack_from(header.order + "I", src.buf, off + 8)[0]
@@ -103,11 +103,20 @@ def pcap_batches(path: str, src: ByteSource, header: PcapHeader,
             return
 
 
-def _records(src: ByteSource, header: PcapHeader, offs: np.ndarray) -> RecordBatch:
-    """Gather the record-header fields of the records at ``offs``."""
+def _join(src: ByteSource, pending) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate walked offsets and their 16 header bytes (read now where not yet read)."""
+    offs = [o for o, _ in pending]
+    heads = [h if h is not None else src.rows(o, 16) for o, h in pending]
+    if len(pending) == 1:
+        return offs[0], heads[0]
+    return np.concatenate(offs), np.concatenate(heads)
+
+
+def _records(header: PcapHeader, offs: np.ndarray, heads: np.ndarray) -> RecordBatch:
+    """The record-header fields of the records at ``offs`` (first 16 bytes in ``heads``)."""
     n = len(offs)
-    hdr = src.rows(offs, 16, np.full(n, 16))
-    words = hdr.view(header.order + "u4").reshape(-1, 4).astype(np.int64)
+    words = np.ascontiguousarray(heads).view(header.order + "u4").reshape(-1, 4).astype(
+        np.int64)
     frac = words[:, 1] if header.nanosecond else words[:, 1] * 1000
     return RecordBatch(
         data_off=offs + header.record_header,
