@@ -157,3 +157,14 @@ def test_cli_writes_run_and_png(tmp_path, capsys):
     status = main(["sim", "bufferbloat", "--perturb", "5", "-w", str(out)])
     assert status == 2
     assert "no parameter 'perturb'" in capsys.readouterr().err
+
+
+def test_identical_sources_stay_distinct_flows():
+    cfg = SimConfig(traffic=(PingStream("10.0.0.2"), PingStream("10.0.0.2"),
+                             UdpFlood("10.0.9.1", rate=1e5), UdpFlood("10.0.9.1", rate=1e5)),
+                    link=Link(rate=1e6), duration=4)
+    run = simulate(cfg)
+    assert run.streams == ["10.0.0.2 tos=0x00 size=56", "10.0.0.2 tos=0x00 size=56 #2"]
+    assert (run.probes.groupby("stream").size() == 20).all()
+    starts = run.events[run.events["kind"] == "load_start"]["detail"].tolist()
+    assert len(set(starts)) == 2

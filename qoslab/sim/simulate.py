@@ -250,8 +250,9 @@ def simulate(config: SimConfig, *, progress: Callable[[float], None] | None = No
         if spec.start < config.duration:
             src.start()
             if not isinstance(spec, PingStream):
-                load_events.append((float(spec.start), "load_start", spec.name))
-                load_events.append((float(stop), "load_stop", spec.name))
+                name = flows["flow"].iloc[fid]
+                load_events.append((float(spec.start), "load_start", name))
+                load_events.append((float(stop), "load_stop", name))
     for i, t in enumerate(change_times, start=1):
         engine.call_at(t, lambda now, i=i: root.on_hash_change(i, now))
     change_rows = []
@@ -268,6 +269,7 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
     cols: dict[str, list] = {k: [] for k in
                              ("stream", "host", "tos", "size", "seq", "t_sent", "rtt_ms",
                               "status", "ttl")}
+    labels = flows["flow"].tolist()
     for src in sources:
         if not isinstance(src, PingSource):
             continue
@@ -275,7 +277,7 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
         n = len(src.t_sent)
         rtt = np.asarray(src.rtt_ms, dtype=float)
         ok = ~np.isnan(rtt)
-        cols["stream"] += [spec.name] * n
+        cols["stream"] += [labels[src.fid]] * n
         cols["host"] += [spec.dst] * n
         cols["tos"] += [spec.tos] * n
         cols["size"] += [spec.size] * n
@@ -292,7 +294,6 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
     order = {"run_start": -1, "run_stop": 2}
     rows.sort(key=lambda r: (r[0], order.get(r[1], 0)))
     events = pd.DataFrame(rows, columns=["t", "kind", "detail"])
-    labels = flows["flow"].tolist()
     samples = engine.samples
     occ = {
         "t": [s[0] for s in samples],

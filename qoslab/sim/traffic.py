@@ -246,6 +246,11 @@ def flow_frame(specs: list[TrafficSpec], *, forwarded: bool = False) -> pd.DataF
         row.update(ip_version=4, frag=False, l2_proto=0x0800, flow=spec.name,
                    sk_token=0 if forwarded else _token("sk", i, spec.name))
         rows.append(row)
+    seen: dict[str, int] = {}
+    for row in rows:  # two sources with the same description stay two flows
+        n = seen[row["flow"]] = seen.get(row["flow"], 0) + 1
+        if n > 1:
+            row["flow"] = f"{row['flow']} #{n}"
     frame = pd.DataFrame(rows, columns=[
         "flow", "ip_version", "src", "dst", "proto", "sport", "dport", "tos", "frag", "tunnel",
         "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport", "inner_tos",
