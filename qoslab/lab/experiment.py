@@ -8,6 +8,7 @@ is the physics every preset predicts its results with.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -63,9 +64,12 @@ class Experiment:
         return self.tb, self.ping_file
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
-        self.tb.__exit__(exc_type, exc, tb)
-        if exc_type is not None:
-            self._salvage(f"{exc_type.__name__}: {exc}".rstrip(": "))
+        try:
+            self.tb.__exit__(exc_type, exc, tb)
+            if exc_type is not None:
+                self._salvage(f"{exc_type.__name__}: {exc}".rstrip(": "))
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
 
     def _discard_journal(self) -> None:
         if self.journal is not None:
