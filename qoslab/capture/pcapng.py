@@ -163,7 +163,10 @@ def _gather(path, src: ByteSource, sections, kinds, offs, sect) -> RecordBatch:
     linktype = np.full(n, -1, np.int32)
     hdr = src.rows(offs_a, 28, np.full(n, 28))
     blen_all = np.zeros(n, np.int64)
+    first_iface = 0  # interfaces are numbered across sections, as Wireshark numbers them
     for s_idx, section in enumerate(sections):
+        base_iface = first_iface
+        first_iface += len(section.interfaces)
         in_sect = sect_a == s_idx
         if not in_sect.any():
             continue
@@ -194,7 +197,7 @@ def _gather(path, src: ByteSource, sections, kinds, offs, sect) -> RecordBatch:
                 stamped = True
             cap_len[m] = cap
             wire_len[m] = wire
-            ifindex[m] = iface_id
+            ifindex[m] = iface_id + base_iface
             idx = np.flatnonzero(m)
             lt = np.full(len(idx), -1, np.int32)
             tsn = np.zeros(len(idx), np.int64)
