@@ -33,3 +33,20 @@ sns.set_theme(style="whitegrid")
 grid = sns.relplot(data=run.probes, x="t_sent", y="rtt_ms", hue="stream", kind="line",
                    marker="o", height=3.5, aspect=2)
 grid.set_axis_labels("time since start (s)", "RTT (ms)");
+
+# %% [markdown]
+# ## Where next
+#
+# The numbered notebooks each tell one part of the story of latency under load, with the
+# package's functions called directly first and interactive explorers after:
+#
+# | notebook | what it shows |
+# |---|---|
+# | `01_ping_experiments` | ping-exp's experiments (destinations × TOS × size) on loopback and through a real flooded link; the one-page figure; RUN files |
+# | `02_flow_classifier_keys` | which flows share an SFQ class: `cls_flow` keys, IP-in-IP tunnels hiding flows, the proto-dst/TOS surprise, kernel eras |
+# | `03_sfq_perturbation` | latency spikes on SFQ's perturbation grid, and the period recovered from latency alone |
+# | `04_bufferbloat_basics` | queue length → delay, fair queueing and CoDel vs FIFO, shaping just below the link, a real-kernel run |
+# | `05_pfifo_fast_ecn` | pfifo_fast's TOS → band table and the old bug that demoted ECN traffic |
+#
+# `qoslab report` (what `make demo` runs) executes them all and writes HTML pages to `reports/`
+# that show every figure and widget without a network connection.
