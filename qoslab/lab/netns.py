@@ -230,13 +230,14 @@ class _Registry:
 REGISTRY = _Registry()
 
 
-def create_namespace(name: str) -> None:
-    """Create namespace ``name`` (must match :data:`NAME_PATTERN`) and register it for cleanup."""
+def create_namespace(name: str, *, log: list | None = None) -> None:
+    """Create namespace ``name`` (must match :data:`NAME_PATTERN`) and register it for cleanup;
+    the commands run are appended to ``log``."""
     if not NAME_PATTERN.match(name):
         raise ValueError(f"{name!r} is not a lab namespace name (qlab-PID-RUNID-ROLE)")
-    run_cmd(["ip", "netns", "add", name])
+    run_cmd(["ip", "netns", "add", name], log=log)
     REGISTRY.add(name)
-    run_cmd(["ip", "-n", name, "link", "set", "lo", "up"])
+    run_cmd(["ip", "-n", name, "link", "set", "lo", "up"], log=log)
 
 
 def _pids_in(name: str) -> list[int]:
@@ -261,10 +262,12 @@ def delete_namespace(name: str) -> None:
     REGISTRY.discard(name)
 
 
-def add_veth(ns_a: str, if_a: str, ns_b: str, if_b: str, *, txqueuelen: int | None = None) -> None:
+def add_veth(ns_a: str, if_a: str, ns_b: str, if_b: str, *, txqueuelen: int | None = None,
+             log: list | None = None) -> None:
     """Create veth pair ``if_a`` (in ``ns_a``) <-> ``if_b`` (in ``ns_b``) and bring both up.
 
     The pair is created directly inside the namespaces; the root namespace never sees it.
+    The commands run are appended to ``log``.
     """
     for name in (ns_a, ns_b):
         if not NAME_PATTERN.match(name):
@@ -275,9 +278,9 @@ def add_veth(ns_a: str, if_a: str, ns_b: str, if_b: str, *, txqueuelen: int | No
     argv += ["type", "veth", "peer", "name", if_b, "netns", ns_b]
     if txqueuelen is not None:
         argv += ["txqueuelen", str(int(txqueuelen))]
-    run_cmd(argv)
-    run_cmd(["ip", "-n", ns_a, "link", "set", if_a, "up"])
-    run_cmd(["ip", "-n", ns_b, "link", "set", if_b, "up"])
+    run_cmd(argv, log=log)
+    run_cmd(["ip", "-n", ns_a, "link", "set", if_a, "up"], log=log)
+    run_cmd(["ip", "-n", ns_b, "link", "set", if_b, "up"], log=log)
 
 
 def _pid_alive(pid: int) -> bool:

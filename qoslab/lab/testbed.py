@@ -102,6 +102,7 @@ class Testbed:
         self._samplers: list[Any] = []
         self._old_handlers: dict[int, Any] = {}
         self._lock = threading.Lock()
+        self._event_lock = threading.Lock()
         self._open = False
 
     # ----------------------------------------------------------------- set-up / tear-down
@@ -124,17 +125,17 @@ class Testbed:
     def _build(self) -> None:
         left = remove_leftovers() if self.clean_leftovers else []
         for ns in self.namespaces.values():
-            create_namespace(ns.name)
+            create_namespace(ns.name, log=self.commands)
             self._open = True
             if self.ipv6:
                 # no duplicate-address detection: link-local addresses usable at once,
                 # so neighbour discovery (and forwarding) works from the first packet
-                ns.sysctl("net.ipv6.conf.default.accept_dad", 0)
-                ns.sysctl("net.ipv6.conf.all.accept_dad", 0)
+                for key in ("net.ipv6.conf.default.accept_dad", "net.ipv6.conf.all.accept_dad"):
+                    ns.run(["sysctl", "-q", "-w", f"{key}=0"], log=self.commands)
         for link in self.links:
             add_veth(self.ns(link.left_role).name, self.ifname(link.left_if),
                      self.ns(link.right_role).name, self.ifname(link.right_if),
-                     txqueuelen=self.txqueuelen)
+                     txqueuelen=self.txqueuelen, log=self.commands)
             for role, ifx, v4, v6 in ((link.left_role, link.left_if, link.left_v4, link.left_v6),
                                       (link.right_role, link.right_if, link.right_v4,
                                        link.right_v6)):
@@ -154,9 +155,10 @@ class Testbed:
 
     def _route_through_router(self) -> None:
         router = self.ns("router")
-        router.sysctl("net.ipv4.ip_forward", 1)
+        router.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"], log=self.commands)
         if self.ipv6:
-            router.sysctl("net.ipv6.conf.all.forwarding", 1)
+            router.run(["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"],
+                       log=self.commands)
         (cr, rs) = self.links
         self._ip(self.ns("client"), "route", "add", "default", "via", cr.right_v4)
         self._ip(self.ns("server"), "route", "add", "default", "via", rs.left_v4)
@@ -285,9 +287,10 @@ class Testbed:
     def event(self, kind: str, detail: str = "", t: float | None = None) -> None:
         """Record an EVENT (``t`` defaults to now) and journal it."""
         row = {"t": self.now() if t is None else float(t), "kind": kind, "detail": detail}
-        self.events.append(row)
-        if self.journal is not None:
-            self.journal.add_event(**row)
+        with self._event_lock:  # scheduled changes record from timer threads
+            self.events.append(row)
+            if self.journal is not None:
+                self.journal.add_event(**row)
 
     def _ip(self, ns: Namespace, *args: str) -> None:
         ns.ip(*args, log=self.commands)
