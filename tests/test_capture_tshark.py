@@ -444,3 +444,16 @@ def test_pcapng_sections_of_both_byte_orders_and_tsoffset(tmp_path):
     df = compare(path, 14, skip=("ifindex",))
     assert df["ifindex"].tolist() == [0, 1] * 4 + [2] * 6
     assert (df["time"].dt.year == 2023).all()  # the if_tsoffset moved interface 1 to T0
+
+
+def test_kuznetsov_modified_pcap(tmp_path):
+    """The 'modified' libpcap format (magic 0xa1b2cd34): 24-byte record headers."""
+    frames = link_frames(1)[:8]
+    out = [struct.pack("<IHHiIII", 0xA1B2CD34, 2, 4, 0, 0, 65535, 1)]
+    for i, f in enumerate(frames):
+        out.append(struct.pack("<IIIIiHBB", T0 + i, 250_000, len(f), len(f), 2, 0x0800, 0, 0)
+                   + f)
+    path = tmp_path / "modified.pcap"
+    path.write_bytes(b"".join(out))
+    df = compare(path, len(frames))
+    assert df["t"].tolist() == [float(i) for i in range(len(frames))]
