@@ -104,8 +104,7 @@ def perturb_experiment(perturb: float = 5, seed: int = 1, **params) -> PerturbRe
         bar.update()
         alignment = align_to_events(spikes, run.events, kind="hash_change")
         bar.update()
-        t = run.probes["t_sent"]
-        period = infer_period(spike_times(spikes), span=(float(t.min()), float(t.max())))
+        period = infer_period(spike_times(spikes))
         bar.update()
     return PerturbResult(run, spikes, alignment, period)
 
