@@ -234,6 +234,19 @@ class _FqCodelRuntime(RuntimeQdisc):
                 head.popleft()
                 old_flows.append(flow)
                 continue
+            q = flow.q
+            if q and not flow.dropping:
+                # inline fast path of _codel_dequeue: head below target, nothing to do
+                pkt = q[0]
+                size = pkt[1]
+                if t - pkt[2] < self.target or self.backlog - size <= self.mtu:
+                    q.popleft()
+                    flow.backlog -= size
+                    self.backlog -= size
+                    self.qlen -= 1
+                    flow.first_above = 0.0
+                    flow.deficit -= size
+                    return pkt
             pkt = self._codel_dequeue(flow, t)
             if pkt is None:
                 head.popleft()

@@ -176,7 +176,13 @@ class BulkSource(_Source):
             self.cwnd = cwnd + 1.0
         elif cwnd < self.max_cwnd:
             self.cwnd = cwnd + 1.0 / cwnd
-        if int(self.cwnd) > self.inflight:
+        n = int(self.cwnd) - self.inflight
+        if n == 1 and t < self.t_stop:  # the common case: one ACK releases one segment
+            seq = self.sent
+            self.sent = seq + 1
+            self.inflight += 1
+            self.enqueue([self.fid, self.size, t, seq, 0, self], t)
+        elif n > 0:
             self._fill(t)
 
     def on_drop(self, pkt, t: float) -> None:
