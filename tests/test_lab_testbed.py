@@ -21,6 +21,19 @@ def _netns() -> set[str]:
     return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
+def _unchanged(before: set[str], *pids: int) -> bool:
+    """``ip netns list`` is as before, ignoring lab namespaces of *other* processes (other
+    test runs may share this machine; in CI the two sets are simply equal)."""
+    from qoslab.lab.netns import NAME_PATTERN
+
+    mine = {os.getpid(), *pids}
+
+    def relevant(names: set[str]) -> set[str]:
+        return {n for n in names
+                if not ((m := NAME_PATTERN.match(n)) and int(m["pid"]) not in mine)}
+    return relevant(_netns()) == relevant(before)
+
+
 def _root_links() -> set[str]:
     out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
@@ -43,7 +56,7 @@ def test_bed_reaches_server_over_ipv4_and_ipv6_and_leaves_nothing(router):
             assert ("ttl=63" in r.stdout) == router  # one forwarding hop with a router
         assert tb.meta["kernel_release"] == os.uname().release
         assert _root_links() == links_before  # the veths never appear in the root namespace
-    assert _netns() == before
+    assert _unchanged(before)
     assert _root_links() == links_before
     assert [e["kind"] for e in tb.events] == ["run_start", "run_stop"]
 
@@ -54,9 +67,9 @@ def test_exception_inside_the_bed_removes_everything():
 
     before = _netns()
     with pytest.raises(RuntimeError, match="boom"), Testbed(router=True) as tb:
-        assert len(_netns() - before) == 3
+        assert len({n for n in _netns() - before if n.startswith(f"qlab-{os.getpid()}-")}) == 3
         raise RuntimeError("boom")
-    assert _netns() == before
+    assert _unchanged(before)
     assert tb.namespaces  # names were real ...
     assert not set(tb.meta["namespaces"].values()) & _netns()  # ... and are gone
 
@@ -146,7 +159,7 @@ def test_exception_mid_run_stops_loads_and_captures_and_removes_qdiscs(tmp_path)
         shown = ns.run(["tc", "qdisc", "show", "dev", dev]).stdout
         assert "htb" in shown and "pfifo" in shown
         raise LookupError("mid-run failure")
-    assert _netns() == before
+    assert _unchanged(before)
     assert _pids_alive(pids) == []
     # what happened up to the error is recorded: the load's counts and the capture file
     assert [e["kind"] for e in tb.events][-2:] == ["load_stop", "run_stop"]
@@ -185,7 +198,37 @@ def test_sigterm_to_a_process_holding_a_bed_leaves_nothing_behind():
             proc.communicate()
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
-    assert _netns() == before
+    assert _unchanged(before, proc.pid)
+    assert _pids_alive(inside) == []
+
+
+def test_sigkill_leftovers_are_removed_by_the_next_bed():
+    """SIGKILL cannot be caught: the namespaces (and the flood in them) stay until the next
+    Testbed finds that their creator is dead and removes them."""
+    need_root()
+    from qoslab.lab import Testbed
+
+    before = _netns()
+    proc = subprocess.Popen([sys.executable, "-c", _BED_SCRIPT], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "up", proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.communicate()
+    left = {n for n in _netns() - before if n.startswith(f"qlab-{proc.pid}-")}
+    assert len(left) == 3
+    inside = [int(p) for n in left for p in subprocess.run(
+        ["ip", "netns", "pids", n], capture_output=True, text=True).stdout.split()]
+    assert inside  # the orphaned flood still runs in them
+    still = left & _netns()  # (another test run's bed may have removed them already)
+    with Testbed() as tb:
+        assert set(tb.meta["leftovers_removed"]) >= still
+        assert not left & _netns()
+    assert _unchanged(before, proc.pid)
+    deadline = time.monotonic() + 10
+    while _pids_alive(inside) and time.monotonic() < deadline:
+        time.sleep(0.05)  # killed; the kernel reaps them as soon as their parent is gone
     assert _pids_alive(inside) == []
 
 
@@ -216,7 +259,7 @@ def test_cli_run_killed_with_ctrl_c_leaves_nothing_behind_and_keeps_the_probes(t
             proc.communicate()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert _netns() == before
+    assert _unchanged(before, proc.pid)
     assert _root_links() == links_before
     # what was measured until the signal is saved: the pings so far and the bed's EVENTS
     assert not (tmp_path / "run.json.gz.partial").exists()
