@@ -286,3 +286,26 @@ def test_bad_configs_raise_config_error():
     with pytest.raises(ConfigError, match="table"):
         PfifoFast(table="older")
     assert math.isclose(Link(rate=1e6, delay=0.01).base_rtt(98), 0.02)
+
+
+def test_tbf_waits_for_the_whole_packet_htb_goes_negative():
+    """TBF needs the head packet's bytes in the bucket; HTB sends at >= 0 tokens."""
+    specs = [PingFlood("10.0.9.1")]
+    sink = Sink()
+    starts = {}
+    for mode in ("tbf", "htb"):
+        root = ShapedRoot(TokenBucket(rate=8_000, burst=2000, mode=mode),
+                          Pfifo().build(ctx_for(specs)), MTU)
+        for i in range(3):
+            root.enqueue(pkt(0, sink, seq=i), 0.0)
+        t, times = 0.0, []
+        while len(times) < 3:
+            p = root.dequeue(t)
+            if p is None:
+                t = root.next_wake
+                continue
+            times.append(t)
+        starts[mode] = times
+    # 1000 bytes/s: after the first 1514 bytes, 486 tokens are left
+    assert starts["tbf"] == pytest.approx([0.0, 1.028, 2.542], abs=1e-6)
+    assert starts["htb"] == pytest.approx([0.0, 0.0, 1.028], abs=1e-6)

@@ -24,15 +24,12 @@ class BuildContext:
         ``psched_mtu``: device MTU plus the hard header (the default SFQ / fq_codel quantum).
     seeds
         Every seed of the run in order (index 0 in force at t = 0), for qdiscs that hash.
-    notes
-        Remarks a qdisc wants recorded in META.
     """
 
     flows: pd.DataFrame
     ect: list[bool]
     mtu_bytes: int = 1514
     seeds: list[int] = field(default_factory=lambda: [0])
-    notes: list[str] = field(default_factory=list)
 
 
 class RuntimeQdisc:

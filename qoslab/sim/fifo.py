@@ -80,6 +80,8 @@ class PfifoFast:
     table
         ``"new"`` (fixed ``ip_tos2prio``, ECT(0) → best effort) or ``"old"`` (2.6.x up to
         ~2.6.38: ECT(0) → filler → band 2).
+    profile
+        A kernel profile name: its TOS table (``KernelProfile.tos2prio``) replaces ``table``.
 
     Examples
     --------
@@ -89,8 +91,13 @@ class PfifoFast:
 
     txqueuelen: int = 1000
     table: Literal["new", "old"] = "new"
+    profile: str | None = None
 
     def __post_init__(self) -> None:
+        if self.profile is not None:
+            from ..hashing import get_profile
+
+            object.__setattr__(self, "table", get_profile(self.profile).tos2prio)
         if self.table not in ("new", "old"):
             raise ConfigError(f"pfifo_fast: table must be 'new' or 'old', got {self.table!r}")
         if self.txqueuelen < 1:

@@ -26,7 +26,7 @@ classifier override (``-1``: the packet is dropped, as a classid outside ``1..di
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -86,7 +86,6 @@ class SfqQdisc:
     headdrop: bool = False
     profile: str = "5.18+"
     classifier: Any = None
-    extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.limit < 2:

@@ -133,7 +133,7 @@ def _rate(bps: float) -> str:
 class ShapedRoot(RuntimeQdisc):
     """Runtime: a token bucket in front of a child qdisc."""
 
-    __slots__ = ("child", "rate", "burst", "tokens", "t_last", "tbf")
+    __slots__ = ("child", "rate", "burst", "tokens", "t_last", "tbf", "held")
 
     def __init__(self, bucket: TokenBucket, child: RuntimeQdisc, mtu: int) -> None:
         super().__init__(f"{bucket.mode}+{child.name}")
@@ -143,13 +143,15 @@ class ShapedRoot(RuntimeQdisc):
         self.tokens = self.burst
         self.t_last = 0.0
         self.tbf = bucket.mode == "tbf"
+        self.held = None  # TBF: the head packet taken by qdisc_peek_dequeued
 
     def enqueue(self, pkt, t: float) -> None:
         self.child.enqueue(pkt, t)
 
     def dequeue(self, t: float):
         child = self.child
-        if not child.qlen:
+        held = self.held
+        if held is None and not child.qlen:
             self.next_wake = math.inf
             return None
         tokens = self.tokens + (t - self.t_last) * self.rate
@@ -157,28 +159,36 @@ class ShapedRoot(RuntimeQdisc):
             tokens = self.burst
         self.tokens = tokens
         self.t_last = t
-        need = 0.0
         if self.tbf:
-            need = float(child.peek_size()) if hasattr(child, "peek_size") else 1514.0
+            # TBF sends the head packet only when the bucket holds all its bytes; like the
+            # kernel (qdisc_peek_dequeued) it takes the packet out and keeps it meanwhile.
+            if held is None:
+                held = self.held = child.dequeue(t)
+                if held is None:
+                    self.next_wake = math.inf
+                    return None
+            need = float(held[1])
+        else:
+            need = 0.0
         if tokens < need:
             wait = (need - tokens) / self.rate
             if wait > _MIN_WAIT:
                 self.next_wake = t + wait
                 return None
-        pkt = child.dequeue(t)
+        if held is not None:
+            self.held = None
+            pkt = held
+        else:
+            pkt = child.dequeue(t)
         if pkt is not None:
             self.tokens = tokens - pkt[1]
         return pkt
-
-    @property
-    def qlen_total(self) -> int:
-        return self.child.qlen
 
     def on_hash_change(self, seed_index: int, t: float) -> None:
         self.child.on_hash_change(seed_index, t)
 
     def snapshot(self):
-        return self.child.snapshot()
+        return self.child.snapshot()  # a TBF's held head packet is in the shaper, not queued
 
     def stats(self) -> dict:
         return self.child.stats()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,15 +200,13 @@ def _apply_change(leaf, change: ConfigChange, seeds: list[int]) -> None:
         raise ConfigError(f"config change at t={change.t}: no SFQ to attach a classifier to")
 
 
-def simulate(config: SimConfig, *, progress: Callable[[float], None] | None = None) -> Run:
+def simulate(config: SimConfig) -> Run:
     """Run one simulation and return its RUN.
 
     Parameters
     ----------
     config
         The experiment (:class:`SimConfig`).
-    progress
-        Unused placeholder for API symmetry with the ping runner (runs take seconds).
 
     Returns
     -------
