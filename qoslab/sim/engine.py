@@ -48,13 +48,19 @@ class Engine:
         Simulated seconds.
     sample_interval
         Seconds between occupancy samples; 0 disables sampling.
+    n_flows
+        Number of flows (packet ``fid`` values), for the per-flow reordering counters:
+        a packet leaving after a packet of its flow with a higher sequence number is
+        counted in ``reordered[fid]`` (what a classic SFQ perturbation does to a flow whose
+        old slot still holds packets).
     """
 
     __slots__ = ("root", "link_rate", "overhead", "duration", "sample_interval", "heap",
-                 "seq", "samples", "events_processed", "packets_sent", "bytes_sent", "now")
+                 "seq", "samples", "events_processed", "packets_sent", "bytes_sent", "now",
+                 "max_seq", "reordered")
 
     def __init__(self, root, *, link_rate: float, overhead: int = 0, duration: float,
-                 sample_interval: float = 0.1) -> None:
+                 sample_interval: float = 0.1, n_flows: int = 0) -> None:
         self.root = root
         self.link_rate = float(link_rate)
         self.overhead = int(overhead)
@@ -67,6 +73,9 @@ class Engine:
         self.packets_sent = 0
         self.bytes_sent = 0
         self.now = 0.0
+        #: per flow: highest sequence number sent so far, and packets sent after a later one
+        self.max_seq = [-1] * n_flows
+        self.reordered = [0] * n_flows
 
     def push(self, t: float, kind: int, a=None, b=None) -> None:
         """Schedule an event."""
@@ -88,6 +97,8 @@ class Engine:
         overhead = self.overhead
         end = self.duration
         inf = math.inf
+        max_seq = self.max_seq
+        reordered = self.reordered
         tx_end = 0.0  # the link is sending until then
         next_try = inf  # when to offer the link a packet (link free, or a shaper's wake-up)
         if self.sample_interval > 0:
@@ -104,6 +115,11 @@ class Engine:
                     break
                 pkt = dequeue(t)
                 if pkt is not None:
+                    fid = pkt[0]
+                    if pkt[3] > max_seq[fid]:
+                        max_seq[fid] = pkt[3]
+                    else:
+                        reordered[fid] += 1
                     size = pkt[1]
                     n_sent += 1
                     n_bytes += size

@@ -231,7 +231,8 @@ def simulate(config: SimConfig) -> Run:
     root, leaf = _build_root(config, ctx)
     end = config.duration + DRAIN
     engine = Engine(root, link_rate=config.link.rate, overhead=config.link.overhead,
-                    duration=end, sample_interval=config.sample_interval)
+                    duration=end, sample_interval=config.sample_interval,
+                    n_flows=len(traffic))
     enqueue = root.enqueue
     sources = []
     load_events = []
@@ -319,7 +320,8 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
         "flows": _plain(flows.astype(object).where(flows.notna(), None).to_dict("list")),
         "qdisc_stats": leaf.stats(),
         "flow_stats": [dict(flow=labels[src.fid], sent=src.sent, delivered=src.delivered,
-                            dropped=src.dropped) for src in sources],
+                            dropped=src.dropped, reordered=engine.reordered[src.fid])
+                       for src in sources],
         "engine": {"events": engine.events_processed, "packets": engine.packets_sent,
                    "bytes": engine.bytes_sent},
         "sample_interval": config.sample_interval,
