@@ -69,11 +69,11 @@ summarize(live.probes).round(3)
 
 # %% [markdown]
 # On loopback nothing queues, so the three TOS values are indistinguishable: every RTT is a few
-# tens of microseconds. The TOS byte only matters where a qdisc looks at it — see notebook 05.
-# Here is ping-exp's one-page figure of the same run:
+# tens of microseconds. The TOS byte only matters where a qdisc looks at it (section 2 and
+# notebook 05). Latency against time, ping-exp's default scatter:
 
 # %%
-plots.pingexp_figure(live)
+plots.latency(live, kind="scatter")
 
 # %% [markdown]
 # ## 2. ping-exp's TOS experiment on a loaded link
@@ -167,6 +167,6 @@ again.probes[columns].equals(live.probes[columns]), again.meta["backend"] == liv
 from qoslab import widgets
 
 browser = widgets.RunBrowser({"lab: TOS under a flood": lab, "loopback": live,
-                              "flent ping": flent_run})
+                              "flent ping": flent_run}, kind="cdf")
 browser.update()   # once outside any callback: an error fails the notebook here
 browser
