@@ -51,7 +51,7 @@ def _pings(n: int, *, interval: float, start: float, tos=0, size: int = 56) -> l
 
 
 def _params(**kw) -> dict:
-    return {k: v for k, v in kw.items()}
+    return dict(kw)
 
 
 def sfq_perturb(perturb: float = 5, *, seed: int = 1, duration: float = 120.0, limit: int = 10,
@@ -203,8 +203,13 @@ def bufferbloat(queue_limit: int = 1000, *, qdisc: str = "pfifo", seed: int = 1,
 def latency_first(*, seed: int = 1, duration: float = 30.0, link_rate: float = 1_000_000,
                   shaper_rate: float = 900_000, n_uploads: int = 2, n_pings: int = 3,
                   interval: float = 0.2, leaf: str = "sfq") -> Run:
-    """The seed's "latency-sensitive traffic first" script: HTB classes, ICMP and TOS
-    low-delay in a prio-0 class, bulk in a prio-1 class (each may borrow up to the root)."""
+    """The seed's "latency-sensitive traffic first" script: HTB classes, ICMP in a prio-0
+    class, everything else (bulk) in a prio-1 class; each may borrow up to the root rate.
+
+    ``leaf`` is the bulk class's qdisc: ``"sfq"`` (``perturb 10``) or ``"pfifo"``.
+    """
+    if leaf not in ("sfq", "pfifo"):
+        raise ConfigError(f"latency_first: leaf must be 'sfq' or 'pfifo', not {leaf!r}")
     bulk_leaf = SfqQdisc(limit=127, perturb=10) if leaf == "sfq" else Pfifo(limit=100)
     interactive = HtbClass("interactive", rate=shaper_rate * 0.3, ceil=shaper_rate, prio=0,
                            qdisc=Pfifo(limit=50), match={"proto": 1})
