@@ -157,6 +157,18 @@ def test_pcapng_lying_block_and_cut_file(tmp_path):
     assert len(df) == 6 and df["cap_len"].iloc[2] == sizes[2] - 32
 
 
+def test_pcapng_damaged_second_section_keeps_the_first(tmp_path):
+    one = write_pcapng(tmp_path / "a.pcapng", [(1, 0, None)],
+                       [("epb", 0, 10**15 + i, f) for i, f in enumerate(link_frames(1)[:4])],
+                       extra_blocks=False).read_bytes()
+    for tail, message in ((one[:10], "cut short"),
+                          (one[:8] + b"\x11\x22\x33\x44" + one[12:], "byte-order magic")):
+        path = tmp_path / "two.pcapng"
+        path.write_bytes(one + tail)
+        with pytest.warns(CaptureWarning, match=message):
+            assert len(read_capture(path)) == 4
+
+
 def test_malformed_headers_are_flagged_with_the_fields_that_decode(tmp_path):
     e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
     short_ihl = bytearray(bytes(e / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=2)))

@@ -112,7 +112,13 @@ def pcapng_batches(path: str, src: ByteSource, max_records: int) -> Iterator[Rec
             break
         btype = struct.unpack_from("<I", raw, off)[0]
         if btype == PCAPNG_MAGIC:
-            order = _section_order(path, raw, off, size)
+            try:
+                order = _section_order(path, raw, off, size)
+            except CaptureFormatError as exc:
+                if not sections:
+                    raise
+                problem = str(exc).removeprefix(f"{path}: ")  # keep the earlier sections
+                break
             sections.append(_Section(order))
         elif not sections:
             raise CaptureFormatError(f"{path}: pcapng file does not start with a section header")
