@@ -98,8 +98,9 @@ class QoslabFigure(Figure):
         import io
 
         buf = io.BytesIO()
-        with plot_style():
-            self.savefig(buf, format="png", dpi=100)
+        with plot_style():  # constrained layout already fits legends: no second "tight" draw
+            self.savefig(buf, format="png", dpi=100,
+                         bbox_inches=None if self.get_layout_engine() else "tight")
         return buf.getvalue()
 
 

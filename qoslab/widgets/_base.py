@@ -50,8 +50,9 @@ def figure_bundle(fig, *, dpi: int = 100) -> dict[str, Any]:
     from ..plots import plot_style
 
     buf = io.BytesIO()
-    with plot_style():
-        fig.savefig(buf, format="png", dpi=dpi)
+    with plot_style():  # a constrained layout already fits legends: skip the "tight" redraw
+        fig.savefig(buf, format="png", dpi=dpi,
+                    bbox_inches=None if fig.get_layout_engine() else "tight")
     return {
         "output_type": "display_data",
         "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
