@@ -309,3 +309,18 @@ def test_tbf_waits_for_the_whole_packet_htb_goes_negative():
     # 1000 bytes/s: after the first 1514 bytes, 486 tokens are left
     assert starts["tbf"] == pytest.approx([0.0, 1.028, 2.542], abs=1e-6)
     assert starts["htb"] == pytest.approx([0.0, 0.0, 1.028], abs=1e-6)
+
+
+def test_prio_bands_by_tos_and_by_match():
+    from qoslab.sim import Prio
+
+    specs = [BulkFlow("10.0.9.1"), PingStream("10.0.1.1", tos=0x10), PingStream("10.0.2.1")]
+    sink = Sink()
+    by_tos = Prio().build(ctx_for(specs))
+    by_match = Prio(children=(Pfifo(), Pfifo()), matches=({"proto": 1}, None)).build(
+        ctx_for(specs))
+    for q, expected in ((by_tos, [1, 0, 2]), (by_match, [2, 1, 0])):
+        for fid in (0, 2, 1):
+            q.enqueue(pkt(fid, sink), 0.0)
+        assert [p[0] for p in drain(q)] == expected
+        assert q.qlen == 0

@@ -126,3 +126,13 @@ def test_classic_sfq_perturbation_reorders_modern_rehash_does_not():
     assert reordered("classic-2.6.3x") > 10
     # 3.3+: the perturbation re-bins the queued packets in order
     assert reordered("5.18+") == 0
+
+
+def test_latency_first_htb_keeps_pings_fast_under_uploads():
+    run = scenarios.latency_first(duration=20.0)
+    rtt = run.probes[run.probes["t_sent"] > 3]["rtt_ms"]
+    # prio-0 ICMP class: a ping waits at most for the packet in flight (12 ms at 1 Mbit/s)
+    assert rtt.median() < 20 + 2 * 13
+    assert (run.probes["status"] == "ok").all()
+    stats = run.meta["qdisc_stats"]
+    assert [c["name"] for c in stats["classes"]] == ["interactive", "bulk"]
