@@ -155,6 +155,7 @@ def open_page(cdp: DevTools, html: Path, screenshot: Path) -> dict:
     cdp.drain(0.5)  # late console messages
     height = min(int(state.get("height") or 900), 12000)
     shot = cdp.call("Page.captureScreenshot", session, format="png", captureBeyondViewport=True,
+                    optimizeForSpeed=True,
                     clip={"x": 0, "y": 0, "width": 1200, "height": height, "scale": 1})
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     screenshot.write_bytes(base64.b64decode(shot["data"]))
