@@ -180,7 +180,7 @@ def console_errors(events: list[dict]) -> list[str]:
             out.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
         elif method == "Network.loadingFailed":
             out.append(f"load failed: {p.get('errorText')} ({p.get('type')})")
-    return out
+    return [m if len(m) < 300 else m[:300] + "…" for m in out]  # data: URLs are long
 
 
 def requested_urls(events: list[dict]) -> list[str]:
