@@ -324,3 +324,13 @@ def test_prio_bands_by_tos_and_by_match():
             q.enqueue(pkt(fid, sink), 0.0)
         assert [p[0] for p in drain(q)] == expected
         assert q.qlen == 0
+
+
+def test_sfq_priority_override_picks_the_bucket():
+    specs = [PingStream("10.0.1.1", priority=0x10000 + 7), PingStream("10.0.2.1"),
+             PingStream("10.0.3.1", priority=0x20000 + 7)]
+    q = SfqQdisc(limit=20, handle="1:", profile="5.18+").build(ctx_for(specs))
+    assert q.fbucket[0] == 6  # minor 7 of handle 1: -> bucket 6
+    plain = SfqQdisc(limit=20, handle="1:", profile="5.18+").build(
+        ctx_for([PingStream("10.0.1.1"), PingStream("10.0.2.1"), PingStream("10.0.3.1")]))
+    assert q.fbucket[1:] == plain.fbucket[1:]  # no or another major: hashed as usual

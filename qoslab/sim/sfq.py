@@ -70,6 +70,10 @@ class SfqQdisc:
         scheduler generation.
     classifier
         A :class:`qoslab.FlowClassifier` attached as filter (``tc filter ... flow ...``).
+    handle
+        The qdisc handle (``"1:"``): a packet whose ``skb->priority`` has this major and a
+        minor in ``1..divisor`` goes to bucket ``minor - 1`` (set ``priority`` on a traffic
+        spec).
 
     Examples
     --------
@@ -86,6 +90,7 @@ class SfqQdisc:
     headdrop: bool = False
     profile: str = "5.18+"
     classifier: Any = None
+    handle: str | None = None
 
     def __post_init__(self) -> None:
         if self.limit < 2:
@@ -118,7 +123,8 @@ class SfqQdisc:
 
         return Sfq(divisor=self.divisor, perturb=self.perturb or None, limit=self.limit,
                    depth=self.depth, flows=self.flows, headdrop=self.headdrop,
-                   quantum=self.quantum, profile=self.profile, classifier=self.classifier)
+                   quantum=self.quantum, profile=self.profile, classifier=self.classifier,
+                   handle=self.handle)
 
     def build(self, ctx: BuildContext) -> SfqRuntime:
         return SfqRuntime(self, ctx)

@@ -88,6 +88,9 @@ class _Spec:
     src: str = DEFAULT_SRC
     tunnel: Tunnel | None = None
     label: str | None = None
+    #: ``skb->priority`` (``SO_PRIORITY``), e.g. ``0x10003`` for class ``1:3``; an SFQ with
+    #: that handle major uses the minor as the bucket (the classify override).
+    priority: int | None = None
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,9 @@ def flow_frame(specs: list[TrafficSpec], *, forwarded: bool = False) -> pd.DataF
     header in the ``inner_*`` columns. ``sk_token`` is an opaque per-socket token (every spec
     is its own socket); the route token (``addr_fold(skb_dst)``) is left to the hashing layer,
     which derives it per profile (per destination and TOS while the routing cache existed);
-    ``icmp_id`` distinguishes ping processes. ``forwarded=True`` models a router: the
+    ``icmp_id`` distinguishes ping processes. A ``priority`` column (``skb->priority``)
+    appears when a spec sets one; the other flows then get ``rt_tos2priority(TOS)``, the
+    value the hashing layer assumes when the column is absent. ``forwarded=True`` models a router: the
     packets come from other hosts, so they carry no socket (``sk_token`` 0, as
     ``addr_fold(NULL)``).
 
@@ -244,6 +249,7 @@ def flow_frame(specs: list[TrafficSpec], *, forwarded: bool = False) -> pd.DataF
                        inner_proto=spec.proto, inner_sport=ports[0], inner_dport=ports[1],
                        inner_tos=tos, icmp_id=None)
         row.update(ip_version=4, frag=False, l2_proto=0x0800, flow=spec.name,
+                   priority=spec.priority,
                    sk_token=0 if forwarded else _token("sk", i, spec.name))
         rows.append(row)
     seen: dict[str, int] = {}
@@ -254,7 +260,7 @@ def flow_frame(specs: list[TrafficSpec], *, forwarded: bool = False) -> pd.DataF
     frame = pd.DataFrame(rows, columns=[
         "flow", "ip_version", "src", "dst", "proto", "sport", "dport", "tos", "frag", "tunnel",
         "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport", "inner_tos",
-        "icmp_id", "l2_proto", "sk_token"])
+        "icmp_id", "l2_proto", "sk_token", "priority"])
     for col in ("src", "dst", "inner_src", "inner_dst", "tunnel"):
         frame[col] = frame[col].astype("category")
     for col in ("proto", "inner_proto", "tos", "inner_tos"):
@@ -262,6 +268,14 @@ def flow_frame(specs: list[TrafficSpec], *, forwarded: bool = False) -> pd.DataF
     for col in ("sport", "dport", "inner_sport", "inner_dport", "icmp_id", "l2_proto"):
         frame[col] = frame[col].astype("UInt16")
     frame["sk_token"] = frame["sk_token"].astype(np.uint32)
+    if frame["priority"].isna().all():
+        frame = frame.drop(columns="priority")  # hashing's default: rt_tos2priority(TOS)
+    else:
+        from ..hashing import tos_to_priority
+
+        default = np.asarray(tos_to_priority(frame["tos"].astype("int64").to_numpy()))
+        frame["priority"] = np.where(frame["priority"].isna(), default,
+                                     frame["priority"].fillna(0).astype("int64")).astype(np.uint32)
     frame["ip_version"] = frame["ip_version"].astype("UInt8")
     frame["frag"] = frame["frag"].astype(bool)
     return frame
