@@ -86,7 +86,9 @@ plots.latency(run, kind="line", spikes=spikes, logy=True)
 # hand a flood a slot with stale allotment — and the statistic does not need them to.
 
 # %%
-alignment = analysis.align_to_events(spikes, run.events, kind="hash_change")
+onsets = analysis.spike_times(spikes)   # one onset per queue event, whichever streams saw it
+alignment = analysis.align_to_events(onsets, run.events, kind="hash_change",
+                                     span=(0, DURATION))
 alignment
 
 # %% [markdown]
@@ -99,7 +101,6 @@ alignment
 # the true period fit too, so ties go to the longest period.
 
 # %%
-onsets = analysis.spike_times(spikes)
 inferred = analysis.infer_period(onsets, span=(0, DURATION))
 print(f"period {inferred.period:.2f} s, phase {inferred.phase:.2f} s, "
       f"R = {inferred.resultant:.2f}, p = {inferred.p_value:.2g}, significant: {inferred.significant()}")
