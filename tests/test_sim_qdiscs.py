@@ -334,3 +334,26 @@ def test_sfq_priority_override_picks_the_bucket():
     plain = SfqQdisc(limit=20, handle="1:", profile="5.18+").build(
         ctx_for([PingStream("10.0.1.1"), PingStream("10.0.2.1"), PingStream("10.0.3.1")]))
     assert q.fbucket[1:] == plain.fbucket[1:]  # no or another major: hashed as usual
+
+
+def test_fq_codel_overflow_drops_half_of_the_fattest_flow():
+    specs = [BulkFlow("10.0.9.1"), PingStream("10.0.1.1")]
+    q = FqCodel(limit=20, flows=1024).build(ctx_for(specs))
+    q.flow_of = [0, 1]
+    sink = Sink()
+    for i in range(3):
+        q.enqueue(pkt(1, sink, size=98, seq=100 + i), 0.0)
+    for i in range(18):
+        q.enqueue(pkt(0, sink, seq=i), 0.0)
+    # the 21st packet overflows: the bulk flow (18 x 1514 bytes) loses its oldest half
+    assert [p[3] for p in sink.dropped] == list(range(9))
+    assert all(p[0] == 0 for p in sink.dropped)
+    assert q.qlen == 12
+
+
+def test_occupancy_needs_samples():
+    from qoslab import Run
+    from qoslab.sim import occupancy
+
+    with pytest.raises(ConfigError, match="occupancy"):
+        occupancy(Run())
