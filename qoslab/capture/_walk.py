@@ -42,7 +42,7 @@ class Walk:
 
 
 def _sequential(raw, off: int, end: int, hdr: int, lfield: int, fmt: str, limit: int,
-                stop: int) -> Walk:
+                stop: int, min_len: int = 0) -> Walk:
     """Walk from ``off`` while the record start is before ``stop``."""
     unpack = struct.Struct(fmt).unpack_from
     out: list[int] = []
@@ -51,7 +51,7 @@ def _sequential(raw, off: int, end: int, hdr: int, lfield: int, fmt: str, limit:
         if off + hdr > end:
             return Walk(np.array(out, np.int64), off, "cut")
         length = unpack(raw, off + lfield)[0]
-        if length > limit:
+        if length > limit or length < min_len:
             return Walk(np.array(out, np.int64), off, "lying")
         nxt = off + hdr + length
         if nxt > end:
@@ -80,17 +80,40 @@ def _plausible(buf, pos, end, hdr, lfield, order, limit, ts_ref):
     return ok, p + hdr + cap
 
 
-def _guesses(src: ByteSource, cuts, end, hdr, lfield, order, limit, ts_ref) -> np.ndarray:
+def _plausible_block(buf, pos, end, limit):
+    """Does a pcapng block plausibly start at each ``pos``? (bool array, next offsets)."""
+    ok = pos + 12 <= end
+    p = np.where(ok, pos, 0)
+    blen = _u32(buf, p + 4, ORDER_OF_BLOCKS[0])
+    ok &= (blen >= 12) & (blen % 4 == 0) & (blen <= limit) & (p + blen <= end)
+    trailer = _u32(buf, np.where(ok, p + blen - 4, 0), ORDER_OF_BLOCKS[0])
+    return ok & (trailer == blen), p + np.where(ok, blen, 12)
+
+
+#: Byte order used by :func:`_plausible_block` (set per walk; pcapng sections declare it).
+ORDER_OF_BLOCKS = ["<"]
+#: pcapng Enhanced Packet Block type: what a lane guess looks for.
+_EPB = 6
+
+
+def _guesses(src: ByteSource, cuts, end, hdr, lfield, order, limit, ts_ref,
+             blocks: bool = False) -> np.ndarray:
     """A plausible record start at or after each cut (-1 where none is found)."""
     buf = src.buf
     width = SCAN + 4
     rows = src.rows(cuts, width, np.full(len(cuts), width))
-    top = (ts_ref >> 16) & 0xFFFF
-    hi, lo = (top >> 8) & 0xFF, top & 0xFF
-    if order == "<":  # the two high bytes of ts_sec, where they sit in the header
-        cand = (rows[:, 3:3 + SCAN] == hi) & (rows[:, 2:2 + SCAN] == lo)
+    if blocks:  # an Enhanced Packet Block type word
+        word = [_EPB, 0, 0, 0] if order == "<" else [0, 0, 0, _EPB]
+        cand = rows[:, 0:SCAN] == word[0]
+        for k in (1, 2, 3):
+            cand &= rows[:, k:k + SCAN] == word[k]
     else:
-        cand = (rows[:, 0:SCAN] == hi) & (rows[:, 1:1 + SCAN] == lo)
+        top = (ts_ref >> 16) & 0xFFFF
+        hi, lo = (top >> 8) & 0xFF, top & 0xFF
+        if order == "<":  # the two high bytes of ts_sec, where they sit in the header
+            cand = (rows[:, 3:3 + SCAN] == hi) & (rows[:, 2:2 + SCAN] == lo)
+        else:
+            cand = (rows[:, 0:SCAN] == hi) & (rows[:, 1:1 + SCAN] == lo)
     out = np.full(len(cuts), -1, np.int64)
     lanes = np.arange(len(cuts))
     for _ in range(16):  # the first candidate of each lane that survives the hops
@@ -103,7 +126,10 @@ def _guesses(src: ByteSource, cuts, end, hdr, lfield, order, limit, ts_ref) -> n
         good = np.ones(len(pos), bool)
         p = pos
         for _ in range(VERIFY_HOPS + 1):
-            ok, p = _plausible(buf, p, end, hdr, lfield, order, limit, ts_ref)
+            if blocks:
+                ok, p = _plausible_block(buf, p, end, limit)
+            else:
+                ok, p = _plausible(buf, p, end, hdr, lfield, order, limit, ts_ref)
             good &= ok | (p >= end)
         out[lanes[good]] = pos[good]
         cand[lanes[~good], first[~good]] = False
@@ -112,24 +138,30 @@ def _guesses(src: ByteSource, cuts, end, hdr, lfield, order, limit, ts_ref) -> n
 
 
 def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, limit: int,
-               stop: int, *, ts_ref: int | None = None) -> Walk:
+               stop: int, *, ts_ref: int | None = None, blocks: bool = False) -> Walk:
     """Walk pcap-style records (``hdr``-byte header, u32 captured length at ``lfield``).
 
     Returns the offsets of the records starting in ``[off, stop)`` (the chain is followed
     exactly as a sequential walk would). ``ts_ref``, a seconds timestamp of the file, lets
-    lane guesses check the timestamp field; without it the walk is sequential.
+    lane guesses check the timestamp field; without it the walk is sequential. With
+    ``blocks`` the records are pcapng blocks (``hdr=0, lfield=4``: the length is the whole
+    block, at least 12 bytes); the caller checks trailers and block kinds afterwards.
     """
     end = src.size
     fmt = order + "I"
     stop = min(stop, end)
-    if stop - off < LANE_MIN_BYTES or ts_ref is None:
-        return _sequential(src.buf, off, end, hdr, lfield, fmt, limit, stop)
+    min_len = 12 if blocks else 0
+    if stop - off < LANE_MIN_BYTES or (ts_ref is None and not blocks):
+        return _sequential(src.buf, off, end, hdr, lfield, fmt, limit, stop, min_len)
+    ORDER_OF_BLOCKS[0] = order
+    final = stop
+    stop = min(stop, end - 16)  # lanes read 16 bytes per record; the tail is walked after
     cuts = np.arange(off + SEGMENT, stop - SCAN, SEGMENT, dtype=np.int64)
-    guesses = _guesses(src, cuts, end, hdr, lfield, order, limit, ts_ref)
+    guesses = _guesses(src, cuts, end, hdr, lfield, order, limit, ts_ref, blocks)
     starts = np.concatenate([[off], np.unique(guesses[guesses >= 0])]).astype(np.int64)
     limits = np.append(starts[1:], stop)
     pos_steps, lane_steps, hdr_steps, ends, status = _lockstep(
-        src.buf, starts, limits, end, hdr, lfield, order, limit)
+        src.buf, starts, limits, end, hdr, lfield, order, limit, min_len)
     counts = np.bincount(np.concatenate(lane_steps) if lane_steps else np.zeros(0, np.int64),
                          minlength=len(starts))
     # Prove the lanes in order; a lane whose start was not reached is walked again.
@@ -151,12 +183,18 @@ def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, lim
                 return Walk(_cat(pieces), int(ends[i]), status[i], _cat(heads, 16))
             at = int(ends[i])
         elif at < limits[i]:
-            w = _sequential(src.buf, at, end, hdr, lfield, fmt, limit, int(limits[i]))
+            w = _sequential(src.buf, at, end, hdr, lfield, fmt, limit, int(limits[i]),
+                            min_len)
             pieces.append(w.offsets)
             heads.append(src.rows(w.offsets, 16))
             if w.status in ("cut", "lying"):
                 return Walk(_cat(pieces), w.next_offset, w.status, _cat(heads, 16))
             at = w.next_offset
+    if at < final:
+        w = _sequential(src.buf, at, end, hdr, lfield, fmt, limit, final, min_len)
+        pieces.append(w.offsets)
+        heads.append(src.rows(w.offsets, 16))
+        return Walk(_cat(pieces), w.next_offset, w.status, _cat(heads, 16))
     return Walk(_cat(pieces), at, "end" if at >= end else "more", _cat(heads, 16))
 
 
@@ -166,7 +204,7 @@ def _cat(pieces, width: int = 0):
     return np.zeros((0, width), np.uint8) if width else np.zeros(0, np.int64)
 
 
-def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit):
+def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0):
     """Walk every lane from its start until it reaches its limit, all lanes at once."""
     n = len(starts)
     pos = starts.copy()
@@ -182,7 +220,7 @@ def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit):
         length = heads[:, lfield:lfield + 4].copy().view(order + "u4").reshape(-1).astype(
             np.int64)
         nxt = p + hdr + length
-        lying = room & (length > limit)
+        lying = room & ((length > limit) | (length < min_len))
         cut = ~room | (~lying & (nxt > end))
         good = ~lying & ~cut
         status[lanes[lying]] = "lying"

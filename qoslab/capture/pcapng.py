@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CaptureFormatError
+from . import _walk
 from ._bytes import ByteSource
 from .records import MAX_RECORD_LEN, RecordBatch, warn_capture
 
@@ -97,7 +98,50 @@ def pcapng_batches(path: str, src: ByteSource, max_records: int) -> Iterator[Rec
 
     A block whose length is impossible (not a multiple of 4, under 12, over the limit, trailer
     disagreeing) or runs past the end stops the walk with a :class:`CaptureWarning`.
+
+    Long single-section files take the vectorized lane walk (:mod:`._walk`); anything unusual
+    (several sections, a damaged block) is read by the block-by-block loop, which gives the
+    exact warnings.
     """
+    fast = _fast_blocks(path, src)
+    if fast is None:
+        yield from _loop_batches(path, src, max_records)
+        return
+    section, kinds, offs = fast
+    sect = np.zeros(len(offs), np.int32)
+    for lo in range(0, len(offs), max_records):
+        hi = lo + max_records
+        yield _gather(path, src, [section], kinds[lo:hi], offs[lo:hi], sect[lo:hi])
+
+
+def _fast_blocks(path: str, src: ByteSource):
+    """(section, packet block kinds, offsets) of a clean single-section file, else None."""
+    if src.size < _walk.LANE_MIN_BYTES or src.size < 28:
+        return None
+    if struct.unpack_from("<I", src.buf, 0)[0] != PCAPNG_MAGIC:
+        return None
+    order = _section_order(path, src.buf, 0, src.size)
+    walk = _walk.walk_chain(src, 0, 0, 4, order, _MAX_BLOCK, src.size, blocks=True)
+    if walk.status != "end" or not len(walk.offsets):
+        return None
+    words = np.ascontiguousarray(walk.headers[:, :8]).view(order + "u4").reshape(-1, 2)
+    btype, blen = words[:, 0].astype(np.int64), words[:, 1].astype(np.int64)
+    offs = walk.offsets
+    trailer = np.ascontiguousarray(src.rows(offs + blen - 4, 4)).view(order + "u4").reshape(-1)
+    packet = (btype == _EPB) | (btype == _OPB) | (btype == _SPB)
+    bad = (blen % 4 != 0) | (trailer != blen) | (btype[1:] == PCAPNG_MAGIC).any()
+    bad |= ((btype == _EPB) | (btype == _OPB)) & (blen < 32)
+    bad |= ((btype == _SPB) & (blen < 16)) | ((btype == _IDB) & (blen < 20))
+    if btype[0] != PCAPNG_MAGIC or bad.any():
+        return None
+    section = _Section(order)
+    for i in np.flatnonzero(btype == _IDB):
+        section.interfaces.append(_parse_idb(src.buf, int(offs[i]), int(blen[i]), order))
+    return section, btype[packet].astype(np.int32), offs[packet]
+
+
+def _loop_batches(path: str, src: ByteSource, max_records: int) -> Iterator[RecordBatch]:
+    """The block-by-block walk (any number of sections, exact warnings)."""
     raw = src.buf
     size = src.size
     sections: list[_Section] = []
