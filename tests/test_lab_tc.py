@@ -105,3 +105,16 @@ def test_udp_flood_paces_its_rate_on_loopback():
     # loopback loses nothing the sink's large buffer can hold; payload = 200 - 28 bytes
     assert got["received"] == sent["sent"]
     assert got["payload_bytes"] == sent["sent"] * 172
+
+
+def test_lab_cli_without_root_says_what_it_needs_and_leaves_no_file(tmp_path, monkeypatch,
+                                                                     capsys):
+    from qoslab.cli import main
+    from qoslab.lab import netns
+
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    out = tmp_path / "r.json.gz"
+    assert main(["lab", "bufferbloat", "-w", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "needs root" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

@@ -60,6 +60,7 @@ class Experiment:
             self.tb.__enter__()
         except BaseException:
             self._discard_journal()
+            shutil.rmtree(self.work, ignore_errors=True)
             raise
         return self.tb, self.ping_file
 
