@@ -46,7 +46,7 @@ SWEEP_DURATION = 90.0
 import pandas as pd
 
 from qoslab import analysis, plots
-from qoslab.sim import scenarios
+from qoslab.sim import occupancy, scenarios
 
 # %% [markdown]
 # ## 1. The experiment, simulated
@@ -64,6 +64,16 @@ analysis.summarize(run.probes).round(2)
 
 # %%
 plots.latency(run, kind="scatter", logy=True)
+
+# %% [markdown]
+# What SFQ saw: which bucket each flow's queued packets sat in, sampled every 0.1 s, around two
+# hash changes. The two floods go to the same host with ICMP, so their hash inputs are identical
+# and they always share a bucket (outlined); at every change all flows jump to new buckets.
+
+# %%
+queue = occupancy(run)
+window = queue[queue["t"].between(2 * PERTURB - 2, 4 * PERTURB + 2)]
+plots.occupancy(window, events=run.events)
 
 # %% [markdown]
 # ## 2. Detect the spikes
