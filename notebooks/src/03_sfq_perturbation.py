@@ -151,7 +151,7 @@ pd.concat({"classic-2.6.3x": analysis.summarize(run.probes),
            "5.18+": analysis.summarize(modern.probes)})[["median", "p99", "max", "loss_pct"]].round(1)
 
 # %%
-plots.latency(modern, kind="line", logy=True)
+plots.latency(modern, kind="scatter", logy=True)
 
 # %% [markdown]
 # ## 6. Explore
