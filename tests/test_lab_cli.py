@@ -115,3 +115,38 @@ def test_experiment_file_errors_name_the_file_and_field(tmp_path):
     bad.write_text("qdiscs: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         read_experiment_file(bad)
+
+
+def test_custom_htb_classes_with_a_u32_filter_give_tos_0x10_its_own_queue(tmp_path):
+    """Two HTB classes and a u32 filter on the TOS byte: the flood fills class 1:10, pings
+    with TOS 0x10 are filtered into 1:20 and never wait behind it."""
+    need_root()
+    from qoslab.lab.presets import custom
+
+    tree = tmp_path / "classes.json"
+    tree.write_text(json.dumps({
+        "description": "HTB 2 mbit, TOS 0x10 to its own class",
+        "qdiscs": [{"kind": "htb", "handle": "1:", "options": {"default": 10}},
+                   {"kind": "pfifo", "parent": "1:10", "handle": "10:",
+                    "options": {"limit": 100}},
+                   {"kind": "pfifo", "parent": "1:20", "handle": "20:",
+                    "options": {"limit": 100}}],
+        "classes": [{"classid": "1:1", "parent": "1:", "options": {"rate": "2mbit"}},
+                    {"classid": "1:10", "parent": "1:1",
+                     "options": {"rate": "1mbit", "ceil": "2mbit", "prio": 1}},
+                    {"classid": "1:20", "parent": "1:1",
+                     "options": {"rate": "1mbit", "ceil": "2mbit", "prio": 0}}],
+        "filters": [{"kind": "u32", "protocol": "ip",
+                     "options": "match ip tos 0x10 0xff flowid 1:20"}]}))
+    run = custom(shaping=str(tree), tos=(0x10, 0x00), count=20, prefill=100, timeout=2.0,
+                 settle=0.5)
+    p = run.probes[run.probes["status"] == "ok"]
+    ids = p["stream"].str.split(":").str[0]
+    fast, slow = p.loc[ids == "tos10", "rtt_ms"], p.loc[ids == "tos00", "rtt_ms"]
+    assert len(fast) >= 18 and len(slow) >= 3
+    assert fast.median() * 10 <= slow.median()
+    # the flood's class holds the backlog, the pings' class none; tc -s class agrees
+    during = next(s for s in run.meta["lab"]["tc_snapshots"] if s["label"] == "after pings")
+    classes = {c["classid"]: c for c in during["classes"]}
+    assert classes["1:10"]["qlen"] >= 50 and classes["1:20"]["qlen"] <= 2
+    assert classes["1:20"]["packets"] >= len(fast)
