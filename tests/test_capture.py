@@ -259,3 +259,34 @@ def test_cli_prints_summary_and_flows_and_exports(tmp_path, capsys):
     assert main(["capture", str(junk)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "junk.pcap" in err and "pcap magic" in err
+
+
+def test_real_tcpdump_capture_of_loopback_pings(tmp_path):
+    """tcpdump's own file of iputils pings at TOS 0x10 on lo: tshark agrees, RTTs pair up."""
+    from tests.conftest import need_root, need_tool
+
+    need_root("capturing with tcpdump")
+    tcpdump, ping = need_tool("tcpdump"), need_tool("ping")
+    import subprocess
+    import time
+
+    path = tmp_path / "lo.pcap"
+    cap = subprocess.Popen([tcpdump, "-i", "lo", "-U", "-w", str(path), "icmp"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20  # tcpdump says "listening" once the socket is open
+        while b"listening" not in cap.stderr.readline() and time.monotonic() < deadline:
+            assert cap.poll() is None, "tcpdump exited"
+        # an unusual payload size keeps other loopback pings out of this stream
+        subprocess.run([ping, "-c", "4", "-i", "0.2", "-s", "61", "-Q", "0x10", "127.0.0.1"],
+                       stdout=subprocess.DEVNULL, check=True, timeout=30)
+        time.sleep(0.5)
+    finally:
+        cap.terminate()
+        cap.wait(10)
+    df = compare(path)
+    probes = echo_rtts(df)
+    ours = probes[probes["stream"] == "127.0.0.1 tos=0x10 size=61"]
+    assert len(ours) == 4 and (ours["status"] == "ok").all()
+    assert ours["seq"].tolist() == [1, 2, 3, 4]
+    assert ((ours["rtt_ms"] > 0) & (ours["rtt_ms"] < 1000)).all()
