@@ -2,6 +2,23 @@
 
 Needs Linux and root. Everything it creates is named ``qlab-<pid>-<runid>-<role>`` and removed
 on exit, on errors and on SIGINT/SIGTERM; see :mod:`qoslab.lab.netns`.
+
+Modules: :mod:`~qoslab.lab.testbed` (the bed), :mod:`~qoslab.lab.tc` (declarative qdisc trees
+and ``tc -s`` parsing), :mod:`~qoslab.lab.probe` (what this kernel has),
+:mod:`~qoslab.lab.loads` and :mod:`~qoslab.lab.flood` (UDP floods, TCP bulk),
+:mod:`~qoslab.lab.pings` (qoslab's ping runner inside a namespace),
+:mod:`~qoslab.lab.observe` (tcpdump, ``tc -s`` sampling), :mod:`~qoslab.lab.presets` and
+:mod:`~qoslab.lab.custom` (ready experiments, each returning a RUN).
+
+Examples
+--------
+>>> from qoslab.lab import Testbed, htb, leaf
+>>> with Testbed(router=True) as tb:                                  # doctest: +SKIP
+...     tb.apply(htb("2mbit", leaf=leaf("pfifo", limit=1000)), "router")
+...     flood = tb.udp_flood("2.5mbit", size=500, prefill=1000, duration=30)
+...     pings = tb.start_ping(tb.ping_targets([0x00]), interval=0.1, count=50,
+...                           path="p.json.gz", timeout=5).result(t0_unix=tb.t0_unix)
+>>> run = tb.result(pings)                                            # doctest: +SKIP
 """
 
 from . import presets
