@@ -255,10 +255,15 @@ def render_all(notebooks: Iterable[PathLike] = (), out_dir: PathLike = "reports"
         if not p.is_file():
             raise QoslabError(f"{p}: no such notebook")
     jobs = max(1, min(jobs or min(os.cpu_count() or 1, 4), len(paths)))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(render_notebook, p, out_dir, timeout=timeout,
-                               parameters=parameters) for p in paths]
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    futures = [pool.submit(render_notebook, p, out_dir, timeout=timeout, parameters=parameters)
+               for p in paths]
+    try:
         errors = [f.exception() for f in futures]
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)  # notebooks not started yet never start
+        raise
+    pool.shutdown()
     failed = [e for e in errors if e is not None]
     if failed:
         if len(failed) > 1:

@@ -101,6 +101,13 @@ pd.DataFrame({"plain keys": classes_by_flow(uplink, plain),
 # endpoints and protocol 4 — the same five values for every packet. The tunnel keys put the
 # inner addresses and ports into the hash, and the flows separate.
 #
+# The same table from a shell, for every flow of the capture in both directions:
+#
+# ```
+# qoslab hash data/captures/tunnel_uploads.pcap --keys src,dst,proto,proto-src,proto-dst \
+#     --divisor 1024 --profile tunnel-patch --hashrnd 0x5EED5EED
+# ```
+#
 # ## 3. Every kernel era
 #
 # The same plain keys, per profile. From the dissector era (3.3) on, the kernel looks through
