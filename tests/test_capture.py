@@ -244,6 +244,31 @@ def test_echo_rtts_recover_the_crafted_pings():
                                   "10.20.0.5 tos=0x08 size=56", "2001:db8:20::5 tos=0x10 size=32"}
 
 
+def test_echo_rtts_duplicates_losses_and_timeout(tmp_path):
+    e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+
+    def echo(src, dst, kind, seq, tos=0):
+        return bytes(e / IP(src=src, dst=dst, tos=tos) / ICMP(type=kind, id=7, seq=seq)
+                     / Raw(b"x" * 20))
+
+    a, b = "10.0.0.1", "10.0.0.2"
+    frames = [echo(a, b, 8, 1), echo(b, a, 0, 1), echo(b, a, 0, 1),  # answered twice
+              echo(a, b, 8, 2),  # never answered
+              echo(a, b, 8, 3, tos=0x10), echo(b, a, 0, 3),  # answered after 30 s: too late
+              echo(b, a, 0, 9)]  # a reply nobody asked for
+    ms = 10**6
+    times = [0, 5 * ms, 6 * ms, 100 * ms, 200 * ms, 30_200 * ms, 30_300 * ms]
+    pk = read_capture(write_pcap(tmp_path / "e.pcap", frames, nano=True,
+                                 times=[10**18 + t for t in times]))
+    probes = echo_rtts(pk)
+    assert probes["seq"].tolist() == [1, 1, 2, 3]
+    assert probes["status"].tolist() == ["ok", "duplicate", "lost", "lost"]
+    assert probes["rtt_ms"].iloc[:2].tolist() == [5.0, 6.0]
+    assert probes["stream"].tolist()[2:] == ["10.0.0.2 tos=0x00 size=20",
+                                             "10.0.0.2 tos=0x10 size=20"]
+    assert echo_rtts(pk, timeout=60)["status"].tolist() == ["ok", "duplicate", "lost", "ok"]
+
+
 def test_cli_prints_summary_and_flows_and_exports(tmp_path, capsys):
     out_csv, out_pq = tmp_path / "p.csv", tmp_path / "p.parquet"
     assert main(["capture", str(TUNNEL), "--csv", str(out_csv), "--top", "5"]) == 0

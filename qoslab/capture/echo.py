@@ -45,7 +45,8 @@ def echo_rtts(packets: pd.DataFrame, *, timeout: float = 10.0) -> pd.DataFrame:
     A request (type 8 / 128) is answered by the first reply (type 0 / 129) from its destination
     back to its source with the same identifier and sequence number within ``timeout``
     seconds; tunnelled pings are read from the inner header. Requests without such a reply
-    are ``lost`` (``rtt_ms`` NaN).
+    are ``lost`` (``rtt_ms`` NaN); further replies to the same request are extra rows with
+    status ``duplicate`` (as ping reports ``DUP!``).
 
     Parameters
     ----------
@@ -85,24 +86,31 @@ def echo_rtts(packets: pd.DataFrame, *, timeout: float = 10.0) -> pd.DataFrame:
     rep["a"], rep["b"] = rep["dst"].astype(str), rep["src"].astype(str)
     keys = ["a", "b", "id", "seq"]
     rep = rep.rename(columns={"t": "t_reply", "ttl": "ttl_reply"})[keys + ["t_reply", "ttl_reply"]]
-    rep["t"] = rep["t_reply"]
-    paired = pd.merge_asof(req.sort_values("t"), rep.sort_values("t"), on="t", by=keys,
-                           direction="forward", tolerance=timeout, allow_exact_matches=True)
-    paired = paired.sort_values("row")
-    rtt = (paired["t_reply"] - paired["t"]).to_numpy() * 1000.0
-    answered = ~np.isnan(rtt)
-    size = paired["l4_len"] - 8
+    cand = req[keys + ["row", "t"]].merge(rep, on=keys)
+    cand = cand[(cand["t_reply"] >= cand["t"]) & (cand["t_reply"] - cand["t"] <= timeout)]
+    cand = cand.sort_values(["row", "t_reply"], kind="stable")
+    rank = cand.groupby("row").cumcount().to_numpy()
+    first = cand[rank == 0][["row", "t_reply", "ttl_reply"]]
+    paired = req.merge(first, on="row", how="left")
+    paired["status"] = np.where(paired["t_reply"].notna(), "ok", "lost")
+    # Further replies to an answered request are kept as their own "duplicate" rows.
+    dups = req.drop(columns=["ttl"]).merge(
+        cand[rank > 0][["row", "t_reply", "ttl_reply"]], on="row")
+    dups["status"] = "duplicate"
+    rows = pd.concat([paired, dups], ignore_index=True).sort_values(
+        ["t", "row", "t_reply"], kind="stable")
+    size = rows["l4_len"] - 8
     streams = [stream_label(h, int(t) if t == t else None, int(s) if s == s else None)
-               for h, t, s in zip(paired["b"], paired["tos"], size, strict=True)]
+               for h, t, s in zip(rows["b"], rows["tos"], size, strict=True)]
     probes = pd.DataFrame({
         "stream": streams,
-        "host": paired["b"].to_numpy(),
-        "tos": paired["tos"].to_numpy(),
+        "host": rows["b"].to_numpy(),
+        "tos": rows["tos"].to_numpy(),
         "size": size.to_numpy(),
-        "seq": paired["seq"].to_numpy(),
-        "t_sent": paired["t"].to_numpy(),
-        "rtt_ms": rtt,
-        "status": np.where(answered, "ok", "lost"),
-        "ttl": paired["ttl_reply"].to_numpy(),
+        "seq": rows["seq"].to_numpy(),
+        "t_sent": rows["t"].to_numpy(),
+        "rtt_ms": (rows["t_reply"] - rows["t"]).to_numpy() * 1000.0,
+        "status": rows["status"].to_numpy(),
+        "ttl": rows["ttl_reply"].to_numpy(),
     })
     return conform(probes, "probes", source="echo_rtts")
