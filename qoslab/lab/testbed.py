@@ -18,6 +18,7 @@ from contextlib import suppress
 from typing import Any
 
 from .. import schema
+from ..errors import KernelFeatureMissing
 from ..runs import Run, RunJournal
 from .loads import Load, start_tcp_bulk, start_udp_flood
 from .netns import (
@@ -123,6 +124,9 @@ class Testbed:
         self.close()
 
     def _build(self) -> None:
+        if self.ipv6 and not os.path.isdir("/proc/sys/net/ipv6"):
+            raise KernelFeatureMissing("this kernel has no IPv6 (no /proc/sys/net/ipv6): build "
+                                       "the bed with Testbed(ipv6=False)")
         left = remove_leftovers() if self.clean_leftovers else []
         for ns in self.namespaces.values():
             create_namespace(ns.name, log=self.commands)
