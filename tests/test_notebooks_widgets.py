@@ -46,7 +46,9 @@ def broken_notebook(name: str, *, direct_update: bool):
         f"import importlib\n"
         f"def _broken(*args, **kwargs):\n"
         f"    raise RuntimeError({MESSAGE!r})\n"
-        f"setattr(importlib.import_module({module!r}), {function!r}, _broken)"))
+        f"_module = importlib.import_module({module!r})\n"
+        f"getattr(_module, {function!r})  # the widget must really use this name\n"
+        f"setattr(_module, {function!r}, _broken)"))
     if not direct_update:
         cell = nb.cells[index + 1]
         cell.source = "\n".join(line for line in cell.source.splitlines()
