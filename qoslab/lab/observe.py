@@ -57,8 +57,12 @@ class TcSampler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             t = self.clock()
-            proc = run_cmd(["tc", "-s", "-j", "qdisc", "show", "dev", self.dev],
-                           ns=self.ns.name, check=False, timeout=10)
+            try:
+                proc = run_cmd(["tc", "-s", "-j", "qdisc", "show", "dev", self.dev],
+                               ns=self.ns.name, check=False, timeout=10)
+            except LabCommandError:  # a slow sample is skipped, the next one is taken
+                self._stop.wait(self.period)
+                continue
             if proc.returncode == 0 and proc.stdout.strip():
                 try:
                     for row in qdisc_stats(proc.stdout):
