@@ -315,3 +315,12 @@ def test_real_tcpdump_capture_of_loopback_pings(tmp_path):
     assert len(ours) == 4 and (ours["status"] == "ok").all()
     assert ours["seq"].tolist() == [1, 2, 3, 4]
     assert ((ours["rtt_ms"] > 0) & (ours["rtt_ms"] < 1000)).all()
+
+
+def test_threaded_sub_batches_decode_exactly_like_one_pass(monkeypatch):
+    from qoslab.capture import decode
+
+    whole = read_capture(TUNNEL)
+    monkeypatch.setattr(decode, "SUB_BATCH", 97)
+    monkeypatch.setattr(decode, "THREADS", 3)
+    pd.testing.assert_frame_equal(read_capture(TUNNEL), whole)

@@ -22,21 +22,22 @@ class ByteSource:
         self.size = len(buf)
         self.heads: np.ndarray | None = None
 
-    def set_heads(self, rows: np.ndarray, data_off: np.ndarray, width: int = 64) -> None:
-        """Copy the first ``width`` bytes of the frames ``rows`` (at ``data_off``) once.
+    def with_heads(self, rows: np.ndarray, data_off: np.ndarray,
+                   width: int = 64) -> ByteSource:
+        """A source for the frames ``rows`` (at ``data_off``) with their first ``width``
+        bytes copied once.
 
         Later :meth:`rows` calls that pass ``rows=`` and fall inside these heads read the
         small contiguous copy instead of the file: one scattered pass over the file per frame
-        instead of one per header, which is what costs (cache and TLB misses).
+        instead of one per header, which is what costs (cache and TLB misses). The returned
+        object is independent, so sub-batches can be decoded in parallel threads.
         """
-        self.heads = self.rows(data_off, width)
-        self.head_lo = int(rows[0]) if len(rows) else 0
-        self.head_off = data_off
-        self.head_w = width
-
-    def clear_heads(self) -> None:
-        """Forget the frame heads set by :meth:`set_heads`."""
-        self.heads = None
+        view = ByteSource(self.buf)
+        view.heads = self.rows(data_off, width)
+        view.head_lo = int(rows[0]) if len(rows) else 0
+        view.head_off = data_off
+        view.head_w = width
+        return view
 
     def rows(self, pos: np.ndarray, width: int, avail: np.ndarray | None = None, *,
              rows: np.ndarray | None = None) -> np.ndarray:

@@ -10,6 +10,9 @@ before it.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ..schema import PACKETS
@@ -75,18 +78,17 @@ class Decoded:
         self.n = n
         self.values: dict[str, np.ndarray] = {}
         self.valid: dict[str, np.ndarray] = {}
-        self.addr: dict[str, list] = {}  # name -> [(rows, 4 | 6, values)]
+        self.addr: dict[str, list] = {k: [] for k in ("src", "dst", "inner_src", "inner_dst")}
         self.problem = np.zeros(n, np.int8)
+        for name, dtype in _STORE.items():  # allocated up front: threads only fill rows
+            self.values[name] = np.zeros(n, dtype)
+            self.valid[name] = np.zeros(n, bool)
 
     def put(self, name: str, rows: np.ndarray, values, ok=None) -> None:
         """Set ``name`` at ``rows`` (where ``ok``) to ``values``; names outside PACKETS are
         dropped."""
-        dtype = _STORE.get(name)
-        if dtype is None:
-            return
         if name not in self.values:
-            self.values[name] = np.zeros(self.n, dtype)
-            self.valid[name] = np.zeros(self.n, bool)
+            return
         ok = _nonempty_mask(ok)
         if ok is not None:
             rows = rows[ok]
@@ -100,7 +102,7 @@ class Decoded:
         ok = _nonempty_mask(ok)
         if ok is not None:
             rows, values = rows[ok], values[ok]
-        self.addr.setdefault(name, []).append((rows, version, values))
+        self.addr[name].append((rows, version, values))  # list.append is atomic
 
     def flag(self, rows: np.ndarray, problem: str, where=None) -> None:
         """Record ``problem`` at ``rows`` (where ``where``) unless one is already recorded."""
@@ -115,21 +117,30 @@ class Decoded:
 #: Frames decoded together: small enough that every stage finds the header cache lines the
 #: previous stage touched still in the CPU cache.
 SUB_BATCH = 1 << 15
+#: Threads decoding sub-batches at once (the CPUs this process may use, at most 4).
+THREADS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+              else (os.cpu_count() or 1))
 
 
 def decode_batch(src: ByteSource, batch: RecordBatch) -> Decoded:
     """Decode every frame of ``batch``; see the module docstring for the stages."""
     n = len(batch)
     out = Decoded(n)
-    for lo in range(0, n, SUB_BATCH):
+
+    def run(lo: int) -> None:
         hi = min(lo + SUB_BATCH, n)
         rows = np.arange(lo, hi)
-        src.set_heads(rows, batch.data_off[lo:hi])
-        try:
-            _decode_rows(src, out, rows, batch.data_off[lo:hi], batch.cap_len[lo:hi],
-                         batch.linktype[lo:hi])
-        finally:
-            src.clear_heads()
+        _decode_rows(src.with_heads(rows, batch.data_off[lo:hi]), out, rows,
+                     batch.data_off[lo:hi], batch.cap_len[lo:hi], batch.linktype[lo:hi])
+
+    starts = range(0, n, SUB_BATCH)
+    if len(starts) > 1 and THREADS > 1:
+        # numpy releases the GIL in the gathers and arithmetic; sub-batches write disjoint rows
+        with ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(run, starts))
+    else:
+        for lo in starts:
+            run(lo)
     return out
 
 

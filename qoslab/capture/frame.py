@@ -36,7 +36,9 @@ def address_categorical(n: int, parts: list) -> pd.Categorical:
     codes = np.full(n, -1, np.int32)
     cats: list[str] = []
     for version in (4, 6):
-        mine = [(r, v) for r, ver, v in parts if ver == version and len(r)]
+        # parts arrive in thread order: sort by first row so categories are deterministic
+        mine = sorted(((r, v) for r, ver, v in parts if ver == version and len(r)),
+                      key=lambda part: int(part[0][0]))
         if not mine:
             continue
         rows = np.concatenate([r for r, _ in mine])
