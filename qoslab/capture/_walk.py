@@ -80,18 +80,15 @@ def _plausible(buf, pos, end, hdr, lfield, order, limit, ts_ref):
     return ok, p + hdr + cap
 
 
-def _plausible_block(buf, pos, end, limit):
+def _plausible_block(buf, pos, end, limit, order):
     """Does a pcapng block plausibly start at each ``pos``? (bool array, next offsets)."""
     ok = pos + 12 <= end
     p = np.where(ok, pos, 0)
-    blen = _u32(buf, p + 4, ORDER_OF_BLOCKS[0])
+    blen = _u32(buf, p + 4, order)
     ok &= (blen >= 12) & (blen % 4 == 0) & (blen <= limit) & (p + blen <= end)
-    trailer = _u32(buf, np.where(ok, p + blen - 4, 0), ORDER_OF_BLOCKS[0])
+    trailer = _u32(buf, np.where(ok, p + blen - 4, 0), order)
     return ok & (trailer == blen), p + np.where(ok, blen, 12)
 
-
-#: Byte order used by :func:`_plausible_block` (set per walk; pcapng sections declare it).
-ORDER_OF_BLOCKS = ["<"]
 #: pcapng Enhanced Packet Block type: what a lane guess looks for.
 _EPB = 6
 
@@ -127,7 +124,7 @@ def _guesses(src: ByteSource, cuts, end, hdr, lfield, order, limit, ts_ref,
         p = pos
         for _ in range(VERIFY_HOPS + 1):
             if blocks:
-                ok, p = _plausible_block(buf, p, end, limit)
+                ok, p = _plausible_block(buf, p, end, limit, order)
             else:
                 ok, p = _plausible(buf, p, end, hdr, lfield, order, limit, ts_ref)
             good &= ok | (p >= end)
@@ -153,7 +150,6 @@ def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, lim
     min_len = 12 if blocks else 0
     if stop - off < LANE_MIN_BYTES or (ts_ref is None and not blocks):
         return _sequential(src.buf, off, end, hdr, lfield, fmt, limit, stop, min_len)
-    ORDER_OF_BLOCKS[0] = order
     final = stop
     stop = min(stop, end - 16)  # lanes read 16 bytes per record; the tail is walked after
     cuts = np.arange(off + SEGMENT, stop - SCAN, SEGMENT, dtype=np.int64)
