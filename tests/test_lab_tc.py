@@ -3,6 +3,7 @@ parameters, and the load generator's pacing on loopback (no root needed)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import subprocess
@@ -118,3 +119,26 @@ def test_lab_cli_without_root_says_what_it_needs_and_leaves_no_file(tmp_path, mo
     err = capsys.readouterr().err
     assert "needs root" in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_lab_cli_prints_the_summary_and_draws_the_run(tmp_path, monkeypatch, capsys):
+    """The CLI's output side, fed with the bundled real bufferbloat run (no root needed)."""
+    import qoslab
+    from qoslab.cli import main
+    from qoslab.lab import presets
+
+    saved = qoslab.load(qoslab.data_path("lab/bufferbloat.json.gz"))
+    seen = {}
+
+    @functools.wraps(presets.bufferbloat)  # same parameters for --param parsing
+    def fake_preset(**kwargs):
+        seen.update(kwargs)
+        return saved
+
+    monkeypatch.setitem(presets.PRESETS, "bufferbloat", fake_preset)
+    png = tmp_path / "bb.png"
+    assert main(["lab", "bufferbloat", "--param", "long_limit=500", "-o", str(png)]) == 0
+    assert seen == {"long_limit": 500, "path": None, "capture": None}
+    out = capsys.readouterr().out
+    assert "tos00: 10.71.2.2 tos=0x00 size=56" in out and "median" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -3,7 +3,7 @@
 ::
 
     qoslab lab pfifo_fast_tos -w tos.json.gz
-    qoslab lab bufferbloat --param long_limit=500 --capture bb.pcap -w bb.json.gz
+    qoslab lab bufferbloat --param long_limit=500 --capture bb.pcap -w bb.json.gz -o bb.png
     qoslab lab --features          # which qdiscs / classifiers / tunnels this kernel has
     qoslab lab --cleanup           # remove namespaces left by crashed runs
 """
@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="preset parameter (repeatable), e.g. --param rate=4mbit")
     p.add_argument("-w", "--write", metavar="FILE", help="save the RUN here (.json.gz)")
     p.add_argument("--capture", metavar="PCAP", help="also capture pings with tcpdump here")
+    p.add_argument("-o", "--output", metavar="PNG",
+                   help="also draw the pings' RTT over time with the EVENTS (PNG or SVG)")
     p.add_argument("--features", action="store_true",
                    help="probe and print the qdiscs, classifiers and tunnels this kernel has")
     p.add_argument("--cleanup", action="store_true",
@@ -65,4 +67,8 @@ def handle(args: argparse.Namespace) -> int:
     print(table[cols].round(2).to_string())
     if args.write:
         print(f"saved {args.write}")
+    if args.output:
+        from ..plots import latency, save_figure
+
+        print(f"figure {save_figure(latency(run, logy=True), args.output)}")
     return 0
