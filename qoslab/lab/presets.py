@@ -243,7 +243,7 @@ def tunnel_keys(*, rate: str = "2mbit", duration: float = 8.0, interval: float =
         if capture:
             tb.capture(capture, bpf=None, snaplen=128)
         load = start_tcp_bulk(tb.ns("client"), tb.ns("server"), inner["server"],
-                              duration=settle + duration + 4, backend="builtin")
+                              duration=settle + duration + 60, backend="builtin")
         bulk = tb.track_load(load, "tcp bulk client->server inside the ipip tunnel")
         time.sleep(settle)
         targets = [PingTarget("outer", tb.addr("server"), 0),
