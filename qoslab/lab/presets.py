@@ -210,8 +210,8 @@ def tunnel_keys(*, rate: str = "2mbit", duration: float = 8.0, interval: float =
     SFQ on the client's uplink. Two ping streams run beside it: ``inner`` through the same
     tunnel, ``outer`` outside it. If the kernel's flow hash stops at the outer header (the
     seed's old kernels), the inner pings share the bulk flow's SFQ queue and wait behind it
-    while the outer pings do not; if it dissects the inner header (the flow dissector of
-    modern kernels), both stay fast. META ``inner_over_outer_median`` is the ratio of the two
+    while the outer pings do not; if it dissects the inner header (as the flow dissector is
+    expected to do on current kernels; this preset is how to find out), both stay fast. META ``inner_over_outer_median`` is the ratio of the two
     medians (>> 1: the tunnel's flows share a queue).
 
     Raises
