@@ -13,6 +13,9 @@
     An IP-in-IP tunnel through an HTB + SFQ bottleneck: does SFQ tell flows inside the tunnel
     apart? Needs ``ipip`` and ``sfq``; raises :class:`~qoslab.errors.KernelFeatureMissing`
     naming what is missing otherwise.
+``custom``
+    Your own qdisc tree and timed ``tc`` changes from a JSON/YAML file under a flood, with
+    pings at the TOS values you name (:mod:`qoslab.lab.custom`).
 
 Every preset takes ``path`` (save the RUN there; the bed's EVENTS are journalled to
 ``path + ".partial"`` while it runs) and ``capture`` (a pcap path: tcpdump at the point before
