@@ -11,7 +11,17 @@ from ..schema import PACKETS
 from .decode import PROBLEMS, TUNNELS, Decoded
 from .records import RecordBatch
 
-__all__ = ["to_frame", "empty_packets", "address_categorical"]
+__all__ = ["to_frame", "empty_packets", "address_categorical", "address_sort_key"]
+
+
+def address_sort_key(address: str) -> tuple[int, int]:
+    """Order of address categories: IPv4 before IPv6, numerically.
+
+    >>> sorted(["::1", "10.0.0.10", "10.0.0.9"], key=address_sort_key)
+    ['10.0.0.9', '10.0.0.10', '::1']
+    """
+    ip = ipaddress.ip_address(address)
+    return ip.version, int(ip)
 
 _NUMPY = {"UInt8": np.uint8, "UInt16": np.uint16, "UInt32": np.uint32}
 
@@ -43,8 +53,8 @@ def address_categorical(n: int, parts: list) -> pd.Categorical:
             continue
         rows = np.concatenate([r for r, _ in mine])
         values = np.concatenate([v for _, v in mine])
-        if version == 4:
-            uniq_codes, uniques = pd.factorize(values.astype(np.uint32), sort=False)
+        if version == 4:  # categories in address order, so chunking never changes them
+            uniq_codes, uniques = pd.factorize(values.astype(np.uint32), sort=True)
             names = [str(ipaddress.IPv4Address(int(v))) for v in uniques]
         else:
             keys = values if values.dtype.kind == "V" else \

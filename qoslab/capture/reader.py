@@ -16,7 +16,7 @@ from pandas.api.types import union_categoricals
 from ..errors import CaptureFormatError
 from ._bytes import ByteSource
 from .decode import decode_batch
-from .frame import empty_packets, to_frame
+from .frame import address_sort_key, empty_packets, to_frame
 from .pcap import PCAP_MAGICS, parse_pcap_header, pcap_batches
 from .pcapng import PCAPNG_MAGIC, pcapng_batches
 
@@ -176,7 +176,11 @@ def concat_packets(chunks: list[pd.DataFrame]) -> pd.DataFrame:
     cols = {}
     for name in chunks[0].columns:
         parts = [c[name] for c in chunks]
-        if isinstance(parts[0].dtype, pd.CategoricalDtype):
+        if name in ("src", "dst", "inner_src", "inner_dst"):
+            merged = union_categoricals(parts)
+            order = sorted(merged.categories, key=address_sort_key)
+            cols[name] = merged.reorder_categories(pd.Index(order, dtype=str))
+        elif isinstance(parts[0].dtype, pd.CategoricalDtype):
             cols[name] = union_categoricals(parts)
         else:
             cols[name] = pd.concat(parts, ignore_index=True)
