@@ -104,6 +104,7 @@ class SocketEngine:
         self._expiry: deque[tuple[int, int, int]] = deque()  # (expiry ns, stream, seq16)
         self._stopping = False
         self._pending = 0
+        self._nonce = os.urandom(8)
         self._finished: asyncio.Event | None = None
 
     # ----------------------------------------------------------------- public
@@ -228,7 +229,7 @@ class SocketEngine:
         st.sent += 1
         seq16 = (k + 1) & 0xFFFF
         s = st.stream
-        payload = _payload(s.size, k)
+        payload = _payload(s.size, k, self._nonce)
         old = st.probes.get(seq16)
         if old is not None and old.state == "pending":  # 65536 probes in flight: give up on it
             self._expire(st, seq16, time.monotonic_ns(), "sequence number wrapped")
@@ -272,6 +273,8 @@ class SocketEngine:
         p = st.probes.get(rep.seq)
         if p is None or p.state == "failed":
             return  # not ours, or older than the sequence window
+        if rep.kind == "reply" and not _carries(rep.head, p.k, self._nonce):
+            return  # an echo of another pinger that happened to use our identifier
         is_reply = rep.kind == "reply"
         rtt = (rep.rx_ns - p.tx_ns) / 1e6 if is_reply else float("nan")
         if is_reply and rtt < 0:
@@ -338,9 +341,19 @@ class SocketEngine:
         return np.array([p.late_ms for st in self._states for p in st.probes.values()])
 
 
-_PATTERN = bytes((8 + j) & 0xFF for j in range(65536))
+_PATTERN = bytes(j & 0xFF for j in range(65536 + 16))  # byte i holds i, as iputils fills
 
 
-def _payload(size: int, k: int) -> bytes:
-    """``size`` bytes: the probe index (8 bytes) then iputils' 0x08, 0x09 ... pattern."""
-    return k.to_bytes(8, "big")[:size] + _PATTERN[:max(0, size - 8)]
+def _payload(size: int, k: int, nonce: bytes) -> bytes:
+    """``size`` bytes: probe index (8 bytes), run nonce (8), then byte i = i (iputils' fill).
+
+    >>> _payload(20, 1, b"ABCDEFGH").hex()
+    '0000000000000001414243444546474810111213'
+    """
+    return (k.to_bytes(8, "big") + nonce)[:size] + _PATTERN[16:max(16, size)]
+
+
+def _carries(head: bytes, k: int, nonce: bytes) -> bool:
+    """Whether a reply's first payload bytes are those probe ``k`` of this run sent."""
+    mine = (k.to_bytes(8, "big") + nonce)[:len(head)]
+    return head == mine

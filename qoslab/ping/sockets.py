@@ -67,6 +67,7 @@ class Reply:
     rx_ns: int  # CLOCK_REALTIME receive time (kernel timestamp when available)
     ttl: int | None = None
     size: int | None = None  # ICMP payload bytes in the reply
+    head: bytes = b""  # the first 16 payload bytes (the engine's probe index and run nonce)
     detail: str = ""  # for errors: what and from whom
 
 
@@ -302,7 +303,7 @@ def parse_raw4(data: bytes, ident: int) -> Reply | None:
         rid, seq = struct.unpack_from("!HH", icmp, 4)
         if rid != ident:
             return None
-        return Reply("reply", seq, 0, ttl=data[8], size=len(icmp) - 8)
+        return Reply("reply", seq, 0, ttl=data[8], size=len(icmp) - 8, head=icmp[8:24])
     status = ERROR_STATUS4.get(itype)
     inner = icmp[8:]
     if status is None or len(inner) < 20:
@@ -325,7 +326,8 @@ def parse_raw6(data: bytes, ident: int, src: str) -> Reply | None:
     itype, code = data[0], data[1]
     if itype == ECHO_REPLY6:
         rid, seq = struct.unpack_from("!HH", data, 4)
-        return Reply("reply", seq, 0, size=len(data) - 8) if rid == ident else None
+        return (Reply("reply", seq, 0, size=len(data) - 8, head=data[8:24]) if rid == ident
+                else None)
     status = ERROR_STATUS6.get(itype)
     inner = data[8:]
     if status is None or len(inner) < 48 or inner[6] != socket.IPPROTO_ICMPV6:
@@ -346,7 +348,8 @@ def parse_dgram(data: bytes, family: int) -> Reply | None:
     want = ECHO_REPLY6 if family == socket.AF_INET6 else ECHO_REPLY4
     if data[0] != want:
         return None
-    return Reply("reply", struct.unpack_from("!H", data, 6)[0], 0, size=len(data) - 8)
+    return Reply("reply", struct.unpack_from("!H", data, 6)[0], 0, size=len(data) - 8,
+                 head=data[8:24])
 
 
 _EXT_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err
