@@ -219,3 +219,20 @@ def test_interval_below_what_a_backend_can_do():
         qoslab.ping("127.0.0.1", interval=0.00001, count=1, backend="raw")
     with pytest.raises(qoslab.ConfigError, match="interval"):
         qoslab.ping("127.0.0.1", interval=0, count=1)
+
+
+def test_inside_a_running_event_loop_with_a_progress_callback(tmp_path):
+    """A notebook has a running loop: the run moves to a worker thread; progress is reported."""
+    import asyncio
+
+    seen = []
+
+    async def in_notebook():
+        return qoslab.ping("127.0.0.1", interval=0.01, count=30,
+                           progress=lambda done, total: seen.append((done, total)),
+                           path=tmp_path / "nb.json.gz")
+
+    run = asyncio.run(in_notebook())
+    assert (run.probes["status"] == "ok").sum() == 30
+    assert seen and seen[-1] == (30, 30) and all(t == 30 for _, t in seen)
+    assert len(qoslab.load(tmp_path / "nb.json.gz").probes) == 30
