@@ -160,7 +160,8 @@ def conform(frame: pd.DataFrame | Mapping, table: str, *, source: str = "") -> p
     -------
     pandas.DataFrame
         The columns of the schema first, in schema order, with the schema dtypes, then any
-        extra columns unchanged.
+        extra columns (text columns as the ``string`` dtype, so a column of text with gaps is
+        the same before saving and after loading; others unchanged).
 
     Raises
     ------
@@ -195,8 +196,17 @@ def conform(frame: pd.DataFrame | Mapping, table: str, *, source: str = "") -> p
     extra = [c for c in df.columns if c not in schema]
     result = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
     for c in extra:
-        result[c] = df[c].to_numpy()
+        result[c] = _extra_column(df[c])
     return result
+
+
+def _extra_column(values: pd.Series) -> np.ndarray | pd.Series:
+    """Keep an extra column; text with missing values becomes ``string`` (NA, never None)."""
+    if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+        present = values[values.notna()]
+        if len(present) and all(isinstance(v, str) for v in present):
+            return values.astype("string").reset_index(drop=True)
+    return values.to_numpy()
 
 
 def _coerce(values: pd.Series, dtype: str, what: str) -> pd.Series:

@@ -110,3 +110,11 @@ def test_corrupt_journal_line_in_the_middle_is_an_error(tmp_path):
     p.write_text('{"format": "qoslab-run-journal", "version": 1, "meta": {}}\nnot json\n{}\n')
     with pytest.raises(qoslab.RunFormatError, match="line 2"):
         qoslab.load(p)
+
+
+def test_extra_text_column_with_gaps_survives_a_round_trip(tmp_path):
+    probes = dict(_probes(), detail=[None, "from 10.0.0.1", None, None, "x"])
+    run = Run(probes)
+    assert str(run.probes["detail"].dtype) == "string"
+    back = qoslab.load(run.save(tmp_path / "r.json.gz"))
+    pd.testing.assert_frame_equal(back.probes, run.probes)
