@@ -38,3 +38,15 @@ __all__ = [
     "read_capture",
     "ping",
 ]
+
+#: Layers imported on first use (``qoslab.sim.scenarios…`` works after a plain ``import qoslab``
+#: without paying for matplotlib or ipywidgets at start-up).
+_LAZY_SUBPACKAGES = frozenset({"analysis", "lab", "plots", "report", "schema", "sim", "widgets"})
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,6 +5,7 @@ produce the same RUN tables as the real ping runner, so every plot and analysis 
 either. Queue choice per packet comes from :mod:`qoslab.hashing` (one call per flow and seed).
 """
 
+from . import scenarios  # presets: qoslab.sim.scenarios.sfq_perturb(...)
 from .classful import HtbClass, HtbTree, Prio
 from .fifo import Pfifo, PfifoFast
 from .fq_codel import FqCodel
@@ -14,6 +15,7 @@ from .simulate import ConfigChange, SimConfig, occupancy, simulate
 from .traffic import BulkFlow, PingFlood, PingStream, Tunnel, UdpFlood, flow_frame
 
 __all__ = [
+    "scenarios",
     "BulkFlow",
     "ConfigChange",
     "FqCodel",
