@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 import numpy as np
 import pandas as pd
@@ -37,33 +38,72 @@ def empty_packets() -> pd.DataFrame:
                     Decoded(0), 0)
 
 
+def _sorted_factorize(keys: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Codes of the rows of the integer columns ``keys`` (most significant first), numbered
+    in ascending key order, and the distinct keys in that order.
+
+    One hash pass per column plus one over the combined codes; only the distinct keys are
+    sorted.
+    """
+    codes, uniques = pd.factorize(keys[0])
+    parts = [uniques]
+    for key in keys[1:]:
+        c, u = pd.factorize(key)
+        codes, combined = pd.factorize(codes.astype(np.int64) * len(u) + c)
+        parts = [p[combined // len(u)] for p in parts] + [u[combined % len(u)]]
+    order = np.lexsort(parts[::-1])
+    rank = np.empty(len(order), np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    return rank[codes], [p[order] for p in parts]
+
+
+def _ipv4_names(value: np.ndarray) -> list[str]:
+    v = value.astype(np.uint32)
+    return [f"{a}.{b}.{c}.{d}" for a, b, c, d in zip(
+        (v >> 24).tolist(), ((v >> 16) & 255).tolist(), ((v >> 8) & 255).tolist(),
+        (v & 255).tolist(), strict=True)]
+
+
+def _ipv6_names(hi: np.ndarray, lo: np.ndarray) -> list[str]:
+    raw = np.stack([hi, lo], axis=1).astype(">u8").tobytes()
+    names = []
+    for k in range(0, len(raw), 16):
+        packed = raw[k:k + 16]
+        name = socket.inet_ntop(socket.AF_INET6, packed)
+        if "." in name:  # the C library writes ::ffff:a.b.c.d; ipaddress (the reference) not
+            name = str(ipaddress.IPv6Address(packed))
+        names.append(name)
+    return names
+
+
 def address_categorical(n: int, parts: list) -> pd.Categorical:
     """Build a categorical of address strings from ``[(rows, 4 | 6, values)]``.
 
-    IPv4 values are uint32 integers, IPv6 values ``(k, 16)`` uint8 rows; only the distinct
-    values are formatted, so this costs one hash pass per packet.
+    IPv4 values are uint32 integers, IPv6 values ``(k, 16)`` uint8 rows (or ``V16``); the
+    values are hashed once per packet and only the distinct ones are sorted and formatted.
+    Categories are in address order (IPv4 before IPv6, numerically), so chunking never
+    changes them.
     """
     codes = np.full(n, -1, np.int32)
     cats: list[str] = []
     for version in (4, 6):
-        # parts arrive in thread order: sort by first row so categories are deterministic
-        mine = sorted(((r, v) for r, ver, v in parts if ver == version and len(r)),
-                      key=lambda part: int(part[0][0]))
+        mine = [(r, v) for r, ver, v in parts if ver == version and len(r)]
         if not mine:
             continue
         rows = np.concatenate([r for r, _ in mine])
         values = np.concatenate([v for _, v in mine])
-        if version == 4:  # categories in address order, so chunking never changes them
-            uniq_codes, uniques = pd.factorize(values.astype(np.uint32), sort=True)
-            names = [str(ipaddress.IPv4Address(int(v))) for v in uniques]
+        if version == 4:
+            uniq_codes, (uniques,) = _sorted_factorize([values.astype(np.uint32)])
+            names = _ipv4_names(uniques)
         else:
-            keys = values if values.dtype.kind == "V" else \
-                np.ascontiguousarray(values).view("V16").reshape(-1)
-            uniques, uniq_codes = np.unique(keys, return_inverse=True)
-            names = [str(ipaddress.IPv6Address(bytes(v))) for v in uniques]
-        codes[rows] = uniq_codes.reshape(-1).astype(np.int32) + len(cats)
+            words = np.ascontiguousarray(values).view(">u8").reshape(-1, 2)
+            uniq_codes, (hi, lo) = _sorted_factorize(
+                [words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64)])
+            names = _ipv6_names(hi, lo)
+        codes[rows] = uniq_codes + len(cats)
         cats.extend(names)
-    return pd.Categorical.from_codes(codes, categories=pd.Index(cats, dtype=str))
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(
+        pd.Index(cats, dtype=str)), validate=False)
 
 
 def to_frame(batch: RecordBatch, dec: Decoded, t0_ns: int) -> pd.DataFrame:
