@@ -152,31 +152,36 @@ def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, lim
         return _sequential(src.buf, off, end, hdr, lfield, fmt, limit, stop, min_len)
     final = stop
     stop = min(stop, end - 16)  # lanes read 16 bytes per record; the tail is walked after
+    if off >= stop:
+        return _sequential(src.buf, off, end, hdr, lfield, fmt, limit, final, min_len)
     cuts = np.arange(off + SEGMENT, stop - SCAN, SEGMENT, dtype=np.int64)
     guesses = _guesses(src, cuts, end, hdr, lfield, order, limit, ts_ref, blocks)
     starts = np.concatenate([[off], np.unique(guesses[guesses >= 0])]).astype(np.int64)
     limits = np.append(starts[1:], stop)
-    pos_steps, lane_steps, hdr_steps, ends, status = _lockstep(
+    lane_of, pos_all, heads_all, sizes, ends, status = _lockstep(
         src.buf, starts, limits, end, hdr, lfield, order, limit, min_len)
-    counts = np.bincount(np.concatenate(lane_steps) if lane_steps else np.zeros(0, np.int64),
-                         minlength=len(starts))
-    # Prove the lanes in order; a lane whose start was not reached is walked again.
-    pieces: list[np.ndarray] = []
+    counts = np.bincount(lane_of, minlength=len(starts))
+    # Records in file order: lane by lane, each lane's records in step order.
     base = np.concatenate([[0], np.cumsum(counts)])
-    flat = np.empty(int(base[-1]), np.int64)
-    flat_h = np.empty((int(base[-1]), 16), np.uint8)
-    for s, (lanes, pos, h) in enumerate(zip(lane_steps, pos_steps, hdr_steps, strict=True)):
-        at = base[lanes] + s
-        flat[at] = pos
-        flat_h[at] = h
-    heads: list[np.ndarray] = []
-    at = off
-    for i in range(len(starts)):
+    at = base[lane_of] + np.repeat(np.arange(len(sizes)), sizes)
+    flat = np.empty(len(lane_of), np.int64)
+    flat[at] = pos_all
+    flat_h = np.empty((len(lane_of), 16), np.uint8)
+    flat_h[at] = heads_all
+    # Prove the lanes in order; a lane whose start was not reached is walked again.
+    ok = status == _OK
+    chained = ok[:-1] & (ends[:-1] == starts[1:])
+    first = len(chained) if chained.all() else int(np.argmin(chained))
+    # lanes 0 .. first-1 are proved and end exactly where the next one starts
+    pieces: list[np.ndarray] = [flat[:base[first]]]
+    heads: list[np.ndarray] = [flat_h[:base[first]]]
+    at = int(starts[first])
+    for i in range(first, len(starts)):
         if at == starts[i]:
             pieces.append(flat[base[i]:base[i + 1]])
             heads.append(flat_h[base[i]:base[i + 1]])
-            if status[i] != "ok":
-                return Walk(_cat(pieces), int(ends[i]), status[i], _cat(heads, 16))
+            if status[i] != _OK:
+                return Walk(_cat(pieces), int(ends[i]), _STATUS[status[i]], _cat(heads, 16))
             at = int(ends[i])
         elif at < limits[i]:
             w = _sequential(src.buf, at, end, hdr, lfield, fmt, limit, int(limits[i]),
@@ -195,36 +200,77 @@ def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, lim
 
 
 def _cat(pieces, width: int = 0):
+    pieces = [p for p in pieces if len(p)] or pieces[:1]
+    if len(pieces) == 1:
+        return pieces[0]
     if pieces:
         return np.concatenate(pieces)
     return np.zeros((0, width), np.uint8) if width else np.zeros(0, np.int64)
 
 
+_OK, _LYING, _CUT = 0, 1, 2
+_STATUS = ("ok", "lying", "cut")
+
+
 def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0):
-    """Walk every lane from its start until it reaches its limit, all lanes at once."""
+    """Walk every lane from its start until it reaches its limit, all lanes at once.
+
+    Returns, in step order, each record's lane, offset and first 16 bytes, and the records
+    per step; then per lane where its walk ended and why (``_OK`` / ``_LYING`` / ``_CUT``). Lanes stop at their
+    limit, and every limit is at most ``end - 16``, so each 16-byte read is in bounds.
+    """
     n = len(starts)
-    pos = starts.copy()
-    status = np.array(["ok"] * n, dtype=object)
+    ends = starts.copy()
+    status = np.zeros(n, np.int8)
     lanes = np.arange(n)
-    pos_steps, lane_steps, hdr_steps = [], [], []
+    p = starts.copy()
+    lim = limits.copy()
+    lane_steps, pos_steps, hdr_steps = [], [], []
     window = as_strided(buf, shape=(max(len(buf) - 15, 0), 16), strides=(1, 1),
                         writeable=False)
+    word = np.dtype(order + "u4")
+    lo, span = np.uint32(min_len), np.uint32(limit - min_len)
     while len(lanes):
-        p = pos[lanes]
-        room = p + hdr <= end
-        heads = window[np.where(room, p, 0)]
-        length = heads[:, lfield:lfield + 4].copy().view(order + "u4").reshape(-1).astype(
-            np.int64)
-        nxt = p + hdr + length
-        lying = room & ((length > limit) | (length < min_len))
-        cut = ~room | (~lying & (nxt > end))
-        good = ~lying & ~cut
-        status[lanes[lying]] = "lying"
-        status[lanes[cut]] = "cut"
-        pos_steps.append(p[good])
-        lane_steps.append(lanes[good])
-        hdr_steps.append(heads[good])
-        keep = lanes[good]
-        pos[keep] = nxt[good]
-        lanes = keep[nxt[good] < limits[keep]]
-    return pos_steps, lane_steps, hdr_steps, pos, status
+        heads = window[p]
+        if lfield % 4 == 0:
+            length = heads.view(word)[:, lfield // 4]
+        else:
+            length = heads[:, lfield:lfield + 4].copy().view(word).reshape(-1)
+        bad = (length - lo > span) if min_len else (length > span)
+        if bad.any():  # a lying length (or, past a cut, no header at all): the lane stops
+            room = p[bad] + hdr <= end
+            status[lanes[bad]] = np.where(room, _LYING, _CUT)
+            ends[lanes[bad]] = p[bad]
+            good = ~bad
+            p, lanes, lim, heads, length = p[good], lanes[good], lim[good], heads[good], \
+                length[good]
+        nxt = p + hdr
+        nxt += length
+        going = nxt < lim
+        if going.all():
+            lane_steps.append(lanes)
+            pos_steps.append(p)
+            hdr_steps.append(heads)
+            p = nxt
+            continue
+        cut = nxt > end
+        if cut.any():  # the record runs past the end of the file: not returned
+            status[lanes[cut]] = _CUT
+            ends[lanes[cut]] = p[cut]
+            keep = ~cut
+            lane_steps.append(lanes[keep])
+            pos_steps.append(p[keep])
+            hdr_steps.append(heads[keep])
+            stopped = ~going & keep
+        else:
+            lane_steps.append(lanes)
+            pos_steps.append(p)
+            hdr_steps.append(heads)
+            stopped = ~going
+        ends[lanes[stopped]] = nxt[stopped]
+        p, lanes, lim = nxt[going], lanes[going], lim[going]
+    if not lane_steps:
+        return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 16), np.uint8),
+                np.zeros(0, np.int64), ends, status)
+    return (np.concatenate(lane_steps), np.concatenate(pos_steps), np.concatenate(hdr_steps),
+            np.array([len(x) for x in lane_steps]), ends, status)
