@@ -11,7 +11,9 @@ cost time.
 
 from __future__ import annotations
 
+import os
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +31,11 @@ SEGMENT = 192 << 10
 SCAN = 2048
 #: Further records a guessed start must chain through plausibly before it is used.
 VERIFY_HOPS = 4
+#: Lanes per thread below which the lanes are walked in one thread.
+PARALLEL_MIN_LANES = 4
+#: Threads walking lanes (two when this process may use two CPUs or more).
+THREADS = 2 if len(os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity")
+                   else range(os.cpu_count() or 1)) > 1 else 1
 
 
 @dataclass
@@ -158,12 +165,12 @@ def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, lim
     guesses = _guesses(src, cuts, end, hdr, lfield, order, limit, ts_ref, blocks)
     starts = np.concatenate([[off], np.unique(guesses[guesses >= 0])]).astype(np.int64)
     limits = np.append(starts[1:], stop)
-    lane_of, pos_all, heads_all, sizes, ends, status = _lockstep(
+    lane_of, pos_all, heads_all, step_of, ends, status = _lockstep_parallel(
         src.buf, starts, limits, end, hdr, lfield, order, limit, min_len)
     counts = np.bincount(lane_of, minlength=len(starts))
     # Records in file order: lane by lane, each lane's records in step order.
     base = np.concatenate([[0], np.cumsum(counts)])
-    at = base[lane_of] + np.repeat(np.arange(len(sizes)), sizes)
+    at = base[lane_of] + step_of
     flat = np.empty(len(lane_of), np.int64)
     flat[at] = pos_all
     flat_h = np.empty((len(lane_of), 16), np.uint8)
@@ -208,6 +215,22 @@ def _cat(pieces, width: int = 0):
     return np.zeros((0, width), np.uint8) if width else np.zeros(0, np.int64)
 
 
+def _lockstep_parallel(buf, starts, limits, *args):
+    """:func:`_lockstep` with the lanes split between two threads (numpy releases the GIL
+    while it gathers the record headers, which is most of the time)."""
+    n = len(starts)
+    if n < 2 * PARALLEL_MIN_LANES or THREADS < 2:
+        return _lockstep(buf, starts, limits, *args)
+    half = n // 2
+    with ThreadPoolExecutor(1) as pool:
+        second = pool.submit(_lockstep, buf, starts[half:], limits[half:], *args)
+        a = _lockstep(buf, starts[:half], limits[:half], *args)
+        b = second.result()
+    return (np.concatenate([a[0], b[0] + half]), np.concatenate([a[1], b[1]]),
+            np.concatenate([a[2], b[2]]), np.concatenate([a[3], b[3]]),
+            np.concatenate([a[4], b[4]]), np.concatenate([a[5], b[5]]))
+
+
 _OK, _LYING, _CUT = 0, 1, 2
 _STATUS = ("ok", "lying", "cut")
 
@@ -215,8 +238,8 @@ _STATUS = ("ok", "lying", "cut")
 def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0):
     """Walk every lane from its start until it reaches its limit, all lanes at once.
 
-    Returns, in step order, each record's lane, offset and first 16 bytes, and the records
-    per step; then per lane where its walk ended and why (``_OK`` / ``_LYING`` / ``_CUT``). Lanes stop at their
+    Returns, in step order, each record's lane, offset, first 16 bytes and step number;
+    then per lane where its walk ended and why (``_OK`` / ``_LYING`` / ``_CUT``). Lanes stop at their
     limit, and every limit is at most ``end - 16``, so each 16-byte read is in bounds.
     """
     n = len(starts)
@@ -273,4 +296,4 @@ def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0):
         return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 16), np.uint8),
                 np.zeros(0, np.int64), ends, status)
     return (np.concatenate(lane_steps), np.concatenate(pos_steps), np.concatenate(hdr_steps),
-            np.array([len(x) for x in lane_steps]), ends, status)
+            np.repeat(np.arange(len(lane_steps)), [len(x) for x in lane_steps]), ends, status)
