@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -110,6 +111,28 @@ def to_frame(batch: RecordBatch, dec: Decoded, t0_ns: int) -> pd.DataFrame:
     """Assemble the PACKETS frame of one decoded batch; ``t`` counts from ``t0_ns``."""
     n = len(batch)
     cols: dict[str, object] = {}
+    if n < PARALLEL_MIN_ROWS:
+        _fill_columns(cols, batch, dec, t0_ns, n)
+        for name in _ADDRESS_COLUMNS:
+            cols[name] = address_categorical(n, dec.addr.get(name, []))
+    else:
+        with ThreadPoolExecutor(2) as pool:  # hashing releases the GIL: overlap the columns
+            addresses = {name: pool.submit(address_categorical, n, dec.addr.get(name, []))
+                         for name in _ADDRESS_COLUMNS}
+            _fill_columns(cols, batch, dec, t0_ns, n)
+            for name, future in addresses.items():
+                cols[name] = future.result()
+    return pd.DataFrame({name: cols[name] for name in PACKETS}, index=pd.RangeIndex(n),
+                        copy=False)
+
+
+_ADDRESS_COLUMNS = ("src", "dst", "inner_src", "inner_dst")
+#: Rows from which the address columns are built in worker threads.
+PARALLEL_MIN_ROWS = 1 << 16
+
+
+def _fill_columns(cols: dict, batch: RecordBatch, dec: Decoded, t0_ns: int, n: int) -> None:
+    """Every PACKETS column but the addresses, into ``cols``."""
     for name, dtype in PACKETS.items():
         if name == "time":
             cols[name] = pd.to_datetime(batch.ts_ns, unit="ns", utc=True)
@@ -117,8 +140,8 @@ def to_frame(batch: RecordBatch, dec: Decoded, t0_ns: int) -> pd.DataFrame:
             cols[name] = (batch.ts_ns - t0_ns) / 1e9
         elif name in ("ifindex", "wire_len", "cap_len"):
             cols[name] = getattr(batch, name).astype(dtype)
-        elif name in ("src", "dst", "inner_src", "inner_dst"):
-            cols[name] = address_categorical(n, dec.addr.get(name, []))
+        elif name in _ADDRESS_COLUMNS:
+            continue
         elif name == "frag":
             v = dec.values.get("frag")
             cols[name] = np.zeros(n, bool) if v is None else v & dec.valid["frag"]
@@ -133,7 +156,6 @@ def to_frame(batch: RecordBatch, dec: Decoded, t0_ns: int) -> pd.DataFrame:
             cols[name] = pd.Categorical.from_codes(dec.problem, categories=PROBLEMS)
         else:
             cols[name] = _int_array(dec, name, dtype, n)
-    return pd.DataFrame(cols, index=pd.RangeIndex(n), copy=False)
 
 
 def _int_array(dec: Decoded, name: str, dtype: str, n: int, fn=None):
