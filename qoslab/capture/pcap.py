@@ -115,14 +115,18 @@ def _join(src: ByteSource, pending) -> tuple[np.ndarray, np.ndarray]:
 def _records(header: PcapHeader, offs: np.ndarray, heads: np.ndarray) -> RecordBatch:
     """The record-header fields of the records at ``offs`` (first 16 bytes in ``heads``)."""
     n = len(offs)
-    words = np.ascontiguousarray(heads).view(header.order + "u4").reshape(-1, 4).astype(
-        np.int64)
-    frac = words[:, 1] if header.nanosecond else words[:, 1] * 1000
+    words = np.ascontiguousarray(heads).view(header.order + "u4").reshape(-1, 4)
+    ts_ns = words[:, 0].astype(np.int64)
+    ts_ns *= 1_000_000_000
+    frac = words[:, 1].astype(np.int64)
+    if not header.nanosecond:
+        frac *= 1000
+    ts_ns += frac
     return RecordBatch(
         data_off=offs + header.record_header,
-        cap_len=words[:, 2],
-        wire_len=words[:, 3],
-        ts_ns=words[:, 0] * 1_000_000_000 + frac,
+        cap_len=words[:, 2].astype(np.int64),
+        wire_len=words[:, 3].astype(np.int64),
+        ts_ns=ts_ns,
         ifindex=np.zeros(n, np.int32),
         linktype=np.full(n, header.linktype, np.int32),
     )
