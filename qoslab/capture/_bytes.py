@@ -9,9 +9,8 @@ make a decoder read the next record or past the end of the file.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
-__all__ = ["ByteSource", "be16", "be32"]
+__all__ = ["ByteSource", "windows", "be16", "be32"]
 
 
 class ByteSource:
@@ -54,24 +53,21 @@ class ByteSource:
             local = rows - self.head_lo
             rel = pos - self.head_off[local]
             inside = (rel >= 0) & (rel <= self.head_w - width)
-            flat = self.heads.reshape(-1)
-            window = as_strided(flat, shape=(len(flat) - width + 1, width), strides=(1, 1),
-                                writeable=False)
+            window = windows(self.heads.reshape(-1), width)
             at = local * self.head_w + rel
             if inside.all():
-                return window[at]
+                return _rows_of(window[at], width)
             out = np.empty((n, width), np.uint8)
-            out[inside] = window[at[inside]]
+            out[inside] = _rows_of(window[at[inside]], width)
             out[~inside] = self.rows(pos[~inside], width)
             return out
         size = self.size
         if size >= width:
-            window = as_strided(self.buf, shape=(size - width + 1, width), strides=(1, 1),
-                                writeable=False)
+            window = windows(self.buf, width)
             last = size - width
             if int(pos.max()) <= last and int(pos.min()) >= 0:
-                return window[pos]
-            out = window[np.clip(pos, 0, last)]
+                return _rows_of(window[pos], width)
+            out = _rows_of(window[np.clip(pos, 0, last)], width)
             tail = np.flatnonzero((pos > last) | (pos < 0))
         else:
             out = np.zeros((n, width), np.uint8)
@@ -86,6 +82,23 @@ class ByteSource:
                 rows: np.ndarray | None = None) -> np.ndarray:
         """The bytes at ``pos`` viewed as one structured ``dtype`` record each."""
         return self.rows(pos, dtype.itemsize, rows=rows).view(dtype).reshape(-1)
+
+
+def windows(buf: np.ndarray, width: int) -> np.ndarray:
+    """Every ``width``-byte window of the contiguous ``buf`` as one opaque item (read only).
+
+    Gathering items of a ``V{width}`` view copies each window as one block, two to three
+    times faster than gathering rows of a ``(size, width)`` strided uint8 view.
+    """
+    view = np.ndarray((max(len(buf) - width + 1, 0),), np.dtype((np.void, width)), buffer=buf,
+                      strides=(1,))
+    view.flags.writeable = False
+    return view
+
+
+def _rows_of(items: np.ndarray, width: int) -> np.ndarray:
+    """Gathered ``V{width}`` items as a ``(n, width)`` uint8 matrix (no copy)."""
+    return items.view(np.uint8).reshape(-1, width)
 
 
 def be16(m: np.ndarray, col: int) -> np.ndarray:
