@@ -11,15 +11,13 @@ cost time.
 
 from __future__ import annotations
 
-import os
 import struct
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._bytes import ByteSource
+from ._bytes import ByteSource, windows
 
 __all__ = ["Walk", "walk_chain"]
 
@@ -31,11 +29,6 @@ SEGMENT = 192 << 10
 SCAN = 2048
 #: Further records a guessed start must chain through plausibly before it is used.
 VERIFY_HOPS = 4
-#: Lanes per thread below which the lanes are walked in one thread.
-PARALLEL_MIN_LANES = 4
-#: Threads walking lanes (two when this process may use two CPUs or more).
-THREADS = 2 if len(os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity")
-                   else range(os.cpu_count() or 1)) > 1 else 1
 
 
 @dataclass
@@ -165,7 +158,7 @@ def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, lim
     guesses = _guesses(src, cuts, end, hdr, lfield, order, limit, ts_ref, blocks)
     starts = np.concatenate([[off], np.unique(guesses[guesses >= 0])]).astype(np.int64)
     limits = np.append(starts[1:], stop)
-    lane_of, pos_all, heads_all, step_of, ends, status = _lockstep_parallel(
+    lane_of, pos_all, heads_all, step_of, ends, status = _lockstep(
         src.buf, starts, limits, end, hdr, lfield, order, limit, min_len)
     counts = np.bincount(lane_of, minlength=len(starts))
     # Records in file order: lane by lane, each lane's records in step order.
@@ -173,8 +166,9 @@ def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, lim
     at = base[lane_of] + step_of
     flat = np.empty(len(lane_of), np.int64)
     flat[at] = pos_all
-    flat_h = np.empty((len(lane_of), 16), np.uint8)
+    flat_h = np.empty(len(lane_of), heads_all.dtype)  # 16-byte items: a fast scatter
     flat_h[at] = heads_all
+    flat_h = flat_h.view(np.uint8).reshape(-1, 16)
     # Prove the lanes in order; a lane whose start was not reached is walked again.
     ok = status == _OK
     chained = ok[:-1] & (ends[:-1] == starts[1:])
@@ -215,22 +209,6 @@ def _cat(pieces, width: int = 0):
     return np.zeros((0, width), np.uint8) if width else np.zeros(0, np.int64)
 
 
-def _lockstep_parallel(buf, starts, limits, *args):
-    """:func:`_lockstep` with the lanes split between two threads (numpy releases the GIL
-    while it gathers the record headers, which is most of the time)."""
-    n = len(starts)
-    if n < 2 * PARALLEL_MIN_LANES or THREADS < 2:
-        return _lockstep(buf, starts, limits, *args)
-    half = n // 2
-    with ThreadPoolExecutor(1) as pool:
-        second = pool.submit(_lockstep, buf, starts[half:], limits[half:], *args)
-        a = _lockstep(buf, starts[:half], limits[:half], *args)
-        b = second.result()
-    return (np.concatenate([a[0], b[0] + half]), np.concatenate([a[1], b[1]]),
-            np.concatenate([a[2], b[2]]), np.concatenate([a[3], b[3]]),
-            np.concatenate([a[4], b[4]]), np.concatenate([a[5], b[5]]))
-
-
 _OK, _LYING, _CUT = 0, 1, 2
 _STATUS = ("ok", "lying", "cut")
 
@@ -249,16 +227,16 @@ def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0):
     p = starts.copy()
     lim = limits.copy()
     lane_steps, pos_steps, hdr_steps = [], [], []
-    window = as_strided(buf, shape=(max(len(buf) - 15, 0), 16), strides=(1, 1),
-                        writeable=False)
+    window = windows(buf, 16)
     word = np.dtype(order + "u4")
     lo, span = np.uint32(min_len), np.uint32(limit - min_len)
     while len(lanes):
-        heads = window[p]
+        heads = window[p]  # (k,) 16-byte items
         if lfield % 4 == 0:
-            length = heads.view(word)[:, lfield // 4]
+            length = heads.view(word).reshape(-1, 4)[:, lfield // 4]
         else:
-            length = heads[:, lfield:lfield + 4].copy().view(word).reshape(-1)
+            length = heads.view(np.uint8).reshape(-1, 16)[:, lfield:lfield + 4].copy().view(
+                word).reshape(-1)
         bad = (length - lo > span) if min_len else (length > span)
         if bad.any():  # a lying length (or, past a cut, no header at all): the lane stops
             room = p[bad] + hdr <= end
@@ -293,7 +271,7 @@ def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0):
         ends[lanes[stopped]] = nxt[stopped]
         p, lanes, lim = nxt[going], lanes[going], lim[going]
     if not lane_steps:
-        return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 16), np.uint8),
+        return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, "V16"),
                 np.zeros(0, np.int64), ends, status)
     return (np.concatenate(lane_steps), np.concatenate(pos_steps), np.concatenate(hdr_steps),
             np.repeat(np.arange(len(lane_steps)), [len(x) for x in lane_steps]), ends, status)
