@@ -178,7 +178,12 @@ def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, lim
     heads: list[np.ndarray] = [flat_h[:base[first]]]
     at = int(starts[first])
     for i in range(first, len(starts)):
-        if at == starts[i]:
+        if at == starts[i] and i == first:  # continues the proved prefix: one slice
+            pieces[0], heads[0] = flat[:base[i + 1]], flat_h[:base[i + 1]]
+            if status[i] != _OK:
+                return Walk(_cat(pieces), int(ends[i]), _STATUS[status[i]], _cat(heads, 16))
+            at = int(ends[i])
+        elif at == starts[i]:
             pieces.append(flat[base[i]:base[i + 1]])
             heads.append(flat_h[base[i]:base[i + 1]])
             if status[i] != _OK:
