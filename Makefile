@@ -21,7 +21,7 @@ system-deps:
 
 ## Execute every notebook on the bundled data and write HTML into reports/.
 demo: $(STAMP)
-	$(PY) -m qoslab report -o reports
+	$(PY) -m qoslab report -o reports --force
 
 ## The whole suite: unit tests, doctests of qoslab/, every notebook.
 test: $(STAMP) system-deps

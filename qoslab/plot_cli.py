@@ -37,6 +37,7 @@ def register(subparsers) -> None:
                    help="draw latency as lines instead of points (ping-exp -l)")
     p.add_argument("-o", "--output", metavar="PNG|SVG",
                    help="write the figure to this .png or .svg file instead of opening a window")
+    p.add_argument("--force", action="store_true", help="replace an existing -o file")
     p.add_argument("--streams", nargs="+", action="extend", metavar="STREAM",
                    help="only these stream labels (put FILE arguments first)")
     p.add_argument("--no-events", action="store_true", help="do not draw EVENTS (hash changes …)")
@@ -100,12 +101,16 @@ def _unique_names(paths: list[Path]) -> list[str]:
 
 
 def _main(args: argparse.Namespace) -> int:
+    if args.output:
+        from .outputs import check_output
+
+        check_output(args.output, force=args.force, what="figure")
     fig = plot_files(args.files, args.kind, lines=args.lines, streams=args.streams,
                      events=not args.no_events, spikes=args.spikes, window=args.window)
     if args.output:
         from .plots import save_figure
 
-        path = save_figure(fig, args.output)
+        path = save_figure(fig, args.output, force=args.force)
         print(f"wrote {path}")
         return 0
     _show(fig)

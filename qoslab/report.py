@@ -15,7 +15,6 @@ import argparse
 import ast
 import os
 import re
-import shutil
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import QoslabError
+from .outputs import OutputError, check_output, write_bytes
 
 __all__ = [
     "render_notebook",
@@ -111,11 +111,53 @@ def inject_parameters(nb: Any, parameters: Mapping[str, Any]) -> None:
 
 
 def copy_static(out_dir: PathLike) -> Path:
-    """Copy the shipped widget renderer into ``<out_dir>/_static`` and return that folder."""
+    """Copy the shipped widget renderer into ``<out_dir>/_static`` and return that folder.
+
+    The renderer's own files are replaced if present (never written through a symlink); a
+    ``_static`` that is a symlink or a file is refused.
+    """
     dest = Path(out_dir) / "_static"
-    shutil.copytree(STATIC_DIR, dest, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("README.md", "__pycache__"))
+    if os.path.islink(dest) or (dest.exists() and not dest.is_dir()):
+        raise OutputError(f"{dest}: expected a folder for the widget renderer, found "
+                          f"{'a symlink' if os.path.islink(dest) else 'a file'}")
+    for src in sorted(STATIC_DIR.rglob("*")):
+        rel = src.relative_to(STATIC_DIR)
+        if src.name == "README.md" or "__pycache__" in rel.parts:
+            continue
+        target = dest / rel
+        if src.is_dir():
+            if os.path.islink(target):
+                raise OutputError(f"{target}: is a symlink; expected a folder")
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes(target, src.read_bytes(), force=True, what="widget renderer file")
     return dest
+
+
+def prepare_out_dir(out_dir: PathLike, names: Iterable[str], *, force: bool = False) -> Path:
+    """Check the report folder and its HTML files before any notebook runs.
+
+    The folder is created if missing (its parent must exist); an existing ``<name>.html`` is
+    refused unless ``force``.
+    """
+    out_dir = Path(out_dir)
+    if os.path.islink(out_dir) and not out_dir.is_dir():
+        raise OutputError(f"report folder {out_dir}: a dangling symlink")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"report folder {out_dir}: is a file; give a folder")
+    if not out_dir.exists():
+        if not out_dir.parent.is_dir():
+            raise OutputError(f"report folder {out_dir}: its parent folder {out_dir.parent} "
+                              "does not exist (qoslab does not create it)")
+        try:
+            out_dir.mkdir()
+        except OSError as exc:
+            raise OutputError(f"report folder {out_dir}: cannot create ({exc.strerror})") \
+                from None
+    for name in names:
+        check_output(out_dir / f"{name}.html", force=force, what="report")
+    return out_dir
 
 
 def export_html(nb: Any, name: str = "notebook") -> str:
@@ -162,7 +204,7 @@ def export_html(nb: Any, name: str = "notebook") -> str:
 
 
 def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeout: int = 600,
-                    parameters: Mapping[str, Any] | None = None) -> Path:
+                    parameters: Mapping[str, Any] | None = None, force: bool = False) -> Path:
     """Execute one notebook in a fresh ``python3`` kernel and write ``<out_dir>/<name>.html``.
 
     Parameters
@@ -176,6 +218,8 @@ def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeou
         Seconds one cell may run.
     parameters
         Overrides for the notebook's ``parameters`` cell (see :func:`inject_parameters`).
+    force
+        Replace an existing ``<name>.html``.
 
     Returns
     -------
@@ -193,6 +237,7 @@ def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeou
     from nbclient.exceptions import CellExecutionError
 
     notebook = Path(notebook)
+    out_dir = prepare_out_dir(out_dir, [notebook.stem], force=force)
     try:
         nb = nbformat.read(notebook, as_version=4)
     except (OSError, ValueError) as exc:
@@ -210,19 +255,14 @@ def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeou
         body = export_html(nb, notebook.stem)
     except QoslabError as exc:
         raise QoslabError(f"{notebook}: {exc}") from None
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     copy_static(out_dir)
-    out = out_dir / f"{notebook.stem}.html"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return write_bytes(out_dir / f"{notebook.stem}.html", body.encode("utf-8"), force=force,
+                       what="report")
 
 
 def render_all(notebooks: Iterable[PathLike] = (), out_dir: PathLike = "reports", *,
                jobs: int | None = None, timeout: int = 600,
-               parameters: Mapping[str, Any] | None = None) -> list[Path]:
+               parameters: Mapping[str, Any] | None = None, force: bool = False) -> list[Path]:
     """Render each notebook (default: every notebook under ``notebooks/``), in name order.
 
     Parameters
@@ -234,7 +274,7 @@ def render_all(notebooks: Iterable[PathLike] = (), out_dir: PathLike = "reports"
     jobs
         Notebooks executed at the same time (each in its own kernel process); default: the
         number of CPUs, at most 4.
-    timeout, parameters
+    timeout, parameters, force
         As for :func:`render_notebook` (parameters go to every notebook).
 
     Returns
@@ -254,10 +294,11 @@ def render_all(notebooks: Iterable[PathLike] = (), out_dir: PathLike = "reports"
     for p in paths:
         if not p.is_file():
             raise QoslabError(f"{p}: no such notebook")
+    prepare_out_dir(out_dir, [p.stem for p in paths], force=force)
     jobs = max(1, min(jobs or min(os.cpu_count() or 1, 4), len(paths)))
     pool = ThreadPoolExecutor(max_workers=jobs)
-    futures = [pool.submit(render_notebook, p, out_dir, timeout=timeout, parameters=parameters)
-               for p in paths]
+    futures = [pool.submit(render_notebook, p, out_dir, timeout=timeout, parameters=parameters,
+                           force=force) for p in paths]
     try:
         errors = [f.exception() for f in futures]
     except KeyboardInterrupt:
@@ -388,11 +429,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-j", "--jobs", type=int, default=None,
                    help="notebooks executed at once (default: CPUs, at most 4)")
     p.add_argument("--timeout", type=int, default=600, help="seconds one cell may run")
+    p.add_argument("--force", action="store_true", help="replace existing HTML reports")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
     for path in render_all(args.notebooks, args.out, jobs=args.jobs, timeout=args.timeout,
-                           parameters=dict(args.parameter)):
+                           parameters=dict(args.parameter), force=args.force):
         print(path)
     return 0

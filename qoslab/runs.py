@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import gzip
+import io
 import json
 import math
 import os
-import tempfile
 import threading
 import time
 import warnings
@@ -34,6 +34,7 @@ import pandas as pd
 from . import schema
 from ._version import __version__
 from .errors import RunFormatError
+from .outputs import check_output, create_new, refuse_or_keep_journal, write_bytes
 
 __all__ = ["Run", "RunJournal", "RUN_FORMAT", "RUN_VERSION", "JOURNAL_FORMAT", "read_native"]
 
@@ -94,37 +95,32 @@ class Run:
             "events": _columns(self.events),
         }
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the RUN file atomically (temporary file, fsync, rename).
+    def save(self, path: str | os.PathLike, *, force: bool = False) -> Path:
+        """Write the RUN file atomically (temporary file, fsync, then its name).
 
         Parameters
         ----------
         path
-            Target path; ``.json.gz`` is the conventional suffix.
+            Target path; ``.json.gz`` is the conventional suffix. Its folder must exist.
+        force
+            Replace an existing file (never written through a symlink; see
+            :mod:`qoslab.outputs`).
 
         Returns
         -------
         pathlib.Path
             The path written.
+
+        Raises
+        ------
+        qoslab.outputs.OutputExistsError
+            ``path`` exists and ``force`` is false.
+        qoslab.outputs.OutputError
+            The folder is missing or not writable, or the disk is full.
         """
-        path = Path(path)
         data = json.dumps(self.to_json_dict(), allow_nan=False, separators=(",", ":"))
-        _atomic_write(path, gzip.compress(data.encode(), mtime=0))
-        return path
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return write_bytes(path, gzip.compress(data.encode(), mtime=0), force=force,
+                           what="RUN file")
 
 
 def _jsonable(value: Any) -> Any:
@@ -211,6 +207,16 @@ class RunJournal:
         The final RUN file path; the journal is ``path + ".partial"``.
     meta
         META known at the start (updated later with :meth:`update_meta`).
+    force
+        Replace an existing RUN file at ``path``; an earlier journal at ``path + ".partial"``
+        is then kept under a new name rather than refused (see :mod:`qoslab.outputs`).
+
+    Raises
+    ------
+    qoslab.outputs.OutputExistsError, qoslab.outputs.JournalExistsError
+        ``path`` or its journal exists and ``force`` is false.
+    qoslab.outputs.OutputError
+        The folder is missing or not writable.
 
     Examples
     --------
@@ -225,11 +231,13 @@ class RunJournal:
     """
 
     def __init__(self, path: str | os.PathLike, meta: dict[str, Any] | None = None,
-                 *, fsync_interval: float = 1.0, background_sync: bool = False) -> None:
-        self.path = Path(path)
+                 *, fsync_interval: float = 1.0, background_sync: bool = False,
+                 force: bool = False) -> None:
+        self.path = check_output(path, force=force, what="RUN file")
+        self.force = force
         self.journal_path = self.path.with_name(self.path.name + ".partial")
-        self.journal_path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.journal_path, "w", encoding="utf-8")  # noqa: SIM115
+        refuse_or_keep_journal(self.journal_path, force=force)
+        self._fh = io.TextIOWrapper(create_new(self.journal_path), encoding="utf-8")
         self._fsync_interval = fsync_interval
         self._last_sync = 0.0
         self._syncer: threading.Thread | None = None
@@ -303,7 +311,7 @@ class RunJournal:
     def finish(self, run: Run) -> Path:
         """Save ``run`` atomically to :attr:`path` and remove the journal."""
         self.close()
-        out = run.save(self.path)
+        out = run.save(self.path, force=self.force)
         self.journal_path.unlink(missing_ok=True)
         return out
 

@@ -54,3 +54,26 @@ def need_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} not installed (tests/install-system-deps.sh installs it as root)")
     return path
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A tiny tmpfs (64 KiB) mounted for the test: a disk that fills up (root only).
+
+    Yields a function ``remount_read_only()`` beside the folder: ``(folder, remount)``.
+    """
+    import subprocess
+
+    need_root("mounting a tmpfs")
+    folder = tmp_path / "tmpfs"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(folder)],
+                   check=True)
+
+    def remount_read_only() -> None:
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+
+    try:
+        yield folder, remount_read_only
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

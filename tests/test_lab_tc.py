@@ -138,7 +138,7 @@ def test_lab_cli_prints_the_summary_and_draws_the_run(tmp_path, monkeypatch, cap
     monkeypatch.setitem(presets.PRESETS, "bufferbloat", fake_preset)
     png = tmp_path / "bb.png"
     assert main(["lab", "bufferbloat", "--param", "long_limit=500", "-o", str(png)]) == 0
-    assert seen == {"long_limit": 500, "path": None, "capture": None}
+    assert seen == {"long_limit": 500, "path": None, "capture": None, "force": False}
     out = capsys.readouterr().out
     assert "tos00: 10.71.2.2 tos=0x00 size=56" in out and "median" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..outputs import check_output, write_with
 from .flows import flows
 from .reader import read_capture
 
@@ -49,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--csv", metavar="OUT", help="write PACKETS as CSV")
     out.add_argument("--parquet", metavar="OUT", help="write PACKETS as Parquet")
+    p.add_argument("--force", action="store_true", help="replace an existing --csv/--parquet file")
     p.add_argument("--level", choices=("inner", "outer"), default="inner",
                    help="flows by the inner (tunnelled) or outer IP header (default inner)")
     p.add_argument("--top", type=int, default=30,
@@ -57,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
+    for out, what in ((args.csv, "CSV"), (args.parquet, "Parquet file")):
+        if out:  # checked before the capture is read
+            check_output(out, force=args.force, what=what)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         packets = read_capture(args.file)
@@ -75,9 +80,11 @@ def _main(args: argparse.Namespace) -> int:
                                "display.max_rows", None):
             print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     if args.csv:
-        packets.to_csv(args.csv, index=False)
+        write_with(args.csv, lambda tmp: packets.to_csv(tmp, index=False), force=args.force,
+                   what="CSV")
         print(f"wrote {len(packets)} packets to {args.csv}")
     if args.parquet:
-        packets.to_parquet(args.parquet, index=False)
+        write_with(args.parquet, lambda tmp: packets.to_parquet(tmp, index=False),
+                   force=args.force, what="Parquet file")
         print(f"wrote {len(packets)} packets to {args.parquet}")
     return 0

@@ -14,6 +14,7 @@ import argparse
 import json
 
 from ..errors import ConfigError
+from ..outputs import check_output
 
 __all__ = ["register", "handle"]
 
@@ -33,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--capture", metavar="PCAP", help="also capture pings with tcpdump here")
     p.add_argument("-o", "--output", metavar="PNG",
                    help="also draw the pings' RTT over time with the EVENTS (PNG or SVG)")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing -w/--capture/-o files (an earlier journal is kept aside)")
     p.add_argument("--features", action="store_true",
                    help="probe and print the qdiscs, classifiers and tunnels this kernel has")
     p.add_argument("--cleanup", action="store_true",
@@ -58,7 +61,10 @@ def handle(args: argparse.Namespace) -> int:
     if not args.preset:
         raise ConfigError(f"name a preset ({', '.join(PRESETS)}), or --features / --cleanup")
     kwargs = preset_params(args.preset, args.param)
-    run = PRESETS[args.preset](**kwargs, path=args.write, capture=args.capture)
+    if args.output:  # checked before the experiment (-w and --capture: by the experiment)
+        check_output(args.output, force=args.force, what="figure")
+    run = PRESETS[args.preset](**kwargs, path=args.write, capture=args.capture,
+                               force=args.force)
     from ..analysis import summarize
 
     table = summarize(run.probes)
@@ -70,5 +76,5 @@ def handle(args: argparse.Namespace) -> int:
     if args.output:
         from ..plots import latency, save_figure
 
-        print(f"figure {save_figure(latency(run, logy=True), args.output)}")
+        print(f"figure {save_figure(latency(run, logy=True), args.output, force=args.force)}")
     return 0

@@ -94,7 +94,7 @@ def custom(*, shaping: str = "", flood_rate: str = "3mbit", size: int = 1000,
            flood_tos: int = 0, prefill: int = 0, tos: tuple[int, ...] = (0x10, 0x00), interval: float = 0.1,
            count: int = 50, settle: float = 1.0, timeout: float = 5.0, router: bool = True,
            family: int = 4, txqueuelen: int = 0, capture: str | None = None,
-           path: str | None = None) -> Run:
+           path: str | None = None, force: bool = False) -> Run:
     """Run your own tree (``shaping`` = a JSON/YAML file, see the module docstring; default
     HTB 2 mbit + pfifo limit 100) under a UDP flood, with ping streams at each of ``tos``.
 
@@ -126,14 +126,14 @@ def custom(*, shaping: str = "", flood_rate: str = "3mbit", size: int = 1000,
                    "count": count, "settle": settle, "timeout": timeout, "router": router,
                    "family": family, "txqueuelen": txqueuelen},
         "changes": [{"t": c["t"], "tc": " ".join(c["argv"])} for c in changes],
-    }, router=router, txqueuelen=txqueuelen or None)
+    }, router=router, txqueuelen=txqueuelen or None, capture=capture, force=force)
     with exp as (tb, ping_file):
         tb.point(at)  # a clear error for a point this topology lacks, before anything runs
         tb.apply(tree, at)
         tb.snapshot("before", at)
         tb.sample(at)
         if capture:
-            tb.capture(capture)
+            tb.capture(capture, force=force)
         flood = tb.udp_flood(flood_rate, size=size, tos=flood_tos, family=family,
                              prefill=prefill, duration=settle + count * interval + timeout + 60)
         time.sleep(settle)

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import QoslabError
 from ..io import load
+from ..outputs import check_output
 from ..runs import Run, RunJournal
 from .flood import parse_rate
 from .pings import on_bed_clock
@@ -45,14 +46,18 @@ class Experiment:
     with ``meta["interrupted"]`` naming the cause, and the exception goes on.
     """
 
-    def __init__(self, path: str | os.PathLike | None, extra: dict[str, Any],
+    def __init__(self, path: str | os.PathLike | None, extra: dict[str, Any], *,
+                 capture: str | os.PathLike | None = None, force: bool = False,
                  **bed_kw: Any) -> None:
+        # every output is checked before anything is built: a run never measures, then fails
+        if capture is not None:
+            check_output(capture, force=force, what="capture")
         self.final = Path(path) if path is not None else None
+        self.journal = (RunJournal(self.final, {"source": "qoslab-lab", **extra}, force=force)
+                        if self.final is not None else None)
         self.work = Path(tempfile.mkdtemp(prefix="qoslab-lab-"))
         self.ping_file = self.work / "pings.json.gz"
         self.extra = extra
-        self.journal = (RunJournal(self.final, {"source": "qoslab-lab", **extra})
-                        if self.final is not None else None)
         self.tb = Testbed(journal=self.journal, **bed_kw)
 
     def __enter__(self) -> tuple[Testbed, Path]:

@@ -14,13 +14,13 @@ import selectors
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..children import display_argv, isolation, python_argv
 from .flood import parse_rate
 from .netns import LabCommandError, Namespace, run_cmd
 
@@ -46,16 +46,22 @@ class LabProcess:
     ready
         Predicate on a line of the program's output (stdout, or stderr with
         ``ready_stream="stderr"``) meaning "set up"; None: do not wait.
+    stdout
+        A file object to receive the program's standard output instead of a pipe.
+
+    The program runs isolated from the caller (working directory ``/``, minimal environment:
+    :mod:`qoslab.children`).
     """
 
     def __init__(self, ns: Namespace, argv: Sequence[str], name: str, *,
                  ready: Callable[[str], bool] | None = None, ready_stream: str = "stdout",
-                 ready_timeout: float = 20.0) -> None:
+                 ready_timeout: float = 20.0, stdout=None) -> None:
         self.ns = ns
         self.name = name
         self.argv = ns.argv(argv)
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE,  # noqa: S603
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(  # noqa: S603
+            self.argv, stdout=subprocess.PIPE if stdout is None else stdout,
+            stderr=subprocess.PIPE, text=True, **isolation())
         self.stdout = ""
         self.stderr = ""
         self._early: list[str] = []
@@ -89,7 +95,7 @@ class LabProcess:
             sel.close()
         self.stop(timeout=2)
         raise LabCommandError(f"{self.name}: did not start in {self.ns.name} within "
-                              f"{timeout:g} s: {' '.join(self.argv[4:])}: "
+                              f"{timeout:g} s: {display_argv(self.argv[4:])}: "
                               f"{(self.stderr or ''.join(self._early)).strip()[-300:]}")
 
     def wait(self, timeout: float | None = None) -> int:
@@ -143,7 +149,7 @@ class LabProcess:
 
 
 def _flood_argv(mode: str, **kw: Any) -> list[str]:
-    argv = [sys.executable, FLOOD_SCRIPT, mode]
+    argv = python_argv(FLOOD_SCRIPT, mode)
     for key, value in kw.items():
         if value is None or value is False:
             continue

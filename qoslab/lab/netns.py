@@ -25,6 +25,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..children import isolation
 from ..errors import QoslabError
 
 __all__ = [
@@ -123,7 +124,7 @@ def run_cmd(argv: Sequence[str], *, ns: str | None = None, check: bool = True,
         log.append(list(full))
     try:
         proc = subprocess.run(full, capture_output=True, text=True, timeout=timeout,
-                              check=False, input=input)
+                              check=False, input=input, **isolation())
     except subprocess.TimeoutExpired:
         raise LabCommandError(f"{' '.join(full)}: no answer within {timeout:g} s") from None
     except FileNotFoundError:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..outputs import open_output
 from .loads import LabProcess
 from .netns import LabCommandError, Namespace, run_cmd
 from .tc import parse_class_stats, qdisc_stats
@@ -97,23 +98,29 @@ class Capture:
         A capture filter (tcpdump syntax), e.g. ``"icmp or icmp6"``; None: everything.
     snaplen
         Bytes kept per packet (headers are enough: default 192).
+    force
+        Replace an existing file at ``path``.
+
+    qoslab creates the file itself (never through a planted symlink, never over an existing
+    file without ``force``: :func:`qoslab.outputs.open_output`) and tcpdump writes the pcap to
+    its standard output, packet by packet (``-U -w -``), so a killed run keeps what it captured.
     """
 
     def __init__(self, ns: Namespace, dev: str, path: str | Path, *, bpf: str | None = None,
-                 snaplen: int = 192) -> None:
+                 snaplen: int = 192, force: bool = False) -> None:
         tcpdump = shutil.which("tcpdump")
         if tcpdump is None:
             raise LabCommandError("captures need tcpdump (Debian package tcpdump)")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.dev = dev
         self.bpf = bpf
-        argv = [tcpdump, "-i", dev, "-n", "-U", "-s", str(int(snaplen)), "-w", str(self.path),
+        argv = [tcpdump, "-i", dev, "-n", "-U", "-s", str(int(snaplen)), "-w", "-",
                 "--immediate-mode", "-Z", "root"]
         if bpf:
             argv.append(bpf)
-        self.process = LabProcess(ns, argv, f"tcpdump on {dev}", ready=self._ready,
-                                  ready_stream="stderr")
+        with open_output(self.path, force=force, what="capture") as out:
+            self.process = LabProcess(ns, argv, f"tcpdump on {dev}", ready=self._ready,
+                                      ready_stream="stderr", stdout=out)
         time.sleep(0.05)
 
     @staticmethod

@@ -9,12 +9,12 @@ bed's clock (seconds since the bed came up), so PROBES and the bed's EVENTS shar
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..children import display_argv, qoslab_argv
 from ..io import load
 from ..runs import Run
 from .loads import LabProcess
@@ -48,11 +48,14 @@ def ping_argv(targets: Sequence[PingTarget], *, interval: float, count: int, pat
               timeout: float | None = None, python: str | None = None) -> list[str]:
     """Command line of the ping runner for ``targets`` (run inside a namespace).
 
-    >>> ping_argv([PingTarget("a", "10.71.0.2", 0)], interval=0.1, count=5, path="r.json.gz",
+    The runner is started isolated from the caller's folder and environment
+    (:func:`qoslab.children.qoslab_argv`); ``path`` should be absolute (it runs in ``/``).
+
+    >>> ping_argv([PingTarget("a", "10.71.0.2", 0)], interval=0.1, count=5, path="/r.json.gz",
     ...           python="python3")[-8:]
-    ['-t', 'a,10.71.0.2,0x00', '-i', '0.1', '-c', '5', '-w', 'r.json.gz']
+    ['-t', 'a,10.71.0.2,0x00', '-i', '0.1', '-c', '5', '-w', '/r.json.gz']
     """
-    argv = [python or sys.executable, "-m", "qoslab", "ping", "--no-plot", "-q", "--no-progress"]
+    argv = qoslab_argv("ping", "--no-plot", "-q", "--no-progress", python=python)
     for t in targets:
         argv += ["-t", t.spec()]
     argv += ["-i", f"{interval:g}", "-c", str(int(count))]
@@ -80,8 +83,7 @@ class PingProcess:
     def __init__(self, ns: Namespace, targets: Iterable[PingTarget], *, interval: float,
                  count: int, path: str | Path, timeout: float | None = None) -> None:
         self.targets = list(targets)
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path).resolve()
         self.interval, self.count, self.timeout = interval, count, timeout
         self.argv = ping_argv(self.targets, interval=interval, count=count, path=self.path,
                               timeout=timeout)
@@ -94,7 +96,7 @@ class PingProcess:
         deadline = time.monotonic() + timeout
         while not (partial.exists() or self.path.exists()):
             if self.process.proc.poll() is not None or time.monotonic() > deadline:
-                raise LabCommandError(f"qoslab ping did not start: {' '.join(self.argv)}: "
+                raise LabCommandError(f"qoslab ping did not start: {display_argv(self.argv)}: "
                                       f"{self.process.proc.returncode}")
             time.sleep(0.02)
         return time.monotonic()
@@ -117,11 +119,11 @@ class PingProcess:
             else:
                 raise LabCommandError(
                     f"qoslab ping exited with {code} and wrote no RUN file: "
-                    f"{' '.join(self.argv)}: {self.process.stderr.strip()[-400:]}")
+                    f"{display_argv(self.argv)}: {self.process.stderr.strip()[-400:]}")
         else:
             run = load(self.path)
         run = on_bed_clock(run, t0_unix)
-        run.meta["ping_command"] = self.argv
+        run.meta["ping_command"] = display_argv(self.argv).split(" ")
         run.meta["ping_exit_status"] = code
         return run
 

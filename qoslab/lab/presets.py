@@ -52,7 +52,7 @@ def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int 
                    txqueuelen: int = 100, tos: tuple[int, ...] = (0x10, 0x00, 0x08),
                    interval: float = 0.1, count: int = 50, settle: float = 1.5,
                    router: bool = False, family: int = 4, capture: str | None = None,
-                   path: str | None = None) -> Run:
+                   path: str | None = None, force: bool = False) -> Run:
     """pfifo_fast's three bands under a TOS-0 flood, measured with pings at each TOS.
 
     pfifo_fast picks the band from the packet's *priority* (``skb->priority``), which a
@@ -79,7 +79,7 @@ def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int 
         Seconds of flood before the pings start (the queue fills).
     family
         4 or 6: the address family of the flood and the pings.
-    router, capture, path
+    router, capture, path, force
         See the module docstring.
 
     Returns
@@ -99,13 +99,13 @@ def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int 
                    "count": count, "settle": settle, "router": router, "family": family},
         "predicted_band1_delay_ms": queue_delay_ms(txqueuelen, size, rate),
         "model_band": _model_bands(tos),
-    }, router=router, txqueuelen=txqueuelen)
+    }, router=router, txqueuelen=txqueuelen, capture=capture, force=force)
     with exp as (tb, ping_file):
         tb.apply(htb(rate, leaf=leaf("pfifo_fast")), at)
         tb.snapshot("before", at)
         tb.sample(at)
         if capture:
-            tb.capture(capture)
+            tb.capture(capture, force=force)
         # the flood is stopped explicitly once the pings are done; its own bound is generous
         # (a loaded machine can take seconds to start the ping runner)
         flood = tb.udp_flood(flood_rate, size=size, tos=0, prefill=txqueuelen,
@@ -124,7 +124,8 @@ def pfifo_fast_tos(*, rate: str = "2mbit", flood_rate: str = "3mbit", size: int 
 def bufferbloat(*, rate: str = "2mbit", flood_rate: str = "2.5mbit", size: int = 500,
                 long_limit: int = 1000, short_limit: int = 10, long_seconds: float = 6.0,
                 short_seconds: float = 4.0, interval: float = 0.1, router: bool = True,
-                capture: str | None = None, path: str | None = None) -> Run:
+                capture: str | None = None, path: str | None = None,
+                force: bool = False) -> Run:
     """The same flood through a 1000-packet pfifo, then (replaced mid-run) a 10-packet one.
 
     Parameters
@@ -141,7 +142,7 @@ def bufferbloat(*, rate: str = "2mbit", flood_rate: str = "2.5mbit", size: int =
         pings start.
     interval
         Ping interval (one TOS-0 stream to the server).
-    router, capture, path
+    router, capture, path, force
         See the module docstring.
 
     Returns
@@ -165,13 +166,13 @@ def bufferbloat(*, rate: str = "2mbit", flood_rate: str = "2.5mbit", size: int =
                    "long_seconds": long_seconds, "short_seconds": short_seconds,
                    "interval": interval, "router": router},
         "phases": phases,
-    }, router=router)
+    }, router=router, capture=capture, force=force)
     with exp as (tb, ping_file):
         tb.apply(htb(rate, leaf=leaf("pfifo", limit=long_limit)), at)
         tb.snapshot("before", at)
         tb.sample(at)
         if capture:
-            tb.capture(capture)
+            tb.capture(capture, force=force)
         flood = tb.udp_flood(flood_rate, size=size, tos=0, prefill=long_limit,
                              duration=long_seconds + short_seconds + timeout + 60)
         proc = tb.start_ping(tb.ping_targets([0]), interval=interval, count=count,
@@ -206,7 +207,7 @@ def bufferbloat(*, rate: str = "2mbit", flood_rate: str = "2.5mbit", size: int =
 
 def tunnel_keys(*, rate: str = "2mbit", duration: float = 8.0, interval: float = 0.1,
                 settle: float = 1.5, path: str | None = None,
-                capture: str | None = None) -> Run:
+                capture: str | None = None, force: bool = False) -> Run:
     """Does SFQ tell flows inside an IP-in-IP tunnel apart? A real-kernel answer.
 
     A TCP bulk upload runs *inside* an ``ipip`` tunnel from client to server through HTB +
@@ -230,7 +231,7 @@ def tunnel_keys(*, rate: str = "2mbit", duration: float = 8.0, interval: float =
     extra: dict[str, Any] = {"preset": "tunnel_keys",
                              "params": {"rate": rate, "duration": duration,
                                         "interval": interval, "settle": settle}}
-    exp = Experiment(path, extra)
+    exp = Experiment(path, extra, capture=capture, force=force)
     with exp as (tb, ping_file):
         tun = tb.ifname("t0")
         for role, peer in (("client", "server"), ("server", "client")):
@@ -244,7 +245,7 @@ def tunnel_keys(*, rate: str = "2mbit", duration: float = 8.0, interval: float =
         tb.snapshot("before", "client")
         tb.sample("client")
         if capture:
-            tb.capture(capture, bpf=None, snaplen=128)
+            tb.capture(capture, bpf=None, snaplen=128, force=force)
         load = start_tcp_bulk(tb.ns("client"), tb.ns("server"), inner["server"],
                               duration=settle + duration + 60, backend="builtin")
         bulk = tb.track_load(load, "tcp bulk client->server inside the ipip tunnel")
@@ -289,7 +290,7 @@ def preset_params(name: str, pairs: list[str]) -> dict[str, Any]:
     if name not in PRESETS:
         raise ConfigError(f"no lab preset {name!r}; presets: {', '.join(PRESETS)}")
     sig = inspect.signature(PRESETS[name])
-    allowed = {k: p.default for k, p in sig.parameters.items() if k not in ("path", "capture")}
+    allowed = {k: p.default for k, p in sig.parameters.items() if k not in ("path", "capture", "force")}
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")

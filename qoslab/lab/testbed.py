@@ -419,7 +419,8 @@ class Testbed:
 
     # ---------------------------------------------------------------- observations
     def capture(self, path: str | os.PathLike, at: str | None = None, *,
-                bpf: str | None = "icmp or icmp6", snaplen: int = 192) -> Capture:
+                bpf: str | None = "icmp or icmp6", snaplen: int = 192,
+                force: bool = False) -> Capture:
         """Start ``tcpdump`` on attachment point ``at`` writing ``path``; it stops (and the
         file is complete) when the bed closes or on ``capture.stop()``.
 
@@ -428,7 +429,7 @@ class Testbed:
         ``client`` without (there the capture sees requests after the client's qdisc)."""
         at = at or ("router-in" if self.router else "client")
         ns, dev = self.point(at)
-        cap = Capture(ns, dev, path, bpf=bpf, snaplen=snaplen)
+        cap = Capture(ns, dev, path, bpf=bpf, snaplen=snaplen, force=force)
         self.meta.setdefault("captures", []).append(
             {"at": at, "namespace": ns.name, "dev": dev, "path": str(path), "filter": bpf,
              "snaplen": snaplen, "t": round(self.now(), 4)})

@@ -21,6 +21,7 @@ import sys
 import numpy as np
 
 from ..errors import ConfigError, QoslabError
+from ..outputs import check_output
 from ..runs import Run
 from .runner import BACKENDS, DEFAULT_TIMEOUT, ping
 from .targets import DEFAULT_SIZE, parse_tos
@@ -61,6 +62,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("-r", "--read", metavar="FILE",
                    help="reload a RUN, journal, flent or ping-exp file instead of pinging")
     p.add_argument("-o", "--output", metavar="PNG", help="write the figure here (PNG/SVG)")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing -w/-o files (an earlier journal is kept aside)")
     p.add_argument("-l", "--lines", action="store_true", help="draw lines instead of points")
     p.add_argument("--no-plot", action="store_true", help="no figure window")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -79,6 +82,8 @@ def main(args: argparse.Namespace) -> int:
 
         run = load(args.read)
     else:
+        if args.output:  # checked before measuring: a run never ends in an unwritable figure
+            check_output(args.output, force=args.force, what="figure")
         run = _measure(args)
     if not args.quiet:
         for line in summary_lines(run):
@@ -105,7 +110,7 @@ def _measure(args: argparse.Namespace) -> Run:
     return ping(targets, tos=tos, sizes=args.size or [DEFAULT_SIZE], interval=args.interval,
                 count=count, deadline=args.deadline, timeout=args.timeout, family=args.family,
                 backend=args.backend, progress=progress or None, path=args.write,
-                realtime=args.realtime)
+                realtime=args.realtime, force=args.force)
 
 
 def summary_lines(run: Run) -> list[str]:
@@ -154,7 +159,7 @@ def _plot(run: Run, args: argparse.Namespace) -> None:
         raise QoslabError(f"plotting needs qoslab.plots ({exc})") from None
     fig = pingexp_figure(run, kind="line" if args.lines else "scatter")
     if args.output:
-        save_figure(fig, args.output)
+        save_figure(fig, args.output, force=args.force)
         print(f"figure written to {args.output}", file=sys.stderr)
     else:
         show_figure(fig)

@@ -107,7 +107,8 @@ def ping(targets: str | Target | Iterable[str | Target], tos: int | Sequence[int
          sizes: int | Sequence[int] = DEFAULT_SIZE, interval: float = 0.2,
          count: int | None = 400, deadline: float | None = None, timeout: float | None = None,
          family: int | None = None, backend: str = "auto", progress: Any = None,
-         path: str | os.PathLike | None = None, *, realtime: bool | None = None) -> Run:
+         path: str | os.PathLike | None = None, *, realtime: bool | None = None,
+         force: bool = False) -> Run:
     """Ping every destination x TOS x size stream concurrently and return the RUN.
 
     Parameters
@@ -133,11 +134,14 @@ def ping(targets: str | Target | Iterable[str | Target], tos: int | Sequence[int
     progress
         ``True`` for a progress bar, a callable ``f(done, total)``, or ``None``.
     path
-        Save the RUN here; while running, probes stream to ``path + ".partial"``.
+        Save the RUN here; while running, probes stream to ``path + ".partial"``. The folder
+        must exist; an existing file (or an earlier run's journal) is refused unless ``force``.
     realtime
         Socket back-ends: run the probe loop under ``SCHED_FIFO`` so busy neighbours cannot
         delay sends (``None``: when permitted, e.g. as root; ``True``: required; ``False``:
         never). ``meta["scheduling"]`` says what was granted.
+    force
+        Replace an existing file at ``path`` (an earlier journal is kept under a new name).
 
     Returns
     -------
@@ -177,7 +181,8 @@ def ping(targets: str | Target | Iterable[str | Target], tos: int | Sequence[int
         "targets": [s.as_meta() for s in streams], "kernel_release": os.uname().release,
         "hostname": socket.gethostname(), "pid": os.getpid(),
     }
-    journal = RunJournal(path, meta, background_sync=True) if path is not None else None
+    journal = (RunJournal(path, meta, background_sync=True, force=force)
+               if path is not None else None)
     recorder = ProbeRecorder(journal, total, progress)
     if name == "system":
         engine: SocketEngine | SystemPing = SystemPing(streams, interval, count, deadline,

@@ -15,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError, RunFormatError
+from ..outputs import write_with
 from ..schema import empty_events
 
 __all__ = [
@@ -134,7 +135,7 @@ def stream_colors(streams: Sequence[str]) -> dict[str, tuple]:
     return {s: tuple(palette[i]) for i, s in enumerate(streams)}
 
 
-def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike, *, force: bool = False) -> Path:
     """Write a figure as PNG or SVG, chosen by the file suffix.
 
     Parameters
@@ -142,7 +143,9 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     fig
         The figure.
     path
-        Target file; its suffix must be ``.png`` or ``.svg``.
+        Target file; its suffix must be ``.png`` or ``.svg``; its folder must exist.
+    force
+        Replace an existing file (see :mod:`qoslab.outputs`).
 
     Returns
     -------
@@ -153,6 +156,8 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     ------
     ConfigError
         For any other suffix.
+    qoslab.outputs.OutputExistsError
+        The file exists and ``force`` is false.
 
     Examples
     --------
@@ -166,9 +171,12 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("png", "svg"):
         raise ConfigError(f"{path}: cannot tell the image format; use a .png or .svg file name")
-    with plot_style():
-        fig.savefig(path, format=fmt, metadata=_metadata(fmt))
-    return path
+
+    def draw(tmp: Path) -> None:
+        with plot_style():
+            fig.savefig(tmp, format=fmt, metadata=_metadata(fmt))
+
+    return write_with(path, draw, force=force, what="figure")
 
 
 def show_figure(fig: Figure) -> None:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ConfigError
+from ..outputs import check_output
 from .scenarios import SCENARIOS
 
 __all__ = ["register", "scenario_params", "parse_params"]
@@ -98,6 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-w", "--write", required=True, metavar="FILE",
                    help="RUN file to write (.json.gz)")
     p.add_argument("-o", "--output", metavar="PNG", help="also draw the latency plot here")
+    p.add_argument("--force", action="store_true", help="replace existing -w/-o files")
     seen: dict[str, str] = {}
     for fn in SCENARIOS.values():
         for key in inspect.signature(fn).parameters:
@@ -115,15 +117,18 @@ def _main(args: argparse.Namespace) -> int:
         if dest.startswith("param_"):
             items += [f"--{dest[6:]}", value]
     kwargs = parse_params(args.scenario, items)
+    check_output(args.write, force=args.force, what="RUN file")
+    if args.output:
+        check_output(args.output, force=args.force, what="figure")
     run = SCENARIOS[args.scenario](**kwargs)
-    path = run.save(args.write)
+    path = run.save(args.write, force=args.force)
     print(f"{path}: {run!r}")
     if args.output:
         from ..analysis import detect_spikes
         from ..plots import latency, save_figure
 
         fig = latency(run, events=True, spikes=detect_spikes(run.probes))
-        save_figure(fig, args.output)
+        save_figure(fig, args.output, force=args.force)
         print(args.output)
     return 0
 

@@ -1,0 +1,101 @@
+"""How qoslab starts other programs: isolated from the caller's folder and environment.
+
+The lab runs as root and starts Python children (the ping runner, the load generator) and
+system tools (``ip``, ``tc``, ``tcpdump``). A child must never pick up code or settings from the
+folder the user happened to be in, nor from the user's environment: a ``timeit.py`` in the
+current folder, or ``PYTHONPATH``/``PYTHONSTARTUP`` in the environment, would otherwise run as
+root. So every child
+
+* runs with the working directory :data:`CHILD_CWD` (``/``);
+* gets the minimal environment of :func:`child_env` (a fixed ``PATH``, the C locale);
+* if it is Python, runs in isolated mode (``python -I``: no current folder or script folder on
+  ``sys.path``, no ``PYTHON*`` variables, no user site-packages) — :func:`python_argv` and
+  :func:`qoslab_argv` build such command lines.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["CHILD_CWD", "SAFE_PATH", "child_env", "isolation", "python_argv", "qoslab_argv",
+           "display_argv"]
+
+#: Working directory of every child qoslab starts.
+CHILD_CWD = "/"
+#: ``PATH`` of every child: system folders only (and the folder of this Python).
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+#: Where the running qoslab package lives (appended, never prepended, to a child's sys.path).
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+# The child imports qoslab from the installation the parent uses: the standard library and
+# site-packages come first, so nothing in the package's folder can shadow them.
+_BOOTSTRAP = ("import sys; sys.path.append({root!r}); from qoslab.cli import main; "
+              "sys.exit(main(sys.argv[1:]))")
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child: fixed ``PATH``, C locale, nothing from the caller.
+
+    Examples
+    --------
+    >>> env = child_env()
+    >>> sorted(env)
+    ['LANG', 'LC_ALL', 'PATH']
+    >>> env["LC_ALL"]
+    'C'
+    """
+    python_dir = str(Path(sys.executable).parent)
+    env = {"PATH": f"{python_dir}:{SAFE_PATH}", "LC_ALL": "C", "LANG": "C"}
+    env.update(extra or {})
+    return env
+
+
+def python_argv(script: str | os.PathLike, *args: str) -> list[str]:
+    """Command line running a stand-alone Python ``script`` in isolated mode.
+
+    Examples
+    --------
+    >>> python_argv("/opt/x/flood.py", "udp")[1:]
+    ['-I', '/opt/x/flood.py', 'udp']
+    """
+    return [sys.executable, "-I", str(script), *args]
+
+
+def qoslab_argv(*args: str, python: str | None = None) -> list[str]:
+    """Command line running ``qoslab ARGS`` in isolated mode with this qoslab installation.
+
+    Examples
+    --------
+    >>> argv = qoslab_argv("ping", "-c", "1", python="python3")
+    >>> argv[:3], argv[-3:]
+    (['python3', '-I', '-c'], ['ping', '-c', '1'])
+    """
+    return [python or sys.executable, "-I", "-c", _BOOTSTRAP.format(root=_PACKAGE_ROOT),
+            *args]
+
+
+def isolation() -> dict:
+    """Keyword arguments for :mod:`subprocess` that isolate a child (``cwd``, ``env``).
+
+    Examples
+    --------
+    >>> isolation()["cwd"]
+    '/'
+    """
+    return {"cwd": CHILD_CWD, "env": child_env()}
+
+
+def display_argv(argv: Sequence[str]) -> str:
+    """A command line for messages, with the bootstrap code of :func:`qoslab_argv` shortened.
+
+    Examples
+    --------
+    >>> display_argv(qoslab_argv("ping", python="python3"))
+    'python3 -I -c <qoslab> ping'
+    """
+    return " ".join("<qoslab>" if a.startswith("import sys; sys.path.append(") else a
+                    for a in argv)
