@@ -82,10 +82,13 @@ PACKETS: dict[str, str] = {
     "cap_len": "int64",  # bytes captured
     "l2_proto": "UInt16",  # EtherType after VLAN tags (implied 0x0800/0x86dd for raw IP)
     "vlan": "UInt16",  # outermost 802.1Q / 802.1ad VLAN id
+    "vlan_pcp": "UInt8",  # its priority code point (3 bits; NA when untagged)
+    "vlan_dei": "UInt8",  # its drop-eligible indicator (0/1; NA when untagged)
     "ip_version": "UInt8",  # 4 or 6 (outer header)
     "src": "category",  # outer source address
     "dst": "category",  # outer destination address
     "proto": "UInt8",  # IPv4 protocol / last IPv6 next header
+    "ipv6_nexthdr": "UInt8",  # the IPv6 fixed header's next header (first extension header)
     "tos": "UInt8",  # whole TOS / traffic-class byte
     "dscp": "UInt8",  # tos >> 2
     "ecn": "UInt8",  # tos & 3

@@ -158,8 +158,8 @@ def _link_frames(linktype):
     if linktype == 1:
         e = [ETH / p for p in pk]
         e += [ETH / Dot1Q(vlan=42, prio=5) / pk[0],
-              ETH / Dot1AD(vlan=100) / Dot1Q(vlan=200) / pk[3],
-              ETH / Dot1Q(vlan=7) / pk[-2],
+              ETH / Dot1AD(vlan=100, prio=3, id=1) / Dot1Q(vlan=200) / pk[3],
+              ETH / Dot1Q(vlan=7, id=1) / pk[-2],
               ETH / ARP(pdst=B4, hwdst="00:00:00:00:00:00"),
               Dot3(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / LLC() / Raw(b"\0" * 40)]
         return tuple(bytes(f) for f in e)
@@ -185,7 +185,7 @@ def _link_frames(linktype):
 # ---------------------------------------------------------------- tshark reference
 FIELDS = [
     "frame.time_epoch", "frame.len", "frame.cap_len", "frame.interface_id", "frame.protocols",
-    "vlan.id", "ip.src", "ip.dst", "ip.proto", "ip.dsfield", "ip.ttl", "ip.flags.mf",
+    "vlan.id", "vlan.priority", "vlan.dei", "ieee8021ad.priority", "ieee8021ad.dei", "ip.src", "ip.dst", "ip.proto", "ip.dsfield", "ip.ttl", "ip.flags.mf",
     "ip.frag_offset", "ipv6.src", "ipv6.dst", "ipv6.nxt", "ipv6.tclass", "ipv6.hlim",
     "ipv6.flow", "ipv6.hopopts.nxt", "ipv6.routing.nxt", "ipv6.fraghdr.nxt",
     "ipv6.dstopts.nxt", "ipv6.fraghdr.offset", "ipv6.fraghdr.more", "ieee8021ad.id", "tcp.srcport",
@@ -221,7 +221,8 @@ def _int(v):
 
 def expected_row(r):
     """Our PACKETS fields as Wireshark decoded them (None = not present)."""
-    e = {c: None for c in ("vlan", "ip_version", "src", "dst", "proto", "tos", "ttl",
+    e = {c: None for c in ("vlan", "vlan_pcp", "vlan_dei", "ip_version", "src", "dst", "proto",
+                           "ipv6_nexthdr", "tos", "ttl",
                            "flow_label", "frag", "frag_offset", "sport", "dport", "icmp_type",
                            "icmp_code", "icmp_id", "icmp_seq", "spi", "tunnel", "inner_src",
                            "inner_dst", "inner_proto", "inner_tos", "inner_sport",
@@ -236,6 +237,9 @@ def expected_row(r):
     tags = r["ieee8021ad.id"] or r["vlan.id"]  # the outermost tag
     if tags:
         e["vlan"] = int(tags[0])
+        outer = "ieee8021ad" if r["ieee8021ad.id"] else "vlan"
+        e["vlan_pcp"] = int(r[f"{outer}.priority"][0])
+        e["vlan_dei"] = int(r[f"{outer}.dei"][0] in ("1", "True"))
     protos = r["frame.protocols"][0].split(":")
     used = {k: 0 for k in FIELDS}
 
@@ -261,6 +265,8 @@ def expected_row(r):
             h = {"ip_version": 6, "src": take("ipv6.src"), "dst": take("ipv6.dst"),
                  "proto": take("ipv6.nxt"), "tos": take("ipv6.tclass"), "ttl": take("ipv6.hlim"),
                  "flow_label": take("ipv6.flow"), "frag": False, "frag_offset": 0}
+            if not layers:
+                h["ipv6_nexthdr"] = h["proto"]  # the fixed header's next header
             while i + 1 < len(protos) and protos[i + 1] in _EXT:
                 i += 1
                 h["proto"] = take(_EXT[protos[i]])

@@ -149,7 +149,10 @@ def _decode_rows(src, out: Decoded, everyone, data_off, cap_len, linktype) -> No
     out.flag(everyone, "unsupported_link", ~link.known)
     out.flag(everyone, "truncated", link.truncated)
     out.put("l2_proto", everyone, link.l2_proto, link.l2_proto >= 0)
-    out.put("vlan", everyone, link.vlan, link.vlan >= 0)
+    tagged = link.vlan >= 0
+    out.put("vlan", everyone, link.vlan & 0x0FFF, tagged)
+    out.put("vlan_pcp", everyone, link.vlan >> 13, tagged)
+    out.put("vlan_dei", everyone, (link.vlan >> 12) & 1, tagged)
     end = data_off + cap_len
     for version, ethertype in ((4, ETH_P_IP), (6, ETH_P_IPV6)):
         sel = np.flatnonzero(link.l2_proto == ethertype)
@@ -235,6 +238,8 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
     cut = avail < 40
     out.flag(rows, "truncated", cut)
     nh = h["nxt"].astype(np.int64)
+    if not prefix:
+        out.put("ipv6_nexthdr", rows, h["nxt"], have(7))
     cur = pos + 40
     rem = np.where(plen > 0, np.minimum(avail - 40, plen), avail - 40)
     left = plen.copy()  # bytes the header says follow (0 = jumbogram: unknown)

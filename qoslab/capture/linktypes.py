@@ -42,7 +42,7 @@ class LinkResult:
 
     l3_off: np.ndarray  #: int64 absolute file offset of the network header
     l2_proto: np.ndarray  #: int64 EtherType, -1 when there is none
-    vlan: np.ndarray  #: int64 outermost VLAN id, -1 when untagged
+    vlan: np.ndarray  #: int64 outermost VLAN tag control information (TCI), -1 when untagged
     known: np.ndarray  #: bool, the link type is one we read
     truncated: np.ndarray  #: bool, the link header itself is cut
 
@@ -59,7 +59,7 @@ def _tags(src, pos, avail, proto, vlan, trunc, base, rows):
         trunc[t[cut]] = True
         tci = be16(m, 0)
         first = vlan[t] < 0
-        vlan[t[first & ~cut]] = (tci & 0x0FFF)[first & ~cut]
+        vlan[t[first & ~cut]] = tci[first & ~cut]
         proto[t] = np.where(cut, -1, be16(m, 2))
         pos[t] = pos[t] + 4
     return proto
