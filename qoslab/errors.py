@@ -13,6 +13,13 @@ __all__ = [
     "ConfigError",
     "BackendUnavailableError",
     "KernelFeatureMissing",
+    "ResourceLimitError",
+    "InputSizeLimitError",
+    "DecompressedSizeLimitError",
+    "NestingDepthLimitError",
+    "SeriesLimitError",
+    "ProbeLimitError",
+    "ColumnLimitError",
 ]
 
 
@@ -38,3 +45,36 @@ class BackendUnavailableError(QoslabError, RuntimeError):
 
 class KernelFeatureMissing(QoslabError, RuntimeError):
     """The running kernel lacks a qdisc, classifier or facility a configuration needs."""
+
+
+class ResourceLimitError(RunFormatError):
+    """A file would need more than one of the documented loading limits allow.
+
+    The limits (:mod:`qoslab.io.limits`) keep a hostile or broken file from taking unbounded
+    time or memory; each has its own subclass, and the message names the file, the limit and
+    its value.
+    """
+
+
+class InputSizeLimitError(ResourceLimitError):
+    """The file itself is larger than ``qoslab.io.limits.MAX_INPUT_BYTES``."""
+
+
+class DecompressedSizeLimitError(ResourceLimitError):
+    """A gzip stream inflates to more than the decompressed-size limit (a gzip bomb)."""
+
+
+class NestingDepthLimitError(ResourceLimitError):
+    """JSON or pickle data nests deeper than ``qoslab.io.limits.MAX_NESTING_DEPTH``."""
+
+
+class SeriesLimitError(ResourceLimitError):
+    """A file holds more series (streams) than ``qoslab.io.limits.MAX_SERIES``."""
+
+
+class ProbeLimitError(ResourceLimitError):
+    """A file holds (or its sequence numbers imply) more rows than ``MAX_ROWS``."""
+
+
+class ColumnLimitError(ResourceLimitError):
+    """A table in a file has more columns than ``qoslab.io.limits.MAX_COLUMNS``."""

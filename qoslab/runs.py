@@ -5,7 +5,8 @@ A RUN file is one gzipped JSON document::
     {"format": "qoslab-run", "version": 1,
      "meta": {...},
      "probes": {"stream": [...], "host": [...], ...},   # column-oriented
-     "events": {"t": [...], "kind": [...], "detail": [...]}}
+     "events": {"t": [...], "kind": [...], "detail": [...]},
+     "samples": {"series": [...], "metric": [...], "t": [...], ...}}   # may be absent
 
 While an experiment runs, its records go to a *journal* (``<path>.partial``): JSON lines, one
 header line then one line per probe or event, flushed at least once a second, so a crash or
@@ -33,7 +34,7 @@ import pandas as pd
 
 from . import schema
 from ._version import __version__
-from .errors import RunFormatError
+from .errors import ColumnLimitError, ProbeLimitError, ResourceLimitError, RunFormatError
 from .outputs import check_output, create_new, refuse_or_keep_journal, write_bytes
 
 __all__ = ["Run", "RunJournal", "RUN_FORMAT", "RUN_VERSION", "JOURNAL_FORMAT", "read_native"]
@@ -45,7 +46,7 @@ JOURNAL_FORMAT = "qoslab-run-journal"
 
 @dataclass
 class Run:
-    """One experiment: PROBES, EVENTS and META.
+    """One experiment: PROBES, EVENTS, META and SAMPLES.
 
     Parameters
     ----------
@@ -55,6 +56,9 @@ class Run:
         EVENTS table; coerced on construction.
     meta
         JSON-serialisable dict: tool version, start time, parameters, kernel, seed ...
+    samples
+        SAMPLES table (throughput, socket statistics ... of the load beside the probes; empty
+        for runs without such series); coerced on construction.
 
     Examples
     --------
@@ -67,10 +71,12 @@ class Run:
     probes: pd.DataFrame = field(default_factory=schema.empty_probes)
     events: pd.DataFrame = field(default_factory=schema.empty_events)
     meta: dict[str, Any] = field(default_factory=dict)
+    samples: pd.DataFrame = field(default_factory=schema.empty_samples)
 
     def __post_init__(self) -> None:
         self.probes = schema.conform(self.probes, "probes")
         self.events = schema.conform(self.events, "events")
+        self.samples = schema.conform(self.samples, "samples")
         self.meta = dict(self.meta)
         self.meta.setdefault("tool", f"qoslab {__version__}")
 
@@ -82,7 +88,8 @@ class Run:
     def __repr__(self) -> str:
         return (
             f"Run({len(self.probes)} probes in {len(self.streams)} streams, "
-            f"{len(self.events)} events, source={self.meta.get('source', '?')!r})"
+            f"{len(self.events)} events, {len(self.samples)} samples, "
+            f"source={self.meta.get('source', '?')!r})"
         )
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -93,6 +100,7 @@ class Run:
             "meta": _jsonable(self.meta),
             "probes": _columns(self.probes),
             "events": _columns(self.events),
+            "samples": _columns(self.samples),
         }
 
     def save(self, path: str | os.PathLike, *, force: bool = False) -> Path:
@@ -161,8 +169,12 @@ def read_native(doc: Any, source: str) -> Run:
     Raises
     ------
     RunFormatError
-        Naming ``source`` and the offending field.
+        Naming ``source`` and the offending field; a
+        :class:`~qoslab.errors.ResourceLimitError` subclass when the document holds more rows,
+        columns or streams than :mod:`qoslab.io.limits` allows.
     """
+    from .io.limits import MAX_COLUMNS, MAX_ROWS
+
     if not isinstance(doc, dict):
         raise RunFormatError(f"{source}: expected a JSON object at the top level")
     if doc.get("format") != RUN_FORMAT:
@@ -179,18 +191,31 @@ def read_native(doc: Any, source: str) -> Run:
     if not isinstance(meta, dict):
         raise RunFormatError(f"{source}: meta: expected an object, got {type(meta).__name__}")
     tables = {}
-    for name in ("probes", "events"):
-        cols = doc.get(name)
+    for name in ("probes", "events", "samples"):
+        cols = doc.get(name, {} if name == "samples" else None)  # older files have none
+        if name == "samples" and not cols:
+            tables[name] = schema.empty_samples()
+            continue
         if not isinstance(cols, dict):
             raise RunFormatError(f"{source}: {name}: expected an object of columns")
-        lengths = {k: len(v) for k, v in cols.items() if isinstance(v, list)}
+        if len(cols) > MAX_COLUMNS:
+            raise ColumnLimitError(f"{source}: {name}: {len(cols)} columns; the limit is "
+                                   f"{MAX_COLUMNS}")
         for k, v in cols.items():
             if not isinstance(v, list):
                 raise RunFormatError(f"{source}: {name}.{k}: expected a list")
+            if len(v) > MAX_ROWS:
+                raise ProbeLimitError(f"{source}: {name}.{k}: {len(v)} rows; the limit is "
+                                      f"{MAX_ROWS}")
+            nested = next((i for i, x in enumerate(v) if isinstance(x, (list, dict))), None)
+            if nested is not None:
+                raise RunFormatError(f"{source}: {name}.{k}: row {nested}: expected a value, "
+                                     f"got a {type(v[nested]).__name__}")
+        lengths = {k: len(v) for k, v in cols.items()}
         if len(set(lengths.values())) > 1:
             raise RunFormatError(f"{source}: {name}: columns differ in length {lengths}")
         tables[name] = schema.conform(pd.DataFrame(cols), name, source=source)
-    return Run(tables["probes"], tables["events"], meta)
+    return Run(tables["probes"], tables["events"], meta, tables["samples"])
 
 
 class RunJournal:
@@ -322,20 +347,41 @@ class RunJournal:
         self.close()
 
 
-def read_journal(path: Path) -> Run:
-    """Recover a :class:`Run` from a journal; a torn last line is dropped with a warning."""
+def read_journal(path: str | os.PathLike, data: bytes | None = None) -> Run:
+    """Recover a :class:`Run` from a journal; a torn last line is dropped with a warning.
+
+    Parameters
+    ----------
+    path
+        The journal (``<run>.partial``).
+    data
+        Its bytes, when already read (:func:`qoslab.load` reads each file once).
+
+    Raises
+    ------
+    RunFormatError
+        A line that is not a journal record (named by number), or a record whose fields do not
+        validate; a :class:`~qoslab.errors.ResourceLimitError` past a loading limit.
+    """
+    from .io.limits import MAX_ROWS, parse_json, read_regular_file
+
+    path = Path(path)
+    if data is None:
+        data = read_regular_file(path)
     probes: list[dict] = []
+    where: dict[tuple, int] = {}  # (stream, seq) -> index of its latest row in probes
     events: list[dict] = []
     meta: dict[str, Any] = {}
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        lines = fh.read().split("\n")
+    lines = data.decode("utf-8", errors="replace").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     for lineno, line in enumerate(lines, 1):
         try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            if lineno == len(lines):
+            rec = parse_json(line, f"{path}: line {lineno}")
+        except ResourceLimitError:
+            raise
+        except RunFormatError:
+            if lineno == len(lines) and lineno > 1:
                 warnings.warn(f"{path}: line {lineno} is incomplete (the run was cut off there); "
                               "dropped it", stacklevel=3)
                 break
@@ -343,34 +389,43 @@ def read_journal(path: Path) -> Run:
         if lineno == 1:
             if not isinstance(rec, dict) or rec.get("format") != JOURNAL_FORMAT:
                 raise RunFormatError(f"{path}: line 1: expected a {JOURNAL_FORMAT} header")
-            meta.update(rec.get("meta") or {})
+            head_meta = rec.get("meta") or {}
+            if not isinstance(head_meta, dict):
+                raise RunFormatError(f"{path}: line 1: meta: expected an object")
+            meta.update(head_meta)
             continue
         if not isinstance(rec, dict) or len(rec) != 1:
             raise RunFormatError(f"{path}: line {lineno}: expected one of "
                                  "probe/probe_update/event/meta")
         (kind, body), = rec.items()
-        if kind == "probe" and isinstance(body, dict):
-            probes.append(body)
-        elif kind == "probe_update" and isinstance(body, dict):
-            _replace_probe(probes, body)
-        elif kind == "event" and isinstance(body, dict):
-            events.append(body)
-        elif kind == "meta" and isinstance(body, dict):
-            meta.update(body)
-        else:
+        if not isinstance(body, dict) or kind not in ("probe", "probe_update", "event", "meta"):
             raise RunFormatError(f"{path}: line {lineno}: unknown record {kind!r}")
+        if kind in ("probe", "probe_update", "event"):
+            bad = next((k for k, v in body.items() if isinstance(v, (list, dict))), None)
+            if bad is not None:
+                raise RunFormatError(f"{path}: line {lineno}: {kind}.{bad}: expected a value, "
+                                     f"got a {type(body[bad]).__name__}")
+        if kind == "probe":
+            where[(body.get("stream"), body.get("seq"))] = len(probes)
+            probes.append(body)
+        elif kind == "probe_update":
+            # replaces the latest row of the same stream and seq (appended if none)
+            key = (body.get("stream"), body.get("seq"))
+            i = where.get(key)
+            if i is None:
+                where[key] = len(probes)
+                probes.append(body)
+            else:
+                probes[i] = body
+        elif kind == "event":
+            events.append(body)
+        else:
+            meta.update(body)
+        if len(probes) + len(events) > MAX_ROWS:
+            raise ProbeLimitError(f"{path}: line {lineno}: more than {MAX_ROWS} rows, the "
+                                  "limit on rows in one file")
     meta["recovered_from_journal"] = str(path)
     pr = pd.DataFrame(probes) if probes else schema.empty_probes()
     ev = pd.DataFrame(events) if events else schema.empty_events()
     return Run(schema.conform(pr, "probes", source=str(path)),
                schema.conform(ev, "events", source=str(path)), meta)
-
-
-def _replace_probe(probes: list[dict], row: dict) -> None:
-    """Replace the last probe of the same stream and seq by ``row`` (append if none)."""
-    key = (row.get("stream"), row.get("seq"))
-    for i in range(len(probes) - 1, -1, -1):
-        if (probes[i].get("stream"), probes[i].get("seq")) == key:
-            probes[i] = row
-            return
-    probes.append(row)

@@ -1,4 +1,4 @@
-"""The three tidy tables every qoslab layer speaks: PACKETS, PROBES and EVENTS.
+"""The tidy tables every qoslab layer speaks: PACKETS, PROBES, EVENTS and SAMPLES.
 
 This module is the single source of truth for their column names and dtypes. Producers build
 their frames with :func:`conform`, consumers may rely on every listed column being present with
@@ -19,11 +19,15 @@ __all__ = [
     "PACKETS",
     "PROBES",
     "EVENTS",
+    "SAMPLES",
     "PROBE_STATUSES",
     "EVENT_KINDS",
     "empty_probes",
     "empty_events",
+    "empty_samples",
     "conform",
+    "check_values",
+    "VALUE_RULES",
     "stream_label",
 ]
 
@@ -72,6 +76,33 @@ EVENTS: dict[str, str] = {
     "detail": "string",  # free text, e.g. "perturb seed 0x1234abcd"
 }
 
+#: SAMPLES: one row per timed sample of a measured quantity that is not a latency probe --
+#: the throughput of a load stream, a TCP socket statistic (``tcp_rtt``, ``tcp_cwnd``, ...), a
+#: VoIP stream's bit rate, a CPU's load, or a series flent computed from others (sums,
+#: averages, fairness).
+#:
+#: Why a table of its own, and why long ("tidy") rather than one column per quantity:
+#: a probe is an event with an identity (stream, sequence number, send time, answer or loss);
+#: a sample is a value averaged over an interval ending at ``t`` (netperf reports a stream's
+#: throughput every ~0.2 s over ``span_s`` seconds), with no sequence number and no loss. The
+#: two share a clock (``t`` here, ``t_sent`` in PROBES and ``t`` in EVENTS are seconds from
+#: the run's start), so latency under load is a join on time, not a reshaping. One row per
+#: (series, metric, t) with ``value`` and ``unit`` holds any number of series and quantities
+#: without a column per quantity (rrul alone has 8 load streams × 10 socket statistics), is
+#: what groupby/seaborn want, and lets a metric appear for some streams only.
+SAMPLES: dict[str, str] = {
+    "series": "string",  # the series it belongs to, e.g. "TCP upload EF" (flent's name)
+    "metric": "string",  # what is measured: throughput, tcp_rtt, tcp_cwnd, bitrate, load, ...
+    "t": "float64",  # seconds from the run's start (end of the interval the value covers)
+    "value": "float64",
+    "unit": "string",  # e.g. "Mbit/s", "ms", "packets"
+    "span_s": "float64",  # seconds the value covers (ends at t); NaN when not reported
+    "direction": "string",  # "up" (client -> server), "down", or NA
+    "tos": "Int64",  # the TOS byte the stream was marked with (NA when not recorded)
+    "host": "string",  # the far end
+    "computed": "boolean",  # True: computed from other series (sum, average, fairness)
+}
+
 #: PACKETS: one row per captured frame (column -> dtype); built by :mod:`qoslab.capture`.
 #: ``NA`` where a field does not apply or was not captured; ``problem`` is ``""`` when clean.
 PACKETS: dict[str, str] = {
@@ -117,7 +148,26 @@ PACKETS: dict[str, str] = {
     "problem": "category",  # "" when clean, else what was malformed (qoslab.capture.PROBLEMS)
 }
 
-_SCHEMAS = {"probes": PROBES, "events": EVENTS}
+#: What a value read from a file may be: (table, column) -> (lowest, highest, missing allowed).
+#: Bounds are inclusive; ``inf`` is never a value. A missing ``t_sent`` is allowed only for
+#: probes never answered (an answer needs a send time). :func:`check_values` applies them to
+#: every file :func:`qoslab.load` reads: nonsense is refused there, never kept silently.
+VALUE_RULES: dict[tuple[str, str], tuple[float, float, bool]] = {
+    ("probes", "tos"): (0, 255, True),
+    ("probes", "ttl"): (0, 255, True),
+    ("probes", "size"): (0, 65535, True),
+    ("probes", "seq"): (0, 2**53, True),
+    ("probes", "rtt_ms"): (0.0, 1e9, True),  # up to ~11.6 days; negative RTTs do not exist
+    ("probes", "t_sent"): (-1e10, 1e10, True),
+    ("events", "t"): (-1e10, 1e10, False),
+    ("samples", "t"): (-1e10, 1e10, False),
+    ("samples", "value"): (-1e18, 1e18, True),
+    ("samples", "span_s"): (0.0, 1e6, True),
+    ("samples", "tos"): (0, 255, True),
+}
+_ANSWERED = ("ok", "late", "duplicate")
+
+_SCHEMAS = {"probes": PROBES, "events": EVENTS, "samples": SAMPLES}
 _ENUMS = {("probes", "status"): PROBE_STATUSES, ("events", "kind"): EVENT_KINDS}
 
 
@@ -129,6 +179,11 @@ def empty_probes() -> pd.DataFrame:
 def empty_events() -> pd.DataFrame:
     """Return an empty EVENTS frame with every column and dtype."""
     return pd.DataFrame({c: pd.Series(dtype=d) for c, d in EVENTS.items()})
+
+
+def empty_samples() -> pd.DataFrame:
+    """Return an empty SAMPLES frame with every column and dtype."""
+    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in SAMPLES.items()})
 
 
 def stream_label(host: str, tos: int | None = None, size: int | None = None) -> str:
@@ -148,14 +203,14 @@ def stream_label(host: str, tos: int | None = None, size: int | None = None) -> 
 
 
 def conform(frame: pd.DataFrame | Mapping, table: str, *, source: str = "") -> pd.DataFrame:
-    """Check and coerce a frame to the PROBES or EVENTS schema.
+    """Check and coerce a frame to the PROBES, EVENTS or SAMPLES schema.
 
     Parameters
     ----------
     frame
         A DataFrame or a mapping of column name to values.
     table
-        ``"probes"`` or ``"events"``.
+        ``"probes"``, ``"events"`` or ``"samples"``.
     source
         A name for error messages (a file name), e.g. ``"run.json.gz"``.
 
@@ -197,10 +252,49 @@ def conform(frame: pd.DataFrame | Mapping, table: str, *, source: str = "") -> p
                     f"{', '.join(allowed)}"
                 )
     extra = [c for c in df.columns if c not in schema]
-    result = pd.DataFrame(out, index=pd.RangeIndex(len(df)))
-    for c in extra:
-        result[c] = _extra_column(df[c])
+    index = pd.RangeIndex(len(df))
+    result = pd.DataFrame(out, index=index)
+    if extra:  # all at once: one column at a time fragments the frame (quadratic)
+        more = pd.DataFrame({c: _extra_column(df[c]) for c in extra}, index=index)
+        result = pd.concat([result, more], axis=1)
     return result
+
+
+def check_values(frame: pd.DataFrame, table: str, *, source: str = "") -> None:
+    """Refuse values outside :data:`VALUE_RULES` in a conformed PROBES or EVENTS frame.
+
+    Raises
+    ------
+    RunFormatError
+        Naming ``source``, the table, the column, the first offending row and its value.
+
+    Examples
+    --------
+    >>> df = conform({"t": [0.5, float("nan")], "kind": ["note"] * 2, "detail": ["", ""]},
+    ...              "events")
+    >>> check_values(df, "events", source="run.json.gz")
+    Traceback (most recent call last):
+    ...
+    qoslab.errors.RunFormatError: run.json.gz: events.t: row 1: nan is not a number in [-10000000000.0, 10000000000.0]
+    """
+    where = f"{source}: " if source else ""
+    for (tab, col), (low, high, missing_ok) in VALUE_RULES.items():
+        if tab != table or col not in frame:
+            continue
+        values = frame[col].astype("float64").to_numpy(na_value=np.nan)
+        missing = np.isnan(values)
+        with np.errstate(invalid="ignore"):
+            bad = ~missing & ((values < low) | (values > high))
+        if not missing_ok:
+            bad |= missing
+        elif col == "t_sent" and "status" in frame:
+            bad |= missing & frame["status"].isin(_ANSWERED).to_numpy(dtype=bool,
+                                                                       na_value=False)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            what = ": an answered probe needs a send time" if col == "t_sent" and missing[i] \
+                else f" is not a number in [{low}, {high}]"
+            raise RunFormatError(f"{where}{table}.{col}: row {i}: {float(values[i])!r}{what}")
 
 
 def _extra_column(values: pd.Series) -> np.ndarray | pd.Series:
@@ -223,6 +317,8 @@ def _coerce(values: pd.Series, dtype: str, what: str) -> pd.Series:
                 finite = num.dropna().astype("float64")
                 if not np.all(np.equal(np.mod(finite, 1), 0)):
                     raise ValueError("not an integer")
+                if np.any(np.abs(finite) >= 2.0**63):
+                    raise ValueError("out of the 64-bit integer range")
             return num.astype("Int64")
         if dtype == "string":
             bad = values.notna().to_numpy() & ~np.array(
@@ -231,13 +327,21 @@ def _coerce(values: pd.Series, dtype: str, what: str) -> pd.Series:
             if bad.any():
                 raise ValueError(f"{values[bad].iloc[0]!r} is not text")
             return values.astype("string")
+        if dtype == "boolean":
+            bad = values.notna().to_numpy() & ~np.array(
+                [isinstance(v, (bool, np.bool_)) for v in values], dtype=bool
+            )
+            if bad.any():
+                raise ValueError(f"{values[bad].iloc[0]!r} is not true/false")
+            return values.astype("boolean")
     except (ValueError, TypeError) as exc:
         first = _first_bad(values, dtype)
         raise RunFormatError(f"{what}: expected {_HUMAN[dtype]}{first}: {exc}") from None
     raise AssertionError(dtype)
 
 
-_HUMAN = {"float64": "numbers (or null)", "Int64": "integers (or null)", "string": "text"}
+_HUMAN = {"float64": "numbers (or null)", "Int64": "integers (or null)", "string": "text",
+          "boolean": "true/false (or null)"}
 
 
 def _first_bad(values: pd.Series, dtype: str) -> str:

@@ -67,7 +67,9 @@ def test_irtt_one_way_delays_are_kept():
 
 def test_file_without_ping_series_has_no_probes():
     run = qoslab.load(SHARED_FLENT / "test-tcp_1up_noping-cpu_stats.flent.gz")
-    assert run.probes.empty and "TCP upload" in run.meta["other_series"]
+    assert run.probes.empty and "TCP upload" in run.meta["sample_series"]
+    cpu = run.samples[run.samples.series.str.startswith("cpu_stats")]
+    assert {"cpu0", "load"} <= set(cpu.metric)
 
 
 def test_bad_flent_record_is_named(tmp_path):

@@ -45,9 +45,15 @@ class Py2Pickler:
             self.out += b"N"
         elif isinstance(obj, bool):
             self.out += (b"I01\n" if obj else b"I00\n") if p0 else (b"\x88" if obj else b"\x89")
-        elif isinstance(obj, int):
+        elif isinstance(obj, int) and not -2**63 <= obj < 2**63:  # a Python 2 long
             if p0:
-                self.out += b"I%d\n" % obj
+                self.out += b"L%dL\n" % obj
+            else:
+                n = (obj.bit_length() + 8) // 8
+                self.out += b"\x8a" + bytes([n]) + obj.to_bytes(n, "little", signed=True)
+        elif isinstance(obj, int):
+            if p0 or not -2**31 <= obj < 2**31:
+                self.out += b"I%d\n" % obj  # save_int's text form beyond 32 bits
             elif 0 <= obj < 256:
                 self.out += b"K" + bytes([obj])
             elif 0 <= obj < 65536:
@@ -146,7 +152,8 @@ def test_handwritten_protocol0_file(tmp_path):
     assert run.probes["seq"].tolist() == [1, 2]
     assert run.probes["status"].tolist() == ["ok", "lost"]
     assert run.probes["rtt_ms"].iloc[0] == 0.25 and math.isnan(run.probes["rtt_ms"].iloc[1])
-    assert run.probes["t_sent"].tolist() == [0.0, 0.5]
+    # the original's x axis: icmp_seq N at N × interval
+    assert run.probes["t_sent"].tolist() == [0.5, 1.0]
     assert run.meta["start_time"].startswith("2009-04-19T15:00:00")
 
 
@@ -158,14 +165,15 @@ def test_python2_pickles_load(tmp_path, protocol):
     p = tmp_path / f"exp-p{protocol}"
     p.write_bytes(data)
     run = qoslab.load(p)
-    assert run.streams == ["tos10: 10.0.0.2 tos=0x10", "tos0: example.net tos=0x00"]
-    a = run.probes[run.probes.stream == run.streams[0]]
+    # sorted by id, as the original's figure walks sorted(experiments)
+    assert run.streams == ["tos0: example.net tos=0x00", "tos10: 10.0.0.2 tos=0x10"]
+    a = run.probes[run.probes.stream == run.streams[1]]
     assert a["seq"].tolist() == [1, 2, 3, 4]
     assert a["status"].tolist() == ["ok", "ok", "lost", "ok"]
     np.testing.assert_allclose(a["rtt_ms"].dropna(), [0.051, 12.5, 0.061])
     assert a["ttl"].tolist()[:2] == [64, 64] and a["tos"].unique().tolist() == [16]
-    np.testing.assert_allclose(a["t_sent"], [0.0, 0.2, 0.4, 0.6])
-    b = run.probes[run.probes.stream == run.streams[1]]
+    np.testing.assert_allclose(a["t_sent"], [0.2, 0.4, 0.6, 0.8])
+    b = run.probes[run.probes.stream == run.streams[0]]
     # ping-exp's own summary survives, and agrees with the samples
     summ = run.meta["pingexp_summary"]["tos0"]
     assert summ["rtt_summary"]["max"] == b["rtt_ms"].max()

@@ -7,19 +7,17 @@ pickle.
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
-import zlib
 from pathlib import Path
 
-from ..errors import RunFormatError
+from ..errors import QoslabError, RunFormatError, SeriesLimitError
 from ..runs import JOURNAL_FORMAT, RUN_FORMAT, Run, read_journal, read_native
+from ..schema import check_values
+from .limits import MAX_SERIES, inflate, parse_json, read_regular_file
 
 __all__ = ["load"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_MAX_DOCUMENT = 2 << 30  # refuse to inflate more than 2 GiB of JSON
 
 
 def load(path: str | os.PathLike) -> Run:
@@ -39,7 +37,9 @@ def load(path: str | os.PathLike) -> Run:
     ------
     RunFormatError
         When the file is none of those formats or does not validate; the message names the
-        file and the offending field.
+        file and the offending field. A file over one of the loading limits raises a
+        :class:`~qoslab.errors.ResourceLimitError` subclass (see :mod:`qoslab.io.limits`).
+        Devices, FIFOs and sockets are refused before anything is read.
     FileNotFoundError
         When ``path`` does not exist.
 
@@ -51,13 +51,37 @@ def load(path: str | os.PathLike) -> Run:
     ['Ping (ms) ICMP', 'Ping (ms) UDP']
     """
     path = Path(path)
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
+    data = read_regular_file(path)
+    try:
+        run = _load_bytes(path, data)
+        for table in ("probes", "events"):
+            check_values(getattr(run, table), table, source=str(path))
+        if run.probes["stream"].nunique() > MAX_SERIES:
+            raise SeriesLimitError(f"{path}: {run.probes['stream'].nunique()} streams; the "
+                                   f"limit is {MAX_SERIES}")
+        return run
+    except QoslabError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError,
+            RecursionError) as exc:
+        # a last line of defence: every reader validates its fields and names them; this
+        # keeps anything they missed from surfacing as a traceback from deep inside
+        raise RunFormatError(f"{path}: unexpected content ({type(exc).__name__}: {exc})") \
+            from None
+
+
+def _load_bytes(path: Path, data: bytes) -> Run:
+    head = data[:4096]
     if not head:
         raise RunFormatError(f"{path}: the file is empty; expected a RUN, flent or ping-exp file")
     if head.startswith(_GZIP_MAGIC):
-        doc = _read_gzip_json(path)
+        constants: list[str] = []
+        doc = parse_json(inflate(data, str(path)), str(path), allow_nan=True,
+                         constants=constants)
         if isinstance(doc, dict) and doc.get("format") == RUN_FORMAT:
+            if constants:
+                raise RunFormatError(f"{path}: holds a {constants[0]} literal; a RUN file never "
+                                     "does (qoslab writes missing values as null)")
             run = read_native(doc, str(path))
             run.meta.setdefault("source", "qoslab")
             return run
@@ -70,42 +94,28 @@ def load(path: str | os.PathLike) -> Run:
             "file (keys metadata, results, x_values)"
         )
     if head.lstrip().startswith(b"{") and JOURNAL_FORMAT.encode() in head.split(b"\n", 1)[0]:
-        run = read_journal(path)
+        run = read_journal(path, data)
         run.meta.setdefault("source", "qoslab-journal")
         return run
-    if head[:1] == b"\x80" or head[:1] in (b"(", b"}") or _is_pickle(path):
+    if head[:1] == b"\x80" or head[:1] in (b"(", b"}") or _is_pickle(data):
         from .pingexp import read_pingexp
 
-        return read_pingexp(path)
+        return read_pingexp(path, data)
     raise RunFormatError(
         f"{path}: not a qoslab RUN file (gzipped JSON), a run journal, a flent .flent.gz file or "
         "a ping-exp pickle"
     )
 
 
-def _read_gzip_json(path: Path):
-    try:
-        with gzip.open(path, "rb") as fh:
-            raw = fh.read(_MAX_DOCUMENT + 1)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise RunFormatError(f"{path}: damaged gzip stream ({exc})") from None
-    if len(raw) > _MAX_DOCUMENT:
-        raise RunFormatError(f"{path}: inflates to more than {_MAX_DOCUMENT} bytes; refusing")
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunFormatError(f"{path}: not JSON inside the gzip stream ({exc})") from None
-
-
-def _is_pickle(path: Path, limit: int = 64 << 20) -> bool:
+def _is_pickle(data: bytes, limit: int = 64 << 20) -> bool:
     """True when the whole file parses as one pickle opcode stream (parsed, never run)."""
     import io
     import pickletools
 
-    if path.stat().st_size > limit:
+    if len(data) > limit:
         return False
     try:
-        for _ in pickletools.genops(io.BytesIO(path.read_bytes())):
+        for _ in pickletools.genops(io.BytesIO(data)):
             pass
     except Exception:  # noqa: BLE001 - any parse failure means "not a pickle"
         return False

@@ -1,24 +1,48 @@
-"""Import flent ``.flent.gz`` files (data format versions 1-4) as RUN.
+"""Import flent ``.flent.gz`` files (data format versions 1-4) as RUN: every series.
 
-Every latency series becomes a stream: ICMP series (fping / ping runners, records
-``{t, val, seq}``) and irtt UDP series (records add ``owd_up``, ``owd_down``, ``ipdv*``; a lost
-irtt record has ``lost: true`` and no ``val``). Throughput, CPU and socket-statistics series are
-not probes and are summarised in META only.
+A flent file holds, per series, the raw records its runner parsed (``raw_values``) and flent's
+own resampling of them onto a common time grid (``results`` over ``x_values``). The import
+keeps every measured value:
+
+* **latency series → PROBES**: ICMP series (fping / ping runners, records ``{t, val, seq}``),
+  irtt UDP series and the irtt-based VoIP stream (records add ``owd_up``, ``owd_down``,
+  ``ipdv``, ``ipdv_up``, ``ipdv_down``; a lost irtt record has ``lost: true``, ``lost_dir`` and
+  no ``val``), netperf UDP_RR "pings". One-way delays and jitter become the extra columns
+  ``owd_up_ms``, ``owd_down_ms``, ``ipdv_ms``, ``ipdv_up_ms``, ``ipdv_down_ms`` and
+  ``lost_direction``.
+* **everything else measured → SAMPLES** (:data:`qoslab.schema.SAMPLES`): the throughput of
+  each netperf / iperf stream (``val``, over ``dur`` seconds → ``span_s``), and every other
+  numeric field of their records as its own metric -- the TCP socket statistics of
+  ``--socket-stats`` (``tcp_rtt``, ``tcp_rtt_var``, ``tcp_cwnd``, ``tcp_delivery_rate``,
+  ``tcp_pacing_rate``, BBR's state) and CPU statistics (``cpu0``..., ``load``).
+* **series flent computed → SAMPLES with** ``computed=True``: aggregates (``TCP upload sum``,
+  ``... avg``, ``... fairness``, ``TCP totals``, ``Ping (ms) avg``) and derived series with no
+  raw records of their own (``VoIP::delay``, ``VoIP::jitter``, ``VoIP::loss``,
+  ``VoIP::induced_delay``), taken from ``results`` on flent's grid. A derived series that only
+  resamples a field already loaded from the raw records (``TCP upload::tcp_rtt``) is not
+  loaded twice.
+* **load start/stop → EVENTS**: each load stream's first sample minus its span, and its last.
+* **TOS**: what flent recorded per stream -- netperf's ``DATA_TOS`` / ``UPSTREAM_TOS`` (its
+  ``4294967295`` means "unknown"), else the marking in the command line (netperf ``-Y``, fping
+  ``-O``, ping ``-Q``, irtt ``--dscp``; names such as ``EF`` or ``CS1`` as flent maps them).
 
 Decisions, documented:
 
-* ``t_sent`` is seconds from the test start ``T0``. Version 2 files write ``T0`` without a
-  zone, in the local time of the machine that ran flent, which is unknowable; then the start is
-  the earliest raw timestamp of any series (flent's own x-axis starts there too).
+* Times are seconds from the test start ``T0``. Version 2 files write ``T0`` without a zone, in
+  the local time of the machine that ran flent, which is unknowable; then the start is the
+  earliest raw timestamp of any series (flent's own x-axis starts there too).
 * flent's ping runner keeps only answered ICMP probes. Sequence numbers missing between the
   first and the last one seen are added as ``lost`` rows (``t_sent`` interpolated on the
   series' step), so loss is visible; irtt lost records are kept as ``lost`` rows as flent
-  recorded them.
+  recorded them. A ``val`` of NaN is flent's "no value" and becomes a ``lost`` row too.
+* Series with no records at all (a host that never answered) are listed in
+  ``meta["empty_series"]``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Any
 
@@ -26,15 +50,42 @@ import numpy as np
 import pandas as pd
 
 from .. import schema
-from ..errors import RunFormatError
+from ..errors import ProbeLimitError, RunFormatError, SeriesLimitError
 from ..runs import Run
+from .limits import MAX_ROWS, MAX_SERIES, finite
 
-__all__ = ["read_flent", "FLENT_VERSIONS"]
+__all__ = ["read_flent", "FLENT_VERSIONS", "MARKINGS", "METRIC_UNITS"]
 
 #: flent data-format versions this importer understands.
 FLENT_VERSIONS = (1, 2, 3, 4)
 
-_EXTRA_MS = {"owd_up": "owd_up_ms", "owd_down": "owd_down_ms", "ipdv": "ipdv_ms"}
+#: flent's marking names -> TOS byte (flent's runners.MARKING_MAP).
+MARKINGS: dict[str, int] = {
+    "AF11": 0x28, "AF12": 0x30, "AF13": 0x38, "AF21": 0x48, "AF22": 0x50, "AF23": 0x58,
+    "AF31": 0x68, "AF32": 0x70, "AF33": 0x78, "AF41": 0x88, "AF42": 0x90, "AF43": 0x98,
+    "CS0": 0x00, "CS1": 0x20, "CS2": 0x40, "CS3": 0x60, "CS4": 0x80, "CS5": 0xA0,
+    "CS6": 0xC0, "CS7": 0xE0, "EF": 0xB8,
+}
+
+#: Units of the record fields that are not ``val`` (flent's tcp_stats.inc axis labels).
+METRIC_UNITS: dict[str, str] = {
+    "tcp_rtt": "ms", "tcp_rtt_var": "ms", "tcp_cwnd": "packets", "tcp_bbr_mrtt": "ms",
+    "tcp_delivery_rate": "Mbit/s", "tcp_pacing_rate": "Mbit/s", "tcp_bbr_bw": "Mbit/s",
+    "tcp_bbr_pacing_gain": "ratio", "tcp_bbr_cwnd_gain": "ratio", "load": "load average",
+    # series flent derives as NAME::KEY (voip.inc)
+    "delay": "ms", "jitter": "ms", "induced_delay": "ms", "rtt": "ms", "loss": "packets",
+    "bitrate": "kbit/s", "fairness": "Jain index",
+}
+
+#: Per-packet latency fields of irtt records -> PROBES extra column (milliseconds).
+_EXTRA_MS = {"owd_up": "owd_up_ms", "owd_down": "owd_down_ms", "ipdv": "ipdv_ms",
+             "ipdv_up": "ipdv_up_ms", "ipdv_down": "ipdv_down_ms"}
+_RATE_UNITS = {"mbits/s": "Mbit/s", "mbit/s": "Mbit/s", "kbits/s": "kbit/s", "kbps": "kbit/s",
+               "kbit/s": "kbit/s", "bits/s": "bit/s"}
+_NOT_METRICS = {"t", "seq", "dur", "val", "lost", "lost_dir"}
+_COMPUTED_RUNNERS = {"SumRunner", "AverageRunner", "FairnessRunner", "DiffMinRunner",
+                     "NullRunner", "SmoothAverageRunner", "RatioRunner"}
+_MARKING_RE = re.compile(r"(?:^|\s)(?:-Y|-O|-Q)\s*([\w.]+)|--dscp[= ]([\w.]+)")
 
 
 def read_flent(doc: dict[str, Any], source: str) -> Run:
@@ -46,6 +97,18 @@ def read_flent(doc: dict[str, Any], source: str) -> Run:
         The JSON object of a ``.flent.gz`` file.
     source
         File name for error messages.
+
+    Returns
+    -------
+    Run
+        PROBES for the latency series, SAMPLES for every other series (see the module
+        docstring), EVENTS for load start/stop.
+
+    Raises
+    ------
+    RunFormatError
+        A field flent never writes that way (named); ``SeriesLimitError`` /
+        ``ProbeLimitError`` past the limits of :mod:`qoslab.io.limits`.
     """
     version = doc.get("version")
     if version not in FLENT_VERSIONS:
@@ -57,35 +120,75 @@ def read_flent(doc: dict[str, Any], source: str) -> Run:
         raise RunFormatError(f"{source}: metadata: expected an object")
     if raw is None and version >= 2:
         raise RunFormatError(f"{source}: raw_values: missing (flent format {version})")
-    if raw is not None and not isinstance(raw, dict):
+    raw = raw or {}
+    if not isinstance(raw, dict):
         raise RunFormatError(f"{source}: raw_values: expected an object of series")
+    results = doc.get("results") or {}
+    x_values = doc.get("x_values") or []
+    if not isinstance(results, dict) or not isinstance(x_values, list):
+        raise RunFormatError(f"{source}: results/x_values: expected an object and a list")
     series_meta = meta_in.get("SERIES_META") or {}
-    step = float(meta_in.get("STEP_SIZE") or 0.2)
+    if not isinstance(series_meta, dict):
+        raise RunFormatError(f"{source}: metadata.SERIES_META: expected an object")
+    step = meta_in.get("STEP_SIZE") or 0.2
+    if not finite(step) or not 0 < step <= 3600:
+        raise RunFormatError(f"{source}: metadata.STEP_SIZE: expected seconds, got {step!r}")
+    step = float(step)
+    names = set(raw) | set(results)
+    if len(names) > MAX_SERIES:
+        raise SeriesLimitError(f"{source}: {len(names)} series; the limit is {MAX_SERIES}")
+    for name, recs in raw.items():
+        if not isinstance(recs, list):
+            raise RunFormatError(f"{source}: raw_values[{name!r}]: expected a list of records")
+    rows = sum(len(v) for v in raw.values()) + len(x_values) * len(results)
+    if rows > MAX_ROWS:
+        raise ProbeLimitError(f"{source}: {rows} records; the limit is {MAX_ROWS}")
+    smetas = {name: _smeta(series_meta, name, source) for name in names}
 
-    latency = {name: recs for name, recs in (raw or {}).items()
-               if _is_latency_series(name, recs, series_meta.get(name) or {})}
-    t0 = _start_epoch(meta_in, latency, source)
+    latency = {name: recs for name, recs in raw.items()
+               if _is_latency_series(name, recs, smetas[name])}
+    t0 = _start_epoch(meta_in, raw, source)
 
-    frames = []
-    for name, recs in latency.items():
-        frames.append(_series_probes(name, recs, series_meta.get(name) or {}, t0, step,
-                                     f"{source}: raw_values[{name!r}]"))
-    probes = pd.concat(frames, ignore_index=True) if frames else schema.empty_probes()
+    probes = _probes(latency, smetas, t0, step, source)
+    measured = {name: recs for name, recs in raw.items() if recs and name not in latency}
+    samples = [_raw_samples(name, recs, smetas[name], t0, f"{source}: raw_values[{name!r}]")
+               for name, recs in measured.items()]
+    loaded_fields = {(name, key) for name, recs in raw.items() for key in _fields(recs)}
+    computed = [name for name in results
+                if not raw.get(name) and not _resamples_loaded(name, loaded_fields)]
+    samples += [_computed_samples(name, results[name], x_values, smetas[name],
+                                  f"{source}: results[{name!r}]") for name in computed]
+    samples_df = (pd.concat([s for s in samples if len(s)], ignore_index=True)
+                  if any(len(s) for s in samples) else schema.empty_samples())
+    samples_df = schema.conform(samples_df, "samples", source=source)
+    events = _load_events(samples_df)
     meta = {
         "source": "flent",
         "flent_version": meta_in.get("FLENT_VERSION"),
         "flent_format_version": version,
         "test": meta_in.get("NAME"),
         "title": meta_in.get("TITLE"),
-        "start_time": dt.datetime.fromtimestamp(t0, dt.UTC).isoformat() if frames else None,
+        "start_time": dt.datetime.fromtimestamp(t0, dt.UTC).isoformat() if t0 else None,
         "interval": step,
+        "length": meta_in.get("LENGTH"),
+        "total_length": meta_in.get("TOTAL_LENGTH"),
+        "test_parameters": meta_in.get("TEST_PARAMETERS"),
         "targets": meta_in.get("HOSTS"),
         "kernel_release": meta_in.get("KERNEL_RELEASE"),
         "local_host": meta_in.get("LOCAL_HOST"),
-        "other_series": sorted(set((raw or {}).keys()) - set(latency)),
-        "flent_series_meta": {k: series_meta.get(k) for k in latency},
+        "probe_series": sorted(latency),
+        "sample_series": sorted(set(measured) | set(computed)),
+        "empty_series": sorted(n for n, recs in raw.items() if not recs and n not in computed),
+        "flent_series_meta": {k: smetas[k] for k in sorted(names)},
     }
-    return Run(probes, schema.empty_events(), meta)
+    return Run(probes, events, meta, samples_df)
+
+
+def _smeta(series_meta: dict, name: str, source: str) -> dict:
+    smeta = series_meta.get(name) or {}
+    if not isinstance(smeta, dict):
+        raise RunFormatError(f"{source}: metadata.SERIES_META[{name!r}]: expected an object")
+    return smeta
 
 
 def _is_latency_series(name: str, recs: Any, smeta: dict) -> bool:
@@ -100,72 +203,242 @@ def _is_latency_series(name: str, recs: Any, smeta: dict) -> bool:
     return "seq" in first or name.startswith("Ping")
 
 
-def _start_epoch(meta: dict, latency: dict, source: str) -> float:
+def _start_epoch(meta: dict, raw: dict, source: str) -> float:
+    """The test start in epoch seconds (flent's x_values count from it)."""
     t0 = meta.get("T0")
     if isinstance(t0, str) and (t0.endswith("Z") or re.search(r"[+-]\d\d:\d\d$", t0)):
         try:
             return dt.datetime.fromisoformat(t0.replace("Z", "+00:00")).timestamp()
         except ValueError:
             raise RunFormatError(f"{source}: metadata.T0: {t0!r} is not an ISO time") from None
-    firsts = [r["t"] for recs in latency.values() for r in recs[:1]
-              if isinstance(r, dict) and isinstance(r.get("t"), (int, float))]
+    firsts = [r["t"] for recs in raw.values() if isinstance(recs, list) for r in recs[:1]
+              if isinstance(r, dict) and finite(r.get("t")) and 0 <= r["t"] < 1e11]
     return float(min(firsts)) if firsts else 0.0
 
 
-def _series_probes(name: str, recs: list, smeta: dict, t0: float, step: float,
-                   where: str) -> pd.DataFrame:
-    rows = []
-    for i, r in enumerate(recs):
-        if not isinstance(r, dict) or not isinstance(r.get("t"), (int, float)):
-            raise RunFormatError(f"{where}[{i}]: expected a record with a numeric 't'")
-        val = r.get("val")
-        if val is not None and not isinstance(val, (int, float)):
-            raise RunFormatError(f"{where}[{i}].val: expected a number, got {val!r}")
-        lost = bool(r.get("lost")) or val is None
-        seq = r.get("seq")
-        row = {
-            "seq": int(seq) if isinstance(seq, (int, float)) else i,
-            "t_sent": float(r["t"]) - t0,
-            "rtt_ms": np.nan if lost else float(val),
-            "status": "lost" if lost else "ok",
-        }
-        for key, col in _EXTRA_MS.items():
-            if key in r:
-                row[col] = r[key]
-        rows.append(row)
-    df = pd.DataFrame(rows)
-    if "seq" in df and len(df) and any("seq" in r for r in recs if isinstance(r, dict)):
-        df = _add_gaps(df, step)
-    host = _host_of(smeta)
-    df.insert(0, "stream", name)
-    df.insert(1, "host", host)
-    df["tos"] = pd.NA
+def _check_t(r: Any, where: str, i: int) -> float:
+    if not isinstance(r, dict) or not finite(r.get("t")) or not 0 <= r["t"] < 1e11:
+        got = r.get("t") if isinstance(r, dict) else r
+        raise RunFormatError(f"{where}[{i}].t: expected a time in epoch seconds, got {got!r}")
+    return float(r["t"])
+
+
+def _probes(latency: dict, smetas: dict, t0: float, step: float,
+            source: str) -> pd.DataFrame:
+    """All latency series as one PROBES frame (built column-wise, conformed once)."""
+    cols: dict[str, list] = {c: [] for c in ("stream", "seq", "t_sent", "rtt_ms", "status",
+                                             "lost_direction", *_EXTRA_MS.values())}
+    hosts, toses = {}, {}
+    for name, recs in latency.items():
+        where = f"{source}: raw_values[{name!r}]"
+        hosts[name] = _host_of(smetas[name])
+        toses[name] = _tos_of(smetas[name])
+        has_seq = any(isinstance(r, dict) and "seq" in r for r in recs)
+        first = len(cols["seq"])
+        for i, r in enumerate(recs):
+            t = _check_t(r, where, i)
+            val = r.get("val")
+            if isinstance(val, float) and math.isnan(val):
+                val = None  # flent's "no value"
+            if val is not None and not (finite(val) and 0 <= val <= 1e9):
+                raise RunFormatError(f"{where}[{i}].val: expected a round-trip time in ms, got "
+                                     f"{val!r}")
+            lost = bool(r.get("lost")) or val is None
+            seq = r.get("seq")
+            if seq is not None and not (finite(seq) and seq == int(seq) and 0 <= seq < 2**32):
+                raise RunFormatError(f"{where}[{i}].seq: expected a sequence number, got "
+                                     f"{seq!r}")
+            cols["stream"].append(name)
+            cols["seq"].append(int(seq) if seq is not None else i)
+            cols["t_sent"].append(t - t0)
+            cols["rtt_ms"].append(math.nan if lost else float(val))
+            cols["status"].append("lost" if lost else "ok")
+            lost_dir = r.get("lost_dir")
+            cols["lost_direction"].append(lost_dir if isinstance(lost_dir, str) else None)
+            for key, col in _EXTRA_MS.items():
+                v = r.get(key)
+                if v is not None and not (finite(v) and abs(v) <= 1e9):
+                    raise RunFormatError(f"{where}[{i}].{key}: expected milliseconds, got {v!r}")
+                cols[col].append(math.nan if v is None else float(v))
+        if has_seq:
+            _add_gaps(cols, first, name, step, where)
+    for col in [c for c in ("lost_direction", *_EXTRA_MS.values())
+                if all(v is None or (isinstance(v, float) and math.isnan(v)) for v in cols[c])]:
+        del cols[col]  # a column no series has
+    df = pd.DataFrame(cols)
+    if df.empty:
+        return schema.empty_probes()
+    df["host"] = df["stream"].map(hosts)
+    df["tos"] = df["stream"].map(toses)
     df["size"] = pd.NA
     df["ttl"] = pd.NA
-    return schema.conform(df, "probes", source=where)
+    # each stream in sequence order (lost rows interleaved), streams in file order
+    df["_order"] = df["stream"].map({n: i for i, n in enumerate(latency)})
+    df = df.sort_values(["_order", "seq"], kind="stable", ignore_index=True).drop(
+        columns="_order")
+    return schema.conform(df, "probes", source=source)
 
 
-def _add_gaps(df: pd.DataFrame, step: float) -> pd.DataFrame:
-    seqs = df["seq"].to_numpy()
+def _add_gaps(cols: dict[str, list], first: int, name: str, step: float, where: str) -> None:
+    """Append ``lost`` rows for sequence numbers missing between a stream's first and last."""
+    seqs = np.asarray(cols["seq"][first:], dtype=np.int64)
     if len(seqs) < 2:
-        return df
-    full = np.arange(seqs.min(), seqs.max() + 1)
-    missing = np.setdiff1d(full, seqs)
+        return
+    lo, hi = int(seqs.min()), int(seqs.max())
+    if hi - lo >= MAX_ROWS:
+        raise ProbeLimitError(f"{where}: sequence numbers {lo}..{hi} would imply more than "
+                              f"{MAX_ROWS} probes (the limit)")
+    missing = np.setdiff1d(np.arange(lo, hi + 1), seqs)
     if not len(missing):
-        return df.sort_values("seq", kind="stable", ignore_index=True)
-    base = df.loc[df["seq"].idxmin()]
-    gaps = pd.DataFrame({
-        "seq": missing,
-        "t_sent": base["t_sent"] + (missing - base["seq"]) * step,
-        "rtt_ms": np.nan,
-        "status": "lost",
-    })
-    return pd.concat([df, gaps], ignore_index=True).sort_values("seq", kind="stable",
-                                                               ignore_index=True)
+        return
+    base = first + int(np.argmin(seqs))
+    t_base = cols["t_sent"][base]
+    n = len(missing)
+    cols["stream"] += [name] * n
+    cols["seq"] += missing.tolist()
+    cols["t_sent"] += (t_base + (missing - lo) * step).tolist()
+    cols["rtt_ms"] += [math.nan] * n
+    cols["status"] += ["lost"] * n
+    cols["lost_direction"] += [None] * n
+    for col in _EXTRA_MS.values():
+        cols[col] += [math.nan] * n
+
+
+def _fields(recs: list) -> set[str]:
+    return {k for r in recs if isinstance(r, dict) for k in r}
+
+
+def _resamples_loaded(name: str, loaded: set[tuple[str, str]]) -> bool:
+    """``"TCP upload::tcp_rtt"`` resamples field tcp_rtt of series "TCP upload"."""
+    base, sep, key = name.rpartition("::")
+    return bool(sep) and (base, key) in loaded
+
+
+def _unit(units: Any) -> str:
+    if not isinstance(units, str):
+        return ""
+    return _RATE_UNITS.get(units.lower(), units)
+
+
+def _metric_for(units: str) -> str:
+    return "throughput" if units.endswith("bit/s") else "value"
+
+
+def _raw_samples(name: str, recs: list, smeta: dict, t0: float, where: str) -> pd.DataFrame:
+    """One series' raw records -> SAMPLES rows: ``val`` and every other numeric field."""
+    unit = _unit(smeta.get("UNITS"))
+    main = _metric_for(unit) if unit else "value"
+    series, metric, ts, values, units, spans = [], [], [], [], [], []
+    for i, r in enumerate(recs):
+        t = _check_t(r, where, i) - t0
+        dur = r.get("dur")
+        if dur is not None and not (finite(dur) and 0 <= dur <= 1e6):
+            raise RunFormatError(f"{where}[{i}].dur: expected seconds, got {dur!r}")
+        for key, v in r.items():
+            if key in _NOT_METRICS and key != "val":
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                if v is None or isinstance(v, str):
+                    continue  # flent's "no value", or a text field (kept out of the numbers)
+                raise RunFormatError(f"{where}[{i}].{key}: expected a number, got {v!r}")
+            if not math.isfinite(v) or abs(v) > 1e18:
+                if isinstance(v, float) and math.isnan(v):
+                    continue
+                raise RunFormatError(f"{where}[{i}].{key}: {v!r} is not a measured value")
+            series.append(name)
+            metric.append(main if key == "val" else key)
+            ts.append(t)
+            values.append(float(v))
+            units.append(unit if key == "val" else METRIC_UNITS.get(key, ""))
+            spans.append(float(dur) if dur is not None and key == "val" else math.nan)
+    df = pd.DataFrame({"series": series, "metric": metric, "t": ts, "value": values,
+                       "unit": units, "span_s": spans})
+    return _describe(df, name, smeta, computed=False)
+
+
+def _computed_samples(name: str, values: Any, x_values: list, smeta: dict,
+                      where: str) -> pd.DataFrame:
+    """A series flent computed on its grid (``results[name]`` over ``x_values``)."""
+    if not isinstance(values, list) or len(values) != len(x_values):
+        raise RunFormatError(f"{where}: expected {len(x_values)} values (one per x_values)")
+    x = np.asarray([v if finite(v) else np.nan for v in x_values], dtype="float64")
+    y = np.asarray([v if finite(v) else np.nan for v in values], dtype="float64")
+    bad = next((i for i, v in enumerate(values)
+                if v is not None and not finite(v)), None)
+    if bad is not None:
+        raise RunFormatError(f"{where}[{bad}]: expected a number or null, got {values[bad]!r}")
+    keep = ~np.isnan(y) & ~np.isnan(x)
+    # x_values count seconds from flent's start: the run's start here too
+    unit = _unit(smeta.get("UNITS"))
+    metric = _metric_for(unit) if unit else "value"
+    key = name.rpartition("::")[2] if "::" in name else None
+    if smeta.get("RUNNER") == "FairnessRunner":
+        key = "fairness"
+    if key:
+        metric, unit = key, METRIC_UNITS.get(key, unit)
+    df = pd.DataFrame({"series": name, "metric": metric, "t": x[keep], "value": y[keep],
+                       "unit": unit, "span_s": math.nan})
+    return _describe(df, name, smeta, computed=True)
+
+
+def _describe(df: pd.DataFrame, name: str, smeta: dict, *, computed: bool) -> pd.DataFrame:
+    df["direction"] = _direction(name, smeta)
+    df["tos"] = _tos_of(smeta)
+    df["host"] = _host_of(smeta) or pd.NA
+    df["computed"] = computed or smeta.get("RUNNER") in _COMPUTED_RUNNERS
+    return df
+
+
+def _load_events(samples: pd.DataFrame) -> pd.DataFrame:
+    """load_start / load_stop of each measured throughput stream."""
+    load = samples[(samples["metric"] == "throughput") & ~samples["computed"].fillna(False)]
+    rows = []
+    for name, g in load.groupby("series", sort=False):
+        start = float((g["t"] - g["span_s"].fillna(0.0)).min())
+        stop = float(g["t"].max())
+        tos = g["tos"].iloc[0]
+        label = f"{name}" + ("" if pd.isna(tos) else f" (tos 0x{int(tos):02x})")
+        rows += [{"t": start, "kind": "load_start", "detail": label},
+                 {"t": stop, "kind": "load_stop", "detail": label}]
+    if not rows:
+        return schema.empty_events()
+    return pd.DataFrame(rows).sort_values("t", kind="stable", ignore_index=True)
+
+
+def _direction(name: str, smeta: dict) -> str | None:
+    cmd = smeta.get("COMMAND") if isinstance(smeta.get("COMMAND"), str) else ""
+    if re.search(r"-t\s+(TCP_MAERTS|UDP_MAERTS)", cmd) or "download" in name.lower():
+        return "down"
+    if re.search(r"-t\s+(TCP_STREAM|UDP_STREAM)", cmd) or "upload" in name.lower() \
+            or "iperf" in cmd:
+        return "up"
+    return None
+
+
+def _tos_of(smeta: dict) -> int | None:
+    """The TOS byte flent recorded for a stream (see the module docstring)."""
+    for key in ("DATA_TOS", "UPSTREAM_TOS"):
+        v = smeta.get(key)
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255:
+            return v
+    cmd = smeta.get("COMMAND")
+    if isinstance(cmd, str):
+        m = _MARKING_RE.search(cmd)
+        if m:
+            word = (m.group(1) or m.group(2)).split(",")[0]
+            if word.upper() in MARKINGS:
+                return MARKINGS[word.upper()]
+            try:
+                v = int(word, 0)
+            except ValueError:
+                return None
+            return v if 0 <= v <= 255 else None
+    return None
 
 
 def _host_of(smeta: dict) -> str:
     cmd = smeta.get("COMMAND")
-    if isinstance(cmd, str) and cmd.split():
-        return cmd.split()[-1]
-    return ""
+    if not isinstance(cmd, str) or not cmd.split():
+        return ""
+    m = re.search(r"(?:^|\s)(?:-H|--client)\s+(\S+)", cmd)
+    return m.group(1) if m else cmd.split()[-1]

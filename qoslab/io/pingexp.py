@@ -1,6 +1,7 @@
 """Import the original ping-exp's saved files (``pingexp.py -w FILE``) as RUN.
 
-ping-exp (Python 2) pickled one plain dict::
+ping-exp (Python 2) saved its results with ``pickle.dump(results, f)`` -- protocol 0, one plain
+dict::
 
     {"experiments": {ID: {"responses": [(icmp_seq, ttl, time_ms), ...],
                           "losses": [icmp_seq, ...],
@@ -9,15 +10,30 @@ ping-exp (Python 2) pickled one plain dict::
                           "host": str, "qos": int, "min": float, "max": float}, ...},
      "start-time": epoch, "end-time": epoch, "ping_count": int, "ping_interval": float}
 
+``summary`` and ``rtt_summary`` are what ``ping`` itself printed (its "packets transmitted" and
+``rtt min/avg/max/mdev`` lines); ``responses`` holds ping's per-reply times, rounded as ping
+printed them, so figures recomputed from them differ slightly from ping's own.
+
+What the import keeps, matching the original's figure:
+
+* **time axis** -- ping-exp stored no send times. Its figure draws reply ``icmp_seq`` N (and a
+  lost N) at ``N / (1 / interval)`` seconds, i.e. N × interval: ``t_sent`` is exactly that value
+  (so the first probe sits at one interval, not at 0).
+* **stream order** -- the figure walks ``sorted(experiments)``; the streams come in that order
+  (and so do their colours and legend entries).
+* **summary figures** -- its bars show ping's own ``packet_loss`` (an integer %), ``avg`` and
+  ``mdev``. They are kept per stream in ``meta["reported_summary"]`` with ``"by": "ping"``
+  (``loss_pct``, ``mean``, ``min``, ``max``, ``mdev``, ``sent``, ``received``), beside the
+  figures qoslab recomputes from the samples (:func:`qoslab.analysis.summarize`). When ping
+  printed no rtt line (every probe lost) ping-exp stored zeros; those are kept as missing.
+
 Reading a pickle can run code, so this reader never uses :func:`pickle.load` on its own: it
 first walks the opcodes with :func:`pickletools.genops` (a parser that builds nothing) and
-rejects any opcode that names or calls a global, builds an object or asks for a persistent id;
-only then does a :class:`pickle.Unpickler` whose ``find_class`` refuses everything build the
-plain containers. Python 2 ``str`` values (``STRING`` / ``SHORT_BINSTRING`` opcodes) are read as
-Latin-1 text.
-
-ping-exp saved no send times and no packet size: ``t_sent`` is ``(icmp_seq - 1) * interval``
-(its figure's time axis) and ``size`` is missing.
+rejects any opcode that names or calls a global, builds an object or asks for a persistent id,
+and any memo index beyond what the file can have written (a memo bomb); only then does a
+:class:`pickle.Unpickler` whose ``find_class`` refuses everything build the plain containers,
+which are checked to be a tree (no shared or recursive containers) of bounded depth. Python 2
+``str`` values (``STRING`` / ``BINSTRING`` opcodes) are read as Latin-1 text.
 """
 
 from __future__ import annotations
@@ -34,17 +50,23 @@ from typing import Any
 import pandas as pd
 
 from .. import schema
-from ..errors import RunFormatError
+from ..errors import NestingDepthLimitError, ProbeLimitError, RunFormatError, SeriesLimitError
 from ..runs import Run
+from .limits import MAX_NESTING_DEPTH, MAX_ROWS, MAX_SERIES, read_regular_file
 
-__all__ = ["read_pingexp", "safe_unpickle", "FORBIDDEN_OPCODES"]
+__all__ = ["read_pingexp", "safe_unpickle", "pingexp_to_run", "FORBIDDEN_OPCODES",
+           "MAX_PICKLE_BYTES"]
 
 #: Opcodes that import, call or construct: a ping-exp file never contains them.
 FORBIDDEN_OPCODES = frozenset({
     "GLOBAL", "STACK_GLOBAL", "REDUCE", "BUILD", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX",
     "EXT1", "EXT2", "EXT4", "PERSID", "BINPERSID",
 })
-_MAX_BYTES = 1 << 30
+_MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
+#: Largest ping-exp file read (400 probes × 1000 experiments is ~10 MB).
+MAX_PICKLE_BYTES = 256 << 20
+_EPOCH_RANGE = (0.0, 1e11)  # 1970 .. year 5138
+_PLAIN = (dict, list, tuple, str, int, float, bool, type(None))
 
 
 class _NoGlobals(pickle.Unpickler):
@@ -56,12 +78,14 @@ class _NoGlobals(pickle.Unpickler):
 
 
 def safe_unpickle(data: bytes, source: str = "pickle") -> Any:
-    """Rebuild plain data (dict, list, tuple, str, bytes, numbers, None, bool) from a pickle.
+    """Rebuild plain data (dict, list, tuple, str, numbers, None, bool) from a pickle.
 
     Raises
     ------
     RunFormatError
-        When the pickle names a class or function, or is not a valid pickle; nothing in it runs.
+        When the pickle names a class or function, sets an impossible memo index, is not a
+        valid pickle, or its containers are shared, recursive or nested deeper than
+        :data:`~qoslab.io.limits.MAX_NESTING_DEPTH`; nothing in it runs.
 
     Examples
     --------
@@ -73,36 +97,74 @@ def safe_unpickle(data: bytes, source: str = "pickle") -> Any:
     qoslab.errors.RunFormatError: pickle: opcode GLOBAL at byte 0 names 'os system': a ping-exp \
 file holds only plain data; refusing it (nothing was run)
     """
+    ops = 0
     try:
         for op, arg, pos in pickletools.genops(io.BytesIO(data)):
+            ops += 1
             if op.name in FORBIDDEN_OPCODES:
                 named = f" names {arg!r}" if arg is not None else ""
                 raise RunFormatError(
                     f"{source}: opcode {op.name} at byte {pos}{named}: a ping-exp file holds "
                     "only plain data; refusing it (nothing was run)")
+            if op.name in _MEMO_PUTS and isinstance(arg, int) and not 0 <= arg <= ops:
+                # a pickler numbers its memo 0, 1, 2 ...; a huge index only makes the
+                # unpickler allocate a huge memo table
+                raise RunFormatError(
+                    f"{source}: opcode {op.name} at byte {pos} sets memo entry {arg} after "
+                    f"{ops} opcodes; no pickler writes that (a memo bomb); refusing it")
     except RunFormatError:
         raise
     except Exception as exc:  # noqa: BLE001 - genops raises ValueError and others
         raise RunFormatError(f"{source}: not a valid pickle ({exc})") from None
     try:
-        return _NoGlobals(io.BytesIO(data), encoding="latin1").load()
+        doc = _NoGlobals(io.BytesIO(data), encoding="latin1").load()
     except Exception as exc:  # noqa: BLE001
         raise RunFormatError(f"{source}: not a valid pickle of plain data ({exc})") from None
+    _check_plain_tree(doc, source)
+    return doc
 
 
-def read_pingexp(path: str | os.PathLike) -> Run:
+def _check_plain_tree(doc: Any, source: str) -> None:
+    """Refuse non-plain values, shared or recursive containers and deep nesting (iterative)."""
+    seen: set[int] = set()
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, _PLAIN):
+            raise RunFormatError(f"{source}: holds a {type(node).__name__} value; a ping-exp "
+                                 "file holds only dicts, lists, tuples, text and numbers")
+        if isinstance(node, (dict, list, tuple)):
+            if depth > MAX_NESTING_DEPTH:
+                raise NestingDepthLimitError(f"{source}: containers nested more than "
+                                             f"{MAX_NESTING_DEPTH} deep; the limit is "
+                                             f"{MAX_NESTING_DEPTH}")
+            if id(node) in seen:
+                raise RunFormatError(f"{source}: a container appears twice (shared or "
+                                     "recursive); ping-exp never wrote one")
+            seen.add(id(node))
+            if isinstance(node, dict):
+                stack.extend((k, depth + 1) for k in node)
+                stack.extend((v, depth + 1) for v in node.values())
+            else:
+                stack.extend((v, depth + 1) for v in node)
+
+
+def read_pingexp(path: str | os.PathLike, data: bytes | None = None) -> Run:
     """Load a file saved by the original ping-exp (``pingexp.py -w FILE``).
 
     Parameters
     ----------
     path
         The pickle file (protocol 0, 1 or 2, as Python 2 wrote it).
+    data
+        Its bytes, when already read.
 
     Returns
     -------
     Run
-        One stream per experiment, labelled ``"ID: HOST tos=0x.."``; ``meta["source"]`` is
-        ``"ping-exp"`` and ping-exp's own summaries are kept in ``meta["pingexp_summary"]``.
+        One stream per experiment, labelled ``"ID: HOST tos=0x.."``, in the original's order
+        (sorted by ID); ``meta["source"]`` is ``"ping-exp"``; ping's own summaries are in
+        ``meta["reported_summary"]`` (see the module docstring).
 
     Raises
     ------
@@ -111,25 +173,43 @@ def read_pingexp(path: str | os.PathLike) -> Run:
         (the message names it).
     """
     path = Path(path)
-    size = path.stat().st_size
-    if size > _MAX_BYTES:
-        raise RunFormatError(f"{path}: {size} bytes is too large for a ping-exp file")
-    doc = safe_unpickle(path.read_bytes(), str(path))
+    if data is None:
+        data = read_regular_file(path, MAX_PICKLE_BYTES)
+    elif len(data) > MAX_PICKLE_BYTES:
+        from ..errors import InputSizeLimitError
+
+        raise InputSizeLimitError(f"{path}: {len(data)} bytes is more than the "
+                                  f"{MAX_PICKLE_BYTES}-byte limit on ping-exp files")
+    doc = safe_unpickle(data, str(path))
     return pingexp_to_run(doc, str(path))
 
 
 def pingexp_to_run(doc: Any, source: str) -> Run:
     """Convert the unpickled ping-exp dict to a :class:`Run` (validating every field)."""
-    doc = _text_keys(doc)
     if not isinstance(doc, dict) or "experiments" not in doc:
         raise RunFormatError(f"{source}: expected ping-exp's dict with an 'experiments' entry")
     exps = doc["experiments"]
     if not isinstance(exps, dict):
         raise RunFormatError(f"{source}: experiments: expected a dict by experiment id")
-    interval = _number(doc.get("ping_interval", 0.2), f"{source}: ping_interval")
-    start = doc.get("start-time")
-    frames, targets, summaries = [], [], {}
-    for ident, exp in exps.items():
+    if len(exps) > MAX_SERIES:
+        raise SeriesLimitError(f"{source}: experiments: {len(exps)} experiments; the limit is "
+                               f"{MAX_SERIES}")
+    interval = _positive(doc.get("ping_interval", 0.2), f"{source}: ping_interval")
+    count = doc.get("ping_count")
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool)
+                              or count < 0):
+        raise RunFormatError(f"{source}: ping_count: expected a count, got {count!r}")
+    bad_id = next((k for k in exps if not isinstance(k, (str, int))), None)
+    if bad_id is not None:
+        raise RunFormatError(f"{source}: experiments: id {bad_id!r} is not text")
+    ids = sorted(exps, key=lambda k: (not isinstance(k, int), k))  # Python 2: ints first
+    total = sum(len(e.get("responses") or ()) + len(e.get("losses") or ())
+                for e in exps.values() if isinstance(e, dict))
+    if total > MAX_ROWS:
+        raise ProbeLimitError(f"{source}: {total} responses and losses; the limit is {MAX_ROWS}")
+    frames, targets, summaries, reported = [], [], {}, {}
+    for ident in ids:
+        exp = exps[ident]
         where = f"{source}: experiments[{ident!r}]"
         if not isinstance(exp, dict):
             raise RunFormatError(f"{where}: expected a dict")
@@ -137,27 +217,31 @@ def pingexp_to_run(doc: Any, source: str) -> Run:
         if not isinstance(host, str):
             raise RunFormatError(f"{where}.host: expected text, got {host!r}")
         tos = exp.get("qos", 0)
-        if isinstance(tos, str):
+        if isinstance(tos, str):  # ping-exp kept the -t field as given, e.g. '0x10' or '16'
             try:
                 tos = int(tos, 0)
             except ValueError:
                 raise RunFormatError(f"{where}.qos: expected a TOS number, got {tos!r}") from None
-        if not isinstance(tos, int) or not 0 <= tos <= 255:
+        if not isinstance(tos, int) or isinstance(tos, bool) or not 0 <= tos <= 255:
             raise RunFormatError(f"{where}.qos: expected a TOS byte, got {tos!r}")
         label = f"{ident}: {schema.stream_label(host, tos)}"
-        frames.append(_experiment_rows(exp, where, label, host, tos, interval))
+        frame = _experiment_rows(exp, where, label, host, tos, interval)
+        frames.append(frame)
         targets.append({"stream": label, "id": str(ident), "host": host, "tos": tos})
         summaries[str(ident)] = {k: exp.get(k) for k in ("summary", "rtt_summary", "min", "max")}
+        reported[label] = _reported(exp, where)
     probes = pd.concat(frames, ignore_index=True) if frames else schema.empty_probes()
     meta = {
         "source": "ping-exp",
-        "start_time": _iso(start, f"{source}: start-time"),
+        "start_time": _iso(doc.get("start-time"), f"{source}: start-time"),
         "end_time": _iso(doc.get("end-time"), f"{source}: end-time"),
         "interval": interval,
-        "count": doc.get("ping_count"),
+        "count": count,
         "targets": targets,
         "pingexp_summary": summaries,
-        "time_axis": "t_sent = (icmp_seq - 1) * interval (ping-exp saved no send times)",
+        "reported_summary": reported,
+        "time_axis": "t_sent = icmp_seq × interval, as ping-exp's figure placed each probe "
+                     "(it saved no send times)",
     }
     return Run(probes, schema.empty_events(), meta)
 
@@ -176,38 +260,69 @@ def _experiment_rows(exp: dict, where: str, label: str, host: str, tos: int,
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r)):
             raise RunFormatError(f"{where}.responses[{i}]: expected (icmp_seq, ttl, time_ms), "
                                  f"got {r!r}")
-        seq, ttl, ms = int(r[0]), int(r[1]), float(r[2])
-        rows.append((seq, ttl, ms, "duplicate" if seq in seen else "ok"))
+        seq, ttl, ms = r
+        if not isinstance(seq, int) or not 0 <= seq < 2**32:
+            raise RunFormatError(f"{where}.responses[{i}]: icmp_seq {seq!r} is not a sequence "
+                                 "number")
+        if not isinstance(ttl, int) or not 0 <= ttl <= 255:
+            raise RunFormatError(f"{where}.responses[{i}]: ttl {ttl!r} is not in 0..255")
+        if not (math.isfinite(ms) and 0 <= ms <= 1e9):
+            raise RunFormatError(f"{where}.responses[{i}]: time {ms!r} ms is not a round-trip "
+                                 "time")
+        rows.append((seq, ttl, float(ms), "duplicate" if seq in seen else "ok"))
         seen.add(seq)
     for i, seq in enumerate(losses):
-        if not isinstance(seq, int) or isinstance(seq, bool):
+        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**32:
             raise RunFormatError(f"{where}.losses[{i}]: expected an icmp_seq number, got {seq!r}")
         if seq not in seen:
             rows.append((seq, None, math.nan, "lost"))
     rows.sort(key=lambda r: (r[0], r[3] == "duplicate"))
+    step = 1 / interval  # the original's x: icmp_seq / (1 / ping_interval)
     return pd.DataFrame({
         "stream": label, "host": host, "tos": tos, "size": pd.NA,
-        "seq": [r[0] for r in rows], "t_sent": [(r[0] - 1) * interval for r in rows],
+        "seq": [r[0] for r in rows], "t_sent": [r[0] / step for r in rows],
         "rtt_ms": [r[2] for r in rows], "status": [r[3] for r in rows],
         "ttl": [r[1] for r in rows],
     }, columns=list(schema.PROBES))
 
 
-def _text_keys(value: Any) -> Any:
-    """Decode bytes keys and values (a pickle read with ``encoding='bytes'``) to text."""
-    if isinstance(value, dict):
-        return {_text_keys(k): _text_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_text_keys(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_text_keys(v) for v in value)
-    if isinstance(value, bytes):
-        return value.decode("latin1")
-    return value
+def _reported(exp: dict, where: str) -> dict[str, Any]:
+    """ping's own figures for one experiment (what the original's bars show)."""
+    out: dict[str, Any] = {"by": "ping"}
+    summary = exp.get("summary")
+    rtt = exp.get("rtt_summary")
+    if summary is not None:
+        if not isinstance(summary, dict):
+            raise RunFormatError(f"{where}.summary: expected a dict")
+        for key, name, high in (("transmitted", "sent", 2**32), ("received", "received", 2**32),
+                                ("packet_loss", "loss_pct", 100)):
+            v = summary.get(key)
+            if v is not None and not (_is_number(v) and 0 <= v <= high):
+                raise RunFormatError(f"{where}.summary.{key}: {v!r} is not a number in "
+                                     f"0..{high}")
+            out[name] = v
+    if rtt is not None:
+        if not isinstance(rtt, dict):
+            raise RunFormatError(f"{where}.rtt_summary: expected a dict")
+        values = {}
+        for key, name in (("min", "min"), ("avg", "mean"), ("max", "max"), ("mdev", "mdev")):
+            v = rtt.get(key)
+            if v is not None and not (_is_number(v) and math.isfinite(v) and 0 <= v <= 1e9):
+                raise RunFormatError(f"{where}.rtt_summary.{key}: {v!r} is not a time in ms")
+            values[name] = v
+        # ping prints no rtt line when nothing came back; ping-exp then stored zeros
+        nothing_back = out.get("received") == 0 and all(not v for v in values.values())
+        out.update({k: (None if nothing_back else v) for k, v in values.items()})
+    return out
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v)
+
+
+def _positive(value: Any, where: str) -> float:
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or not value > 0):
         raise RunFormatError(f"{where}: expected a positive number, got {value!r}")
     return float(value)
 
@@ -215,6 +330,7 @@ def _number(value: Any, where: str) -> float:
 def _iso(epoch: Any, where: str) -> str | None:
     if epoch is None:
         return None
-    if isinstance(epoch, bool) or not isinstance(epoch, (int, float)):
+    if (isinstance(epoch, bool) or not isinstance(epoch, (int, float))
+            or not _EPOCH_RANGE[0] <= epoch <= _EPOCH_RANGE[1]):
         raise RunFormatError(f"{where}: expected epoch seconds, got {epoch!r}")
     return dt.datetime.fromtimestamp(float(epoch), dt.UTC).isoformat()

@@ -1,0 +1,310 @@
+"""Hostile and broken files: each ends in a result or qoslab's own error, quickly and in bounded
+memory (the limits of qoslab.io.limits), never in another exception, a hang or silent garbage."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+import threading
+import time
+import tracemalloc
+
+import pytest
+
+import qoslab
+from qoslab.errors import (
+    ColumnLimitError,
+    DecompressedSizeLimitError,
+    NestingDepthLimitError,
+    ProbeLimitError,
+    QoslabError,
+    ResourceLimitError,
+    RunFormatError,
+    SeriesLimitError,
+)
+from qoslab.io import limits
+from qoslab.runs import JOURNAL_FORMAT, Run
+
+from .conftest import SHARED_FLENT
+
+#: The promise (README, "Loading files"): at most this long per MB of input, plus a floor.
+SECONDS_PER_MB = 10.0
+#: ... and at most this much memory beyond the input: 4 × input + 200 MB.
+MEMORY = lambda size: 4 * size + (200 << 20)  # noqa: E731
+
+
+def measured_load(path):
+    """Load ``path``; return (run or the QoslabError raised, seconds, peak traced bytes)."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    t0 = time.monotonic()
+    try:
+        outcome = qoslab.load(path)
+    except QoslabError as exc:
+        outcome = exc
+    finally:
+        elapsed = time.monotonic() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    size = os.path.getsize(path) if os.path.isfile(path) else 0
+    assert elapsed <= 2 + SECONDS_PER_MB * size / 1e6, f"{path}: {elapsed:.1f} s"
+    assert peak <= MEMORY(size), f"{path}: peak {peak / 2**20:.0f} MiB"
+    if isinstance(outcome, QoslabError):
+        assert str(path) in str(outcome)
+    return outcome
+
+
+def _gz(path, doc, text=None):
+    path.write_bytes(gzip.compress((text if text is not None else json.dumps(doc)).encode(),
+                                   mtime=0))
+    return path
+
+
+def _run_doc(n=3):
+    return Run({"stream": ["a"] * n, "host": ["h"] * n, "tos": [0] * n, "size": [56] * n,
+                "seq": list(range(n)), "t_sent": [0.2 * i for i in range(n)],
+                "rtt_ms": [1.0] * n, "status": ["ok"] * n, "ttl": [64] * n}).to_json_dict()
+
+
+def _flent_doc():
+    with gzip.open(SHARED_FLENT / "ping-v4-icmp-irtt.flent.gz") as fh:
+        return json.load(fh)
+
+
+# --- nesting ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_deep_json_nesting_is_a_limit_error(tmp_path, depth):
+    text = json.dumps(_run_doc()).replace('"meta": {', '"meta": {"x": ' + "[" * depth
+                                          + "]" * depth + ", ", 1)
+    p = _gz(tmp_path / "deep.json.gz", None, text)
+    err = measured_load(p)
+    assert isinstance(err, NestingDepthLimitError), err
+    assert f"limit is {limits.MAX_NESTING_DEPTH}" in str(err)
+
+
+def test_deep_nesting_in_a_journal_line(tmp_path):
+    p = tmp_path / "r.json.gz.partial"
+    p.write_text(json.dumps({"format": JOURNAL_FORMAT, "version": 1, "meta": {}}) + "\n"
+                 + '{"meta": {"x": ' + "[" * 50_000 + "]" * 50_000 + "}}\n")
+    assert isinstance(measured_load(p), NestingDepthLimitError)
+
+
+# --- wrong types -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda d: d["probes"].update(seq=[{"a": 1}, 2, 3]), "probes.seq: row 0"),
+    (lambda d: d["probes"].update(stream=[["x"], "a", "a"]), "probes.stream: row 0"),
+    (lambda d: d["probes"].update(extra=[[1], 2, 3]), "probes.extra: row 0"),
+    (lambda d: d["events"].update(t="soon"), "events.t: expected a list"),
+    (lambda d: d.update(probes=[1, 2]), "probes: expected an object of columns"),
+])
+def test_wrong_types_in_a_run_file_name_the_field(tmp_path, mutate, field):
+    doc = _run_doc()
+    mutate(doc)
+    err = measured_load(_gz(tmp_path / "bad.json.gz", doc))
+    assert isinstance(err, RunFormatError) and field in str(err), err
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda d: d["metadata"].update(SERIES_META=[1]), "metadata.SERIES_META"),
+    (lambda d: d["metadata"]["SERIES_META"].update({"Ping (ms) ICMP": "x"}), "SERIES_META["),
+    (lambda d: d["metadata"].update(STEP_SIZE="fast"), "metadata.STEP_SIZE"),
+    (lambda d: d["raw_values"]["Ping (ms) ICMP"].__setitem__(0, [1, 2]), "[0].t"),
+    (lambda d: d["raw_values"]["Ping (ms) UDP"][1].update(owd_up="x"), "[1].owd_up"),
+    (lambda d: d["metadata"].update(T0=5), None),  # not a time: the samples give the start
+])
+def test_wrong_types_in_a_flent_file_name_the_field(tmp_path, mutate, field):
+    doc = _flent_doc()
+    mutate(doc)
+    out = measured_load(_gz(tmp_path / "bad.flent.gz", doc))
+    if field is None:
+        assert isinstance(out, Run)
+    else:
+        assert isinstance(out, RunFormatError) and field in str(out), out
+
+
+# --- NaN, inf, huge numbers ------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, kind", [
+    (1e300, RunFormatError), (2**62, RunFormatError), (2**31, ProbeLimitError),
+    (float("nan"), RunFormatError),
+    (-5, RunFormatError), (2**31 + 0.5, RunFormatError)])
+def test_huge_or_nonsense_flent_sequence_numbers(tmp_path, value, kind):
+    doc = _flent_doc()
+    doc["raw_values"]["Ping (ms) ICMP"][-1]["seq"] = value
+    err = measured_load(_gz(tmp_path / "seq.flent.gz", doc))
+    assert isinstance(err, kind), err
+    assert "Ping (ms) ICMP" in str(err)
+
+
+@pytest.mark.parametrize("column, literal, message", [
+    ("rtt_ms", "1e999", "probes.rtt_ms: row 1: inf"),
+    ("rtt_ms", "-3.0", "probes.rtt_ms: row 1: -3.0"),
+    ("t_sent", "null", "probes.t_sent: row 1: nan: an answered probe needs a send time"),
+    ("seq", "1e300", "probes.seq"),
+    ("tos", "300", "probes.tos: row 1: 300.0"),
+])
+def test_nonsense_values_in_a_run_file_are_refused(tmp_path, column, literal, message):
+    doc = _run_doc()
+    doc["probes"][column][1] = "@@"
+    text = json.dumps(doc).replace('"@@"', literal)
+    err = measured_load(_gz(tmp_path / "v.json.gz", None, text))
+    assert isinstance(err, RunFormatError) and message in str(err), err
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_nan_literals_in_a_run_file_are_refused(tmp_path, literal):
+    doc = _run_doc()
+    doc["probes"]["rtt_ms"][1] = "@@"
+    text = json.dumps(doc).replace('"@@"', literal)
+    err = measured_load(_gz(tmp_path / "v.json.gz", None, text))
+    assert isinstance(err, RunFormatError) and f"{literal} literal" in str(err), err
+
+
+def test_nonsense_in_flent_samples(tmp_path):
+    for field, value, message in [("val", float("inf"), "[2].val"), ("val", -1.0, "[2].val"),
+                                  ("t", float("nan"), "[2].t")]:
+        doc = _flent_doc()
+        doc["raw_values"]["Ping (ms) ICMP"][2][field] = value
+        err = measured_load(_gz(tmp_path / "n.flent.gz", doc))
+        assert isinstance(err, RunFormatError) and message in str(err), (field, err)
+    doc = _flent_doc()
+    doc["raw_values"]["Ping (ms) ICMP"][2]["val"] = float("nan")  # flent's "no value"
+    run = measured_load(_gz(tmp_path / "n.flent.gz", doc))
+    icmp = run.probes[run.probes.stream == "Ping (ms) ICMP"]
+    assert icmp["status"].iloc[2] == "lost"
+
+
+def test_nan_event_time_in_a_journal(tmp_path):
+    p = tmp_path / "r.json.gz.partial"
+    p.write_text(json.dumps({"format": JOURNAL_FORMAT, "version": 1, "meta": {}}) + "\n"
+                 + '{"event": {"t": NaN, "kind": "note", "detail": ""}}\n'
+                 + '{"event": {"t": 1.0, "kind": "note", "detail": ""}}\n')
+    err = measured_load(p)
+    assert isinstance(err, RunFormatError) and "line 2" in str(err), err
+    p.write_text(json.dumps({"format": JOURNAL_FORMAT, "version": 1, "meta": {}}) + "\n"
+                 + '{"event": {"t": null, "kind": "note", "detail": ""}}\n')
+    err = measured_load(p)
+    assert isinstance(err, RunFormatError) and "events.t: row 0" in str(err), err
+
+
+# --- bombs -----------------------------------------------------------------------------------
+
+def _memo_bomb() -> bytes:
+    # protocol 2: an empty list memoised at index 2**31 - 1 (the C unpickler grows its memo
+    # table to that size)
+    return b"\x80\x02]r" + struct.pack("<I", 2**31 - 1) + b"."
+
+
+def _shared_bomb(depth=30) -> bytes:
+    # each level a list holding the previous level twice: 2**depth leaves from ~250 bytes
+    out = b"\x80\x02]q\x00"
+    for i in range(1, depth):
+        out += b"]q" + bytes([i]) + b"(h" + bytes([i - 1]) + b"h" + bytes([i - 1]) + b"e"
+    return out + b"."
+
+
+@pytest.mark.parametrize("data, message", [
+    (_memo_bomb(), "memo bomb"),
+    (_shared_bomb(), "appears twice"),
+    (b"\x80\x02]q\x00h\x00a.", "appears twice"),  # a list containing itself
+    (b"\x80\x02" + b"]" * 10_000 + b"a" * 9_999 + b".", "limit is 32"),
+])
+def test_pickle_bombs(tmp_path, data, message):
+    p = tmp_path / "bomb.pingexp"
+    p.write_bytes(data)
+    err = measured_load(p)
+    assert isinstance(err, RunFormatError) and message in str(err), err
+
+
+def test_gzip_bomb_is_stopped_early(tmp_path):
+    p = tmp_path / "bomb.json.gz"
+    chunk = gzip.compress(b"\0" * (64 << 20), compresslevel=9)  # 64 MiB -> ~64 KiB
+    p.write_bytes(chunk * 16)  # ~1 MB of gzip members inflating to 1 GiB
+    err = measured_load(p)
+    assert isinstance(err, DecompressedSizeLimitError), err
+    assert str(limits.inflate_limit(p.stat().st_size)) in str(err)
+
+
+# --- quadratic paths -------------------------------------------------------------------------
+
+def test_journal_with_many_updates_loads_in_linear_time(tmp_path):
+    p = tmp_path / "big.json.gz.partial"
+    n = 40_000
+    lines = [json.dumps({"format": JOURNAL_FORMAT, "version": 1, "meta": {}})]
+    probe = {"stream": "s", "host": "h", "tos": 0, "size": 56, "t_sent": 0.0, "rtt_ms": None,
+             "status": "lost", "ttl": None}
+    lines += [json.dumps({"probe": dict(probe, seq=i, t_sent=i * 0.01)}) for i in range(n)]
+    lines += [json.dumps({"probe_update": dict(probe, seq=i, t_sent=i * 0.01, rtt_ms=1.0,
+                                               status="late")}) for i in range(n)]
+    p.write_text("\n".join(lines) + "\n")
+    run = measured_load(p)
+    assert len(run.probes) == n and set(run.probes["status"]) == {"late"}
+
+
+def test_flent_file_with_many_series(tmp_path):
+    doc = _flent_doc()
+    rec = doc["raw_values"]["Ping (ms) ICMP"][0]
+    for i in range(3000):
+        name = f"Ping (ms) s{i}"
+        doc["raw_values"][name] = [dict(rec)]
+        doc["metadata"]["SERIES_META"][name] = {"UNITS": "ms"}
+    run = measured_load(_gz(tmp_path / "many.flent.gz", doc))
+    assert len(run.streams) == 3002
+    for i in range(limits.MAX_SERIES):
+        doc["raw_values"][f"x{i}"] = []
+    assert isinstance(measured_load(_gz(tmp_path / "more.flent.gz", doc)), SeriesLimitError)
+
+
+def test_run_file_with_many_columns(tmp_path):
+    doc = _run_doc()
+    for i in range(limits.MAX_COLUMNS + 1):
+        doc["probes"][f"c{i}"] = [0, 1, 2]
+    assert isinstance(measured_load(_gz(tmp_path / "cols.json.gz", doc)), ColumnLimitError)
+    doc = _run_doc()
+    for i in range(500):
+        doc["probes"][f"c{i}"] = [0, 1, 2]
+    assert len(measured_load(_gz(tmp_path / "cols.json.gz", doc)).probes.columns) == 509
+
+
+# --- not files -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
+def test_devices_are_refused_at_once(device):
+    err = measured_load(device)
+    assert isinstance(err, RunFormatError) and "not a regular file" in str(err)
+
+
+@pytest.mark.timeout(20)
+def test_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    err = measured_load(fifo)
+    assert isinstance(err, RunFormatError) and "a FIFO" in str(err)
+    # ... also with a writer that never stops
+    stop = threading.Event()
+
+    def writer():
+        with open(fifo, "wb") as fh:
+            while not stop.is_set():
+                try:
+                    fh.write(b"\0" * 65536)
+                except BrokenPipeError:
+                    return
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    try:
+        assert isinstance(measured_load(fifo), RunFormatError)
+    finally:
+        stop.set()
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+
+
+def test_limit_errors_are_run_format_errors():
+    for cls in (ColumnLimitError, DecompressedSizeLimitError, NestingDepthLimitError,
+                ProbeLimitError, SeriesLimitError):
+        assert issubclass(cls, ResourceLimitError) and issubclass(cls, RunFormatError)
