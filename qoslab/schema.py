@@ -145,6 +145,7 @@ PACKETS: dict[str, str] = {
     "inner_icmp_type": "UInt8",
     "inner_icmp_id": "UInt16",
     "inner_icmp_seq": "UInt16",
+    "inner_spi": "UInt32",  # ESP / AH SPI of the tunnelled packet
     "problem": "category",  # "" when clean, else what was malformed (qoslab.capture.PROBLEMS)
 }
 

@@ -143,6 +143,10 @@ def ip_packets():
         IPv6(src=C6, dst=D6) / IP(src=A4, dst=B4, tos=0x08) / UDP(sport=11, dport=12),
         IPv6(src=C6, dst=D6) / IPv6(src=A6, dst=B6) / ICMPv6EchoRequest(id=1, seq=2),
         IPv6(src=C6, dst=D6) / IPv6ExtHdrDestOpt() / IP(src=A4, dst=B4) / TCP(sport=5, dport=6),
+        IP(src=C4, dst=D4) / IP(src=A4, dst=B4, proto=50) / ESP(spi=0x0BADCAFE, seq=2)
+        / Raw(b"e" * 12),
+        IPv6(src=C6, dst=D6) / IPv6(src=A6, dst=B6) / AH(spi=0x2002, nh=59, payloadlen=4)
+        / Raw(b"\0" * 16),
     ])
 
 
@@ -227,7 +231,7 @@ def expected_row(r):
                            "icmp_code", "icmp_id", "icmp_seq", "spi", "tunnel", "inner_src",
                            "inner_dst", "inner_proto", "inner_tos", "inner_sport",
                            "inner_dport", "inner_icmp_type", "inner_icmp_id",
-                           "inner_icmp_seq")}
+                           "inner_icmp_seq", "inner_spi")}
     e["tunnel"] = "none"  # also for frames without IP
     stamp = r["frame.time_epoch"]  # Simple Packet Blocks have none: ours reads 0 (the epoch)
     e["time_ns"] = int(Decimal(stamp[0]) * 10**9) if stamp else 0
@@ -302,7 +306,7 @@ def expected_row(r):
         if transports:
             pre = "inner_" if len(layers) > 1 else ""
             for k, val in transports[0].items():
-                if pre and k in ("icmp_code", "spi"):
+                if pre and k == "icmp_code":
                     continue
                 e[k if k == "l4_len" else pre + k] = val
     for k, val in list(e.items()):

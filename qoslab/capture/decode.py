@@ -305,14 +305,15 @@ def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
         echo = icmp & np.isin(itype, _ICMP4_ID_TYPES if version == 4 else _ICMP6_ID_TYPES)
         out.put(prefix + "icmp_id", rows, h["w2"], echo & (avail >= 6))
         out.put(prefix + "icmp_seq", rows, h["w3"], echo & (avail >= 8))
-    if prefix:
-        return
     spi = (h["w0"].astype(np.uint32) << 16) | h["w1"]
     esp, ah = proto == 50, proto == 51
     if esp.any():
-        out.put("spi", rows, spi, esp & (avail >= 4))
+        out.put(prefix + "spi", rows, spi, esp & (avail >= 4))
     if ah.any():
-        out.put("spi", rows, (h["w2"].astype(np.uint32) << 16) | h["w3"], ah & (avail >= 8))
+        out.put(prefix + "spi", rows, (h["w2"].astype(np.uint32) << 16) | h["w3"],
+                ah & (avail >= 8))
+    if prefix:
+        return
     for inner_version, ip_proto in ((4, 4), (6, 41)):
         t = proto == ip_proto
         if t.any():
