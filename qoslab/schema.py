@@ -140,6 +140,8 @@ PACKETS: dict[str, str] = {
     "inner_dst": "category",
     "inner_proto": "UInt8",
     "inner_tos": "UInt8",
+    "inner_flow_label": "UInt32",  # flow label of an inner IPv6 header (NA otherwise)
+    "inner_ipv6_nexthdr": "UInt8",  # its fixed header's next header
     "inner_sport": "UInt16",
     "inner_dport": "UInt16",
     "inner_icmp_type": "UInt8",

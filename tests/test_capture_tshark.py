@@ -141,7 +141,7 @@ def ip_packets():
         IP(src=C4, dst=D4) / IP(src=A4, dst=B4) / ICMP(type=8, id=3, seq=4),
         IP(src=C4, dst=D4) / IPv6(src=A6, dst=B6, tc=0x20) / UDP(sport=9, dport=10),
         IPv6(src=C6, dst=D6) / IP(src=A4, dst=B4, tos=0x08) / UDP(sport=11, dport=12),
-        IPv6(src=C6, dst=D6) / IPv6(src=A6, dst=B6) / ICMPv6EchoRequest(id=1, seq=2),
+        IPv6(src=C6, dst=D6) / IPv6(src=A6, dst=B6, fl=0x12345) / ICMPv6EchoRequest(id=1, seq=2),
         IPv6(src=C6, dst=D6) / IPv6ExtHdrDestOpt() / IP(src=A4, dst=B4) / TCP(sport=5, dport=6),
         IP(src=C4, dst=D4) / IP(src=A4, dst=B4, proto=50) / ESP(spi=0x0BADCAFE, seq=2)
         / Raw(b"e" * 12),
@@ -231,7 +231,8 @@ def expected_row(r):
                            "icmp_code", "icmp_id", "icmp_seq", "spi", "tunnel", "inner_src",
                            "inner_dst", "inner_proto", "inner_tos", "inner_sport",
                            "inner_dport", "inner_icmp_type", "inner_icmp_id",
-                           "inner_icmp_seq", "inner_spi")}
+                           "inner_icmp_seq", "inner_spi", "inner_flow_label",
+                           "inner_ipv6_nexthdr")}
     e["tunnel"] = "none"  # also for frames without IP
     stamp = r["frame.time_epoch"]  # Simple Packet Blocks have none: ours reads 0 (the epoch)
     e["time_ns"] = int(Decimal(stamp[0]) * 10**9) if stamp else 0
@@ -269,8 +270,7 @@ def expected_row(r):
             h = {"ip_version": 6, "src": take("ipv6.src"), "dst": take("ipv6.dst"),
                  "proto": take("ipv6.nxt"), "tos": take("ipv6.tclass"), "ttl": take("ipv6.hlim"),
                  "flow_label": take("ipv6.flow"), "frag": False, "frag_offset": 0}
-            if not layers:
-                h["ipv6_nexthdr"] = h["proto"]  # the fixed header's next header
+            h["ipv6_nexthdr"] = h["proto"]  # the fixed header's next header
             while i + 1 < len(protos) and protos[i + 1] in _EXT:
                 i += 1
                 h["proto"] = take(_EXT[protos[i]])
@@ -303,6 +303,9 @@ def expected_row(r):
             e["tunnel"] = f"{iv}in{v}"
             e["inner_src"], e["inner_dst"] = ih["src"], ih["dst"]
             e["inner_proto"], e["inner_tos"] = ih["proto"], ih["tos"]
+            if iv == 6:
+                e["inner_flow_label"] = ih["flow_label"]
+                e["inner_ipv6_nexthdr"] = ih["ipv6_nexthdr"]
         if transports:
             pre = "inner_" if len(layers) > 1 else ""
             for k, val in transports[0].items():

@@ -230,16 +230,14 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
     vtf = h["vtf"]
     plen = h["plen"].astype(np.int64)
     out.put(prefix + "tos", rows, (vtf >> 20) & 0xFF, have(2))
-    if not prefix:
-        out.put("flow_label", rows, vtf & 0xFFFFF, have(4))
+    out.put(prefix + "flow_label", rows, vtf & 0xFFFFF, have(4))
     out.put(prefix + "ttl", rows, h["hlim"], have(8))
     out.put_addr(prefix + "src", rows, 6, h["src"], have(24))
     out.put_addr(prefix + "dst", rows, 6, h["dst"], have(40))
     cut = avail < 40
     out.flag(rows, "truncated", cut)
     nh = h["nxt"].astype(np.int64)
-    if not prefix:
-        out.put("ipv6_nexthdr", rows, h["nxt"], have(7))
+    out.put(prefix + "ipv6_nexthdr", rows, h["nxt"], have(7))
     cur = pos + 40
     rem = np.where(plen > 0, np.minimum(avail - 40, plen), avail - 40)
     left = plen.copy()  # bytes the header says follow (0 = jumbogram: unknown)
