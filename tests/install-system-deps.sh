@@ -15,6 +15,7 @@ PACKAGES=(
   iperf           # flent's UDP flood runner (iperf 2)
   chromium        # headless browser check of rendered notebooks
   procps          # sysctl for the lab's META
+  gcc             # compiles the kernel oracle (tools/kernel-oracle) the hashing tests compare with
 )
 
 # netperf (flent's TCP/UDP load runner) is in Debian's non-free component only. It is fetched

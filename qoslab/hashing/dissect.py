@@ -54,6 +54,16 @@ class Flow:
     vlan: np.ndarray  # VLAN id, 0 when untagged
     has_vlan: np.ndarray
     tunnelled: np.ndarray  # bool: the inner header was read
+    vlan_tci: np.ndarray | None = None  # id | DEI << 12 | PCP << 13 (0 when untagged)
+    residue: np.ndarray | None = None  # (N, 8) words the outer IPv6 header left in the
+    # flow_keys address union under an IPv4 inner header (4in6), else 0
+
+    def rows(self, rows) -> Flow:
+        """The flows of ``rows`` (a slice keeps everything)."""
+        if isinstance(rows, slice):
+            return self
+        return Flow(*(None if getattr(self, f) is None else getattr(self, f)[rows]
+                      for f in Flow.__dataclass_fields__))
 
 
 def _l2_proto(packets: pd.DataFrame, version: np.ndarray) -> np.ndarray:
@@ -76,9 +86,13 @@ def _ports(h: Header, spi: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarra
     return sport, dport
 
 
-def _vlan(packets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _vlan(packets: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(VLAN id, tagged, TCI): PCP and DEI default to 0 when PACKETS lacks them."""
     has = present(packets, "vlan")
-    return (column(packets, "vlan") & 0xFFF).astype(np.uint32), has
+    vid = (column(packets, "vlan") & 0xFFF).astype(np.uint32)
+    tci = vid | ((column(packets, "vlan_dei") & 1) << 12) | ((column(packets, "vlan_pcp") & 7)
+                                                            << 13)
+    return vid, has, np.where(has, tci, 0).astype(np.uint32)
 
 
 def direct_read(packets: pd.DataFrame, profile: KernelProfile) -> Flow:
@@ -87,11 +101,11 @@ def direct_read(packets: pd.DataFrame, profile: KernelProfile) -> Flow:
     spi = column(packets, "spi")
     sport, dport = _ports(h, spi, profile.sfq_ports)
     l2 = _l2_proto(packets, h.version)
-    vlan, has_vlan = _vlan(packets)
+    vlan, has_vlan, tci = _vlan(packets)
     return Flow(l2, l2, h.version, h.src, h.dst, np.where(h.version > 0, h.proto, 0
                                                           ).astype(np.uint32),
                 sport, dport, column(packets, "flow_label"), vlan, has_vlan,
-                np.zeros(len(packets), bool))
+                np.zeros(len(packets), bool), tci)
 
 
 def dissect(packets: pd.DataFrame, profile: KernelProfile, *,
@@ -104,23 +118,42 @@ def dissect(packets: pd.DataFrame, profile: KernelProfile, *,
     follow = (inner.version > 0) & (outer.version > 0) & ~outer.frag & ~stop
     spi = column(packets, "spi")
     o_sport, o_dport = _ports(outer, spi, "proto_ports_offset")
-    i_sport, i_dport = _ports(inner, np.zeros_like(spi), "proto_ports_offset")
+    i_sport, i_dport = _ports(inner, column(packets, "inner_spi"), "proto_ports_offset")
     o_proto = outer.proto.copy()
     if profile.dissector_ip_fragment_proto == "zero":
         o_proto[outer.frag & (outer.version == 4)] = 0
         o_proto[outer.frag & (outer.version == 6)] = 44  # NEXTHDR_FRAGMENT, no ext-header walk
     o_proto[outer.version == 0] = 0
+    # stopped at the flow label: ip_proto is the fixed header's next header, no ports
+    first = column(packets, "ipv6_nexthdr", 0) if "ipv6_nexthdr" in packets.columns else \
+        outer.proto
+    o_proto = np.where(stop & present(packets, "ipv6_nexthdr"), first, o_proto).astype(np.uint32)
     o_sport[stop] = 0
     o_dport[stop] = 0
+    # a labelled inner IPv6 header: its label enters the key; with the flag the walk stops there
+    i_label = column(packets, "inner_flow_label") & 0xFFFFF
+    i_labelled = follow & (inner.version == 6) & (i_label != 0)
+    i_proto = inner.proto
+    if stop_at_flow_label and i_labelled.any():
+        i_stop = i_labelled & present(packets, "inner_ipv6_nexthdr")
+        i_proto = np.where(i_stop, column(packets, "inner_ipv6_nexthdr"), i_proto)
+        i_sport = np.where(i_labelled, 0, i_sport)
+        i_dport = np.where(i_labelled, 0, i_dport)
+    flow_label = np.where(i_labelled, i_label, np.where(outer.version == 6, label, 0))
     f2 = follow[:, None]
     version = np.where(follow, inner.version, outer.version).astype(np.uint8)
     l2 = _l2_proto(packets, outer.version)
     n_proto = np.where(version == 4, 0x0800, np.where(version == 6, 0x86DD, l2)).astype(np.uint32)
-    vlan, has_vlan = _vlan(packets)
+    vlan, has_vlan, tci = _vlan(packets)
+    residue = None
+    four_in_six = follow & (outer.version == 6) & (inner.version == 4)
+    if four_in_six.any():
+        residue = np.zeros((len(packets), 8), np.uint32)
+        residue[four_in_six] = np.hstack([outer.src, outer.dst])[four_in_six]
     return Flow(n_proto, l2, version,
                 np.where(f2, inner.src, outer.src).astype(np.uint32),
                 np.where(f2, inner.dst, outer.dst).astype(np.uint32),
-                np.where(follow, inner.proto, o_proto).astype(np.uint32),
+                np.where(follow, i_proto, o_proto).astype(np.uint32),
                 np.where(follow, i_sport, o_sport).astype(np.uint32),
                 np.where(follow, i_dport, o_dport).astype(np.uint32),
-                np.where(outer.version == 6, label, 0).astype(np.uint32), vlan, has_vlan, follow)
+                flow_label.astype(np.uint32), vlan, has_vlan, follow, tci, residue)

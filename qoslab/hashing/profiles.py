@@ -2,10 +2,9 @@
 
 Every hash function in :mod:`qoslab.hashing` takes ``profile=`` (a name or a
 :class:`KernelProfile`) and reads its behaviour from here; no era logic lives elsewhere as
-version checks. Facts and their sources: ``docs/kernel-semantics.md`` (sections cited per
-field), the kernel files ``include/linux/jhash.h``, ``net/sched/cls_flow.c``,
-``net/sched/sch_sfq.c``, ``net/sched/sch_fq_codel.c``, ``net/core/flow_dissector.c``,
-``include/net/flow_dissector.h``, ``net/ipv4/route.c``.
+version checks. Facts and their sources (kernel file and version or commit, numbered F1…,
+Q1…, S1…): ``docs/kernel-facts.md``. A row's ``oracle`` names the kernel tree whose compiled
+code checks it bit for bit (``tools/kernel-oracle``, ``tests/test_kernel_oracle.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +26,11 @@ class KernelProfile:
     ----------
     name, era
         Profile name and the kernel versions it stands for.
+    bounds
+        The commits (or releases) that open and close the era.
+    oracle
+        The kernel tree whose compiled code checks this profile bit for bit
+        (``tools/kernel-oracle``), or None when no oracle covers it yet.
     jhash
         ``"lookup2"`` (≤ 2.6.36), ``"lookup3-v1"`` (2.6.37–3.18 word helpers) or
         ``"lookup3-v2"`` (≥ 3.19); cls_flow always uses ``jhash2`` of this generation.
@@ -73,6 +77,18 @@ class KernelProfile:
         ``"keep"`` (modern).
     tos2prio
         ``"old"`` (ECN bug: ECT(0) → FILLER) or ``"new"`` ip_tos2prio table.
+    vlan_tci_hashed
+        Which VLAN TCI bits the flow_keys hash sees (the ``vlan_id:12, vlan_dei:1,
+        vlan_priority:3`` key): ``0x0FFF`` id only, ``0xEFFF`` id and priority (PCP).
+    sfq_scheduler
+        SFQ enqueue/dequeue generation the simulator's SFQ runtime ports: ``"classic"``
+        (≤ 2.6.36: per-slot ``allot`` carried over between rounds), ``"2.6.37"``, ``"2.6.38"``
+        (2.6.38–3.2) or ``"3.3"`` (3.3+, scaled allotments).
+    sfq_allot_bits
+        Width of SFQ's signed ``allot`` credit (``short``: 16 bits, wraps past ±32,767).
+    sfq_perturb_rearm
+        How the perturb timer re-arms: ``"callback"`` (``mod_timer(jiffies + period)`` from
+        its own callback, so each period counts from when the previous callback ran).
     """
 
     name: str
@@ -94,57 +110,80 @@ class KernelProfile:
     fq_codel: str | None
     dissector_ip_fragment_proto: str
     tos2prio: str
+    bounds: str = ""
+    oracle: str | None = None
+    vlan_tci_hashed: int = 0x0FFF
+    sfq_scheduler: str = "3.3"
+    sfq_allot_bits: int = 16
+    sfq_perturb_rearm: str = "callback"
 
 
-def _p(name, era, jhash, clsflow, ipv6_addr, sfq, sfq_rehash, sfq_ports, skb_hash, layout,
-       flow_hash, fq_codel, frag_proto, tos2prio, routing_cache, rxhash_key,
-       tunnel_keys=False, zero_ports=False, consistentify="signed") -> KernelProfile:
-    return KernelProfile(name, era, jhash, clsflow, ipv6_addr, tunnel_keys, zero_ports,
-                         routing_cache, rxhash_key, sfq, sfq_rehash, sfq_ports, skb_hash, layout,
-                         flow_hash, consistentify, fq_codel, frag_proto, tos2prio)
+#: The profile table: one keyword row per kernel era. A row names the versions it stands for
+#: (``era``), the commits that bound it (``bounds``), the oracle tree that checks it
+#: (``oracle``; docs/kernel-facts.md) and its behaviour fields; ``like=`` starts a row from
+#: an earlier one and overrides what differs.
+_ROWS: tuple[dict, ...] = (
+    dict(name="sfq-fold-2.6.2x", era="≤ 2.6.24 (SFQ before jhash; no cls_flow)",
+         bounds="SFQ moves to jhash in 2.6.23 (32740ddc109) for fold-less buckets",
+         jhash="lookup2", clsflow="direct", ipv6_addr="last-word", sfq="fold", sfq_rehash=False,
+         sfq_ports="classic-no-udplite", skb_hash=None, flow_keys_layout=None, flow_hash=None,
+         fq_codel=None, dissector_ip_fragment_proto="zero", tos2prio="old", routing_cache=True,
+         rxhash_key=False, tunnel_keys=False, ports_zero_without_ports=False,
+         consistentify="signed", sfq_scheduler="classic"),
+    dict(like="sfq-fold-2.6.2x", name="classic-2.6.3x", era="2.6.25–2.6.36",
+         bounds="jhash SFQ (32740ddc109) .. lookup3 jhash (60d509c823c, 2.6.38)",
+         sfq="jhash-2words", sfq_ports="classic"),
+    dict(like="classic-2.6.3x", name="2.6.37-3.2",
+         era="2.6.37–3.2 (lookup3, addr_fold fallbacks, routing cache)",
+         bounds="2.6.37 .. flow dissector (0744dd00c1b, 3.3)", jhash="lookup3-v1",
+         clsflow="direct-fold", sfq_ports="proto_ports_offset", skb_hash="rxhash-2.6",
+         tos2prio="new", rxhash_key=True, sfq_scheduler="2.6.38"),
+    dict(like="2.6.37-3.2", name="3.x-dissector",
+         era="3.6–3.18 (flow dissector, SFQ rehash, no routing cache)",
+         bounds="routing cache removal (89aef8921bf, 3.6) .. jhash v2 word helpers (3.19)",
+         clsflow="dissector", ipv6_addr="xor", sfq="jhash-3words", sfq_rehash=True,
+         skb_hash="rxhash", fq_codel="jhash-3words", routing_cache=False,
+         consistentify="unsigned", sfq_scheduler="3.3"),
+    dict(like="3.x-dissector", name="3.19-4.1", era="3.19–4.1 (jhash word helpers v2)",
+         bounds="3.19 .. flow_keys hash (4.2)", jhash="lookup3-v2"),
+    dict(like="3.19-4.1", name="4.2-5.3", era="4.6–4.17 layout (7 IPv4 words), jhash2 flow hash",
+         bounds="4.6 .. cvlan key (4.18)", sfq="flow-hash", skb_hash="flow-keys",
+         flow_keys_layout="4.6", flow_hash="jhash2", fq_codel="skb-hash",
+         dissector_ip_fragment_proto="keep", consistentify="signed"),
+    dict(like="4.2-5.3", name="4.18-5.3",
+         era="4.18–5.3 layout (cvlan, 8 IPv4 words), jhash2 flow hash",
+         bounds="cvlan key (4.18) .. siphash flow hash (5.4)", flow_keys_layout="4.18"),
+    dict(like="4.18-5.3", name="5.4-siphash", era="5.4 (siphash, 32-byte IPv4 flow_keys)",
+         bounds="siphash flow hash (5.4) .. icmp member (5.5)", flow_keys_layout="5.4",
+         flow_hash="siphash"),
+    dict(like="5.4-siphash", name="5.5-5.17", era="5.5–5.17 (icmp member, 40-byte IPv4 flow_keys)",
+         bounds="icmp member (5.5) .. 8-byte vlan keys (5.18)", flow_keys_layout="5.5"),
+    dict(like="5.5-5.17", name="5.18+",
+         era="6.0 and later (checked on 6.1.20); 8-byte vlan keys with the priority bits, "
+             "48-byte IPv4 flow_keys, addresses (unsigned compare) and ports ordered apart",
+         bounds="unsigned IPv4 compare (64ae13ed4784, 6.0) ..", oracle="6.1.20",
+         flow_keys_layout="5.18", consistentify="unsigned-ports-apart", vlan_tci_hashed=0xEFFF),
+    dict(like="classic-2.6.3x", name="tunnel-patch",
+         era="classic-2.6.3x cls_flow plus the seed's tunnel-* keys", bounds="out-of-tree patch",
+         tunnel_keys=True),
+    dict(like="2.6.37-3.2", name="proposed-fix",
+         era="2.6.37–3.2 with tunnel-* keys; proto-src/dst give 0 without ports",
+         bounds="out-of-tree patch", tunnel_keys=True, ports_zero_without_ports=True),
+)
 
 
-#: name -> profile. Columns: jhash, cls_flow, IPv6 address word, SFQ, SFQ rehash, SFQ port list,
-#: skb hash, flow_keys layout, flow hash, fq_codel, IPv4-fragment ip_proto, TOS table,
-#: routing cache, rxhash key.
-PROFILES: dict[str, KernelProfile] = {p.name: p for p in (
-    _p("sfq-fold-2.6.2x", "≤ 2.6.24 (SFQ before jhash; no cls_flow)", "lookup2", "direct",
-       "last-word", "fold", False, "classic-no-udplite", None, None, None, None, "zero", "old",
-       True, False),
-    _p("classic-2.6.3x", "2.6.25–2.6.36", "lookup2", "direct", "last-word", "jhash-2words",
-       False, "classic", None, None, None, None, "zero", "old", True, False),
-    _p("2.6.37-3.2", "2.6.37–3.2 (lookup3, addr_fold fallbacks, routing cache)", "lookup3-v1",
-       "direct-fold", "last-word", "jhash-2words", False, "proto_ports_offset", "rxhash-2.6",
-       None, None, None, "zero", "new", True, True),
-    _p("3.x-dissector", "3.6–3.18 (flow dissector, SFQ rehash, no routing cache)",
-       "lookup3-v1", "dissector", "xor", "jhash-3words", True, "proto_ports_offset", "rxhash",
-       None, None, "jhash-3words", "zero", "new", False, True, consistentify="unsigned"),
-    _p("3.19-4.1", "3.19–4.1 (jhash word helpers v2)", "lookup3-v2", "dissector", "xor",
-       "jhash-3words", True, "proto_ports_offset", "rxhash", None, None, "jhash-3words",
-       "zero", "new", False, True, consistentify="unsigned"),
-    _p("4.2-5.3", "4.6–4.17 layout (7 IPv4 words), jhash2 flow hash", "lookup3-v2",
-       "dissector", "xor", "flow-hash", True, "proto_ports_offset", "flow-keys", "4.6",
-       "jhash2", "skb-hash", "keep", "new", False, True),
-    _p("4.18-5.3", "4.18–5.3 layout (cvlan, 8 IPv4 words), jhash2 flow hash", "lookup3-v2",
-       "dissector", "xor", "flow-hash", True, "proto_ports_offset", "flow-keys", "4.18",
-       "jhash2", "skb-hash", "keep", "new", False, True),
-    _p("5.4-siphash", "5.4 (siphash, 32-byte IPv4 flow_keys)", "lookup3-v2", "dissector", "xor",
-       "flow-hash", True, "proto_ports_offset", "flow-keys", "5.4", "siphash", "skb-hash",
-       "keep", "new", False, True),
-    _p("5.5-5.17", "5.5–5.17 (icmp member, 40-byte IPv4 flow_keys)", "lookup3-v2", "dissector",
-       "xor", "flow-hash", True, "proto_ports_offset", "flow-keys", "5.5", "siphash",
-       "skb-hash", "keep", "new", False, True),
-    _p("5.18+", "5.18 and later (8-byte vlan keys, 48-byte IPv4 flow_keys)", "lookup3-v2",
-       "dissector", "xor", "flow-hash", True, "proto_ports_offset", "flow-keys", "5.18",
-       "siphash", "skb-hash", "keep", "new", False, True),
-    _p("tunnel-patch", "classic-2.6.3x cls_flow plus the seed's tunnel-* keys", "lookup2",
-       "direct", "last-word", "jhash-2words", False, "classic", None, None, None, None,
-       "zero", "old", True, False, tunnel_keys=True),
-    _p("proposed-fix", "2.6.37–3.2 with tunnel-* keys; proto-src/dst give 0 without ports",
-       "lookup3-v1", "direct-fold", "last-word", "jhash-2words", False, "proto_ports_offset",
-       "rxhash-2.6", None, None, None, "zero", "new", True, True, tunnel_keys=True,
-       zero_ports=True),
-)}
+def _build(rows) -> dict[str, KernelProfile]:
+    table: dict[str, dict] = {}
+    for row in rows:
+        row = dict(row)
+        base = table[row.pop("like")] if "like" in row else {}
+        merged = {**base, "oracle": None, **row}
+        table[merged["name"]] = merged
+    return {name: KernelProfile(**fields) for name, fields in table.items()}
+
+
+#: name -> profile.
+PROFILES: dict[str, KernelProfile] = _build(_ROWS)
 
 
 def get_profile(profile: str | KernelProfile) -> KernelProfile:

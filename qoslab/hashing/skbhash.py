@@ -83,12 +83,18 @@ def raw_ports(sport: np.ndarray, dport: np.ndarray, endianness: str = "little") 
 def consistentify(flow: Flow, rule: str = "signed", endianness: str = "little") -> Flow:
     """``__flow_hash_consistentify``: put both directions of a flow in one order.
 
-    IPv4 compares raw (``__force u32``) addresses — ``(s32)(dst - src) < 0`` (``"signed"``) or
-    ``dst < src`` (``"unsigned"``, 3.x rxhash); IPv6 ``memcmp(dst, src) < 0``; equal addresses
-    compare raw ports. A swap exchanges addresses and ports.
+    Rules (profile field ``consistentify``):
+
+    * ``"signed"`` (4.2–5.13): IPv4 swaps when ``(s32)(dst - src) < 0`` of the raw
+      (``__force u32``) addresses, IPv6 when ``memcmp(dst, src) < 0``; equal addresses compare
+      the raw ports; a swap exchanges addresses and ports together.
+    * ``"unsigned"`` (3.3–4.1 rxhash): as ``"signed"`` with the unsigned ``dst < src``.
+    * ``"signed-ports-apart"`` (5.14–5.19) / ``"unsigned-ports-apart"`` (6.0+): the addresses
+      are ordered (signed / unsigned IPv4 compare, memcmp for IPv6) and, independently, the
+      raw ports (``dst < src`` swaps them).
     """
     rs, rd = raw32(flow.src[:, 3], endianness), raw32(flow.dst[:, 3], endianness)
-    if rule == "signed":
+    if rule.startswith("signed"):
         diff4 = (rd - rs).astype(np.uint32).view(np.int32).astype(np.int64)
     else:
         diff4 = rd.astype(np.int64) - rs.astype(np.int64)
@@ -97,15 +103,21 @@ def consistentify(flow: Flow, rule: str = "signed", endianness: str = "little") 
     for w in range(3, -1, -1):
         a, b = flow.dst[:, w].astype(np.int64), flow.src[:, w].astype(np.int64)
         d6 = np.where(a != b, np.sign(a - b), d6)
+    ip = (flow.version == 4) | (flow.version == 6)
     diff = np.where(flow.version == 4, np.sign(diff4), np.where(flow.version == 6, d6, 1))
     pd_, ps = raw16(flow.dport, endianness), raw16(flow.sport, endianness)
-    swap = (diff < 0) | ((diff == 0) & (pd_ < ps))
+    if rule.endswith("ports-apart"):
+        swap = diff < 0
+        swap_ports = ip & (pd_ < ps)
+    else:
+        swap = (diff < 0) | ((diff == 0) & (pd_ < ps))
+        swap_ports = swap
     s2 = swap[:, None]
     return Flow(flow.n_proto, flow.l2_proto, flow.version,
                 np.where(s2, flow.dst, flow.src), np.where(s2, flow.src, flow.dst),
-                flow.ip_proto, np.where(swap, flow.dport, flow.sport),
-                np.where(swap, flow.sport, flow.dport), flow.flow_label, flow.vlan,
-                flow.has_vlan, flow.tunnelled)
+                flow.ip_proto, np.where(swap_ports, flow.dport, flow.sport),
+                np.where(swap_ports, flow.sport, flow.dport), flow.flow_label, flow.vlan,
+                flow.has_vlan, flow.tunnelled, flow.vlan_tci, flow.residue)
 
 
 def _put(buf: np.ndarray, off: int, values: np.ndarray, size: int, order: str) -> None:
@@ -115,9 +127,12 @@ def _put(buf: np.ndarray, off: int, values: np.ndarray, size: int, order: str) -
         buf[:, off + i] = ((v >> np.uint64(shift)) & np.uint64(0xFF)).astype(np.uint8)
 
 
-def flow_keys_bytes(flow: Flow, layout: FlowKeysLayout | str,
-                    endianness: str = "little") -> tuple[np.ndarray, np.ndarray]:
+def flow_keys_bytes(flow: Flow, layout: FlowKeysLayout | str, endianness: str = "little",
+                    vlan_bits: int = 0x0FFF) -> tuple[np.ndarray, np.ndarray]:
     """The hashed part of ``struct flow_keys`` per packet: ``(bytes (N, max), lengths (N,))``.
+
+    ``vlan_bits`` masks the VLAN TCI into the ``vlan_id:12, vlan_dei:1, vlan_priority:3``
+    key (the profile's ``vlan_tci_hashed``: which of the bits its dissector fills).
 
     Examples
     --------
@@ -143,7 +158,8 @@ def flow_keys_bytes(flow: Flow, layout: FlowKeysLayout | str,
     if tagged.any():
         rows = np.flatnonzero(tagged)
         sub = buf[rows]
-        _put(sub, lay.vlan, flow.vlan[rows] & 0xFFF, 2, host)
+        tci = flow.vlan if flow.vlan_tci is None else flow.vlan_tci
+        _put(sub, lay.vlan, tci[rows] & vlan_bits, 2, host)
         if lay.vlan_tpid:
             _put(sub, lay.vlan + 2, np.full(len(rows), 0x8100), 2, "big")
         if lay.vlan_size == 8:
@@ -152,6 +168,13 @@ def flow_keys_bytes(flow: Flow, layout: FlowKeysLayout | str,
     _put(buf, lay.ports, flow.sport, 2, "big")
     _put(buf, lay.ports + 2, flow.dport, 2, "big")
     v4, v6 = flow.version == 4, flow.version == 6
+    if flow.residue is not None:  # 4in6: the outer IPv6 addresses stay in the address union
+        for w in range(8):
+            off = lay.addrs + 4 * w
+            if off + 4 <= buf.shape[1]:
+                tmp = np.zeros((n, 4), dtype=np.uint8)
+                _put(tmp, 0, flow.residue[:, w], 4, "big")
+                buf[v4, off:off + 4] = tmp[v4]
     for base, words in ((lay.addrs, flow.src), (None, flow.dst)):
         for w in range(4):
             if base is not None:  # source: v4 at addrs, v6 at addrs
@@ -174,7 +197,8 @@ def flow_hash(flow: Flow, seed, profile: KernelProfile, endianness: str = "littl
     if profile.flow_hash is None:
         raise KernelFeatureMissing(f"profile {profile.name!r} has no flow_keys hash")
     f = consistentify(flow, profile.consistentify, endianness) if consistent else flow
-    buf, lengths = flow_keys_bytes(f, profile.flow_keys_layout, endianness)
+    buf, lengths = flow_keys_bytes(f, profile.flow_keys_layout, endianness,
+                                   profile.vlan_tci_hashed)
     return hash_flow_bytes(buf, lengths, seed, profile, endianness)
 
 
@@ -257,7 +281,7 @@ def skb_hash(packets: pd.DataFrame, hashrnd=0, profile: str | KernelProfile = DE
     ...     "tunnel": ["none"] * 2, "inner_src": [None] * 2, "inner_dst": [None] * 2,
     ...     "inner_proto": [None] * 2, "inner_sport": [None] * 2, "inner_dport": [None] * 2})
     >>> [hex(h) for h in skb_hash(pk, bytes(range(16)), "5.18+")]
-    ['0x61c8b527', '0x61c8b527']
+    ['0xaa09f22d', '0xaa09f22d']
     """
     prof = get_profile(profile)
     check_frame(packets)
@@ -281,6 +305,4 @@ def skb_hash(packets: pd.DataFrame, hashrnd=0, profile: str | KernelProfile = DE
 
 
 def _rows(flow: Flow, rows) -> Flow:
-    if isinstance(rows, slice):
-        return flow
-    return Flow(*(getattr(flow, f)[rows] for f in Flow.__dataclass_fields__))
+    return flow.rows(rows)

@@ -1,0 +1,124 @@
+"""qoslab.hashing against the kernel's own code, compiled (tools/kernel-oracle).
+
+For every oracle era the kernel functions extracted verbatim from that tree (flow dissector,
+``__skb_get_hash``, siphash/jhash, cls_flow, ``sfq_classify``, ``fq_codel_classify``,
+``prio2band``/``ip_tos2prio``) are compiled with gcc and run on the very pcap bytes that
+``qoslab.read_capture`` reads; every check must agree on every packet. The default run draws
+2,000 random packets per era; ``QOSLAB_ORACLE_PACKETS=100000`` runs a larger one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need_tool
+
+ORACLE = Path(__file__).resolve().parents[1] / "tools" / "kernel-oracle"
+sys.path.insert(0, str(ORACLE))
+
+import driver  # noqa: E402
+import extract  # noqa: E402
+from eras import ERAS, TREES  # noqa: E402
+from packets import MAC, write_pcap  # noqa: E402
+
+PACKETS = int(os.environ.get("QOSLAB_ORACLE_PACKETS", "2000"))
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory):
+    need_tool("gcc")
+    return tmp_path_factory.mktemp("oracle-build")
+
+
+@pytest.mark.parametrize("era", list(driver.ERA_PROFILES))
+def test_qoslab_agrees_with_the_compiled_kernel(era, build_dir):
+    result = driver.run_era(era, PACKETS, seed=1, work=build_dir)
+    assert result.packets == PACKETS
+    assert set(result.excluded) == set(driver.EXCLUSIONS)  # exclusions only by name
+    assert result.mismatches == dict.fromkeys(result.mismatches, 0), result.examples
+
+
+def _tcp4(src: str, dst: str, sport: int, dport: int) -> bytes:
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 40, 1, 0, 64, 6, 0,
+                     bytes(map(int, src.split("."))), bytes(map(int, dst.split("."))))
+    tcp = struct.pack(">HHIIBBHHH", sport, dport, 1, 0, 0x50, 0x18, 512, 0, 0)
+    return MAC + b"\x08\x00" + ip + tcp
+
+
+def test_readme_worked_flow_matches_the_6_1_kernel(build_dir, tmp_path):
+    """TCP 192.168.1.10:12345 -> 10.0.0.1:80 and back, key 00..0f (the doctests' flow)."""
+    import qoslab
+    from qoslab.hashing import fq_codel_index, skb_hash
+
+    frames = [_tcp4("192.168.1.10", "10.0.0.1", 12345, 80),
+              _tcp4("10.0.0.1", "192.168.1.10", 80, 12345)]
+    write_pcap(tmp_path / "f.pcap", frames)
+    (tmp_path / "meta").write_text("0 0\n0 0\n")
+    k0, k1 = (int.from_bytes(bytes(range(a, a + 8)), "little") for a in (0, 8))
+    (tmp_path / "jobs").write_text(f"hashrnd {k0:x} {k1:x}\nskbhash\n"
+                                   f"sfq 400 0 ffffffff {k0:x} {k1:x}\nfqcodel 400 0 ffffffff\n")
+    exe = driver.build("6.1.20", build_dir)
+    out = subprocess.run([str(exe), str(tmp_path / "f.pcap"), str(tmp_path / "meta"),
+                          str(tmp_path / "jobs")], capture_output=True, text=True, check=True)
+    kernel = [[int(x) for x in line.split()] for line in out.stdout.splitlines()]
+    assert kernel == [[0xAA09F22D, 557, 680]] * 2  # what 6.1.20 computes
+    pk = qoslab.read_capture(tmp_path / "f.pcap")
+    key = bytes(range(16))
+    assert skb_hash(pk, key, "5.18+").tolist() == [0xAA09F22D] * 2
+    assert qoslab.Sfq(profile="5.18+").bucket(pk, key).tolist() == [557] * 2
+    assert fq_codel_index(pk, 1024, key, "5.18+").tolist() == [680] * 2
+
+
+def test_extracted_code_carries_its_provenance_and_licence():
+    assert (ORACLE / "COPYING").is_file()
+    assert "GPL-2.0" in (ORACLE / "COPYING").read_text()
+    for era, spec in ERAS.items():
+        tree = TREES[spec.tree]
+        files = [p for p in (ORACLE / "kernel" / era).rglob("*") if p.is_file()]
+        assert {str(p.relative_to(ORACLE / "kernel" / era)) for p in files} == \
+            {piece.path for piece in spec.pieces}
+        for path in files:
+            text = path.read_text()
+            assert text.startswith("/* SPDX-License-Identifier: GPL-2.0 */")
+            pieces = re.findall(r"/\* qoslab-oracle: (\S+) @ ([0-9a-f]{40}): (\S+), lines "
+                                r"(\d+)-(\d+)", text)
+            assert pieces, path
+            for repo, commit, file, first, last in pieces:
+                assert (repo, commit) == (tree.repo, tree.commit)
+                assert file == str(path.relative_to(ORACLE / "kernel" / era))
+                assert int(first) <= int(last)
+
+
+def test_extraction_finds_definitions_verbatim():
+    src = ("/* c */\nstatic inline u32\nfoo(int a,\n    int b)\n{\n\tif (a) { return b; }\n"
+           "\treturn '}';\n}\n\n#define BAR(x) \\\n\t((x) + 1)\nstruct s {\n\tint a;\n};\n"
+           "static const u8 tbl[4] = {\n\t1, 2, 3, 4\n};\n")
+    lines = src.split("\n")
+    assert extract.find_definition(src, "foo") == (1, 7)
+    assert extract.find_definition(src, "#define BAR") == (9, 10)
+    assert extract.find_definition(src, "struct s") == (11, 13)
+    assert extract.find_definition(src, "tbl") == (14, 16)
+    assert lines[7] == "}"
+    with pytest.raises(LookupError):
+        extract.find_definition(src, "missing")
+
+
+def test_oracle_is_not_part_of_the_package():
+    import tomllib
+
+    conf = tomllib.loads((ORACLE.parents[1] / "pyproject.toml").read_text())
+    assert conf["tool"]["setuptools"]["packages"]["find"]["include"] == ["qoslab*"]
+    data = conf["tool"]["setuptools"]["package-data"]["qoslab"]
+    assert not any("kernel" in d or "tools" in d for d in data)
+    import qoslab
+
+    pkg = Path(qoslab.__file__).parent
+    assert not any("qoslab-oracle" in p.read_text(errors="replace")
+                   for p in pkg.rglob("*") if p.suffix in (".py", ".c", ".h"))

@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Compare qoslab.hashing with the kernel's own code, compiled, on the same pcap bytes.
+
+Usage::
+
+    python tools/kernel-oracle/driver.py [--era 6.1.20 ...] [--packets 2000] [--seed 1] [-v]
+
+For each era (:data:`ERA_PROFILES`): build ``harness/oracle.c`` with the era's extracted code
+(gcc), draw random frames (:mod:`packets`), write them as a pcap, read that pcap with
+``qoslab.read_capture``, compute every check of :data:`CHECKS` with qoslab and with the
+compiled kernel code, and count the packets where they differ. Rows that a named
+exclusion of :data:`EXCLUSIONS` covers (what qoslab does not model, see docs/kernel-facts.md)
+are counted apart, by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from eras import ERAS, TREES  # noqa: E402
+from packets import random_frames, write_pcap  # noqa: E402
+
+import qoslab  # noqa: E402
+from qoslab.hashing import FlowClassifier, FqCodel, Sfq, pfifo_fast_band, skb_hash  # noqa: E402
+from qoslab.hashing.keys import FLOW_KEYS  # noqa: E402
+
+
+@dataclass(frozen=True)
+class EraProfile:
+    era: str  # folder under kernel/
+    profile: str  # the qoslab profile that stands for it
+    seed_kind: str  # "siphash" (128-bit keys) or "u32"
+    fq_codel: bool = True
+    skb_hash: bool = True
+    sfq_divisors: tuple[int, ...] = (1024, 128)
+
+
+#: Oracle era -> the qoslab profile that must agree with it.
+ERA_PROFILES: dict[str, EraProfile] = {
+    "6.1.20": EraProfile("6.1.20", "5.18+", "siphash"),
+}
+
+#: cls_flow filters compared: (tc-style keys, mode, divisor, baseclass, map operators).
+FILTERS = (
+    ("src,dst,proto,proto-src,proto-dst", "hash", 1024, 0x10001, {}),
+    ("dst,proto-dst,vlan-tag,priority", "hash", 64, 0x1000A, {}),
+    ("proto-dst", "map", None, 0x20001, dict(mask=0xFF, xor=0x3, rshift=1, addend=5)),
+    ("vlan-tag", "map", None, 0x10001, {}),
+    ("src", "map", 300, 0x10001, dict(mask=0xFFFF)),
+    ("rxhash,mark,iif,proto", "hash", 100, 0x30005, {}),
+)
+#: Keys compared one by one (all of cls_flow's; nfct-* fall back to the plain keys).
+KEY_NAMES = tuple(k for k in FLOW_KEYS if not k.startswith("tunnel-"))
+HANDLE = 0x10000
+
+#: Named exclusions: rows qoslab does not model (what, and a predicate on PACKETS).
+EXCLUSIONS: dict[str, tuple[str, object]] = {}
+
+
+def build(era: str, out_dir: Path) -> Path:
+    """Compile the harness for ``era``; cached by the hash of its sources."""
+    tree = TREES[ERAS[era].tree]
+    major, minor, patch = (tree.version.split(".") + ["0"])[:3]
+    sources = sorted((HERE / "kernel" / era).rglob("*")) + sorted((HERE / "harness").glob("*"))
+    digest = hashlib.sha256()
+    for p in sources:
+        if p.is_file():
+            digest.update(p.read_bytes())
+    exe = out_dir / f"oracle-{era}-{digest.hexdigest()[:12]}"
+    if not exe.exists():
+        cmd = ["gcc", "-O1", "-std=gnu11", "-w", f"-DKV=KERNEL_VERSION({major},{minor},{patch})",
+               f"-I{HERE / 'harness'}", "-iquote", str(HERE / "kernel" / era),
+               str(HERE / "harness" / "oracle.c"), "-o", str(exe)]
+        subprocess.run(cmd, check=True, cwd=out_dir)
+    return exe
+
+
+def _seed_words(rng, kind: str) -> tuple[list[int], object]:
+    """(words for the harness, the seed as qoslab takes it)."""
+    if kind == "siphash":
+        k = [int(x) for x in rng.integers(0, 2**63, 2, dtype=np.uint64)]
+        return k, k[0].to_bytes(8, "little") + k[1].to_bytes(8, "little")
+    s = int(rng.integers(0, 2**32))
+    return [s], s
+
+
+def _keymask(names: str) -> int:
+    return sum(1 << FLOW_KEYS[k.strip()][0] for k in names.split(","))
+
+
+def plan(ep: EraProfile, rng):
+    """The harness jobs and, for each, how qoslab computes the same thing."""
+    jobs, checks = [], []
+    words, hashrnd = _seed_words(rng, ep.seed_kind)
+    jobs.append("hashrnd " + " ".join(f"{w:x}" for w in words))
+    if ep.skb_hash:
+        jobs.append("skbhash")
+        checks.append(("skb_hash", 1, lambda pk: skb_hash(pk, hashrnd, ep.profile)))
+    mask = _keymask(",".join(KEY_NAMES))
+    jobs.append(f"keys {mask:x}")
+    checks.append(("cls_flow keys", len(KEY_NAMES), lambda pk: FlowClassifier(
+        ",".join(KEY_NAMES), profile=ep.profile).key_matrix(pk, skb_hashrnd=hashrnd)))
+    classifiers = []
+    for keys, mode, divisor, base, ops in FILTERS:
+        fc = FlowClassifier(keys, mode=mode, divisor=divisor, baseclass=base,
+                            profile=ep.profile, **ops)
+        r = int(rng.integers(0, 2**32))
+        m = fc.mask if mode == "map" else 0
+        jobs.append(f"flow {1 if mode == 'hash' else 0:x} {_keymask(keys):x} {divisor or 0:x} "
+                    f"{base:x} {r:x} {m:x} {fc.xor:x} {fc.rshift:x} {fc.addend:x}")
+        classifiers.append((fc, r))
+        checks.append((f"cls_flow {mode} {keys} divisor {divisor}", 1,
+                       lambda pk, fc=fc, r=r: fc.classify(pk, r, skb_hashrnd=hashrnd)))
+    for divisor in ep.sfq_divisors:
+        pw, perturb = _seed_words(rng, ep.seed_kind)
+        jobs.append(f"sfq {divisor:x} {HANDLE:x} {-1 & 0xFFFFFFFF:x} " +
+                    " ".join(f"{w:x}" for w in pw))
+        sfq = Sfq(divisor=divisor, profile=ep.profile, handle=HANDLE)
+        checks.append((f"sfq divisor {divisor}", 1,
+                       lambda pk, sfq=sfq, perturb=perturb: sfq.bucket(pk, perturb)))
+    fc, r = classifiers[0]
+    div = ep.sfq_divisors[0]
+    jobs.append(f"sfq {div:x} {HANDLE:x} 0 0 0")
+    sfq_f = Sfq(divisor=div, profile=ep.profile, handle=HANDLE, classifier=fc)
+    checks.append(("sfq with filter", 1, lambda pk: sfq_f.bucket(pk, 0, hashrnd=r)))
+    if ep.fq_codel:
+        for flows in (1024, 700):
+            jobs.append(f"fqcodel {flows:x} {HANDLE:x} {-1 & 0xFFFFFFFF:x}")
+            fq = FqCodel(flows, ep.profile, handle=HANDLE)
+            checks.append((f"fq_codel flows {flows}", 1,
+                           lambda pk, fq=fq: fq.index(pk, hashrnd)))
+        fc1, r1 = classifiers[1]
+        jobs.append(f"fqcodel {1024:x} {HANDLE:x} 1")
+        fqf = FqCodel(1024, ep.profile, handle=HANDLE, classifier=fc1)
+        checks.append(("fq_codel with filter", 1, lambda pk: fqf.index(pk, hashrnd, hashrnd=r1)))
+    jobs.append("band")
+    checks.append(("pfifo_fast band", 1, lambda pk: np.where(
+        pk["ip_version"].fillna(0).to_numpy() == 4,
+        pfifo_fast_band(pk["tos"].fillna(0).to_numpy(dtype=int), profile=ep.profile), 1)))
+    return jobs, checks
+
+
+@dataclass
+class Result:
+    era: str
+    profile: str
+    packets: int
+    mismatches: dict[str, int]  # check -> packets that differ (exclusions removed)
+    excluded: dict[str, int]  # exclusion name -> packets excluded
+    examples: dict[str, list[int]]  # check -> first differing rows
+
+    @property
+    def total(self) -> int:
+        return sum(self.mismatches.values())
+
+
+def qoslab_packets(pcap: Path, priority, mark) -> pd.DataFrame:
+    pk = qoslab.read_capture(pcap)
+    pk["priority"] = pd.array(priority, dtype="UInt32")
+    pk["mark"] = pd.array(mark, dtype="UInt32")
+    pk["route_token"] = 0  # no route: addr_fold(skb_dst) = 0, as in the harness
+    pk["sk_token"] = 0
+    return pk
+
+
+def run_era(era: str, n: int = 2000, seed: int = 1, work: Path | None = None) -> Result:
+    ep = ERA_PROFILES[era]
+    rng = np.random.default_rng([seed, sum(map(ord, era))])
+    with tempfile.TemporaryDirectory(prefix="qoslab-oracle-") as tmp:
+        tmp = Path(tmp)
+        build_dir = work or tmp
+        exe = build(era, build_dir)
+        frames, priority, mark = random_frames(n, seed)
+        write_pcap(tmp / "frames.pcap", frames)
+        (tmp / "meta").write_text("".join(f"{p} {m}\n" for p, m in zip(priority, mark, strict=True)))
+        jobs, checks = plan(ep, rng)
+        (tmp / "jobs").write_text("\n".join(jobs) + "\n")
+        res = subprocess.run([str(exe), str(tmp / "frames.pcap"), str(tmp / "meta"),
+                              str(tmp / "jobs")], capture_output=True, text=True, check=True,
+                             cwd=tmp, timeout=600)
+        kernel = np.array([line.split() for line in res.stdout.splitlines()], dtype=np.int64)
+        pk = qoslab_packets(tmp / "frames.pcap", priority, mark)
+    if kernel.shape[0] != len(pk):
+        raise RuntimeError(f"oracle gave {kernel.shape[0]} rows for {len(pk)} packets")
+    excluded_rows = np.zeros(len(pk), bool)
+    excluded = {}
+    for name, (_what, pred) in EXCLUSIONS.items():
+        m = np.asarray(pred(pk, ep), dtype=bool)
+        excluded[name] = int(m.sum())
+        excluded_rows |= m
+    mismatches, examples = {}, {}
+    col = 0
+    for name, width, fn in checks:
+        want = kernel[:, col:col + width]
+        col += width
+        got = np.asarray(fn(pk), dtype=np.int64).reshape(len(pk), -1)
+        if width == 1:
+            got = got[:, :1]
+        bad = (got != (want & (0xFFFFFFFF if name == "cls_flow keys" else -1))).any(axis=1)
+        bad &= ~excluded_rows
+        mismatches[name] = int(bad.sum())
+        examples[name] = np.flatnonzero(bad)[:5].tolist()
+    return Result(era, ep.profile, len(pk), mismatches, excluded, examples)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--era", action="append", help="era (default: all)")
+    ap.add_argument("--packets", type=int,
+                    default=int(os.environ.get("QOSLAB_ORACLE_PACKETS", "2000")))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    bad = 0
+    for era in args.era or list(ERA_PROFILES):
+        r = run_era(era, args.packets, args.seed)
+        print(f"{era:10} {r.profile:16} {r.packets} packets: {r.total} mismatches")
+        for name, count in r.mismatches.items():
+            if count or args.verbose:
+                print(f"    {name}: {count}  e.g. rows {r.examples[name]}")
+        for name, count in r.excluded.items():
+            print(f"    excluded ({name}): {count}")
+        bad += r.total
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

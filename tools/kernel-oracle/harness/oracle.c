@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * qoslab's kernel oracle: runs the kernel's own hash, dissector, classifier and
+ * qdisc-selection functions (extracted verbatim into kernel/<era>/) on the frames of a pcap.
+ *
+ *   oracle CAPTURE.pcap META JOBS
+ *
+ * CAPTURE: classic pcap, Ethernet link type. META: one line per frame, "priority mark"
+ * (decimal): what skb->priority and skb->mark hold when the packet reaches the qdisc.
+ * JOBS: one job per line (numbers in hex without 0x unless noted):
+ *
+ *   hashrnd W0 W1 [W2 W3]     the global flow-hash secret (siphash key words / u32 seed)
+ *   skbhash                   skb_get_hash()
+ *   flow MODE KEYMASK DIVISOR BASECLASS HASHRND MASK XOR RSHIFT ADDEND
+ *                             a cls_flow filter: prints the class minor, or -1
+ *   keys KEYMASK              cls_flow flow_key_get() of each key in KEYMASK, in bit order
+ *   sfq DIVISOR HANDLE FILTER P0 P1 [P2 P3]
+ *                             sfq_classify() - 1 (bucket; -1 = dropped), FILTER = index of a
+ *                             flow job above or -1; P = perturbation
+ *   fqcodel FLOWS HANDLE FILTER
+ *                             fq_codel_classify() - 1
+ *   band                      pfifo_fast band of rt_tos2priority(outer IPv4 TOS)
+ *
+ * Output: one line per frame, the jobs' values (decimal) separated by spaces.
+ *
+ * Packet model (what the driver's qoslab side assumes too): the frame is at the egress qdisc
+ * of an Ethernet device, skb->data at the MAC header, the network header right after it.
+ * An 802.1Q tag is carried out of band (VLAN acceleration: skb->vlan_tci, vlan_proto 0x8100,
+ * skb->protocol the encapsulated EtherType, the device has NETIF_F_HW_VLAN_CTAG_TX), as the
+ * kernel's VLAN devices hand packets to a VLAN-offloading NIC. No socket, no route
+ * (skb->sk and skb_dst are NULL: addr_fold() gives 0), no conntrack, skb->hash unset.
+ */
+#include "shim.h"
+
+#ifndef KV
+#error "compile with -DKV=KERNEL_VERSION(a,b,c)"
+#endif
+
+/* ------------------------------------------------------------------ the kernel's code */
+#include "include/uapi/linux/pkt_sched.h"
+#include "include/linux/jhash.h"
+#if KV >= KERNEL_VERSION(4, 4, 0)
+#include "include/linux/siphash.h"
+#include "lib/siphash.c"
+#endif
+#include "include/linux/math.h"
+#include "include/linux/in.h"
+#include "include/net/ip.h"
+#include "include/net/ipv6.h"
+#include "include/net/flow_dissector.h"
+
+void __skb_get_hash(struct sk_buff *skb);
+bool __skb_flow_dissect(const struct net *net, const struct sk_buff *skb,
+			struct flow_dissector *flow_dissector, void *target_container,
+			const void *data, __be16 proto, int nhoff, int hlen, unsigned int flags);
+extern struct flow_dissector flow_keys_dissector;
+static void __skb_flow_bpf_to_target(const struct bpf_flow_keys *flow_keys,
+				     struct flow_dissector *flow_dissector,
+				     void *target_container)
+{
+	(void)flow_keys; (void)flow_dissector; (void)target_container;
+	abort();
+}
+static inline void net_get_random_once(void *buf, size_t n) { (void)buf; (void)n; }
+
+#include "include/linux/skbuff.h"
+#include "include/linux/if_vlan.h"
+#include "net/core/flow_dissector.c"
+#include "net/sched/cls_flow.c"
+
+/* the fields of the qdiscs' private data that sfq_classify / fq_codel_classify read */
+struct sfq_sched_data {
+	unsigned int divisor;
+	siphash_key_t perturbation;
+	struct tcf_proto __rcu *filter_list;
+};
+struct fq_codel_sched_data {
+	struct tcf_proto __rcu *filter_list;
+	u32 flows_cnt;
+};
+#include "net/sched/sch_sfq.c"
+#include "net/sched/sch_fq_codel.c"
+#include "net/sched/sch_generic.c"
+#include "net/ipv4/route.c"
+#include "include/net/route.h"
+
+/* ------------------------------------------------------------------ harness */
+#define MAX_JOBS 64
+#define MAX_FILTERS 16
+#define MAX_FRAME 65536
+
+enum job_kind { J_HASHRND, J_SKBHASH, J_FLOW, J_KEYS, J_SFQ, J_FQCODEL, J_BAND };
+struct job {
+	enum job_kind kind;
+	unsigned long long a[10];
+	int n;
+	int filter; /* J_FLOW: its filter index; J_SFQ/J_FQCODEL: attached filter or -1 */
+};
+
+static struct job jobs[MAX_JOBS];
+static int njobs;
+static struct flow_head heads[MAX_FILTERS];
+static struct flow_filter filters[MAX_FILTERS];
+static struct tcf_proto protos[MAX_FILTERS];
+static int nfilters;
+static struct net_device the_dev = { .features = NETIF_F_HW_VLAN_CTAG_TX };
+
+static void die(const char *what)
+{
+	fprintf(stderr, "oracle: %s\n", what);
+	exit(2);
+}
+
+static void read_jobs(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[512], word[32];
+	if (!f)
+		die("cannot open the jobs file");
+	while (fgets(line, sizeof(line), f)) {
+		struct job *j;
+		int off = 0, used;
+		if (sscanf(line, "%31s%n", word, &off) != 1)
+			continue;
+		if (njobs == MAX_JOBS)
+			die("too many jobs");
+		j = &jobs[njobs++];
+		j->filter = -1;
+		if (!strcmp(word, "hashrnd")) j->kind = J_HASHRND;
+		else if (!strcmp(word, "skbhash")) j->kind = J_SKBHASH;
+		else if (!strcmp(word, "flow")) j->kind = J_FLOW;
+		else if (!strcmp(word, "keys")) j->kind = J_KEYS;
+		else if (!strcmp(word, "sfq")) j->kind = J_SFQ;
+		else if (!strcmp(word, "fqcodel")) j->kind = J_FQCODEL;
+		else if (!strcmp(word, "band")) j->kind = J_BAND;
+		else die("unknown job");
+		while (j->n < 10 && sscanf(line + off, "%llx%n", &j->a[j->n], &used) == 1) {
+			j->n++;
+			off += used;
+		}
+		if (j->kind == J_FLOW) {
+			struct flow_filter *ff;
+			if (nfilters == MAX_FILTERS || j->n != 9)
+				die("bad flow job");
+			j->filter = nfilters;
+			ff = &filters[nfilters];
+			memset(ff, 0, sizeof(*ff));
+			ff->mode = (u32)j->a[0];
+			ff->keymask = (u32)j->a[1];
+			ff->nkeys = __builtin_popcount(ff->keymask);
+			ff->divisor = (u32)j->a[2];
+			ff->baseclass = (u32)j->a[3];
+			ff->hashrnd = (u32)j->a[4];
+			ff->mask = (u32)j->a[5];
+			ff->xor = (u32)j->a[6];
+			ff->rshift = (u32)j->a[7];
+			ff->addend = (u32)j->a[8];
+			heads[nfilters].filters.next = &ff->list;
+			heads[nfilters].filters.prev = &ff->list;
+			ff->list.next = &heads[nfilters].filters;
+			ff->list.prev = &heads[nfilters].filters;
+			protos[nfilters].root = &heads[nfilters];
+			protos[nfilters].classify = flow_classify;
+			nfilters++;
+		}
+		if ((j->kind == J_SFQ || j->kind == J_FQCODEL) && j->n >= 3 &&
+		    (long long)j->a[2] >= 0 && j->a[2] < (unsigned long long)nfilters)
+			j->filter = (int)j->a[2];
+	}
+	fclose(f);
+}
+
+/* skb for one frame, VLAN tag moved out of band (see the packet model above) */
+static void make_skb(struct sk_buff *skb, unsigned char *buf, const unsigned char *frame,
+		     unsigned int len, u32 priority, u32 mark)
+{
+	memset(skb, 0, sizeof(*skb));
+	memcpy(buf, frame, len);
+	if (len >= 18 && buf[12] == 0x81 && buf[13] == 0x00) {
+		skb->vlan_present = 1;
+		skb->vlan_proto = htons(ETH_P_8021Q);
+		skb->vlan_tci = (u16)((buf[14] << 8) | buf[15]);
+		memmove(buf + 12, buf + 16, len - 16);
+		len -= 4;
+	}
+	skb->head = skb->data = buf;
+	skb->len = len;
+	skb->protocol = len >= 14 ? (__be16)(buf[12] | (buf[13] << 8)) : 0;
+	skb->network_header = ETH_HLEN;
+	skb->priority = priority;
+	skb->mark = mark;
+	skb->dev = &the_dev;
+}
+
+static u32 outer_tos_priority(const struct sk_buff *skb)
+{
+	const struct iphdr *iph = (const struct iphdr *)(skb->data + ETH_HLEN);
+	if (skb->protocol != htons(ETH_P_IP) || skb->len < ETH_HLEN + 20)
+		return 0;
+	return (u32)(u8)rt_tos2priority(iph->tos);
+}
+
+static void run_frame(const unsigned char *frame, unsigned int len, u32 priority, u32 mark)
+{
+	static unsigned char buf[MAX_FRAME];
+	struct sk_buff skb;
+	struct Qdisc sch;
+	int k, qerr;
+
+	for (k = 0; k < njobs; k++) {
+		struct job *j = &jobs[k];
+		make_skb(&skb, buf, frame, len, priority, mark);
+		switch (j->kind) {
+		case J_HASHRND:
+			hashrnd.key[0] = j->a[0];
+			hashrnd.key[1] = j->a[1];
+			break;
+		case J_SKBHASH:
+			printf(" %u", skb_get_hash(&skb));
+			break;
+		case J_FLOW: {
+			struct tcf_result res = { 0, 0 };
+			int r = flow_classify(&skb, &protos[j->filter], &res);
+			printf(" %d", r < 0 ? -1 : (int)TC_H_MIN(res.classid));
+			break;
+		}
+		case J_KEYS: {
+			u32 mask = (u32)j->a[0];
+			struct flow_keys flow_keys;
+			skb_flow_dissect_flow_keys(&skb, &flow_keys, 0);
+			while (mask) {
+				int key = ffs(mask) - 1;
+				mask &= ~(1u << key);
+				make_skb(&skb, buf, frame, len, priority, mark);
+				printf(" %u", flow_key_get(&skb, key, &flow_keys));
+			}
+			break;
+		}
+		case J_SFQ: {
+			struct sfq_sched_data *q = qdisc_priv(&sch);
+			memset(&sch, 0, sizeof(sch));
+			sch.handle = (u32)j->a[1];
+			q->divisor = (unsigned int)j->a[0];
+			q->perturbation.key[0] = j->a[3];
+			q->perturbation.key[1] = j->a[4];
+			q->filter_list = j->filter >= 0 ? &protos[j->filter] : NULL;
+			qerr = 0;
+			printf(" %d", (int)sfq_classify(&skb, &sch, &qerr) - 1);
+			break;
+		}
+		case J_FQCODEL: {
+			struct fq_codel_sched_data *q = qdisc_priv(&sch);
+			memset(&sch, 0, sizeof(sch));
+			sch.handle = (u32)j->a[1];
+			q->flows_cnt = (u32)j->a[0];
+			q->filter_list = j->filter >= 0 ? &protos[j->filter] : NULL;
+			qerr = 0;
+			printf(" %d", (int)fq_codel_classify(&skb, &sch, &qerr) - 1);
+			break;
+		}
+		case J_BAND:
+			printf(" %u", (u32)prio2band[outer_tos_priority(&skb) & TC_PRIO_MAX]);
+			break;
+		}
+	}
+	printf("\n");
+}
+
+int main(int argc, char **argv)
+{
+	static unsigned char frame[MAX_FRAME];
+	unsigned char gh[24], rh[16];
+	FILE *pcap, *meta;
+	char line[128];
+
+	if (argc != 4)
+		die("usage: oracle CAPTURE.pcap META JOBS");
+	skb_flow_dissector_init(&flow_keys_dissector, flow_keys_dissector_keys,
+				ARRAY_SIZE(flow_keys_dissector_keys));
+	read_jobs(argv[3]);
+	pcap = fopen(argv[1], "rb");
+	meta = fopen(argv[2], "r");
+	if (!pcap || !meta)
+		die("cannot open the capture or the meta file");
+	if (fread(gh, 1, 24, pcap) != 24 || gh[0] != 0xd4 || gh[1] != 0xc3 || gh[20] != 1)
+		die("expected a little-endian microsecond pcap with Ethernet link type");
+	while (fread(rh, 1, 16, pcap) == 16) {
+		u32 caplen = rh[8] | rh[9] << 8 | rh[10] << 16 | (u32)rh[11] << 24;
+		unsigned int priority = 0, mark = 0;
+		if (caplen > MAX_FRAME || fread(frame, 1, caplen, pcap) != caplen)
+			die("truncated capture");
+		if (!fgets(line, sizeof(line), meta) || sscanf(line, "%u %u", &priority, &mark) != 2)
+			die("meta file has fewer lines than the capture has frames");
+		run_frame(frame, caplen, priority, mark);
+	}
+	return 0;
+}
