@@ -21,6 +21,7 @@ __all__ = ["main", "build_parser", "SUBCOMMANDS"]
 #: subcommand -> module that registers it (in the order ``--help`` lists them).
 SUBCOMMANDS: dict[str, str] = {
     "report": "qoslab.report",
+    "notebooks": "qoslab.data",
     "capture": "qoslab.capture.cli",
     "plot": "qoslab.plot_cli",
     "ping": "qoslab.ping.cli",

@@ -32,14 +32,11 @@ __all__ = [
     "fetched_urls",
     "copy_static",
     "register",
-    "NOTEBOOK_DIR",
     "STATIC_DIR",
     "WIDGET_RENDERER",
     "WIDGET_STATE_MIMETYPE",
 ]
 
-#: The repository's notebooks folder.
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 #: Browser assets shipped with qoslab (see ``qoslab/_static/README.md``).
 STATIC_DIR = Path(__file__).resolve().parent / "_static"
 #: Where the widget renderer lands, relative to the HTML files.
@@ -263,12 +260,14 @@ def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeou
 def render_all(notebooks: Iterable[PathLike] = (), out_dir: PathLike = "reports", *,
                jobs: int | None = None, timeout: int = 600,
                parameters: Mapping[str, Any] | None = None, force: bool = False) -> list[Path]:
-    """Render each notebook (default: every notebook under ``notebooks/``), in name order.
+    """Render each notebook (default: every notebook qoslab ships), in name order.
 
     Parameters
     ----------
     notebooks
-        ``.ipynb`` paths; empty means every ``notebooks/*.ipynb``.
+        ``.ipynb`` paths; empty means the notebooks qoslab ships
+        (:func:`qoslab.data.notebook_paths`: inside the installed package, or the repository's
+        ``notebooks/`` in a source checkout).
     out_dir
         Folder for the HTML files.
     jobs
@@ -288,9 +287,11 @@ def render_all(notebooks: Iterable[PathLike] = (), out_dir: PathLike = "reports"
         A missing notebook (checked before anything runs) or the first failure in input order;
         the other notebooks are still rendered.
     """
-    paths = [Path(p) for p in notebooks] or sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+    from .data import notebook_dir, notebook_paths
+
+    paths = [Path(p) for p in notebooks] or notebook_paths()
     if not paths:
-        raise QoslabError(f"no notebooks to render (looked in {NOTEBOOK_DIR})")
+        raise QoslabError(f"no notebooks to render (looked in {notebook_dir()})")
     for p in paths:
         if not p.is_file():
             raise QoslabError(f"{p}: no such notebook")
@@ -420,7 +421,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report", help="execute notebooks and write offline HTML reports",
         description="Execute notebooks headless and write HTML (figures inline, widget state "
         "embedded, the widget renderer copied beside it: the pages work offline).")
-    p.add_argument("notebooks", nargs="*", help="notebooks (default: every one in notebooks/)")
+    p.add_argument("notebooks", nargs="*", help="notebooks (default: the ones qoslab ships; `qoslab notebooks DIR` copies "
+                   "them out to edit)")
     p.add_argument("-o", "--out", default="reports", help="output folder (default: reports)")
     p.add_argument("-p", "--parameter", action="append", type=_parse_parameter, default=[],
                    metavar="NAME=VALUE",

@@ -19,7 +19,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import qoslab
 from qoslab.errors import QoslabError
 from qoslab.runs import JOURNAL_FORMAT, Run
 from qoslab.schema import check_values

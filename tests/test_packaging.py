@@ -108,3 +108,139 @@ def test_console_entry_point_version_and_help():
 @pytest.mark.parametrize("name", qoslab.__all__)
 def test_public_names_exist(name):
     assert getattr(qoslab, name) is not None
+
+
+# --- the package as users install it: a wheel in a fresh virtualenv ---------------------------
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import zipfile  # noqa: E402
+
+#: Seconds the whole install may take (pip reuses the wheels already in its cache, or those in
+#: PIP_FIND_LINKS; a cold cache downloads once).
+INSTALL_TIMEOUT = 900
+
+
+def _clean_env(**extra) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")}
+    env.update(MPLBACKEND="Agg", PIP_DISABLE_PIP_VERSION_CHECK="1", **extra)
+    return env
+
+
+#: What a wheel is built from (a copy, so the build leaves nothing in the repository).
+SOURCE = ("qoslab", "data", "notebooks", "pyproject.toml", "setup.py", "MANIFEST.in",
+          "README.md", "environment.yml")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(venv python, a neutral working folder, the wheel) -- qoslab installed from its wheel."""
+    from .conftest import REPO
+
+    root = tmp_path_factory.mktemp("wheel")
+    src = root / "src"
+    src.mkdir()
+    for name in SOURCE:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, src / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(REPO / name, src / name)
+    dist = root / "dist"
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(src),
+                        "-w", str(dist)], timeout=INSTALL_TIMEOUT, env=_clean_env(), cwd=root,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (wheel,) = dist.glob("qoslab-*.whl")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    py = venv / "bin" / "python"
+    r = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-compile", str(wheel),
+                        "pytest"], timeout=INSTALL_TIMEOUT, env=_clean_env(), cwd=root,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    work = root / "work"
+    work.mkdir()
+    return py, work, wheel
+
+
+def _run(installed, *argv, timeout=600, **kw):
+    py, work, _ = installed
+    return subprocess.run([str(py), *argv], cwd=kw.pop("cwd", work), env=_clean_env(),
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def test_the_wheel_carries_the_data_and_the_notebooks_once(installed, repo):
+    names = set(zipfile.ZipFile(installed[2]).namelist())
+    data = {str(p.relative_to(repo / "data")) for p in (repo / "data").rglob("*")
+            if p.is_file() and p.suffix in (".gz", ".pcap", ".pcapng")}
+    assert {f"qoslab/_data/{d}" for d in data} <= names
+    notebooks = {p.name for p in (repo / "notebooks").glob("*.ipynb")}
+    assert {n for n in names if n.startswith("qoslab/_notebooks/")} == {
+        f"qoslab/_notebooks/{n}" for n in notebooks}
+    # one source of truth: the repository holds no second copy
+    assert not (repo / "qoslab" / "_data").exists()
+    assert not (repo / "qoslab" / "_notebooks").exists()
+
+
+def test_installed_qoslab_finds_its_data(installed):
+    code = ("import qoslab, sys; p = qoslab.data_path('flent/ping-v4-icmp-irtt.flent.gz');"
+            "run = qoslab.load(p); print(qoslab.__file__); print(p); print(len(run.probes));"
+            "print(qoslab.read_capture(qoslab.data_path('captures/tunnel_uploads.pcap')).shape[0])")
+    r = _run(installed, "-c", code)
+    assert r.returncode == 0, r.stderr
+    module, data, probes, packets = r.stdout.split()
+    venv = str(installed[0].parent.parent)
+    assert module.startswith(venv) and data.startswith(venv)  # not the source checkout
+    assert int(probes) == 50 and int(packets) == 2913
+    files = _run(installed, "-m", "pip", "show", "-f", "qoslab").stdout
+    assert "__editable__" not in files and "_data/lab/bufferbloat.json.gz" in files
+
+
+def test_qoslab_notebooks_copies_the_notebooks_and_nothing_else(installed):
+    py, work, _ = installed
+    qoslab_exe = py.with_name("qoslab")
+    dest = work / "mine"
+    dest.mkdir()
+    r = subprocess.run([str(qoslab_exe), "notebooks", str(dest)], capture_output=True,
+                       text=True, env=_clean_env(), cwd=work, timeout=120)
+    assert r.returncode == 0, r.stderr
+    copied = sorted(p.name for p in dest.iterdir())
+    assert copied and all(n.endswith(".ipynb") for n in copied)
+    assert len(r.stdout.split()) == len(copied)
+    (dest / copied[0]).write_text("my edits")
+    again = subprocess.run([str(qoslab_exe), "notebooks", str(dest)], capture_output=True,
+                           text=True, env=_clean_env(), cwd=work, timeout=120)
+    assert again.returncode != 0 and len(again.stderr.strip().splitlines()) == 1
+    assert "--force" in again.stderr and (dest / copied[0]).read_text() == "my edits"
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT + 600)
+def test_installed_report_renders_every_packaged_notebook(installed, repo):
+    py, work, _ = installed
+    out = work / "reports"
+    r = subprocess.run([str(py.with_name("qoslab")), "report", "-o", str(out), "-j", "2"],
+                       capture_output=True, text=True, env=_clean_env(), cwd=work, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    want = {p.stem for p in (repo / "notebooks").glob("*.ipynb")}
+    assert {p.stem for p in out.glob("*.html")} == want
+    # the notebooks ran against the installed package (the kernel is the venv's python)
+    import nbformat
+
+    probe = work / "which.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import qoslab; print('QOSLAB-AT', qoslab.__file__)")]), probe)
+    r = subprocess.run([str(py.with_name("qoslab")), "report", str(probe), "-o", str(out)],
+                       capture_output=True, text=True, env=_clean_env(), cwd=work, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    html = (out / "which.html").read_text()
+    assert f"QOSLAB-AT {py.parent.parent}" in html
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT + 600)
+def test_doctests_pass_against_the_installed_package(installed):
+    r = _run(installed, "-m", "pytest", "--doctest-modules", "--pyargs", "qoslab", "-q",
+             "-p", "no:cacheprovider", timeout=600)
+    assert r.returncode == 0, r.stdout[-4000:]
+    assert " passed" in r.stdout.splitlines()[-1]
