@@ -18,7 +18,15 @@ def _grid_analysis(run, duration):
     return spikes, times, align, period
 
 
-@pytest.mark.parametrize(("perturb", "duration"), [(5, 120.0), (20, 400.0)])
+def _stale_allot_cap_ms(run) -> float:
+    """How long a slot with the largest stale allotment 2.6.32 can hold (a 16-bit ``short``:
+    32767 bytes) serves MTU packets alone at the shaper's rate."""
+    shaper_rate = run.meta["params"]["shaper_rate"]
+    packets = -(-32767 // 1514)
+    return packets * 1514 * 8 / shaper_rate * 1000
+
+
+@pytest.mark.parametrize(("perturb", "duration"), [(5, 120.0), (10, 300.0)])
 def test_sfq_perturb_spikes_sit_on_the_perturb_grid(perturb, duration):
     run = scenarios.sfq_perturb(perturb=perturb, duration=duration, seed=3)
     changes = run.events.loc[run.events["kind"] == "hash_change", "t"].to_numpy()
@@ -30,8 +38,25 @@ def test_sfq_perturb_spikes_sit_on_the_perturb_grid(perturb, duration):
     assert align.fraction > 0.8 > align.expected_fraction
     assert period.significant(0.01)
     assert period.period == pytest.approx(perturb, rel=0.02)
-    # the spikes are large: the floods' fresh slot is served alone for a while
-    assert spikes["peak_ms"].max() > 10 * run.probes["rtt_ms"].median()
+    # the spikes are large: the floods' fresh slot is served alone for a while ...
+    median = run.probes["rtt_ms"].median()
+    assert spikes["peak_ms"].max() > 5 * median
+    # ... but never longer than 2.6.32's 16-bit allotment allows (an unbounded integer
+    # would give seconds)
+    assert spikes["peak_ms"].max() < median + _stale_allot_cap_ms(run) + 2 * 13.5
+
+
+def test_long_perturb_periods_wrap_the_allotment_and_spike_rarely():
+    """With 20 s between changes the 16-bit allotments of emptied ping slots wrap many
+    times (each ping adds a quantum): the slot a moved flood gets holds an allotment anywhere
+    in −32768 … 32767, so only some changes spike — and every spike is still on the grid."""
+    run = scenarios.sfq_perturb(perturb=20, duration=1200.0, seed=3)
+    spikes, times, align, _ = _grid_analysis(run, 1200.0)
+    n_changes = (run.events["kind"] == "hash_change").sum()
+    assert 1 <= len(times) < n_changes / 2
+    assert align.fraction == 1.0 and align.p_value < 0.01
+    assert spikes["peak_ms"].max() < run.probes["rtt_ms"].median() + \
+        _stale_allot_cap_ms(run) + 2 * 13.5
 
 
 def test_sfq_without_perturb_has_no_grid():

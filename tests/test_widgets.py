@@ -249,7 +249,7 @@ def test_key_picker_without_packets_shows_only_the_tc_line():
 def test_perturb_explorer_on_the_real_simulator():
     from qoslab.widgets import PerturbExplorer, perturb_experiment
 
-    pe = PerturbExplorer(perturb=5, seed=1, duration=40.0)
+    pe = PerturbExplorer(perturb=5, seed=1, duration=120.0)
     assert pe.last_error is None, pe.last_error
     assert {"duration", "limit", "profile"} <= set(pe.params)
     events = pe.result.run.events

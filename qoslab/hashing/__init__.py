@@ -33,6 +33,7 @@ from .pfifo_fast import (
     TOS2PRIO_NEW,
     TOS2PRIO_OLD,
     pfifo_fast_band,
+    skb_priority,
     tos_to_priority,
 )
 from .profiles import PROFILES, KernelProfile, get_profile
@@ -69,5 +70,6 @@ __all__ = [
     "sharing",
     "siphash",
     "skb_hash",
+    "skb_priority",
     "tos_to_priority",
 ]

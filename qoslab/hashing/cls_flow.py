@@ -288,6 +288,16 @@ class FlowClassifier:
     def __repr__(self) -> str:
         return f"FlowClassifier({self.to_tc()!r}, profile={self.profile.name!r})"
 
+    def _identity(self) -> tuple:
+        return (self.to_tc(), self.profile.name, self.endianness)
+
+    def __eq__(self, other: object) -> bool:
+        """Filters are equal when they classify alike: same tc text, profile, byte order."""
+        return isinstance(other, FlowClassifier) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
 
 def _addend(text: str) -> int:
     """tc ``addend``: a number, an IP address (ntohl; IPv6 last word), ``-`` negates."""

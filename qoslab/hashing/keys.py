@@ -24,7 +24,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ._packets import column, header, present, raw16, tokens
 from .dissect import Flow, direct_read, dissect
-from .pfifo_fast import tos_to_priority
+from .pfifo_fast import skb_priority
 from .profiles import KernelProfile
 
 __all__ = ["FLOW_KEYS", "KEY_BITS", "parse_keys", "key_values"]
@@ -237,13 +237,7 @@ def _inner_port_ok(c: _Context, f: Flow) -> np.ndarray:
 
 
 def _priority(c: _Context) -> np.ndarray:
-    if "priority" in c.p.columns:
-        return column(c.p, "priority")
-    o = c.outer
-    inner = header(c.p, "inner")
-    v4 = np.where(inner.version > 0, inner.version, o.version) == 4
-    tos = np.where(inner.version > 0, inner.tos, o.tos)
-    return np.where(v4, tos_to_priority(tos, c.prof.tos2prio), 0).astype(np.uint32)
+    return skb_priority(c.p, c.prof)
 
 
 def _rxhash(c: _Context) -> np.ndarray:

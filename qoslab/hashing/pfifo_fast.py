@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from .profiles import KernelProfile, get_profile
 
 __all__ = ["PRIO2BAND", "TOS2PRIO_OLD", "TOS2PRIO_NEW", "TC_PRIO", "tos_to_priority",
+           "skb_priority",
            "pfifo_fast_band", "IPTOS_TOS_MASK"]
 
 IPTOS_TOS_MASK = 0x1E
@@ -70,3 +71,39 @@ def pfifo_fast_band(tos=None, table: str = "new", *, profile: str | KernelProfil
         priority = tos_to_priority(tos, table, profile=profile)
     out = PRIO2BAND[np.asarray(priority, dtype=np.int64) & TC_PRIO["MAX"]]
     return int(out) if out.ndim == 0 else out
+
+
+def skb_priority(packets, profile: str | KernelProfile | None = None) -> np.ndarray:
+    """``skb->priority`` of each packet of a PACKETS-like frame (uint32).
+
+    The ``priority`` column when present; otherwise what ``ip_forward`` and the ``IP_TOS``
+    socket option set: ``rt_tos2priority`` of the (inner, for IP-in-IP) IPv4 TOS byte with the
+    profile's table, and 0 for IPv6 (``IPV6_TCLASS`` sets no priority) and non-IP.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pk = pd.DataFrame({"ip_version": [4, 4, 6, 4], "tos": [0x10, 0x02, 0x10, 0x08],
+    ...     "tunnel": ["none", "none", "none", "4in4"], "inner_src": [None, None, None, "10.1.1.1"],
+    ...     "inner_dst": [None, None, None, "10.1.1.2"], "inner_proto": [None, None, None, 1],
+    ...     "inner_sport": [None] * 4, "inner_dport": [None] * 4, "inner_tos": [None, None, None, 0x10]})
+    >>> skb_priority(pk, "classic-2.6.3x").tolist(), skb_priority(pk, "5.18+").tolist()
+    ([6, 1, 0, 6], [6, 0, 0, 6])
+    """
+    from ._packets import column, header
+
+    if "priority" in packets.columns:
+        return column(packets, "priority")
+    table = get_profile(profile or "5.18+").tos2prio
+    version = column(packets, "ip_version").astype(np.int64)
+    tos = column(packets, "tos").astype(np.int64)
+    if _INNER_COLUMNS <= set(packets.columns):
+        inner = header(packets, "inner")
+        tunnelled = inner.version > 0
+        version = np.where(tunnelled, inner.version, version)
+        tos = np.where(tunnelled, inner.tos, tos)
+    return np.where(version == 4, tos_to_priority(tos, table), 0).astype(np.uint32)
+
+
+_INNER_COLUMNS = {"tunnel", "inner_src", "inner_dst", "inner_proto", "inner_sport",
+                  "inner_dport"}

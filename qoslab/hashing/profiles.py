@@ -81,9 +81,11 @@ class KernelProfile:
         Which VLAN TCI bits the flow_keys hash sees (the ``vlan_id:12, vlan_dei:1,
         vlan_priority:3`` key): ``0x0FFF`` id only, ``0xEFFF`` id and priority (PCP).
     sfq_scheduler
-        SFQ enqueue/dequeue generation the simulator's SFQ runtime ports: ``"classic"``
-        (≤ 2.6.36: per-slot ``allot`` carried over between rounds), ``"2.6.37"``, ``"2.6.38"``
-        (2.6.38–3.2) or ``"3.3"`` (3.3+, scaled allotments).
+        Generation of SFQ's scheduler (``net/sched/sch_sfq.c``), which
+        :mod:`qoslab.qdiscs.sfq` runs: ``"classic"`` (≤ 2.6.36: a new flow keeps the
+        unscaled 16-bit allotment its slot had), ``"2.6.37"`` (aa3e219997e: a new flow starts
+        with one quantum), ``"2.6.38"`` (eeaeb068f13: allotment scaled by 8, slots with no
+        allotment skipped; to 3.2) or ``"3.3"`` (flows/depth/headdrop, rehash on perturb).
     sfq_allot_bits
         Width of SFQ's signed ``allot`` credit (``short``: 16 bits, wraps past ±32,767).
     sfq_perturb_rearm

@@ -1,38 +1,44 @@
 """Discrete-event simulation of a shaped egress link with real qdisc behaviour.
 
-``simulate(SimConfig(...)) -> Run`` and the named presets in :mod:`qoslab.sim.scenarios`
+``simulate(SimConfig(...)) -> Run`` and the named experiments of :mod:`qoslab.scenarios`
 produce the same RUN tables as the real ping runner, so every plot and analysis works on
-either. Queue choice per packet comes from :mod:`qoslab.hashing` (one call per flow and seed).
+either. The qdiscs are the runtime models of :mod:`qoslab.qdiscs` (the same objects the
+userspace datapath and capture replay drive); queue choice per packet comes from
+:mod:`qoslab.hashing` (one call per flow and seed).
 """
 
-from . import scenarios  # presets: qoslab.sim.scenarios.sfq_perturb(...)
-from .classful import HtbClass, HtbTree, Prio
-from .fifo import Pfifo, PfifoFast
-from .fq_codel import FqCodel
-from .sfq import SfqQdisc
-from .shaper import Link, TokenBucket
-from .simulate import ConfigChange, SimConfig, occupancy, simulate
+from ..qdiscs import Bfifo, FqCodel, Htb, HtbClass, Pfifo, PfifoFast, Prio, Sfq, Tbf
+from . import scenarios  # qoslab.sim.scenarios.sfq_perturb(...)
+from .link import Link, TokenBucket
+from .simulate import ConfigChange, SimConfig, occupancy, root_spec, simulate
 from .traffic import BulkFlow, PingFlood, PingStream, Tunnel, UdpFlood, flow_frame
+
+#: The SFQ qdisc spec under its earlier name.
+SfqQdisc = Sfq
 
 __all__ = [
     "scenarios",
+    "Bfifo",
     "BulkFlow",
     "ConfigChange",
     "FqCodel",
+    "Htb",
     "HtbClass",
-    "HtbTree",
     "Link",
     "Pfifo",
     "PfifoFast",
     "PingFlood",
     "PingStream",
     "Prio",
+    "Sfq",
     "SfqQdisc",
     "SimConfig",
+    "Tbf",
     "TokenBucket",
     "Tunnel",
     "UdpFlood",
     "flow_frame",
     "occupancy",
+    "root_spec",
     "simulate",
 ]

@@ -13,12 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import ConfigError
+from ..qdiscs import FqCodel, Htb, HtbClass, Pfifo, PfifoFast, Sfq, U32Filter, U32Match
 from ..runs import Run
-from .classful import HtbClass, HtbTree
-from .fifo import Pfifo, PfifoFast
-from .fq_codel import FqCodel
-from .sfq import SfqQdisc
-from .shaper import Link, TokenBucket
+from .link import Link, TokenBucket
 from .simulate import ConfigChange, SimConfig, simulate
 from .traffic import BulkFlow, PingFlood, PingStream, Tunnel
 
@@ -74,7 +71,7 @@ def sfq_perturb(perturb: float = 5, *, seed: int = 1, duration: float = 120.0, l
     traffic += _pings(n_pings, interval=interval, start=1.0)
     cfg = SimConfig(
         traffic=tuple(traffic),
-        qdisc=SfqQdisc(limit=limit, perturb=perturb, profile=profile),
+        qdisc=Sfq(limit=limit, perturb=perturb, profile=profile),
         link=Link(rate=link_rate, delay=0.010),
         shaper=TokenBucket(rate=shaper_rate),
         duration=duration, seed=seed, name="sfq_perturb",
@@ -113,8 +110,8 @@ def tunnel_keys(*, seed: int = 1, duration: float = 60.0, switch_at: float | Non
                                 classifier=_classifier(TUNNEL_KEYS, profile)),)
     cfg = SimConfig(
         traffic=tuple(traffic),
-        qdisc=SfqQdisc(limit=limit, profile=profile,
-                       classifier=_classifier(CLASSIC_SFQ_KEYS, profile)),
+        qdisc=Sfq(limit=limit, profile=profile,
+                  classifier=_classifier(CLASSIC_SFQ_KEYS, profile)),
         link=Link(rate=link_rate, delay=0.010), shaper=TokenBucket(rate=shaper_rate),
         duration=duration, seed=seed, changes=changes, forwarded=True, name="tunnel_keys",
         params=_params(switch_at=switch_at, profile=profile, n_uploads=n_uploads,
@@ -142,7 +139,7 @@ def tos_proto_dst(*, profile: str = "2.6.37-3.2", seed: int = 1, duration: float
              for i, t in enumerate(ping_tos)]
     cfg = SimConfig(
         traffic=tuple(TUNNEL.wrap(uploads + pings)),
-        qdisc=SfqQdisc(limit=limit, profile=profile, classifier=_classifier(keys, profile)),
+        qdisc=Sfq(limit=limit, profile=profile, classifier=_classifier(keys, profile)),
         link=Link(rate=link_rate, delay=0.010), shaper=TokenBucket(rate=shaper_rate),
         duration=duration, seed=seed, forwarded=True, name="tos_proto_dst",
         params=_params(profile=profile, upload_tos=upload_tos, ping_tos=list(ping_tos),
@@ -162,19 +159,25 @@ def pfifo_fast_ecn(table: str = "old", *, seed: int = 1, duration: float = 30.0,
     """
     traffic = [BulkFlow("10.0.9.1", sport=40000, dport=22, ecn=True, start=0.5)]
     traffic += [PingStream("10.0.1.1", tos=ping_tos, interval=interval, start=1.0)]
+    if table not in _TABLE_PROFILE:
+        raise ConfigError(f"pfifo_fast_ecn: table must be 'old' or 'new', not {table!r}")
     cfg = SimConfig(
-        traffic=tuple(traffic), qdisc=PfifoFast(txqueuelen=txqueuelen, table=table),
-        link=Link(rate=link_rate, delay=0.010), duration=duration, seed=seed,
+        traffic=tuple(traffic), qdisc=PfifoFast(profile=_TABLE_PROFILE[table]),
+        link=Link(rate=link_rate, delay=0.010, txqueuelen=txqueuelen), duration=duration,
+        seed=seed,
         name="pfifo_fast_ecn",
         params=_params(table=table, link_rate=link_rate, txqueuelen=txqueuelen,
                        interval=interval, ping_tos=ping_tos))
     return simulate(cfg)
 
 
+#: The TOS table of pfifo_fast_ecn -> a profile that has it.
+_TABLE_PROFILE = {"old": "classic-2.6.3x", "new": "5.18+"}
+
 _QDISCS: dict[str, Callable[[int], object]] = {
     "pfifo": lambda limit: Pfifo(limit=limit),
-    "pfifo_fast": lambda limit: PfifoFast(txqueuelen=limit),
-    "sfq": lambda limit: SfqQdisc(limit=min(limit, 127)),
+    "pfifo_fast": lambda limit: PfifoFast(),
+    "sfq": lambda limit: Sfq(limit=min(limit, 127)),
     "fq_codel": lambda limit: FqCodel(limit=limit),
 }
 
@@ -193,7 +196,8 @@ def bufferbloat(queue_limit: int = 1000, *, qdisc: str = "pfifo", seed: int = 1,
     traffic += _pings(n_pings, interval=interval, start=1.0)
     cfg = SimConfig(
         traffic=tuple(traffic), qdisc=_QDISCS[qdisc](queue_limit),
-        link=Link(rate=link_rate, delay=delay), duration=duration, seed=seed,
+        link=Link(rate=link_rate, delay=delay, txqueuelen=queue_limit), duration=duration,
+        seed=seed,
         name="bufferbloat",
         params=_params(queue_limit=queue_limit, qdisc=qdisc, link_rate=link_rate,
                        n_uploads=n_uploads, n_pings=n_pings, interval=interval, delay=delay))
@@ -210,15 +214,18 @@ def latency_first(*, seed: int = 1, duration: float = 30.0, link_rate: float = 1
     """
     if leaf not in ("sfq", "pfifo"):
         raise ConfigError(f"latency_first: leaf must be 'sfq' or 'pfifo', not {leaf!r}")
-    bulk_leaf = SfqQdisc(limit=127, perturb=10) if leaf == "sfq" else Pfifo(limit=100)
-    interactive = HtbClass("interactive", rate=shaper_rate * 0.3, ceil=shaper_rate, prio=0,
-                           qdisc=Pfifo(limit=50), match={"proto": 1})
-    bulk = HtbClass("bulk", rate=shaper_rate * 0.7, ceil=shaper_rate, prio=1, qdisc=bulk_leaf)
+    bulk_leaf = Sfq(limit=127, perturb=10) if leaf == "sfq" else Pfifo(limit=100)
+    root = HtbClass("1:1", shaper_rate, name="root")
+    interactive = HtbClass("1:10", shaper_rate * 0.3, ceil=shaper_rate, prio=0, parent="1:1",
+                           leaf=Pfifo(limit=50), name="interactive")
+    bulk = HtbClass("1:20", shaper_rate * 0.7, ceil=shaper_rate, prio=1, parent="1:1",
+                    leaf=bulk_leaf, name="bulk")
+    icmp = U32Filter("1:10", (U32Match("protocol", 1, 0xFF),))
     traffic = [BulkFlow(f"10.0.9.{i + 1}", sport=40000 + i, start=0.5) for i in range(n_uploads)]
     traffic += _pings(n_pings, interval=interval, start=1.0)
     cfg = SimConfig(
         traffic=tuple(traffic),
-        qdisc=HtbTree(rate=shaper_rate, classes=(interactive, bulk)),
+        qdisc=Htb(classes=(root, interactive, bulk), default=0x20, filters=(icmp,)),
         link=Link(rate=link_rate, delay=0.010), duration=duration, seed=seed,
         name="latency_first",
         params=_params(link_rate=link_rate, shaper_rate=shaper_rate, n_uploads=n_uploads,

@@ -27,15 +27,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..qdiscs import BuildContext, FlowTable, Pfifo, build
+from ..qdiscs.seeds import perturbation_plan
 from ..runs import Run
-from ._qdisc import BuildContext
 from .engine import Engine
-from .fifo import Pfifo
-from .shaper import Link, ShapedRoot, TokenBucket
+from .link import Link, TokenBucket
 from .sources import PingSource, make_source
 from .traffic import BulkFlow, PingStream, TrafficSpec, flow_frame, wire_size
 
-__all__ = ["SimConfig", "ConfigChange", "simulate", "occupancy", "OCCUPANCY_KEY"]
+__all__ = ["SimConfig", "ConfigChange", "simulate", "occupancy", "root_spec", "OCCUPANCY_KEY"]
 
 #: ``run.meta`` key holding the occupancy samples.
 OCCUPANCY_KEY = "occupancy"
@@ -45,7 +45,7 @@ DRAIN = 3.0
 
 @dataclass(frozen=True)
 class ConfigChange:
-    """A change made while the experiment runs (``tc filter replace`` …).
+    """A change made while the experiment runs (``tc filter replace``, ``tc qdisc replace``).
 
     Parameters
     ----------
@@ -54,12 +54,20 @@ class ConfigChange:
     detail
         What changed, for the EVENTS row (e.g. the new ``tc`` line).
     classifier
-        A new external classifier for an SFQ root or leaf (``FlowClassifier``).
+        A new filter for the SFQ / fq_codel of the tree (``FlowClassifier``): ``tc filter
+        replace``; queued packets stay where they are.
+    qdisc
+        A new qdisc spec replacing the one under class ``parent`` (``tc qdisc replace``); the
+        old qdisc's queued packets are dropped, as the kernel's ``qdisc_destroy`` does.
+    parent
+        The class whose qdisc ``qdisc`` replaces (e.g. ``"1:10"``); ``None`` for the root.
     """
 
     t: float
     detail: str
     classifier: Any = None
+    qdisc: Any = None
+    parent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,12 +79,10 @@ class SimConfig:
     traffic
         Traffic specs (:mod:`qoslab.sim.traffic`).
     qdisc
-        Root (or shaped leaf) qdisc spec: :class:`~qoslab.sim.fifo.Pfifo`,
-        :class:`~qoslab.sim.fifo.PfifoFast`, :class:`~qoslab.sim.sfq.SfqQdisc`,
-        :class:`~qoslab.sim.fq_codel.FqCodel`, :class:`~qoslab.sim.classful.HtbTree`,
-        :class:`~qoslab.sim.classful.Prio`.
+        Root (or shaped leaf) qdisc spec: any spec of :mod:`qoslab.qdiscs` (a whole tree
+        included).
     link, shaper
-        The device and an optional token bucket (HTB class / TBF) in front of the qdisc.
+        The device and an optional token bucket (one-class HTB / TBF) in front of the qdisc.
     duration
         Seconds during which the sources send.
     seed
@@ -93,7 +99,7 @@ class SimConfig:
     """
 
     traffic: tuple[TrafficSpec, ...]
-    qdisc: Any = field(default_factory=Pfifo)
+    qdisc: Any = field(default_factory=lambda: Pfifo(limit=1000))
     link: Link = field(default_factory=Link)
     shaper: TokenBucket | None = None
     duration: float = 60.0
@@ -113,90 +119,37 @@ class SimConfig:
             raise ConfigError("sim: sample_interval must be >= 0")
 
 
-def _perturb_source(qdisc) -> tuple[float, str, int]:
-    """Which timer changes the hash seed: the classifier's or the SFQ's.
-
-    Returns ``(period seconds, what, seed bits)``: 128-bit SipHash keys for the SFQ of
-    5.4+ profiles, 32 bits otherwise (cls_flow's ``hashrnd`` is always a u32).
-    """
-    from ..hashing import get_profile
-    from .fq_codel import FqCodel
-    from .sfq import SfqQdisc
-
-    found = []
-
-    def visit(spec) -> None:
-        if isinstance(spec, SfqQdisc):
-            cls = spec.classifier
-            if cls is not None:
-                found.append((float(getattr(cls, "perturb", 0) or 0), "cls_flow perturb", 32))
-            else:
-                bits = 128 if get_profile(spec.profile).flow_hash == "siphash" else 32
-                found.append((float(spec.perturb or 0), "sfq perturb", bits))
-        if isinstance(spec, FqCodel):
-            bits = 128 if get_profile(spec.profile).flow_hash == "siphash" else 32
-            found.append((0.0, "fq_codel", bits))
-        for child in getattr(spec, "children", ()) or ():
-            visit(child)
-        for cls in getattr(spec, "classes", ()) or ():
-            visit(cls.qdisc)
-
-    visit(qdisc)
-    periods = {p for p, _, _ in found if p > 0}
-    if len(periods) > 1:
-        raise ConfigError(f"sim: several perturb periods {sorted(periods)}; use one")
-    # The seed list serves the perturbing qdisc; an fq_codel elsewhere only reads seed 0.
-    for p, what, bits in found:
-        if p > 0:
-            return p, what, bits
-    return 0.0, found[0][1] if found else "", found[0][2] if found else 32
-
-
-def _uses_classic_quirk(qdisc) -> bool:
-    from .sfq import SfqQdisc, scheduler_of
-
-    return isinstance(qdisc, SfqQdisc) and scheduler_of(qdisc.profile) == "classic"
+def root_spec(config: SimConfig) -> Any:
+    """The whole qdisc tree the simulation runs: the shaper's tree around the qdisc, or the
+    qdisc alone."""
+    return config.shaper.wrap(config.qdisc) if config.shaper is not None else config.qdisc
 
 
 def _seed_schedule(config: SimConfig) -> tuple[pd.DataFrame, list[int], list[float]]:
     """Hash-change EVENTS, the seed list (index 0 at t=0) and the change times."""
-    period, what, bits = _perturb_source(config.qdisc)
+    plan = perturbation_plan(root_spec(config))
     rng = np.random.default_rng([config.seed, 0x5EED])
-    initial = int.from_bytes(rng.bytes(bits // 8), "little")
-    if period > 0:
+    initial = int.from_bytes(rng.bytes(plan.bits // 8), "little")
+    if plan.period > 0:
         from ..hashing import hash_changes, seeds_from_events
 
-        events = hash_changes(0.0, config.duration, period, bits=bits,
+        events = hash_changes(0.0, config.duration, plan.period, bits=plan.bits,
                               rng_seed=int(rng.integers(0, 2**63)))
         at, seeds = seeds_from_events(events, initial=initial)
         if len(events):
-            events = events.assign(detail=events["detail"].astype(str) + f" ({what})")
+            events = events.assign(detail=events["detail"].astype(str) + f" ({plan.what})")
         return events, [int(s) for s in seeds], [float(x) for x in at]
-    # No perturbation: classic SFQ configured with options keeps perturbation 0 (init quirk).
-    if _uses_classic_quirk(config.qdisc):
-        initial = 0
+    if plan.zero_initial:
+        initial = 0  # sfq_change before 3.3 leaves the perturbation at 0 without perturb
     return pd.DataFrame({"t": [], "kind": [], "detail": []}), [initial], []
 
 
-def _build_root(config: SimConfig, ctx: BuildContext):
-    leaf = config.qdisc.build(ctx)
-    if config.shaper is None:
-        return leaf, leaf
-    return ShapedRoot(config.shaper, leaf, ctx.mtu_bytes), leaf
-
-
-def _apply_change(leaf, change: ConfigChange, seeds: list[int]) -> None:
-    if change.classifier is None:
-        return
-    targets = [leaf]
-    targets += list(getattr(leaf, "leaves", []) or []) + list(getattr(leaf, "children", []) or [])
-    applied = False
-    for q in targets:
-        if hasattr(q, "set_classifier"):
-            q.set_classifier(change.classifier, seeds)
-            applied = True
-    if not applied:
-        raise ConfigError(f"config change at t={change.t}: no SFQ to attach a classifier to")
+def _apply_change(root, change: ConfigChange, ctx: BuildContext, now: float) -> None:
+    if change.classifier is not None and not root.set_filter(change.classifier, now):
+        raise ConfigError(f"config change at t={change.t}: no SFQ or fq_codel in the tree to "
+                          "attach a filter to")
+    if change.qdisc is not None:
+        root.replace_child(change.parent, change.qdisc, ctx, now)
 
 
 def simulate(config: SimConfig) -> Run:
@@ -223,11 +176,12 @@ def simulate(config: SimConfig) -> Run:
     """
     traffic = list(config.traffic)
     flows = flow_frame(traffic, forwarded=config.forwarded)
-    ect = [(int(t) & 3) != 0 for t in flows["tos"].astype("int64")]
     mtu_bytes = config.link.mtu + 14
     hash_events, seeds, change_times = _seed_schedule(config)
-    ctx = BuildContext(flows=flows, ect=ect, mtu_bytes=mtu_bytes, seeds=seeds)
-    root, leaf = _build_root(config, ctx)
+    ctx = BuildContext(FlowTable(flows), mtu_bytes=mtu_bytes, seeds=seeds,
+                       txqueuelen=config.link.txqueuelen)
+    root = build(root_spec(config), ctx)
+    leaf = root.children()[0] if config.shaper is not None else root
     end = config.duration + DRAIN
     engine = Engine(root, link_rate=config.link.rate, overhead=config.link.overhead,
                     duration=end, sample_interval=config.sample_interval,
@@ -254,7 +208,7 @@ def simulate(config: SimConfig) -> Run:
         engine.call_at(t, lambda now, i=i: root.on_hash_change(i, now))
     change_rows = []
     for change in sorted(config.changes, key=lambda c: c.t):
-        engine.call_at(change.t, lambda now, c=change: _apply_change(leaf, c, seeds))
+        engine.call_at(change.t, lambda now, c=change: _apply_change(root, c, ctx, now))
         change_rows.append((float(change.t), "config_change", change.detail))
     engine.run()
     return _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events,
@@ -309,8 +263,9 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
         "interval": next((s.interval for s in traffic if isinstance(s, PingStream)), None),
         "targets": sorted({s.dst for s in traffic if isinstance(s, PingStream)}),
         "link": dataclasses.asdict(config.link),
-        "shaper": None if config.shaper is None else config.shaper.to_tc(),
+        "shaper": None if config.shaper is None else root_spec(config).to_tc().splitlines()[0],
         "qdisc": config.qdisc.to_tc(),
+        "tc": root_spec(config).to_tc(),
         "profile": getattr(config.qdisc, "profile", None),
         "hash_seeds": [f"0x{s:x}" for s in seeds],
         "hash_seed_times": [0.0, *[float(t) for t in hash_events["t"]]],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from heapq import heappush
 
+from ..qdiscs import new_packet
 from .engine import ACK, LOSS, TIMER
 from .traffic import BulkFlow, PingFlood, PingStream, UdpFlood
 
@@ -72,7 +73,7 @@ class PingSource(_Source):
         self.sent = seq + 1
         self.t_sent.append(t)
         self.rtt_ms.append(math.nan)
-        self.enqueue([self.fid, self.size, t, seq, 0, self], t)
+        self.enqueue(new_packet(self.fid, self.size, t, seq, self), t)
         self.engine.push(t + self.interval, TIMER, self, 0)
 
     def on_sent(self, pkt, t: float) -> None:
@@ -92,7 +93,7 @@ class FloodSource(_Source):
     def _send(self, t: float) -> None:
         seq = self.sent
         self.sent = seq + 1
-        self.enqueue([self.fid, self.size, t, seq, 0, self], t)
+        self.enqueue(new_packet(self.fid, self.size, t, seq, self), t)
         self.engine.push(t + self.min_interval, TIMER, self, seq + 1)
 
     def on_timer(self, t: float, token) -> None:
@@ -122,7 +123,7 @@ class CbrSource(_Source):
             return
         seq = self.sent
         self.sent = seq + 1
-        self.enqueue([self.fid, self.size, t, seq, 0, self], t)
+        self.enqueue(new_packet(self.fid, self.size, t, seq, self), t)
         self.engine.push(t + self.gap, TIMER, self, 0)
 
 
@@ -158,7 +159,7 @@ class BulkSource(_Source):
         seq = self.sent
         self.inflight += n
         for s in range(seq, seq + n):
-            enqueue([fid, size, t, s, 0, self], t)
+            enqueue(new_packet(fid, size, t, s, self), t)
         self.sent = seq + n
 
     def on_sent(self, pkt, t: float) -> None:
@@ -181,7 +182,7 @@ class BulkSource(_Source):
             seq = self.sent
             self.sent = seq + 1
             self.inflight += 1
-            self.enqueue([self.fid, self.size, t, seq, 0, self], t)
+            self.enqueue(new_packet(self.fid, self.size, t, seq, self), t)
         elif n > 0:
             self._fill(t)
 

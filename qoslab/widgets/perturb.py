@@ -88,7 +88,7 @@ def perturb_experiment(perturb: float = 5, seed: int = 1, **params) -> PerturbRe
 
     Examples
     --------
-    >>> res = perturb_experiment(perturb=5, seed=1, duration=30.0)
+    >>> res = perturb_experiment(perturb=5, seed=1, duration=120.0)
     >>> res.alignment.fraction > 0.5, round(float(res.period.period))
     (True, 5)
     """

@@ -1,0 +1,82 @@
+"""Which timer changes the hash seed of a qdisc tree, and what the first seed is.
+
+Every driver (simulator, userspace datapath, replay) asks :func:`perturbation_plan` what the
+tree's seed schedule looks like, so one rule holds everywhere:
+
+* the perturbing element is an SFQ's ``perturb`` — or, with a ``flow`` filter attached, the
+  filter's ``perturb`` (cls_flow re-keys its own ``hashrnd``; SFQ's own seed is then unused);
+* seeds are 128-bit SipHash keys for the SFQ and fq_codel of 5.4+ profiles, 32 bits otherwise
+  (cls_flow's ``hashrnd`` is always a u32);
+* before 3.3, ``sfq_change`` leaves the perturbation at 0 when no ``perturb`` is given (and tc
+  always sends options), so such an SFQ hashes with seed 0 — fully predictable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["PerturbationPlan", "perturbation_plan"]
+
+
+@dataclass(frozen=True)
+class PerturbationPlan:
+    """``period`` seconds between seed changes (0: never), ``what`` changes it, ``bits`` of
+    each seed, and whether the first seed is 0 (``zero_initial``)."""
+
+    period: float
+    what: str
+    bits: int
+    zero_initial: bool
+
+
+def perturbation_plan(root: Any) -> PerturbationPlan:
+    """The seed schedule of a qdisc tree spec.
+
+    Raises
+    ------
+    ConfigError
+        When several elements perturb with different periods (one seed list serves them).
+
+    Examples
+    --------
+    >>> from qoslab.qdiscs import Sfq, Htb, HtbClass
+    >>> perturbation_plan(Htb(classes=(HtbClass("1:10", 9e5, leaf=Sfq(perturb=5,
+    ...     profile="classic-2.6.3x")),), default=0x10))
+    PerturbationPlan(period=5.0, what='sfq perturb', bits=32, zero_initial=False)
+    >>> perturbation_plan(Sfq(profile="2.6.37-3.2")).zero_initial
+    True
+    """
+    from ..hashing import get_profile
+    from . import walk
+    from .fq_codel import FqCodel
+    from .sfq import Sfq
+
+    found: list[tuple[float, str, int, bool]] = []
+    for spec in walk(root):
+        if isinstance(spec, Sfq):
+            prof = spec.kernel
+            if spec.classifier is not None:
+                found.append((float(spec.classifier.perturb or 0), "cls_flow perturb", 32,
+                              False))
+            else:
+                bits = 128 if prof.flow_hash == "siphash" and prof.sfq == "flow-hash" else 32
+                zero = prof.sfq_scheduler != "3.3" and not spec.perturb
+                found.append((float(spec.perturb or 0), "sfq perturb", bits, zero))
+        elif isinstance(spec, FqCodel):
+            prof = get_profile(spec.profile)
+            bits = 128 if prof.flow_hash == "siphash" else 32
+            found.append((0.0, "fq_codel", bits, False))
+    periods = {p for p, *_ in found if p > 0}
+    if len(periods) > 1:
+        raise ConfigError(f"several perturb periods {sorted(periods)}: qoslab runs one seed "
+                          "schedule per tree; use one period")
+    for p, what, bits, zero in found:
+        if p > 0:
+            return PerturbationPlan(p, what, bits, zero)
+    if found:
+        _, what, bits, zero = found[0]
+        return PerturbationPlan(0.0, what, bits, zero)
+    return PerturbationPlan(0.0, "", 32, False)
