@@ -29,7 +29,8 @@ from qoslab.runs import JOURNAL_FORMAT, Run
 
 from .conftest import SHARED_FLENT
 
-#: The promise (README, "Loading files"): at most this long per MB of input, plus a floor.
+#: The promise (README, "Loading hostile or broken files"): at most this long per MB of input,
+#: plus a 5 s floor (a shared 2-core machine).
 SECONDS_PER_MB = 10.0
 #: ... and at most this much memory beyond the input: 4 × input + 200 MB.
 MEMORY = lambda size: 4 * size + (200 << 20)  # noqa: E731
@@ -49,7 +50,7 @@ def measured_load(path):
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     size = os.path.getsize(path) if os.path.isfile(path) else 0
-    assert elapsed <= 2 + SECONDS_PER_MB * size / 1e6, f"{path}: {elapsed:.1f} s"
+    assert elapsed <= 5 + SECONDS_PER_MB * size / 1e6, f"{path}: {elapsed:.1f} s"
     assert peak <= MEMORY(size), f"{path}: peak {peak / 2**20:.0f} MiB"
     if isinstance(outcome, QoslabError):
         assert str(path) in str(outcome)

@@ -54,7 +54,7 @@ def load(path: str | os.PathLike) -> Run:
     data = read_regular_file(path)
     try:
         run = _load_bytes(path, data)
-        for table in ("probes", "events"):
+        for table in ("probes", "events", "samples"):
             check_values(getattr(run, table), table, source=str(path))
         if run.probes["stream"].nunique() > MAX_SERIES:
             raise SeriesLimitError(f"{path}: {run.probes['stream'].nunique()} streams; the "
