@@ -309,3 +309,42 @@ def test_limit_errors_are_run_format_errors():
     for cls in (ColumnLimitError, DecompressedSizeLimitError, NestingDepthLimitError,
                 ProbeLimitError, SeriesLimitError):
         assert issubclass(cls, ResourceLimitError) and issubclass(cls, RunFormatError)
+
+
+# --- the command line ------------------------------------------------------------------------
+
+def _hostile_files(tmp_path):
+    files = {}
+    files["deep"] = _gz(tmp_path / "deep.json.gz", None,
+                        '{"format": "qoslab-run", "x": ' + "[" * 5000 + "]" * 5000 + "}")
+    bomb = tmp_path / "bomb.json.gz"
+    bomb.write_bytes(gzip.compress(b"\0" * (64 << 20), compresslevel=9))
+    files["bomb"] = bomb
+    memo = tmp_path / "memo.pingexp"
+    memo.write_bytes(_memo_bomb())
+    files["memo"] = memo
+    doc = _run_doc()
+    doc["probes"]["rtt_ms"][0] = -1.0
+    files["negative"] = _gz(tmp_path / "neg.json.gz", doc)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    files["fifo"] = fifo
+    files["dir"] = tmp_path
+    files["zero"] = "/dev/zero"
+    return files
+
+
+@pytest.mark.timeout(300)
+def test_cli_ends_with_one_line_on_stderr(tmp_path):
+    import subprocess
+    import sys
+
+    for name, path in _hostile_files(tmp_path).items():
+        for argv in (["plot", str(path), "-o", str(tmp_path / "x.png")],
+                     ["ping", "-r", str(path), "--no-plot"]):
+            r = subprocess.run([sys.executable, "-m", "qoslab", *argv], capture_output=True,
+                               text=True, timeout=60)
+            assert r.returncode != 0, (name, argv)
+            lines = r.stderr.strip().splitlines()
+            assert len(lines) == 1 and "Traceback" not in r.stderr, (name, argv, r.stderr)
+            assert str(path) in lines[0], (name, lines)

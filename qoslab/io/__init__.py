@@ -51,7 +51,10 @@ def load(path: str | os.PathLike) -> Run:
     ['Ping (ms) ICMP', 'Ping (ms) UDP']
     """
     path = Path(path)
-    data = read_regular_file(path)
+    try:
+        data = read_regular_file(path)
+    except (IsADirectoryError, PermissionError) as exc:
+        raise RunFormatError(f"{path}: cannot read it ({exc.strerror})") from None
     try:
         run = _load_bytes(path, data)
         for table in ("probes", "events", "samples"):

@@ -123,8 +123,9 @@ def summary_lines(run: Run) -> list[str]:
     a  sent 3  received 2  loss 33.3%  rtt min/avg/max/mdev = 1.000/2.000/3.000/1.000 ms
     """
     p = run.probes
-    out = [f"--- {run.meta.get('source', 'run')} via {run.meta.get('backend', '?')}: "
-           f"{len(run.streams)} streams ---"]
+    backend = run.meta.get("backend")  # a loaded file (ping-exp, flent) names none
+    via = f" via {backend}" if backend else ""
+    out = [f"--- {run.meta.get('source', 'run')}{via}: {len(run.streams)} streams ---"]
     width = max((len(s) for s in run.streams), default=0)
     for stream in run.streams:
         rows = p[p["stream"] == stream]
