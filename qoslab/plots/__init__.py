@@ -23,12 +23,14 @@ from ._common import (
 )
 from .distributions import BAR_METRICS, cdf, histogram, summary_bars
 from .kinds import PLOT_KINDS, plot_kind
+from .load import latency_under_load
 from .occupancy import OCCUPANCY_COLUMNS, flow_labels, occupancy, occupancy_frame, shared_buckets
 from .pingexp import pingexp_figure
 from .timeseries import LATENCY_KINDS, latency, loss_over_time, overlay_events, shade_spikes
 from .tos import tos_band_frame, tos_band_table
 
 __all__ = [
+    "latency_under_load",
     "BAR_METRICS",
     "EVENT_STYLES",
     "LATENCY_KINDS",
