@@ -20,6 +20,7 @@ __all__ = [
     "SeriesLimitError",
     "ProbeLimitError",
     "ColumnLimitError",
+    "EngineUnavailableError",
 ]
 
 
@@ -78,3 +79,7 @@ class ProbeLimitError(ResourceLimitError):
 
 class ColumnLimitError(ResourceLimitError):
     """A table in a file has more columns than ``qoslab.io.limits.MAX_COLUMNS``."""
+
+
+class EngineUnavailableError(QoslabError, ImportError):
+    """An optional engine (Dask) is not installed; the message says what to install."""

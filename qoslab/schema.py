@@ -17,6 +17,7 @@ from .errors import RunFormatError
 
 __all__ = [
     "PACKETS",
+    "CAPTURE_SET",
     "PROBES",
     "EVENTS",
     "SAMPLES",
@@ -149,6 +150,16 @@ PACKETS: dict[str, str] = {
     "inner_icmp_seq": "UInt16",
     "inner_spi": "UInt32",  # ESP / AH SPI of the tunnelled packet
     "problem": "category",  # "" when clean, else what was malformed (qoslab.capture.PROBLEMS)
+}
+
+#: Columns PACKETS gains when several captures are read as one set (``qoslab.read_captures``,
+#: ``qoslab.read_packets``). Together they name every frame: ``file`` is the capture's path
+#: relative to the set's folder (categories in the set's order), ``frame`` its frame number
+#: in that file, counted from 1 as Wireshark numbers frames. ``ifindex`` stays the interface
+#: within its file: an interface of the set is ``(file, ifindex)``.
+CAPTURE_SET: dict[str, str] = {
+    "file": "category",
+    "frame": "int64",
 }
 
 #: What a value read from a file may be: (table, column) -> (lowest, highest, missing allowed).

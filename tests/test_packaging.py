@@ -18,9 +18,19 @@ def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
+#: Optional groups that are tools for developing qoslab, not features for users: not in
+#: environment.yml (every other optional group, e.g. ``dask``, is).
+DEVELOPER_EXTRAS = ("dev",)
+
+
 def pyproject_runtime(repo) -> dict[str, str]:
+    """Runtime dependencies and those of the user-facing optional groups (``qoslab[dask]``)."""
     data = tomllib.loads((repo / "pyproject.toml").read_text())
-    return {_name(r): r for r in data["project"]["dependencies"]}
+    deps = {_name(r): r for r in data["project"]["dependencies"]}
+    for group, reqs in data["project"].get("optional-dependencies", {}).items():
+        if group not in DEVELOPER_EXTRAS:
+            deps.update({_name(r): r for r in reqs})
+    return deps
 
 
 def environment_runtime(repo) -> dict[str, str]:
@@ -57,6 +67,14 @@ def test_drift_check_names_the_missing_dependency(repo):
     assert drift(py2, environment_runtime(repo)) == [
         "scapy is in environment.yml but not in pyproject.toml"
     ]
+
+
+def test_dev_extra_pulls_the_dask_engine(repo):
+    """``make test`` installs ``.[dev]``, so the Dask engine's tests run on CI."""
+    extras = tomllib.loads((repo / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert {_name(r) for r in extras["dask"]} == {"dask", "distributed"}
+    assert "qoslab[dask]" in extras["dev"]
 
 
 def test_user_named_packages_are_runtime_dependencies(repo):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..engines.dispatch import dask_aware
 from ..schema import conform, empty_probes, stream_label
 
-__all__ = ["echo_rtts", "ECHO_TYPES"]
+__all__ = ["echo_rtts", "echo_candidates", "ECHO_TYPES"]
 
 #: (request type, reply type) per IP version.
 ECHO_TYPES = {4: (8, 0), 6: (128, 129)}
@@ -39,6 +40,30 @@ def _innermost(packets: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def echo_candidates(packets: pd.DataFrame) -> pd.DataFrame:
+    """The rows :func:`echo_rtts` can use: ICMP/ICMPv6 echo requests and replies (outer or
+    tunnelled header) and IP fragments.
+
+    ``echo_rtts(packets)`` equals ``echo_rtts(echo_candidates(packets))``, and the
+    candidates of consecutive pieces of a table, concatenated in order, pair exactly as the
+    whole table does — requests and replies in different files or chunks included. The Dask
+    engine collects them partition by partition and pairs them once.
+
+    Examples
+    --------
+    >>> from qoslab import data_path, read_capture
+    >>> pk = read_capture(data_path("captures/tunnel_uploads.pcap"))
+    >>> echo_rtts(echo_candidates(pk)).equals(echo_rtts(pk))
+    True
+    """
+    types = {t for pair in ECHO_TYPES.values() for t in pair}
+    keep = packets["icmp_type"].isin(types).to_numpy(dtype=bool, na_value=False)
+    keep |= packets["inner_icmp_type"].isin(types).to_numpy(dtype=bool, na_value=False)
+    keep |= packets["frag"].to_numpy(dtype=bool)
+    return packets[keep]
+
+
+@dask_aware("echo_rtts")
 def echo_rtts(packets: pd.DataFrame, *, timeout: float = 10.0) -> pd.DataFrame:
     """Pair ICMP / ICMPv6 echo requests with their replies: one PROBES row per request.
 
@@ -51,7 +76,10 @@ def echo_rtts(packets: pd.DataFrame, *, timeout: float = 10.0) -> pd.DataFrame:
     Parameters
     ----------
     packets
-        A PACKETS table (:func:`qoslab.read_capture`).
+        A PACKETS table (:func:`qoslab.read_capture`), or a Dask one
+        (:func:`qoslab.read_captures`, ``engine="dask"``): its :func:`echo_candidates` are
+        collected partition by partition and paired here, so a reply in the next chunk or
+        file still finds its request.
     timeout
         Seconds after which an unanswered request counts as lost.
 

@@ -63,17 +63,21 @@ WINDOW = 256 << 20
 
 
 def pcap_batches(path: str, src: ByteSource, header: PcapHeader,
-                 max_records: int) -> Iterator[RecordBatch]:
+                 max_records: int, start: int = 24, window: int = WINDOW
+                 ) -> Iterator[RecordBatch]:
     """Yield batches of at most ``max_records`` records, in file order.
 
     A record whose length field exceeds the snap length (or :data:`MAX_RECORD_LEN`) or runs
     past the end of the file ends the walk with a :class:`CaptureWarning`; every complete
-    record before it is kept.
+    record before it is kept. ``start`` is the offset of the first record header in ``src``
+    (24 in a whole file; a record boundary found by an earlier walk when ``src`` maps a
+    slice of the file, as :mod:`qoslab.engines` does to read one chunk). ``window`` bounds
+    the bytes walked ahead of the batch being built.
     """
     limit = max(header.snaplen, MAX_RECORD_LEN) if header.snaplen <= 0x7FFFFFFF \
         else MAX_RECORD_LEN
     rec = header.record_header
-    off = 24
+    off = start
     ts_ref = None
     if src.size >= off + 4:
         ts_ref = struct.unpack_from(header.order + "I", src.buf, off)[0]
@@ -81,7 +85,7 @@ def pcap_batches(path: str, src: ByteSource, header: PcapHeader,
     pending: list[np.ndarray] = []
     held = 0
     while True:
-        walk = walk_chain(src, off, rec, 8, header.order, limit, off + WINDOW, ts_ref=ts_ref)
+        walk = walk_chain(src, off, rec, 8, header.order, limit, off + window, ts_ref=ts_ref)
         pending.append((walk.offsets, walk.headers))
         held += len(walk.offsets)
         done = walk.status != "more"

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
 from ._packets import check_frame
 from .jhash import jhash2
@@ -155,6 +156,7 @@ class FlowClassifier:
         minor = (self.baseclass + classid) & 0xFFFF
         return minor.astype(np.uint32)
 
+    @dask_aware("classify")
     def classify(self, packets: pd.DataFrame, hashrnd: int | Sequence[int] = 0, at=None, *,
                  skb_hashrnd=0) -> np.ndarray:
         """Class minor per packet.
@@ -162,7 +164,9 @@ class FlowClassifier:
         Parameters
         ----------
         packets
-            PACKETS-like frame (see :data:`qoslab.hashing.OPTIONAL_COLUMNS`).
+            PACKETS-like frame (see :data:`qoslab.hashing.OPTIONAL_COLUMNS`); a Dask frame
+            (:func:`qoslab.read_captures`, ``engine="dask"``) gives a lazy Dask Series
+            ``class``, computed partition by partition.
         hashrnd
             The filter's random seed, or a sequence of seeds with ``at`` = change times
             (packets at or after ``at[i]`` use ``hashrnd[i + 1]``; needs column ``t``).

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
 from ._packets import check_frame, column, raw16, raw32
 from .cls_flow import FlowClassifier, parse_classid
@@ -173,9 +174,13 @@ class Sfq:
         return (np.asarray(h) & (self.divisor - 1)).astype(np.int64)
 
     # ------------------------------------------------------------------ buckets
+    @dask_aware("bucket")
     def bucket(self, packets: pd.DataFrame, seed: int | Sequence = 0, at=None, *,
                hashrnd: int | Sequence = 0, classifier_at=None) -> np.ndarray:
         """Bucket index per packet (int64), ``-1`` where the classifier override drops it.
+
+        A Dask frame (:func:`qoslab.read_captures`, ``engine="dask"``) gives a lazy Dask
+        Series ``bucket``, computed partition by partition.
 
         Parameters
         ----------

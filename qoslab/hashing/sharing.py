@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
 from ._packets import string_codes
 from .cls_flow import FlowClassifier
@@ -23,7 +24,8 @@ from .fq_codel import FqCodel, reciprocal_scale
 from .sfq import Sfq
 from .skbhash import _rows, consistentify, flow_keys_bytes, hash_flow_bytes
 
-__all__ = ["SharingReport", "sharing", "birthday_probability", "FLOW_COLUMNS"]
+__all__ = ["SharingReport", "sharing", "flow_representatives", "birthday_probability",
+           "FLOW_COLUMNS", "FLOW_PACKETS"]
 
 #: Columns that tell flows apart (those present in the frame are used).
 FLOW_COLUMNS = ("ip_version", "src", "dst", "proto", "sport", "dport", "tos", "tunnel",
@@ -217,14 +219,51 @@ class _Adapter:
         return int(rng.integers(0, 2**32, dtype=np.uint64))
 
 
+#: Column of :func:`flow_representatives`: how many packets of the flow its row stands for.
+FLOW_PACKETS = "flow_packets"
+
+
+def flow_representatives(packets: pd.DataFrame, weight: str | None = None) -> pd.DataFrame:
+    """The first packet of each flow (distinct :data:`FLOW_COLUMNS` values), in order of
+    first appearance, with the flow's packet count in column :data:`FLOW_PACKETS`.
+
+    ``weight`` names a column giving how many packets each row stands for (default 1), so
+    the representatives of consecutive pieces of a table, concatenated in order, give with
+    ``weight=FLOW_PACKETS`` the representatives of the whole table: what
+    :func:`sharing` needs, from one small frame per chunk or Dask partition.
+
+    Examples
+    --------
+    >>> from qoslab import data_path, read_capture
+    >>> pk = read_capture(data_path("captures/tunnel_uploads.pcap"))
+    >>> whole = flow_representatives(pk)
+    >>> parts = pd.concat([flow_representatives(pk.iloc[:5000]),
+    ...                    flow_representatives(pk.iloc[5000:])])
+    >>> again = flow_representatives(parts, weight=FLOW_PACKETS)
+    >>> again[FLOW_PACKETS].tolist() == whole[FLOW_PACKETS].tolist()
+    True
+    """
+    cols = [c for c in FLOW_COLUMNS if c in packets.columns]
+    flow_id = _flow_ids(packets, cols)
+    first = np.unique(flow_id, return_index=True)[1]
+    weights = None if weight is None else packets[weight].to_numpy(dtype=np.float64)
+    counts = np.bincount(flow_id, weights, minlength=len(first))
+    reps = packets.iloc[first].copy()
+    reps[FLOW_PACKETS] = np.rint(counts).astype(np.int64)
+    return reps
+
+
+@dask_aware("sharing")
 def sharing(packets: pd.DataFrame, classifier, *, seed=0, trials: int = 200,
-            rng_seed: int | None = 0) -> SharingReport:
+            rng_seed: int | None = 0, weight: str | None = None) -> SharingReport:
     """Which flows share a class/bucket, for ``seed`` and for every seed.
 
     Parameters
     ----------
     packets
-        PACKETS-like frame.
+        PACKETS-like frame, or a Dask one (:func:`qoslab.read_captures`,
+        ``engine="dask"``: the flows' representatives are found partition by partition
+        with :func:`flow_representatives` and combined).
     classifier
         :class:`~qoslab.FlowClassifier`, :class:`~qoslab.Sfq` (with or without an attached
         classifier) or :class:`~qoslab.hashing.FqCodel`.
@@ -233,6 +272,9 @@ def sharing(packets: pd.DataFrame, classifier, *, seed=0, trials: int = 200,
         hash key).
     trials
         Random seeds drawn to measure the collision probability.
+    weight
+        Column giving how many packets each row stands for (default: one each), e.g.
+        :data:`FLOW_PACKETS` of combined :func:`flow_representatives`.
 
     Examples
     --------
@@ -251,13 +293,12 @@ def sharing(packets: pd.DataFrame, classifier, *, seed=0, trials: int = 200,
     ['XOR-fold of saddr ^ proto ^ ports: different flows, same hash input']
     """
     ad = _Adapter(classifier)
-    cols = [c for c in FLOW_COLUMNS if c in packets.columns]
     if not len(packets):
         raise ConfigError("sharing: packets is empty")
-    flow_id = _flow_ids(packets, cols)
-    first = np.unique(flow_id, return_index=True)[1]
-    counts = np.bincount(flow_id)
-    reps = packets.iloc[first]
+    if weight is not None and weight not in packets.columns:
+        raise ConfigError(f"sharing: weight column {weight!r} is not in packets")
+    reps = flow_representatives(packets, weight)
+    counts = reps.pop(FLOW_PACKETS).to_numpy()
     ident, payload = ad.inputs(reps)
     input_group = _row_groups(np.asarray(ident))
     rows = np.arange(len(reps))

@@ -1,0 +1,325 @@
+"""A set of captures cut into chunks: which files, where each chunk lies, reading one chunk.
+
+Reading a set in parallel needs every chunk to be readable on its own, by any process. A
+*plan* of each file is made first with the capture reader's own record walk
+(:func:`qoslab.capture.iter_capture`'s batches, headers only, nothing decoded): how many
+frames, the byte range of each chunk of ``chunk_packets`` records, and the earliest
+timestamp. A chunk of a classic pcap is then read by mapping only its byte range and walking
+it from its first record (:func:`qoslab.capture.pcap.pcap_batches` with ``start``), so a
+process reading it holds that chunk's bytes, never the file. A pcapng file's interfaces may be
+declared anywhere before a packet, so its chunks are found by walking the file from the start
+(the walk is a small part of the work; its pages are the file's, returned after the chunk).
+Both paths decode with the reader's own decoder (:func:`qoslab.capture.decode.decode_batch`,
+:func:`qoslab.capture.frame.to_frame`): there is one parser.
+"""
+
+from __future__ import annotations
+
+import glob
+import mmap
+import os
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..capture._bytes import ByteSource
+from ..capture.decode import decode_batch
+from ..capture.frame import empty_packets, to_frame
+from ..capture.pcap import PCAP_MAGICS, parse_pcap_header, pcap_batches
+from ..capture.pcapng import PCAPNG_MAGIC
+from ..capture.reader import DEFAULT_CHUNK, _batches
+from ..capture.records import CaptureWarning
+from ..errors import CaptureFormatError
+from ..schema import CAPTURE_SET
+
+__all__ = ["Chunk", "FilePlan", "capture_files", "plan_file", "read_chunk", "with_set_columns",
+           "natural_key", "set_t0", "CAPTURE_SUFFIXES"]
+
+#: File name endings that promise a capture: such a file in a folder that is not a capture is
+#: an error (other files in a folder are skipped unless they start with a capture magic).
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".ntar")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+#: Bytes of a classic pcap walked ahead while planning (what a planning process maps at most
+#: beyond the chunk it is cutting).
+PLAN_WINDOW = 16 << 20
+
+
+def natural_key(name: str) -> list:
+    """Sort key comparing runs of digits as numbers (``cap.pcap2`` before ``cap.pcap10``).
+
+    >>> sorted(["cap.pcap10", "cap.pcap2", "cap.pcap"], key=natural_key)
+    ['cap.pcap', 'cap.pcap2', 'cap.pcap10']
+    """
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def _magic(path: Path) -> int | None:
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    return int.from_bytes(head, "little") if len(head) == 4 else None
+
+
+def _is_capture(path: Path) -> bool:
+    magic = _magic(path)
+    return magic is not None and (magic in PCAP_MAGICS or magic == PCAPNG_MAGIC)
+
+
+def capture_files(paths_or_glob) -> list[tuple[str, str]]:
+    """Resolve a folder, a glob or a list of files into ``[(name, path), ...]`` in set order.
+
+    A folder is searched recursively (hidden entries and symlinked folders skipped); its
+    files that start with a pcap/pcapng magic are taken, empty files are skipped with a
+    :class:`CaptureWarning` (a ring buffer's file just opened), and a file named like a
+    capture (:data:`CAPTURE_SUFFIXES`) that is not one is an error. A glob or an explicit
+    list must name captures only. ``name`` is the path relative to the folder (or to the
+    files' common folder), ``/``-separated; the order is :func:`natural_key` of the names.
+
+    Raises
+    ------
+    CaptureFormatError
+        No capture found, or a named file is not a capture.
+    FileNotFoundError
+        A listed file or the folder does not exist.
+    """
+    if isinstance(paths_or_glob, (str, os.PathLike)):
+        text = os.fspath(paths_or_glob)
+        if os.path.isdir(text):
+            return _folder(Path(text))
+        if _GLOB_CHARS.search(text) and not os.path.exists(text):
+            found = sorted(p for p in glob.glob(text, recursive=True) if os.path.isfile(p))
+            if not found:
+                raise CaptureFormatError(f"{text}: no file matches this pattern")
+            return _listed([Path(p) for p in found], what=f"pattern {text}")
+        return _listed([Path(text)], what=text)
+    items = [Path(os.fspath(p)) for p in paths_or_glob]
+    if not items:
+        raise CaptureFormatError("read_captures: the list of capture files is empty")
+    return _listed(items, what="the list")
+
+
+def _folder(root: Path) -> list[tuple[str, str]]:
+    found = []
+    for here, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for f in files:
+            if f.startswith("."):
+                continue
+            path = Path(here) / f
+            if not path.is_file():
+                continue
+            if path.stat().st_size == 0:
+                warnings.warn(f"{path}: empty file, skipped", CaptureWarning, stacklevel=3)
+                continue
+            if _is_capture(path):
+                found.append(path)
+            elif f.lower().endswith(CAPTURE_SUFFIXES):
+                raise CaptureFormatError(f"{path}: named like a capture but does not start with "
+                                         "a pcap or pcapng magic")
+    if not found:
+        raise CaptureFormatError(f"{root}: no pcap or pcapng capture in this folder")
+    return _named(found, root)
+
+
+def _listed(paths: list[Path], what: str) -> list[tuple[str, str]]:
+    for p in paths:
+        if not p.exists():
+            raise FileNotFoundError(f"no capture file {str(p)!r}")
+        if not p.is_file():
+            raise CaptureFormatError(f"{p}: not a file (in {what})")
+        if not _is_capture(p):
+            raise CaptureFormatError(f"{p}: not a pcap or pcapng capture (in {what})")
+    root = Path(os.path.commonpath([str(p.resolve().parent) for p in paths]))
+    return _named(paths, root)
+
+
+def _named(paths: list[Path], root: Path) -> list[tuple[str, str]]:
+    root = root.resolve()
+    named = {}
+    for p in paths:
+        full = p.resolve()
+        named[full.relative_to(root).as_posix()] = str(full)
+    return [(name, named[name]) for name in sorted(named, key=natural_key)]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One partition of a capture set: ``packets`` consecutive frames of one file."""
+
+    file: str  #: name of the file in the set
+    path: str  #: the file
+    index: int  #: chunk number within the file
+    first_frame: int  #: frame number (from 1) of its first packet
+    packets: int
+    chunk_packets: int  #: the chunk size the file was planned with
+    start: int = -1  #: byte range of its records (classic pcap); -1: walk from the file start
+    stop: int = -1
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """What the record walk found in one file (headers only)."""
+
+    file: str
+    path: str
+    size: int
+    chunks: tuple[Chunk, ...]
+    packets: int
+    wire_bytes: int
+    ts_min_ns: int | None  #: earliest timestamp in the file
+    ts_max_ns: int | None
+    warnings: tuple[str, ...]  #: what the walk warned about (cut file, lying length)
+
+
+@contextmanager
+def _mapping(path: str, start: int = 0, stop: int | None = None):
+    """Map bytes ``[start, stop)`` of ``path`` read-only; yield ``(mmap, ByteSource, base)``
+    where ``base`` is the file offset of the mapping's first byte."""
+    size = os.path.getsize(path)
+    if size == 0:
+        raise CaptureFormatError(f"{path}: empty file, expected a pcap or pcapng capture")
+    stop = size if stop is None else stop
+    if stop > size:
+        raise CaptureFormatError(f"{path}: {size} bytes, shorter than when it was planned "
+                                 f"({stop} bytes); was the file changed?")
+    base = start - start % mmap.ALLOCATIONGRANULARITY
+    with open(path, "rb") as fh:
+        mm = mmap.mmap(fh.fileno(), stop - base, access=mmap.ACCESS_READ, offset=base)
+    buf = np.frombuffer(mm, np.uint8)
+    try:
+        yield mm, ByteSource(buf), base
+    finally:
+        del buf
+        try:
+            mm.close()
+        except BufferError:  # a view is still alive somewhere; the GC closes it
+            pass
+
+
+def _release(mm: mmap.mmap, upto: int) -> None:
+    """Drop the mapped pages before ``upto`` from this process (they stay in the page cache),
+    so walking a long file holds a window of it, not all of it."""
+    upto -= upto % mmap.PAGESIZE
+    if upto > 0 and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mm.madvise(mmap.MADV_DONTNEED, 0, upto)
+
+
+def plan_file(name: str, path: str, chunk_packets: int = DEFAULT_CHUNK) -> FilePlan:
+    """Walk the records of one capture (no decoding) and cut it into chunks.
+
+    Examples
+    --------
+    >>> from qoslab import data_path
+    >>> plan = plan_file("t.pcap", str(data_path("captures/tunnel_uploads.pcap")), 1000)
+    >>> plan.chunks[0].first_frame, plan.chunks[1].first_frame, plan.packets > 1000
+    (1, 1001, True)
+    """
+    if chunk_packets < 1:
+        raise ValueError(f"chunk_packets must be >= 1, got {chunk_packets}")
+    chunks: list[Chunk] = []
+    packets = wire = 0
+    ts_min = ts_max = None
+    with _mapping(path) as (mm, src, _), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CaptureWarning)
+        head = bytes(src.buf[:24])
+        magic = int.from_bytes(head[:4], "little") if len(head) >= 4 else None
+        record_header = None
+        if magic in PCAP_MAGICS:  # walked a window at a time, its pages given back as it goes
+            header = parse_pcap_header(path, head)
+            record_header = header.record_header
+            batches = pcap_batches(path, src, header, chunk_packets, window=PLAN_WINDOW)
+        else:
+            batches = _batches(path, src, chunk_packets)
+        for index, batch in enumerate(batches):
+            n = len(batch)
+            start = stop = -1
+            if record_header is not None:
+                start = int(batch.data_off[0]) - record_header
+                stop = int(batch.data_off[-1] + batch.cap_len[-1])
+                _release(mm, stop)
+            chunks.append(Chunk(name, path, index, packets + 1, n, chunk_packets, start, stop))
+            packets += n
+            wire += int(batch.wire_len.sum())
+            lo, hi = int(batch.ts_ns.min()), int(batch.ts_ns.max())
+            ts_min = lo if ts_min is None else min(ts_min, lo)
+            ts_max = hi if ts_max is None else max(ts_max, hi)
+    notes = tuple(str(w.message) for w in caught if issubclass(w.category, CaptureWarning))
+    return FilePlan(name, path, os.path.getsize(path), tuple(chunks), packets, wire, ts_min,
+                    ts_max, notes)
+
+
+def set_t0(plans: Sequence[FilePlan]) -> int:
+    """Nanoseconds of the earliest packet of the set (0 when it has none)."""
+    times = [p.ts_min_ns for p in plans if p.ts_min_ns is not None]
+    return min(times) if times else 0
+
+
+def _chunk_batch(chunk: Chunk, src: ByteSource, base: int):
+    if chunk.start >= 0:
+        with open(chunk.path, "rb") as fh:
+            head = os.pread(fh.fileno(), 24, 0)
+        header = parse_pcap_header(chunk.path, head)
+        return next(pcap_batches(chunk.path, src, header, chunk.packets, chunk.start - base),
+                    None)
+    for index, batch in enumerate(_batches(chunk.path, src, chunk.chunk_packets)):
+        if index == chunk.index:
+            return batch
+    return None
+
+
+def read_chunk(chunk: Chunk, t0_ns: int, files: Sequence[str], position: int = 0
+               ) -> pd.DataFrame:
+    """Decode one chunk: PACKETS with ``file`` and ``frame``, ``t`` from ``t0_ns``.
+
+    ``files`` are the set's file names (the categories of ``file``); ``position`` is the row
+    number of the chunk's first packet in the set (the index starts there). The warnings of
+    the file were given when it was planned and are not repeated.
+    """
+    byte_range = (chunk.start, chunk.stop) if chunk.start >= 0 else (0, None)
+    with _mapping(chunk.path, *byte_range) as (_, src, base), warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)
+        batch = _chunk_batch(chunk, src, base)
+        if batch is None or len(batch) != chunk.packets:
+            got = 0 if batch is None else len(batch)
+            raise CaptureFormatError(
+                f"{chunk.path}: chunk {chunk.index} holds {got} frames, expected "
+                f"{chunk.packets} from the plan; was the file changed while it was read?")
+        frame = to_frame(batch, decode_batch(src, batch), t0_ns)
+    return with_set_columns(frame, chunk.file, chunk.first_frame, files, position)
+
+
+def with_set_columns(frame: pd.DataFrame, name: str, first_frame: int, files: Sequence[str],
+                     position: int = 0) -> pd.DataFrame:
+    """Add ``file`` and ``frame`` (:data:`qoslab.schema.CAPTURE_SET`) to a PACKETS piece of
+    one file; the index counts from ``position``."""
+    n = len(frame)
+    codes = np.full(n, list(files).index(name), np.int32)
+    frame["file"] = pd.Categorical.from_codes(codes, dtype=file_dtype(files))
+    frame["frame"] = np.arange(first_frame, first_frame + n, dtype=CAPTURE_SET["frame"])
+    frame.index = pd.RangeIndex(position, position + n)
+    return frame
+
+
+def file_dtype(files: Sequence[str]) -> pd.CategoricalDtype:
+    """The dtype of ``file``: the set's names, in set order."""
+    return pd.CategoricalDtype(pd.Index(list(files), dtype=str))
+
+
+def empty_set(files: Sequence[str]) -> pd.DataFrame:
+    """An empty PACKETS frame with the set's columns."""
+    return with_set_columns(empty_packets(), files[0] if files else "", 1,
+                            files if files else [""])
+
+
+def iter_plan_chunks(plans: Sequence[FilePlan]) -> Iterator[tuple[int, Chunk]]:
+    """``(position, chunk)`` of every chunk of the set, in set order."""
+    position = 0
+    for plan in plans:
+        for chunk in plan.chunks:
+            yield position, chunk
+            position += chunk.packets

@@ -1,0 +1,93 @@
+"""The analysis functions on Dask: the pandas function per partition, then a combine step.
+
+Called through :func:`qoslab.engines.dispatch.dask_aware` when the ``packets`` argument is a
+Dask frame (:func:`qoslab.read_captures` with ``engine="dask"``); the signatures are those of
+the pandas functions. Nothing here computes anything itself:
+
+=====================================  =====================================================
+function                               per partition → combine
+=====================================  =====================================================
+:func:`qoslab.capture.flows`           :func:`~qoslab.capture.flows.flow_partials` →
+                                       :func:`~qoslab.capture.flows.flows_from_partials`
+:func:`qoslab.capture.echo_rtts`       :func:`~qoslab.capture.echo.echo_candidates` →
+                                       ``echo_rtts`` of their concatenation (a request and
+                                       its reply in different chunks or files still pair)
+:func:`qoslab.hashing.sharing`         :func:`~qoslab.hashing.sharing.flow_representatives`
+                                       → ``sharing(…, weight=FLOW_PACKETS)``
+``FlowClassifier.classify``,           the pandas method per partition (per packet: nothing
+``Sfq.bucket``                         to combine); a lazy Dask Series on the frame's index
+=====================================  =====================================================
+
+Reductions return pandas results (computed, with :mod:`.progress`); per-packet functions
+return lazy Dask Series aligned with the frame (``packets.assign(cls=...)`` works).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .progress import compute
+
+__all__ = ["flows", "echo_rtts", "sharing", "classify", "bucket"]
+
+
+def _collect(packets, func, *args, what: str, **kwargs) -> pd.DataFrame:
+    """Apply ``func`` to every partition and bring the results, in partition order."""
+    meta = func(packets._meta, *args, **kwargs)
+    parts = packets.map_partitions(func, *args, meta=meta, **kwargs)
+    (result,) = compute(parts, what=what)
+    return result
+
+
+def flows(packets, level: str = "inner") -> pd.DataFrame:
+    """:func:`qoslab.capture.flows` of a Dask PACKETS frame."""
+    from ..capture.flows import flow_partials, flows_from_partials
+
+    return flows_from_partials(_collect(packets, flow_partials, level, what="flows"))
+
+
+def echo_rtts(packets, *, timeout: float = 10.0) -> pd.DataFrame:
+    """:func:`qoslab.capture.echo_rtts` of a Dask PACKETS frame."""
+    from ..capture.echo import echo_candidates
+    from ..capture.echo import echo_rtts as pair
+
+    return pair(_collect(packets, echo_candidates, what="echo requests and replies"),
+                timeout=timeout)
+
+
+def sharing(packets, classifier, *, seed=0, trials: int = 200, rng_seed: int | None = 0,
+            weight: str | None = None):
+    """:func:`qoslab.hashing.sharing` of a Dask PACKETS frame."""
+    from ..hashing.sharing import FLOW_PACKETS, flow_representatives
+    from ..hashing.sharing import sharing as pandas_sharing
+
+    reps = _collect(packets, flow_representatives, weight, what="flows")
+    return pandas_sharing(reps, classifier, seed=seed, trials=trials, rng_seed=rng_seed,
+                          weight=FLOW_PACKETS)
+
+
+class _PerPacket:
+    """Partition function: a pandas method's per-packet array as a Series on the index."""
+
+    def __init__(self, method, name: str, args: tuple, kwargs: dict):
+        self.method, self.name, self.args, self.kwargs = method, name, args, kwargs
+
+    def __call__(self, part: pd.DataFrame) -> pd.Series:
+        values = self.method(part, *self.args, **self.kwargs)
+        return pd.Series(values, index=part.index, name=self.name)
+
+
+def _per_packet(packets, method, name: str, dtype, args, kwargs):
+    meta = pd.Series(np.zeros(0, dtype), name=name, index=packets._meta.index[:0])
+    return packets.map_partitions(_PerPacket(method, name, args, kwargs), meta=meta)
+
+
+def classify(classifier, packets, *args, **kwargs):
+    """``FlowClassifier.classify`` of a Dask frame: a lazy Dask Series ``class`` (uint32)."""
+    return _per_packet(packets, classifier.classify, "class", np.uint32, args, kwargs)
+
+
+def bucket(sfq, packets, *args, **kwargs):
+    """``Sfq.bucket`` of a Dask frame: a lazy Dask Series ``bucket`` (int64, -1 = dropped)."""
+    return _per_packet(packets, sfq.bucket, "bucket", np.int64, args, kwargs)

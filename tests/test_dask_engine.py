@@ -1,0 +1,178 @@
+"""The Dask engine on a real local cluster gives the pandas engine's results on the same files.
+
+The cluster is a ``dask.distributed.LocalCluster`` of 2 worker *processes* with one thread
+each, started by these tests. Processes rather than threads: tasks, plans and partial results
+then cross process boundaries pickled, as on a cluster of machines, and each worker's memory
+limit is enforced by its nanny — threads in one process would hide both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+from scapy.all import rdpcap, wrpcapng
+
+import qoslab
+from qoslab.capture import echo_rtts, flows
+from qoslab.engines.captures import compute_packets, read_captures
+from qoslab.errors import EngineUnavailableError, QoslabError
+from qoslab.hashing import FqCodel, sharing
+from tests.capture_sets import write_set
+
+CHUNK = 1500
+TC_FLOW = ("tc filter add dev eth0 parent 1: protocol ip prio 1 flow hash "
+           "keys src,dst,proto,proto-src,proto-dst divisor 1024 perturb 10")
+
+
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory):
+    """A folder of captures: a 4-file ring buffer (ns pcap) in a subfolder, the bundled
+    tunnel capture (4in4, 6in4, 4in6, 6in6; µs pcap) and a pcapng file."""
+    folder = tmp_path_factory.mktemp("captures")
+    write_set(folder / "ring", 4, 5000, seed=5, seconds=10.0, echo_share=0.2)
+    shutil.copy(qoslab.data_path("captures/tunnel_uploads.pcap"), folder / "tunnel.pcap")
+    wrpcapng(str(folder / "lan.pcapng"), rdpcap(str(folder / "ring" / "ring_3.pcap"))[:3200])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None, memory_limit="2GiB") as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def both(captures, client):
+    """(pandas frame, Dask frame) of the same folder."""
+    return (read_captures(captures, chunk_packets=CHUNK),
+            read_captures(captures, engine="dask", chunk_packets=CHUNK))
+
+
+def test_dask_frame_is_the_pandas_frame(both):
+    pk, dk = both
+    files = ["lan.pcapng", "ring/ring_1.pcap", "ring/ring_2.pcap", "ring/ring_3.pcap",
+             "ring/ring_4.pcap", "tunnel.pcap"]
+    assert list(pk["file"].cat.categories) == files
+    per_file = pk.groupby("file", observed=True).size()
+    assert dk.known_divisions and dk.npartitions == int(np.ceil(per_file / CHUNK).sum())
+    assert dk.divisions[0] == 0 and dk.divisions[-1] == len(pk) - 1
+    assert list(dk.dtypes.astype(str)) == list(pk.dtypes.astype(str))
+    for col in ("tunnel", "problem", "file"):  # known categories, exactly the pandas ones
+        assert list(dk[col].cat.categories) == list(pk[col].cat.categories)
+    assert not dk["src"].cat.known
+    pd.testing.assert_frame_equal(compute_packets(dk), pk)
+    plain = dk.compute()  # address categories merged in partition order: same values
+    pd.testing.assert_frame_equal(plain, pk, check_categorical=False)
+    for col in ("src", "dst", "inner_src", "inner_dst"):
+        assert set(plain[col].cat.categories) == set(pk[col].cat.categories)
+    assert pk["t"].min() == 0.0
+    assert (pk.groupby("file", observed=True)["frame"].agg(["min", "max", "size"])
+            .eval("min == 1 and max == size").all())
+
+
+@pytest.mark.parametrize("level", ["inner", "outer"])
+def test_flows(both, level):
+    pk, dk = both
+    expected = flows(pk, level)
+    assert len(expected) > 1000 and (expected["tunnel"] != "none").any()
+    pd.testing.assert_frame_equal(flows(dk, level), expected)
+
+
+def test_echo_rtts_pair_across_files_and_chunks(both, captures):
+    pk, dk = both
+    expected = echo_rtts(pk)
+    pd.testing.assert_frame_equal(echo_rtts(dk), expected)
+    ok = int((expected["status"] == "ok").sum())
+    # pairing each file alone loses the requests answered in the next file …
+    per_file = sum(int((echo_rtts(qoslab.read_capture(p))["status"] == "ok").sum())
+                   for p in sorted((captures / "ring").iterdir()) + [captures / "lan.pcapng",
+                                                                     captures / "tunnel.pcap"])
+    # … and pairing each chunk alone loses those answered in the next chunk
+    per_chunk = dk.map_partitions(
+        lambda p: pd.DataFrame({"ok": [int((echo_rtts(p)["status"] == "ok").sum())]}),
+        meta=pd.DataFrame({"ok": pd.Series(dtype="int64")})).compute()["ok"].sum()
+    assert per_file < ok and per_chunk < per_file
+    assert {"lost", "duplicate"} <= set(expected["status"])
+
+
+def test_classify_and_sfq_buckets(both):
+    pk, dk = both
+    fc = qoslab.FlowClassifier.from_tc(TC_FLOW)
+    at, seeds = [0.5, 40.0, 3.7e7], [0x1234, 0xBEEF, 7, 99]  # perturb schedule over the set
+    got = fc.classify(dk, seeds, at)
+    assert got.npartitions == dk.npartitions
+    np.testing.assert_array_equal(got.compute().to_numpy(), fc.classify(pk, seeds, at))
+    pd.testing.assert_index_equal(got.compute().index, pk.index)
+    for sfq in (qoslab.Sfq(profile="classic-2.6.3x"), qoslab.Sfq(profile="5.18+"),
+                qoslab.Sfq(divisor=128, classifier=fc)):
+        np.testing.assert_array_equal(sfq.bucket(dk, seed=0xC0FFEE).compute().to_numpy(),
+                                      sfq.bucket(pk, seed=0xC0FFEE))
+
+
+@pytest.mark.parametrize("make", [lambda: qoslab.FlowClassifier.from_tc(TC_FLOW),
+                                  lambda: qoslab.Sfq(profile="classic-2.6.3x"),
+                                  lambda: FqCodel(flows=64)], ids=["cls_flow", "sfq", "fq_codel"])
+def test_sharing(both, make):
+    pk, dk = both
+    classifier = make()
+    expected, got = sharing(pk, classifier, seed=5, trials=20), sharing(dk, classifier, seed=5,
+                                                                        trials=20)
+    pd.testing.assert_frame_equal(got.flows, expected.flows)
+    assert (got.shared_now, got.shared_always, got.reasons, got.p_measured) == (
+        expected.shared_now, expected.shared_always, expected.reasons, expected.p_measured)
+    assert expected.flows["packets"].sum() == pk["src"].notna().sum() or \
+        expected.flows["packets"].sum() == len(pk)
+
+
+def test_without_dask_the_error_says_what_to_install(captures, monkeypatch):
+    for name in [m for m in sys.modules if m == "dask" or m.startswith("dask.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(EngineUnavailableError, match=r"pip install 'qoslab\[dask\]'") as err:
+        read_captures(captures, engine="dask")
+    assert isinstance(err.value, QoslabError)
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory (VmHWM: its own, unlike ``ru_maxrss``, which
+    includes the RSS of the process that forked it)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc/self/status")
+
+
+def test_folder_four_times_a_workers_memory_limit(tmp_path):
+    """1.3 GB of full-size frames through 2 workers limited to 320 MB each: nothing is
+    killed, nothing spills, the results are right, and each worker's peak RSS (mapped
+    capture pages included) stays under its limit."""
+    limit = 320 << 20
+    paths = write_set(tmp_path, 12, 95_000, seed=9, snaplen=65535, flows=800,
+                      echo_share=0.01, tcp_payloads=(1448,), ack_share=0.0)
+    size = sum(p.stat().st_size for p in paths)
+    assert size >= 4 * limit
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None, memory_limit=limit) as cluster, \
+            Client(cluster) as c:
+        pids = c.run(os.getpid)
+        dk = read_captures(tmp_path, engine="dask", chunk_packets=50_000)
+        assert dk.npartitions == 24
+        table = flows(dk)
+        probes = echo_rtts(dk)
+        assert c.run(os.getpid) == pids  # no worker was killed and restarted
+        peaks = c.run(_peak_rss_bytes)
+        spilled = c.run(lambda dask_worker: sum(dask_worker.data.spilled_total))
+    assert all(peak < limit for peak in peaks.values()), peaks
+    assert not any(spilled.values()), spilled
+    print(f"{size / 2**20:.0f} MiB of captures; worker limit {limit / 2**20:.0f} MiB; peak "
+          "RSS per worker (MiB): " + ", ".join(f"{p / 2**20:.0f}" for p in peaks.values()))
+    assert int(table["packets"].sum()) == 12 * 95_000
+    assert (probes["status"] == "ok").sum() > 0.95 * len(probes)
