@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qoslab.analysis import align_to_events, detect_spikes, infer_period, rayleigh_p, spike_times
+from qoslab.analysis import (
+    align_to_events,
+    detect_spikes,
+    infer_period,
+    rayleigh_p,
+    spike_events,
+    spike_times,
+)
 from qoslab.errors import ConfigError, RunFormatError
 
 
@@ -151,3 +158,73 @@ def test_period_stray_onset_does_not_pick_a_subharmonic():
     est = infer_period(times, span=(0, 120))
     assert est.period == pytest.approx(5.0, rel=0.01)
     assert est.significant(0.01)
+
+
+# ---- one definition of a spike event; p-values with their test ----------------------------
+
+def test_spike_events_chain_onsets_of_any_streams():
+    sp = pd.DataFrame({"stream": ["a", "b", "c", "a", "b"],
+                       "t_start": [10.0, 10.4, 11.2, 20.0, 25.0],
+                       "t_end": [10.6, 10.9, 11.5, 20.2, 25.1],
+                       "t_peak": [10.1, 10.5, 11.3, 20.1, 25.0],
+                       "peak_ms": [100.0, 400.0, 90.0, 50.0, 60.0]})
+    ev = spike_events(sp)
+    assert ev["t_start"].tolist() == [10.0, 20.0, 25.0]  # 10.0 -> 10.4 -> 11.2 is one chain
+    first = ev.iloc[0]
+    assert first["t_end"] == 11.5 and first["peak_ms"] == 400.0 and first["t_peak"] == 10.5
+    assert first["n_streams"] == 3 and first["streams"] == "a, b, c"
+    assert spike_times(sp).tolist() == ev["t_start"].tolist()
+    assert spike_events(sp, gap=0.3)["t_start"].tolist() == [10.0, 10.4, 11.2, 20.0, 25.0]
+
+
+def test_alignment_counts_spike_events_not_per_stream_rows():
+    events = np.arange(5.0, 100.0, 5.0)
+    onsets = events[::2] + 0.1
+    per_stream = pd.DataFrame({"stream": np.repeat(["a", "b", "c"], len(onsets)),
+                               "t_start": np.tile(onsets, 3) + np.repeat([0, 0.05, 0.1],
+                                                                         len(onsets))})
+    a = align_to_events(per_stream, events, span=(0, 100))
+    b = align_to_events(onsets, events, span=(0, 100))
+    assert a.n_spikes == b.n_spikes == len(onsets)
+    assert a.p_value == b.p_value
+
+
+def test_p_values_are_labelled_and_never_zero():
+    from qoslab.analysis import PValue, format_p
+
+    events = np.arange(1.0, 3000.0, 1.0)
+    a = align_to_events(events + 0.01, events, window=0.05, before=0.0, span=(0, 3000))
+    assert a.p_value < 1e-300  # underflows: no float can hold it
+    assert "p = 0" not in str(a.p) and "p < 1e-300" in str(a.p)
+    assert "binomial" in str(a.p) and "binomial" in a.summary()
+    c = align_to_events(events[::50] + 0.01, events[::7], span=(0, 3000), method="circular",
+                        n_perm=99)
+    assert c.p.floor == pytest.approx(0.01)
+    assert format_p(c.p_value, floor=0.01).startswith(("p ≤ 0.01", "p = "))
+    assert str(PValue(0.0, "x")) == "p < 1e-300 (x)"
+
+
+def test_period_p_value_of_a_perfect_small_grid_is_a_number_not_zero():
+    est = infer_period(np.arange(5.0, 40.0, 5.0) + 0.2, span=(0, 40))  # 7 onsets, exact grid
+    assert est.period == pytest.approx(5.0, rel=0.01)
+    assert 0 < est.p_value < 0.01
+    assert "p = 0 " not in est.summary() and "Rayleigh" in str(est.p)
+    assert rayleigh_p(7.0, 7) > 0  # Zar's truncated series went negative here
+
+
+def test_notebook_and_explorer_numbers_come_from_one_call():
+    """The spike count, the expected fraction and the p-value of sfq_perturb are those of
+    spikes_vs_events, whoever asks (notebook 03 and PerturbExplorer both call it)."""
+    from qoslab.analysis import spikes_vs_events
+    from qoslab.sim.scenarios import sfq_perturb
+    from qoslab.widgets import perturb_experiment
+
+    run = sfq_perturb(perturb=5, seed=1, duration=40.0)
+    rep = spikes_vs_events(run)
+    assert rep.n_events == len(spike_events(detect_spikes(run.probes)))
+    assert rep.n_events < len(rep.spikes)  # three streams see each event
+    assert rep.alignment.n_spikes == rep.n_events
+    res = perturb_experiment(perturb=5, seed=1, duration=40.0)
+    assert res.report.n_events == rep.n_events
+    assert res.report.alignment.expected_fraction == rep.alignment.expected_fraction
+    assert res.report.summary() == rep.summary()

@@ -27,7 +27,7 @@ MESSAGE = "deliberately broken inside the widget's computation"
 #: notebook -> (module, function the widget's update() reaches, faster parameters).
 BREAK = {
     "02_flow_classifier_keys": ("qoslab.widgets.key_picker", "classify_flows", {}),
-    "03_sfq_perturbation": ("qoslab.analysis", "align_to_events", {"DURATION": 20.0}),
+    "03_sfq_perturbation": ("qoslab.analysis", "spikes_vs_events", {"DURATION": 20.0}),
     "05_pfifo_fast_ecn": ("qoslab.widgets.run_browser", "plot_kind", {"DURATION": 5.0}),
 }
 

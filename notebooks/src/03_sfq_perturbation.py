@@ -81,41 +81,49 @@ plots.occupancy(window, events=run.events)
 # `detect_spikes` compares every probe with a robust baseline (a centred rolling median) and
 # flags probes more than `k` robust standard deviations (and at least a few milliseconds) above
 # it; consecutive flagged probes form one spike (see its docstring for the exact rule).
+#
+# The three ping streams cross one queue, so one queue event shows up as a spike in each of
+# them. Everything qoslab counts is a **spike event**: spikes of any streams starting within a
+# second of each other are one event (`analysis.spike_events`). `analysis.spikes_vs_events`
+# does the whole chain — per-stream spikes, spike events, their alignment with the hash
+# changes, the period from latency alone — and the explorer at the end calls the same
+# function, so its numbers are these.
 
 # %%
-spikes = analysis.detect_spikes(run.probes)
-spikes.head(10)
+report = analysis.spikes_vs_events(run, kind="hash_change")
+print(report.summary())
+report.events.head(10)
 
 # %%
-plots.latency(run, kind="line", spikes=spikes, logy=True)
+plots.latency(run, kind="line", spikes=report.events, logy=True)
 
 # %% [markdown]
 # ## 3. Are the spikes on the hash-change grid?
 #
-# Several streams see one queue event, so their onsets are merged first (`spike_times`). Then:
-# which fraction of spikes start within a short window after a hash change, against the
-# fraction chance would give, and a p-value. Not every change causes a spike — only those that
-# hand a flood a slot with stale allotment — and the statistic does not need them to.
+# Which fraction of spike events start within a short window after a hash change, against the
+# fraction chance would give (the share of the run covered by those windows), and the
+# probability of so many aligned events if spikes came at random times (an exact binomial
+# test). Not every change causes a spike — only those that hand a flood a slot with stale
+# allotment — and the statistic does not need them to.
 
 # %%
-onsets = analysis.spike_times(spikes)   # one onset per queue event, whichever streams saw it
-alignment = analysis.align_to_events(onsets, run.events, kind="hash_change",
-                                     span=(0, DURATION))
-alignment
+alignment = report.alignment
+print(alignment.summary())
+alignment.distances.round(3).head(10)
 
 # %% [markdown]
 # ## 4. The period from latency alone
 #
 # A user with a ping log but no access to the router knows neither the perturb interval nor
-# when the qdisc started. Folding the spike start times modulo a candidate period piles them up
+# when the qdisc started. Folding the spike-event onsets modulo a candidate period piles them up
 # at one phase only when the period is right: the mean resultant length *R* of the phases is 1
-# for a perfect grid and near 0 for random times (a Rayleigh test gives the p-value). Divisors of
-# the true period fit too, so ties go to the longest period.
+# for a perfect grid and near 0 for random times (a Rayleigh test, calibrated for the many
+# periods tried, gives the p-value). Divisors of the true period fit too, so ties go to the
+# longest period.
 
 # %%
-inferred = analysis.infer_period(onsets, span=(0, DURATION))
-print(f"period {inferred.period:.2f} s, phase {inferred.phase:.2f} s, "
-      f"R = {inferred.resultant:.2f}, p = {inferred.p_value:.2g}, significant: {inferred.significant()}")
+inferred = report.period
+print(inferred.summary())
 
 # %%
 scan = inferred.periodogram
@@ -132,12 +140,11 @@ ax.set(xlabel="candidate period (s)", ylabel="R", title="phase-folding periodogr
 rows = []
 for perturb in SWEEP:
     blind = scenarios.sfq_perturb(perturb=perturb, seed=SEED, duration=SWEEP_DURATION)
-    found = analysis.infer_period(analysis.spike_times(analysis.detect_spikes(blind.probes)),
-                                  span=(0, SWEEP_DURATION))
-    rows.append({"true perturb (s)": perturb, "spike onsets": found.n,
-                 "inferred period (s)": found.period, "p-value": found.p_value,
+    found = analysis.spikes_vs_events(blind).period   # onsets only: the events stay hidden
+    rows.append({"true perturb (s)": perturb, "spike events": found.n,
+                 "inferred period (s)": found.period, "p-value": found.p.text,
                  "grid found": found.significant()})
-pd.DataFrame(rows).set_index("true perturb (s)").round(4)
+pd.DataFrame(rows).set_index("true perturb (s)").round(2)
 
 # %% [markdown]
 # ## 5. The same experiment on a modern kernel (Linux 3.3 and later)

@@ -13,6 +13,10 @@ the spike train is shifted circularly by random offsets (keeping its own spacing
 p-value is the share of shifts that align at least as many spikes. The circular test
 respects clustering of spikes but is powerless against a *periodic* event grid (a shift by a
 multiple of the period realigns everything), so for perturbation grids use the default.
+
+A spike table (``t_start`` and ``stream``, as :func:`~qoslab.analysis.detect_spikes` returns) is
+first merged into spike events (:func:`~qoslab.analysis.spike_events`): one queue event seen by
+three streams counts once, as everywhere in qoslab.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, RunFormatError
+from .pvalues import PValue
+from .spikes import spike_times
 
 __all__ = ["Alignment", "align_to_events"]
 
@@ -42,6 +48,10 @@ class Alignment:
         Share of the time span within the event windows.
     p_value
         Probability of at least ``n_aligned`` aligned spikes under the null hypothesis.
+    method
+        ``"uniform"`` or ``"circular"``.
+    window
+        Seconds after an event within which a spike counts as aligned.
     distances
         Per spike: onset time, signed distance to the nearest event (s), aligned flag.
     """
@@ -57,6 +67,30 @@ class Alignment:
     distances: pd.DataFrame = field(repr=False)
 
     @property
+    def test(self) -> str:
+        """The test behind :attr:`p_value`, as a reader needs it."""
+        if self.method == "uniform":
+            return "exact binomial test, onsets uniform under the null"
+        return "circular-shift permutation test"
+
+    @property
+    def p(self) -> PValue:
+        """:attr:`p_value` with its test (``str(a.p)`` never says "p = 0")."""
+        floor = None
+        if self.method == "circular":
+            floor = 1.0 / (1 + int(self.distances.attrs.get("n_perm", 0) or 0))
+        return PValue(self.p_value, self.test, floor)
+
+    def summary(self) -> str:
+        """One line: ``'7 of 7 spike events within 0.6 s after a hash change (expected by
+        chance 13 %), p = 6.1e-07 (exact binomial test …)'``."""
+        if self.n_spikes == 0:
+            return "no spike events to align"
+        return (f"{self.n_aligned} of {self.n_spikes} spike event(s) start within "
+                f"{self.window:g} s after an event (expected by chance "
+                f"{self.expected_fraction:.0%}); {self.p}")
+
+    @property
     def enrichment(self) -> float:
         """``fraction / expected_fraction``."""
         if not self.expected_fraction or math.isnan(self.fraction):
@@ -68,6 +102,8 @@ def _times(x, col: str) -> np.ndarray:
     if isinstance(x, pd.DataFrame):
         if col not in x.columns:
             raise RunFormatError(f"align_to_events: table has no column {col!r}")
+        if col == "t_start" and "stream" in x.columns:
+            return np.sort(spike_times(x))  # per-stream spikes -> spike events
         return np.sort(x[col].to_numpy(float))
     return np.sort(np.asarray(x, dtype=float))
 
@@ -100,15 +136,22 @@ def _covered(events: np.ndarray, before: float, window: float, t0: float, t1: fl
 
 
 def _binom_sf(k: int, n: int, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p), exact."""
+    """P(X >= k) for X ~ Binomial(n, p), exact (summed in log space: no early underflow).
+
+    >>> round(_binom_sf(3, 3, 0.5), 12), _binom_sf(300, 300, 0.01) > 0
+    (0.125, False)
+    """
     if k <= 0:
         return 1.0
-    if p <= 0:
+    if k > n or p <= 0:
         return 0.0
     if p >= 1:
         return 1.0
-    return float(min(1.0, sum(math.comb(n, j) * p**j * (1 - p) ** (n - j)
-                             for j in range(k, n + 1))))
+    lp, lq = math.log(p), math.log1p(-p)
+    logs = [math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * lp
+            + (n - j) * lq for j in range(k, n + 1)]
+    top = max(logs)
+    return float(min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs)))
 
 
 def align_to_events(spikes, events, kind: str = "hash_change", *, window: float = 0.6,
@@ -119,9 +162,9 @@ def align_to_events(spikes, events, kind: str = "hash_change", *, window: float 
     Parameters
     ----------
     spikes
-        Spike table (``t_start``, as :func:`~qoslab.analysis.detect_spikes` returns; use
-        :func:`~qoslab.analysis.spike_times` first to count an onset seen by several streams
-        once) or an array of onset times.
+        Spike table (``t_start``; a table with ``stream``, as
+        :func:`~qoslab.analysis.detect_spikes` returns, is merged into spike events first) or
+        an array of onset times.
     events
         EVENTS table (``t``, ``kind``) or an array of event times.
     kind
@@ -183,6 +226,7 @@ def align_to_events(spikes, events, kind: str = "hash_change", *, window: float 
             count += int(((dd >= -before) & (dd <= window)).sum()) >= hits
         p = (1 + count) / (1 + n_perm)
     table = pd.DataFrame({"t": t, "distance": d, "aligned": aligned})
+    table.attrs["n_perm"] = n_perm if method == "circular" else 0
     return Alignment(n_spikes=n, n_events=len(ev), n_aligned=hits,
                      fraction=hits / n if n else math.nan, expected_fraction=expected,
                      p_value=float(p), method=method, window=window, distances=table)

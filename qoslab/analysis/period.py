@@ -2,8 +2,9 @@
 
 For a trial period ``P`` every spike time becomes a phase ``2π t / P``; if the spikes sit on a
 grid of period ``P`` the phases agree and their mean resultant length ``R`` (0..1) is near 1.
-The Rayleigh statistic ``Z = n R²`` measures it; for uniform phases ``P(Z >= z) ≈ e^(-z)``
-with Zar's small-sample correction. The periodogram is scanned on a frequency grid eight
+The Rayleigh statistic ``Z = n R²`` measures it; for uniform phases its tail is
+``P ≈ exp(√(1 + 4n + 4(n² − (nR)²)) − (1 + 2n))`` (Zar, Biostatistical Analysis, eq. 27.4;
+``≈ e^(-Z)`` for large ``n``, and never below 0 where a truncated series would go negative). The periodogram is scanned on a frequency grid eight
 times finer than the resolution ``1 / span``. Searching many frequencies inflates the best
 peak, so its p-value is calibrated by Monte Carlo: ``n_null`` sets of as many uniform random
 times over the same span are scanned on the same grid, and the p-value is the share of them
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from .pvalues import PValue
 
 __all__ = ["PeriodEstimate", "infer_period", "rayleigh_p"]
 
@@ -62,9 +64,41 @@ class PeriodEstimate:
     n: int
     periodogram: pd.DataFrame = field(repr=False)
 
+    #: How :attr:`p_value` was obtained (see :attr:`test`); "" when no test was made.
+    method: str = ""
+    #: The Monte Carlo resolution ``1 / (n_null + 1)`` when the p-value is a Monte Carlo one.
+    p_floor: float | None = None
+
     def significant(self, alpha: float = 0.01) -> bool:
         """Whether a grid was found at level ``alpha``."""
         return bool(self.p_value < alpha)
+
+    @property
+    def test(self) -> str:
+        """The test behind :attr:`p_value`, as a reader needs it."""
+        return {
+            "monte-carlo": "Rayleigh periodogram peak vs uniform random onsets (Monte Carlo)",
+            "analytic": "Rayleigh periodogram peak, analytic tail over the searched band",
+        }.get(self.method, "no test: too few onsets")
+
+    @property
+    def p(self) -> PValue:
+        """:attr:`p_value` with its test (``str(est.p)`` never says "p = 0")."""
+        return PValue(self.p_value, self.test, self.p_floor)
+
+    def summary(self) -> str:
+        """One line: the period and phase found, or that no grid was found, with the p-value.
+
+        Examples
+        --------
+        >>> infer_period([3.0, 8.0]).summary()
+        'no grid: 2 spike onsets are too few'
+        """
+        if self.period != self.period:  # NaN
+            return f"no grid: {self.n} spike onsets are too few"
+        verdict = "grid" if self.significant() else "no significant grid"
+        return (f"{verdict}: period {self.period:.2f} s, phase {self.phase:.2f} s from "
+                f"{self.n} spike onsets; {self.p}")
 
 
 def _fundamental(i: int, freqs: np.ndarray, r: np.ndarray, width: int, tol: float) -> int:
@@ -101,12 +135,14 @@ def _sums(freqs: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _p_value(z: float, n: int, freqs: np.ndarray, span, band: float, length: float,
-             n_null: int, seed: int) -> float:
+             n_null: int, seed: int) -> tuple[float, str, float | None]:
+    """``(p, method, floor)``: the Monte Carlo p-value and its resolution, or the analytic one
+    where the Monte Carlo could not resolve it."""
     m = max(1.0, 6.0 * band * length)
     p_one = rayleigh_p(z, n)
     analytic = min(1.0, p_one * m) if p_one < 1e-9 else float(1 - (1 - p_one) ** m)
     if n_null <= 0 or analytic < 0.5 / (1 + n_null):
-        return analytic  # the Monte Carlo could not resolve so small a p-value
+        return analytic, "analytic", None  # the Monte Carlo could not resolve it
     rng = np.random.default_rng(seed)
     exceed = 0
     for _ in range(n_null):
@@ -115,19 +151,27 @@ def _p_value(z: float, n: int, freqs: np.ndarray, span, band: float, length: flo
         if float(((c * c + s * s) / n).max()) >= z:
             exceed += 1
     p = (1 + exceed) / (1 + n_null)
-    return min(p, analytic) if exceed == 0 else p
+    if exceed == 0 and analytic < p:
+        return analytic, "analytic", None
+    return p, "monte-carlo", 1.0 / (1 + n_null)
 
 
 def rayleigh_p(z: float, n: int) -> float:
-    """P-value of the Rayleigh test for ``Z = n R²`` (Zar, Biostatistical Analysis, 27.4).
+    """P-value of the Rayleigh test for ``Z = n R²`` (Zar, Biostatistical Analysis, eq. 27.4).
+
+    ``exp(√(1 + 4n + 4(n² − R_n²)) − (1 + 2n))`` with ``R_n = n R``: close to ``e^(-Z)`` for
+    many phases, and positive however tight a few phases are (seven perfectly aligned onsets
+    give about 7e-5, not 0).
 
     >>> round(rayleigh_p(3.0, 50), 4)
     0.049
+    >>> 0 < rayleigh_p(7.0, 7) < 1e-4
+    True
     """
     if n <= 0:
         return 1.0
-    p = math.exp(-z) * (1 + (2 * z - z * z) / (4 * n)
-                        - (24 * z - 132 * z**2 + 76 * z**3 - 9 * z**4) / (288 * n * n))
+    rn2 = min(max(z * n, 0.0), float(n) * n)  # (n R)², R <= 1
+    p = math.exp(math.sqrt(1 + 4 * n + 4 * (n * n - rn2)) - (1 + 2 * n))
     return float(min(1.0, max(p, 0.0)))
 
 
@@ -193,11 +237,12 @@ def infer_period(times, *, min_period: float = 1.0, max_period: float | None = N
     i = _fundamental(i, freqs, r, oversample, max(tie, 2.0 / n))
     f = float(freqs[i])
     z = n * float(r[i]) ** 2
-    p = _p_value(z, n, freqs, span, f_hi - f_lo, length, n_null, seed)
+    p, method, floor = _p_value(z, n, freqs, span, f_hi - f_lo, length, n_null, seed)
     angle = math.atan2(float(s[i]), float(c[i]))
     period = 1.0 / f
     phase = (angle / (2 * np.pi) * period) % period
     gram = pd.DataFrame({"period": 1.0 / freqs, "frequency": freqs, "resultant": r,
                          "z": n * r**2})
     return PeriodEstimate(period=period, phase=float(phase), resultant=float(r[i]),
-                          rayleigh_z=z, p_value=p, n=n, periodogram=gram)
+                          rayleigh_z=z, p_value=p, n=n, periodogram=gram, method=method,
+                          p_floor=floor)

@@ -15,7 +15,12 @@ Method, per stream (probes sorted by ``t_sent``):
 4. **Episodes** -- consecutive probes above the threshold form one spike; probes lost while a
    spike is in progress do not split it, and spikes closer than ``merge_gap`` seconds merge.
 
-The same onset seen by several streams can be merged with :func:`spike_times`.
+**Spike events.** Several streams crossing one queue see the same queue event, each as its own
+spike. :func:`spike_events` chains spikes of any streams whose onsets lie within ``gap`` seconds
+of the previous onset into one *spike event* (its onset is the earliest). That is the one
+definition of "a spike" every count, alignment and period in qoslab uses: the notebooks, the
+explorers and :func:`~qoslab.analysis.spikes_vs_events` count spike events, never per-stream
+rows.
 """
 
 from __future__ import annotations
@@ -23,13 +28,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import RunFormatError
+from ..errors import ConfigError, RunFormatError
 
-__all__ = ["detect_spikes", "spike_times", "SPIKE_COLUMNS"]
+__all__ = ["detect_spikes", "spike_events", "spike_times", "SPIKE_COLUMNS",
+           "SPIKE_EVENT_COLUMNS", "EVENT_GAP"]
 
 #: Columns of the frame :func:`detect_spikes` returns.
 SPIKE_COLUMNS: tuple[str, ...] = ("stream", "t_start", "t_end", "t_peak", "peak_ms",
                                   "baseline_ms", "threshold_ms", "n_probes")
+
+#: Columns of the frame :func:`spike_events` returns.
+SPIKE_EVENT_COLUMNS: tuple[str, ...] = ("t_start", "t_end", "t_peak", "peak_ms", "n_streams",
+                                        "streams")
+
+#: Seconds between onsets of spikes that still count as one spike event (see module docstring).
+EVENT_GAP = 1.0
 
 _MAD_TO_SIGMA = 1.4826
 
@@ -141,12 +154,80 @@ def _stream_spikes(name, t, rtt, window, k, min_excess_ms, merge_gap) -> list[tu
     return rows
 
 
-def spike_times(spikes: pd.DataFrame, *, gap: float = 1.0) -> np.ndarray:
-    """Onset times of spikes, merging onsets of any streams closer than ``gap`` seconds.
+def spike_events(spikes: pd.DataFrame, *, gap: float = EVENT_GAP) -> pd.DataFrame:
+    """Merge per-stream spikes into spike events: one row per queue event, whichever streams
+    saw it.
 
-    Several streams crossing one queue see the same event; merged, each event counts once
-    (its earliest onset) for :func:`~qoslab.analysis.align_to_events` and
-    :func:`~qoslab.analysis.infer_period`.
+    Spikes are sorted by onset; a spike whose onset is at most ``gap`` seconds after the
+    previous spike's onset joins that spike's event (a chain: three onsets 0.8 s apart are one
+    event).
+
+    Parameters
+    ----------
+    spikes
+        A table with ``t_start`` (and optionally ``t_end``, ``t_peak``, ``peak_ms``,
+        ``stream``), e.g. from :func:`detect_spikes`.
+    gap
+        Seconds (default :data:`EVENT_GAP`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SPIKE_EVENT_COLUMNS`: the event's first onset and last end, the time and RTT of
+        its highest probe, how many streams saw it and their labels (joined by ``", "``).
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"stream": ["a", "b", "a"], "t_start": [5.1, 5.3, 10.2],
+    ...                   "t_end": [5.6, 5.5, 10.4], "t_peak": [5.2, 5.4, 10.3],
+    ...                   "peak_ms": [300.0, 350.0, 200.0]})
+    >>> spike_events(s)[["t_start", "t_end", "peak_ms", "n_streams"]]
+       t_start  t_end  peak_ms  n_streams
+    0      5.1    5.6    350.0          2
+    1     10.2   10.4    200.0          1
+    """
+    if "t_start" not in spikes.columns:
+        raise RunFormatError("spike_events: spikes has no column 't_start'")
+    if not gap >= 0:
+        raise ConfigError(f"spike_events: gap must be >= 0 seconds, not {gap}")
+    n = len(spikes)
+    t0 = spikes["t_start"].to_numpy(float)
+    order = np.argsort(t0, kind="stable")
+    t0 = t0[order]
+
+    def col(name: str, fallback: np.ndarray) -> np.ndarray:
+        return spikes[name].to_numpy(float)[order] if name in spikes.columns else fallback
+
+    t1 = col("t_end", t0)
+    tp = col("t_peak", t0)
+    peak = col("peak_ms", np.full(n, np.nan))
+    stream = (spikes["stream"].astype("string").fillna("").to_numpy(dtype=object)[order]
+              if "stream" in spikes.columns else np.full(n, "", dtype=object))
+    if n == 0:
+        return pd.DataFrame({"t_start": pd.Series(dtype="float64"),
+                             "t_end": pd.Series(dtype="float64"),
+                             "t_peak": pd.Series(dtype="float64"),
+                             "peak_ms": pd.Series(dtype="float64"),
+                             "n_streams": pd.Series(dtype="int64"),
+                             "streams": pd.Series(dtype="string")})
+    event = np.concatenate([[0], np.cumsum(np.diff(t0) > gap)])
+    rows = []
+    for e in range(int(event[-1]) + 1):
+        sel = np.flatnonzero(event == e)
+        p = peak[sel]
+        top = sel[int(np.nanargmax(p))] if np.isfinite(p).any() else sel[0]
+        names = list(dict.fromkeys(s for s in stream[sel] if s))
+        rows.append((float(t0[sel[0]]), float(np.nanmax(t1[sel])), float(tp[top]),
+                     float(peak[top]), max(len(names), 1), ", ".join(names)))
+    out = pd.DataFrame(rows, columns=list(SPIKE_EVENT_COLUMNS))
+    return out.astype({"n_streams": "int64", "streams": "string"})
+
+
+def spike_times(spikes: pd.DataFrame, *, gap: float = EVENT_GAP) -> np.ndarray:
+    """Onset times of the spike events of :func:`spike_events` (one per queue event).
+
+    :func:`~qoslab.analysis.align_to_events` and :func:`~qoslab.analysis.infer_period` count
+    these onsets.
 
     >>> s = pd.DataFrame({"t_start": [5.1, 5.3, 10.2, 30.0]})
     >>> spike_times(s).tolist()
@@ -154,9 +235,4 @@ def spike_times(spikes: pd.DataFrame, *, gap: float = 1.0) -> np.ndarray:
     """
     if "t_start" not in spikes.columns:
         raise RunFormatError("spike_times: spikes has no column 't_start'")
-    t = np.sort(spikes["t_start"].to_numpy(float))
-    if len(t) == 0:
-        return t
-    keep = np.concatenate([[True], np.diff(t) > gap])
-    # chain rule: an onset within gap of the previous onset belongs to the same event
-    return t[keep]
+    return spike_events(spikes, gap=gap)["t_start"].to_numpy(float)

@@ -20,27 +20,30 @@ _OWN = ("perturb", "seed")
 
 @dataclass(frozen=True)
 class PerturbResult:
-    """What :func:`perturb_experiment` returns."""
+    """What :func:`perturb_experiment` returns: the RUN and its
+    :class:`~qoslab.analysis.SpikeReport` (spikes, spike events, alignment, period)."""
 
     run: Run
-    spikes: pd.DataFrame
-    alignment: Any
-    #: :class:`qoslab.analysis.PeriodEstimate` of the spike onsets (latency alone), or None.
-    period: Any = None
+    report: Any
+
+    @property
+    def spikes(self) -> pd.DataFrame:
+        """Per-stream spikes."""
+        return self.report.spikes
+
+    @property
+    def alignment(self):
+        """:class:`qoslab.analysis.Alignment` of the spike events with the hash changes."""
+        return self.report.alignment
+
+    @property
+    def period(self):
+        """:class:`qoslab.analysis.PeriodEstimate` of the spike-event onsets."""
+        return self.report.period
 
     def alignment_table(self) -> pd.DataFrame:
-        """The alignment statistic as a small table, whatever shape the analysis returned."""
-        a = self.alignment
-        if isinstance(a, pd.DataFrame):
-            return a
-        if isinstance(a, pd.Series):
-            return a.to_frame("value")
-        if hasattr(a, "__dataclass_fields__"):
-            a = {k: getattr(a, k) for k in a.__dataclass_fields__}
-        if isinstance(a, dict):
-            return pd.DataFrame({"value": {k: v for k, v in a.items()
-                                           if not isinstance(v, (pd.DataFrame, list, dict))}})
-        return pd.DataFrame({"value": [a]}, index=["alignment"])
+        """The headline figures (:meth:`qoslab.analysis.SpikeReport.table`)."""
+        return self.report.table()
 
 
 def scenario_parameters() -> dict[str, Any]:
@@ -81,10 +84,8 @@ def perturb_experiment(perturb: float = 5, seed: int = 1, **params) -> PerturbRe
     Returns
     -------
     PerturbResult
-        The RUN, the spikes of :func:`qoslab.analysis.detect_spikes`, the statistic of
-        :func:`qoslab.analysis.align_to_events` for the ``hash_change`` events, and the
-        perturbation period inferred from the spike onsets alone
-        (:func:`qoslab.analysis.infer_period`).
+        The RUN and :func:`qoslab.analysis.spikes_vs_events` of it for the ``hash_change``
+        events: spikes, spike events, their alignment and the period from latency alone.
 
     Examples
     --------
@@ -92,21 +93,11 @@ def perturb_experiment(perturb: float = 5, seed: int = 1, **params) -> PerturbRe
     >>> res.alignment.fraction > 0.5, round(float(res.period.period))
     (True, 5)
     """
-    from tqdm.auto import tqdm
-
-    from ..analysis import align_to_events, detect_spikes, infer_period, spike_times
+    from .. import analysis
     from ..sim.scenarios import sfq_perturb
 
-    with tqdm(total=4, desc=f"perturb={perturb:g}s seed={seed}", leave=False) as bar:
-        run = sfq_perturb(perturb=perturb, seed=seed, **params)
-        bar.update()
-        spikes = detect_spikes(run.probes)
-        bar.update()
-        alignment = align_to_events(spikes, run.events, kind="hash_change")
-        bar.update()
-        period = infer_period(spike_times(spikes))
-        bar.update()
-    return PerturbResult(run, spikes, alignment, period)
+    run = sfq_perturb(perturb=perturb, seed=seed, **params)
+    return PerturbResult(run, analysis.spikes_vs_events(run, kind="hash_change"))
 
 
 class PerturbExplorer(Explorer):
@@ -170,12 +161,7 @@ class PerturbExplorer(Explorer):
 
         self.result = self.compute(**self.values())
         self.figure = latency(self.result.run, kind="line", spikes=self.result.spikes)
-        n_hash = int((self.result.run.events["kind"] == "hash_change").sum())
         self.show(figure_bundle(self.figure),
                   table_bundle(self.result.alignment_table(), caption="spikes vs hash changes"))
-        text = f"{len(self.result.spikes)} spike(s), {n_hash} hash change(s)"
-        est = self.result.period
-        if est is not None and est.period == est.period:  # not NaN
-            text += (f"; period from latency alone: {est.period:.2f} s "
-                     f"(p = {est.p_value:.3g}; perturb is {self.perturb.value} s)")
-        self.status.value = text_bundle(text, pre=False)["data"]["text/html"]
+        self.status.value = text_bundle(self.result.report.summary(), pre=False)["data"][
+            "text/html"]
