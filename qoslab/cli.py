@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "capture": "qoslab.capture.cli",
     "plot": "qoslab.plot_cli",
     "ping": "qoslab.ping.cli",
+    "run": "qoslab.scenarios.cli",
     "lab": "qoslab.lab.cli",
     "sim": "qoslab.sim.cli",
     "hash": "qoslab.hashing.cli",

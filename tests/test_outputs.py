@@ -222,7 +222,7 @@ def test_plot_and_capture_outputs_refuse_overwrite(tmp_path, capsys):
 
 def test_sim_w_writes_a_gzip_run_and_refuses_to_clobber(tmp_path, capsys):
     out = tmp_path / "s.json.gz"
-    argv = ["sim", "bufferbloat", "--duration", "2", "-w", str(out)]
+    argv = ["sim", "bufferbloat", "--duration", "2", "--switch-at", "none", "-w", str(out)]
     assert main(argv) == 0
     with gzip.open(out) as fh:
         assert json.load(fh)["format"] == "qoslab-run"

@@ -140,7 +140,7 @@ def test_config_errors():
         flow_frame([PingStream("10.0.0.2", tos=300)])
     with pytest.raises(ConfigError, match="no parameter 'perturb'"):
         parse_params("bufferbloat", ["--perturb", "5"])
-    with pytest.raises(ConfigError, match="not a valid int"):
+    with pytest.raises(ConfigError, match="limit = 'ten': expected an integer"):
         parse_params("sfq_perturb", ["--limit", "ten"])
 
 

@@ -91,6 +91,11 @@ class KernelProfile:
     sfq_perturb_rearm
         How the perturb timer re-arms: ``"callback"`` (``mod_timer(jiffies + period)`` from
         its own callback, so each period counts from when the previous callback ran).
+    pfifo_fast_limit
+        How pfifo_fast counts the device's ``txqueuelen``: ``"total"`` over its three bands
+        (``sch_generic.c`` up to 4.15: ``skb_queue_len(&qdisc->q) < tx_queue_len``) or
+        ``"per-band"`` (c5ad119fb6c0, 4.16: one ``skb_array`` of ``tx_queue_len`` per band, so a
+        full band 1 no longer drops band-0 packets).
     """
 
     name: str
@@ -118,6 +123,7 @@ class KernelProfile:
     sfq_scheduler: str = "3.3"
     sfq_allot_bits: int = 16
     sfq_perturb_rearm: str = "callback"
+    pfifo_fast_limit: str = "per-band"
 
 
 #: The profile table: one keyword row per kernel era. A row names the versions it stands for
@@ -131,7 +137,7 @@ _ROWS: tuple[dict, ...] = (
          sfq_ports="classic-no-udplite", skb_hash=None, flow_keys_layout=None, flow_hash=None,
          fq_codel=None, dissector_ip_fragment_proto="zero", tos2prio="old", routing_cache=True,
          rxhash_key=False, tunnel_keys=False, ports_zero_without_ports=False,
-         consistentify="signed", sfq_scheduler="classic"),
+         consistentify="signed", sfq_scheduler="classic", pfifo_fast_limit="total"),
     dict(like="sfq-fold-2.6.2x", name="classic-2.6.3x", era="2.6.25–2.6.36",
          bounds="jhash SFQ (32740ddc109) .. lookup3 jhash (60d509c823c, 2.6.38)",
          sfq="jhash-2words", sfq_ports="classic"),
@@ -154,7 +160,8 @@ _ROWS: tuple[dict, ...] = (
          dissector_ip_fragment_proto="keep", consistentify="signed"),
     dict(like="4.2-5.3", name="4.18-5.3",
          era="4.18–5.3 layout (cvlan, 8 IPv4 words), jhash2 flow hash",
-         bounds="cvlan key (4.18) .. siphash flow hash (5.4)", flow_keys_layout="4.18"),
+         bounds="cvlan key (4.18) .. siphash flow hash (5.4)", flow_keys_layout="4.18",
+         pfifo_fast_limit="per-band"),
     dict(like="4.18-5.3", name="5.4-siphash", era="5.4 (siphash, 32-byte IPv4 flow_keys)",
          bounds="siphash flow hash (5.4) .. icmp member (5.5)", flow_keys_layout="5.4",
          flow_hash="siphash"),

@@ -103,10 +103,13 @@ class Experiment:
         except Exception:  # noqa: BLE001 - never hide the original error; the journal stays
             self.journal.close()
 
-    def finish(self, pings: Run | None) -> Run:
-        """The RUN of a completed experiment (saved to ``path`` when one was given)."""
+    def finish(self, pings: Run | None, transform=None) -> Run:
+        """The RUN of a completed experiment (saved to ``path`` when one was given);
+        ``transform(run) -> run`` reshapes it first (e.g. onto another time axis)."""
         run = self.tb.result(pings)
         run.meta.update(self.extra)
+        if transform is not None:
+            run = transform(run)
         if self.journal is not None:
             self.journal.finish(run)
         return run

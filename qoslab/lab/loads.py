@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import selectors
 import shutil
 import signal
@@ -24,7 +25,8 @@ from ..children import display_argv, isolation, python_argv
 from .flood import parse_rate
 from .netns import LabCommandError, Namespace, run_cmd
 
-__all__ = ["LabProcess", "Load", "start_udp_flood", "start_tcp_bulk", "FLOOD_SCRIPT"]
+__all__ = ["LabProcess", "Load", "start_udp_flood", "start_tcp_bulk", "start_ping_flood",
+           "FLOOD_SCRIPT"]
 
 #: The built-in load generator; it imports only the standard library, so it is run as a
 #: script (``python …/flood.py``, ~0.1 s to start) rather than ``python -m qoslab.lab.flood``
@@ -180,7 +182,7 @@ class Load:
     kind: str
     params: dict[str, Any]
     sender: LabProcess
-    sink: LabProcess
+    sink: LabProcess | None
     started: float = 0.0
     stopped: float | None = None
     summary: dict[str, Any] = field(default_factory=dict)
@@ -193,9 +195,13 @@ class Load:
     def stop(self) -> dict[str, Any]:
         """Stop sender and sink (idempotent); return ``{"sender": …, "sink": …}`` summaries."""
         if not self.summary:
-            self.sender.stop()
-            self.sink.stop()
-            if self.params.get("backend") == "iperf3":
+            self.sender.stop(sig=signal.SIGINT if self.kind == "icmp" else signal.SIGTERM)
+            if self.sink is not None:
+                self.sink.stop()
+            if self.kind == "icmp":  # ping -f -q: its statistics lines
+                self.summary = {"sender": {"ping": self.sender.stdout.strip()[-300:]},
+                                "sink": {"mode": "kernel echo replies"}}
+            elif self.params.get("backend") == "iperf3":
                 self.summary = {"sender": _iperf_summary(self.sender.stdout),
                                 "sink": {"mode": "iperf3-server"}}
             else:
@@ -310,3 +316,19 @@ def start_tcp_bulk(src: Namespace, dst: Namespace, dst_addr: str, *, tos: int = 
     params = {"src": src.role, "dst": dst.role, "dst_addr": dst_addr, "port": port, "tos": tos,
               "duration": duration, "backend": "iperf3" if use_iperf else "builtin"}
     return Load("tcp", params, sender, sink)
+
+
+def start_ping_flood(src: Namespace, dst_addr: str, *, size: int = 1472, tos: int = 0,
+                     duration: float = 10.0) -> Load:
+    """``ping -f -q -s SIZE -Q TOS -w DURATION DST`` from ``src`` (iputils, as root): a new
+    request on every reply, at least every 10 ms — the seed's flood of MTU-sized pings.
+    The destination's kernel answers: there is no sink process."""
+    ping = shutil.which("ping")
+    if ping is None:
+        raise LabCommandError("ping floods need iputils ping (Debian package iputils-ping)")
+    argv = [ping, "-f", "-q", "-s", str(int(size)), "-Q", str(int(tos)),
+            "-w", str(max(1, int(math.ceil(duration)))), dst_addr]
+    sender = LabProcess(src, argv, f"ping flood from {src.role}")
+    params = {"src": src.role, "dst_addr": dst_addr, "size": size, "tos": tos,
+              "duration": duration}
+    return Load("icmp", params, sender, None)

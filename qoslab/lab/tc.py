@@ -30,6 +30,7 @@ __all__ = [
     "leaf",
     "parse_class_stats",
     "qdisc_stats",
+    "tree_facts",
 ]
 
 
@@ -190,6 +191,24 @@ class Shaping:
                               "qdiscs, classes, filters, description")
         return cls(build(Qdisc, "qdiscs"), build(TcClass, "classes"), build(Filter, "filters"),
                    str(doc.get("description", "")))
+
+
+def tree_facts(tree: Any) -> tuple[set[str], set[str], str, dict[str, Any]]:
+    """What a tree needs and says: ``(qdisc kinds, filter kinds, description, META form)`` of a
+    :class:`Shaping` or a qdisc spec of :mod:`qoslab.qdiscs`.
+
+    >>> from qoslab.qdiscs import Htb, HtbClass, Sfq
+    >>> tree = Htb(classes=(HtbClass("1:10", 2e6, leaf=Sfq(perturb=10)),), default=0x10)
+    >>> sorted(tree_facts(tree)[0]), tree_facts(tree)[2]
+    (['htb', 'sfq'], 'htb default 10')
+    """
+    if isinstance(tree, Shaping):
+        return tree.qdisc_kinds(), tree.filter_kinds(), tree.description, tree.to_dict()
+    from ..qdiscs import walk
+
+    qdiscs = {spec.kind for spec in walk(tree)}
+    filters = {getattr(f, "kind", "flow") for spec in walk(tree) for f in spec.filter_specs()}
+    return qdiscs, filters, " ".join([tree.kind, *tree.options()]), {"tc": tree.to_tc()}
 
 
 def leaf(kind: str, **options: Any) -> Qdisc:

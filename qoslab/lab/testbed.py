@@ -36,7 +36,7 @@ from .netns import (
 from .observe import Capture, TcSampler, tc_snapshot
 from .pings import PingProcess, PingTarget
 from .probe import require_features
-from .tc import Shaping
+from .tc import Shaping, tree_facts
 from .topology import POINTS, ROLE_LETTER, links_for
 
 __all__ = ["Testbed", "SYSCTLS"]
@@ -305,25 +305,27 @@ class Testbed:
         return os.getpid()
 
     # ------------------------------------------------------------------------ shaping
-    def apply(self, shaping: Shaping, at: str = "client") -> list[list[str]]:
-        """Replace the qdisc tree of attachment point ``at`` with ``shaping``.
+    def apply(self, shaping: Shaping | Any, at: str = "client") -> list[list[str]]:
+        """Replace the qdisc tree of attachment point ``at`` with ``shaping`` (a
+        :class:`~qoslab.lab.tc.Shaping` or a qdisc spec of :mod:`qoslab.qdiscs`).
 
         The kernel is probed first: a tree needing a qdisc or classifier it lacks raises
         :class:`~qoslab.errors.KernelFeatureMissing` before anything changes. The ``tc``
         commands run are returned, recorded in ``meta["shaping"][at]`` and, after the start,
         as a ``config_change`` EVENT.
         """
-        require_features(qdiscs=shaping.qdisc_kinds(), filters=shaping.filter_kinds(),
-                         what=f"shaping {shaping.description or ''} at {at}".replace("  ", " "))
+        qdiscs, filters, description, doc = tree_facts(shaping)
+        require_features(qdiscs=qdiscs, filters=filters,
+                         what=f"shaping {description} at {at}".replace("  ", " "))
         ns, dev = self.point(at)
         run_cmd(["tc", "qdisc", "del", "dev", dev, "root"], ns=ns.name, check=False)
         argvs = [["tc", *a] for a in shaping.commands(dev)]
         for argv in argvs:
             run_cmd(argv, ns=ns.name, log=self.commands)
-        entry = {"tree": shaping.to_dict(), "namespace": ns.name, "dev": dev,
+        entry = {"tree": doc, "namespace": ns.name, "dev": dev,
                  "commands": [" ".join(a) for a in argvs], "t": round(self.now(), 4)}
         self.meta.setdefault("shaping", {}).setdefault(at, []).append(entry)
-        self.event("config_change", f"{at} ({dev}): {shaping.description or 'new qdisc tree'}")
+        self.event("config_change", f"{at} ({dev}): {description or 'new qdisc tree'}")
         return argvs
 
     def tc(self, at: str, *args: str, detail: str | None = None) -> list[str]:

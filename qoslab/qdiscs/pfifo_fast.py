@@ -3,8 +3,9 @@
 The band is ``prio2band[skb->priority & 15]``; ``skb->priority`` comes from the TOS byte through
 the kernel era's ``ip_tos2prio`` table (:func:`qoslab.hashing.skb_priority`, one source of
 truth), so an ECN-capable flow lands in band 2 with the old table and band 1 with the new one.
-Band 0 is always served first. The limit is the device's ``txqueuelen`` counted over all bands;
-pfifo_fast takes no ``tc`` options.
+Band 0 is always served first. The limit is the device's ``txqueuelen``, counted over all
+bands up to 4.15 and per band since (``KernelProfile.pfifo_fast_limit``); pfifo_fast takes no
+``tc`` options.
 """
 
 from __future__ import annotations
@@ -68,23 +69,27 @@ def bands_of(flows, profile: str, bands: int = 3, priomap=None) -> list[int]:
 class PfifoFastRuntime(Runtime):
     """Three bands, strict priority, ``txqueuelen`` packets in all."""
 
-    __slots__ = ("bands", "limit", "band_of")
+    __slots__ = ("bands", "limit", "band_of", "per_band")
 
     def __init__(self, spec: PfifoFast, ctx: BuildContext, handle: str | None = None
                  ) -> None:
         super().__init__("pfifo_fast")
+        from ..hashing import get_profile
+
         self.bands = (deque(), deque(), deque())
         self.limit = ctx.txqueuelen
+        self.per_band = get_profile(spec.profile).pfifo_fast_limit == "per-band"
         self.band_of = ctx.flows.answer(("pfifo_fast", spec.profile),
                                         lambda f: bands_of(f, spec.profile))
 
     def enqueue(self, pkt: list, now: float) -> None:
-        if self.qlen >= self.limit:
-            self.drop(pkt, now)
-            return
         band = self.band_of[pkt[FID]]
         pkt[CLS] = band
-        self.bands[band].append(pkt)
+        q = self.bands[band]
+        if (len(q) if self.per_band else self.qlen) >= self.limit:
+            self.drop(pkt, now)
+            return
+        q.append(pkt)
         self.qlen += 1
 
     def dequeue(self, now: float):
@@ -102,4 +107,5 @@ class PfifoFastRuntime(Runtime):
                 yield i, list(q)
 
     def stats(self) -> dict:
-        return {**super().stats(), "limit": self.limit}
+        return {**super().stats(), "limit": self.limit,
+                "limit_counts": "per band" if self.per_band else "all bands"}

@@ -149,7 +149,9 @@ class Param:
             return parse_size(raw, self.name)
         if k == "ints":
             return tuple(int(x, 0) for x in raw.split(",") if x.strip())
-        return raw  # choice, str
+        if k == "choice":
+            return next((c for c in self.choices if str(c) == raw), raw)
+        return raw  # str
 
     def check(self, value: Any) -> Any:
         """Check (and normalise) a typed value; raise :class:`ConfigError` naming the parameter,
@@ -354,8 +356,9 @@ def parse_cli_items(params: Sequence[Param], items: Sequence[str], *,
         flag, sep, value = str(item).partition("=")
         p = by_flag.get(flag)
         if p is None:
-            raise ConfigError(f"{owner}: unknown option {flag!r}; options: "
-                              f"{', '.join(by_flag)}")
+            name = flag.lstrip("-").replace("-", "_")
+            raise ConfigError(f"{owner}: no parameter {name!r} ({flag}); its parameters are "
+                              f"{', '.join(q.name for q in params)}")
         if not sep:
             value = next(it, None)
             if value is None:

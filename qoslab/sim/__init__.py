@@ -8,7 +8,6 @@ userspace datapath and capture replay drive); queue choice per packet comes from
 """
 
 from ..qdiscs import Bfifo, FqCodel, Htb, HtbClass, Pfifo, PfifoFast, Prio, Sfq, Tbf
-from . import scenarios  # qoslab.sim.scenarios.sfq_perturb(...)
 from .link import Link, TokenBucket
 from .simulate import ConfigChange, SimConfig, occupancy, root_spec, simulate
 from .traffic import BulkFlow, PingFlood, PingStream, Tunnel, UdpFlood, flow_frame
@@ -42,3 +41,13 @@ __all__ = [
     "root_spec",
     "simulate",
 ]
+
+
+def __getattr__(name: str):
+    # qoslab.sim.scenarios (the registry's experiments as functions) is imported on first use:
+    # the registry itself builds on this package.
+    if name == "scenarios":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.scenarios")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,7 @@ reply or ACK arrives ``base_rtt`` after the request left the link.
 from __future__ import annotations
 
 import math
+import random
 from heapq import heappush
 
 from ..qdiscs import new_packet
@@ -110,21 +111,34 @@ class FloodSource(_Source):
 
 
 class CbrSource(_Source):
-    """Constant bit rate: one packet every ``size * 8 / rate`` seconds."""
+    """Constant bit rate: ``prefill`` packets at once, then packet ``k`` at
+    ``start + (k + u_k × jitter) × gap`` (see :class:`~qoslab.sim.traffic.UdpFlood`)."""
 
-    __slots__ = ("gap",)
+    __slots__ = ("gap", "prefill", "jitter", "rng", "paced")
 
     def __init__(self, spec: UdpFlood, *args) -> None:
         super().__init__(spec, *args)
         self.gap = self.size * 8.0 / float(spec.rate)
+        self.prefill = int(spec.prefill)
+        self.jitter = float(spec.jitter)
+        self.rng = random.Random(self.fid)  # deterministic: one stream per flow
+        self.paced = 0
+
+    def start(self) -> None:
+        self.engine.push(self.t_start + self.rng.random() * self.jitter * self.gap, TIMER,
+                         self, 0)
 
     def on_timer(self, t: float, token) -> None:
         if t >= self.t_stop:
             return
-        seq = self.sent
-        self.sent = seq + 1
-        self.enqueue(new_packet(self.fid, self.size, t, seq, self), t)
-        self.engine.push(t + self.gap, TIMER, self, 0)
+        for _ in range(1 + self.prefill):
+            seq = self.sent
+            self.sent = seq + 1
+            self.enqueue(new_packet(self.fid, self.size, t, seq, self), t)
+        self.prefill = 0
+        self.paced += 1
+        due = self.t_start + (self.paced + self.rng.random() * self.jitter) * self.gap
+        self.engine.push(max(due, t), TIMER, self, 0)
 
 
 class BulkSource(_Source):

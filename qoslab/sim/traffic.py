@@ -31,6 +31,7 @@ from ..schema import stream_label
 
 __all__ = [
     "DEFAULT_SRC",
+    "DEFAULT_SRC6",
     "ETH_HEADER",
     "PingStream",
     "PingFlood",
@@ -40,15 +41,18 @@ __all__ = [
     "TrafficSpec",
     "flow_frame",
     "flow_label",
+    "ip_header",
     "wire_size",
 ]
 
-#: Source address used when a spec gives none.
+#: Source address used when a spec gives none (``DEFAULT_SRC6`` towards IPv6 destinations).
 DEFAULT_SRC = "10.0.0.1"
+DEFAULT_SRC6 = "fd00::1"
 #: Ethernet header counted in ``skb->len`` on the egress device.
 ETH_HEADER = 14
 IP_HEADER = 20
-_L4_HEADER = {1: 8, 6: 32, 17: 8}  # ICMP; TCP with timestamps; UDP
+_L4_HEADER = {1: 8, 58: 8, 6: 32, 17: 8}  # ICMP, ICMPv6; TCP with timestamps; UDP
+IPV6_HEADER = 40
 ECT0 = 0x02
 
 
@@ -104,7 +108,11 @@ class PingStream(_Spec):
     tos: int = 0
     size: int = 56
     interval: float = 0.2
-    proto = 1
+
+    @property
+    def proto(self) -> int:
+        """ICMP, or ICMPv6 to an IPv6 destination."""
+        return 58 if ":" in self.dst else 1
 
     @property
     def name(self) -> str:
@@ -122,7 +130,11 @@ class PingFlood(_Spec):
     size: int = 1472
     tos: int = 0
     min_interval: float = 0.01
-    proto = 1
+
+    @property
+    def proto(self) -> int:
+        """ICMP, or ICMPv6 to an IPv6 destination."""
+        return 58 if ":" in self.dst else 1
 
     @property
     def name(self) -> str:
@@ -131,7 +143,11 @@ class PingFlood(_Spec):
 
 @dataclass(frozen=True)
 class UdpFlood(_Spec):
-    """Constant-bit-rate UDP (``rate`` in bit/s of wire bytes)."""
+    """Constant-bit-rate UDP (``rate`` in bit/s of wire bytes); ``prefill`` packets are sent
+    at once at the start (to fill a long queue quickly), then packet ``k`` at
+    ``(k + u_k × jitter) × size / rate`` with ``u_k`` uniform in [0, 1) — the lab's load
+    generator's rule (:func:`qoslab.lab.flood.udp_send`): the mean rate is exact and the flood
+    cannot phase-lock with isochronous pings."""
 
     dst: str
     rate: float
@@ -139,6 +155,8 @@ class UdpFlood(_Spec):
     sport: int = 5001
     dport: int = 5001
     tos: int = 0
+    prefill: int = 0
+    jitter: float = 0.0
     proto = 17
 
     @property
@@ -187,10 +205,19 @@ def wire_size(spec: TrafficSpec) -> int:
     1514
     """
     payload = spec.mss if isinstance(spec, BulkFlow) else spec.size
-    size = ETH_HEADER + IP_HEADER + _L4_HEADER[spec.proto] + payload
+    size = ETH_HEADER + ip_header(spec.dst) + _L4_HEADER[spec.proto] + payload
     if spec.tunnel is not None:
-        size += IP_HEADER
+        size += ip_header(spec.tunnel.remote)
     return size
+
+
+def ip_header(addr: str) -> int:
+    """Bytes of the IP header towards ``addr`` (IPv4 without options: 20; IPv6: 40).
+
+    >>> ip_header("10.0.0.1"), ip_header("fd00::1")
+    (20, 40)
+    """
+    return IPV6_HEADER if ":" in str(addr) else IP_HEADER
 
 
 def flow_label(spec: TrafficSpec) -> str:
@@ -235,7 +262,8 @@ def flow_frame(specs: list[TrafficSpec], *, forwarded: bool = False) -> pd.DataF
             raise ConfigError(f"traffic[{i}] ({spec.name}): size must be positive")
         ports = (getattr(spec, "sport", None), getattr(spec, "dport", None))
         icmp_id = 0x1000 + i if spec.proto == 1 else None
-        inner = dict(src=spec.src, dst=spec.dst, proto=spec.proto, sport=ports[0],
+        src = DEFAULT_SRC6 if spec.src == DEFAULT_SRC and ":" in spec.dst else spec.src
+        inner = dict(src=src, dst=spec.dst, proto=spec.proto, sport=ports[0],
                      dport=ports[1], tos=tos)
         if spec.tunnel is None:
             outer = inner
@@ -243,12 +271,16 @@ def flow_frame(specs: list[TrafficSpec], *, forwarded: bool = False) -> pd.DataF
                        inner_sport=None, inner_dport=None, inner_tos=None, icmp_id=icmp_id)
         else:
             t = spec.tunnel
-            outer = dict(src=t.local, dst=t.remote, proto=4, sport=None, dport=None,
+            outer = dict(src=t.local, dst=t.remote, proto=4 if ":" not in spec.dst else 41,
+                         sport=None, dport=None,
                          tos=t.outer_tos(tos))
-            row = dict(outer, tunnel="4in4", inner_src=spec.src, inner_dst=spec.dst,
+            kind = ("6" if ":" in spec.dst else "4") + "in" + ("6" if ":" in t.remote else "4")
+            row = dict(outer, tunnel=kind, inner_src=src, inner_dst=spec.dst,
                        inner_proto=spec.proto, inner_sport=ports[0], inner_dport=ports[1],
                        inner_tos=tos, icmp_id=None)
-        row.update(ip_version=4, frag=False, l2_proto=0x0800, flow=spec.name,
+        version = 6 if ":" in str(row["dst"]) else 4
+        row.update(ip_version=version, frag=False, l2_proto=0x86DD if version == 6 else 0x0800,
+                   flow=spec.name,
                    priority=spec.priority,
                    sk_token=0 if forwarded else _token("sk", i, spec.name))
         rows.append(row)

@@ -1,0 +1,44 @@
+"""The ``sim`` backend: a scenario's :class:`~qoslab.scenarios.setup.Setup` through the
+discrete-event simulator (deterministic: the same values give the same RUN)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from ..outputs import check_output
+from ..runs import Run
+from ..sim.simulate import SimConfig, simulate
+from .setup import Setup
+
+__all__ = ["run", "sim_config"]
+
+
+def sim_config(setup: Setup, *, name: str, seed: int, params: dict[str, Any]) -> SimConfig:
+    """The :class:`~qoslab.sim.SimConfig` of a setup."""
+    return SimConfig(traffic=tuple(setup.traffic), qdisc=setup.qdisc, link=setup.link,
+                     duration=setup.duration, seed=int(seed), changes=tuple(setup.changes),
+                     sample_interval=setup.sample_interval, forwarded=setup.forwarded,
+                     name=name, params=params)
+
+
+def run(setup: Setup, *, scenario, values: dict[str, Any], path: Any = None,
+        capture: Any = None, force: bool = False, progress: Any = None) -> Run:
+    """Simulate ``setup``; save the RUN to ``path`` when given."""
+    if capture is not None:
+        raise ConfigError("the sim backend sends no packets to capture; use --backend kernel "
+                          "or userspace for --capture")
+    if path is not None:
+        check_output(path, force=force, what="RUN file")
+    meta = scenario.meta(values, "sim")
+    result = simulate(sim_config(setup, name=scenario.name, seed=values.get("seed", 1),
+                                 params=meta["params"]))
+    result.meta.update(meta)
+    result.meta["phases"] = [{"name": p.name, "t_start": p.start, "t_end": p.end}
+                             for p in setup.phases]
+    result.meta.update(setup.predictions)
+    if progress is not None:
+        progress(1, 1)
+    if path is not None:
+        result.save(path, force=force)
+    return result
