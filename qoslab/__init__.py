@@ -36,12 +36,17 @@ __all__ = [
     "data_path",
     "load",
     "read_capture",
+    "read_captures",
+    "read_packets",
     "ping",
 ]
 
 #: Layers imported on first use (``qoslab.sim.scenarios…`` works after a plain ``import qoslab``
 #: without paying for matplotlib or ipywidgets at start-up).
-_LAZY_SUBPACKAGES = frozenset({"analysis", "lab", "plots", "report", "schema", "sim", "widgets"})
+_LAZY_SUBPACKAGES = frozenset({"analysis", "engines", "lab", "plots", "report", "schema", "sim",
+                               "widgets"})
+#: Functions imported on first use: capture sets (pandas or Dask) and their Parquet datasets.
+_LAZY_FUNCTIONS = {"read_captures": "engines.captures", "read_packets": "engines.parquet"}
 
 
 def __getattr__(name: str):
@@ -49,4 +54,8 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY_FUNCTIONS:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY_FUNCTIONS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ from ..outputs import check_output, write_with
 from .flows import flows
 from .reader import read_capture
 
-__all__ = ["register", "summary_lines"]
+__all__ = ["register", "summary_lines", "print_flows"]
 
 
 def summary_lines(packets: pd.DataFrame, name: str) -> list[str]:
@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "capture", help="decode a pcap/pcapng capture: summary, flows, export",
         description="Decode a pcap or pcapng capture into the PACKETS table; print a summary "
         "and the flow table, optionally export every packet as CSV or Parquet.")
-    p.add_argument("file", help="capture file (pcap or pcapng)")
+    p.add_argument("file", help="capture file (pcap or pcapng), or a folder or quoted glob "
+                   "of them (a capture set, see below)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--csv", metavar="OUT", help="write PACKETS as CSV")
     out.add_argument("--parquet", metavar="OUT", help="write PACKETS as Parquet")
@@ -55,10 +56,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="flows by the inner (tunnelled) or outer IP header (default inner)")
     p.add_argument("--top", type=int, default=30,
                    help="flows printed, largest first (default 30; 0 = all)")
+    from ..engines.cli import add_set_options
+
+    add_set_options(p)
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
+    from ..engines.cli import is_capture_set, run_capture_set
+
+    if is_capture_set(args.file):
+        return run_capture_set(args)
     for out, what in ((args.csv, "CSV"), (args.parquet, "Parquet file")):
         if out:  # checked before the capture is read
             check_output(out, force=args.force, what=what)
@@ -69,16 +77,7 @@ def _main(args: argparse.Namespace) -> int:
         print(f"warning: {w.message}")
     for line in summary_lines(packets, Path(args.file).name):
         print(line)
-    table = flows(packets, args.level)
-    if len(table):
-        shown = table.sort_values("bytes", ascending=False, kind="stable")
-        if args.top:
-            shown = shown.head(args.top)
-        print(f"\n{len(table)} flows ({args.level} headers)"
-              + (f", {len(shown)} largest:" if len(shown) < len(table) else ":"))
-        with pd.option_context("display.width", 200, "display.max_columns", 20,
-                               "display.max_rows", None):
-            print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    print_flows(flows(packets, args.level), args.level, args.top)
     if args.csv:
         write_with(args.csv, lambda tmp: packets.to_csv(tmp, index=False), force=args.force,
                    what="CSV")
@@ -88,3 +87,17 @@ def _main(args: argparse.Namespace) -> int:
                    force=args.force, what="Parquet file")
         print(f"wrote {len(packets)} packets to {args.parquet}")
     return 0
+
+
+def print_flows(table: pd.DataFrame, level: str, top: int) -> None:
+    """Print a flow table, largest first (``top`` rows; 0 = all)."""
+    if not len(table):
+        return
+    shown = table.sort_values("bytes", ascending=False, kind="stable")
+    if top:
+        shown = shown.head(top)
+    print(f"\n{len(table)} flows ({level} headers)"
+          + (f", {len(shown)} largest:" if len(shown) < len(table) else ":"))
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.max_rows", None):
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))

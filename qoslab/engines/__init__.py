@@ -36,7 +36,7 @@ _LAZY = {
     "compute_packets": "captures",
     "read_packets": "parquet",
     "write_packets": "parquet",
-    "progress": "progress",
+    "progress": "diagnostics",
 }
 
 

@@ -137,7 +137,7 @@ def plan_captures(files: Sequence[tuple[str, str]], chunk_packets: int = DEFAULT
         require_dask("read_captures(engine='dask')")
         import dask
 
-        from .progress import compute
+        from .diagnostics import compute
 
         tasks = [dask.delayed(plan_file, pure=True)(name, path, chunk_packets)
                  for name, path in files]
@@ -189,8 +189,8 @@ def compute_packets(packets, *, progress: bool | None = None) -> pd.DataFrame:
     :func:`qoslab.capture.concat_packets` does (address order), so the result equals
     ``read_captures(..., engine="pandas")`` column for column.
     """
+    from .diagnostics import compute
     from .dispatch import is_dask
-    from .progress import compute
 
     if not is_dask(packets):
         return packets

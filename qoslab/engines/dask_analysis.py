@@ -18,7 +18,7 @@ function                               per partition → combine
 ``Sfq.bucket``                         to combine); a lazy Dask Series on the frame's index
 =====================================  =====================================================
 
-Reductions return pandas results (computed, with :mod:`.progress`); per-packet functions
+Reductions return pandas results (computed, with :mod:`.diagnostics`); per-packet functions
 return lazy Dask Series aligned with the frame (``packets.assign(cls=...)`` works).
 """
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .progress import compute
+from .diagnostics import compute
 
 __all__ = ["flows", "echo_rtts", "sharing", "classify", "bucket"]
 
