@@ -47,7 +47,7 @@ CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap", ".ntar")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 #: Bytes of a classic pcap walked ahead while planning (what a planning process maps at most
 #: beyond the chunk it is cutting).
-PLAN_WINDOW = 16 << 20
+PLAN_WINDOW = 32 << 20
 
 
 def natural_key(name: str) -> list:
