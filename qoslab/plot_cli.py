@@ -7,7 +7,10 @@
     qoslab plot a.flent.gz b.json.gz --kind cdf -o cdf.svg
     qoslab plot run.json.gz --kind scatter --streams "10.0.0.2 tos=0x10 size=56"
 
-With several files the streams are prefixed with each file's name so they stay apart.
+    qoslab plot a.json.gz b.json.gz --kind line -o ab.html   # zoomable, works offline
+
+With several files the streams are prefixed with each file's name so they stay apart; ``cdf``
+and ``box`` of several files give each file one colour (flent's multi-file plots).
 """
 
 from __future__ import annotations
@@ -15,12 +18,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
+from .errors import ConfigError
+from .plots.compare import combine_runs, compare
 from .plots.kinds import PLOT_KINDS, plot_kind
-from .runs import Run
 
-__all__ = ["register", "plot_files", "combine_runs", "PLOT_KINDS"]
+__all__ = ["register", "plot_files", "chart_files", "combine_runs", "PLOT_KINDS"]
 
 def register(subparsers) -> None:
     """Add the ``plot`` subcommand."""
@@ -35,8 +37,9 @@ def register(subparsers) -> None:
                    help="what to draw (default: pingexp)")
     p.add_argument("-l", "--lines", action="store_true",
                    help="draw latency as lines instead of points (ping-exp -l)")
-    p.add_argument("-o", "--output", metavar="PNG|SVG",
-                   help="write the figure to this .png or .svg file instead of opening a window")
+    p.add_argument("-o", "--output", metavar="PNG|SVG|HTML",
+                   help="write the figure to this .png or .svg file instead of opening a "
+                   "window; .html (kinds scatter, line): a zoomable chart that works offline")
     p.add_argument("--force", action="store_true", help="replace an existing -o file")
     p.add_argument("--streams", nargs="+", action="extend", metavar="STREAM",
                    help="only these stream labels (put FILE arguments first)")
@@ -46,30 +49,6 @@ def register(subparsers) -> None:
     p.add_argument("--window", type=float, metavar="SECONDS",
                    help="for --kind loss: loss percentage per window instead of markers")
     p.set_defaults(func=_main)
-
-
-def combine_runs(runs: dict[str, Run]) -> Run:
-    """Merge runs into one, prefixing stream labels with their name when there are several.
-
-    Examples
-    --------
-    >>> import qoslab
-    >>> r = qoslab.load(qoslab.data_path("flent/ping-v4-icmp-irtt.flent.gz"))
-    >>> combine_runs({"x": r, "y": r}).streams[:2]
-    ['x: Ping (ms) ICMP', 'x: Ping (ms) UDP']
-    """
-    if len(runs) == 1:
-        return next(iter(runs.values()))
-    probes, events = [], []
-    for name, run in runs.items():
-        p = run.probes.copy()
-        p["stream"] = (name + ": " + p["stream"].astype("string")).astype("string")
-        probes.append(p)
-        e = run.events.copy()
-        e["detail"] = (name + ": " + e["detail"].fillna("").astype("string")).astype("string")
-        events.append(e)
-    meta = {"title": " + ".join(runs), "combined_from": list(runs)}
-    return Run(pd.concat(probes, ignore_index=True), pd.concat(events, ignore_index=True), meta)
 
 
 def plot_files(files, kind: str = "pingexp", *, lines: bool = False, streams=None,
@@ -87,9 +66,29 @@ def plot_files(files, kind: str = "pingexp", *, lines: bool = False, streams=Non
 
     paths = [Path(f) for f in files]
     names = _unique_names(paths)
-    run = combine_runs({n: load(p) for n, p in zip(names, paths, strict=True)})
+    runs = {n: load(p) for n, p in zip(names, paths, strict=True)}
+    if len(runs) > 1 and kind in ("cdf", "box"):
+        return compare(runs, kind, streams=streams)  # one colour per file, as flent does
+    run = combine_runs(runs)
     return plot_kind(run, kind, streams, lines=lines, events=events,
                      spikes=True if spikes else None, window=window)
+
+
+def chart_files(files, kind: str = "scatter", *, lines: bool = False, streams=None,
+                events: bool = True, spikes: bool = False):
+    """Load files and return the zoomable chart ``qoslab plot --kind line -o X.html`` writes."""
+    from .io import load
+    from .plots import latency_chart
+
+    if kind not in ("scatter", "line", "pingexp"):
+        raise ConfigError(f"an .html output is a zoomable latency chart: use --kind scatter or "
+                          f"line, not {kind!r}")
+    paths = [Path(f) for f in files]
+    names = _unique_names(paths)
+    runs = {n: load(p) for n, p in zip(names, paths, strict=True)}
+    chart_kind = "line" if (lines or kind == "line") else "scatter"
+    run = combine_runs(runs)
+    return latency_chart(run, chart_kind, streams, events=events, spikes=True if spikes else None)
 
 
 def _unique_names(paths: list[Path]) -> list[str]:
@@ -105,6 +104,11 @@ def _main(args: argparse.Namespace) -> int:
         from .outputs import check_output
 
         check_output(args.output, force=args.force, what="figure")
+        if Path(args.output).suffix.lower() in (".html", ".htm"):
+            chart = chart_files(args.files, args.kind, lines=args.lines, streams=args.streams,
+                                events=not args.no_events, spikes=args.spikes)
+            print(f"wrote {chart.save(args.output, force=args.force)}")
+            return 0
     fig = plot_files(args.files, args.kind, lines=args.lines, streams=args.streams,
                      events=not args.no_events, spikes=args.spikes, window=args.window)
     if args.output:

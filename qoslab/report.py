@@ -4,7 +4,9 @@ Each notebook runs in a fresh ``python3`` kernel (nbclient, widget state stored)
 as ``<out>/<name>.html`` with its figures inline and its widget state embedded. The widgets are
 drawn in the browser by the ``@jupyter-widgets/html-manager`` bundle that qoslab ships in
 ``qoslab/_static/`` and copies beside the HTML (``<out>/_static/``): a report opened from disk,
-with no network, shows every figure and widget. nbconvert's CDN ``<script>`` tags (require.js,
+with no network, shows every figure and widget. Zoomable charts (:mod:`qoslab.plots.chart`)
+carry their library inline in each output; the page gets one ``<script src="_static/charts/…">``
+instead (:func:`use_shared_chart_library`). nbconvert's CDN ``<script>`` tags (require.js,
 MathJax, mermaid) are dropped, and :func:`fetched_urls` guards the result: rendering fails if
 the page would still make the browser fetch anything from a remote host.
 """
@@ -31,6 +33,7 @@ __all__ = [
     "inject_parameters",
     "fetched_urls",
     "copy_static",
+    "use_shared_chart_library",
     "register",
     "STATIC_DIR",
     "WIDGET_RENDERER",
@@ -157,12 +160,83 @@ def prepare_out_dir(out_dir: PathLike, names: Iterable[str], *, force: bool = Fa
     return out_dir
 
 
+_INLINE_LIBRARY = re.compile(
+    r'<(style|script) data-qoslab-lib="charts">.*?</\1>', re.DOTALL)
+
+
+def _strip_inline(value: Any) -> tuple[Any, int]:
+    """``value`` with inline chart libraries removed (strings, lists, dicts), and how many."""
+    if isinstance(value, str):
+        if 'data-qoslab-lib="charts"' not in value:
+            return value, 0
+        return _INLINE_LIBRARY.subn("", value)
+    if isinstance(value, list):
+        total = 0
+        for i, item in enumerate(value):
+            value[i], n = _strip_inline(item)
+            total += n
+        return value, total
+    if isinstance(value, dict):
+        total = 0
+        for key in list(value):
+            value[key], n = _strip_inline(value[key])
+            total += n
+        return value, total
+    return value, 0
+
+
+def use_shared_chart_library(nb: Any) -> bool:
+    """Remove the inline chart-library copies from a notebook's outputs and widget state.
+
+    Returns True when the notebook holds charts: its page must then load the library from
+    ``_static/charts`` (:func:`export_html` adds the links). Changes ``nb`` in place.
+
+    Examples
+    --------
+    >>> import nbformat
+    >>> from qoslab.plots import Chart
+    >>> html = Chart({"title": "t", "series": []}).to_html()
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("c", outputs=[
+    ...     nbformat.v4.new_output("display_data", data={"text/html": html})])])
+    >>> use_shared_chart_library(nb), "uPlot" in nb.cells[0].outputs[0].data["text/html"]
+    (True, False)
+    """
+    found = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if "data" in output:
+                _, n = _strip_inline(output["data"])
+                found += n
+    widgets = nb.get("metadata", {}).get("widgets")
+    if widgets:
+        _, n = _strip_inline(widgets)
+        found += n
+    if found:
+        return True
+    # a chart drawn without its inline library (a live redraw) still needs the files
+    return any("qoslab-chart-wrap" in str(c.get("outputs", "")) for c in nb.cells) or \
+        "qoslab-chart-wrap" in str(widgets or "")
+
+
+def _chart_head() -> str:
+    from .plots.chart import CHART_ASSET_FILES
+
+    tags = []
+    for f in CHART_ASSET_FILES:
+        url = f"_static/{f}"
+        tags.append(f'<link rel="stylesheet" href="{url}">' if f.endswith(".css")
+                    else f'<script src="{url}"></script>')
+    return "\n".join(tags)
+
+
 def export_html(nb: Any, name: str = "notebook") -> str:
     """Render an executed notebook as an offline HTML page (no kernel is started).
 
     Figures stay inline (``data:`` URLs); the widget state stored in the notebook's metadata is
     embedded as a ``<script type="application/vnd.jupyter.widget-state+json">``; the page loads
-    the widget renderer from ``_static/`` beside it (see :func:`copy_static`).
+    the widget renderer and, when the notebook has zoomable charts, the chart library from
+    ``_static/`` beside it (see :func:`copy_static`, :func:`use_shared_chart_library`; ``nb``
+    loses its inline chart-library copies).
 
     Parameters
     ----------
@@ -192,7 +266,10 @@ def export_html(nb: Any, name: str = "notebook") -> str:
                             extra_loaders=[DictLoader({_TEMPLATE_NAME: _TEMPLATE})],
                             widget_renderer_url=WIDGET_RENDERER, require_js_url="",
                             mathjax_url="", jupyter_widgets_base_url="")
+    charts = use_shared_chart_library(nb)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}})
+    if charts:
+        body = body.replace("</head>", _chart_head() + "\n</head>", 1)
     remote = fetched_urls(body, remote_only=True)
     if remote:
         raise QoslabError(f"{name}: the rendered page would fetch remote resources, which an "

@@ -18,6 +18,10 @@ from .errors import RunFormatError
 __all__ = [
     "PACKETS",
     "CAPTURE_SET",
+    "OCCUPANCY",
+    "OCCUPANCY_KEY",
+    "has_occupancy",
+    "occupancy_table",
     "PROBES",
     "EVENTS",
     "SAMPLES",
@@ -162,6 +166,23 @@ CAPTURE_SET: dict[str, str] = {
     "frame": "int64",
 }
 
+#: OCCUPANCY: which queue (SFQ/fq_codel bucket, cls_flow class minor, pfifo_fast/prio band,
+#: HTB class) each flow's packets sat in over time. One row per (sample, flow, queue) with
+#: packets queued (the simulator samples it), or one row per packet (built from a capture with
+#: ``qoslab.plots.occupancy_frame``; ``packets`` 1, ``bytes`` its length). ``bucket`` -1: dropped
+#: by the classifier. A RUN carries it in ``meta[OCCUPANCY_KEY]`` (column-oriented, like the
+#: tables of a RUN file); :func:`occupancy_table` reads it back; ``qoslab.plots.occupancy``
+#: draws it.
+OCCUPANCY: dict[str, str] = {
+    "t": "float64",  # seconds from the run's start
+    "flow": "string",  # the flow's label
+    "bucket": "int64",  # queue index; -1 = dropped by the classifier
+    "packets": "Int64",  # packets of the flow queued there (NA when not known)
+    "bytes": "Int64",  # their bytes (NA when not known)
+}
+#: ``run.meta`` key holding a RUN's OCCUPANCY samples.
+OCCUPANCY_KEY = "occupancy"
+
 #: What a value read from a file may be: (table, column) -> (lowest, highest, missing allowed).
 #: Bounds are inclusive; ``inf`` is never a value. A missing ``t_sent`` is allowed only for
 #: probes never answered (an answer needs a send time). :func:`check_values` applies them to
@@ -181,7 +202,7 @@ VALUE_RULES: dict[tuple[str, str], tuple[float, float, bool]] = {
 }
 _ANSWERED = ("ok", "late", "duplicate")
 
-_SCHEMAS = {"probes": PROBES, "events": EVENTS, "samples": SAMPLES}
+_SCHEMAS = {"probes": PROBES, "events": EVENTS, "samples": SAMPLES, "occupancy": OCCUPANCY}
 _ENUMS = {("probes", "status"): PROBE_STATUSES, ("events", "kind"): EVENT_KINDS}
 
 
@@ -198,6 +219,44 @@ def empty_events() -> pd.DataFrame:
 def empty_samples() -> pd.DataFrame:
     """Return an empty SAMPLES frame with every column and dtype."""
     return pd.DataFrame({c: pd.Series(dtype=d) for c, d in SAMPLES.items()})
+
+
+def has_occupancy(run) -> bool:
+    """Whether a RUN carries OCCUPANCY samples (``meta[OCCUPANCY_KEY]``).
+
+    >>> has_occupancy(type("R", (), {"meta": {}})())
+    False
+    """
+    occ = (getattr(run, "meta", None) or {}).get(OCCUPANCY_KEY)
+    return isinstance(occ, Mapping) and all(c in occ for c in ("t", "flow", "bucket"))
+
+
+def occupancy_table(run, *, source: str = "") -> pd.DataFrame:
+    """The OCCUPANCY table a RUN carries in ``meta[OCCUPANCY_KEY]``, conformed.
+
+    ``packets`` and ``bytes`` may be absent (NA); ``t``, ``flow`` and ``bucket`` are required.
+
+    Raises
+    ------
+    RunFormatError
+        The RUN has no occupancy samples (say so: only the simulator records them), or they
+        do not fit the schema.
+
+    Examples
+    --------
+    >>> r = type("R", (), {"meta": {"occupancy": {"t": [0.1], "flow": ["f"], "bucket": [7]}}})()
+    >>> table = occupancy_table(r)
+    >>> table["bucket"].tolist(), bool(table["packets"].isna().all()), str(table["flow"].dtype)
+    ([7], True, 'string')
+    """
+    if not has_occupancy(run):
+        raise RunFormatError(f"{source + ': ' if source else ''}this RUN has no occupancy "
+                             "samples (meta['occupancy']): only simulated runs record which "
+                             "queue each flow used")
+    occ = dict(run.meta[OCCUPANCY_KEY])
+    n = len(occ["t"])
+    cols = {c: occ.get(c, [None] * n) for c in OCCUPANCY}
+    return conform(cols, "occupancy", source=source or "meta.occupancy")
 
 
 def stream_label(host: str, tos: int | None = None, size: int | None = None) -> str:
@@ -217,14 +276,14 @@ def stream_label(host: str, tos: int | None = None, size: int | None = None) -> 
 
 
 def conform(frame: pd.DataFrame | Mapping, table: str, *, source: str = "") -> pd.DataFrame:
-    """Check and coerce a frame to the PROBES, EVENTS or SAMPLES schema.
+    """Check and coerce a frame to the PROBES, EVENTS, SAMPLES or OCCUPANCY schema.
 
     Parameters
     ----------
     frame
         A DataFrame or a mapping of column name to values.
     table
-        ``"probes"``, ``"events"`` or ``"samples"``.
+        ``"probes"``, ``"events"``, ``"samples"`` or ``"occupancy"``.
     source
         A name for error messages (a file name), e.g. ``"run.json.gz"``.
 
@@ -325,15 +384,17 @@ def _coerce(values: pd.Series, dtype: str, what: str) -> pd.Series:
     try:
         if dtype == "float64":
             return pd.to_numeric(values, errors="raise").astype("float64")
-        if dtype == "Int64":
+        if dtype in ("Int64", "int64"):
             num = pd.to_numeric(values, errors="raise")
+            if dtype == "int64" and num.isna().any():
+                raise ValueError("a value is missing")
             if num.notna().any():
                 finite = num.dropna().astype("float64")
                 if not np.all(np.equal(np.mod(finite, 1), 0)):
                     raise ValueError("not an integer")
                 if np.any(np.abs(finite) >= 2.0**63):
                     raise ValueError("out of the 64-bit integer range")
-            return num.astype("Int64")
+            return num.astype(dtype)
         if dtype == "string":
             bad = values.notna().to_numpy() & ~np.array(
                 [isinstance(v, str) for v in values], dtype=bool
@@ -354,7 +415,8 @@ def _coerce(values: pd.Series, dtype: str, what: str) -> pd.Series:
     raise AssertionError(dtype)
 
 
-_HUMAN = {"float64": "numbers (or null)", "Int64": "integers (or null)", "string": "text",
+_HUMAN = {"float64": "numbers (or null)", "Int64": "integers (or null)", "int64": "integers",
+          "string": "text",
           "boolean": "true/false (or null)"}
 
 

@@ -40,9 +40,11 @@ _PAGE_STATE_JS = """
     src: i.currentSrc.slice(0, 40), complete: i.complete,
     width: i.naturalWidth, height: i.naturalHeight,
     inWidget: i.closest('.widget-subarea') !== null}));
+  const charts = document.querySelectorAll('.qoslab-chart-wrap').length;
+  const drawn = document.querySelectorAll('.qoslab-chart-wrap[data-rendered] canvas').length;
   return {ready: document.readyState, views: views.length, rendered: rendered.length,
           images: images, text: document.body ? document.body.innerText : '',
-          height: document.documentElement.scrollHeight};
+          height: document.documentElement.scrollHeight, charts: charts, drawn: drawn};
 })()
 """
 
@@ -132,8 +134,9 @@ def chromium(tmp_path_factory):
             proc.wait()
 
 
-def open_page(cdp: DevTools, html: Path, screenshot: Path) -> dict:
-    """Load ``html`` in a new tab, wait for the widgets, screenshot it; return what was seen."""
+def load_page(cdp: DevTools, html: Path) -> tuple[str, str, dict]:
+    """Load ``html`` in a new tab and wait for widgets and figures: ``(target, session,
+    page state)``; close it with ``Target.closeTarget``."""
     target = cdp.call("Target.createTarget", url="about:blank")["targetId"]
     session = cdp.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
     cdp.events.clear()
@@ -149,10 +152,17 @@ def open_page(cdp: DevTools, html: Path, screenshot: Path) -> dict:
         state = cdp.call("Runtime.evaluate", session, expression=_PAGE_STATE_JS,
                          returnByValue=True)["result"]["value"]
         if (state["ready"] == "complete" and state["rendered"] == state["views"]
+                and state["drawn"] >= state["charts"]
                 and all(i["complete"] for i in state["images"])):
             break
         cdp.drain(0.2)
     cdp.drain(0.5)  # late console messages
+    return target, session, state
+
+
+def open_page(cdp: DevTools, html: Path, screenshot: Path) -> dict:
+    """Load ``html`` in a new tab, wait for the widgets, screenshot it; return what was seen."""
+    target, session, state = load_page(cdp, html)
     height = min(int(state.get("height") or 900), 12000)
     shot = cdp.call("Page.captureScreenshot", session, format="png", captureBeyondViewport=True,
                     optimizeForSpeed=True,
@@ -212,7 +222,7 @@ def test_report_page_fetches_only_its_own_files(pages, rendered_reports, name):
 @pytest.mark.parametrize("name", [nb.stem for nb in NOTEBOOKS])
 def test_report_page_figures_all_load(pages, name):
     images = pages[name]["state"]["images"]
-    assert images, "no figure in the report"
+    assert images or pages[name]["state"]["charts"], "no figure in the report"
     broken = [i for i in images if not (i["complete"] and i["width"] > 0 and i["height"] > 0)]
     assert broken == []
 
@@ -228,6 +238,98 @@ def test_report_page_widgets_render(pages, name):
         assert placeholder not in text
     if name != "00_quickstart":
         assert state["views"] >= 1, "the notebook promises widgets but the report shows none"
+
+
+@pytest.mark.parametrize("name", [nb.stem for nb in NOTEBOOKS])
+def test_report_page_charts_draw(pages, name):
+    state = pages[name]["state"]
+    assert state["drawn"] == state["charts"], (
+        f"{state['charts'] - state['drawn']} of {state['charts']} zoomable charts not drawn")
+    if name in ("00_quickstart", "03_sfq_perturbation", "04_bufferbloat_basics"):
+        assert state["charts"] >= 1, "latency over time should be a zoomable chart"
+
+
+_CHART_BOX_JS = """
+(() => {
+  const wrap = document.querySelectorAll('.qoslab-chart-wrap')[%d];
+  wrap.scrollIntoView({block: 'center'});
+  const r = wrap.querySelector('.u-over').getBoundingClientRect();
+  return {left: r.left, top: r.top, width: r.width, height: r.height};
+})()
+"""
+_CHART_RANGE_JS = """
+(() => {
+  const wrap = document.querySelectorAll('.qoslab-chart-wrap')[%d];
+  return {min: parseFloat(wrap.getAttribute('data-x-min')),
+          max: parseFloat(wrap.getAttribute('data-x-max')),
+          text: wrap.querySelector('.qoslab-chart-range').textContent};
+})()
+"""
+
+
+def test_report_chart_zooms_and_pans_offline(rendered_reports, chromium):
+    """The first latency chart of notebook 03's report: drag across 2 % of it, Ctrl + wheel,
+    Shift + drag, double-click -- each read back as the visible x range from the page."""
+    cdp = chromium
+    target, session, state = load_page(cdp, rendered_reports / "03_sfq_perturbation.html")
+    try:
+        assert state["charts"] >= 1 and state["drawn"] >= state["charts"]
+
+        def evaluate(js):
+            return cdp.call("Runtime.evaluate", session, expression=js,
+                            returnByValue=True)["result"]["value"]
+
+        def mouse(kind, x, y, **kw):
+            cdp.call("Input.dispatchMouseEvent", session, type=kind, x=x, y=y, **kw)
+
+        box = evaluate(_CHART_BOX_JS % 0)
+        full = evaluate(_CHART_RANGE_JS % 0)
+        assert full["max"] - full["min"] > 50  # the whole 60 s run
+        per_px = (full["max"] - full["min"]) / box["width"]
+        y = box["top"] + box["height"] / 2
+        x0, x1 = box["left"] + 0.40 * box["width"], box["left"] + 0.42 * box["width"]
+        mouse("mouseMoved", x0, y)
+        mouse("mousePressed", x0, y, button="left", buttons=1, clickCount=1)
+        for i in range(1, 6):
+            mouse("mouseMoved", x0 + (x1 - x0) * i / 5, y, button="left", buttons=1)
+        mouse("mouseReleased", x1, y, button="left", buttons=0, clickCount=1)
+        cdp.drain(0.3)
+        zoomed = evaluate(_CHART_RANGE_JS % 0)
+        expect_lo = full["min"] + 0.40 * box["width"] * per_px
+        assert zoomed["max"] - zoomed["min"] == pytest.approx(0.02 * (full["max"] - full["min"]),
+                                                              rel=0.15)
+        assert zoomed["min"] == pytest.approx(expect_lo, abs=2 * per_px)
+        assert f"showing {zoomed['min']:.2f}"[:12] in zoomed["text"]
+
+        # Ctrl + wheel zooms in around the pointer
+        xc = box["left"] + box["width"] / 2
+        at = zoomed["min"] + (zoomed["max"] - zoomed["min"]) / 2
+        mouse("mouseWheel", xc, y, deltaX=0, deltaY=-100, modifiers=2)  # 2: Ctrl
+        cdp.drain(0.3)
+        wheel = evaluate(_CHART_RANGE_JS % 0)
+        assert wheel["max"] - wheel["min"] < 0.9 * (zoomed["max"] - zoomed["min"])
+        assert wheel["min"] < at < wheel["max"]
+
+        # Shift + drag pans: the window keeps its width and moves left (dragging right)
+        width = wheel["max"] - wheel["min"]
+        mouse("mousePressed", xc, y, button="left", buttons=1, clickCount=1, modifiers=8)
+        mouse("mouseMoved", xc + 100, y, button="left", buttons=1, modifiers=8)
+        mouse("mouseReleased", xc + 100, y, button="left", buttons=0, clickCount=1, modifiers=8)
+        cdp.drain(0.3)
+        panned = evaluate(_CHART_RANGE_JS % 0)
+        assert panned["max"] - panned["min"] == pytest.approx(width, rel=1e-6)
+        assert panned["min"] < wheel["min"]
+
+        # double-click: everything again
+        mouse("mousePressed", xc, y, button="left", buttons=1, clickCount=2)
+        mouse("mouseReleased", xc, y, button="left", buttons=0, clickCount=2)
+        cdp.drain(0.3)
+        again = evaluate(_CHART_RANGE_JS % 0)
+        assert again["min"] == pytest.approx(full["min"]) and again["max"] == pytest.approx(
+            full["max"])
+        assert console_errors([e for e in cdp.events if e.get("sessionId") == session]) == []
+    finally:
+        cdp.call("Target.closeTarget", targetId=target)
 
 
 def test_screenshots_kept_for_people(pages):

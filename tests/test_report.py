@@ -155,3 +155,29 @@ def test_report_names_a_missing_notebook(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "nope.ipynb: no such notebook" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_report_links_the_chart_library_once_instead_of_inlining_it(pages, rendered_reports,
+                                                                     name):
+    html = pages[name]
+    assert 'data-qoslab-lib="charts"' not in html  # every inline copy was replaced
+    if "qoslab-chart-wrap" in html:
+        assert html.count('<script src="_static/charts/uPlot.iife.min.js"></script>') == 1
+        assert html.count('<script src="_static/charts/qoslab-chart.js"></script>') == 1
+        for f in ("uPlot.iife.min.js", "qoslab-chart.js", "uPlot.min.css", "qoslab-chart.css"):
+            shipped = rendered_reports / "_static" / "charts" / f
+            assert shipped.read_bytes() == (STATIC_DIR / "charts" / f).read_bytes()
+    assert fetched_urls(html, remote_only=True) == []
+
+
+def test_chart_library_is_vendored_with_its_licence():
+    charts = STATIC_DIR / "charts"
+    assert "MIT License" in (charts / "LICENSE-uplot.txt").read_text()
+    assert (charts / "uPlot.iife.min.js").read_text().startswith(
+        "/*! https://github.com/leeoniya/uPlot (v1.6.32) */")
+    readme = (STATIC_DIR / "README.md").read_text()
+    import hashlib
+
+    digest = hashlib.sha256((charts / "uPlot.iife.min.js").read_bytes()).hexdigest()
+    assert digest in readme

@@ -11,9 +11,8 @@
 RUN_FILE = "flent/ping-v4-icmp-irtt.flent.gz"
 
 # %%
-import seaborn as sns
-
 import qoslab
+from qoslab import plots
 
 run = qoslab.load(qoslab.data_path(RUN_FILE))
 run
@@ -28,11 +27,20 @@ run.probes.head()
 # %%
 run.probes.groupby("stream")["rtt_ms"].describe()
 
+# %% [markdown]
+# Latency against time, one colour per stream. The chart is zoomable: drag across it to look
+# at a few seconds, Ctrl + wheel to zoom around the pointer, Shift + drag to pan, double-click
+# to see everything again — in JupyterLab and in the HTML report alike.
+
 # %%
-sns.set_theme(style="whitegrid")
-grid = sns.relplot(data=run.probes, x="t_sent", y="rtt_ms", hue="stream", kind="line",
-                   marker="o", height=3.5, aspect=2)
-grid.set_axis_labels("time since start (s)", "RTT (ms)");
+plots.latency_chart(run, kind="line")
+
+# %% [markdown]
+# The same RUN as a static figure, for a paper or a slide (`plots.save_figure(fig, "x.png")`),
+# and as a distribution:
+
+# %%
+plots.cdf(run)
 
 # %% [markdown]
 # ## Where next

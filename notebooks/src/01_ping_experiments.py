@@ -73,7 +73,7 @@ summarize(live.probes).round(3)
 # notebook 05). Latency against time, ping-exp's default scatter:
 
 # %%
-plots.latency(live, kind="scatter")
+plots.latency_chart(live, kind="scatter")
 
 # %% [markdown]
 # ## 2. ping-exp's TOS experiment on a loaded link
@@ -119,18 +119,19 @@ summarize(flent_run.probes).round(3)
 # to follow; lost probes break a line instead of being bridged.
 
 # %%
-plots.latency(flent_run, kind="line")
+plots.latency_chart(flent_run, kind="line")
 
 # %% [markdown]
 # The distribution tells more than the mean: the cumulative distribution makes the tail visible
-# (a p99 of 5× the median is what users feel as "the network hangs sometimes"); the histogram
-# uses ping-exp's 2 ms bins.
+# (a p99 of 5× the median is what users feel as "the network hangs sometimes"). ping-exp's
+# histogram used 2 ms bins, right for a loaded link; these RTTs are a few hundredths of a
+# millisecond, so the bins follow the data (`binwidth_ms="auto"`).
 
 # %%
 plots.cdf(flent_run)
 
 # %%
-plots.histogram(flent_run, binwidth_ms=0.5)
+plots.histogram(flent_run, binwidth_ms="auto")
 
 # %% [markdown]
 # ## 4. Runs are files

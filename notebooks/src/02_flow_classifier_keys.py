@@ -142,7 +142,7 @@ print(hashing.sharing(uplink, tunnel))
 
 # %%
 tunnelled = scenarios.tunnel_keys(seed=SEED, duration=40.0, switch_at=20.0)
-plots.latency(tunnelled, kind="line", logy=True)
+plots.latency_chart(tunnelled, kind="line", logy=True)
 
 # %%
 before = tunnelled.probes[tunnelled.probes["t_sent"] < 20.0]
@@ -169,7 +169,7 @@ pd.concat({p: analysis.summarize(r.probes) for p, r in surprise.items()})[
     ["median", "p99", "loss_pct"]].round(1)
 
 # %%
-plots.latency(surprise["2.6.37-3.2"], kind="line", logy=True)
+plots.latency_chart(surprise["2.6.37-3.2"], kind="line", logy=True)
 
 # %% [markdown]
 # ## 7. Explore

@@ -46,7 +46,8 @@ SWEEP_DURATION = 90.0
 import pandas as pd
 
 from qoslab import analysis, plots
-from qoslab.sim import occupancy, scenarios
+from qoslab.schema import occupancy_table
+from qoslab.sim import scenarios
 
 # %% [markdown]
 # ## 1. The experiment, simulated
@@ -60,10 +61,13 @@ run.events.head(6)
 analysis.summarize(run.probes).round(2)
 
 # %% [markdown]
-# Latency of the three ping streams with every hash change as a vertical line:
+# Latency of the three ping streams with every hash change as a vertical line. The shaded
+# spans are **spikes** (section 2 says how they are found): a few hundred milliseconds of
+# waiting, right after some of the hash changes. Drag across one to zoom in (or Ctrl + wheel),
+# double-click to see the whole run again.
 
 # %%
-plots.latency(run, kind="scatter", logy=True)
+plots.latency_chart(run, kind="scatter", logy=True, spikes=True, note="first")
 
 # %% [markdown]
 # What SFQ saw: which bucket each flow's queued packets sat in, sampled every 0.1 s, around two
@@ -71,7 +75,7 @@ plots.latency(run, kind="scatter", logy=True)
 # and they always share a bucket (outlined); at every change all flows jump to new buckets.
 
 # %%
-queue = occupancy(run)
+queue = occupancy_table(run)   # the OCCUPANCY samples the simulator put in the RUN
 window = queue[queue["t"].between(2 * PERTURB - 2, 4 * PERTURB + 2)]
 plots.occupancy(window, events=run.events)
 
@@ -95,7 +99,7 @@ print(report.summary())
 report.events.head(10)
 
 # %%
-plots.latency(run, kind="line", spikes=report.events, logy=True)
+plots.latency_chart(run, kind="line", spikes=report.events, logy=True)
 
 # %% [markdown]
 # ## 3. Are the spikes on the hash-change grid?
@@ -158,7 +162,7 @@ pd.concat({"classic-2.6.3x": analysis.summarize(run.probes),
            "5.18+": analysis.summarize(modern.probes)})[["median", "p99", "max", "loss_pct"]].round(1)
 
 # %%
-plots.latency(modern, kind="scatter", logy=True)
+plots.latency_chart(modern, kind="scatter", logy=True)
 
 # %% [markdown]
 # ## 6. Explore

@@ -72,7 +72,11 @@ pd.DataFrame(rows).T.rename_axis("pfifo limit (packets)").round(1)
 # largest buffer — the saw-tooth is TCP's window halving at each drop:
 
 # %%
-plots.latency(fifo_runs[QUEUE_LIMITS[-1]], kind="line")
+biggest = QUEUE_LIMITS[-1]
+full_queue_ms = 20 + 8 * 1500 * biggest / LINK * 1e3   # propagation + a full queue
+plots.latency_chart(fifo_runs[biggest], kind="line", hlines=[
+    {"y": full_queue_ms, "label": f"full queue: {biggest} × 1500 B at {LINK_MBIT:g} Mbit/s "
+                                  f"+ 20 ms = {full_queue_ms:.0f} ms"}])
 
 # %% [markdown]
 # ## 2. Fair queueing and AQM vs FIFO
@@ -87,7 +91,7 @@ pd.concat({q: analysis.summarize(r.probes) for q, r in by_qdisc.items()})[
     ["median", "p90", "p99", "loss_pct"]].round(2)
 
 # %%
-plots.latency(by_qdisc["fq_codel"], kind="line")
+plots.latency_chart({q: by_qdisc[q] for q in ("pfifo", "fq_codel")}, kind="line", logy=True)
 
 # %% [markdown]
 # With SFQ or fq_codel each ping is its own flow with (almost) nothing queued in front of it: it
@@ -133,7 +137,8 @@ compare.loc["upload throughput vs unshaped"] = (compare.loc["upload packets deli
 compare.round(2)
 
 # %%
-plots.latency(shaped, kind="line")
+plots.latency_chart({"unshaped": unshaped, "shaped + fq_codel": shaped}, kind="line",
+                    logy=True)
 
 # %% [markdown]
 # ## 4. The same lesson on a real kernel
@@ -161,7 +166,10 @@ for name, p in phases.iterrows():
 phases.round(1)
 
 # %%
-plots.latency(lab, kind="line", logy=True)
+plots.latency_chart(lab, kind="line", logy=True, hlines=[
+    {"y": p["predicted_full_delay_ms"], "label": f"full queue, {p['name']}: "
+                                              f"{p['predicted_full_delay_ms']:.0f} ms"}
+    for p in lab.meta["phases"]])
 
 # %% [markdown]
 # ## 5. Explore

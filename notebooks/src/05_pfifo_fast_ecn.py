@@ -82,11 +82,11 @@ pd.concat({"old table": analysis.summarize(old.probes),
            "new table": analysis.summarize(new.probes)})[
     ["received", "median", "p90", "p99", "max"]].round(1)
 
-# %%
-plots.latency(old, kind="line")
+# %% [markdown]
+# Both runs on one axis (same scale: the difference is the lesson):
 
 # %%
-plots.latency(new, kind="line")
+plots.latency_chart({"old table": old, "new table": new}, kind="line")
 
 # %% [markdown]
 # The upload's side: packets it sent, got delivered, lost at the full queue.

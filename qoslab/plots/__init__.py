@@ -8,19 +8,24 @@ and a loop of plots leaks no open figures. :func:`show_figure` opens a window fo
 
 Modules: :mod:`.timeseries` (latency, loss over time, event and spike overlays),
 :mod:`.distributions` (histogram, CDF, summary bars), :mod:`.pingexp` (ping-exp's figure),
-:mod:`.occupancy` (flows in buckets over time), :mod:`.tos` (pfifo_fast TOS → band table).
+:mod:`.occupancy` (flows in buckets over time), :mod:`.tos` (pfifo_fast TOS → band table),
+:mod:`.compare` (several runs overlaid, as flent does with several files), :mod:`.chart`
+(zoomable latency charts drawn in the browser: JupyterLab and offline HTML reports).
 """
 
 from ._common import (
     EVENT_STYLES,
     STYLE,
     QoslabFigure,
+    describe_run,
     new_figure,
     plot_style,
     save_figure,
     show_figure,
     stream_colors,
 )
+from .chart import Chart, latency_chart
+from .compare import COMPARE_KINDS, combine_runs, compare
 from .distributions import BAR_METRICS, cdf, histogram, summary_bars
 from .kinds import PLOT_KINDS, plot_kind
 from .load import latency_under_load
@@ -30,8 +35,14 @@ from .timeseries import LATENCY_KINDS, latency, loss_over_time, overlay_events, 
 from .tos import tos_band_frame, tos_band_table
 
 __all__ = [
-    "latency_under_load",
     "BAR_METRICS",
+    "COMPARE_KINDS",
+    "Chart",
+    "combine_runs",
+    "compare",
+    "describe_run",
+    "latency_chart",
+    "latency_under_load",
     "EVENT_STYLES",
     "LATENCY_KINDS",
     "OCCUPANCY_COLUMNS",

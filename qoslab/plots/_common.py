@@ -31,6 +31,7 @@ __all__ = [
     "run_tables",
     "select_streams",
     "short_labels",
+    "describe_run",
 ]
 
 #: The one look of every qoslab figure (seaborn "whitegrid"-like, readable in print).
@@ -287,3 +288,80 @@ def short_labels(names: Sequence[str], width: int = 22) -> list[str]:
             text = text[: (keep + 1) // 2] + "…" + text[len(text) - keep // 2:]
         out.append(text)
     return out
+
+
+def describe_run(meta: dict, what: str = "") -> str:
+    """A title that says which run this is, as flent names the test, host and date.
+
+    Parameters
+    ----------
+    meta
+        The RUN's META.
+    what
+        What the figure shows, appended after an em dash (``"latency over time"``).
+
+    Examples
+    --------
+    >>> describe_run({"source": "flent", "test": "ping", "title": "qa", "targets": ["10.0.0.2"],
+    ...               "start_time": "2026-11-26T16:35:26+00:00"})
+    "flent ping 'qa' to 10.0.0.2, 2026-11-26 16:35 UTC"
+    >>> describe_run({"source": "sim", "scenario": "sfq_perturb", "qdisc": "sfq limit 10 perturb 5",
+    ...               "seed": 1}, "latency over time")
+    'sfq_perturb, simulated: sfq limit 10 perturb 5, seed 1 — latency over time'
+    """
+    meta = meta or {}
+    source = str(meta.get("source", ""))
+    when = _when(meta.get("start_time"))
+    targets = meta.get("targets")
+    hosts = ""
+    if isinstance(targets, (list, tuple)) and targets:
+        names = [t.get("host", "?") if isinstance(t, dict) else str(t) for t in targets]
+        names = list(dict.fromkeys(names))
+        hosts = ", ".join(names[:3]) + (" …" if len(names) > 3 else "")
+    if meta.get("combined_from"):
+        text = str(meta.get("title") or " + ".join(meta["combined_from"]))
+    elif source == "flent":
+        text = f"flent {meta.get('test', '?')}"
+        if meta.get("title"):
+            text += f" {meta['title']!r}"
+        if hosts:
+            text += f" to {hosts}"
+        if when:
+            text += f", {when}"
+    elif source == "sim":
+        text = f"{meta.get('scenario') or meta.get('name') or 'simulation'}, simulated"
+        detail = [str(meta["qdisc"])] if meta.get("qdisc") else []
+        if meta.get("seed") is not None:
+            detail.append(f"seed {meta['seed']}")
+        if detail:
+            text += ": " + ", ".join(detail)
+    elif source == "qoslab-lab":
+        text = f"lab {meta.get('preset', 'run')}"
+        if meta.get("kernel_release"):
+            text += f" on Linux {str(meta['kernel_release']).split('-')[0]}"
+        if when:
+            text += f", {when}"
+    elif source in ("qoslab-ping", "ping-exp", "iputils"):
+        text = "ping" + (f" {hosts}" if hosts else "")
+        if meta.get("hostname"):
+            text += f" from {meta['hostname']}"
+        if when:
+            text += f", {when}"
+    else:
+        text = str(meta.get("title") or meta.get("name") or "run")
+        if when:
+            text += f", {when}"
+    return f"{text} — {what}" if what else text
+
+
+def _when(value) -> str:
+    if not value:
+        return ""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return ""
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC")
+        return ts.strftime("%Y-%m-%d %H:%M UTC")
+    return ts.strftime("%Y-%m-%d %H:%M")

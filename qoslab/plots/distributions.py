@@ -47,10 +47,27 @@ def _replies(probes: pd.DataFrame, name: str) -> np.ndarray:
     return rtt[ok]
 
 
+def _nice_width(values: np.ndarray) -> float:
+    """A 1-2-5 bin width for the pooled RTTs (Freedman–Diaconis, at least 1/200 of the range).
+
+    >>> _nice_width(np.linspace(0.040, 0.056, 50))
+    0.002
+    """
+    v = values[np.isfinite(values)]
+    if v.size < 2 or v.max() == v.min():
+        return 1.0 if not v.size or v.max() == 0 else float(10 ** np.floor(np.log10(abs(v.max()))))
+    q75, q25 = np.percentile(v, [75, 25])
+    fd = 2 * (q75 - q25) / v.size ** (1 / 3)
+    width = max(fd, (v.max() - v.min()) / 200)
+    exp = np.floor(np.log10(width))
+    m = max(x for x in (1, 2, 5) if x * 10 ** exp <= width * (1 + 1e-9))
+    return float(round(m * 10 ** exp, 12))
+
+
 def histogram(
     run,
     streams: Sequence[str] | None = None,
-    binwidth_ms: float = 2.0,
+    binwidth_ms: float | str = 2.0,
     ax: Axes | None = None,
     *,
     density: bool = True,
@@ -68,7 +85,8 @@ def histogram(
     streams
         Streams to draw (default all).
     binwidth_ms
-        Bin width in milliseconds.
+        Bin width in milliseconds, or ``"auto"``: a 1-2-5 width fitted to the data
+        (Freedman–Diaconis), for RTTs far from ping-exp's milliseconds (loopback: µs).
     ax
         Axes to draw into.
     density
@@ -86,13 +104,17 @@ def histogram(
     >>> [p.get_label() for p in fig.axes[0].patches]
     ['Ping (ms) ICMP', 'Ping (ms) UDP']
     """
-    if not binwidth_ms > 0:
-        raise ConfigError(f"histogram bin width must be positive, not {binwidth_ms}")
     probes, _events, _meta = run_tables(run)
     names = select_streams(probes, streams)
     colors = stream_colors(list(pd.unique(probes["stream"].dropna())))
     samples = {n: _replies(probes, n) for n in names}
     allv = np.concatenate([v for v in samples.values()] + [np.empty(0)])
+    if isinstance(binwidth_ms, str):
+        if binwidth_ms != "auto":
+            raise ConfigError(f"histogram bin width {binwidth_ms!r}: a number of ms or 'auto'")
+        binwidth_ms = _nice_width(allv)
+    if not binwidth_ms > 0:
+        raise ConfigError(f"histogram bin width must be positive, not {binwidth_ms}")
     fig, ax = new_axes(ax, figsize=(7, 4))
     with plot_style():
         if allv.size:

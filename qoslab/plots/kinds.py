@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError
+from ..schema import has_occupancy, occupancy_table
 from .distributions import cdf, histogram, summary_bars
 from .occupancy import occupancy
 from .pingexp import pingexp_figure
@@ -23,6 +24,7 @@ PLOT_KINDS: dict[str, str] = {
     "hist": "RTT histogram, 2 ms bins",
     "loss": "unanswered probes against time",
     "bars": "loss %, mean and mdev per stream",
+    "box": "RTT boxes per stream (several files: per file), quartiles, whiskers p1–p99",
     "occupancy": "which queue (bucket, class, band) each flow used over time (simulated runs)",
 }
 
@@ -77,12 +79,17 @@ def plot_kind(
                        streams=streams, events=events, spikes=spikes)
     if kind == "cdf":
         return cdf(run, streams=streams)
+    if kind == "box":
+        from .compare import compare
+
+        return compare([run], "box", streams=streams)
     if kind == "hist":
         return histogram(run, streams=streams)
     if kind == "loss":
         return loss_over_time(run, streams=streams, window=window, events=events)
     if kind == "occupancy":
-        from ..sim import occupancy as sim_occupancy  # the samples a simulator RUN carries
-
-        return occupancy(sim_occupancy(run), events=run.events if events else None)
+        if not has_occupancy(run):
+            raise ConfigError("plot kind 'occupancy': this run has no occupancy samples "
+                              "(only simulated runs record which queue each flow used)")
+        return occupancy(occupancy_table(run), events=run.events if events else None)
     return summary_bars(run, streams=streams)

@@ -1,6 +1,8 @@
 """Which queue (bucket, class, band) each flow occupies over time, and when flows share one.
 
-Input contract: an OCCUPANCY frame, one row per observation (a packet, or a simulator sample):
+Input contract: an OCCUPANCY frame (:data:`qoslab.schema.OCCUPANCY`; a RUN's samples come from
+:func:`qoslab.schema.occupancy_table`), one row per observation (a packet, or a simulator
+sample); the columns drawn:
 
 =========  ==========================================================================
 ``t``      float seconds since the start (PACKETS ``t``, RUN time base)
@@ -21,13 +23,14 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
+from .. import schema
 from ..errors import ConfigError
 from ._common import as_float, new_axes, plot_style, stream_colors
 
 __all__ = ["occupancy", "occupancy_frame", "flow_labels", "shared_buckets", "OCCUPANCY_COLUMNS"]
 
-#: Required columns of an OCCUPANCY frame.
-OCCUPANCY_COLUMNS: tuple[str, ...] = ("t", "flow", "bucket")
+#: Columns of an OCCUPANCY frame the figure needs (the first three of the schema).
+OCCUPANCY_COLUMNS: tuple[str, ...] = tuple(schema.OCCUPANCY)[:3]
 
 
 def flow_labels(packets: pd.DataFrame) -> pd.Series:
@@ -99,11 +102,15 @@ def occupancy_frame(packets: pd.DataFrame, buckets, flow=None) -> pd.DataFrame:
     if "t" not in packets.columns:
         raise ConfigError("occupancy_frame: the packets table has no 't' column (seconds)")
     labels = flow_labels(packets) if flow is None else pd.Series(np.asarray(flow), dtype="string")
-    return pd.DataFrame({
+    size = (packets["wire_len"].to_numpy() if "wire_len" in packets.columns
+            else [None] * len(packets))
+    return schema.conform({
         "t": as_float(packets["t"]),
         "flow": labels.to_numpy(),
         "bucket": buckets.astype("int64"),
-    })
+        "packets": np.ones(len(packets), dtype="int64"),
+        "bytes": size,
+    }, "occupancy", source="occupancy_frame")
 
 
 def shared_buckets(frame: pd.DataFrame, resolution: float) -> pd.DataFrame:

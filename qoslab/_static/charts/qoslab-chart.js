@@ -1,0 +1,416 @@
+/*
+ * qoslab zoomable charts: latency against time (and other x/y series) drawn in the browser
+ * with uPlot (MIT, uPlot.iife.min.js beside this file), with the run's EVENTS as vertical
+ * lines, detected spikes as shaded spans, reference lines and teaching notes.
+ *
+ * A chart is a <div class="qoslab-chart-wrap"> holding a <script type="application/json">
+ * spec (written by qoslab.plots.chart) and a tiny bootstrap that calls qoslabChart.render on
+ * it, now or once this file has loaded. Works in live JupyterLab (output areas and widget
+ * Output areas run trusted scripts), in nbconvert HTML and in widget state rendered offline by
+ * the html-manager.
+ *
+ * Interaction: drag across the plot to zoom into that time range; Ctrl (or Cmd) + wheel zooms
+ * around the pointer; Shift + drag (or the middle button) pans; double-click or "reset" shows
+ * everything again; the buttons do the same without a mouse. The visible range is written
+ * under the chart and in the wrapper's data-x-min / data-x-max attributes.
+ *
+ * Part of qoslab (MIT).
+ */
+(function () {
+  "use strict";
+  var VERSION = 1;
+  if (window.qoslabChart && window.qoslabChart.version >= VERSION) {
+    return;
+  }
+  // user zoom per chart key, kept across redraws of a live chart
+  var zoomState = window.qoslabChartZoom = window.qoslabChartZoom || {};
+
+  function cssVar(el, name, fallback) {
+    var v = "";
+    try { v = getComputedStyle(el).getPropertyValue(name).trim(); } catch (e) { v = ""; }
+    return v || fallback;
+  }
+
+  function fmtNum(v, digits) {
+    if (v == null || !isFinite(v)) { return "–"; }
+    var a = Math.abs(v);
+    if (a !== 0 && (a >= 1e6 || a < 1e-3)) { return v.toExponential(2); }
+    return v.toFixed(digits);
+  }
+
+  function niceStep(range) {
+    // digits to show for x values so neighbouring ticks differ
+    if (!(range > 0)) { return 3; }
+    var d = Math.ceil(-Math.log10(range)) + 2;
+    return Math.max(0, Math.min(6, d));
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text != null) { e.textContent = text; }
+    return e;
+  }
+
+  function withAlpha(color, alpha) {
+    // "#rrggbb" -> rgba(); anything else is returned as it is
+    if (typeof color === "string" && /^#[0-9a-fA-F]{6}$/.test(color)) {
+      var n = parseInt(color.slice(1), 16);
+      return "rgba(" + (n >> 16 & 255) + "," + (n >> 8 & 255) + "," + (n & 255) + "," + alpha + ")";
+    }
+    return color;
+  }
+
+  // One x array for all series: uPlot wants aligned data. Missing samples of a series are
+  // `undefined` (joined over); `null` is a gap (a lost probe breaks a line).
+  function alignSeries(series) {
+    var seen = new Set();
+    series.forEach(function (s) { s.x.forEach(function (v) { seen.add(v); }); });
+    var xs = Float64Array.from(seen).sort();
+    var index = new Map();
+    for (var i = 0; i < xs.length; i++) { index.set(xs[i], i); }
+    var data = [Array.from(xs)];
+    series.forEach(function (s) {
+      var y = new Array(xs.length);
+      for (var j = 0; j < s.x.length; j++) { y[index.get(s.x[j])] = s.y[j]; }
+      data.push(y);
+    });
+    return data;
+  }
+
+  function logTickLabels(u, splits) {
+    return splits.map(function (v) {
+      if (!(v > 0)) { return ""; }
+      var m = v / Math.pow(10, Math.floor(Math.log10(v) + 1e-9));
+      var lead = Math.round(m * 100) / 100;
+      if (lead === 1 || lead === 2 || lead === 5) {
+        return v >= 1 ? String(Math.round(v * 1000) / 1000) : String(Number(v.toPrecision(2)));
+      }
+      return "";
+    });
+  }
+
+  function render(wrap) {
+    if (!wrap || !wrap.querySelector) { return; }
+    var dataTag = wrap.querySelector("script[type='application/json']");
+    if (!dataTag) { return; }
+    var spec = JSON.parse(dataTag.textContent);
+    var box = wrap.querySelector(".qoslab-chart");
+    if (wrap.qoslabPlot) { wrap.qoslabPlot.destroy(); }
+    box.textContent = "";
+
+    var ink = cssVar(wrap, "--jp-ui-font-color1", "#333333");
+    var faint = cssVar(wrap, "--jp-ui-font-color2", "#666666");
+    var grid = cssVar(wrap, "--jp-border-color2", "rgba(128,128,128,0.25)");
+    var font = "12px " + cssVar(wrap, "--jp-ui-font-family", "system-ui, sans-serif");
+    var key = spec.key || null;
+    var full = spec.x_range || null;
+    var hidden = {};  // overlay group label -> hidden
+
+    var head = el("div", "qoslab-chart-title", spec.title || "");
+    var sub = el("div", "qoslab-chart-subtitle", spec.subtitle || "");
+    var bar = el("div", "qoslab-chart-toolbar");
+    var plotBox = el("div", "qoslab-chart-plot");
+    var overlayLegend = el("div", "qoslab-chart-overlays");
+    var readout = el("div", "qoslab-chart-range");
+    box.appendChild(head);
+    if (spec.subtitle) { box.appendChild(sub); }
+    box.appendChild(bar);
+    box.appendChild(plotBox);
+    box.appendChild(overlayLegend);
+    box.appendChild(readout);
+
+    var data = alignSeries(spec.series);
+    var uSeries = [{
+      label: spec.xlabel || "x",
+      value: function (u, v) { return v == null ? "–" : fmtNum(v, 3) + (spec.xunit ? " " + spec.xunit : ""); }
+    }];
+    spec.series.forEach(function (s) {
+      var points = s.mode === "points";
+      uSeries.push({
+        label: s.name,
+        stroke: s.color,
+        width: points ? 0 : 1.4,
+        paths: points ? function () { return null; } : undefined,
+        points: points ? { show: true, size: 4, width: 0, fill: s.color, stroke: s.color }
+                       : { show: false },
+        spanGaps: false,
+        value: function (u, v) { return v == null ? "–" : fmtNum(v, 2) + (spec.yunit ? " " + spec.yunit : ""); }
+      });
+    });
+
+    function clampRange(min, max) {
+      if (!full) { return [min, max]; }
+      var width = max - min, total = full[1] - full[0];
+      if (width >= total) { return [full[0], full[1]]; }
+      if (min < full[0]) { min = full[0]; max = min + width; }
+      if (max > full[1]) { max = full[1]; min = max - width; }
+      return [min, max];
+    }
+
+    function setX(u, min, max, byUser) {
+      var r = clampRange(min, max);
+      if (!(r[1] > r[0])) { return; }
+      if (key) {
+        zoomState[key] = byUser && full && (r[0] > full[0] || r[1] < full[1]) ? { min: r[0], max: r[1] } : null;
+      }
+      u.setScale("x", { min: r[0], max: r[1] });
+    }
+
+    function drawSpans(u) {
+      if (!spec.spans || !spec.spans.length) { return; }
+      var ctx = u.ctx, b = u.bbox, dpr = window.devicePixelRatio || 1;
+      ctx.save();
+      spec.spans.forEach(function (grp) {
+        if (hidden[grp.label]) { return; }
+        var minW = 4 * dpr;
+        for (var i = 0; i < grp.t0.length; i++) {
+          var a = u.valToPos(grp.t0[i], "x", true), z = u.valToPos(grp.t1[i], "x", true);
+          if (z < b.left || a > b.left + b.width) { continue; }
+          var w = Math.max(z - a, minW), x = (a + z) / 2 - w / 2;
+          ctx.fillStyle = withAlpha(grp.color, 0.28);
+          ctx.fillRect(x, b.top, w, b.height);
+          ctx.fillStyle = withAlpha(grp.color, 0.9);  // a cap so narrow spans are easy to find
+          ctx.fillRect(x, b.top, w, 5 * dpr);
+        }
+      });
+      ctx.restore();
+    }
+
+    function drawOverlays(u) {
+      var ctx = u.ctx, b = u.bbox, dpr = window.devicePixelRatio || 1;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(b.left, b.top, b.width, b.height);
+      ctx.clip();
+      (spec.events || []).forEach(function (grp) {
+        if (hidden[grp.label]) { return; }
+        ctx.strokeStyle = withAlpha(grp.color, 0.8);
+        ctx.lineWidth = (grp.width || 1) * dpr;
+        ctx.setLineDash((grp.dash || []).map(function (d) { return d * dpr; }));
+        ctx.beginPath();
+        grp.t.forEach(function (t) {
+          var x = Math.round(u.valToPos(t, "x", true)) + 0.5;
+          if (x < b.left || x > b.left + b.width) { return; }
+          ctx.moveTo(x, b.top);
+          ctx.lineTo(x, b.top + b.height);
+        });
+        ctx.stroke();
+      });
+      ctx.setLineDash([]);
+      (spec.hlines || []).forEach(function (h) {
+        if (hidden[h.label]) { return; }
+        var y = Math.round(u.valToPos(h.y, "y", true)) + 0.5;
+        if (y < b.top || y > b.top + b.height) { return; }
+        ctx.strokeStyle = h.color;
+        ctx.lineWidth = 1.2 * dpr;
+        ctx.setLineDash([6 * dpr, 4 * dpr]);
+        ctx.beginPath();
+        ctx.moveTo(b.left, y);
+        ctx.lineTo(b.left + b.width, y);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.fillStyle = h.color;
+        ctx.font = (11 * dpr) + "px sans-serif";
+        ctx.textAlign = "right";
+        ctx.fillText(h.label, b.left + b.width - 4 * dpr, y - 4 * dpr);
+      });
+      (spec.notes || []).forEach(function (n) {
+        var x = u.valToPos(n.t, "x", true), y = u.valToPos(n.y, "y", true);
+        if (!(x >= b.left && x <= b.left + b.width && y >= b.top && y <= b.top + b.height)) { return; }
+        var color = n.color || ink;
+        ctx.strokeStyle = color;
+        ctx.fillStyle = color;
+        ctx.lineWidth = 1.5 * dpr;
+        ctx.beginPath();
+        ctx.arc(x, y, 9 * dpr, 0, 2 * Math.PI);
+        ctx.stroke();
+        var tx = x - 30 * dpr, ty = y - 28 * dpr;
+        if (tx < b.left + 60 * dpr) { tx = x + 30 * dpr; }
+        if (ty < b.top + 14 * dpr) { ty = y + 36 * dpr; }
+        ctx.beginPath();
+        ctx.moveTo(tx, ty + 4 * dpr);
+        ctx.lineTo(x + (tx < x ? -7 : 7) * dpr, y + (ty < y ? -7 : 7) * dpr);
+        ctx.stroke();
+        ctx.font = "bold " + (12 * dpr) + "px sans-serif";
+        ctx.textAlign = tx < x ? "right" : "left";
+        ctx.fillText(n.text, tx, ty);
+      });
+      ctx.restore();
+    }
+
+    function updateReadout(u) {
+      var s = u.scales.x;
+      if (s.min == null) { return; }
+      var digits = niceStep(s.max - s.min);
+      wrap.setAttribute("data-x-min", String(s.min));
+      wrap.setAttribute("data-x-max", String(s.max));
+      var unit = spec.xunit ? " " + spec.xunit : "";
+      var text = "showing " + s.min.toFixed(digits) + "–" + s.max.toFixed(digits) + unit;
+      if (full) {
+        text += " of " + full[0].toFixed(digits > 3 ? 3 : digits) + "–" + full[1].toFixed(digits > 3 ? 3 : digits) + unit;
+      }
+      readout.textContent = text + "   ·   drag: zoom · Ctrl+wheel: zoom · Shift+drag: pan · double-click: reset";
+    }
+
+    function interaction(u) {
+      var over = u.over;
+      over.addEventListener("wheel", function (e) {
+        if (!(e.ctrlKey || e.metaKey)) { return; }  // plain wheel scrolls the page
+        e.preventDefault();
+        var rect = over.getBoundingClientRect();
+        var at = u.posToVal(e.clientX - rect.left, "x");
+        var s = u.scales.x, f = e.deltaY < 0 ? 0.7 : 1 / 0.7;
+        setX(u, at - (at - s.min) * f, at + (s.max - at) * f, true);
+      }, { passive: false });
+      over.addEventListener("mousedown", function (e) {
+        if (!(e.shiftKey || e.button === 1)) { return; }
+        e.preventDefault();
+        e.stopPropagation();
+        var x0 = e.clientX, s0 = { min: u.scales.x.min, max: u.scales.x.max };
+        var perPx = (s0.max - s0.min) / over.clientWidth;
+        function move(ev) {
+          var dx = (ev.clientX - x0) * perPx;
+          setX(u, s0.min - dx, s0.max - dx, true);
+        }
+        function up() {
+          document.removeEventListener("mousemove", move);
+          document.removeEventListener("mouseup", up);
+        }
+        document.addEventListener("mousemove", move);
+        document.addEventListener("mouseup", up);
+      }, true);
+      over.addEventListener("dblclick", function (e) {
+        e.preventDefault();
+        e.stopPropagation();
+        reset(u);
+      }, true);
+    }
+
+    function reset(u) {
+      if (key) { zoomState[key] = null; }
+      if (full) { u.setScale("x", { min: full[0], max: full[1] }); }
+    }
+
+    function button(text, title, fn) {
+      var b = el("button", "qoslab-chart-button", text);
+      b.type = "button";
+      b.title = title;
+      b.addEventListener("click", fn);
+      bar.appendChild(b);
+      return b;
+    }
+
+    var width = Math.max(320, (wrap.clientWidth || box.clientWidth || 860) - 8);
+    var yScale = spec.logy ? { distr: 3, log: 10 } : { auto: true, range: function (u, min, max) {
+      if (min == null || max == null) { return [0, 1]; }
+      var hi = max > 0 ? max * 1.08 : 1;
+      return [spec.y_from_zero === false ? min : Math.min(0, min), hi];
+    } };
+    var opts = {
+      width: width,
+      height: spec.height || 340,
+      pxAlign: 0,
+      scales: { x: { time: false }, y: yScale },
+      axes: [
+        { label: spec.xlabel, stroke: ink, font: font, labelFont: font,
+          grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
+        { label: spec.ylabel, stroke: ink, font: font, labelFont: font, size: 60,
+          grid: { stroke: grid, width: 1 }, ticks: { stroke: grid },
+          values: spec.logy ? logTickLabels : undefined }
+      ],
+      series: uSeries,
+      cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 6 } },
+      legend: { show: true, live: true },
+      hooks: {
+        drawAxes: [drawSpans],
+        draw: [drawOverlays],
+        setScale: [function (u, scaleKey) { if (scaleKey === "x") { updateReadout(u); } }],
+        setSelect: [function (u) {
+          if (u.select.width > 0) {
+            var a = u.posToVal(u.select.left, "x"), z = u.posToVal(u.select.left + u.select.width, "x");
+            // uPlot applies the zoom itself (cursor.drag.setScale); record it as the user's
+            if (key && full) { zoomState[key] = { min: a, max: z }; }
+          }
+        }],
+        ready: [interaction]
+      }
+    };
+    var u = new window.uPlot(opts, data, plotBox);
+    wrap.qoslabPlot = u;
+    if (full) {
+      var z = key && zoomState[key];
+      if (z) { u.setScale("x", { min: z.min, max: z.max }); } else { u.setScale("x", { min: full[0], max: full[1] }); }
+    }
+    updateReadout(u);
+
+    button("−", "zoom out", function () {
+      var s = u.scales.x, c = (s.min + s.max) / 2, h = (s.max - s.min);
+      setX(u, c - h, c + h, true);
+    });
+    button("+", "zoom in", function () {
+      var s = u.scales.x, c = (s.min + s.max) / 2, h = (s.max - s.min) / 4;
+      setX(u, c - h, c + h, true);
+    });
+    button("◀", "pan left", function () {
+      var s = u.scales.x, w = (s.max - s.min) / 2;
+      setX(u, s.min - w, s.max - w, true);
+    });
+    button("▶", "pan right", function () {
+      var s = u.scales.x, w = (s.max - s.min) / 2;
+      setX(u, s.min + w, s.max + w, true);
+    });
+    button("reset", "show everything", function () { reset(u); });
+
+    // overlay legend: events, spans, reference lines; a click hides or shows the group
+    var groups = [];
+    (spec.spans || []).forEach(function (g) { groups.push({ label: g.label, color: g.color, kind: "span" }); });
+    (spec.events || []).forEach(function (g) { groups.push({ label: g.label, color: g.color, kind: "line", dash: g.dash }); });
+    (spec.hlines || []).forEach(function (g) { groups.push({ label: g.label, color: g.color, kind: "hline" }); });
+    groups.forEach(function (g) {
+      var item = el("span", "qoslab-chart-overlay");
+      var sw = el("span", "qoslab-chart-swatch " + g.kind);
+      if (g.kind === "span") {
+        sw.style.background = withAlpha(g.color, 0.35);
+        sw.style.borderTop = "3px solid " + g.color;
+      } else {
+        sw.style.borderLeft = (g.kind === "hline" ? "0" : "2px " + (g.dash && g.dash.length ? "dashed " : "solid ") + g.color);
+        if (g.kind === "hline") { sw.style.borderTop = "2px dashed " + g.color; }
+      }
+      item.appendChild(sw);
+      item.appendChild(el("span", null, g.label));
+      item.title = "click to hide or show";
+      item.addEventListener("click", function () {
+        hidden[g.label] = !hidden[g.label];
+        item.classList.toggle("off", !!hidden[g.label]);
+        u.redraw(false, false);
+      });
+      overlayLegend.appendChild(item);
+    });
+
+    head.style.color = ink;
+    sub.style.color = faint;
+    readout.style.color = faint;
+    overlayLegend.style.color = ink;
+    wrap.querySelectorAll(".u-legend").forEach(function (lg) { lg.style.color = ink; });
+
+    if (window.ResizeObserver && !wrap.qoslabResize) {
+      var last = width;
+      wrap.qoslabResize = new ResizeObserver(function () {
+        var w = Math.max(320, wrap.clientWidth - 8);
+        if (wrap.qoslabPlot && Math.abs(w - last) > 4) {
+          last = w;
+          wrap.qoslabPlot.setSize({ width: w, height: spec.height || 340 });
+        }
+      });
+      wrap.qoslabResize.observe(wrap);
+    }
+    wrap.setAttribute("data-rendered", "1");
+    return u;
+  }
+
+  window.qoslabChart = { version: VERSION, render: render };
+  var queue = window.qoslabChartQueue || [];
+  window.qoslabChartQueue = [];
+  queue.forEach(function (fn) { try { fn(); } catch (e) { console.error(e); } });
+})();
