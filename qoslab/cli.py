@@ -3,7 +3,7 @@
 Each subcommand lives beside the layer it drives, in a module that defines
 ``register(subparsers)``; this file only lists them. A subcommand's handler returns an exit
 status. Errors qoslab raises on purpose (:class:`~qoslab.errors.QoslabError`) are printed as one
-line, never as a traceback; Ctrl-C exits with status 130.
+line, never as a traceback, and so is each warning; Ctrl-C exits with status 130.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from ._version import __version__
@@ -53,6 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+
+    def one_line(message, category, filename, lineno, line=None):
+        return f"qoslab {args.command}: warning: {message}\n"
+
+    plain = warnings.formatwarning
+    warnings.formatwarning = one_line  # a warning is one line on stderr, not source code
     try:
         return int(args.func(args) or 0)
     except QoslabError as exc:
@@ -64,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"qoslab {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = plain
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "QoslabError",
     "CaptureFormatError",
+    "CaptureTooLargeError",
     "RunFormatError",
     "ConfigError",
     "BackendUnavailableError",
@@ -30,6 +31,11 @@ class QoslabError(Exception):
 
 class CaptureFormatError(QoslabError, ValueError):
     """A file is not a pcap/pcapng capture, or its header is unusable."""
+
+
+class CaptureTooLargeError(QoslabError, MemoryError):
+    """A capture would make a table larger than the memory allowed for it (``read_capture``'s
+    ``max_memory``); read it in chunks with ``iter_capture`` instead."""
 
 
 class RunFormatError(QoslabError, ValueError):

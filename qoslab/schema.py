@@ -111,9 +111,10 @@ SAMPLES: dict[str, str] = {
 #: PACKETS: one row per captured frame (column -> dtype); built by :mod:`qoslab.capture`.
 #: ``NA`` where a field does not apply or was not captured; ``problem`` is ``""`` when clean.
 PACKETS: dict[str, str] = {
-    "time": "datetime64[ns, UTC]",  # capture timestamp
-    "t": "float64",  # seconds since the first packet of the file
-    "ifindex": "int32",  # pcapng interface id (0 for classic pcap)
+    "time": "datetime64[ns, UTC]",  # capture timestamp (NaT: none, e.g. pcapng Simple Packet Block)
+    "t": "float64",  # seconds since the first time-stamped packet of the file (NaN: no time)
+    "ifindex": "int32",  # pcapng interface id within its section (0 for classic pcap)
+    "section": "int32",  # pcapng section number, from 0 (0 for classic pcap)
     "wire_len": "int64",  # original length on the wire
     "cap_len": "int64",  # bytes captured
     "l2_proto": "UInt16",  # EtherType after VLAN tags (implied 0x0800/0x86dd for raw IP)

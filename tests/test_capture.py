@@ -286,6 +286,27 @@ def test_cli_prints_summary_and_flows_and_exports(tmp_path, capsys):
     assert err.count("\n") == 1 and "junk.pcap" in err and "pcap magic" in err
 
 
+def test_cli_reads_chunk_by_chunk_with_the_same_result(tmp_path, capsys, monkeypatch):
+    """Summary, flows and exports are built chunk by chunk: captures larger than memory work,
+    and the output does not depend on the chunk size."""
+    from qoslab.capture import cli
+
+    outputs = {}
+    for chunk in (cli.CHUNK, 333):
+        monkeypatch.setattr(cli, "CHUNK", chunk)
+        (tmp_path / str(chunk)).mkdir()
+        csv, pq = tmp_path / str(chunk) / "p.csv", tmp_path / str(chunk) / "p.parquet"
+        assert main(["capture", str(TUNNEL), "--csv", str(csv), "--top", "0"]) == 0
+        text = capsys.readouterr().out
+        assert main(["capture", str(TUNNEL), "--parquet", str(pq), "--level", "outer"]) == 0
+        outputs[chunk] = (text, capsys.readouterr().out, csv.read_bytes(), pd.read_parquet(pq))
+    (a, b, c, d), (a2, b2, c2, d2) = outputs.values()
+    assert a.replace("/1048576/", "/333/") == a2 and c == c2
+    assert b.replace("/1048576/", "/333/") == b2
+    pd.testing.assert_frame_equal(d.astype(str), d2.astype(str))
+    assert len(d) == 2913 and list(d.columns) == list(PACKETS)
+
+
 def test_real_tcpdump_capture_of_loopback_pings(tmp_path):
     """tcpdump's own file of iputils pings at TOS 0x10 on lo: tshark agrees, RTTs pair up."""
     from tests.conftest import need_root, need_tool

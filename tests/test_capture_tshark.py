@@ -72,13 +72,22 @@ def _block(order, btype, body):
 
 
 def write_pcapng(path, interfaces, packets, *, order="<", extra_blocks=True):
-    """Write a pcapng. ``interfaces``: [(linktype, snaplen, tsresol byte or None)];
-    ``packets``: [(kind "epb"|"spb"|"opb", iface, ticks, frame bytes)]."""
-    out = [_block(order, 0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))]
-    for linktype, snaplen, tsresol in interfaces:
+    """Write a pcapng. ``interfaces``: [(linktype, snaplen, tsresol byte or None[,
+    tsoffset seconds])]; ``packets``: [(kind "epb"|"spb"|"opb", iface, ticks, frame bytes)]."""
+    path.write_bytes(pcapng_bytes(interfaces, packets, order=order, extra_blocks=extra_blocks))
+    return path
+
+
+def pcapng_bytes(interfaces, packets, *, order="<", extra_blocks=True, version=(1, 0)):
+    """One pcapng section as bytes (see :func:`write_pcapng`)."""
+    out = [_block(order, 0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, *version, -1))]
+    for linktype, snaplen, tsresol, *tsoffset in interfaces:
         opts = b""
         if tsresol is not None:
             opts = struct.pack(order + "HH", 9, 1) + bytes([tsresol]) + b"\0\0\0"
+        if tsoffset:
+            opts += struct.pack(order + "HHq", 14, 8, tsoffset[0])
+        if opts:
             opts += struct.pack(order + "HH", 0, 0)
         out.append(_block(order, 1, struct.pack(order + "HHI", linktype, 0, snaplen) + opts))
     if extra_blocks:  # an unknown block type and a custom block: both are skipped
@@ -97,8 +106,7 @@ def write_pcapng(path, interfaces, packets, *, order="<", extra_blocks=True):
             out.append(_block(order, 2, body))
         else:
             out.append(_block(order, 3, struct.pack(order + "I", len(frame)) + cap))
-    path.write_bytes(b"".join(out))
-    return path
+    return b"".join(out)
 
 
 # ---------------------------------------------------------------- crafted traffic
@@ -234,8 +242,8 @@ def expected_row(r):
                            "inner_icmp_seq", "inner_spi", "inner_flow_label",
                            "inner_ipv6_nexthdr")}
     e["tunnel"] = "none"  # also for frames without IP
-    stamp = r["frame.time_epoch"]  # Simple Packet Blocks have none: ours reads 0 (the epoch)
-    e["time_ns"] = int(Decimal(stamp[0]) * 10**9) if stamp else 0
+    stamp = r["frame.time_epoch"]  # Simple Packet Blocks have none: ours is NaT
+    e["time_ns"] = int(Decimal(stamp[0]) * 10**9) if stamp else None
     e["wire_len"] = int(r["frame.len"][0])
     e["cap_len"] = int(r["frame.cap_len"][0])
     e["ifindex"] = int(r["frame.interface_id"][0]) if r["frame.interface_id"] else 0
@@ -326,7 +334,7 @@ def compare(path, expect_rows=None, skip=()):
     assert len(ours) == len(ref), (len(ours), len(ref))
     if expect_rows is not None:
         assert len(ours) == expect_rows
-    ns = ours["time"].astype("int64").to_numpy()
+    ns = [None if pd.isna(v) else v.value for v in ours["time"]]
     cols = {c: [None if pd.isna(v) else v for v in ours[c].astype(object)]
             for c in set().union(*ref) - {"time_ns"}}
     problems = ours["problem"].astype(str).tolist()
@@ -428,7 +436,9 @@ def test_big_endian_pcapng_with_opb_spb_and_snaplen(tmp_path):
     df = compare(path, len(packets))
     assert df["ifindex"].tolist() == [p[1] for p in packets]
     assert ((df["ifindex"] == 1) & (df["cap_len"] < df["wire_len"])).any()  # snaplen 128
-    assert (df["time"].iloc[:2].astype("int64") == 0).all()  # SPBs carry no timestamp
+    assert df["time"].iloc[:2].isna().all() and df["t"].iloc[:2].isna().all()  # SPBs: no time
+    assert (df["problem"].iloc[:2] == "no_timestamp").all()
+    assert df["t"].iloc[2] == 0.0  # t counts from the first time-stamped packet
 
 
 def test_pcapng_sections_of_both_byte_orders_and_tsoffset(tmp_path):
@@ -452,10 +462,10 @@ def test_pcapng_sections_of_both_byte_orders_and_tsoffset(tmp_path):
                           extra_blocks=False)
     path = tmp_path / "sections.pcapng"
     path.write_bytes(bytes(data) + second.read_bytes())
-    # tshark 4.0 numbers interfaces per section (both sections have an interface 0); ours
-    # count across sections so that two different interfaces never share an ifindex.
-    df = compare(path, 14, skip=("ifindex",))
-    assert df["ifindex"].tolist() == [0, 1] * 4 + [2] * 6
+    # interfaces are numbered per section, as tshark numbers them; the section tells them apart
+    df = compare(path, 14)
+    assert df["ifindex"].tolist() == [0, 1] * 4 + [0] * 6
+    assert df["section"].tolist() == [0] * 8 + [1] * 6
     assert (df["time"].dt.year == 2023).all()  # the if_tsoffset moved interface 1 to T0
 
 

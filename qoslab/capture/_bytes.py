@@ -8,18 +8,46 @@ make a decoder read the next record or past the end of the file.
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 __all__ = ["ByteSource", "windows", "be16", "be32"]
 
 
 class ByteSource:
-    """A read-only uint8 buffer (an mmap of the capture file) with row gathering."""
+    """A read-only uint8 buffer holding bytes ``[base, base + len(buf))`` of a capture file,
+    with row gathering.
 
-    def __init__(self, buf: np.ndarray):
+    Positions given to every method are *file* offsets. ``buf`` is either a view of the whole
+    memory-mapped file (``base`` 0) or a window copied out of it (see :mod:`.source`); bytes
+    outside the buffer read as zero. ``file_size`` is the size of the whole file, so a record
+    running past ``end`` is cut only when ``end == file_size`` (else the next window holds it).
+    """
+
+    def __init__(self, buf: np.ndarray, base: int = 0, file_size: int | None = None):
         self.buf = buf
-        self.size = len(buf)
+        self.base = int(base)
+        self.size = self.base + len(buf)  #: file offset just past the buffer
+        self.file_size = self.size if file_size is None else int(file_size)
         self.heads: np.ndarray | None = None
+
+    @property
+    def is_file_end(self) -> bool:
+        """Does the buffer reach the end of the file?"""
+        return self.size >= self.file_size
+
+    def u32(self, off: int, order: str) -> int | None:
+        """The u32 at file offset ``off`` (``None`` when it is not inside the buffer)."""
+        rel = off - self.base
+        if rel < 0 or rel + 4 > len(self.buf):
+            return None
+        return struct.unpack_from(order + "I", self.buf, rel)[0]
+
+    def bytes_at(self, off: int, n: int) -> bytes:
+        """Up to ``n`` bytes from file offset ``off`` (fewer at the end of the buffer)."""
+        rel = max(off - self.base, 0)
+        return bytes(self.buf[rel:rel + n])
 
     def with_heads(self, rows: np.ndarray, data_off: np.ndarray,
                    width: int = 64) -> ByteSource:
@@ -31,7 +59,7 @@ class ByteSource:
         instead of one per header, which is what costs (cache and TLB misses). The returned
         object is independent, so sub-batches can be decoded in parallel threads.
         """
-        view = ByteSource(self.buf)
+        view = ByteSource(self.buf, self.base, self.file_size)
         view.heads = self.rows(data_off, width)
         view.head_lo = int(rows[0]) if len(rows) else 0
         view.head_off = data_off
@@ -61,7 +89,9 @@ class ByteSource:
             out[inside] = _rows_of(window[at[inside]], width)
             out[~inside] = self.rows(pos[~inside], width)
             return out
-        size = self.size
+        size = len(self.buf)
+        if self.base:
+            pos = pos - self.base
         if size >= width:
             window = windows(self.buf, width)
             last = size - width

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -31,34 +32,95 @@ SCAN = 2048
 VERIFY_HOPS = 4
 
 
+#: pcapng byte-order magic.
+BOM = 0x1A2B3C4D
+#: The SHB type word as a u32 (a palindrome: the same in either byte order).
+_SHB_WORD = 0x0A0D0D0A
+
+
 @dataclass
 class Walk:
     """Result of one walk: record offsets, where the walk stopped and why."""
 
     offsets: np.ndarray  #: int64 offsets of the record headers
     next_offset: int  #: offset of the first record not returned
-    status: str  #: "more" (stopped at ``stop``), "end", "cut" or "lying"
+    status: str  #: "more" (stopped at ``stop``), "end", "cut", "lying" or "section"
     headers: np.ndarray | None = None  #: (N, 16) uint8 first bytes of each record, if read
+    big: np.ndarray | None = None  #: pcapng blocks: bool per block, True = big-endian section
+    order: str | None = None  #: pcapng blocks: byte order of the section at ``next_offset``
 
 
 def _sequential(raw, off: int, end: int, hdr: int, lfield: int, fmt: str, limit: int,
-                stop: int, min_len: int = 0) -> Walk:
-    """Walk from ``off`` while the record start is before ``stop``."""
+                stop: int, min_len: int = 0, blocks: bool = False) -> Walk:
+    """Walk from ``off`` while the record start is before ``stop``.
+
+    With ``blocks`` (pcapng) lengths are rounded up to a multiple of 4, as Wireshark reads
+    them, and the walk stops (status ``"section"``) at a section header block whose
+    byte-order magic is not the walk's: that section is walked with its own byte order.
+    """
     unpack = struct.Struct(fmt).unpack_from
+    need = max(hdr, lfield + 4)
     out: list[int] = []
     append = out.append
     while off < stop:
-        if off + hdr > end:
+        if off + need > end:
             return Walk(np.array(out, np.int64), off, "cut")
         length = unpack(raw, off + lfield)[0]
+        if blocks:
+            if unpack(raw, off)[0] == _SHB_WORD and (
+                    off + 12 > end or unpack(raw, off + 8)[0] != BOM):
+                return Walk(np.array(out, np.int64), off, "section")
+            nxt = off + ((length + 3) & ~3)
+        else:
+            nxt = off + hdr + length
         if length > limit or length < min_len:
             return Walk(np.array(out, np.int64), off, "lying")
-        nxt = off + hdr + length
         if nxt > end:
             return Walk(np.array(out, np.int64), off, "cut")
         append(off)
         off = nxt
     return Walk(np.array(out, np.int64), off, "end" if off >= end else "more")
+
+
+def _sequential_blocks(raw, off: int, end: int, limit: int, stop: int, order: str) -> Walk:
+    """Walk pcapng blocks from ``off`` while the block start is before ``stop``, following
+    section headers of either byte order (their byte order is kept per block)."""
+    fmts = {"<": struct.Struct("<II").unpack_from, ">": struct.Struct(">II").unpack_from}
+    unpack = fmts[order]
+    out: list[int] = []
+    big: list[bool] = []
+    is_big = order == ">"
+    while off < stop:
+        if off + 8 > end:
+            return _blocks_walk(out, big, off, "cut", order)
+        kind, length = unpack(raw, off)
+        if kind == _SHB_WORD:  # a section header: its byte-order magic sets the order
+            if off + 12 > end:
+                return _blocks_walk(out, big, off, "cut", order)
+            bom = raw[off + 8:off + 12].tobytes()
+            if bom != _BOMS[order]:
+                if bom != _BOMS["<" if order == ">" else ">"]:
+                    return _blocks_walk(out, big, off, "section", order)
+                order = "<" if order == ">" else ">"
+                unpack = fmts[order]
+                is_big = not is_big
+                kind, length = unpack(raw, off)
+        if length > limit or length < 12:
+            return _blocks_walk(out, big, off, "lying", order)
+        nxt = off + ((length + 3) & ~3)
+        if nxt > end:
+            return _blocks_walk(out, big, off, "cut", order)
+        out.append(off)
+        big.append(is_big)
+        off = nxt
+    return _blocks_walk(out, big, off, "end" if off >= end else "more", order)
+
+
+def _blocks_walk(out, big, off, status, order) -> Walk:
+    return Walk(np.array(out, np.int64), off, status, None, np.array(big, bool), order)
+
+
+_BOMS = {"<": struct.pack("<I", BOM), ">": struct.pack(">I", BOM)}
 
 
 def _u32(buf: np.ndarray, pos: np.ndarray, order: str) -> np.ndarray:
@@ -85,10 +147,13 @@ def _plausible_block(buf, pos, end, limit, order):
     ok = pos + 12 <= end
     p = np.where(ok, pos, 0)
     blen = _u32(buf, p + 4, order)
-    ok &= (blen >= 12) & (blen % 4 == 0) & (blen <= limit) & (p + blen <= end)
-    trailer = _u32(buf, np.where(ok, p + blen - 4, 0), order)
-    return ok & (trailer == blen), p + np.where(ok, blen, 12)
+    ext = (blen + 3) & ~3
+    ok &= (blen >= 12) & (blen <= limit) & (p + ext <= end)
+    trailer = _u32(buf, np.where(ok, p + ext - 4, 0), order)
+    return ok & (((trailer + 3) & ~3) == ext), p + np.where(ok, ext, 12)
 
+#: Mask rounding a u32 block length down to a multiple of 4 (after adding 3: up).
+_ROUND4 = np.uint32(0xFFFFFFFC)
 #: pcapng Enhanced Packet Block type: what a lane guess looks for.
 _EPB = 6
 
@@ -139,27 +204,52 @@ def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, lim
     """Walk pcap-style records (``hdr``-byte header, u32 captured length at ``lfield``).
 
     Returns the offsets of the records starting in ``[off, stop)`` (the chain is followed
-    exactly as a sequential walk would). ``ts_ref``, a seconds timestamp of the file, lets
-    lane guesses check the timestamp field; without it the walk is sequential. With
-    ``blocks`` the records are pcapng blocks (``hdr=0, lfield=4``: the length is the whole
-    block, at least 12 bytes); the caller checks trailers and block kinds afterwards.
+    exactly as a sequential walk would) and lying wholly inside ``src``. ``ts_ref``, a
+    seconds timestamp of the file, lets lane guesses check the timestamp field; without it
+    the walk is sequential. With ``blocks`` the records are pcapng blocks (``hdr=0,
+    lfield=4``: the length is the whole block, at least 12 bytes, rounded up to a multiple of
+    4 as Wireshark reads it); a short walk follows section headers of either byte order
+    (``Walk.big`` per block), a lane walk stops with status ``"section"`` at a section header
+    of the other byte order, and any walk stops so at a section header with an unknown
+    byte-order magic. The caller checks trailers and block kinds afterwards.
+    Offsets are file offsets; status ``"cut"`` means the record runs past the end of ``src``
+    (of the file only when ``src.is_file_end``).
     """
+    base = src.base
+    rel = src if base == 0 else ByteSource(src.buf)
+    w = _walk(rel, off - base, hdr, lfield, order, limit, stop - base, ts_ref, blocks)
+    if blocks and w.big is None:  # a lane walk: every block of the walk's byte order
+        w.big = np.full(len(w.offsets), order == ">")
+        w.order = order
+    if base:
+        w.offsets = w.offsets + base
+        w.next_offset += base
+    return w
+
+
+def _walk(src: ByteSource, off: int, hdr: int, lfield: int, order: str, limit: int,
+          stop: int, ts_ref: int | None, blocks: bool) -> Walk:
+    """:func:`walk_chain` on a buffer starting at file offset 0."""
     end = src.size
     fmt = order + "I"
     stop = min(stop, end)
     min_len = 12 if blocks else 0
+    seq = partial(_sequential, src.buf, end=end, hdr=hdr, lfield=lfield, fmt=fmt, limit=limit,
+                  min_len=min_len, blocks=blocks)
+    if stop - off < LANE_MIN_BYTES and blocks:
+        return _sequential_blocks(src.buf, off, end, limit, stop, order)
     if stop - off < LANE_MIN_BYTES or (ts_ref is None and not blocks):
-        return _sequential(src.buf, off, end, hdr, lfield, fmt, limit, stop, min_len)
+        return seq(off, stop=stop)
     final = stop
     stop = min(stop, end - 16)  # lanes read 16 bytes per record; the tail is walked after
     if off >= stop:
-        return _sequential(src.buf, off, end, hdr, lfield, fmt, limit, final, min_len)
+        return seq(off, stop=final)
     cuts = np.arange(off + SEGMENT, stop - SCAN, SEGMENT, dtype=np.int64)
     guesses = _guesses(src, cuts, end, hdr, lfield, order, limit, ts_ref, blocks)
     starts = np.concatenate([[off], np.unique(guesses[guesses >= 0])]).astype(np.int64)
     limits = np.append(starts[1:], stop)
     lane_of, pos_all, heads_all, step_of, ends, status = _lockstep(
-        src.buf, starts, limits, end, hdr, lfield, order, limit, min_len)
+        src.buf, starts, limits, end, hdr, lfield, order, limit, min_len, blocks)
     counts = np.bincount(lane_of, minlength=len(starts))
     # Records in file order: lane by lane, each lane's records in step order.
     base = np.concatenate([[0], np.cumsum(counts)])
@@ -190,15 +280,14 @@ def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, lim
                 return Walk(_cat(pieces), int(ends[i]), _STATUS[status[i]], _cat(heads, 16))
             at = int(ends[i])
         elif at < limits[i]:
-            w = _sequential(src.buf, at, end, hdr, lfield, fmt, limit, int(limits[i]),
-                            min_len)
+            w = seq(at, stop=int(limits[i]))
             pieces.append(w.offsets)
             heads.append(src.rows(w.offsets, 16))
-            if w.status in ("cut", "lying"):
+            if w.status in ("cut", "lying", "section"):
                 return Walk(_cat(pieces), w.next_offset, w.status, _cat(heads, 16))
             at = w.next_offset
     if at < final:
-        w = _sequential(src.buf, at, end, hdr, lfield, fmt, limit, final, min_len)
+        w = seq(at, stop=final)
         pieces.append(w.offsets)
         heads.append(src.rows(w.offsets, 16))
         return Walk(_cat(pieces), w.next_offset, w.status, _cat(heads, 16))
@@ -214,16 +303,18 @@ def _cat(pieces, width: int = 0):
     return np.zeros((0, width), np.uint8) if width else np.zeros(0, np.int64)
 
 
-_OK, _LYING, _CUT = 0, 1, 2
-_STATUS = ("ok", "lying", "cut")
+_OK, _LYING, _CUT, _SECTION = 0, 1, 2, 3
+_STATUS = ("ok", "lying", "cut", "section")
 
 
-def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0):
+def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0, blocks=False):
     """Walk every lane from its start until it reaches its limit, all lanes at once.
 
     Returns, in step order, each record's lane, offset, first 16 bytes and step number;
-    then per lane where its walk ended and why (``_OK`` / ``_LYING`` / ``_CUT``). Lanes stop at their
-    limit, and every limit is at most ``end - 16``, so each 16-byte read is in bounds.
+    then per lane where its walk ended and why (``_OK`` / ``_LYING`` / ``_CUT`` /
+    ``_SECTION``). Lanes stop at their limit, and every limit is at most ``end - 16``, so each
+    16-byte read is in bounds. With ``blocks``, lengths round up to a multiple of 4 and a lane
+    stops at a section header of the other byte order.
     """
     n = len(starts)
     ends = starts.copy()
@@ -243,6 +334,15 @@ def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0):
             length = heads.view(np.uint8).reshape(-1, 16)[:, lfield:lfield + 4].copy().view(
                 word).reshape(-1)
         bad = (length - lo > span) if min_len else (length > span)
+        if blocks:
+            words = heads.view(word).reshape(-1, 4)
+            foreign = (words[:, 0] == _SHB_WORD) & (words[:, 2] != BOM)
+            if foreign.any():  # a section of the other byte order: walked on its own
+                status[lanes[foreign]] = _SECTION
+                ends[lanes[foreign]] = p[foreign]
+                good = ~foreign
+                p, lanes, lim, heads, length, bad = p[good], lanes[good], lim[good], \
+                    heads[good], length[good], bad[good]
         if bad.any():  # a lying length (or, past a cut, no header at all): the lane stops
             room = p[bad] + hdr <= end
             status[lanes[bad]] = np.where(room, _LYING, _CUT)
@@ -251,7 +351,7 @@ def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0):
             p, lanes, lim, heads, length = p[good], lanes[good], lim[good], heads[good], \
                 length[good]
         nxt = p + hdr
-        nxt += length
+        nxt += (length + 3) & _ROUND4 if blocks else length
         going = nxt < lim
         if going.all():
             lane_steps.append(lanes)

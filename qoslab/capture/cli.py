@@ -1,18 +1,74 @@
-"""``qoslab capture FILE``: summary and flow table of a capture; export of PACKETS."""
+"""``qoslab capture FILE``: summary and flow table of a capture; export of PACKETS.
+
+The capture is read chunk by chunk (:func:`~qoslab.capture.iter_capture`): the summary, the
+flow table and the exported file are built as the chunks come, so captures larger than memory
+work too.
+"""
 
 from __future__ import annotations
 
 import argparse
-import warnings
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 from ..outputs import check_output, write_with
-from .flows import flows
-from .reader import read_capture
+from .flows import flow_partials, flows_from_partials
+from .reader import DEFAULT_CHUNK, iter_capture
 
-__all__ = ["register", "summary_lines", "print_flows"]
+__all__ = ["register", "summary_lines", "print_flows", "Summary", "CHUNK"]
+
+#: Packets read at a time.
+CHUNK = DEFAULT_CHUNK
+
+
+class Summary:
+    """Running totals of a PACKETS table fed chunk by chunk (:meth:`add`)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.packets = 0
+        self.wire = 0
+        self.first_t = self.last_t = None
+        self.first_time = None
+        self.versions: Counter = Counter()
+        self.non_ip = 0
+        self.tunnels: Counter = Counter()
+        self.problems: Counter = Counter()
+
+    def add(self, packets: pd.DataFrame) -> None:
+        """Count one chunk."""
+        self.packets += len(packets)
+        self.wire += int(packets["wire_len"].sum())
+        t = packets["t"].dropna()
+        if len(t):
+            if self.first_t is None:
+                self.first_t = float(t.iloc[0])
+                self.first_time = packets["time"].dropna().iloc[0]
+            self.last_t = float(t.iloc[-1])
+        self.versions.update(packets["ip_version"].dropna().astype(int).tolist())
+        self.non_ip += int(packets["ip_version"].isna().sum())
+        self.tunnels.update(packets["tunnel"].astype(str).value_counts().to_dict())
+        prob = packets["problem"].astype(str)
+        self.problems.update(prob[prob != ""].value_counts().to_dict())
+
+    def lines(self) -> list[str]:
+        """Human summary (one line per fact)."""
+        if not self.packets:
+            return [f"{self.name}: 0 packets"]
+        span = (self.last_t - self.first_t) if self.first_t is not None else 0.0
+        when = f" from {self.first_time}" if self.first_time is not None else ", no time stamps"
+        lines = [f"{self.name}: {self.packets} packets, {self.wire} bytes on the wire, "
+                 f"{span:.3f} s{when}"]
+        lines.append("IP versions: " + (", ".join(f"IPv{v} {c}" for v, c in
+                                                  sorted(self.versions.items())) or "none")
+                     + f", non-IP {self.non_ip}")
+        tun = [(k, v) for k, v in self.tunnels.most_common() if v > 0]
+        lines.append("tunnels: " + ", ".join(f"{k} {v}" for k, v in tun))
+        lines.append("problems: " + (", ".join(f"{k} {v}" for k, v in
+                                               self.problems.most_common()) or "none"))
+        return lines
 
 
 def summary_lines(packets: pd.DataFrame, name: str) -> list[str]:
@@ -22,23 +78,9 @@ def summary_lines(packets: pd.DataFrame, name: str) -> list[str]:
     >>> summary_lines(empty_packets(), "x.pcap")[0]
     'x.pcap: 0 packets'
     """
-    n = len(packets)
-    if n == 0:
-        return [f"{name}: 0 packets"]
-    span = float(packets["t"].iloc[-1] - packets["t"].iloc[0]) if n else 0.0
-    lines = [f"{name}: {n} packets, {int(packets['wire_len'].sum())} bytes on the wire, "
-             f"{span:.3f} s from {packets['time'].iloc[0]}"]
-    ipv = packets["ip_version"].value_counts().sort_index()
-    lines.append("IP versions: " + (", ".join(f"IPv{int(v)} {c}" for v, c in ipv.items())
-                                     or "none") + f", non-IP {int(packets['ip_version'].isna().sum())}")
-    tun = packets["tunnel"].value_counts()
-    tun = tun[tun > 0]
-    lines.append("tunnels: " + ", ".join(f"{k} {v}" for k, v in tun.items()))
-    prob = packets["problem"].astype(str)
-    bad = prob[prob != ""].value_counts()
-    lines.append("problems: " + (", ".join(f"{k} {v}" for k, v in bad.items()) or "none"))
-    return lines
-
+    summary = Summary(name)
+    summary.add(packets)
+    return summary.lines()
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``qoslab capture`` to the command line."""
@@ -70,22 +112,29 @@ def _main(args: argparse.Namespace) -> int:
     for out, what in ((args.csv, "CSV"), (args.parquet, "Parquet file")):
         if out:  # checked before the capture is read
             check_output(out, force=args.force, what=what)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        packets = read_capture(args.file)
-    for w in caught:
-        print(f"warning: {w.message}")
-    for line in summary_lines(packets, Path(args.file).name):
-        print(line)
-    print_flows(flows(packets, args.level), args.level, args.top)
+    summary = Summary(Path(args.file).name)
+    parts: list[pd.DataFrame] = []
+
+    def consume(sink=None) -> None:
+        for chunk in iter_capture(args.file, CHUNK):  # warnings: one line each on stderr
+            summary.add(chunk)
+            parts.append(flow_partials(chunk, args.level))
+            if sink is not None:
+                sink(chunk)
+
     if args.csv:
-        write_with(args.csv, lambda tmp: packets.to_csv(tmp, index=False), force=args.force,
-                   what="CSV")
-        print(f"wrote {len(packets)} packets to {args.csv}")
-    if args.parquet:
-        write_with(args.parquet, lambda tmp: packets.to_parquet(tmp, index=False),
-                   force=args.force, what="Parquet file")
-        print(f"wrote {len(packets)} packets to {args.parquet}")
+        write_with(args.csv, lambda tmp: _csv(tmp, consume), force=args.force, what="CSV")
+    elif args.parquet:
+        write_with(args.parquet, lambda tmp: _parquet(tmp, consume), force=args.force,
+                   what="Parquet file")
+    else:
+        consume()
+    for line in summary.lines():
+        print(line)
+    if parts:
+        print_flows(flows_from_partials(parts), args.level, args.top)
+    if args.csv or args.parquet:
+        print(f"wrote {summary.packets} packets to {args.csv or args.parquet}")
     return 0
 
 
@@ -101,3 +150,49 @@ def print_flows(table: pd.DataFrame, level: str, top: int) -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.max_rows", None):
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+
+
+def _csv(tmp: Path, consume) -> None:
+    with open(tmp, "w", newline="") as fh:
+        header = [True]
+
+        def sink(chunk: pd.DataFrame) -> None:
+            chunk.to_csv(fh, index=False, header=header[0])
+            header[0] = False
+
+        consume(sink)
+        if header[0]:  # no packets: still a table with its columns
+            from .frame import empty_packets
+
+            empty_packets().to_csv(fh, index=False)
+
+
+def _parquet(tmp: Path, consume) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    state = {"writer": None, "schema": None}
+
+    def table_of(chunk: pd.DataFrame):
+        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        if state["schema"] is None:  # one dictionary type for every chunk's categories
+            fields = [pa.field(f.name, pa.dictionary(pa.int32(), pa.string()))
+                      if pa.types.is_dictionary(f.type) else f for f in table.schema]
+            state["schema"] = pa.schema(fields, metadata=table.schema.metadata)
+        return table.cast(state["schema"])
+
+    def sink(chunk: pd.DataFrame) -> None:
+        table = table_of(chunk)
+        if state["writer"] is None:
+            state["writer"] = pq.ParquetWriter(tmp, state["schema"])
+        state["writer"].write_table(table)
+
+    try:
+        consume(sink)
+        if state["writer"] is None:
+            from .frame import empty_packets
+
+            pq.write_table(table_of(empty_packets()), tmp)
+    finally:
+        if state["writer"] is not None:
+            state["writer"].close()

@@ -18,19 +18,10 @@ import numpy as np
 from ..schema import PACKETS
 from ._bytes import ByteSource
 from .linktypes import ETH_P_IP, ETH_P_IPV6, decode_link
-from .records import RecordBatch
+from .records import PROBLEMS, RecordBatch
 
 __all__ = ["PROBLEMS", "TUNNELS", "Decoded", "decode_batch", "PORT_PROTOCOLS"]
 
-#: Values of the ``problem`` column, in the order they are checked ("" = clean).
-PROBLEMS: tuple[str, ...] = (
-    "",
-    "unsupported_link",
-    "truncated",
-    "bad_ip_header",
-    "bad_ext_header",
-    "bad_inner_ip_header",
-)
 #: Values of the ``tunnel`` column: outer version + inner version.
 TUNNELS: tuple[str, ...] = ("none", "4in4", "6in4", "4in6", "6in6")
 #: Transport protocols whose first four bytes are source and destination port.
@@ -126,6 +117,8 @@ def decode_batch(src: ByteSource, batch: RecordBatch) -> Decoded:
     """Decode every frame of ``batch``; see the module docstring for the stages."""
     n = len(batch)
     out = Decoded(n)
+    first = batch.flag == _P["unknown_interface"]  # before every header problem
+    out.problem[first] = batch.flag[first]
 
     def run(lo: int) -> None:
         hi = min(lo + SUB_BATCH, n)
@@ -141,6 +134,8 @@ def decode_batch(src: ByteSource, batch: RecordBatch) -> Decoded:
     else:
         for lo in starts:
             run(lo)
+    late = (batch.flag >= _P["no_timestamp"]) & (out.problem == 0)  # after every other one
+    out.problem[late] = batch.flag[late]
     return out
 
 
@@ -148,6 +143,7 @@ def _decode_rows(src, out: Decoded, everyone, data_off, cap_len, linktype) -> No
     link = decode_link(src, data_off, cap_len, linktype, everyone)
     out.flag(everyone, "unsupported_link", ~link.known)
     out.flag(everyone, "truncated", link.truncated)
+    out.flag(everyone, "too_many_vlan_tags", link.too_many_tags)
     out.put("l2_proto", everyone, link.l2_proto, link.l2_proto >= 0)
     tagged = link.vlan >= 0
     out.put("vlan", everyone, link.vlan & 0x0FFF, tagged)

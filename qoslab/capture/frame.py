@@ -12,6 +12,7 @@ import pandas as pd
 from ..schema import PACKETS
 from .decode import PROBLEMS, TUNNELS, Decoded
 from .records import RecordBatch
+from .timestamps import NAT
 
 __all__ = ["to_frame", "empty_packets", "address_categorical", "address_sort_key"]
 
@@ -107,8 +108,9 @@ def address_categorical(n: int, parts: list) -> pd.Categorical:
         pd.Index(cats, dtype=str)), validate=False)
 
 
-def to_frame(batch: RecordBatch, dec: Decoded, t0_ns: int) -> pd.DataFrame:
-    """Assemble the PACKETS frame of one decoded batch; ``t`` counts from ``t0_ns``."""
+def to_frame(batch: RecordBatch, dec: Decoded, t0_ns: int | None) -> pd.DataFrame:
+    """Assemble the PACKETS frame of one decoded batch; ``t`` counts from ``t0_ns`` (NaN
+    where the time stamp is unknown, everywhere when ``t0_ns`` is None)."""
     n = len(batch)
     cols: dict[str, object] = {}
     if n < PARALLEL_MIN_ROWS:
@@ -138,8 +140,14 @@ def _fill_columns(cols: dict, batch: RecordBatch, dec: Decoded, t0_ns: int, n: i
             ts = np.ascontiguousarray(batch.ts_ns, np.int64).view("M8[ns]")
             cols[name] = pd.array(ts).tz_localize("UTC")  # ns since the epoch: no parsing
         elif name == "t":
-            cols[name] = (batch.ts_ns - t0_ns) / 1e9
-        elif name in ("ifindex", "wire_len", "cap_len"):
+            if t0_ns is None:
+                cols[name] = np.full(n, np.nan)
+            else:
+                cols[name] = (batch.ts_ns - t0_ns) / 1e9
+                unknown = batch.ts_ns == NAT
+                if unknown.any():
+                    cols[name][unknown] = np.nan
+        elif name in ("ifindex", "section", "wire_len", "cap_len"):
             cols[name] = getattr(batch, name).astype(dtype)
         elif name in _ADDRESS_COLUMNS:
             continue

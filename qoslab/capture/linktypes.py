@@ -12,13 +12,16 @@ import numpy as np
 
 from ._bytes import ByteSource, be16
 
-__all__ = ["LINKTYPES", "LinkResult", "decode_link", "ETH_P_IP", "ETH_P_IPV6"]
+__all__ = ["LINKTYPES", "LinkResult", "decode_link", "ETH_P_IP", "ETH_P_IPV6", "MAX_VLAN_TAGS",
+           "VLAN_TPIDS"]
 
 ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
 #: EtherTypes of VLAN tags: 802.1Q, 802.1ad (QinQ service tag), the old pre-standard QinQ.
 VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
-_MAX_TAGS = 4
+#: VLAN tags walked per frame; a frame with more is flagged ``too_many_vlan_tags`` (its
+#: EtherType and network headers are left NA). Real stacks use one or two (QinQ).
+MAX_VLAN_TAGS = 16
 
 #: LINKTYPE_* number -> (name, header layout).
 LINKTYPES: dict[int, tuple[str, str]] = {
@@ -45,14 +48,20 @@ class LinkResult:
     vlan: np.ndarray  #: int64 outermost VLAN tag control information (TCI), -1 when untagged
     known: np.ndarray  #: bool, the link type is one we read
     truncated: np.ndarray  #: bool, the link header itself is cut
+    too_many_tags: np.ndarray  #: bool, more than MAX_VLAN_TAGS VLAN tags
 
 
-def _tags(src, pos, avail, proto, vlan, trunc, base, rows):
-    """Walk VLAN tags starting at relative offset ``pos`` (arrays of one group)."""
-    for _ in range(_MAX_TAGS):
-        tagged = (proto == 0x8100) | (proto == 0x88A8) | (proto == 0x9100)
+def _is_tpid(proto: np.ndarray) -> np.ndarray:
+    return (proto == 0x8100) | (proto == 0x88A8) | (proto == 0x9100)
+
+
+def _tags(src, pos, avail, proto, vlan, trunc, base, rows, deep):
+    """Walk VLAN tags starting at relative offset ``pos`` (arrays of one group); frames with
+    more than :data:`MAX_VLAN_TAGS` tags are marked in ``deep`` and get EtherType -1."""
+    for _ in range(MAX_VLAN_TAGS):
+        tagged = _is_tpid(proto)
         if not tagged.any():
-            break
+            return proto
         t = np.flatnonzero(tagged)
         m = src.rows(base[t] + pos[t], 4, rows=rows[t])
         cut = avail[t] - pos[t] < 4
@@ -62,6 +71,9 @@ def _tags(src, pos, avail, proto, vlan, trunc, base, rows):
         vlan[t[first & ~cut]] = tci[first & ~cut]
         proto[t] = np.where(cut, -1, be16(m, 2))
         pos[t] = pos[t] + 4
+    still = _is_tpid(proto)
+    deep[still] = True
+    proto[still] = -1
     return proto
 
 
@@ -78,6 +90,7 @@ def decode_link(src: ByteSource, data_off: np.ndarray, cap_len: np.ndarray,
     vlan = np.full(n, -1, np.int64)
     known = np.zeros(n, bool)
     trunc = np.zeros(n, bool)
+    deep = np.zeros(n, bool)
     single = n == 0 or bool((linktype == linktype[0]).all())
     for lt in (linktype[:1] if single else np.unique(linktype)):
         layout = LINKTYPES.get(int(lt), (None, None))[1]
@@ -95,7 +108,9 @@ def decode_link(src: ByteSource, data_off: np.ndarray, cap_len: np.ndarray,
             pos = np.full(len(base), hlen, np.int64)
             gv = np.full(len(base), -1, np.int64)
             gt = cut.copy()
-            proto = _tags(src, pos, avail, proto, gv, gt, base, gr)
+            gd = np.zeros(len(base), bool)
+            proto = _tags(src, pos, avail, proto, gv, gt, base, gr, gd)
+            deep[g] = gd
             if layout == "ethernet":
                 proto = np.where(proto < 0x600, -1, proto)  # 802.3 length field: not an EtherType
             l2[g], vlan[g], trunc[g], l3[g] = proto, gv, gt, base + pos
@@ -124,4 +139,4 @@ def decode_link(src: ByteSource, data_off: np.ndarray, cap_len: np.ndarray,
             l2[g] = np.where(cut, -1, proto)
             trunc[g] = cut
             l3[g] = base + 4
-    return LinkResult(l3, l2, vlan, known, trunc)
+    return LinkResult(l3, l2, vlan, known, trunc, deep)

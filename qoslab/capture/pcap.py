@@ -17,9 +17,10 @@ import numpy as np
 from ..errors import CaptureFormatError
 from ._bytes import ByteSource
 from ._walk import walk_chain
-from .records import MAX_RECORD_LEN, RecordBatch, warn_capture
+from .records import MAX_ANY_RECORD, MAX_RECORD_LEN, RecordBatch, warn_capture
+from .source import CaptureSource
 
-__all__ = ["PcapHeader", "parse_pcap_header", "pcap_batches", "PCAP_MAGICS"]
+__all__ = ["PcapHeader", "parse_pcap_header", "pcap_batches", "PCAP_MAGICS", "record_limit"]
 
 #: magic (as read little-endian) -> (byte order, ns resolution, record header length)
 PCAP_MAGICS: dict[int, tuple[str, bool, int]] = {
@@ -59,61 +60,89 @@ def parse_pcap_header(path: str, head: bytes) -> PcapHeader:
 
 
 #: Bytes of file walked per step (bounds the offsets held in memory for huge files).
-WINDOW = 256 << 20
+WINDOW = 64 << 20
 
 
-def pcap_batches(path: str, src: ByteSource, header: PcapHeader,
-                 max_records: int, start: int = 24, window: int = WINDOW
-                 ) -> Iterator[RecordBatch]:
-    """Yield batches of at most ``max_records`` records, in file order.
+def record_limit(header: PcapHeader) -> int:
+    """Largest captured length a record of this file may claim (larger ones lie).
+
+    >>> record_limit(PcapHeader("<", False, 16, 65535, 1, (2, 4)))
+    262144
+    """
+    if header.snaplen > 0x7FFFFFFF:  # absurd: not trusted
+        return MAX_RECORD_LEN
+    return min(max(header.snaplen, MAX_RECORD_LEN), MAX_ANY_RECORD)
+
+
+def pcap_batches(path: str, source: CaptureSource, header: PcapHeader, max_records: int,
+                 start: int = 24, stop: int | None = None, window: int | None = None
+                 ) -> Iterator[tuple[RecordBatch, ByteSource]]:
+    """Yield batches of at most ``max_records`` records, in file order, each with the
+    :class:`ByteSource` holding its bytes (decode it before asking for the next batch).
 
     A record whose length field exceeds the snap length (or :data:`MAX_RECORD_LEN`) or runs
     past the end of the file ends the walk with a :class:`CaptureWarning`; every complete
-    record before it is kept. ``start`` is the offset of the first record header in ``src``
-    (24 in a whole file; a record boundary found by an earlier walk when ``src`` maps a
-    slice of the file, as :mod:`qoslab.engines` does to read one chunk). ``window`` bounds
-    the bytes walked ahead of the batch being built.
+    record before it is kept. ``start`` is the offset of the first record header to read (24
+    in a whole file; a record boundary found by an earlier walk to read one chunk, as
+    :mod:`qoslab.engines` does) and ``stop`` the offset where the records to read end (the
+    file's end by default). ``window`` (default :data:`WINDOW`) bounds the bytes walked
+    ahead of the batch being built.
     """
-    limit = max(header.snaplen, MAX_RECORD_LEN) if header.snaplen <= 0x7FFFFFFF \
-        else MAX_RECORD_LEN
+    limit = record_limit(header)
     rec = header.record_header
+    order = header.order
+    window = WINDOW if window is None else window
+    stop = source.size if stop is None else min(stop, source.size)
     off = start
-    ts_ref = None
-    if src.size >= off + 4:
-        ts_ref = struct.unpack_from(header.order + "I", src.buf, off)[0]
+    first = source.pread(off, 4)
+    ts_ref = struct.unpack(order + "I", first)[0] if len(first) == 4 else None
     kept = 0
-    pending: list[np.ndarray] = []
+    pending: list[tuple[np.ndarray, np.ndarray]] = []
     held = 0
-    while True:
-        walk = walk_chain(src, off, rec, 8, header.order, limit, off + window, ts_ref=ts_ref)
-        pending.append((walk.offsets, walk.headers))
-        held += len(walk.offsets)
-        done = walk.status != "more"
-        while held >= max_records or (done and held):
-            offs, heads = _join(src, pending)
+    src = None
+
+    def flush(everything: bool):
+        nonlocal pending, held, kept
+        while held >= max_records or (everything and held):
+            offs, heads = _join(pending)
             pending = [(offs[max_records:], heads[max_records:])]
             held = len(pending[0][0])
             kept += min(len(offs), max_records)
-            yield _records(header, offs[:max_records], heads[:max_records])
+            yield _records(header, offs[:max_records], heads[:max_records]), src
+
+    while True:
+        if source.breaking():  # a writer waits: hand over what was walked (re-read with
+            yield from flush(True)  # pread by CaptureSource.secure), then stop mapping
+            source.degrade()
+        hi = min(off + window, stop)
+        keep = next((int(o[0]) for o, _ in pending if len(o)), None)  # walked, not handed over
+        src = source.span(off, hi + rec + limit, keep)
+        walk = walk_chain(src, off, rec, 8, order, limit, hi, ts_ref=ts_ref)
+        heads = walk.headers if walk.headers is not None else src.rows(walk.offsets, 16)
+        pending.append((walk.offsets, heads))
+        held += len(walk.offsets)
+        at_end = walk.next_offset >= stop
+        done = walk.status in ("cut", "lying") or at_end
+        yield from flush(done)
         off = walk.next_offset
         if walk.status == "lying":
-            cl = struct.unpack_from(header.order + "I", src.buf, off + 8)[0]
+            cl = src.u32(off + 8, order)
             warn_capture(path, f"record at byte {off} claims {cl} captured bytes (snaplen "
                          f"{header.snaplen}); stopped there, {kept} records kept")
-        elif walk.status == "cut":
-            warn_capture(path, f"file ends inside the record at byte {off} (cut capture); "
+        elif walk.status == "cut" or (done and source.shrunk):
+            how = ("the file was cut while being read" if source.shrunk
+                   else "cut capture")
+            warn_capture(path, f"file ends inside the record at byte {off} ({how}); "
                          f"every complete record before it is kept ({kept})")
         if done:
             return
 
 
-def _join(src: ByteSource, pending) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate walked offsets and their 16 header bytes (read now where not yet read)."""
-    offs = [o for o, _ in pending]
-    heads = [h if h is not None else src.rows(o, 16) for o, h in pending]
+def _join(pending) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate walked offsets and their 16 header bytes."""
     if len(pending) == 1:
-        return offs[0], heads[0]
-    return np.concatenate(offs), np.concatenate(heads)
+        return pending[0]
+    return np.concatenate([o for o, _ in pending]), np.concatenate([h for _, h in pending])
 
 
 def _records(header: PcapHeader, offs: np.ndarray, heads: np.ndarray) -> RecordBatch:

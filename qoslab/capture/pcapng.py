@@ -1,34 +1,69 @@
 """pcapng files: sections, interfaces (link type, ``if_tsresol``, ``if_tsoffset``) and packets.
 
-Format: https://datatracker.ietf.org/doc/draft-ietf-opsawg-pcapng/. Blocks are walked once
-(a short loop over block headers only); the fields of every Enhanced, Simple and obsolete Packet
-Block are then gathered for all packets at once. Unknown block types are skipped.
+Format: https://datatracker.ietf.org/doc/draft-ietf-opsawg-pcapng/. The chain of blocks is
+walked with :func:`._walk.walk_chain` (lane-parallel on long stretches); every check and every
+field is then computed for all blocks of a window at once, whatever the number of sections.
+Only Interface Description Blocks are parsed one by one (their options).
+
+How the corners are read:
+
+* a block length that is not a multiple of 4 is rounded up to one, as Wireshark reads it
+  (the trailing length must round to the same value);
+* interface ids are numbered per section (``ifindex``, as Wireshark's ``frame.interface_id``)
+  and the section is in the ``section`` column; a packet naming an interface not described
+  *before it* in its section is kept and flagged ``unknown_interface``;
+* a Simple Packet Block has no time stamp: ``time`` NaT, ``t`` NaN, flagged ``no_timestamp``;
+* time stamps are converted exactly (:mod:`.timestamps`); ones outside ``datetime64[ns]``, or on
+  an interface whose resolution Wireshark refuses (over 10^19 or 2^63 ticks per second), are
+  NaT and flagged ``bad_timestamp``;
+* section versions 1.x are read (a new minor version is compatible by the specification;
+  Wireshark itself reads only 1.0 and 1.2). A first section of another major version is a
+  :class:`~qoslab.errors.CaptureFormatError`; a later one ends the reading there with a
+  :class:`~qoslab.capture.CaptureWarning`, keeping the packets of the sections before it, as
+  Wireshark does;
+* unknown block types are skipped.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import CaptureFormatError
-from . import _walk
 from ._bytes import ByteSource
-from .records import MAX_RECORD_LEN, RecordBatch, warn_capture
+from ._walk import BOM, walk_chain
+from .records import MAX_RECORD_LEN, RecordBatch, problem_code, warn_capture
+from .source import CaptureSource
+from .timestamps import NAT, resolution_units, ticks_to_ns
 
-__all__ = ["PCAPNG_MAGIC", "pcapng_batches", "Interface", "ts_to_ns"]
+__all__ = ["PCAPNG_MAGIC", "pcapng_batches", "Interface", "KNOWN_MAJOR_VERSIONS", "WINDOW"]
 
 PCAPNG_MAGIC = 0x0A0D0D0A
-_BOM = 0x1A2B3C4D
-_IDB, _OPB, _SPB, _EPB = 1, 2, 3, 6
+_SHB, _IDB, _OPB, _SPB, _EPB = PCAPNG_MAGIC, 1, 2, 3, 6
+#: Smallest legal total length of each block type (bytes).
+_MIN_LEN = {_SHB: 28, _IDB: 20, _OPB: 32, _EPB: 32, _SPB: 16}
+_NAMES = {_SHB: "section header", _IDB: "interface", _OPB: "packet", _EPB: "packet",
+          _SPB: "packet"}
 _OPT_TSRESOL, _OPT_TSOFFSET = 9, 14
+#: Section major versions read.
+KNOWN_MAJOR_VERSIONS = (1,)
 #: Largest block accepted; anything larger is a lying length.
 _MAX_BLOCK = MAX_RECORD_LEN + (1 << 20)
+#: Bytes of file walked per step; after a section of the other byte order the step starts at
+#: :data:`_FIRST_STEP` and grows, so files of many tiny sections are walked in linear time.
+WINDOW = 64 << 20
+_FIRST_STEP = 64 << 10
+#: Largest if_tsresol Wireshark accepts; beyond it the interface's time stamps are flagged.
+_MAX_UNITS = max(10**19, 2**63)
+_NO_TIMESTAMP = problem_code("no_timestamp")
+_BAD_TIMESTAMP = problem_code("bad_timestamp")
+_UNKNOWN_IFACE = problem_code("unknown_interface")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Interface:
     """One Interface Description Block."""
 
@@ -38,33 +73,16 @@ class Interface:
     offset_s: int = 0  #: if_tsoffset
 
 
-@dataclass
-class _Section:
-    order: str
-    interfaces: list[Interface] = field(default_factory=list)
+def parse_idb(raw: bytes, order: str) -> Interface:
+    """An IDB from its bytes (header included); options past the block are ignored.
 
-
-def ts_to_ns(ts: np.ndarray, units_per_s: int) -> np.ndarray:
-    """Convert pcapng timestamps (``units_per_s`` ticks per second) to int64 nanoseconds.
-
-    >>> ts_to_ns(np.array([1_500_000], np.int64), 1_000_000)
-    array([1500000000])
-    >>> ts_to_ns(np.array([3 << 30], np.int64), 1 << 30)
-    array([3000000000])
+    >>> blk = struct.pack("<IIHHI", 1, 28, 1, 0, 0) + struct.pack("<HHBxxx", 9, 1, 9)
+    >>> parse_idb(blk + struct.pack("<I", 28), "<").units_per_s
+    1000000000
     """
-    if units_per_s == 1_000_000_000:
-        return ts
-    if 1_000_000_000 % units_per_s == 0:
-        return ts * (1_000_000_000 // units_per_s)
-    whole = ts // units_per_s
-    rest = ts - whole * units_per_s
-    return whole * 1_000_000_000 + np.floor(rest * (1e9 / units_per_s)).astype(np.int64)
-
-
-def _parse_idb(raw, off: int, blen: int, order: str) -> Interface:
-    linktype, _res, snaplen = struct.unpack_from(order + "HHI", raw, off + 8)
-    iface = Interface(linktype, snaplen)
-    pos, end = off + 16, off + blen - 4
+    linktype, _res, snaplen = struct.unpack_from(order + "HHI", raw, 8)
+    units, offset = 1_000_000, 0
+    pos, end = 16, len(raw) - 4
     while pos + 4 <= end:
         code, olen = struct.unpack_from(order + "HH", raw, pos)
         if code == 0:
@@ -73,198 +91,281 @@ def _parse_idb(raw, off: int, blen: int, order: str) -> Interface:
         if val + olen > end:
             break
         if code == _OPT_TSRESOL and olen >= 1:
-            r = int(raw[val])
-            iface.units_per_s = (1 << (r & 0x7F)) if r & 0x80 else 10 ** r
+            units = resolution_units(raw[val])
         elif code == _OPT_TSOFFSET and olen >= 8:
-            iface.offset_s = struct.unpack_from(order + "q", raw, val)[0]
+            offset = struct.unpack_from(order + "q", raw, val)[0]
         pos = val + ((olen + 3) & ~3)
-    return iface
+    return Interface(linktype, snaplen, units, offset)
 
 
-def _section_order(path: str, raw, off: int, size: int) -> str:
-    if off + 12 > size:
+def _order_of(path: str, src: ByteSource, off: int) -> str:
+    """Byte order of the section header at ``off``; raises CaptureFormatError if unusable."""
+    head = src.bytes_at(off, 16)
+    if len(head) < 12:
         raise CaptureFormatError(f"{path}: pcapng section header at byte {off} is cut short")
-    bom = bytes(raw[off + 8:off + 12])
-    if bom == struct.pack("<I", _BOM):
+    bom = head[8:12]
+    if bom == struct.pack("<I", BOM):
         return "<"
-    if bom == struct.pack(">I", _BOM):
+    if bom == struct.pack(">I", BOM):
         return ">"
     raise CaptureFormatError(f"{path}: pcapng section header at byte {off} has byte-order "
                              f"magic {bom.hex()}, expected 1a2b3c4d in either order")
 
 
-def pcapng_batches(path: str, src: ByteSource, max_records: int) -> Iterator[RecordBatch]:
-    """Yield batches of at most ``max_records`` packets in file order.
+class _Interfaces:
+    """Every interface of the file so far (one row per IDB), as arrays for gathering."""
 
-    A block whose length is impossible (not a multiple of 4, under 12, over the limit, trailer
-    disagreeing) or runs past the end stops the walk with a :class:`CaptureWarning`.
+    def __init__(self) -> None:
+        self.count = 0
+        self._pairs: dict[tuple[int, int], int] = {}  # (units, offset) -> clock number
+        self.clocks: list[tuple[int, int]] = []
+        self._linktype = np.zeros(16, np.int32)
+        self._snaplen = np.zeros(16, np.int64)
+        self._clock = np.zeros(16, np.int64)
 
-    Long single-section files take the vectorized lane walk (:mod:`._walk`); anything unusual
-    (several sections, a damaged block) is read by the block-by-block loop, which gives the
-    exact warnings.
+    def add(self, iface: Interface) -> None:
+        key = (iface.units_per_s, iface.offset_s)
+        if key not in self._pairs:
+            self._pairs[key] = len(self.clocks)
+            self.clocks.append(key)
+        if self.count == len(self._clock):  # grow by doubling: linear time overall
+            self._linktype = np.resize(self._linktype, 2 * self.count)
+            self._snaplen = np.resize(self._snaplen, 2 * self.count)
+            self._clock = np.resize(self._clock, 2 * self.count)
+        self._linktype[self.count] = iface.linktype
+        self._snaplen[self.count] = iface.snaplen
+        self._clock[self.count] = self._pairs[key]
+        self.count += 1
+
+    def arrays(self):
+        """(linktype int32, snaplen int64, clock int64) per interface row."""
+        n = self.count
+        return self._linktype[:n], self._snaplen[:n], self._clock[:n]
+
+
+@dataclass
+class _State:
+    """Where the walk is: byte order, section number, interfaces seen."""
+
+    order: str
+    section: int = -1  # number of the current section (-1 before the first)
+    section_first: int = 0  # interface row of the current section's interface 0
+    section_count: int = 0  # interfaces described so far in the current section
+
+
+def pcapng_batches(path: str, source: CaptureSource,
+                   max_records: int) -> Iterator[tuple[RecordBatch, ByteSource]]:
+    """Yield batches of at most ``max_records`` packets in file order, each with the
+    :class:`ByteSource` holding its bytes (decode it before asking for the next batch).
+
+    A block whose length is impossible (under 12, over the limit, trailer disagreeing, shorter
+    than its type needs) or runs past the end stops the walk with a :class:`CaptureWarning`;
+    the packets before it are kept.
     """
-    fast = _fast_blocks(path, src)
-    if fast is None:
-        yield from _loop_batches(path, src, max_records)
-        return
-    section, kinds, offs = fast
-    sect = np.zeros(len(offs), np.int32)
-    for lo in range(0, len(offs), max_records):
-        hi = lo + max_records
-        yield _gather(path, src, [section], kinds[lo:hi], offs[lo:hi], sect[lo:hi])
+    first = ByteSource(np.frombuffer(source.head(16), np.uint8), 0, source.size)
+    state = _State(_order_of(path, first, 0))
+    ifaces = _Interfaces()
+    pending: list[RecordBatch] = []
+    held = 0
+    kept = 0
+    src: ByteSource | None = None
 
+    def flush(everything: bool):
+        nonlocal pending, held, kept
+        while held >= max_records or (everything and held):
+            whole = RecordBatch.concat(pending)
+            pending = [whole.take(slice(max_records, None))]
+            held = len(pending[0])
+            kept += min(len(whole), max_records)
+            yield whole.take(slice(0, max_records)), src
 
-def _fast_blocks(path: str, src: ByteSource):
-    """(section, packet block kinds, offsets) of a clean single-section file, else None."""
-    if src.size < _walk.LANE_MIN_BYTES or src.size < 28:
-        return None
-    if struct.unpack_from("<I", src.buf, 0)[0] != PCAPNG_MAGIC:
-        return None
-    order = _section_order(path, src.buf, 0, src.size)
-    walk = _walk.walk_chain(src, 0, 0, 4, order, _MAX_BLOCK, src.size, blocks=True)
-    if walk.status != "end" or not len(walk.offsets):
-        return None
-    words = np.ascontiguousarray(walk.headers[:, :8]).view(order + "u4").reshape(-1, 2)
-    btype, blen = words[:, 0].astype(np.int64), words[:, 1].astype(np.int64)
-    offs = walk.offsets
-    trailer = np.ascontiguousarray(src.rows(offs + blen - 4, 4)).view(order + "u4").reshape(-1)
-    packet = (btype == _EPB) | (btype == _OPB) | (btype == _SPB)
-    bad = (blen % 4 != 0) | (trailer != blen) | (btype[1:] == PCAPNG_MAGIC).any()
-    bad |= ((btype == _EPB) | (btype == _OPB)) & (blen < 32)
-    bad |= ((btype == _SPB) & (blen < 16)) | ((btype == _IDB) & (blen < 20))
-    if btype[0] != PCAPNG_MAGIC or bad.any():
-        return None
-    section = _Section(order)
-    for i in np.flatnonzero(btype == _IDB):
-        section.interfaces.append(_parse_idb(src.buf, int(offs[i]), int(blen[i]), order))
-    return section, btype[packet].astype(np.int32), offs[packet]
-
-
-def _loop_batches(path: str, src: ByteSource, max_records: int) -> Iterator[RecordBatch]:
-    """The block-by-block walk (any number of sections, exact warnings)."""
-    raw = src.buf
-    size = src.size
-    sections: list[_Section] = []
-    kinds: list[int] = []  # block type of each packet block
-    offs: list[int] = []
-    sect: list[int] = []
     off = 0
+    step = WINDOW
     problem = None
-    while off < size:
-        if off + 8 > size:
-            problem = f"file ends inside the block header at byte {off} (cut capture)"
-            break
-        btype = struct.unpack_from("<I", raw, off)[0]
-        if btype == PCAPNG_MAGIC:
-            try:
-                order = _section_order(path, raw, off, size)
-            except CaptureFormatError as exc:
-                if not sections:
-                    raise
-                problem = str(exc).removeprefix(f"{path}: ")  # keep the earlier sections
-                break
-            sections.append(_Section(order))
-        elif not sections:
-            raise CaptureFormatError(f"{path}: pcapng file does not start with a section header")
-        order = sections[-1].order
-        btype, blen = struct.unpack_from(order + "II", raw, off)
-        if blen < 12 or blen % 4 or blen > _MAX_BLOCK:
-            problem = f"block at byte {off} claims length {blen}; stopped there"
-            break
-        if off + blen > size:
-            problem = f"file ends inside the block at byte {off} (cut capture)"
-            break
-        if struct.unpack_from(order + "I", raw, off + blen - 4)[0] != blen:
-            problem = f"block at byte {off}: trailing length disagrees with {blen}; stopped there"
-            break
-        if btype == _IDB:
-            if blen < 20:
-                problem = f"interface block at byte {off} is too short ({blen} bytes)"
-                break
-            sections[-1].interfaces.append(_parse_idb(raw, off, blen, order))
-        elif btype in (_EPB, _SPB, _OPB):
-            need = 16 if btype == _SPB else 32
-            if blen < need:
-                problem = f"packet block at byte {off} is too short ({blen} bytes)"
-                break
-            kinds.append(btype)
-            offs.append(off)
-            sect.append(len(sections) - 1)
-            if len(offs) >= max_records:
-                yield _gather(path, src, sections, kinds, offs, sect)
-                kinds, offs, sect = [], [], []
-        off += blen
-    if offs:
-        yield _gather(path, src, sections, kinds, offs, sect)
-    if problem:
-        warn_capture(path, problem + "; every complete packet before it is kept")
-
-
-def _gather(path, src: ByteSource, sections, kinds, offs, sect) -> RecordBatch:
-    kinds_a = np.array(kinds, np.int32)
-    offs_a = np.array(offs, np.int64)
-    sect_a = np.array(sect, np.int32)
-    n = len(offs_a)
-    data_off = np.empty(n, np.int64)
-    cap_len = np.empty(n, np.int64)
-    wire_len = np.empty(n, np.int64)
-    ts_ns = np.zeros(n, np.int64)
-    ifindex = np.zeros(n, np.int32)
-    linktype = np.full(n, -1, np.int32)
-    hdr = src.rows(offs_a, 28, np.full(n, 28))
-    blen_all = np.zeros(n, np.int64)
-    first_iface = 0  # interfaces are numbered across sections, as Wireshark numbers them
-    for s_idx, section in enumerate(sections):
-        base_iface = first_iface
-        first_iface += len(section.interfaces)
-        in_sect = sect_a == s_idx
-        if not in_sect.any():
-            continue
-        words = hdr.view(section.order + "u4").reshape(n, 7).astype(np.int64)
-        halves = hdr.view(section.order + "u2").reshape(n, 14).astype(np.int64)
-        blen_all[in_sect] = words[in_sect, 1]
-        for kind in (_EPB, _OPB, _SPB):
-            m = in_sect & (kinds_a == kind)
-            if not m.any():
+    while off < source.size:
+        if source.breaking():  # a writer waits: hand over what was walked (re-read with
+            yield from flush(True)  # pread by CaptureSource.secure), then stop mapping
+            source.degrade()
+        stop = off + step
+        keep = next((int(b.data_off[0]) for b in pending if len(b)), None)  # not handed over
+        src = source.span(off, stop + 64, keep)
+        walk = walk_chain(src, off, 0, 4, state.order, _MAX_BLOCK, stop, blocks=True)
+        offs = walk.offsets
+        heads = walk.headers if walk.headers is not None else src.rows(offs, 16)
+        batch, upto, problem = _blocks(path, src, state, ifaces, offs, heads, walk.big,
+                                       first_block=off == 0)
+        state.order = walk.order
+        if len(batch):
+            pending.append(batch)
+            held += len(batch)
+        done = upto < len(offs) or walk.status == "lying"
+        nxt = walk.next_offset
+        if not done and walk.status == "cut":
+            if src.is_file_end:
+                kind = _u32(src, nxt, state.order)
+                problem = (f"pcapng section header at byte {nxt} is cut short"
+                           if kind == _SHB else
+                           f"file ends inside the block at byte {nxt} (cut capture)")
+                if source.shrunk:
+                    problem += "; the file shrank while being read"
+                done = True
+            elif nxt == off:  # one block longer than the window: read a longer one
+                step = max(step * 2, (_u32(src, nxt + 4, state.order) or 0) + 64)
                 continue
-            if kind == _SPB:
-                iface_id = np.zeros(m.sum(), np.int64)
-                wire = words[m, 2]
-                room = words[m, 1] - 16
-                snap0 = section.interfaces[0].snaplen if section.interfaces else 0
-                cap = np.minimum(wire, room)
-                if snap0:
-                    cap = np.minimum(cap, snap0)
-                data_off[m] = offs_a[m] + 12
-                ts = np.zeros(m.sum(), np.int64)  # SPB carries no timestamp
-                stamped = False
-            else:
-                iface_id = words[m, 2] if kind == _EPB else halves[m, 4]
-                ts = (words[m, 3] << 32) | words[m, 4]
-                cap = words[m, 5]
-                wire = words[m, 6]
-                data_off[m] = offs_a[m] + 28
-                stamped = True
-            cap_len[m] = cap
-            wire_len[m] = wire
-            ifindex[m] = iface_id + base_iface
-            idx = np.flatnonzero(m)
-            lt = np.full(len(idx), -1, np.int32)
-            tsn = np.zeros(len(idx), np.int64)
-            for i, iface in enumerate(section.interfaces):
-                on = iface_id == i
-                if on.any():
-                    lt[on] = iface.linktype
-                    if stamped:
-                        tsn[on] = ts_to_ns(ts[on], iface.units_per_s) + iface.offset_s * 10**9
-            linktype[idx] = lt
-            ts_ns[idx] = tsn
+        elif walk.status == "lying" and problem is None:
+            problem = (f"block at byte {nxt} claims length "
+                       f"{_u32(src, nxt + 4, state.order)}; stopped there")
+        elif walk.status == "section" and not done:
+            try:
+                head = np.frombuffer(source.pread(nxt, 16), np.uint8)
+                state.order = _order_of(path, ByteSource(head, nxt, source.size), nxt)
+            except CaptureFormatError as exc:
+                problem = str(exc).removeprefix(f"{path}: ")
+                done = True
+            step = _FIRST_STEP
+        elif walk.status == "more":
+            step = min(step * 8, WINDOW)
+        yield from flush(done or nxt >= source.size)
+        if done:
+            break
+        off = nxt
+    yield from flush(True)
+    if problem:
+        warn_capture(path, problem + f"; every complete packet before it is kept ({kept})")
+
+
+def _u32(src: ByteSource, off: int, order: str) -> int | None:
+    return src.u32(off, order)
+
+
+def _words(m: np.ndarray, big: np.ndarray, dtype: str = "u4") -> np.ndarray:
+    """The unsigned words of each row of the uint8 matrix ``m``, read in its block's byte
+    order (``big`` per row), as an int64 ``(n, k)`` matrix."""
+    m = np.ascontiguousarray(m)
+    n = len(m)
+    if n == 0:
+        return np.zeros((0, m.shape[1] // int(dtype[1:])), np.int64)
+    if not big.any():
+        return m.view("<" + dtype).reshape(n, -1).astype(np.int64)
+    if big.all():
+        return m.view(">" + dtype).reshape(n, -1).astype(np.int64)
+    return np.where(big[:, None], m.view(">" + dtype).reshape(n, -1),
+                    m.view("<" + dtype).reshape(n, -1)).astype(np.int64)
+
+
+def _blocks(path: str, src: ByteSource, state: _State, ifaces: _Interfaces, offs: np.ndarray,
+            heads: np.ndarray, big: np.ndarray, first_block: bool):
+    """Check the walked blocks, update ``state`` and return (packets, blocks used, problem).
+
+    Blocks from the first faulty one on are not used; ``problem`` says what was wrong.
+    """
+    n = len(offs)
+    words = _words(heads[:, :8], big)
+    btype = words[:, 0]
+    blen = words[:, 1]
+    ext = (blen + 3) & ~3
+    trailer = _words(src.rows(offs + ext - 4, 4), big)[:, 0]
+    need = np.zeros(n, np.int64)
+    for kind, length in _MIN_LEN.items():
+        need[btype == kind] = length
+    is_shb = btype == _SHB
+    version = _words(heads[:, 12:16], big, "u2")
+    unknown = is_shb & ~np.isin(version[:, 0], KNOWN_MAJOR_VERSIONS)
+    bad = (((trailer + 3) & ~3) != ext) | (blen < need) | unknown
+    upto = int(np.argmax(bad)) if bad.any() else n
+    problem = None
+    if upto < n:
+        at, length = int(offs[upto]), int(blen[upto])
+        if unknown[upto]:
+            major, minor = (int(v) for v in version[upto])
+            what = (f"section at byte {at} has pcapng version {major}.{minor}, expected "
+                    f"{'/'.join(f'{v}.x' for v in KNOWN_MAJOR_VERSIONS)}")
+            if first_block and upto == 0:
+                raise CaptureFormatError(f"{path}: {what}; not read")
+            problem = what + "; stopped there"
+        elif blen[upto] < need[upto]:
+            problem = (f"{_NAMES[int(btype[upto])]} block at byte {at} is too short "
+                       f"({length} bytes)")
+        else:
+            problem = (f"block at byte {at}: trailing length {int(trailer[upto])} disagrees "
+                       f"with {length}; stopped there")
+        offs, heads, btype, blen, ext, is_shb, big = (
+            a[:upto] for a in (offs, heads, btype, blen, ext, is_shb, big))
+    if first_block and (not len(btype) or btype[0] != _SHB):
+        raise CaptureFormatError(f"{path}: pcapng file does not start with a section header"
+                                 + (f" ({problem})" if problem else ""))
+    # sections and interfaces, block by block in file order
+    is_idb = btype == _IDB
+    first_row = ifaces.count
+    for i in np.flatnonzero(is_idb):  # parsed one by one: options
+        ifaces.add(parse_idb(src.bytes_at(int(offs[i]), int(ext[i])), ">" if big[i] else "<"))
+    idb_cum = np.cumsum(is_idb)  # IDBs of this window up to and including each block
+    # per block: number of its section, the interface row of its section's interface 0 and
+    # how many interfaces its section has described before the block
+    sect_no = state.section + np.cumsum(is_shb)
+    base_cum = np.maximum.accumulate(np.where(is_shb, idb_cum, -state.section_count))
+    described = idb_cum - base_cum
+    row0 = np.maximum.accumulate(np.where(is_shb, first_row + idb_cum,
+                                          state.section_first))
+    if len(btype):
+        state.section = int(sect_no[-1])
+        state.section_first = int(row0[-1])
+        state.section_count = int(described[-1])
+    packet = (btype == _EPB) | (btype == _OPB) | (btype == _SPB)
+    return _packets(path, src, ifaces, offs[packet], btype[packet], ext[packet],
+                    sect_no[packet], described[packet], row0[packet], big[packet]), upto, problem
+
+
+def _packets(path: str, src: ByteSource, ifaces: _Interfaces, offs, btype, ext, section,
+             described, row0, big) -> RecordBatch:
+    """The record fields of the packet blocks at ``offs``."""
+    n = len(offs)
+    hdr = src.rows(offs, 28)
+    w = _words(hdr, big)
+    spb = btype == _SPB
+    opb = btype == _OPB
+    iface = w[:, 2].copy()
+    if opb.any():
+        iface[opb] = _words(hdr[opb, 8:10], big[opb], "u2")[:, 0]
+    iface[spb] = 0
+    known = iface < described
+    row = np.where(known, row0 + iface, 0)
+    linktype_of, snaplen_of, clock_of = ifaces.arrays()
+    linktype = np.where(known, linktype_of[row] if len(linktype_of) else -1, -1).astype(np.int32)
+    data_off = offs + np.where(spb, 12, 28)
+    wire = np.where(spb, w[:, 2], w[:, 6])
+    cap = w[:, 5].copy()
+    if spb.any():  # an SPB holds min(original length, the block's room, the snap length)
+        snap = np.where(known, snaplen_of[row] if len(snaplen_of) else 0, 0)
+        room = ext - 16
+        spb_cap = np.minimum(wire, room)
+        spb_cap = np.where(snap > 0, np.minimum(spb_cap, snap), spb_cap)
+        cap = np.where(spb, spb_cap, cap)
     # A captured length that runs past its block lies: keep the record, clamp to the block.
-    room = offs_a + blen_all - 4 - data_off
-    lying = cap_len > room
+    room = offs + ext - 4 - data_off
+    lying = cap > room
     if lying.any():
-        first = int(offs_a[np.flatnonzero(lying)[0]])
-        warn_capture(path, f"{int(lying.sum())} packet block(s) (first at byte {first}) claim "
-                     "more captured bytes than the block holds; read only what the block holds")
-        cap_len = np.minimum(cap_len, room)
-    return RecordBatch(data_off, cap_len, wire_len, ts_ns, ifindex, linktype)
+        first = int(offs[np.flatnonzero(lying)[0]])
+        warn_capture(path, f"{int(lying.sum())} packet block(s) (first at byte "
+                     f"{first}) claim more captured bytes than the block holds; read only "
+                     "what the block holds")
+        cap = np.minimum(cap, room)
+    ts_ns = np.full(n, NAT, np.int64)
+    flag = np.zeros(n, np.int8)
+    flag[spb & known] = _NO_TIMESTAMP
+    flag[~known] = _UNKNOWN_IFACE
+    stamped = known & ~spb
+    if stamped.any():
+        ticks = (w[:, 3].astype(np.uint64) << np.uint64(32)) | w[:, 4].astype(np.uint64)
+        clock = np.where(stamped, clock_of[row] if len(clock_of) else -1, -1)
+        for c in np.unique(clock[stamped]):
+            on = clock == c
+            units, offset = ifaces.clocks[int(c)]
+            if units > _MAX_UNITS:
+                flag[on] = _BAD_TIMESTAMP
+                continue
+            ns, ok = ticks_to_ns(ticks[on], units, offset)
+            ts_ns[on] = ns
+            flag[np.flatnonzero(on)[~ok]] = _BAD_TIMESTAMP
+    return RecordBatch(data_off, cap, wire, ts_ns, iface.astype(np.int32), linktype,
+                       section.astype(np.int32), flag)

@@ -2,59 +2,63 @@
 
 from __future__ import annotations
 
-import mmap
 import os
+import stat
 import struct
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from ..errors import CaptureFormatError
-from ._bytes import ByteSource
+from ..errors import CaptureFormatError, CaptureTooLargeError
 from .decode import decode_batch
 from .frame import address_sort_key, empty_packets, to_frame
 from .pcap import PCAP_MAGICS, parse_pcap_header, pcap_batches
 from .pcapng import PCAPNG_MAGIC, pcapng_batches
+from .records import warn_capture
+from .source import CaptureSource
+from .timestamps import NAT
 
-__all__ = ["read_capture", "iter_capture", "DEFAULT_CHUNK", "PROGRESS_MIN_BYTES"]
+__all__ = ["read_capture", "iter_capture", "concat_packets", "DEFAULT_CHUNK",
+           "PROGRESS_MIN_BYTES", "READ_MEMORY_FACTOR", "READ_MEMORY_EXTRA", "ROW_BYTES"]
 
 #: Packets per chunk of :func:`iter_capture` (about 100 MB of decoder scratch memory).
 DEFAULT_CHUNK = 1 << 20
 #: Files at least this large show a progress bar when ``progress`` is None.
 PROGRESS_MIN_BYTES = 64 << 20
+#: :func:`read_capture` builds one table of at most READ_MEMORY_FACTOR x the file size +
+#: READ_MEMORY_EXTRA bytes unless ``max_memory`` says otherwise; a larger one (a file of
+#: millions of tiny records) is refused with :class:`~qoslab.errors.CaptureTooLargeError`.
+READ_MEMORY_FACTOR = 4
+READ_MEMORY_EXTRA = 200 << 20
+#: Bytes one PACKETS row takes, about (used to size read_capture's chunks to its budget).
+ROW_BYTES = 256
 
 
-@contextmanager
-def _mapped(path: str):
-    size = os.path.getsize(path)
-    if size == 0:
-        raise CaptureFormatError(f"{path}: empty file, expected a pcap or pcapng capture")
-    with open(path, "rb") as fh:
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    buf = np.frombuffer(mm, np.uint8)
+def _open(path: str) -> CaptureSource:
     try:
-        yield ByteSource(buf)
-    finally:
-        del buf
-        try:
-            mm.close()
-        except BufferError:  # a view is still alive somewhere; the GC closes it
-            pass
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no capture file {path!r}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CaptureFormatError(f"{path}: is a directory, expected a pcap or pcapng capture")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device could be read forever
+        raise CaptureFormatError(f"{path}: not a regular file, expected a pcap or pcapng "
+                                 "capture")
+    return CaptureSource(path)
 
 
-def _batches(path: str, src: ByteSource, chunk_packets: int):
-    head = bytes(src.buf[:24])
+def _batches(path: str, source: CaptureSource, chunk_packets: int):
+    head = source.head(24)
     if len(head) < 4:
         raise CaptureFormatError(f"{path}: {len(head)} bytes, expected a pcap or pcapng capture")
     magic = struct.unpack_from("<I", head)[0]
     if magic in PCAP_MAGICS:
-        return pcap_batches(path, src, parse_pcap_header(path, head), chunk_packets)
+        return pcap_batches(path, source, parse_pcap_header(path, head), chunk_packets)
     if magic == PCAPNG_MAGIC:
-        return pcapng_batches(path, src, chunk_packets)
+        return pcapng_batches(path, source, chunk_packets)
     raise CaptureFormatError(
         f"{path}: not a capture: starts with {head[:4].hex()}, expected a pcap magic "
         "(a1b2c3d4 / a1b23c4d in either byte order) or a pcapng section header (0a0d0d0a)")
@@ -64,9 +68,10 @@ def iter_capture(path: str | os.PathLike, chunk_packets: int = DEFAULT_CHUNK, *,
                  progress: bool | None = None) -> Iterator[pd.DataFrame]:
     """Yield the PACKETS table of a capture in chunks of at most ``chunk_packets`` rows.
 
-    The file is memory-mapped, so captures larger than memory can be processed; ``t`` counts
-    from the first packet of the file in every chunk, and concatenating the chunks gives
-    exactly :func:`read_capture`.
+    Captures larger than memory can be processed: the file is memory-mapped under a read
+    lease, or read in windows when it may change (see :mod:`qoslab.capture.source`). ``t``
+    counts from the first time-stamped packet of the file in every chunk, and concatenating
+    the chunks gives exactly :func:`read_capture`.
 
     Parameters
     ----------
@@ -86,7 +91,9 @@ def iter_capture(path: str | os.PathLike, chunk_packets: int = DEFAULT_CHUNK, *,
     Raises
     ------
     CaptureFormatError
-        When the file is not a pcap/pcapng capture.
+        When the file is not a pcap/pcapng capture (or not a regular file).
+    FileNotFoundError
+        When there is no such file.
 
     Examples
     --------
@@ -98,33 +105,99 @@ def iter_capture(path: str | os.PathLike, chunk_packets: int = DEFAULT_CHUNK, *,
     name = os.fspath(path)
     if chunk_packets < 1:
         raise ValueError(f"chunk_packets must be >= 1, got {chunk_packets}")
-    if not Path(name).is_file():
-        raise FileNotFoundError(f"no capture file {name!r}")
-    size = os.path.getsize(name)
-    show = size >= PROGRESS_MIN_BYTES if progress is None else bool(progress)
-    bar = None
-    if show:
-        from tqdm.auto import tqdm
+    yield from _frames(name, chunk_packets, progress)
 
-        bar = tqdm(total=size, unit="B", unit_scale=True, desc=Path(name).name)
-    try:
-        with _mapped(name) as src:
+
+def _frames(name: str, chunk_packets: int, progress: bool | None, admit=None):
+    """The PACKETS chunks of a file; ``admit(batch)`` is called before each is decoded."""
+    with _open(name) as source:
+        size = source.size
+        show = size >= PROGRESS_MIN_BYTES if progress is None else bool(progress)
+        bar = None
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=size, unit="B", unit_scale=True, desc=Path(name).name)
+        try:
             t0 = None
             done = 0
-            for batch in _batches(name, src, chunk_packets):
+            for batch, src in _batches(name, source, chunk_packets):
+                batch, src = source.secure(batch, src)
+                if not len(batch):
+                    continue
+                if admit is not None:
+                    admit(batch)
                 if t0 is None:
-                    t0 = int(batch.ts_ns[0])
+                    stamped = batch.ts_ns != NAT
+                    if stamped.any():
+                        t0 = int(batch.ts_ns[np.argmax(stamped)])
                 yield to_frame(batch, decode_batch(src, batch), t0)
                 if bar is not None:
                     upto = int(batch.data_off[-1] + batch.cap_len[-1])
                     bar.update(upto - done)
                     done = upto
-    finally:
-        if bar is not None:
-            bar.close()
+        finally:
+            if bar is not None:
+                bar.close()
+        if source.dropped:
+            warn_capture(name, f"the file was cut while being read: {source.dropped} records "
+                         "walked before the cut are no longer in it and were dropped")
 
 
-def read_capture(path: str | os.PathLike, *, progress: bool | None = None) -> pd.DataFrame:
+def _anon_bytes() -> int | None:
+    """Anonymous memory of this process (Linux ``RssAnon``), None where unknown."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class _Budget:
+    """Refuses, before it is decoded, a chunk that would take read_capture over its budget.
+
+    Memory in use is the growth of the process's anonymous memory since the read began (the
+    table and the decoder's working arrays) where Linux reports it, else the table's size; a
+    chunk is expected to cost its rows times the most a row has cost so far (at first twice
+    :data:`ROW_BYTES`: the row and its decoding).
+    """
+
+    def __init__(self, name: str, limit: int):
+        self.name, self.limit = name, limit
+        self.start = _anon_bytes()
+        self.table = 0
+        self.rows = 0
+        self.per_row = 2 * ROW_BYTES
+
+    def used(self) -> int:
+        now = _anon_bytes()
+        if now is None or self.start is None:
+            return self.table
+        return max(now - self.start, self.table)
+
+    def admit(self, batch) -> None:
+        used = self.used()
+        if used + len(batch) * self.per_row > self.limit:
+            raise CaptureTooLargeError(
+                f"{self.name}: more than {self.rows + len(batch):,} packets; reading them as "
+                f"one table needs more than the {self.limit / 1e6:,.0f} MB allowed "
+                f"(max_memory; default {READ_MEMORY_FACTOR}x the file + "
+                f"{READ_MEMORY_EXTRA >> 20} MB): read it in chunks with iter_capture(), or "
+                "pass a larger max_memory")
+
+    def took(self, part: pd.DataFrame) -> None:
+        before = self.table
+        self.table += int(part.memory_usage(index=False, deep=False).sum())
+        self.rows += len(part)
+        if len(part):
+            self.per_row = max(self.per_row, 2 * (self.table - before) // len(part))
+
+
+def read_capture(path: str | os.PathLike, *, progress: bool | None = None,
+                 max_memory: int | None = None) -> pd.DataFrame:
     """Read a pcap or pcapng capture into a PACKETS DataFrame (one row per frame).
 
     Decodes Ethernet (802.1Q / 802.1ad tags), Linux cooked v1/v2, raw IP and BSD loopback
@@ -139,6 +212,10 @@ def read_capture(path: str | os.PathLike, *, progress: bool | None = None) -> pd
         The capture file.
     progress
         ``tqdm.auto`` progress bar; ``None`` shows one for long files.
+    max_memory
+        Largest table (bytes) to build; default :data:`READ_MEMORY_FACTOR` x the file size +
+        :data:`READ_MEMORY_EXTRA`. Beyond it, read the file in chunks with
+        :func:`iter_capture`.
 
     Returns
     -------
@@ -149,6 +226,9 @@ def read_capture(path: str | os.PathLike, *, progress: bool | None = None) -> pd
     ------
     CaptureFormatError
         When the file is not a capture (the message names the file and what was expected).
+    CaptureTooLargeError
+        When reading would take more than ``max_memory`` bytes (the table and the working
+        arrays of the chunk being decoded); checked before each chunk is decoded.
 
     Warns
     -----
@@ -163,18 +243,44 @@ def read_capture(path: str | os.PathLike, *, progress: bool | None = None) -> pd
     >>> sorted(packets["tunnel"].unique())
     ['4in4', '4in6', '6in4', '6in6']
     """
-    chunks = list(iter_capture(path, DEFAULT_CHUNK, progress=progress))
+    name = os.fspath(path)
+    if max_memory is None:
+        try:
+            size = os.stat(name).st_size
+        except OSError:
+            size = 0
+        max_memory = READ_MEMORY_FACTOR * size + READ_MEMORY_EXTRA
+    budget = _Budget(name, max_memory)
+    # chunks of at most a quarter of the budget: a refusal comes before the memory is gone
+    chunk = int(min(DEFAULT_CHUNK, max(4096, max_memory // (8 * ROW_BYTES))))
+    chunks: list[pd.DataFrame] = []
+    for part in _frames(name, chunk, progress, budget.admit):
+        budget.took(part)
+        chunks.append(part)
     if not chunks:
         return empty_packets()
     if len(chunks) == 1:
         return chunks[0]
-    return concat_packets(chunks)
+    return _concat(chunks, consume=True)
 
 
 def concat_packets(chunks: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate PACKETS chunks, merging the categories of the categorical columns."""
+    """Concatenate PACKETS chunks, merging the categories of the categorical columns.
+
+    >>> from qoslab import data_path
+    >>> parts = list(iter_capture(data_path("captures/tunnel_uploads.pcap"), 1000))
+    >>> len(concat_packets(parts)) == sum(len(p) for p in parts)
+    True
+    """
+    return _concat(list(chunks), consume=False)
+
+
+def _concat(chunks: list[pd.DataFrame], consume: bool) -> pd.DataFrame:
+    """Column by column; with ``consume`` each chunk column is dropped once copied, so at
+    most one column is held twice."""
     cols = {}
-    for name in chunks[0].columns:
+    n = sum(len(c) for c in chunks)
+    for name in list(chunks[0].columns):
         parts = [c[name] for c in chunks]
         if name in ("src", "dst", "inner_src", "inner_dst"):
             merged = union_categoricals(parts)
@@ -184,4 +290,8 @@ def concat_packets(chunks: list[pd.DataFrame]) -> pd.DataFrame:
             cols[name] = union_categoricals(parts)
         else:
             cols[name] = pd.concat(parts, ignore_index=True)
-    return pd.DataFrame(cols, index=pd.RangeIndex(sum(len(c) for c in chunks)))
+        del parts
+        if consume:
+            for c in chunks:
+                del c[name]
+    return pd.DataFrame(cols, index=pd.RangeIndex(n))

@@ -4,37 +4,38 @@ Reading a set in parallel needs every chunk to be readable on its own, by any pr
 *plan* of each file is made first with the capture reader's own record walk
 (:func:`qoslab.capture.iter_capture`'s batches, headers only, nothing decoded): how many
 frames, the byte range of each chunk of ``chunk_packets`` records, and the earliest
-timestamp. A chunk of a classic pcap is then read by mapping only its byte range and walking
-it from its first record (:func:`qoslab.capture.pcap.pcap_batches` with ``start``), so a
+timestamp. A chunk of a classic pcap is then read by walking only its byte range from its
+first record (:func:`qoslab.capture.pcap.pcap_batches` with ``start`` and ``stop``), so a
 process reading it holds that chunk's bytes, never the file. A pcapng file's interfaces may be
 declared anywhere before a packet, so its chunks are found by walking the file from the start
 (the walk is a small part of the work; its pages are the file's, returned after the chunk).
-Both paths decode with the reader's own decoder (:func:`qoslab.capture.decode.decode_batch`,
-:func:`qoslab.capture.frame.to_frame`): there is one parser.
+Both paths open the file as the reader does (:class:`qoslab.capture.source.CaptureSource`:
+mapped only under a read lease, else read) and decode with the reader's own decoder
+(:func:`qoslab.capture.decode.decode_batch`, :func:`qoslab.capture.frame.to_frame`): there is
+one parser.
 """
 
 from __future__ import annotations
 
 import glob
-import mmap
 import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..capture._bytes import ByteSource
 from ..capture.decode import decode_batch
 from ..capture.frame import empty_packets, to_frame
 from ..capture.pcap import PCAP_MAGICS, parse_pcap_header, pcap_batches
 from ..capture.pcapng import PCAPNG_MAGIC
-from ..capture.reader import DEFAULT_CHUNK, _batches
+from ..capture.reader import DEFAULT_CHUNK, _batches, _open
 from ..capture.records import CaptureWarning
+from ..capture.source import CaptureSource
+from ..capture.timestamps import NAT
 from ..errors import CaptureFormatError
 from ..schema import CAPTURE_SET
 
@@ -176,39 +177,6 @@ class FilePlan:
     warnings: tuple[str, ...]  #: what the walk warned about (cut file, lying length)
 
 
-@contextmanager
-def _mapping(path: str, start: int = 0, stop: int | None = None):
-    """Map bytes ``[start, stop)`` of ``path`` read-only; yield ``(mmap, ByteSource, base)``
-    where ``base`` is the file offset of the mapping's first byte."""
-    size = os.path.getsize(path)
-    if size == 0:
-        raise CaptureFormatError(f"{path}: empty file, expected a pcap or pcapng capture")
-    stop = size if stop is None else stop
-    if stop > size:
-        raise CaptureFormatError(f"{path}: {size} bytes, shorter than when it was planned "
-                                 f"({stop} bytes); was the file changed?")
-    base = start - start % mmap.ALLOCATIONGRANULARITY
-    with open(path, "rb") as fh:
-        mm = mmap.mmap(fh.fileno(), stop - base, access=mmap.ACCESS_READ, offset=base)
-    buf = np.frombuffer(mm, np.uint8)
-    try:
-        yield mm, ByteSource(buf), base
-    finally:
-        del buf
-        try:
-            mm.close()
-        except BufferError:  # a view is still alive somewhere; the GC closes it
-            pass
-
-
-def _release(mm: mmap.mmap, upto: int) -> None:
-    """Drop the mapped pages before ``upto`` from this process (they stay in the page cache),
-    so walking a long file holds a window of it, not all of it."""
-    upto -= upto % mmap.PAGESIZE
-    if upto > 0 and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        mm.madvise(mmap.MADV_DONTNEED, 0, upto)
-
-
 def plan_file(name: str, path: str, chunk_packets: int = DEFAULT_CHUNK) -> FilePlan:
     """Walk the records of one capture (no decoding) and cut it into chunks.
 
@@ -224,30 +192,32 @@ def plan_file(name: str, path: str, chunk_packets: int = DEFAULT_CHUNK) -> FileP
     chunks: list[Chunk] = []
     packets = wire = 0
     ts_min = ts_max = None
-    with _mapping(path) as (mm, src, _), warnings.catch_warnings(record=True) as caught:
+    with _open(path) as source, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CaptureWarning)
-        head = bytes(src.buf[:24])
+        head = source.head(24)
         magic = int.from_bytes(head[:4], "little") if len(head) >= 4 else None
         record_header = None
         if magic in PCAP_MAGICS:  # walked a window at a time, its pages given back as it goes
             header = parse_pcap_header(path, head)
             record_header = header.record_header
-            batches = pcap_batches(path, src, header, chunk_packets, window=PLAN_WINDOW)
+            batches = pcap_batches(path, source, header, chunk_packets, window=PLAN_WINDOW)
         else:
-            batches = _batches(path, src, chunk_packets)
-        for index, batch in enumerate(batches):
+            batches = _batches(path, source, chunk_packets)
+        for index, (batch, _src) in enumerate(batches):
             n = len(batch)
             start = stop = -1
             if record_header is not None:
                 start = int(batch.data_off[0]) - record_header
                 stop = int(batch.data_off[-1] + batch.cap_len[-1])
-                _release(mm, stop)
+                source.release(stop)
             chunks.append(Chunk(name, path, index, packets + 1, n, chunk_packets, start, stop))
             packets += n
             wire += int(batch.wire_len.sum())
-            lo, hi = int(batch.ts_ns.min()), int(batch.ts_ns.max())
-            ts_min = lo if ts_min is None else min(ts_min, lo)
-            ts_max = hi if ts_max is None else max(ts_max, hi)
+            stamped = batch.ts_ns[batch.ts_ns != NAT]  # packets without a time stamp: none
+            if len(stamped):
+                lo, hi = int(stamped.min()), int(stamped.max())
+                ts_min = lo if ts_min is None else min(ts_min, lo)
+                ts_max = hi if ts_max is None else max(ts_max, hi)
     notes = tuple(str(w.message) for w in caught if issubclass(w.category, CaptureWarning))
     return FilePlan(name, path, os.path.getsize(path), tuple(chunks), packets, wire, ts_min,
                     ts_max, notes)
@@ -259,17 +229,20 @@ def set_t0(plans: Sequence[FilePlan]) -> int:
     return min(times) if times else 0
 
 
-def _chunk_batch(chunk: Chunk, src: ByteSource, base: int):
+def _chunk_batch(chunk: Chunk, source: CaptureSource):
+    """The chunk's records and the bytes holding them (``(None, None)`` if missing)."""
     if chunk.start >= 0:
-        with open(chunk.path, "rb") as fh:
-            head = os.pread(fh.fileno(), 24, 0)
-        header = parse_pcap_header(chunk.path, head)
-        return next(pcap_batches(chunk.path, src, header, chunk.packets, chunk.start - base),
-                    None)
-    for index, batch in enumerate(_batches(chunk.path, src, chunk.chunk_packets)):
+        if chunk.stop > source.size:
+            raise CaptureFormatError(
+                f"{chunk.path}: {source.size} bytes, shorter than when it was planned "
+                f"({chunk.stop} bytes); was the file changed?")
+        header = parse_pcap_header(chunk.path, source.head(24))
+        return next(pcap_batches(chunk.path, source, header, chunk.packets, chunk.start,
+                                 chunk.stop), (None, None))
+    for index, (batch, src) in enumerate(_batches(chunk.path, source, chunk.chunk_packets)):
         if index == chunk.index:
-            return batch
-    return None
+            return batch, src
+    return None, None
 
 
 def read_chunk(chunk: Chunk, t0_ns: int, files: Sequence[str], position: int = 0
@@ -280,10 +253,11 @@ def read_chunk(chunk: Chunk, t0_ns: int, files: Sequence[str], position: int = 0
     number of the chunk's first packet in the set (the index starts there). The warnings of
     the file were given when it was planned and are not repeated.
     """
-    byte_range = (chunk.start, chunk.stop) if chunk.start >= 0 else (0, None)
-    with _mapping(chunk.path, *byte_range) as (_, src, base), warnings.catch_warnings():
+    with _open(chunk.path) as source, warnings.catch_warnings():
         warnings.simplefilter("ignore", CaptureWarning)
-        batch = _chunk_batch(chunk, src, base)
+        batch, src = _chunk_batch(chunk, source)
+        if batch is not None:
+            batch, src = source.secure(batch, src)
         if batch is None or len(batch) != chunk.packets:
             got = 0 if batch is None else len(batch)
             raise CaptureFormatError(
