@@ -77,3 +77,19 @@ def small_tmpfs(tmp_path):
         yield folder, remount_read_only
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A ``dask.distributed`` LocalCluster of 2 worker processes (1 thread each) and its client,
+    shared by the Dask engine's tests (tests/test_dask_*.py).
+
+    Processes rather than threads: tasks and results cross process boundaries pickled, as on
+    a cluster of machines, and each worker's memory limit is enforced by its nanny.
+    """
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0", memory_limit="2GiB") as cluster, \
+            Client(cluster) as client:
+        yield client

@@ -1,9 +1,10 @@
 """The Dask engine on a real local cluster gives the pandas engine's results on the same files.
 
-The cluster is a ``dask.distributed.LocalCluster`` of 2 worker *processes* with one thread
-each, started by these tests. Processes rather than threads: tasks, plans and partial results
-then cross process boundaries pickled, as on a cluster of machines, and each worker's memory
-limit is enforced by its nanny — threads in one process would hide both.
+The cluster (fixture ``dask_client``, tests/conftest.py) is a ``dask.distributed.LocalCluster``
+of 2 worker *processes* with one thread each, started by the tests. Processes rather than
+threads: tasks, plans and partial results then cross process boundaries pickled, as on a
+cluster of machines, and each worker's memory limit is enforced by its nanny — threads in one
+process would hide both (the memory test starts its own cluster with a low limit).
 """
 
 from __future__ import annotations
@@ -44,15 +45,7 @@ def captures(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, memory_limit="2GiB") as cluster, \
-            Client(cluster) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def both(captures, client):
+def both(captures, dask_client):
     """(pandas frame, Dask frame) of the same folder."""
     return (read_captures(captures, chunk_packets=CHUNK),
             read_captures(captures, engine="dask", chunk_packets=CHUNK))
@@ -125,8 +118,8 @@ def test_classify_and_sfq_buckets(both):
 def test_sharing(both, make):
     pk, dk = both
     classifier = make()
-    expected, got = sharing(pk, classifier, seed=5, trials=20), sharing(dk, classifier, seed=5,
-                                                                        trials=20)
+    expected = sharing(pk, classifier, seed=5, trials=5)
+    got = sharing(dk, classifier, seed=5, trials=5)
     pd.testing.assert_frame_equal(got.flows, expected.flows)
     assert (got.shared_now, got.shared_always, got.reasons, got.p_measured) == (
         expected.shared_now, expected.shared_always, expected.reasons, expected.p_measured)
@@ -172,7 +165,7 @@ def test_folder_four_times_a_workers_memory_limit(tmp_path):
     size = sum(p.stat().st_size for p in paths)
     assert size >= 4 * limit
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None, memory_limit=limit) as cluster, \
+                      dashboard_address=":0", memory_limit=limit) as cluster, \
             Client(cluster) as c:
         pids = c.run(os.getpid)
         dk = read_captures(tmp_path, engine="dask", chunk_packets=50_000)

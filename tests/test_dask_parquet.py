@@ -67,15 +67,10 @@ def test_partitioned_by_file_and_hour(packets, tmp_path):
     assert plain["hour"].nunique() == len(hours)
 
 
-def test_dask_frame_writes_in_parallel(captures, packets, tmp_path):
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0") as cluster, Client(cluster):
-        dk = read_captures(captures, engine="dask", chunk_packets=1000)
-        out = write_packets(dk, tmp_path / "ds")
-        pd.testing.assert_frame_equal(compute_packets(read_packets(out, engine="dask")),
-                                      packets)
+def test_dask_frame_writes_in_parallel(captures, packets, tmp_path, dask_client):
+    dk = read_captures(captures, engine="dask", chunk_packets=1000)
+    out = write_packets(dk, tmp_path / "ds")
+    pd.testing.assert_frame_equal(compute_packets(read_packets(out, engine="dask")), packets)
 
 
 def test_outputs_are_never_clobbered(packets, tmp_path):
