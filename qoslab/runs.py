@@ -6,7 +6,8 @@ A RUN file is one gzipped JSON document::
      "meta": {...},
      "probes": {"stream": [...], "host": [...], ...},   # column-oriented
      "events": {"t": [...], "kind": [...], "detail": [...]},
-     "samples": {"series": [...], "metric": [...], "t": [...], ...}}   # may be absent
+     "samples": {"series": [...], "metric": [...], "t": [...], ...},   # may be absent
+     "decisions": {"packet": [...], "flow": [...], ...}}   # may be absent
 
 While an experiment runs, its records go to a *journal* (``<path>.partial``): JSON lines, one
 header line then one line per probe or event, flushed at least once a second, so a crash or
@@ -46,7 +47,7 @@ JOURNAL_FORMAT = "qoslab-run-journal"
 
 @dataclass
 class Run:
-    """One experiment: PROBES, EVENTS, META and SAMPLES.
+    """One experiment: PROBES, EVENTS, META, SAMPLES and DECISIONS.
 
     Parameters
     ----------
@@ -59,6 +60,10 @@ class Run:
     samples
         SAMPLES table (throughput, socket statistics ... of the load beside the probes; empty
         for runs without such series); coerced on construction.
+    decisions
+        DECISIONS table (what the qdisc tree decided for each packet: the simulator with
+        ``decisions=True``, the userspace datapath, replay; empty otherwise); coerced on
+        construction.
 
     Examples
     --------
@@ -72,11 +77,13 @@ class Run:
     events: pd.DataFrame = field(default_factory=schema.empty_events)
     meta: dict[str, Any] = field(default_factory=dict)
     samples: pd.DataFrame = field(default_factory=schema.empty_samples)
+    decisions: pd.DataFrame = field(default_factory=schema.empty_decisions)
 
     def __post_init__(self) -> None:
         self.probes = schema.conform(self.probes, "probes")
         self.events = schema.conform(self.events, "events")
         self.samples = schema.conform(self.samples, "samples")
+        self.decisions = schema.conform(self.decisions, "decisions")
         self.meta = dict(self.meta)
         self.meta.setdefault("tool", f"qoslab {__version__}")
 
@@ -89,7 +96,8 @@ class Run:
         return (
             f"Run({len(self.probes)} probes in {len(self.streams)} streams, "
             f"{len(self.events)} events, {len(self.samples)} samples, "
-            f"source={self.meta.get('source', '?')!r})"
+            + (f"{len(self.decisions)} decisions, " if len(self.decisions) else "")
+            + f"source={self.meta.get('source', '?')!r})"
         )
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -101,6 +109,7 @@ class Run:
             "probes": _columns(self.probes),
             "events": _columns(self.events),
             "samples": _columns(self.samples),
+            "decisions": _columns(self.decisions),
         }
 
     def save(self, path: str | os.PathLike, *, force: bool = False) -> Path:
@@ -191,10 +200,12 @@ def read_native(doc: Any, source: str) -> Run:
     if not isinstance(meta, dict):
         raise RunFormatError(f"{source}: meta: expected an object, got {type(meta).__name__}")
     tables = {}
-    for name in ("probes", "events", "samples"):
-        cols = doc.get(name, {} if name == "samples" else None)  # older files have none
-        if name == "samples" and not cols:
-            tables[name] = schema.empty_samples()
+    for name in ("probes", "events", "samples", "decisions"):
+        optional = name in ("samples", "decisions")
+        cols = doc.get(name, {} if optional else None)  # older files have none
+        if optional and not cols:
+            tables[name] = schema.empty_samples() if name == "samples" \
+                else schema.empty_decisions()
             continue
         if not isinstance(cols, dict):
             raise RunFormatError(f"{source}: {name}: expected an object of columns")
@@ -215,7 +226,8 @@ def read_native(doc: Any, source: str) -> Run:
         if len(set(lengths.values())) > 1:
             raise RunFormatError(f"{source}: {name}: columns differ in length {lengths}")
         tables[name] = schema.conform(pd.DataFrame(cols), name, source=source)
-    return Run(tables["probes"], tables["events"], meta, tables["samples"])
+    return Run(tables["probes"], tables["events"], meta, tables["samples"],
+               tables["decisions"])
 
 
 class RunJournal:

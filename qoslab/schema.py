@@ -25,11 +25,13 @@ __all__ = [
     "PROBES",
     "EVENTS",
     "SAMPLES",
+    "DECISIONS",
     "PROBE_STATUSES",
     "EVENT_KINDS",
     "empty_probes",
     "empty_events",
     "empty_samples",
+    "empty_decisions",
     "conform",
     "check_values",
     "VALUE_RULES",
@@ -106,6 +108,31 @@ SAMPLES: dict[str, str] = {
     "tos": "Int64",  # the TOS byte the stream was marked with (NA when not recorded)
     "host": "string",  # the far end
     "computed": "boolean",  # True: computed from other series (sum, average, fairness)
+}
+
+#: DECISIONS: one row per packet a qdisc tree saw -- what it decided for that packet. The same
+#: table comes from the simulator (``SimConfig(decisions=True)``), the userspace datapath and
+#: capture replay (:func:`qoslab.replay`), so a live run, its replay and its simulation compare
+#: packet by packet.
+#:
+#: Why a table of its own: a decision is neither a probe (it has no answer, and most packets are
+#: load, not probes) nor a sample (it is one packet, not a value over an interval); it can hold
+#: hundreds of thousands of rows where PROBES holds hundreds, and the run's hash seeds
+#: (``meta["hash_seeds"]``, indexed by ``seed_index``) say which seed decided each packet.
+#: ``cls`` and ``queue`` are what the tree wrote when the packet was enqueued: ``cls`` the band
+#: (pfifo_fast, prio) or class index (HTB leaves in tc order), ``queue`` the SFQ bucket or
+#: fq_codel flow index (a 3.3+ SFQ may rehash a queued packet later; the log keeps the bucket
+#: the packet was enqueued into); NA where no qdisc of the tree sets them.
+DECISIONS: dict[str, str] = {
+    "packet": "int64",  # packet number: arrival order (replay: the row of the PACKETS given)
+    "flow": "category",  # the flow's label
+    "t_arrival": "float64",  # seconds from the run's start: the packet reached the qdisc
+    "t_departure": "float64",  # the link took it from the qdisc; NaN when dropped
+    "size": "int64",  # bytes the qdisc accounted (skb->len: link header included)
+    "cls": "Int64",  # band / class index (NA: no classful qdisc decided)
+    "queue": "Int64",  # SFQ bucket / fq_codel flow index (NA: none, or the filter refused it)
+    "seed_index": "int64",  # the hash seed in force at arrival (meta["hash_seeds"][i])
+    "dropped": "bool",  # the qdisc dropped it (on arrival or later)
 }
 
 #: PACKETS: one row per captured frame (column -> dtype); built by :mod:`qoslab.capture`.
@@ -200,10 +227,15 @@ VALUE_RULES: dict[tuple[str, str], tuple[float, float, bool]] = {
     ("samples", "value"): (-1e18, 1e18, True),
     ("samples", "span_s"): (0.0, 1e6, True),
     ("samples", "tos"): (0, 255, True),
+    ("decisions", "t_arrival"): (-1e10, 1e10, False),
+    ("decisions", "t_departure"): (-1e10, 1e10, True),
+    ("decisions", "size"): (0, 2**31, False),
+    ("decisions", "seed_index"): (0, 2**31, False),
 }
 _ANSWERED = ("ok", "late", "duplicate")
 
-_SCHEMAS = {"probes": PROBES, "events": EVENTS, "samples": SAMPLES, "occupancy": OCCUPANCY}
+_SCHEMAS = {"probes": PROBES, "events": EVENTS, "samples": SAMPLES, "occupancy": OCCUPANCY,
+            "decisions": DECISIONS}
 _ENUMS = {("probes", "status"): PROBE_STATUSES, ("events", "kind"): EVENT_KINDS}
 
 
@@ -260,6 +292,11 @@ def occupancy_table(run, *, source: str = "") -> pd.DataFrame:
     return conform(cols, "occupancy", source=source or "meta.occupancy")
 
 
+def empty_decisions() -> pd.DataFrame:
+    """Return an empty DECISIONS frame with every column and dtype."""
+    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in DECISIONS.items()})
+
+
 def stream_label(host: str, tos: int | None = None, size: int | None = None) -> str:
     """Return the conventional stream label, e.g. ``'10.0.0.2 tos=0x10 size=56'``.
 
@@ -277,14 +314,15 @@ def stream_label(host: str, tos: int | None = None, size: int | None = None) -> 
 
 
 def conform(frame: pd.DataFrame | Mapping, table: str, *, source: str = "") -> pd.DataFrame:
-    """Check and coerce a frame to the PROBES, EVENTS, SAMPLES or OCCUPANCY schema.
+    """Check and coerce a frame to the PROBES, EVENTS, SAMPLES, OCCUPANCY or DECISIONS
+    schema.
 
     Parameters
     ----------
     frame
         A DataFrame or a mapping of column name to values.
     table
-        ``"probes"``, ``"events"``, ``"samples"`` or ``"occupancy"``.
+        ``"probes"``, ``"events"``, ``"samples"``, ``"occupancy"`` or ``"decisions"``.
     source
         A name for error messages (a file name), e.g. ``"run.json.gz"``.
 
@@ -383,10 +421,29 @@ def _extra_column(values: pd.Series) -> np.ndarray | pd.Series:
 def _coerce(values: pd.Series, dtype: str, what: str) -> pd.Series:
     values = values.reset_index(drop=True)
     try:
+        if str(values.dtype) == dtype and dtype != "category":
+            return values  # already right (large tables built by qoslab itself)
+        if dtype == "bool":
+            if values.isna().any():
+                raise ValueError("a value is missing")
+            if not values.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+                raise ValueError("not true/false")
+            return values.astype(bool)
+        if dtype == "category":
+            if isinstance(values.dtype, pd.CategoricalDtype) and all(
+                    isinstance(c, str) for c in values.cat.categories):
+                return values
+            text = _coerce(values, "string", what)
+            present = text.dropna()
+            order = pd.Index(pd.unique(present.to_numpy(dtype=object)), dtype=str)
+            return pd.Series(pd.Categorical(text.astype(object).where(text.notna(), None),
+                                            categories=order))
         if dtype == "float64":
             return pd.to_numeric(values, errors="raise").astype("float64")
         if dtype in ("Int64", "int64"):
             num = pd.to_numeric(values, errors="raise")
+            if num.dtype.kind == "b":
+                raise ValueError("not an integer")
             if dtype == "int64" and num.isna().any():
                 raise ValueError("a value is missing")
             if num.notna().any():
@@ -416,16 +473,16 @@ def _coerce(values: pd.Series, dtype: str, what: str) -> pd.Series:
     raise AssertionError(dtype)
 
 
-_HUMAN = {"float64": "numbers (or null)", "Int64": "integers (or null)", "int64": "integers",
-          "string": "text",
-          "boolean": "true/false (or null)"}
+_HUMAN = {"float64": "numbers (or null)", "Int64": "integers (or null)", "string": "text",
+          "boolean": "true/false (or null)", "int64": "integers", "bool": "true/false",
+          "category": "text"}
 
 
 def _first_bad(values: pd.Series, dtype: str) -> str:
     for i, v in enumerate(values):
         if v is None or (isinstance(v, float) and np.isnan(v)):
             continue
-        if dtype in ("float64", "Int64") and (
+        if dtype in ("float64", "Int64", "int64") and (
             isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))
         ):
             return f", row {i} holds {v!r}"

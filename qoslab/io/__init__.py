@@ -57,7 +57,7 @@ def load(path: str | os.PathLike) -> Run:
         raise RunFormatError(f"{path}: cannot read it ({exc.strerror})") from None
     try:
         run = _load_bytes(path, data)
-        for table in ("probes", "events", "samples"):
+        for table in ("probes", "events", "samples", "decisions"):
             check_values(getattr(run, table), table, source=str(path))
         if run.probes["stream"].nunique() > MAX_SERIES:
             raise SeriesLimitError(f"{path}: {run.probes['stream'].nunique()} streams; the "

@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..tcspec import SPEC_KINDS, QdiscSpec
+from .changes import ConfigChange, apply_change
 from .fifo import Bfifo, Pfifo
 from .fq_codel import FqCodel
 from .htb import Htb, HtbClass
@@ -61,9 +62,9 @@ from .u32 import U32Filter, U32Match
 
 __all__ = [
     "CE", "CLS", "FID", "OWNER", "QUEUE", "SEQ", "SIZE", "T_ENQ",
-    "Bfifo", "BuildContext", "FlowTable", "FqCodel", "Htb", "HtbClass", "Pfifo", "PfifoFast",
-    "Prio", "QdiscSpec", "Runtime", "SPEC_KINDS", "Sfq", "Tbf", "U32Filter", "U32Match",
-    "build", "new_packet", "parse_qdisc", "parse_tree", "walk",
+    "Bfifo", "BuildContext", "ConfigChange", "FlowTable", "FqCodel", "Htb", "HtbClass",
+    "Pfifo", "PfifoFast", "Prio", "QdiscSpec", "Runtime", "SPEC_KINDS", "Sfq", "Tbf", "U32Filter", "U32Match",
+    "apply_change", "build", "new_packet", "parse_qdisc", "parse_tree", "walk",
 ]
 
 

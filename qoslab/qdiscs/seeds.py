@@ -16,9 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from ..errors import ConfigError
 
-__all__ = ["PerturbationPlan", "perturbation_plan"]
+__all__ = ["PerturbationPlan", "perturbation_plan", "SeedSchedule", "seed_schedule"]
 
 
 @dataclass(frozen=True)
@@ -80,3 +83,64 @@ def perturbation_plan(root: Any) -> PerturbationPlan:
         _, what, bits, zero = found[0]
         return PerturbationPlan(0.0, what, bits, zero)
     return PerturbationPlan(0.0, "", 32, False)
+
+
+@dataclass(frozen=True)
+class SeedSchedule:
+    """The hash seeds of one run: ``seeds[0]`` from the start, ``seeds[i]`` from
+    ``times[i - 1]``; ``events`` are the matching ``hash_change`` EVENTS rows."""
+
+    plan: PerturbationPlan
+    seeds: list
+    times: list
+    events: pd.DataFrame
+
+    @property
+    def seed_times(self) -> list[float]:
+        """When each seed came into force (``0.0`` for the first), as META records it."""
+        return [0.0, *self.times]
+
+    def index_at(self, t: float) -> int:
+        """The index of the seed in force at time ``t`` (a change at ``t`` is in force).
+
+        Examples
+        --------
+        >>> from qoslab.qdiscs import Sfq
+        >>> s = seed_schedule(Sfq(perturb=5, profile="classic-2.6.3x"), 12.0, 1)
+        >>> s.times, s.index_at(4.9), s.index_at(5.0), s.index_at(11.0)
+        ([5.0, 10.0], 0, 1, 2)
+        """
+        return int(np.searchsorted(np.asarray(self.times, dtype=float), t, side="right"))
+
+
+def seed_schedule(root: Any, duration: float, seed: int) -> SeedSchedule:
+    """The seed schedule every driver of ``root`` follows for a run of ``duration`` seconds
+    whose random choices derive from ``seed``: the first seed and one new seed per perturb
+    period of :func:`perturbation_plan`, drawn reproducibly (the same ``seed`` gives the same
+    seeds and times in the simulator, on the userspace datapath and in replay).
+
+    Examples
+    --------
+    >>> from qoslab.qdiscs import Sfq
+    >>> s = seed_schedule(Sfq(perturb=5, profile="classic-2.6.3x"), 20.0, seed=1)
+    >>> s.times, len(s.seeds), list(s.events["kind"].unique())
+    ([5.0, 10.0, 15.0], 4, ['hash_change'])
+    >>> seed_schedule(Sfq(profile="2.6.37-3.2"), 20.0, seed=1).seeds   # no perturb: seed 0
+    [0]
+    """
+    plan = perturbation_plan(root)
+    rng = np.random.default_rng([int(seed), 0x5EED])
+    initial = int.from_bytes(rng.bytes(plan.bits // 8), "little")
+    if plan.period > 0:
+        from ..hashing import hash_changes, seeds_from_events
+
+        events = hash_changes(0.0, duration, plan.period, bits=plan.bits,
+                              rng_seed=int(rng.integers(0, 2**63)))
+        _, seeds = seeds_from_events(events, initial=initial)
+        if len(events):
+            events = events.assign(detail=events["detail"].astype(str) + f" ({plan.what})")
+        return SeedSchedule(plan, [int(s) for s in seeds],
+                            [float(x) for x in events["t"]], events)
+    if plan.zero_initial:
+        initial = 0  # sfq_change before 3.3 leaves the perturbation at 0 without perturb
+    return SeedSchedule(plan, [initial], [], pd.DataFrame({"t": [], "kind": [], "detail": []}))

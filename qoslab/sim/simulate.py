@@ -10,7 +10,9 @@ RUN produced:
   detail ``seed=0x...``), ``config_change`` for every :class:`ConfigChange`, ``run_stop``;
 * META: ``source="sim"``, the scenario name and parameters, the seed, the link, shaper, qdisc
   (as ``tc`` text) and traffic specs, the flows as the classifier saw them, ``tc -s``-like
-  counters, per-flow counters and the occupancy samples (see :func:`occupancy`).
+  counters, per-flow counters and the occupancy samples (see :func:`occupancy`);
+* DECISIONS (with ``SimConfig(decisions=True)``): one row per packet the qdisc tree saw
+  (:mod:`qoslab.qdiscs.decisions`).
 
 Deterministic: the same config (seed included) gives an identical RUN; nothing in it depends
 on the wall clock.
@@ -28,7 +30,9 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..qdiscs import BuildContext, FlowTable, Pfifo, build
-from ..qdiscs.seeds import perturbation_plan
+from ..qdiscs.changes import ConfigChange, apply_change
+from ..qdiscs.decisions import LoggedRoot
+from ..qdiscs.seeds import seed_schedule
 from ..runs import Run
 from .engine import Engine
 from .link import Link, TokenBucket
@@ -41,33 +45,6 @@ __all__ = ["SimConfig", "ConfigChange", "simulate", "occupancy", "root_spec", "O
 OCCUPANCY_KEY = "occupancy"
 #: Seconds the run continues after the sources stop, so the last replies come back.
 DRAIN = 3.0
-
-
-@dataclass(frozen=True)
-class ConfigChange:
-    """A change made while the experiment runs (``tc filter replace``, ``tc qdisc replace``).
-
-    Parameters
-    ----------
-    t
-        Seconds from the start.
-    detail
-        What changed, for the EVENTS row (e.g. the new ``tc`` line).
-    classifier
-        A new filter for the SFQ / fq_codel of the tree (``FlowClassifier``): ``tc filter
-        replace``; queued packets stay where they are.
-    qdisc
-        A new qdisc spec replacing the one under class ``parent`` (``tc qdisc replace``); the
-        old qdisc's queued packets are dropped, as the kernel's ``qdisc_destroy`` does.
-    parent
-        The class whose qdisc ``qdisc`` replaces (e.g. ``"1:10"``); ``None`` for the root.
-    """
-
-    t: float
-    detail: str
-    classifier: Any = None
-    qdisc: Any = None
-    parent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +73,9 @@ class SimConfig:
         identity reaches the classifier.
     name, params
         Scenario name and its parameters, for META.
+    decisions
+        Record what the qdisc tree decided for every packet (the DECISIONS table,
+        ``run.decisions``); off by default: it costs about a third of the run time.
     """
 
     traffic: tuple[TrafficSpec, ...]
@@ -109,6 +89,7 @@ class SimConfig:
     forwarded: bool = False
     name: str = "custom"
     params: dict = field(default_factory=dict)
+    decisions: bool = False
 
     def __post_init__(self) -> None:
         if not self.duration > 0:
@@ -123,33 +104,6 @@ def root_spec(config: SimConfig) -> Any:
     """The whole qdisc tree the simulation runs: the shaper's tree around the qdisc, or the
     qdisc alone."""
     return config.shaper.wrap(config.qdisc) if config.shaper is not None else config.qdisc
-
-
-def _seed_schedule(config: SimConfig) -> tuple[pd.DataFrame, list[int], list[float]]:
-    """Hash-change EVENTS, the seed list (index 0 at t=0) and the change times."""
-    plan = perturbation_plan(root_spec(config))
-    rng = np.random.default_rng([config.seed, 0x5EED])
-    initial = int.from_bytes(rng.bytes(plan.bits // 8), "little")
-    if plan.period > 0:
-        from ..hashing import hash_changes, seeds_from_events
-
-        events = hash_changes(0.0, config.duration, plan.period, bits=plan.bits,
-                              rng_seed=int(rng.integers(0, 2**63)))
-        at, seeds = seeds_from_events(events, initial=initial)
-        if len(events):
-            events = events.assign(detail=events["detail"].astype(str) + f" ({plan.what})")
-        return events, [int(s) for s in seeds], [float(x) for x in at]
-    if plan.zero_initial:
-        initial = 0  # sfq_change before 3.3 leaves the perturbation at 0 without perturb
-    return pd.DataFrame({"t": [], "kind": [], "detail": []}), [initial], []
-
-
-def _apply_change(root, change: ConfigChange, ctx: BuildContext, now: float) -> None:
-    if change.classifier is not None and not root.set_filter(change.classifier, now):
-        raise ConfigError(f"config change at t={change.t}: no SFQ or fq_codel in the tree to "
-                          "attach a filter to")
-    if change.qdisc is not None:
-        root.replace_child(change.parent, change.qdisc, ctx, now)
 
 
 def simulate(config: SimConfig) -> Run:
@@ -177,11 +131,15 @@ def simulate(config: SimConfig) -> Run:
     traffic = list(config.traffic)
     flows = flow_frame(traffic, forwarded=config.forwarded)
     mtu_bytes = config.link.mtu + 14
-    hash_events, seeds, change_times = _seed_schedule(config)
+    schedule = seed_schedule(root_spec(config), config.duration, config.seed)
+    hash_events, seeds, change_times = schedule.events, schedule.seeds, schedule.times
     ctx = BuildContext(FlowTable(flows), mtu_bytes=mtu_bytes, seeds=seeds,
                        txqueuelen=config.link.txqueuelen)
     root = build(root_spec(config), ctx)
-    leaf = root.children()[0] if config.shaper is not None else root
+    if config.decisions:
+        root = LoggedRoot(root)
+    leaf = root.children()[0] if config.shaper is not None else \
+        getattr(root, "root", root)
     end = config.duration + DRAIN
     engine = Engine(root, link_rate=config.link.rate, overhead=config.link.overhead,
                     duration=end, sample_interval=config.sample_interval,
@@ -208,7 +166,7 @@ def simulate(config: SimConfig) -> Run:
         engine.call_at(t, lambda now, i=i: root.on_hash_change(i, now))
     change_rows = []
     for change in sorted(config.changes, key=lambda c: c.t):
-        engine.call_at(change.t, lambda now, c=change: _apply_change(root, c, ctx, now))
+        engine.call_at(change.t, lambda now, c=change: apply_change(root, c, ctx, now))
         change_rows.append((float(change.t), "config_change", change.detail))
     engine.run()
     return _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events,
@@ -281,7 +239,9 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
         "sample_interval": config.sample_interval,
         OCCUPANCY_KEY: occ,
     }
-    return Run(probes, events, meta)
+    decisions = root.log.frame(labels) if isinstance(root, LoggedRoot) else None
+    return Run(probes, events, meta, decisions=decisions) if decisions is not None \
+        else Run(probes, events, meta)
 
 
 def _plain(value):

@@ -1,0 +1,201 @@
+"""The decision log: what a qdisc tree decided for every packet, whoever drives it.
+
+Every driver of the runtime qdiscs — the simulator, the userspace datapath, capture replay —
+records the same thing per packet: when it arrived, when the link took it (or that it was
+dropped), the class or band and the bucket the tree picked (the packet record's ``cls`` and
+``queue``, see :mod:`.runtime`), and which hash seed was in force. :class:`DecisionLog` holds
+those columns as plain lists while a run goes (appending is the cheapest thing CPython does)
+and turns them into the DECISIONS table (:data:`qoslab.schema.DECISIONS`) at the end.
+
+:class:`LoggedRoot` wraps a runtime root qdisc so that a driver gets the log without changing
+anything else: it numbers each packet at enqueue (the number travels with the packet as one
+more field of its record), stands in for the packet's owner to hear about drops, and notes
+the departure at dequeue.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .runtime import CLS, FID, OWNER, QUEUE, SIZE
+
+__all__ = ["DecisionLog", "LoggedRoot", "LOG", "decisions_frame"]
+
+#: Index of the log number appended to a packet record by :class:`LoggedRoot`.
+LOG = 8
+
+
+class DecisionLog:
+    """Columns of the decision log, appended to packet by packet.
+
+    Examples
+    --------
+    >>> log = DecisionLog()
+    >>> i = log.arrive(fid=0, size=1514, t=0.5, seed_index=0)
+    >>> log.decide(i, cls=-1, queue=7)
+    >>> log.depart(i, 0.75)
+    >>> log.frame(["flow a"])[["flow", "t_arrival", "t_departure", "queue", "dropped"]]
+         flow  t_arrival  t_departure  queue  dropped
+    0  flow a        0.5         0.75      7    False
+    """
+
+    __slots__ = ("fid", "size", "t_arrival", "t_departure", "cls", "queue", "seed_index",
+                 "dropped")
+
+    def __init__(self) -> None:
+        self.fid: list[int] = []
+        self.size: list[int] = []
+        self.t_arrival: list[float] = []
+        self.t_departure: list[float] = []
+        self.cls: list[int] = []
+        self.queue: list[int] = []
+        self.seed_index: list[int] = []
+        self.dropped: list[bool] = []
+
+    def __len__(self) -> int:
+        return len(self.fid)
+
+    def arrive(self, fid: int, size: int, t: float, seed_index: int) -> int:
+        """A packet reached the tree; return its number in the log."""
+        i = len(self.fid)
+        self.fid.append(fid)
+        self.size.append(size)
+        self.t_arrival.append(t)
+        self.t_departure.append(math.nan)
+        self.cls.append(-1)
+        self.queue.append(-1)
+        self.seed_index.append(seed_index)
+        self.dropped.append(False)
+        return i
+
+    def decide(self, i: int, cls: int, queue: int) -> None:
+        """The class / band and bucket the tree wrote into packet ``i``'s record."""
+        self.cls[i] = cls
+        self.queue[i] = queue
+
+    def depart(self, i: int, t: float) -> None:
+        """Packet ``i`` left the tree at ``t`` (the link took it)."""
+        self.t_departure[i] = t
+
+    def drop(self, i: int) -> None:
+        """Packet ``i`` was dropped."""
+        self.dropped[i] = True
+
+    def frame(self, labels: list[str], *, first: int = 0) -> pd.DataFrame:
+        """The DECISIONS table; ``labels[fid]`` names each flow, ``first`` numbers the first
+        packet."""
+        return decisions_frame(packet=np.arange(first, first + len(self), dtype=np.int64),
+                               fid=np.asarray(self.fid, dtype=np.int64), labels=labels,
+                               t_arrival=np.asarray(self.t_arrival, dtype=float),
+                               t_departure=np.asarray(self.t_departure, dtype=float),
+                               size=np.asarray(self.size, dtype=np.int64),
+                               cls=np.asarray(self.cls, dtype=np.int64),
+                               queue=np.asarray(self.queue, dtype=np.int64),
+                               seed_index=np.asarray(self.seed_index, dtype=np.int64),
+                               dropped=np.asarray(self.dropped, dtype=bool))
+
+
+def decisions_frame(*, packet: np.ndarray, fid: np.ndarray, labels, t_arrival: np.ndarray,
+                    t_departure: np.ndarray, size: np.ndarray, cls: np.ndarray,
+                    queue: np.ndarray, seed_index: np.ndarray, dropped: np.ndarray
+                    ) -> pd.DataFrame:
+    """The DECISIONS table from numpy columns (``cls`` and ``queue`` -1: NA).
+
+    The flow column is categorical: the codes are ``fid``, the categories ``labels``.
+    """
+    labels = [str(x) for x in labels]
+    if len(set(labels)) != len(labels):  # categories must be unique: number repeats
+        seen: dict[str, int] = {}
+        out = []
+        for x in labels:
+            seen[x] = seen.get(x, 0) + 1
+            out.append(x if seen[x] == 1 else f"{x} #{seen[x]}")
+        labels = out
+    flow = pd.Categorical.from_codes(fid, categories=pd.Index(labels, dtype=str)) \
+        if len(labels) else pd.Categorical([], categories=pd.Index([], dtype=str))
+    return pd.DataFrame({
+        "packet": packet.astype(np.int64),
+        "flow": flow,
+        "t_arrival": t_arrival.astype(float),
+        "t_departure": t_departure.astype(float),
+        "size": size.astype(np.int64),
+        "cls": pd.arrays.IntegerArray(cls.astype(np.int64), cls < 0),
+        "queue": pd.arrays.IntegerArray(queue.astype(np.int64), queue < 0),
+        "seed_index": seed_index.astype(np.int64),
+        "dropped": dropped.astype(bool),
+    })
+
+
+class _Owner:
+    """Stands in for a packet's owner: notes a drop, then tells the owner."""
+
+    __slots__ = ("owner", "log")
+
+    def __init__(self, owner: Any, log: DecisionLog) -> None:
+        self.owner = owner
+        self.log = log
+
+    def on_drop(self, pkt: list, now: float) -> None:
+        self.log.dropped[pkt[LOG]] = True
+        pkt[OWNER] = self.owner
+        self.owner.on_drop(pkt, now)
+
+    def on_sent(self, pkt: list, t: float) -> None:
+        pkt[OWNER] = self.owner
+        self.owner.on_sent(pkt, t)
+
+
+class LoggedRoot:
+    """A runtime root qdisc that records every decision into ``log``.
+
+    Drivers use it in place of the root: ``enqueue``, ``dequeue``, ``next_wake``,
+    ``on_hash_change`` (the seed index in force is noted for the next arrivals), and every
+    other attribute passes through to the wrapped root. Packets get their log number as one
+    more field (:data:`LOG`); their owner is replaced by a stand-in while they are in the tree
+    and put back when they leave or are dropped.
+    """
+
+    def __init__(self, root: Any, log: DecisionLog | None = None) -> None:
+        self.root = root
+        self.log = log if log is not None else DecisionLog()
+        self.seed_index = 0
+        self._owners: dict[int, _Owner] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.root, name)
+
+    @property
+    def next_wake(self) -> float:
+        return self.root.next_wake
+
+    @property
+    def qlen(self) -> int:
+        return self.root.qlen
+
+    def enqueue(self, pkt: list, now: float) -> None:
+        log = self.log
+        i = log.arrive(pkt[FID], pkt[SIZE], now, self.seed_index)
+        pkt.append(i)
+        owner = pkt[OWNER]
+        stand_in = self._owners.get(id(owner))
+        if stand_in is None:
+            stand_in = self._owners[id(owner)] = _Owner(owner, log)
+        pkt[OWNER] = stand_in
+        self.root.enqueue(pkt, now)
+        log.cls[i] = pkt[CLS]
+        log.queue[i] = pkt[QUEUE]
+
+    def dequeue(self, now: float):
+        pkt = self.root.dequeue(now)
+        if pkt is not None:
+            self.log.t_departure[pkt[LOG]] = now
+            pkt[OWNER] = pkt[OWNER].owner
+        return pkt
+
+    def on_hash_change(self, seed_index: int, now: float) -> None:
+        self.seed_index = seed_index
+        self.root.on_hash_change(seed_index, now)
