@@ -84,7 +84,8 @@ if __name__ == "__main__":
     table.to_parquet(out)
     print(json.dumps({"seconds": seconds, "planning": planned, "startup": startup,
                       "partitions": packets.npartitions, "packets": int(packets.divisions[-1]) + 1,
-                      "base": list(base.values()), "peak": list(peaks.values())}))
+                      "base": [base[w] for w in sorted(base)],
+                      "peak": [peaks[w] for w in sorted(base)]}))
     client.close()
     cluster.close()
 """

@@ -187,8 +187,9 @@ PACKETS: dict[str, str] = {
 #: Columns PACKETS gains when several captures are read as one set (``qoslab.read_captures``,
 #: ``qoslab.read_packets``). Together they name every frame: ``file`` is the capture's path
 #: relative to the set's folder (categories in the set's order), ``frame`` its frame number
-#: in that file, counted from 1 as Wireshark numbers frames. ``ifindex`` stays the interface
-#: within its file: an interface of the set is ``(file, ifindex)``.
+#: in that file, counted from 1 as Wireshark numbers frames. ``section`` and ``ifindex`` stay
+#: those of the file: an interface of the set is ``(file, section, ifindex)``. ``t`` counts
+#: from the earliest time-stamped packet of the whole set.
 CAPTURE_SET: dict[str, str] = {
     "file": "category",
     "frame": "int64",
