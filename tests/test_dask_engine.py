@@ -79,6 +79,8 @@ def test_flows(both, level):
     expected = flows(pk, level)
     assert len(expected) > 1000 and (expected["tunnel"] != "none").any()
     pd.testing.assert_frame_equal(flows(dk, level), expected)
+    tcp = (pk["proto"] == 6).fillna(False)  # any Dask expression of the frame works too
+    pd.testing.assert_frame_equal(flows(dk[dk["proto"] == 6], level), flows(pk[tcp], level))
 
 
 def test_echo_rtts_pair_across_files_and_chunks(both, captures):
