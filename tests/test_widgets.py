@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import html
+import re
 import sys
 
 import numpy as np
@@ -34,29 +36,96 @@ def test_missing_ipywidgets_is_a_clear_error(monkeypatch):
         RunBrowser(qoslab.data_path(BUNDLED))
 
 
+# ---- the rules every explorer follows ---------------------------------------------------------
+
+def shown_error(explorer) -> str:
+    """The one error line an explorer shows (asserting it is the only thing shown)."""
+    assert explorer.error_line.layout.display is None, "the error line is hidden"
+    assert explorer.output.outputs == (), "a stale result sits beside the error"
+    assert explorer.errors.layout.display == "none", "a traceback shows without being asked"
+    text = re.sub(r"<[^>]+>", "", explorer.error_line.value)
+    assert "Traceback" not in text and text.count("\n") == 0
+    return html.unescape(text)
+
+
+def assert_clean(explorer) -> None:
+    assert explorer.last_error is None, explorer.last_error
+    assert explorer.error_line.layout.display == "none" and explorer.errors.outputs == ()
+
+
 # ---- run browser ---------------------------------------------------------------------------
 
 def test_run_browser_draws_and_follows_controls():
     rb = RunBrowser({"bundled": qoslab.data_path(BUNDLED),
                      "nup": SHARED_FLENT / "test-tcp_nup.flent.gz"}, kind="scatter")
-    assert rb.last_error is None and rb.updates == 1
-    assert png_of(rb)[:4] == b"\x89PNG"
+    assert_clean(rb)
+    assert rb.updates == 1
+    assert "qoslab-chart-wrap" in html_of(rb)  # latency over time: a zoomable chart
+    assert [s["name"] for s in rb.figure.spec["series"]] == ["Ping (ms) ICMP", "Ping (ms) UDP"]
     assert "Ping (ms) UDP" in html_of(rb)  # the summary table
-    assert len([c for c in rb.figure.axes[0].collections
-                if (c.get_gid() or "").startswith("stream:")]) == 2
 
     rb.streams.value = ("Ping (ms) ICMP",)
-    assert [c.get_label() for c in rb.figure.axes[0].collections
-            if (c.get_gid() or "").startswith("stream:")] == ["Ping (ms) ICMP"]
+    assert [s["name"] for s in rb.figure.spec["series"]] == ["Ping (ms) ICMP"]
     assert list(rb.table.index) == ["Ping (ms) ICMP"]
 
     rb.kind.value = "bars"
+    assert png_of(rb)[:4] == b"\x89PNG"
     assert [len(ax.patches) for ax in rb.figure.axes] == [1, 1, 1]
+    assert rb.events.disabled and rb.lines.disabled  # bars draw neither
 
-    rb.run.value = "nup"
+    rb.run.value = ("nup",)
     assert rb.streams.options == ("Ping (ms) ICMP",) and rb.streams.value == ("Ping (ms) ICMP",)
     assert rb.table.loc["Ping (ms) ICMP", "received"] == 99
-    assert rb.last_error is None
+    assert_clean(rb)
+
+
+def test_run_browser_compares_several_runs_one_colour_each():
+    rb = RunBrowser({"bundled": qoslab.data_path(BUNDLED),
+                     "nup": SHARED_FLENT / "test-tcp_nup.flent.gz"}, kind="cdf",
+                    select=["bundled", "nup"])
+    assert_clean(rb)
+    gids = [ln.get_gid() for ln in rb.figure.axes[0].lines]
+    assert set(gids) == {"run:bundled", "run:nup"}
+    assert "bundled vs nup" in rb.figure.axes[0].get_title()
+    assert "2 runs compared" in rb.status.value
+    rb.kind.value = "box"
+    assert {p.get_gid() for p in rb.figure.axes[0].patches} == {"run:bundled", "run:nup"}
+    rb.kind.value = "line"
+    names = [s["name"] for s in rb.figure.spec["series"]]
+    assert "bundled: Ping (ms) ICMP" in names and "nup: Ping (ms) ICMP" in names
+
+
+def test_run_browser_offers_occupancy_only_for_a_run_that_has_it_and_names_its_events():
+    from qoslab import scenarios
+
+    sim = scenarios.get("sfq_perturb").run(duration=10.0)
+    lab = qoslab.load(qoslab.data_path("lab/bufferbloat.json.gz"))
+    rb = RunBrowser({"lab": lab, "sim": sim}, kind="cdf")
+    kinds = [v for _label, v in rb.kind.options]
+    assert "occupancy" not in kinds  # the lab run has no occupancy samples
+    assert "config change" in rb.events.description and "hash" not in rb.events.description
+    rb.run.value = ("sim",)
+    assert "occupancy" in [v for _label, v in rb.kind.options]
+    assert "hash change" in rb.events.description
+    rb.kind.value = "occupancy"
+    assert_clean(rb)
+    assert any((c.get_gid() or "").startswith("flow:") for c in rb.figure.axes[0].collections)
+    rb.run.value = ("sim", "lab")  # occupancy cannot draw two runs: the kind falls back
+    assert rb.kind.value == "cdf" and "occupancy" not in [v for _l, v in rb.kind.options]
+    assert_clean(rb)
+
+
+def test_run_browser_lists_a_run_given_twice_once():
+    from qoslab import scenarios
+
+    a = scenarios.get("bufferbloat").run(duration=10.0)
+    b = scenarios.get("bufferbloat").run(duration=10.0)  # the same simulation again
+    rb = RunBrowser({"pfifo limit 1000": a, "pfifo, limit 1000": b, "flent": qoslab.load(
+        qoslab.data_path(BUNDLED))}, kind="cdf")
+    assert list(rb.runs) == ["pfifo limit 1000", "flent"]
+    assert rb.aliases == {"pfifo, limit 1000": "pfifo limit 1000"}
+    assert [label for label, _v in rb.run.options][0] == \
+        "pfifo limit 1000 (= pfifo, limit 1000)"
 
 
 def test_run_browser_caches_by_controls():
@@ -69,17 +138,21 @@ def test_run_browser_caches_by_controls():
     assert rb._compute.cache_info().hits == 1
 
 
-def test_run_browser_callback_errors_are_shown_and_direct_update_raises():
+def test_run_browser_error_replaces_the_result_with_one_line():
     rb = RunBrowser(qoslab.data_path(BUNDLED), kind="cdf")
     rb.streams.value = ()  # the callback catches ...
     assert isinstance(rb.last_error, ConfigError)
-    assert rb.errors.layout.display is None  # visible
-    assert "select at least one stream" in rb.errors.outputs[0]["data"]["text/plain"]
+    assert shown_error(rb) == "⚠ select at least one stream"
+    assert rb.details.layout.display is None  # the traceback is there when asked for
+    rb.details.value = True
+    assert rb.errors.layout.display is None
+    assert "Traceback" in rb.errors.outputs[0]["data"]["text/plain"]
     with pytest.raises(ConfigError, match="at least one stream"):
         rb.update()  # ... a direct call raises
     rb.streams.value = ("Ping (ms) UDP",)
-    assert rb.last_error is None and rb.errors.outputs == ()
-    assert rb.errors.layout.display == "none"
+    assert_clean(rb)
+    assert rb.errors.layout.display == "none" and rb.details.layout.display == "none"
+    assert html_of(rb)
 
 
 def test_broken_compute_function_fails_update_and_shows_in_callback(monkeypatch):
@@ -93,8 +166,9 @@ def test_broken_compute_function_fails_update_and_shows_in_callback(monkeypatch)
     monkeypatch.setattr(mod, "plot_kind", broken)
     rb.kind.value = "hist"  # a new key: not cached, goes through the broken function
     assert isinstance(rb.last_error, ZeroDivisionError)
+    line = shown_error(rb)
+    assert "internal error (ZeroDivisionError: deliberately broken plot)" in line
     assert "deliberately broken plot" in rb.errors.outputs[0]["data"]["text/plain"]
-    assert "ZeroDivisionError" in rb.status.value
     with pytest.raises(ZeroDivisionError):
         rb.update()
 
@@ -115,12 +189,12 @@ def test_run_browser_rejects_runs_without_probes():
 
 # ---- perturb explorer ------------------------------------------------------------------------
 
-def fake_perturb(perturb, seed, duration=20.0):
+def fake_perturb(perturb, seed, duration=20.0, **_other):
     """A stand-in for the simulator: 1 probe per 0.1 s, a 50 ms spike after each rehash."""
     from qoslab.widgets.perturb import PerturbResult
 
     t = np.arange(0, duration, 0.1)
-    changes = np.arange(perturb, duration, perturb)
+    changes = np.arange(perturb, duration, perturb) if perturb else np.array([])
     after = np.zeros(t.shape, dtype=bool)
     for c in changes:
         after |= (t >= c) & (t < c + 0.3)
@@ -132,34 +206,97 @@ def fake_perturb(perturb, seed, duration=20.0):
     return PerturbResult(run, qoslab.analysis.spikes_vs_events(run))
 
 
-def test_perturb_explorer_redraws_with_hash_changes_on_run():
+def test_perturb_explorer_redraws_on_run_and_marks_a_stale_result():
     from qoslab.widgets import PerturbExplorer
 
     pe = PerturbExplorer(perturb=5, seed=1, compute=fake_perturb, duration=20.0)
-    assert pe.last_error is None and pe.updates == 1
-    hc = [c for c in pe.figure.axes[0].collections if c.get_gid() == "events:hash_change"]
-    assert len(hc[0].get_segments()) == 3  # 5, 10, 15 s
-    assert len([p for p in pe.figure.axes[0].patches if p.get_gid() == "spike"]) == 3
+    assert_clean(pe)
+    assert pe.updates == 1
+    (hc,) = pe.chart.spec["events"]
+    assert hc["kind"] == "hash_change" and len(hc["t"]) == 3  # 5, 10, 15 s
+    assert len(pe.chart.spec["spans"][0]["t0"]) == 3
+    assert "perturb 5 s" in pe.chart.spec["title"]
     assert "fraction aligned" in pe.output.outputs[1]["data"]["text/html"]
-    pe.perturb.value = 2
-    assert pe.updates == 1  # no recomputation until Run is pressed
+    pe.perturb.editor.value = "2"
+    assert pe.updates == 1  # no recomputation until Run is pressed ...
+    assert "qoslab-stale" in pe.output._dom_classes  # ... and the old result says so
+    assert "press Run" in pe.status.value
     pe.button.click()
-    assert pe.updates == 2
-    hc = [c for c in pe.figure.axes[0].collections if c.get_gid() == "events:hash_change"]
-    assert len(hc[0].get_segments()) == 9
-    assert pe.perturb.continuous_update is False
+    assert pe.updates == 2 and "qoslab-stale" not in pe.output._dom_classes
+    assert len(pe.chart.spec["events"][0]["t"]) == 9
+    assert "perturb 2 s" in pe.chart.spec["title"] and "perturb 2 s" in pe.status.value
+
+
+def test_perturb_explorer_is_busy_while_it_runs_and_prints_nothing(capfd):
+    from qoslab.widgets import PerturbExplorer
+
+    seen = []
+
+    def watching(**values):
+        seen.append((pe.button.disabled, pe.button.description, pe.busy,
+                     "qoslab-busy" in pe.output._dom_classes, pe.status.value))
+        pe.button.click()  # a second click while running does nothing
+        return fake_perturb(**values)
+
+    pe = PerturbExplorer(perturb=5, compute=fake_perturb, duration=20.0)
+    pe.compute = watching
+    capfd.readouterr()
+    pe.perturb.editor.value = "4"
+    pe.button.click()
+    (during,) = seen
+    assert during[:4] == (True, "Running…", True, True)
+    assert "running sfq_perturb: perturb 4 s" in during[4]
+    assert not pe.button.disabled and pe.button.description == "Run" and not pe.busy
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""  # nothing for JupyterLab's log console
+
+
+def test_perturb_explorer_controls_come_from_the_scenario_with_units_and_ranges():
+    from qoslab import scenarios
+    from qoslab.widgets import PerturbExplorer
+
+    pe = PerturbExplorer(compute=fake_perturb, duration=20.0)
+    declared = [p.name for p in scenarios.get("sfq_perturb").params]
+    assert set(pe.params) == set(declared)
+    rate = pe.params["shaper_rate"]
+    assert rate.editor.value == "900kbit" and "1 kbit/s … 100 Gbit/s" in rate.hint.value
+    assert rate.slider is not None and rate.slider.label == "900 kbit/s"  # log: a slider
+    assert "interval (s)" in pe.params["interval"].label.value
+    assert "0 = no perturbation" in pe.perturb.hint.value
+    pe.perturb.editor.value = "0"  # 0 is allowed and means something
+    pe.button.click()
+    assert_clean(pe)
+    assert "perturb off" in pe.chart.spec["title"] and pe.chart.spec["events"] == []
+
+
+def test_perturb_explorer_bad_value_one_clear_line_and_no_stale_figure():
+    from qoslab.widgets import PerturbExplorer
+
+    pe = PerturbExplorer(perturb=5, duration=20.0)  # the real scenario
+    assert html_of(pe)
+    pe.params["interval"].editor.value = "0"
+    pe.button.click()
+    assert shown_error(pe) == "⚠ interval = 0 s: expected 0.001 … 60 s"
+    pe.params["interval"].editor.value = "0.2"
+    pe.params["shaper_rate"].editor.value = "fast"
+    pe.button.click()
+    assert "shaper_rate" in shown_error(pe) and "bit/s" in shown_error(pe)
+    pe.params["shaper_rate"].editor.value = "800kbit"
+    pe.button.click()
+    assert_clean(pe)
+    assert pe.result.run.meta["params"]["shaper_rate"] == 800_000
 
 
 def test_perturb_explorer_broken_compute_fails_loudly():
     from qoslab.widgets import PerturbExplorer
 
-    def broken(perturb, seed, duration=20.0):
+    def broken(**values):
         raise RuntimeError("deliberately broken simulator")
 
     pe = PerturbExplorer(compute=broken, duration=20.0)  # the first draw is a callback
     assert isinstance(pe.last_error, RuntimeError)
+    assert "deliberately broken simulator" in shown_error(pe)
     assert "deliberately broken simulator" in pe.errors.outputs[0]["data"]["text/plain"]
-    assert pe.errors.layout.display is None
     with pytest.raises(RuntimeError, match="deliberately broken"):
         pe.update()
 
@@ -235,6 +372,55 @@ def test_key_picker_live_tc_line_and_sharing():
     assert "perturb 10" in kp.tc_line
 
 
+def test_key_picker_disables_keys_the_profile_lacks_and_never_shows_a_stale_result():
+    from qoslab.widgets import KeyPicker
+
+    kp = KeyPicker(tunnel_packets(), keys=["src", "tunnel-src", "tunnel-dst"],
+                   profile="tunnel-patch")
+    assert_clean(kp)
+    assert "keys src,tunnel-src,tunnel-dst" in kp.tc_line
+    kp.profile.value = "5.18+"  # no tunnel-* keys in this era
+    assert_clean(kp)  # no traceback: the keys went away with the profile
+    assert all(kp.keys[k].disabled and not kp.keys[k].value
+               for k in kp.keys if k.startswith("tunnel-"))
+    assert "5.18+ has no tunnel-src" in kp.keys["tunnel-src"].tooltip
+    assert "keys src divisor" in kp.tc_line and kp.selected_keys == ("src",)
+    kp.profile.value = "proposed-fix"  # a patched profile again: the user's ticks come back
+    assert kp.keys["tunnel-src"].value and not kp.keys["tunnel-src"].disabled
+    assert "keys src,tunnel-src,tunnel-dst" in kp.tc_line
+
+    kp.keys["src"].value = False
+    kp.keys["tunnel-src"].value = False
+    kp.keys["tunnel-dst"].value = False
+    assert shown_error(kp) == "⚠ tick at least one cls_flow key"
+    assert kp.tc.value == "" and kp.table is None and kp.tc_line is None  # nothing stale
+    kp.keys["dst"].value = True
+    assert_clean(kp)
+    kp.divisor.value = 1
+    assert "1 class used" in kp.status.value and "5 flows" in kp.status.value
+    kp.seed.value = "zz"
+    assert "hashrnd = 'zz'" in shown_error(kp)
+
+
+def test_key_picker_shows_the_seed_in_hex_as_the_notebook_writes_it():
+    from qoslab.widgets import KeyPicker
+
+    kp = KeyPicker(keys=("dst",), seed=0x5EED5EED)
+    assert kp.seed.value == "0x5eed5eed"
+    kp.seed.value = "0x10"
+    assert_clean(kp)
+
+
+def test_capture_explorer_keys_are_disabled_for_sfqs_own_hash():
+    from qoslab.widgets import CaptureExplorer
+
+    ce = CaptureExplorer(tunnel_packets(), target="sfq", trials=5)
+    assert all(box.disabled for box in ce.keys.values())
+    ce.target.value = "cls_flow"
+    assert not ce.keys["src"].disabled and ce.keys["tunnel-src"].disabled  # 5.18+: none
+    assert_clean(ce)
+
+
 def test_key_picker_without_packets_shows_only_the_tc_line():
     from qoslab.widgets import KeyPicker
 
@@ -259,14 +445,23 @@ def test_perturb_explorer_on_the_real_simulator():
     assert len(hc[0].get_segments()) == len(in_range) >= 3
     assert pe.result.alignment.n_spikes == pe.result.report.n_events < len(pe.result.spikes)
     assert pe.result.period.period == pytest.approx(5, abs=0.25)  # found from latency alone
-    assert "period from latency alone" in pe.status.value.lower()
+    assert "period from latency alone" in pe.chart.spec["subtitle"].lower()
     # the pure function is cached on its arguments: the explorer got the very same object
     assert perturb_experiment(**pe.values()) is pe.result
-    pe.params["profile"].value = "5.18+"
-    pe.perturb.value = 10
+    pe.params["profile"].editor.value = "5.18+"
+    pe.perturb.set(10)
+    assert pe.perturb.editor.value == "10"
     pe.button.click()
     assert pe.last_error is None
     assert pe.result.run.meta["params"]["perturb"] == 10
+    assert pe.result.run.meta["params"]["profile"] == "5.18+"
+    # the chart carries exactly the hash changes inside the probes' span
+    (hc,) = pe.chart.spec["events"]
+    t_probe = pe.result.run.probes["t_sent"]
+    events = pe.result.run.events
+    inside = (events["kind"] == "hash_change") & events["t"].between(t_probe.min(),
+                                                                       t_probe.max())
+    assert len(hc["t"]) == int(inside.sum())
 
 
 # ---- capture explorer --------------------------------------------------------------------------

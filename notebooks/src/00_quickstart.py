@@ -58,3 +58,13 @@ plots.cdf(run)
 #
 # `qoslab report` (what `make demo` runs) executes them all and writes HTML pages to `reports/`
 # that show every figure and widget without a network connection.
+
+# %% [markdown]
+# ## What to try next
+#
+# * `qoslab.load` your own flent file (`*.flent.gz`) or a ping-exp data file and run the cells
+#   again with `RUN_FILE` pointing at it.
+# * `qoslab plot FILE --kind line -o FILE.html` writes the zoomable chart above as a page you can
+#   mail to someone; `qoslab plot A B --kind cdf -o ab.png` compares two runs.
+# * `qoslab run --help` lists the simulated experiments; `qoslab run bufferbloat -w b.json.gz`
+#   makes a RUN to load here.

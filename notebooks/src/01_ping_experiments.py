@@ -171,3 +171,11 @@ browser = widgets.RunBrowser({"lab: TOS under a flood": lab, "loopback": live,
                               "flent ping": flent_run}, kind="cdf")
 browser.update()   # once outside any callback: an error fails the notebook here
 browser
+
+# %% [markdown]
+# ## What to try next
+#
+# * Tick two runs in the browser (Ctrl + click): CDFs and boxes get one colour per run, as
+#   flent draws several data files.
+# * On a machine you administer, `sudo qoslab lab pfifo_fast_tos -w tos.json.gz` records the run
+#   of section 2 yourself; `qoslab ping -r tos.json.gz -l` redraws it as ping-exp did.

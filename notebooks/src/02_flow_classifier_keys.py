@@ -185,3 +185,14 @@ picker = widgets.KeyPicker(uplink, keys=plain_keys, profile=OLD_PROFILE, divisor
                            seed=HASHRND)
 picker.update()   # once outside any callback: an error fails the notebook here
 picker
+
+# %% [markdown]
+# ## What to try next
+#
+# * In the key picker, switch the profile to `5.18+`: the `tunnel-*` keys go grey (that kernel
+#   has none) and the plain keys already separate the tunnelled flows — the dissector looks
+#   inside.
+# * Tick only `dst`: every flow to one host shares a class. Then set the divisor to 1: one class
+#   for all, the FIFO SFQ was meant to replace.
+# * `qoslab hash YOUR.pcap --keys ... --profile ...` answers the same question for your own
+#   capture, from a shell.

@@ -37,9 +37,9 @@
 # parameters
 PERTURB = 5.0        # seconds between hash changes
 SEED = 1             # simulator seed: same seed, same run
-DURATION = 60.0      # simulated seconds
+DURATION = 120.0     # simulated seconds
 SWEEP = [3, 5, 8, 20, 0]   # perturb intervals for the blind test (0: no perturbation)
-SWEEP_DURATION = 90.0
+SWEEP_DURATION = 120.0
 
 # %%
 %matplotlib inline
@@ -137,8 +137,10 @@ ax.set(xlabel="candidate period (s)", ylabel="R", title="phase-folding periodogr
 
 # %% [markdown]
 # A blind test: simulate other perturb intervals, hide the events, and infer the period from
-# the ping log alone. With too few spikes (a long interval in a short run) or none at all
-# (perturbation off) the answer is "no grid found" — NaN — rather than a guess.
+# the ping log alone. Only some hash changes hand a flood a slot with stale allotment, so a
+# two-minute run shows a handful of spikes at most; with too few (a long interval, or an
+# interval whose changes happen not to hit such a slot) or none at all (perturbation off) the
+# answer is "no grid" — NaN, with its p-value — rather than a guess.
 
 # %%
 rows = []
@@ -167,10 +169,13 @@ plots.latency_chart(modern, kind="scatter", logy=True)
 # %% [markdown]
 # ## 6. Explore
 #
-# The perturb explorer reruns the simulator for the interval, seed and scenario parameters you
-# choose when you press *Run* (runs are cached, so going back costs nothing) and redraws
-# latency with the hash changes, the detected spikes and the alignment statistic. In this
-# rendered page the controls are frozen at their initial values: run the notebook to play.
+# The perturb explorer runs the `sfq_perturb` scenario (`qoslab run sfq_perturb --help` lists
+# the same parameters, units and ranges) for the values you choose when you press *Run* — runs
+# are cached, so going back costs nothing — and redraws latency with the hash changes, the
+# spike events and the alignment statistic, computed by the same `spikes_vs_events` as above.
+# Type a value with its unit (`800kbit`, `0.5`), or 0 for no perturbation; a value out of
+# range gets one line saying the allowed range. In this rendered page the controls are frozen
+# at their initial values (the chart still zooms): run the notebook to play.
 
 # %%
 from qoslab import widgets
@@ -178,3 +183,17 @@ from qoslab import widgets
 explorer = widgets.PerturbExplorer(perturb=int(PERTURB), seed=SEED, duration=DURATION)
 explorer.update()   # once outside any callback: an error fails the notebook here
 explorer
+
+# %% [markdown]
+# ## What to try next
+#
+# * In the explorer, set the profile to `5.18+` and press *Run*: the same hash changes, no
+#   spikes (section 5). Then `2.6.37-3.2`, the era between the fixes.
+# * Set `perturb` to 0: no hash changes, no spikes — and the two floods, sharing one bucket
+#   forever, keep each other company (the occupancy figure of section 1 says why).
+# * Lower `shaper_rate` to `600kbit`: a spike is the time to drain a stale allotment, so it grows
+#   as the rate falls.
+# * Run the real thing: `sudo qoslab run sfq_perturb --backend kernel` needs a kernel with
+#   `sch_sfq` (this machine's lacks it); `qoslab run sfq_perturb -w run.json.gz` simulates it
+#   from the shell, and `qoslab plot run.json.gz --kind line --spikes -o run.html` gives a
+#   zoomable page.

@@ -187,3 +187,13 @@ browser = widgets.RunBrowser({**{f"pfifo limit {k}": r for k, r in fifo_runs.ite
                              kind="cdf")
 browser.update()   # once outside any callback: an error fails the notebook here
 browser
+
+# %% [markdown]
+# ## What to try next
+#
+# * Select several runs in the browser (Ctrl + click) and plot `cdf` or `box`: the queue limits
+#   side by side, one colour each.
+# * Change `QUEUE_LIMITS` or `LINK_MBIT` in the parameters cell (or `qoslab report -p
+#   LINK_MBIT=2`) and check the dashed full-queue line still predicts the plateau.
+# * `qoslab run bufferbloat --qdisc fq_codel -w fq.json.gz` and `--qdisc pfifo`, then
+#   `qoslab plot pfifo.json.gz fq.json.gz --kind cdf`: the lesson in two commands.

@@ -127,3 +127,13 @@ browser = widgets.RunBrowser({"old table": old, "new table": new, "lab (Linux 6.
                              kind="cdf")
 browser.update()   # once outside any callback: an error fails the notebook here
 browser
+
+# %% [markdown]
+# ## What to try next
+#
+# * Add `0x28` (DSCP AF11) and `0x2e` to `TOS_VALUES`: which band does pfifo_fast give them, and
+#   why is DSCP the wrong mental model for this qdisc?
+# * Compare both simulated runs in the browser (Ctrl + click, `cdf`): the ping's price for
+#   treating ECN traffic fairly.
+# * `qoslab run pfifo_fast_ecn --table old` and `--table new` from a shell give the same two
+#   RUNs.

@@ -77,7 +77,9 @@ class SpikeReport:
             ("expected by chance", f"{a.expected_fraction:.3f}"),
             ("alignment", str(a.p)),
             ("period from latency alone",
-             "none found" if est.period != est.period else f"{est.period:.2f} s"),
+             f"{est.period:.2f} s" if est.significant() else
+             "no significant grid" + ("" if est.period != est.period
+                                      else f" (best {est.period:.2f} s)")),
             ("period test", str(est.p)),
         ]
         return pd.DataFrame(rows, columns=["figure", "value"]).set_index("figure")

@@ -330,7 +330,11 @@ def describe_run(meta: dict, what: str = "") -> str:
             text += f", {when}"
     elif source == "sim":
         text = f"{meta.get('scenario') or meta.get('name') or 'simulation'}, simulated"
-        detail = [str(meta["qdisc"])] if meta.get("qdisc") else []
+        detail = [_leaf_qdisc(str(meta["qdisc"]))] if meta.get("qdisc") else []
+        profile = (meta.get("params") or {}).get("profile") if isinstance(
+            meta.get("params"), dict) else None
+        if profile:
+            detail.append(f"profile {profile}")
         if meta.get("seed") is not None:
             detail.append(f"seed {meta['seed']}")
         if detail:
@@ -352,6 +356,20 @@ def describe_run(meta: dict, what: str = "") -> str:
         if when:
             text += f", {when}"
     return f"{text} — {what}" if what else text
+
+
+def _leaf_qdisc(tc: str) -> str:
+    r"""The last qdisc of a tc script without its plumbing: ``'sfq limit 10 perturb 5'``.
+
+    >>> _leaf_qdisc("tc qdisc add dev DEV root handle 1: htb default 10\n"
+    ...             "tc qdisc add dev DEV parent 1:10 handle 10: sfq limit 10 perturb 5")
+    'sfq limit 10 perturb 5'
+    """
+    import re
+
+    last = tc.strip().splitlines()[-1] if tc.strip() else ""
+    m = re.search(r"(?:\broot|\bparent \S+)(?: handle \S+)?\s+(.*)$", last)
+    return (m.group(1) if m else last).strip()
 
 
 def _when(value) -> str:

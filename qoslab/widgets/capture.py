@@ -136,14 +136,25 @@ class CaptureExplorer(Explorer):
         self._compute = functools.lru_cache(maxsize=32)(self._compute_uncached)
         grid = w.GridBox(list(self.keys.values()),
                          layout=w.Layout(grid_template_columns="repeat(6, 11em)"))
+        self._switch_keys()
+        self.target.observe(self._switch_keys, names="value")
+        self.profile.observe(self._switch_keys, names="value")
         self._finish_init(observe=[*self.keys.values(), *self.controls], initial=False)
-        self.widget.children = (grid, *self.widget.children)
+        self.widget.children = (self.widget.children[0], grid, *self.widget.children[1:])
         self.refresh()
+
+    def _switch_keys(self, _change=None) -> None:
+        """Keys mean nothing for SFQ's own hash; a profile without a key cannot tick it."""
+        from .key_picker import keys_of_profile
+
+        have = set(keys_of_profile(self.profile.value))
+        for key, box in self.keys.items():
+            box.disabled = self.target.value != "cls_flow" or key not in have
 
     @property
     def selected_keys(self) -> tuple[str, ...]:
         """The ticked keys, in table order."""
-        return tuple(k for k, box in self.keys.items() if box.value)
+        return tuple(k for k, box in self.keys.items() if box.value and not box.disabled)
 
     def _compute_uncached(self, keys, profile, divisor, seed, target):
         report = capture_sharing(self.packets, keys, profile, divisor, seed, target,

@@ -102,12 +102,44 @@ def classify_flows(
     return line, table
 
 
+def keys_of_profile(profile: str) -> tuple[str, ...]:
+    """The cls_flow keys a kernel profile has (the ``tunnel-*`` keys only with the patch).
+
+    Asks the key parser itself (:func:`qoslab.hashing.keys.parse_keys`), so the answer is the
+    one the classifier gives.
+
+    Examples
+    --------
+    >>> "tunnel-src" in keys_of_profile("5.18+"), "tunnel-src" in keys_of_profile("tunnel-patch")
+    (False, True)
+    """
+    from ..hashing import FLOW_KEYS
+    from ..hashing.keys import parse_keys
+    from ..hashing.profiles import get_profile
+
+    prof = get_profile(profile)
+    have = []
+    for key in FLOW_KEYS:
+        try:
+            parse_keys([key], prof)
+        except ConfigError:
+            continue
+        have.append(key)
+    return tuple(have)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else ("es" if word.endswith("s") else "s"))
+
+
 class KeyPicker(Explorer):
     """Pick cls_flow keys and parameters; see the ``tc filter`` line and the classes live.
 
-    One checkbox per ``cls_flow`` key (tunnel keys included), a kernel profile dropdown,
-    divisor, perturb and seed inputs. The tc line is :meth:`FlowClassifier.to_tc` of the
-    current choice; with ``packets`` the flow → class table shows which flows share a class.
+    One checkbox per ``cls_flow`` key, a kernel profile dropdown, divisor, perturb and seed
+    inputs. Keys the chosen profile lacks (the ``tunnel-*`` keys outside the patched
+    profiles) are unticked and disabled, and ticked again when a profile that has them comes
+    back. The tc line is :meth:`FlowClassifier.to_tc` of the current choice; with ``packets``
+    the flow → class table shows which flows share a class.
 
     Parameters
     ----------
@@ -119,7 +151,7 @@ class KeyPicker(Explorer):
     Attributes
     ----------
     tc_line, table
-        The current result of :func:`classify_flows`.
+        The current result of :func:`classify_flows` (None after an error).
 
     Examples
     --------
@@ -139,39 +171,89 @@ class KeyPicker(Explorer):
 
         w = self.w
         self.packets = packets
+        if isinstance(keys, str):
+            keys = [k.strip() for k in keys.split(",") if k.strip()]
         unknown = [k for k in keys if k not in FLOW_KEYS]
         if unknown:
             raise ConfigError(f"unknown cls_flow key(s) {', '.join(unknown)}; known: "
                               f"{', '.join(FLOW_KEYS)}")
+        if profile not in PROFILES:
+            raise ConfigError(f"unknown kernel profile {profile!r}; known: {', '.join(PROFILES)}")
         self.keys = {k: w.Checkbox(value=k in keys, description=k, indent=False,
                                    layout=w.Layout(width="11em")) for k in FLOW_KEYS}
         self.profile = w.Dropdown(options=list(PROFILES), value=profile, description="profile")
-        self.divisor = w.BoundedIntText(value=divisor, min=1, max=65536, description="divisor")
+        self.divisor = w.BoundedIntText(value=divisor, min=1, max=65536, description="divisor",
+                                        tooltip="number of classes (1 … 65536)")
         self.perturb = w.BoundedIntText(value=perturb or 0, min=0, max=86400,
-                                        description="perturb (s)")
-        self.seed = w.IntText(value=seed, description="seed")
+                                        description="perturb (s)",
+                                        tooltip="seconds between hash seed changes; 0 = never")
+        self.seed = w.Text(value=f"0x{int(seed):x}", description="hashrnd",
+                           continuous_update=False,
+                           tooltip="the filter's random seed (hex 0x… or decimal)")
         self.tc = w.HTML()
         self.controls = [self.profile, self.divisor, self.perturb, self.seed]
         self._compute = functools.lru_cache(maxsize=64)(self._compute_uncached)
+        self._wanted: set[str] = set()  # keys unticked only because the profile lacks them
+        self._apply_profile()
+        self.profile.observe(self._on_profile, names="value")
         grid = w.GridBox(list(self.keys.values()),
                          layout=w.Layout(grid_template_columns="repeat(6, 11em)"))
-        self._finish_init(observe=[*self.keys.values(), *self.controls], initial=False)
-        self.widget.children = (grid, *self.widget.children[:-1], self.tc, self.output)
+        self._finish_init(observe=[*self.keys.values(), self.divisor, self.perturb, self.seed],
+                          initial=False)
+        self.widget.children = (self.widget.children[0], grid, *self.widget.children[1:-1],
+                                self.tc, self.output)
         self.refresh()
 
     @property
     def selected_keys(self) -> tuple[str, ...]:
         """The ticked keys, in table order."""
-        return tuple(k for k, box in self.keys.items() if box.value)
+        return tuple(k for k, box in self.keys.items() if box.value and not box.disabled)
+
+    def _apply_profile(self) -> None:
+        have = set(keys_of_profile(self.profile.value))
+        self._held += 1
+        try:
+            for key, box in self.keys.items():
+                if key in have:
+                    box.disabled = False
+                    box.tooltip = None
+                    if key in self._wanted:
+                        box.value = True
+                        self._wanted.discard(key)
+                else:
+                    if box.value:
+                        self._wanted.add(key)
+                        box.value = False
+                    box.disabled = True
+                    box.tooltip = f"profile {self.profile.value} has no {key} key"
+        finally:
+            self._held -= 1
+
+    def _on_profile(self, _change) -> None:
+        self._apply_profile()
+        self._on_change()
+
+    def _seed_value(self) -> int:
+        text = str(self.seed.value).strip()
+        try:
+            value = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+        except ValueError:
+            raise ConfigError(f"hashrnd = {text!r}: expected an integer (0x… for hex) in "
+                              "0 … 0xffffffff") from None
+        if not 0 <= value <= 0xFFFFFFFF:
+            raise ConfigError(f"hashrnd = {text}: expected 0 … 0xffffffff (a 32-bit seed)")
+        return value
 
     def _compute_uncached(self, keys, profile, divisor, perturb, seed):
         return classify_flows(self.packets, keys, profile, divisor, perturb, seed)
 
     def update(self) -> None:
         """Recompute the tc line and the class table (raises on error)."""
+        self.tc_line, self.table = None, None
+        self.tc.value = ""
         self.tc_line, self.table = self._compute(self.selected_keys, self.profile.value,
                                                  self.divisor.value, self.perturb.value or None,
-                                                 self.seed.value)
+                                                 self._seed_value())
         self.tc.value = text_bundle(self.tc_line)["data"]["text/html"]
         if self.table is None:
             self.show()
@@ -180,7 +262,8 @@ class KeyPicker(Explorer):
         shared = self.table.loc[self.table["flows_in_class"] > 1, "flow"].nunique()
         periods = self.table["period"].nunique()
         self.show(table_bundle(self.table, caption="flow → class"))
-        self.status.value = (f"{self.table['flow'].nunique()} flows, "
-                             f"{self.table['class'].nunique()} classes used"
+        self.status.value = (f"{_plural(self.table['flow'].nunique(), 'flow')}, "
+                             f"{_plural(self.table['class'].nunique(), 'class')} used"
                              + (f" over {periods} perturbation periods" if periods > 1 else "")
-                             + f"; {shared} flow(s) share a class with another flow")
+                             + f"; {shared} flow{'' if shared == 1 else 's'} share"
+                             + ("s" if shared == 1 else "") + " a class with another flow")

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import functools
-import inspect
+import html
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from ..runs import Run
-from ._base import Explorer, figure_bundle, table_bundle, text_bundle
+from ._base import Explorer, html_bundle, table_bundle
+from .controls import ParamControls
 
-__all__ = ["PerturbExplorer", "PerturbResult", "perturb_experiment", "scenario_parameters"]
+__all__ = ["PerturbExplorer", "PerturbResult", "perturb_experiment", "scenario_parameters",
+           "SCENARIO"]
 
-#: Parameters the explorer shows as their own controls (the others come from the signature).
-_OWN = ("perturb", "seed")
+#: The registered scenario the explorer runs (:func:`qoslab.scenarios.get`).
+SCENARIO = "sfq_perturb"
+#: Parameters shown first, in this order (the others follow in declaration order).
+_FIRST = ("perturb", "seed", "duration", "interval", "profile", "limit")
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,16 @@ class PerturbResult:
         return self.report.table()
 
 
+def scenario_params() -> tuple:
+    """The :class:`~qoslab.scenarios.Param` tuple of the scenario (one declaration, in the
+    registry)."""
+    from .. import scenarios
+
+    return scenarios.get(SCENARIO).params
+
+
 def scenario_parameters() -> dict[str, Any]:
-    """The numeric and text parameters of ``qoslab.sim.scenarios.sfq_perturb`` (defaults).
+    """The scenario's parameters and their defaults, except ``perturb`` and ``seed``.
 
     Examples
     --------
@@ -55,31 +68,26 @@ def scenario_parameters() -> dict[str, Any]:
     >>> "duration" in p and "perturb" not in p
     True
     """
-    from ..sim.scenarios import sfq_perturb
-
-    out = {}
-    for name, p in inspect.signature(sfq_perturb).parameters.items():
-        if name in _OWN or p.default is inspect.Parameter.empty:
-            continue
-        if isinstance(p.default, (int, float, str)) and not isinstance(p.default, bool):
-            out[name] = p.default
-    return out
+    return {p.name: p.default for p in scenario_params() if p.name not in ("perturb", "seed")}
 
 
 @functools.lru_cache(maxsize=32)
 def perturb_experiment(perturb: float = 5, seed: int = 1, **params) -> PerturbResult:
-    """Simulate ``sfq_perturb(perturb, seed, **params)``, detect spikes, align them to rehashes.
+    """Run the ``sfq_perturb`` scenario, detect spikes, align them to rehashes.
 
-    Cached on its (hashable) arguments, so moving a control back costs nothing.
+    Cached on its (hashable) arguments, so moving a control back costs nothing. Every value is
+    checked by the scenario's parameters (a bad one raises
+    :class:`~qoslab.errors.ConfigError` naming it, its unit and the allowed range) before
+    anything runs.
 
     Parameters
     ----------
     perturb
-        SFQ perturbation interval in seconds.
+        SFQ perturbation interval in seconds (0: none).
     seed
         Simulator seed (the hash seeds follow from it).
     **params
-        Other parameters of :func:`qoslab.sim.scenarios.sfq_perturb` (e.g. ``duration``).
+        Other parameters of the scenario (``qoslab run sfq_perturb --help``), e.g. ``duration``.
 
     Returns
     -------
@@ -93,75 +101,101 @@ def perturb_experiment(perturb: float = 5, seed: int = 1, **params) -> PerturbRe
     >>> res.alignment.fraction > 0.5, round(float(res.period.period))
     (True, 5)
     """
-    from .. import analysis
-    from ..sim.scenarios import sfq_perturb
+    from .. import analysis, scenarios
 
-    run = sfq_perturb(perturb=perturb, seed=seed, **params)
+    # the explorer's one call into an experiment: the registry, simulator backend
+    run = scenarios.get(SCENARIO).run("sim", perturb=perturb, seed=seed, **params)
     return PerturbResult(run, analysis.spikes_vs_events(run, kind="hash_change"))
 
 
 class PerturbExplorer(Explorer):
-    """Slide the SFQ perturb interval, change the scenario and seed, press Run.
+    """Set the SFQ perturb interval, the seed and the scenario's other parameters; press Run.
 
-    Redraws latency with the hash changes overlaid and the detected spikes shaded, and shows
-    how well spikes align with hash changes.
+    Every control comes from the scenario's parameter declaration (units and ranges shown,
+    0 = no perturbation). Redraws latency as a zoomable chart with the hash changes and the
+    spike events, and tabulates how well spike events align with hash changes.
 
     Parameters
     ----------
     perturb, seed
         Initial values.
     compute
-        The computation (default :func:`perturb_experiment`, whose scenario parameters get
-        controls); any function taking ``perturb``, ``seed`` and ``**params`` and returning a
-        :class:`PerturbResult`.
+        The computation (default :func:`perturb_experiment`); any function taking the
+        scenario's parameters as keywords and returning a :class:`PerturbResult`.
     **params
-        Initial values of other scenario parameters (numbers and text; ``profile`` gets a
-        dropdown of the kernel profiles).
+        Initial values of other scenario parameters (``duration=60``, ``profile="5.18+"`` …).
 
     Attributes
     ----------
-    result, figure
-        The current :class:`PerturbResult` and latency figure.
+    result, chart
+        The current :class:`PerturbResult` and its :class:`qoslab.plots.Chart`.
+    params
+        ``{name: ParamControl}`` of every parameter.
+
+    Examples
+    --------
+    >>> pe = PerturbExplorer(perturb=5, duration=60)
+    >>> pe.params["perturb"].editor.value, pe.params["shaper_rate"].editor.value
+    ('5', '900kbit')
     """
 
     run_button = True
 
-    def __init__(self, perturb: int = 5, seed: int = 1, compute=None, **params) -> None:
+    def __init__(self, perturb: float = 5, seed: int = 1, compute=None, **params) -> None:
         super().__init__()
-        w = self.w
         self.compute = compute or perturb_experiment
-        self.perturb = w.IntSlider(value=perturb, min=1, max=60, description="perturb (s)",
-                                   continuous_update=False)
-        self.seed = w.IntText(value=seed, description="seed")
-        defaults = {**(scenario_parameters() if compute is None else {}), **params}
-        self.params = {name: self._control(name, v) for name, v in defaults.items()}
-        self.controls = [self.perturb, self.seed, *self.params.values()]
-        self._finish_init()
-
-    def _control(self, name: str, value):
-        w = self.w
-        if name == "profile":
-            from ..hashing import PROFILES
-
-            return w.Dropdown(options=list(PROFILES), value=value, description=name)
-        if isinstance(value, str):
-            return w.Text(value=value, description=name, continuous_update=False)
-        if isinstance(value, int):
-            return w.IntText(value=value, description=name)
-        return w.FloatText(value=value, description=name)
+        declared = scenario_params()
+        order = [n for n in _FIRST if any(p.name == n for p in declared)]
+        order += [p.name for p in declared if p.name not in order]
+        self._controls = ParamControls(declared, {"perturb": perturb, "seed": seed, **params},
+                                       only=order)
+        self.params = self._controls.controls
+        self.perturb = self.params["perturb"]
+        self.seed = self.params["seed"]
+        self.controls = []
+        self._key = f"perturb-explorer-{id(self):x}"
+        self._finish_init(observe=[c.editor for c in self._controls], initial=False)
+        grid = self.w.VBox([c.widget for c in self._controls],
+                           layout=self.w.Layout(margin="0 0 6px 0"))
+        self.widget.children = (self.widget.children[0], grid, *self.widget.children[1:])
+        self.refresh()
 
     def values(self) -> dict[str, Any]:
-        """The current arguments of the computation."""
-        return {"perturb": self.perturb.value, "seed": self.seed.value,
-                **{k: c.value for k, c in self.params.items()}}
+        """The checked values of every control (raises the parameter's message if one is bad)."""
+        return self._controls.read()
+
+    def busy_text(self) -> str:
+        try:
+            v = self.values()
+        except Exception:  # noqa: BLE001 - the update reports it
+            return "running…"
+        return (f"running sfq_perturb: perturb {v['perturb']:g} s, seed {v['seed']}, "
+                f"{v.get('duration', 0):g} s simulated …")
 
     def update(self) -> None:
         """Run the scenario for the current controls and redraw (raises on error)."""
-        from ..plots import latency
+        from ..plots import latency_chart
 
-        self.result = self.compute(**self.values())
-        self.figure = latency(self.result.run, kind="line", spikes=self.result.spikes)
-        self.show(figure_bundle(self.figure),
+        values = self.values()
+        start = time.perf_counter()
+        self.result = self.compute(**values)
+        run = self.result.run
+        perturb = values["perturb"]
+        title = (f"sfq_perturb: perturb {'off' if not perturb else f'{perturb:g} s'}, "
+                 f"seed {values['seed']}, {values.get('profile', '')}").rstrip(", ")
+        self.chart = latency_chart(run, kind="line", spikes=self.result.report.events,
+                                   logy=True, title=title, key=self._key,
+                                   subtitle=self.result.report.summary())
+        self.show(html_bundle(self.chart.to_html(), title),
                   table_bundle(self.result.alignment_table(), caption="spikes vs hash changes"))
-        self.status.value = text_bundle(self.result.report.summary(), pre=False)["data"][
-            "text/html"]
+        rep = self.result.report
+        self.status.value = html.escape(
+            f"✓ computed in {time.perf_counter() - start:.2f} s: perturb "
+            f"{'off' if not perturb else f'{perturb:g} s'}, seed {values['seed']} — "
+            f"{rep.n_events} spike event{'s' if rep.n_events != 1 else ''}, "
+            f"{rep.alignment.p.text} for their alignment with the hash changes")
+
+    @property
+    def figure(self):
+        """The static matplotlib figure of the current result (drawn on demand)."""
+        return self.chart.figure()
