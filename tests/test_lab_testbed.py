@@ -265,7 +265,7 @@ def test_cli_run_killed_with_ctrl_c_leaves_nothing_behind_and_keeps_the_probes(t
     assert not (tmp_path / "run.json.gz.partial").exists()
     run = qoslab_load(out)
     assert run.meta["interrupted"].startswith("KeyboardInterrupt")
-    assert run.meta["preset"] == "bufferbloat" and run.meta["lab"]["runid"]
+    assert run.meta["scenario"] == "bufferbloat" and run.meta["lab"]["runid"]
     assert len(run.probes) >= 5
     kinds = list(run.events["kind"])
     assert kinds[0] == "run_start" and "run_stop" in kinds and "load_start" in kinds

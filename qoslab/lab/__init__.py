@@ -7,8 +7,9 @@ Modules: :mod:`~qoslab.lab.testbed` (the bed), :mod:`~qoslab.lab.tc` (declarativ
 and ``tc -s`` parsing), :mod:`~qoslab.lab.probe` (what this kernel has),
 :mod:`~qoslab.lab.loads` and :mod:`~qoslab.lab.flood` (UDP floods, TCP bulk),
 :mod:`~qoslab.lab.pings` (qoslab's ping runner inside a namespace),
-:mod:`~qoslab.lab.observe` (tcpdump, ``tc -s`` sampling), :mod:`~qoslab.lab.presets` and
-:mod:`~qoslab.lab.custom` (ready experiments, each returning a RUN).
+:mod:`~qoslab.lab.observe` (tcpdump, ``tc -s`` sampling). The experiments themselves are
+scenarios of :mod:`qoslab.scenarios`, run here by its ``kernel`` backend
+(``qoslab lab NAME`` = ``qoslab run NAME --backend kernel``).
 
 Examples
 --------
@@ -21,11 +22,9 @@ Examples
 >>> run = tb.result(pings)                                            # doctest: +SKIP
 """
 
-from . import presets
 from .netns import LabCommandError, LabUnavailableError, find_leftovers, remove_leftovers
 from .observe import tc_samples
 from .pings import PingTarget
-from .presets import PRESETS, bufferbloat, pfifo_fast_tos, tunnel_keys
 from .probe import kernel_features, require_features
 from .tc import Filter, Qdisc, Shaping, TcClass, htb, leaf, tbf
 from .testbed import Testbed
@@ -34,22 +33,17 @@ __all__ = [
     "Filter",
     "LabCommandError",
     "LabUnavailableError",
-    "PRESETS",
     "PingTarget",
     "Qdisc",
     "Shaping",
     "TcClass",
     "Testbed",
-    "bufferbloat",
     "find_leftovers",
     "htb",
     "kernel_features",
     "leaf",
-    "pfifo_fast_tos",
-    "presets",
     "remove_leftovers",
     "require_features",
     "tbf",
     "tc_samples",
-    "tunnel_keys",
 ]

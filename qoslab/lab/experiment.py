@@ -58,6 +58,8 @@ class Experiment:
         self.work = Path(tempfile.mkdtemp(prefix="qoslab-lab-"))
         self.ping_file = self.work / "pings.json.gz"
         self.extra = extra
+        #: ``transform(run) -> run`` applied before saving (also when interrupted)
+        self.transform = None
         self.tb = Testbed(journal=self.journal, **bed_kw)
 
     def __enter__(self) -> tuple[Testbed, Path]:
@@ -99,6 +101,8 @@ class Experiment:
         try:
             run = self.tb.result(self._pings_so_far())
             run.meta.update(self.extra, interrupted=cause)
+            if self.transform is not None:
+                run = self.transform(run)
             self.journal.finish(run)
         except Exception:  # noqa: BLE001 - never hide the original error; the journal stays
             self.journal.close()
@@ -108,6 +112,7 @@ class Experiment:
         ``transform(run) -> run`` reshapes it first (e.g. onto another time axis)."""
         run = self.tb.result(pings)
         run.meta.update(self.extra)
+        transform = transform or self.transform
         if transform is not None:
             run = transform(run)
         if self.journal is not None:

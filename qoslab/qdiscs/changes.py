@@ -32,6 +32,9 @@ class ConfigChange:
         old qdisc's queued packets are dropped, as the kernel's ``qdisc_destroy`` does.
     parent
         The class whose qdisc ``qdisc`` replaces (e.g. ``"1:10"``); ``None`` for the root.
+    tc
+        The ``tc`` command as a person wrote it (argument list, ``DEV`` for the device), for
+        backends that run ``tc`` itself; ``qdisc``/``classifier`` are what the models run.
     """
 
     t: float
@@ -39,6 +42,7 @@ class ConfigChange:
     classifier: Any = None
     qdisc: Any = None
     parent: str | None = None
+    tc: tuple[str, ...] | None = None
 
 
 def apply_change(root: Any, change: ConfigChange, ctx: Any, now: float) -> None:

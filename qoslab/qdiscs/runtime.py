@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["FID", "SIZE", "T_ENQ", "SEQ", "CE", "OWNER", "CLS", "QUEUE", "new_packet",
-           "FlowTable", "BuildContext", "Runtime", "RUNTIMES", "runtime_for", "build"]
+           "FlowTable", "BuildContext", "Runtime", "Device", "RUNTIMES", "runtime_for", "build"]
 
 FID, SIZE, T_ENQ, SEQ, CE, OWNER, CLS, QUEUE = range(8)
 
@@ -207,6 +207,64 @@ class Runtime:
         yield self
         for child in self.children():
             yield from child.walk()
+
+
+class Device(Runtime):
+    """A device's root: the root qdisc, which ``tc qdisc replace … root …`` can swap
+    (:meth:`replace_child` with parent ``None`` or ``"root"``); a driver wraps a tree in it
+    when a change replaces the root."""
+
+    __slots__ = ("root",)
+
+    def __init__(self, root: Runtime) -> None:
+        super().__init__("device")
+        self.root = root
+
+    @property
+    def qlen(self) -> int:  # type: ignore[override]
+        return self.root.qlen
+
+    @qlen.setter
+    def qlen(self, value: int) -> None:
+        pass
+
+    @property
+    def next_wake(self) -> float:  # type: ignore[override]
+        return self.root.next_wake
+
+    @next_wake.setter
+    def next_wake(self, value: float) -> None:
+        pass
+
+    def enqueue(self, pkt: list, now: float) -> None:
+        self.root.enqueue(pkt, now)
+
+    def dequeue(self, now: float):
+        return self.root.dequeue(now)
+
+    def on_hash_change(self, seed_index: int, now: float) -> None:
+        self.root.on_hash_change(seed_index, now)
+
+    def set_filter(self, classifier: Any, now: float) -> bool:
+        return self.root.set_filter(classifier, now)
+
+    def replace_child(self, parent: str | None, spec: Any, ctx: BuildContext, now: float
+                      ) -> bool:
+        if parent in (None, "root"):
+            old = self.root
+            self.root = build(spec, ctx)
+            self.purge(old, now)
+            return True
+        return self.root.replace_child(parent, spec, ctx, now)
+
+    def children(self) -> list:
+        return [self.root]
+
+    def snapshot(self):
+        return self.root.snapshot()
+
+    def stats(self) -> dict:
+        return self.root.stats()
 
 
 #: spec class -> runtime class.

@@ -123,11 +123,8 @@ class _Bed:
     def run(self) -> Run:
         from ..lab.experiment import Experiment
 
-        meta = self.scenario.meta(self.values, "kernel")
+        meta = self.scenario.meta(self.values, "kernel", self.setup)
         meta["tc"] = self.tree.to_tc()
-        meta["phases"] = [{"name": p.name, "t_start": p.start, "t_end": p.end}
-                          for p in self.setup.phases]
-        meta.update(self.setup.predictions)
         exp = Experiment(self.path, meta, capture=self.capture, force=self.force,
                          router=self.setup.forwarded, ipv6=True,
                          txqueuelen=self.setup.link.txqueuelen)
@@ -145,12 +142,17 @@ class _Bed:
                       "ways' propagation on the reply path)")
             if self.capture:
                 tb.capture(self.capture, bpf=None, snaplen=128, force=self.force)
-            t0 = tb.now()  # scenario time 0: the traffic starts
-            loads = self._start_loads(tb, t0)
-            self._schedule_changes(tb, t0)
-            self._sleep_until(tb, t0 + self.start)
+            t_load = tb.now()  # the loads start
+            loads = self._start_loads(tb, t_load)
+            self._sleep_until(tb, t_load + self.start)
             proc = tb.start_ping(self._targets(), interval=self.interval, count=self.count,
                                  path=ping_file, timeout=self._timeout())
+            # scenario time 0 is set so that the first ping goes out at its declared time (a
+            # ping runner takes a moment to start); changes and snapshots follow that clock
+            t0 = proc.wait_started() - tb.t0 - self.start
+            exp.transform = lambda r: self._to_scenario_time(r, t0)
+            self._schedule_changes(tb, t0)
+            self._schedule_snapshots(tb, t0, meta["phases"])
             pings = proc.result(t0_unix=tb.t0_unix)
             tb.snapshot("after", self.at)
             for load in loads:
@@ -162,7 +164,7 @@ class _Bed:
                              f"every {plan.period:g} s from the qdisc's creation)",
                              t=t_tree + k * plan.period)
                     k += 1
-        return exp.finish(pings, transform=lambda r: self._to_scenario_time(r, t0))
+        return exp.finish(pings)
 
     # ------------------------------------------------------------------ the bed
     def _addresses(self, tb) -> None:
@@ -197,9 +199,9 @@ class _Bed:
         for i, spec in enumerate(self.setup.traffic):
             if isinstance(spec, PingStream):
                 continue
-            stop = self.setup.duration if spec.stop is None else min(spec.stop,
-                                                                     self.setup.duration)
-            length = max(0.5, stop - spec.start) + self._timeout()
+            # generous: a load is stopped explicitly once the pings are done (a loaded
+            # machine can take seconds to start the ping runner)
+            length = self.setup.duration + self._timeout() + 60
 
             def begin(spec=spec, i=i, length=length):
                 if isinstance(spec, UdpFlood):
@@ -225,20 +227,39 @@ class _Bed:
         return started
 
     def _schedule_changes(self, tb, t0: float) -> None:
-        for change in self.setup.changes:
-            def act(change=change):
+        for k, change in enumerate(self.setup.changes, start=1):
+            def act(change=change, k=k):
+                if change.tc is not None:  # the user's own tc line, verbatim
+                    tb.tc(self.at, *change.tc, detail=change.detail)
+                    return
                 if change.classifier is not None:
                     tb.tc(self.at, "filter", "replace", "dev", "DEV", "parent", "1:",
                           "protocol", "all", "prio", "1", "handle", "1",
                           *change.classifier.to_tc().split(), detail=change.detail)
                 if change.qdisc is not None:
+                    # a new handle: the kernel then builds a new qdisc and destroys the old one
+                    # with its queue (the same handle would only change the old one's options)
                     parent = change.parent or "root"
-                    handle = "1:" if parent == "root" else child_handle(parent)
+                    base = int(("1:" if parent == "root" else child_handle(parent))[:-1], 16)
+                    handle = f"{base + 0x10 * k:x}:"
                     for argv in change.qdisc.commands("DEV", parent, handle):
                         if argv[0] == "qdisc":  # the first line replaces, the rest add
                             argv = ["qdisc", "replace", *argv[2:]]
                         tb.tc(self.at, *argv, detail=change.detail)
             tb.at_time(t0 + change.t, act, change.detail)
+
+    def _schedule_snapshots(self, tb, t0: float, phases: list[dict]) -> None:
+        """``tc -s`` in the middle of the pings, and at the end of each phase (just before a
+        change ends it): the leaf qdisc's counters go into that phase's META."""
+        at = self.at
+        mid = t0 + (self.start + self.setup.duration) / 2
+        tb.at_time(mid, lambda: tb.snapshot("during", at))
+        for ph in phases:
+            def take(ph=ph):
+                snap = tb.snapshot(f"end of {ph['name']}", at)
+                qdiscs = snap.get("qdiscs") or []
+                ph["tc"] = qdiscs[-1] if qdiscs else {}
+            tb.at_time(t0 + ph["t_end"] - 0.1, take)
 
     @staticmethod
     def _sleep_until(tb, t: float) -> None:

@@ -28,15 +28,17 @@ def run(setup: Setup, *, scenario, values: dict[str, Any], path: Any = None,
     if capture is not None:
         raise ConfigError("the sim backend sends no packets to capture; use --backend kernel "
                           "or userspace for --capture")
+    for change in setup.changes:
+        if change.qdisc is None and change.classifier is None:
+            raise ConfigError(f"the sim backend does not model the change at t={change.t:g} s "
+                              f"({' '.join(change.tc or ())}): only qdisc and flow-filter "
+                              "changes are modelled; use --backend kernel")
     if path is not None:
         check_output(path, force=force, what="RUN file")
-    meta = scenario.meta(values, "sim")
+    meta = scenario.meta(values, "sim", setup)
     result = simulate(sim_config(setup, name=scenario.name, seed=values.get("seed", 1),
                                  params=meta["params"]))
     result.meta.update(meta)
-    result.meta["phases"] = [{"name": p.name, "t_start": p.start, "t_end": p.end}
-                             for p in setup.phases]
-    result.meta.update(setup.predictions)
     if progress is not None:
         progress(1, 1)
     if path is not None:

@@ -238,7 +238,8 @@ def _bufferbloat(v: dict[str, Any]) -> Setup:
     leaf = _leaf(v["qdisc"], v["queue_limit"])
     root = TokenBucket(rate=v["rate"]).wrap(leaf) if v["rate"] is not None else leaf
     changes: tuple[ConfigChange, ...] = ()
-    phases = (Phase(f"{v['qdisc']} limit {v['queue_limit']}", start, v["duration"]),)
+    phases = (Phase(f"{v['qdisc']} limit {v['queue_limit']}", start, v["duration"],
+                    {"limit": v["queue_limit"]}),)
     if switch_at is not None and short is not None:
         if v["rate"] is None:
             raise ConfigError("bufferbloat: the queue switch replaces the leaf under the "
@@ -246,8 +247,10 @@ def _bufferbloat(v: dict[str, Any]) -> Setup:
         short_leaf = _leaf(v["qdisc"], short)
         changes = (ConfigChange(switch_at, f"qdisc replace parent 1:10: {leaf.to_tc()} -> "
                                 f"{short_leaf.to_tc()}", qdisc=short_leaf, parent="1:10"),)
-        phases = (Phase(f"{v['qdisc']} limit {v['queue_limit']}", start, switch_at),
-                  Phase(f"{v['qdisc']} limit {short}", switch_at, v["duration"]))
+        phases = (Phase(f"{v['qdisc']} limit {v['queue_limit']}", start, switch_at,
+                        {"limit": v["queue_limit"]}),
+                  Phase(f"{v['qdisc']} limit {short}", switch_at, v["duration"],
+                        {"limit": short}))
     bottleneck = v["rate"] if v["rate"] is not None else v["link_rate"]
     wire = v["size"] + 14 if v["load"] == "udp" else 1514
     predictions = {"full_queue_delay_ms": {
@@ -362,13 +365,19 @@ def _pfifo_fast_tos(v: dict[str, Any]) -> Setup:
                         start=settle + i * v["interval"] / (len(tos) + 1))
              for i, t in enumerate(tos)]
     wire = v["size"] + 14
+    from ..qdiscs.pfifo_fast import bands_of
+    from ..sim.traffic import flow_frame
+
+    bands = bands_of(flow_frame(pings), v["profile"])
     return Setup(traffic=(flood, *pings),
                  qdisc=TokenBucket(rate=v["rate"]).wrap(PfifoFast(profile=v["profile"])),
                  link=Link(rate=1e9, delay=0.0, txqueuelen=v["txqueuelen"]),
                  duration=duration, forwarded=v["router"],
                  phases=(Phase("flood", settle, duration),),
-                 predictions={"band1_full_delay_ms": v["txqueuelen"] * wire * 8 / v["rate"]
-                              * 1000})
+                 predictions={"predicted_band1_delay_ms": v["txqueuelen"] * wire * 8 / v["rate"]
+                              * 1000,
+                              "model_band": {p.name: int(b) for p, b in zip(pings, bands,
+                                                                           strict=True)}})
 
 
 register(Scenario(
@@ -394,3 +403,6 @@ register(Scenario(
     description="pfifo_fast picks the band from skb->priority, which a socket gets from "
     "IP_TOS through rt_tos2priority; an IPv6 socket's IPV6_TCLASS sets no priority, so with "
     "family 6 every ping shares band 1."))
+
+
+from . import custom  # noqa: E402,F401 - registers "custom" (its own module: the file reader)

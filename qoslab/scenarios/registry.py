@@ -118,13 +118,21 @@ class Scenario:
         return module.run(setup, scenario=self, values=values, path=path, capture=capture,
                           force=force, progress=progress)
 
-    def meta(self, values: Mapping[str, Any], backend: str) -> dict[str, Any]:
+    def meta(self, values: Mapping[str, Any], backend: str,
+             setup: Setup | None = None) -> dict[str, Any]:
         """The META entries every backend records for a run of this scenario."""
-        return {"scenario": self.name, "backend": backend,
-                "params": {k: (list(v) if isinstance(v, tuple) else v)
-                           for k, v in values.items()},
-                "param_units": {p.name: p.unit for p in self.params if p.unit},
-                "seed_experiment": self.seed_experiment}
+        out = {"scenario": self.name, "backend": backend,
+               "params": {k: (list(v) if isinstance(v, tuple) else v)
+                          for k, v in values.items()},
+               "param_units": {p.name: p.unit for p in self.params if p.unit},
+               "seed_experiment": self.seed_experiment}
+        if setup is not None:
+            out["phases"] = [p.meta() for p in setup.phases]
+            out["changes"] = [{"t": c.t, "detail": c.detail,
+                               "tc": " ".join(c.tc) if c.tc else _change_text(c)}
+                              for c in setup.changes]
+            out.update(setup.predictions)
+        return out
 
     def help_text(self) -> str:
         """The parameter list ``qoslab run NAME --help`` prints."""
@@ -136,6 +144,15 @@ class Scenario:
         lines.append("parameters:")
         lines += [f"  {p.flag:<{width}}  {p.describe()}" for p in self.params]
         return "\n".join(lines)
+
+
+def _change_text(change) -> str:
+    if change.qdisc is not None:
+        where = "root" if change.parent in (None, "root") else f"parent {change.parent}"
+        return f"qdisc replace dev DEV {where} {change.qdisc.to_tc()}"
+    if change.classifier is not None:
+        return f"filter replace dev DEV parent 1: {change.classifier.to_tc()}"
+    return ""
 
 
 def register(scenario: Scenario, *, replace: bool = False) -> Scenario:

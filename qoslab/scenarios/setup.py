@@ -32,11 +32,17 @@ __all__ = ["Setup", "Phase", "ConfigChange", "phase_medians"]
 
 @dataclass(frozen=True)
 class Phase:
-    """A named window ``[start, end)`` of scenario time (seconds), e.g. ``"long queue"``."""
+    """A named window ``[start, end)`` of scenario time (seconds), e.g. ``"long queue"``;
+    ``info`` is recorded with it in META (e.g. the queue limit in force)."""
 
     name: str
     start: float
     end: float
+    info: dict = field(default_factory=dict, compare=False)
+
+    def meta(self) -> dict:
+        """The phase as META records it."""
+        return {"name": self.name, "t_start": self.start, "t_end": self.end, **self.info}
 
 
 @dataclass(frozen=True)

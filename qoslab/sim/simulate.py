@@ -32,6 +32,7 @@ from ..errors import ConfigError
 from ..qdiscs import BuildContext, FlowTable, Pfifo, build
 from ..qdiscs.changes import ConfigChange, apply_change
 from ..qdiscs.decisions import LoggedRoot
+from ..qdiscs.runtime import Device
 from ..qdiscs.seeds import seed_schedule
 from ..runs import Run
 from .engine import Engine
@@ -136,10 +137,11 @@ def simulate(config: SimConfig) -> Run:
     ctx = BuildContext(FlowTable(flows), mtu_bytes=mtu_bytes, seeds=seeds,
                        txqueuelen=config.link.txqueuelen)
     root = build(root_spec(config), ctx)
+    leaf = root.children()[0] if config.shaper is not None else root
+    if any(c.qdisc is not None and c.parent in (None, "root") for c in config.changes):
+        root = Device(root)  # a change replaces the root qdisc itself
     if config.decisions:
         root = LoggedRoot(root)
-    leaf = root.children()[0] if config.shaper is not None else \
-        getattr(root, "root", root)
     end = config.duration + DRAIN
     engine = Engine(root, link_rate=config.link.rate, overhead=config.link.overhead,
                     duration=end, sample_interval=config.sample_interval,
