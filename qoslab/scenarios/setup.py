@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..qdiscs.changes import ConfigChange
 from ..sim.link import Link
-from ..sim.simulate import ConfigChange
 
 __all__ = ["Setup", "Phase", "ConfigChange", "phase_medians"]
 
