@@ -339,5 +339,5 @@ def test_profile_table_is_consistent():
     # layouts: hashed lengths per address type as §4.2 lists them
     lengths = {n: FLOW_KEYS_LAYOUTS[n].length(np.array([4, 6])).tolist()
                for n in FLOW_KEYS_LAYOUTS}
-    assert lengths == {"4.6": [28, 52], "4.18": [32, 56], "5.4": [32, 56], "5.5": [40, 64],
-                       "5.18": [48, 72]}
+    assert lengths == {"4.2": [24, 48], "4.4": [24, 48], "4.6": [28, 52], "4.18": [32, 56],
+                       "5.4": [32, 56], "5.4.y": [40, 64], "5.5": [40, 64], "5.18": [48, 72]}

@@ -122,7 +122,8 @@ def dissect(packets: pd.DataFrame, profile: KernelProfile, *,
     o_proto = outer.proto.copy()
     if profile.dissector_ip_fragment_proto == "zero":
         o_proto[outer.frag & (outer.version == 4)] = 0
-        o_proto[outer.frag & (outer.version == 6)] = 44  # NEXTHDR_FRAGMENT, no ext-header walk
+    if profile.dissector_ip_fragment_proto in ("zero", "ipv6-44"):
+        o_proto[outer.frag & (outer.version == 6)] = 44  # stops at NEXTHDR_FRAGMENT
     o_proto[outer.version == 0] = 0
     # stopped at the flow label: ip_proto is the fixed header's next header, no ports
     first = column(packets, "ipv6_nexthdr", 0) if "ipv6_nexthdr" in packets.columns else \

@@ -2,7 +2,9 @@
 
 * 3.5–4.1: ``jhash_3words(raw dst, raw src ^ ip_proto, raw ports, q->perturbation)`` of the
   dissected flow (its own per-qdisc random perturbation).
-* 4.2+: ``skb_get_hash(skb)`` (the global flow hash; see :mod:`.skbhash`).
+* 4.2–4.10: ``skb_get_hash_perturb(skb, q->perturbation)``: the flow-keys hash with its own
+  perturbation (profile value ``"flow-hash-perturb"``).
+* 4.11+: ``skb_get_hash(skb)`` (the global flow hash; see :mod:`.skbhash`).
 
 Both scale with ``reciprocal_scale(hash, flows) = (u64)hash * flows >> 32``; ``classify``
 returns that index + 1. Overrides as in ``fq_codel_classify``: ``skb->priority`` of the qdisc
@@ -28,6 +30,10 @@ from .sfq import _three_words, classifier_buckets, priority_override
 from .skbhash import _rows, flow_hash, rxhash
 
 __all__ = ["FqCodel", "fq_codel_index", "reciprocal_scale"]
+
+#: fq_codel hashes the skb's flow hash: with its own perturbation (``skb_get_hash_perturb``,
+#: 4.2–4.10) or the global secret (``skb_get_hash``, 4.11+); the bits are computed alike.
+_FLOW_HASH = ("skb-hash", "flow-hash-perturb")
 
 
 def reciprocal_scale(value, n: int) -> np.ndarray:
@@ -67,15 +73,15 @@ class FqCodel:
     def hash_inputs(self, packets: pd.DataFrame):
         """What the seeded hash reads (Flow for 4.2+, ``(N, 3)`` words before)."""
         check_frame(packets)
-        if self.profile.fq_codel == "skb-hash":
-            stop = self.profile.skb_hash == "flow-keys"
+        if self.profile.fq_codel in _FLOW_HASH:
+            stop = self.profile.skb_hash == "flow-keys" and self.profile.flow_label_stop
             return dissect(packets, self.profile, stop_at_flow_label=stop)
         return np.column_stack(_three_words(dissect(packets, self.profile),
                                             self.endianness)).astype(np.uint32)
 
     def hash_buckets(self, inputs, seed) -> np.ndarray:
         prof = self.profile
-        if prof.fq_codel == "skb-hash":
+        if prof.fq_codel in _FLOW_HASH:
             fn = flow_hash if prof.skb_hash == "flow-keys" else rxhash
             h = fn(inputs, seed, prof, self.endianness)
         else:
@@ -109,8 +115,8 @@ def fq_codel_index(packets: pd.DataFrame, flows: int = 1024, hashrnd=0,
                    endianness: str = "little") -> np.ndarray:
     """fq_codel flow index (0-based; the kernel's classify returns it + 1).
 
-    ``hashrnd`` is the global flow-hash seed (4.2+; SipHash key from 5.4) or the qdisc's own
-    perturbation (3.5–4.1); a sequence with ``at`` gives a schedule.
+    ``hashrnd`` is the global flow-hash seed (4.11+; SipHash key from 5.4) or the qdisc's own
+    perturbation (3.5–4.10); a sequence with ``at`` gives a schedule.
 
     Examples
     --------

@@ -138,8 +138,15 @@ class _Context:
 
     @property
     def proto_raw(self) -> np.ndarray:
-        """``(__force u16) skb->protocol`` as a host integer."""
-        return raw16(self.flow.l2_proto, self.endian)
+        """``(__force u16)`` of the protocol cls_flow's fallbacks read, as a host integer.
+
+        ``skb->protocol``, or with ``clsflow_protocol == "tc"`` (``tc_skb_protocol``) the
+        accelerated VLAN tag's protocol (0x8100) when the packet carries one.
+        """
+        proto = self.flow.l2_proto
+        if self.prof.clsflow_protocol == "tc":
+            proto = np.where(self.flow.has_vlan, 0x8100, proto)
+        return raw16(proto, self.endian)
 
 
 def _unless(ok: np.ndarray, value: np.ndarray, fallback) -> np.ndarray:

@@ -29,8 +29,8 @@ class KernelProfile:
     bounds
         The commits (or releases) that open and close the era.
     oracle
-        The kernel tree whose compiled code checks this profile bit for bit
-        (``tools/kernel-oracle``), or None when no oracle covers it yet.
+        The kernel trees whose compiled code checks this profile bit for bit
+        (``tools/kernel-oracle`` era names; empty for the out-of-tree patches).
     jhash
         ``"lookup2"`` (≤ 2.6.36), ``"lookup3-v1"`` (2.6.37–3.18 word helpers) or
         ``"lookup3-v2"`` (≥ 3.19); cls_flow always uses ``jhash2`` of this generation.
@@ -71,10 +71,12 @@ class KernelProfile:
         Direction normalisation: ``"unsigned"`` (raw dst < raw src) or ``"signed"``
         (``(s32)(dst - src) < 0``).
     fq_codel
-        ``None`` (no fq_codel), ``"jhash-3words"`` (own hash, 3.5–4.1) or ``"skb-hash"``.
+        ``None`` (no fq_codel), ``"jhash-3words"`` (own hash, 3.5–4.1), ``"flow-hash-perturb"``
+        (the flow-keys hash with its own perturbation, 4.2–4.10) or ``"skb-hash"`` (4.11+).
     dissector_ip_fragment_proto
-        What the dissector puts in ``ip_proto`` for an IPv4 fragment: ``"zero"`` (3.x) or
-        ``"keep"`` (modern).
+        What the dissector puts in ``ip_proto`` for a fragment: ``"zero"`` (IPv4 0, IPv6
+        the fragment header's 44: 3.3–4.3), ``"ipv6-44"`` (IPv4 keeps its protocol, IPv6 44:
+        4.4–4.5) or ``"keep"`` (both keep the upper protocol: 4.6+).
     tos2prio
         ``"old"`` (ECN bug: ECT(0) → FILLER) or ``"new"`` ip_tos2prio table.
     vlan_tci_hashed
@@ -88,6 +90,16 @@ class KernelProfile:
         allotment skipped; to 3.2) or ``"3.3"`` (flows/depth/headdrop, rehash on perturb).
     sfq_allot_bits
         Width of SFQ's signed ``allot`` credit (``short``: 16 bits, wraps past ±32,767).
+    vlan_prio_bit
+        Where the flow_keys VLAN key keeps the priority: bit 13 (``vlan_id:12, vlan_dei:1,
+        vlan_priority:3``) or bit 12 (``vlan_id:12, vlan_priority:3``, before the DEI member).
+    flow_label_stop
+        The flow-keys hash dissects with ``FLOW_DISSECTOR_F_STOP_AT_FLOW_LABEL`` (4.3+): a
+        labelled IPv6 header ends the walk before the ports (F4).
+    clsflow_protocol
+        The protocol cls_flow's ``dst``/``proto-dst`` fallbacks XOR in: ``"skb"``
+        (``skb->protocol``) or ``"tc"`` (``tc_skb_protocol()``, 4.1–5.7: the accelerated VLAN
+        tag's protocol, 0x8100, when the packet carries a tag).
     sfq_perturb_rearm
         How the perturb timer re-arms: ``"callback"`` (``mod_timer(jiffies + period)`` from
         its own callback, so each period counts from when the previous callback ran).
@@ -118,12 +130,15 @@ class KernelProfile:
     dissector_ip_fragment_proto: str
     tos2prio: str
     bounds: str = ""
-    oracle: str | None = None
+    oracle: tuple[str, ...] = ()
     vlan_tci_hashed: int = 0x0FFF
     sfq_scheduler: str = "3.3"
     sfq_allot_bits: int = 16
     sfq_perturb_rearm: str = "callback"
     pfifo_fast_limit: str = "per-band"
+    clsflow_protocol: str = "skb"
+    flow_label_stop: bool = True
+    vlan_prio_bit: int = 13
 
 
 #: The profile table: one keyword row per kernel era. A row names the versions it stands for
@@ -154,24 +169,83 @@ _ROWS: tuple[dict, ...] = (
          consistentify="unsigned", sfq_scheduler="3.3"),
     dict(like="3.x-dissector", name="3.19-4.1", era="3.19–4.1 (jhash word helpers v2)",
          bounds="3.19 .. flow_keys hash (4.2)", jhash="lookup3-v2"),
-    dict(like="3.19-4.1", name="4.2-5.3", era="4.6–4.17 layout (7 IPv4 words), jhash2 flow hash",
-         bounds="4.6 .. cvlan key (4.18)", sfq="flow-hash", skb_hash="flow-keys",
-         flow_keys_layout="4.6", flow_hash="jhash2", fq_codel="skb-hash",
-         dissector_ip_fragment_proto="keep", consistentify="signed"),
+    dict(like="3.19-4.1", name="4.2-4.3",
+         era="4.2–4.3 (checked on 4.2.8; 4.3 not checked): the first flow_keys hash, 4-byte "
+             "control key, 24-byte IPv4 keys, the flow label above vlan_id:12 in one word, no "
+             "flow-label stop, IPv4 fragments with ip_proto 0, accelerated VLAN tags not hashed",
+         bounds="flow_keys hash (4.2) .. control flags and dissection flags (4.4)",
+         oracle=("4.2.8",), sfq="flow-hash", skb_hash="flow-keys", flow_keys_layout="4.2",
+         flow_hash="jhash2", fq_codel="flow-hash-perturb", consistentify="signed",
+         clsflow_protocol="tc", vlan_tci_hashed=0, flow_label_stop=False),
+    dict(like="4.2-4.3", name="4.4-4.5",
+         era="4.4–4.5 (checked on 4.4.11; 4.5 not checked): 8-byte control key, the same "
+             "tags word, flow-label stop, IPv4 fragments keep ip_proto",
+         bounds="control flags and dissection flags (4.4) .. vlan key (4.6)",
+         oracle=("4.4.11",), flow_keys_layout="4.4", flow_label_stop=True,
+         dissector_ip_fragment_proto="ipv6-44"),
+    dict(like="4.4-4.5", name="4.2-5.3",
+         era="4.6–4.10 (checked on 4.9): vlan key (id, priority at bit 12), 7 IPv4 words, "
+             "jhash2 flow hash; 4.11–4.17 alike except that fq_codel hashes with the global "
+             "secret (skb_get_hash) instead of its own perturbation and, from 4.16, pfifo_fast "
+             "limits each band (not checked)",
+         bounds="vlan key (4.6) .. cvlan key (4.18)", oracle=("4.9",),
+         flow_keys_layout="4.6", vlan_tci_hashed=0xEFFF, vlan_prio_bit=12,
+         dissector_ip_fragment_proto="keep"),
+    dict(like="4.2-5.3", name="4.14.y-stable",
+         era="late 4.14.y stable releases (checked on 4.14.177): the 4.6 layout hashed with "
+             "siphash",
+         bounds="stable backport into 4.14.y of the siphash flow hash (55667441c84f)",
+         oracle=("4.14.177",), flow_hash="siphash",
+         fq_codel="skb-hash"),
     dict(like="4.2-5.3", name="4.18-5.3",
-         era="4.18–5.3 layout (cvlan, 8 IPv4 words), jhash2 flow hash",
-         bounds="cvlan key (4.18) .. siphash flow hash (5.4)", flow_keys_layout="4.18",
-         pfifo_fast_limit="per-band"),
-    dict(like="4.18-5.3", name="5.4-siphash", era="5.4 (siphash, 32-byte IPv4 flow_keys)",
-         bounds="siphash flow hash (5.4) .. icmp member (5.5)", flow_keys_layout="5.4",
-         flow_hash="siphash"),
-    dict(like="5.4-siphash", name="5.5-5.17", era="5.5–5.17 (icmp member, 40-byte IPv4 flow_keys)",
-         bounds="icmp member (5.5) .. 8-byte vlan keys (5.18)", flow_keys_layout="5.5"),
-    dict(like="5.5-5.17", name="5.18+",
-         era="6.0 and later (checked on 6.1.20); 8-byte vlan keys with the priority bits, "
-             "48-byte IPv4 flow_keys, addresses (unsigned compare) and ports ordered apart",
-         bounds="unsigned IPv4 compare (64ae13ed4784, 6.0) ..", oracle="6.1.20",
-         flow_keys_layout="5.18", consistentify="unsigned-ports-apart", vlan_tci_hashed=0xEFFF),
+         era="4.18–5.0 (checked on 4.20 and 5.0.1): cvlan key, 8 IPv4 words, jhash2 flow hash",
+         bounds="cvlan key (4.18) .. vlan_dei member (5.1 or 5.2)", oracle=("4.20", "5.0.1"),
+         flow_keys_layout="4.18", fq_codel="skb-hash", pfifo_fast_limit="per-band"),
+    dict(like="4.18-5.3", name="4.19.y-stable",
+         era="late 4.19.y stable releases (checked on 4.19.304): 8-byte vlan keys without the "
+             "icmp member, hashed with siphash; cls_flow reads skb_protocol(skb, true)",
+         bounds="stable backports into 4.19.y of the siphash flow hash (55667441c84f), the "
+                "vlan_eth_type key and d7bf2ebebc2b (skb_protocol)", oracle=("4.19.304",),
+         flow_hash="siphash", clsflow_protocol="skb", flow_keys_layout="5.4.y"),
+    dict(like="4.18-5.3", name="5.2-5.3",
+         era="5.2–5.3 (checked on 5.2.1 and 5.3.1; 5.1 not checked): the vlan_dei member puts "
+             "the priority at bit 13 (DEI itself is not filled)",
+         bounds="vlan_dei member (after 5.0.1) .. siphash flow hash (5.4)",
+         oracle=("5.2.1", "5.3.1"), vlan_prio_bit=13),
+    dict(like="5.2-5.3", name="5.4-siphash", era="5.4 (checked on 5.4.0): siphash, 32-byte IPv4 "
+         "flow_keys", bounds="siphash flow hash (55667441c84f, 5.4) .. icmp member (5.5)",
+         oracle=("5.4",), flow_keys_layout="5.4", flow_hash="siphash"),
+    dict(like="5.4-siphash", name="5.4.y-stable",
+         era="late 5.4.y stable releases (checked on 5.4.214): 8-byte vlan keys backported "
+             "without the icmp member (40-byte IPv4 flow_keys), cls_flow reading "
+             "skb_protocol(skb, true)",
+         bounds="stable backports into 5.4.y of the vlan_eth_type key and of d7bf2ebebc2b "
+                "(skb_protocol)", oracle=("5.4.214",), flow_keys_layout="5.4.y",
+         clsflow_protocol="skb"),
+    dict(like="5.4-siphash", name="5.5-5.17",
+         era="5.5–5.7 (checked on 5.6.4): icmp member, 40-byte IPv4 flow_keys, cls_flow's "
+             "tc_skb_protocol()",
+         bounds="icmp member (5.5) .. skb_protocol in cls_flow (d7bf2ebebc2b, 5.8)",
+         oracle=("5.6.4",), flow_keys_layout="5.5"),
+    dict(like="5.5-5.17", name="5.8-5.13",
+         era="5.8–5.13 (checked on 5.10.44): cls_flow reads skb_protocol(skb, true)",
+         bounds="skb_protocol in cls_flow (d7bf2ebebc2b, 5.8) .. ports ordered apart "
+                "(1e60cebf8294, 5.14)", oracle=("5.10.44",), clsflow_protocol="skb"),
+    dict(like="5.8-5.13", name="5.14-5.17",
+         era="5.14–5.17 (checked on 5.14.2 and 5.17-rc5): addresses (signed IPv4 compare) and "
+             "ports ordered apart",
+         bounds="ports ordered apart (1e60cebf8294, 5.14) .. 8-byte vlan keys (5.18)",
+         oracle=("5.14.2", "5.17-rc5"), consistentify="signed-ports-apart"),
+    dict(like="5.14-5.17", name="5.18-5.19",
+         era="5.18–5.19 (checked on 5.19): 8-byte vlan keys, 48-byte IPv4 flow_keys",
+         bounds="8-byte vlan keys (5.18) .. unsigned IPv4 compare (64ae13ed4784, 6.0)",
+         oracle=("5.19",), flow_keys_layout="5.18"),
+    dict(like="5.18-5.19", name="5.18+",
+         era="6.0 and later (checked on 6.1.20), and late 5.15.y stable releases (checked on "
+             "5.15.100): addresses (unsigned IPv4 compare) and ports ordered apart",
+         bounds="unsigned IPv4 compare (64ae13ed4784, 6.0; backported with the 8-byte vlan keys "
+                "into 5.15.y) ..", oracle=("6.1.20", "5.15.100"),
+         consistentify="unsigned-ports-apart"),
     dict(like="classic-2.6.3x", name="tunnel-patch",
          era="classic-2.6.3x cls_flow plus the seed's tunnel-* keys", bounds="out-of-tree patch",
          tunnel_keys=True),
@@ -186,7 +260,7 @@ def _build(rows) -> dict[str, KernelProfile]:
     for row in rows:
         row = dict(row)
         base = table[row.pop("like")] if "like" in row else {}
-        merged = {**base, "oracle": None, **row}
+        merged = {**base, "oracle": (), **row}
         table[merged["name"]] = merged
     return {name: KernelProfile(**fields) for name, fields in table.items()}
 

@@ -142,7 +142,7 @@ class Sfq:
         check_frame(packets)
         prof, e = self.profile, self.endianness
         if prof.sfq == "flow-hash":
-            return dissect(packets, prof, stop_at_flow_label=True)
+            return dissect(packets, prof, stop_at_flow_label=prof.flow_label_stop)
         if prof.sfq == "jhash-3words":
             f = dissect(packets, prof)
             return np.column_stack(_three_words(f, e)).astype(np.uint32)

@@ -192,7 +192,7 @@ class _Adapter:
             f = consistentify(inp, prof.consistentify, self.obj.endianness) \
                 if prof.skb_hash == "flow-keys" else consistentify(inp, "unsigned")
             buf, n = flow_keys_bytes(f, prof.flow_keys_layout or "5.18", self.obj.endianness,
-                                     prof.vlan_tci_hashed)
+                                     prof.vlan_tci_hashed, prof.vlan_prio_bit)
             ident = np.column_stack([buf, n.astype(np.uint8)])
             return ident, _Prepared(buf, n, inp)  # Flow inputs only exist in flow-keys eras
         return inp, inp

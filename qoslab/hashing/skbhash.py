@@ -39,27 +39,34 @@ __all__ = ["FLOW_KEYS_LAYOUTS", "FlowKeysLayout", "skb_hash", "flow_hash", "flow
 
 @dataclass(frozen=True)
 class FlowKeysLayout:
-    """``struct flow_keys`` byte offsets after ``FLOW_KEYS_HASH_OFFSET`` (8)."""
+    """``struct flow_keys`` byte offsets after ``FLOW_KEYS_HASH_OFFSET``."""
 
     name: str
-    vlan: int  # offset of the vlan key
+    vlan: int  # offset of the vlan key (-1: none; 4.2's vlan_id shares the tags word)
     vlan_size: int  # 4 or 8 (8: with eth_type)
     vlan_tpid: bool
     keyid: int
     ports: int
     addrs: int
     sizeof: int  # sizeof(struct flow_keys), control and tail padding included
+    hash_offset: int = 8  # FLOW_KEYS_HASH_OFFSET: sizeof the control key (4 in 4.2-4.5)
+    label_shift: int = 0  # where the flow label sits in its u32 (4.2: above vlan_id:12)
 
     def length(self, version: np.ndarray) -> np.ndarray:
         """``flow_keys_hash_length``: bytes hashed, by address type."""
-        base = self.sizeof - 8 - 32  # no addresses
+        base = self.sizeof - self.hash_offset - 32  # no addresses
         return np.where(version == 4, base + 8, np.where(version == 6, base + 32, base))
 
 
 FLOW_KEYS_LAYOUTS: dict[str, FlowKeysLayout] = {lay.name: lay for lay in (
+    FlowKeysLayout("4.2", -1, 0, False, 8, 12, 16, 52, hash_offset=4, label_shift=12),
+    # 4.2-4.3: 4-byte control, tags = vlan_id:12 | flow_label:20: 6 / 12 words
+    FlowKeysLayout("4.4", -1, 0, False, 8, 12, 16, 56, label_shift=12),
+    # 4.4-4.5: 8-byte control (flags), the same tags word: 6 / 12 words
     FlowKeysLayout("4.6", 8, 4, False, 12, 16, 20, 60),     # 4.6–4.17: 7 / 13 words
     FlowKeysLayout("4.18", 8, 4, True, 16, 20, 24, 64),     # + cvlan at 12: 8 / 14 words
     FlowKeysLayout("5.4", 8, 4, True, 16, 20, 24, 64),      # siphash, basic __aligned(8)
+    FlowKeysLayout("5.4.y", 8, 8, True, 24, 28, 32, 72),    # 4.19.y/5.4.y stable: 8-byte vlan
     FlowKeysLayout("5.5", 8, 4, True, 16, 20, 28, 72),      # + icmp at 24 (never filled)
     FlowKeysLayout("5.18", 8, 8, True, 24, 28, 36, 80),     # 8-byte vlan/cvlan with eth_type
 )}
@@ -127,12 +134,26 @@ def _put(buf: np.ndarray, off: int, values: np.ndarray, size: int, order: str) -
         buf[:, off + i] = ((v >> np.uint64(shift)) & np.uint64(0xFF)).astype(np.uint8)
 
 
+def vlan_key(flow: Flow, vlan_bits: int = 0x0FFF, prio_bit: int = 13) -> np.ndarray:
+    """The first 16 bits of the dissector's VLAN key (host order).
+
+    ``vlan_bits`` says which TCI fields the dissector fills (the profile's
+    ``vlan_tci_hashed``, in TCI positions: id 0x0FFF, DEI 0x1000, PCP 0xE000); ``prio_bit``
+    where the key keeps the priority: 13 (``vlan_id:12, vlan_dei:1, vlan_priority:3``) or
+    12 (``vlan_id:12, vlan_priority:3`` before the DEI member).
+    """
+    tci = (flow.vlan if flow.vlan_tci is None else flow.vlan_tci).astype(np.uint32)
+    key = tci & (vlan_bits & 0x1FFF)
+    return (key | (((tci & vlan_bits) >> 13) << prio_bit)).astype(np.uint32)
+
+
 def flow_keys_bytes(flow: Flow, layout: FlowKeysLayout | str, endianness: str = "little",
-                    vlan_bits: int = 0x0FFF) -> tuple[np.ndarray, np.ndarray]:
+                    vlan_bits: int = 0x0FFF, vlan_prio_bit: int = 13
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """The hashed part of ``struct flow_keys`` per packet: ``(bytes (N, max), lengths (N,))``.
 
-    ``vlan_bits`` masks the VLAN TCI into the ``vlan_id:12, vlan_dei:1, vlan_priority:3``
-    key (the profile's ``vlan_tci_hashed``: which of the bits its dissector fills).
+    ``vlan_bits`` and ``vlan_prio_bit`` place the VLAN TCI in the key (see :func:`vlan_key`;
+    the profile's ``vlan_tci_hashed`` and ``vlan_prio_bit``).
 
     Examples
     --------
@@ -150,16 +171,16 @@ def flow_keys_bytes(flow: Flow, layout: FlowKeysLayout | str, endianness: str = 
     lay = FLOW_KEYS_LAYOUTS[layout] if isinstance(layout, str) else layout
     host = "little" if endianness == "little" else "big"
     n = len(flow.version)
-    buf = np.zeros((n, lay.sizeof - 8), dtype=np.uint8)
+    buf = np.zeros((n, lay.sizeof - lay.hash_offset), dtype=np.uint8)
     _put(buf, 0, flow.n_proto, 2, "big")
     _put(buf, 2, flow.ip_proto, 1, "big")
-    _put(buf, 4, flow.flow_label, 4, host)
-    tagged = flow.has_vlan
+    _put(buf, 4, (flow.flow_label.astype(np.uint64) << np.uint64(lay.label_shift)) & 0xFFFFFFFF,
+         4, host)
+    tagged = flow.has_vlan & (lay.vlan >= 0)
     if tagged.any():
         rows = np.flatnonzero(tagged)
         sub = buf[rows]
-        tci = flow.vlan if flow.vlan_tci is None else flow.vlan_tci
-        _put(sub, lay.vlan, tci[rows] & vlan_bits, 2, host)
+        _put(sub, lay.vlan, vlan_key(flow, vlan_bits, vlan_prio_bit)[rows], 2, host)
         if lay.vlan_tpid:
             _put(sub, lay.vlan + 2, np.full(len(rows), 0x8100), 2, "big")
         if lay.vlan_size == 8:
@@ -198,7 +219,7 @@ def flow_hash(flow: Flow, seed, profile: KernelProfile, endianness: str = "littl
         raise KernelFeatureMissing(f"profile {profile.name!r} has no flow_keys hash")
     f = consistentify(flow, profile.consistentify, endianness) if consistent else flow
     buf, lengths = flow_keys_bytes(f, profile.flow_keys_layout, endianness,
-                                   profile.vlan_tci_hashed)
+                                   profile.vlan_tci_hashed, profile.vlan_prio_bit)
     return hash_flow_bytes(buf, lengths, seed, profile, endianness)
 
 
@@ -297,7 +318,7 @@ def skb_hash(packets: pd.DataFrame, hashrnd=0, profile: str | KernelProfile = DE
         flow = dissect(packets, prof)
         fn = rxhash
     else:
-        flow = dissect(packets, prof, stop_at_flow_label=True)
+        flow = dissect(packets, prof, stop_at_flow_label=prof.flow_label_stop)
         fn = flow_hash
     out = np.empty(len(packets), dtype=np.uint32)
     return apply_seeds(packets, hashrnd, at, out,

@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,15 +42,32 @@ class EraProfile:
     era: str  # folder under kernel/
     profile: str  # the qoslab profile that stands for it
     seed_kind: str  # "siphash" (128-bit keys) or "u32"
-    fq_codel: bool = True
+    fq_codel: str | None = "global"  # fq_codel's seed: the global flow-hash secret or its "own"
     skb_hash: bool = True
     sfq_divisors: tuple[int, ...] = (1024, 128)
 
 
 #: Oracle era -> the qoslab profile that must agree with it.
-ERA_PROFILES: dict[str, EraProfile] = {
-    "6.1.20": EraProfile("6.1.20", "5.18+", "siphash"),
-}
+ERA_PROFILES: dict[str, EraProfile] = {ep.era: ep for ep in (
+    EraProfile("6.1.20", "5.18+", "siphash"),
+    EraProfile("5.19", "5.18-5.19", "siphash"),
+    EraProfile("5.17-rc5", "5.14-5.17", "siphash"),
+    EraProfile("5.15.100", "5.18+", "siphash"),
+    EraProfile("5.14.2", "5.14-5.17", "siphash"),
+    EraProfile("5.10.44", "5.8-5.13", "siphash"),
+    EraProfile("5.6.4", "5.5-5.17", "siphash"),
+    EraProfile("5.4.214", "5.4.y-stable", "siphash"),
+    EraProfile("5.4", "5.4-siphash", "siphash"),
+    EraProfile("5.3.1", "5.2-5.3", "u32"),
+    EraProfile("5.2.1", "5.2-5.3", "u32"),
+    EraProfile("5.0.1", "4.18-5.3", "u32"),
+    EraProfile("4.20", "4.18-5.3", "u32"),
+    EraProfile("4.19.304", "4.19.y-stable", "siphash"),
+    EraProfile("4.14.177", "4.14.y-stable", "siphash"),
+    EraProfile("4.9", "4.2-5.3", "u32", fq_codel="own"),
+    EraProfile("4.4.11", "4.4-4.5", "u32", fq_codel="own"),
+    EraProfile("4.2.8", "4.2-4.3", "u32", fq_codel="own"),
+)}
 
 #: cls_flow filters compared: (tc-style keys, mode, divisor, baseclass, map operators).
 FILTERS = (
@@ -72,7 +89,7 @@ EXCLUSIONS: dict[str, tuple[str, object]] = {}
 def build(era: str, out_dir: Path) -> Path:
     """Compile the harness for ``era``; cached by the hash of its sources."""
     tree = TREES[ERAS[era].tree]
-    major, minor, patch = (tree.version.split(".") + ["0"])[:3]
+    major, minor, patch = (tree.version.split("-")[0].split(".") + ["0"])[:3]
     sources = sorted((HERE / "kernel" / era).rglob("*")) + sorted((HERE / "harness").glob("*"))
     digest = hashlib.sha256()
     for p in sources:
@@ -137,10 +154,15 @@ def plan(ep: EraProfile, rng):
     checks.append(("sfq with filter", 1, lambda pk: sfq_f.bucket(pk, 0, hashrnd=r)))
     if ep.fq_codel:
         for flows in (1024, 700):
-            jobs.append(f"fqcodel {flows:x} {HANDLE:x} {-1 & 0xFFFFFFFF:x}")
+            if ep.fq_codel == "own":  # its own perturbation (q->perturbation)
+                fw, fseed = _seed_words(rng, ep.seed_kind)
+            else:  # the global flow-hash secret
+                fw, fseed = [0], hashrnd
+            jobs.append(f"fqcodel {flows:x} {HANDLE:x} {-1 & 0xFFFFFFFF:x} " +
+                        " ".join(f"{w:x}" for w in fw))
             fq = FqCodel(flows, ep.profile, handle=HANDLE)
             checks.append((f"fq_codel flows {flows}", 1,
-                           lambda pk, fq=fq: fq.index(pk, hashrnd)))
+                           lambda pk, fq=fq, fseed=fseed: fq.index(pk, fseed)))
         fc1, r1 = classifiers[1]
         jobs.append(f"fqcodel {1024:x} {HANDLE:x} 1")
         fqf = FqCodel(1024, ep.profile, handle=HANDLE, classifier=fc1)
@@ -160,6 +182,7 @@ class Result:
     mismatches: dict[str, int]  # check -> packets that differ (exclusions removed)
     excluded: dict[str, int]  # exclusion name -> packets excluded
     examples: dict[str, list[int]]  # check -> first differing rows
+    errors: dict[str, str]  # check -> the error qoslab raised (every row counted as differing)
 
     @property
     def total(self) -> int:
@@ -175,8 +198,11 @@ def qoslab_packets(pcap: Path, priority, mark) -> pd.DataFrame:
     return pk
 
 
-def run_era(era: str, n: int = 2000, seed: int = 1, work: Path | None = None) -> Result:
+def run_era(era: str, n: int = 2000, seed: int = 1, work: Path | None = None,
+            profile: str | None = None) -> Result:
     ep = ERA_PROFILES[era]
+    if profile is not None:  # compare the era with another profile
+        ep = replace(ep, profile=profile)
     rng = np.random.default_rng([seed, sum(map(ord, era))])
     with tempfile.TemporaryDirectory(prefix="qoslab-oracle-") as tmp:
         tmp = Path(tmp)
@@ -200,19 +226,23 @@ def run_era(era: str, n: int = 2000, seed: int = 1, work: Path | None = None) ->
         m = np.asarray(pred(pk, ep), dtype=bool)
         excluded[name] = int(m.sum())
         excluded_rows |= m
-    mismatches, examples = {}, {}
+    mismatches, examples, errors = {}, {}, {}
     col = 0
     for name, width, fn in checks:
         want = kernel[:, col:col + width]
         col += width
-        got = np.asarray(fn(pk), dtype=np.int64).reshape(len(pk), -1)
+        try:
+            got = np.asarray(fn(pk), dtype=np.int64).reshape(len(pk), -1)
+        except Exception as exc:  # qoslab cannot compute it for this profile: all differ
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            got = np.full((len(pk), width), -2, dtype=np.int64)
         if width == 1:
             got = got[:, :1]
         bad = (got != (want & (0xFFFFFFFF if name == "cls_flow keys" else -1))).any(axis=1)
         bad &= ~excluded_rows
         mismatches[name] = int(bad.sum())
         examples[name] = np.flatnonzero(bad)[:5].tolist()
-    return Result(era, ep.profile, len(pk), mismatches, excluded, examples)
+    return Result(era, ep.profile, len(pk), mismatches, excluded, examples, errors)
 
 
 def main(argv=None) -> int:
@@ -221,15 +251,18 @@ def main(argv=None) -> int:
     ap.add_argument("--packets", type=int,
                     default=int(os.environ.get("QOSLAB_ORACLE_PACKETS", "2000")))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--profile", help="compare with this qoslab profile instead")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     bad = 0
     for era in args.era or list(ERA_PROFILES):
-        r = run_era(era, args.packets, args.seed)
+        r = run_era(era, args.packets, args.seed, profile=args.profile)
         print(f"{era:10} {r.profile:16} {r.packets} packets: {r.total} mismatches")
         for name, count in r.mismatches.items():
             if count or args.verbose:
                 print(f"    {name}: {count}  e.g. rows {r.examples[name]}")
+                if name in r.errors:
+                    print(f"        qoslab raised {r.errors[name][:150]}")
         for name, count in r.excluded.items():
             print(f"    excluded ({name}): {count}")
         bad += r.total

@@ -34,6 +34,8 @@ SPDX = "/* SPDX-License-Identifier: GPL-2.0 */\n"
 
 def git_show(mirror: Path, tree, path: str) -> str:
     git_dir = mirror / tree.mirror / "repo"
+    if (git_dir / ".git").is_dir():  # a snapshot with a work-tree layout
+        git_dir = git_dir / ".git"
     rev = f"{tree.commit}:{tree.prefix}{path}"
     out = subprocess.run(["git", f"--git-dir={git_dir}", "show", rev], check=True,
                          capture_output=True)
@@ -141,6 +143,8 @@ def find_definition(text: str, name: str) -> tuple[int, int]:
             return _line_of(code, m.start()), _line_of(code, semi)
         raise LookupError(name)
     # function or variable: the identifier at top level followed by ( ... ) {  or  [..]/= ...;
+    # ("decl NAME": a function's prototype, ( ... ) followed by ';')
+    want_decl = kind == "decl"
     depth = 0
     pat = re.compile(rf"\b{re.escape(ident)}\b")
     # top-level positions: brace depth 0
@@ -173,10 +177,15 @@ def find_definition(text: str, name: str) -> tuple[int, int]:
             after = code[j + 1:]
             nxt = re.match(r"\s*(__[a-z_]+(\([^)]*\))?\s*)*", after)
             tail = after[nxt.end():] if nxt else after
-            if tail.startswith("{"):
+            if tail.startswith("{") and not want_decl:
                 body = j + 1 + (len(after) - len(tail))
                 end = _match_brace(code, body)
                 return _decl_start(lines, code_lines, line), _line_of(code, end - 1)
+            if tail.startswith(";") and want_decl:
+                end = j + 1 + (len(after) - len(tail))
+                return _decl_start(lines, code_lines, line), _line_of(code, end)
+            continue
+        if want_decl:
             continue
         if stripped.startswith(("[", "=", "__read_mostly", "__aligned", ";")):
             end = code.index(";", m.end())

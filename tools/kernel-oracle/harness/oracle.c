@@ -37,23 +37,37 @@
 #endif
 
 /* ------------------------------------------------------------------ the kernel's code */
+/*
+ * Which files an era has decides what is included (__has_include); the few signatures that
+ * changed between eras are bridged by the ORACLE_* macros below, each keyed on KV and
+ * documented. Three generations:
+ *   ORACLE_FLOW_KEYS  4.2+   struct flow_keys filled by the flow dissector, hashed whole
+ */
+#if KV >= KERNEL_VERSION(4, 2, 0)
+#define ORACLE_FLOW_KEYS 1
+#endif
+
 #include "include/uapi/linux/pkt_sched.h"
 #include "include/linux/jhash.h"
-#if KV >= KERNEL_VERSION(4, 4, 0)
+#if __has_include("include/linux/siphash.h")
 #include "include/linux/siphash.h"
 #include "lib/siphash.c"
 #endif
+#if __has_include("include/linux/math.h")
 #include "include/linux/math.h"
+#else
+#include "include/linux/kernel.h"
+#endif
 #include "include/linux/in.h"
 #include "include/net/ip.h"
 #include "include/net/ipv6.h"
-#include "include/net/flow_dissector.h"
 
+#ifdef ORACLE_FLOW_KEYS
+#include "include/net/flow_dissector.h"
+/* declared in include/linux/skbuff.h (not copied where the era lacks the prototype there) */
 void __skb_get_hash(struct sk_buff *skb);
-bool __skb_flow_dissect(const struct net *net, const struct sk_buff *skb,
-			struct flow_dissector *flow_dissector, void *target_container,
-			const void *data, __be16 proto, int nhoff, int hlen, unsigned int flags);
 extern struct flow_dissector flow_keys_dissector;
+/* the BPF flow dissector is never attached (see shim.h) */
 static void __skb_flow_bpf_to_target(const struct bpf_flow_keys *flow_keys,
 				     struct flow_dissector *flow_dissector,
 				     void *target_container)
@@ -65,18 +79,36 @@ static inline void net_get_random_once(void *buf, size_t n) { (void)buf; (void)n
 
 #include "include/linux/skbuff.h"
 #include "include/linux/if_vlan.h"
+#if __has_include("include/net/pkt_sched.h")
+#include "include/net/pkt_sched.h"
+#endif
 #include "net/core/flow_dissector.c"
 #include "net/sched/cls_flow.c"
+
+/* skb_flow_dissect_flow_keys() gained its flags argument in 4.3 */
+#if KV >= KERNEL_VERSION(4, 3, 0)
+#define ORACLE_CLS_FLOW_DISSECT(skb, keys) skb_flow_dissect_flow_keys(skb, keys, 0)
+#else
+#define ORACLE_CLS_FLOW_DISSECT(skb, keys) skb_flow_dissect_flow_keys(skb, keys)
+#endif
+#define ORACLE_FLOW_KEY_GET(skb, key, keys) flow_key_get(skb, key, keys)
+#define ORACLE_SKB_HASH(skb) skb_get_hash(skb)
+#endif /* ORACLE_FLOW_KEYS */
+
+/* the flow-hash secret and the qdiscs' perturbation have the same type in every era:
+ * u32 (jhash) or siphash_key_t */
+typedef __typeof__(hashrnd) oracle_seed_t;
 
 /* the fields of the qdiscs' private data that sfq_classify / fq_codel_classify read */
 struct sfq_sched_data {
 	unsigned int divisor;
-	siphash_key_t perturbation;
+	oracle_seed_t perturbation;
 	struct tcf_proto __rcu *filter_list;
 };
 struct fq_codel_sched_data {
 	struct tcf_proto __rcu *filter_list;
 	u32 flows_cnt;
+	oracle_seed_t perturbation;
 };
 #include "net/sched/sch_sfq.c"
 #include "net/sched/sch_fq_codel.c"
@@ -104,6 +136,15 @@ static struct flow_filter filters[MAX_FILTERS];
 static struct tcf_proto protos[MAX_FILTERS];
 static int nfilters;
 static struct net_device the_dev = { .features = NETIF_F_HW_VLAN_CTAG_TX };
+
+/* a seed from the job's words: the first 8 (u32) or 16 (siphash_key_t) bytes of the little-
+ * endian words w[0], w[1] (siphash keys are two u64 words, as qoslab takes them) */
+static void set_seed(oracle_seed_t *seed, const unsigned long long *w)
+{
+	u64 words[2] = { w[0], w[1] };
+	_Static_assert(sizeof(*seed) <= sizeof(words), "seed too large");
+	memcpy(seed, words, sizeof(*seed));
+}
 
 static void die(const char *what)
 {
@@ -177,9 +218,13 @@ static void make_skb(struct sk_buff *skb, unsigned char *buf, const unsigned cha
 	memset(skb, 0, sizeof(*skb));
 	memcpy(buf, frame, len);
 	if (len >= 18 && buf[12] == 0x81 && buf[13] == 0x00) {
-		skb->vlan_present = 1;
-		skb->vlan_proto = htons(ETH_P_8021Q);
-		skb->vlan_tci = (u16)((buf[14] << 8) | buf[15]);
+		u16 tci = (u16)((buf[14] << 8) | buf[15]);
+		/* the era's own accessor: how its VLAN device hands the tag to the NIC */
+#if KV >= KERNEL_VERSION(3, 10, 0)
+		__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q), tci);
+#else
+		__vlan_hwaccel_put_tag(skb, tci);
+#endif
 		memmove(buf + 12, buf + 16, len - 16);
 		len -= 4;
 	}
@@ -212,11 +257,10 @@ static void run_frame(const unsigned char *frame, unsigned int len, u32 priority
 		make_skb(&skb, buf, frame, len, priority, mark);
 		switch (j->kind) {
 		case J_HASHRND:
-			hashrnd.key[0] = j->a[0];
-			hashrnd.key[1] = j->a[1];
+			set_seed(&hashrnd, j->a);
 			break;
 		case J_SKBHASH:
-			printf(" %u", skb_get_hash(&skb));
+			printf(" %u", ORACLE_SKB_HASH(&skb));
 			break;
 		case J_FLOW: {
 			struct tcf_result res = { 0, 0 };
@@ -227,12 +271,12 @@ static void run_frame(const unsigned char *frame, unsigned int len, u32 priority
 		case J_KEYS: {
 			u32 mask = (u32)j->a[0];
 			struct flow_keys flow_keys;
-			skb_flow_dissect_flow_keys(&skb, &flow_keys, 0);
+			ORACLE_CLS_FLOW_DISSECT(&skb, &flow_keys);
 			while (mask) {
 				int key = ffs(mask) - 1;
 				mask &= ~(1u << key);
 				make_skb(&skb, buf, frame, len, priority, mark);
-				printf(" %u", flow_key_get(&skb, key, &flow_keys));
+				printf(" %u", ORACLE_FLOW_KEY_GET(&skb, key, &flow_keys));
 			}
 			break;
 		}
@@ -241,8 +285,7 @@ static void run_frame(const unsigned char *frame, unsigned int len, u32 priority
 			memset(&sch, 0, sizeof(sch));
 			sch.handle = (u32)j->a[1];
 			q->divisor = (unsigned int)j->a[0];
-			q->perturbation.key[0] = j->a[3];
-			q->perturbation.key[1] = j->a[4];
+			set_seed(&q->perturbation, &j->a[3]);
 			q->filter_list = j->filter >= 0 ? &protos[j->filter] : NULL;
 			qerr = 0;
 			printf(" %d", (int)sfq_classify(&skb, &sch, &qerr) - 1);
@@ -253,6 +296,7 @@ static void run_frame(const unsigned char *frame, unsigned int len, u32 priority
 			memset(&sch, 0, sizeof(sch));
 			sch.handle = (u32)j->a[1];
 			q->flows_cnt = (u32)j->a[0];
+			set_seed(&q->perturbation, &j->a[3]);
 			q->filter_list = j->filter >= 0 ? &protos[j->filter] : NULL;
 			qerr = 0;
 			printf(" %d", (int)fq_codel_classify(&skb, &sch, &qerr) - 1);

@@ -94,6 +94,7 @@ static inline u32 rol32(u32 w, unsigned int s) { return (w << (s & 31)) | (w >> 
 static inline u64 rol64(u64 w, unsigned int s) { return (w << (s & 63)) | (w >> ((-s) & 63)); }
 #define ffs(x) __builtin_ffs(x)
 #define fallthrough __attribute__((__fallthrough__))
+#define uninitialized_var(x) x = x
 
 /* byte order: constant expressions, so that case htons(ETH_P_IP): compiles as in the kernel */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -176,7 +177,6 @@ static inline u16 get_unaligned_le16(const void *p) { u16 v; memcpy(&v, p, 2); r
 #define VLAN_DEI_MASK 0x1000
 #define VLAN_DEI_SHIFT 12
 #define VLAN_VID_MASK 0x0fff
-#define VLAN_TAG_PRESENT VLAN_CFI_MASK
 #define VLAN_HLEN 4
 #define VLAN_MAX_DEPTH 8
 #define VLAN_ETH_HLEN 18
@@ -386,7 +386,29 @@ struct sk_buff {
 	struct sock *sk;
 	struct net_device *dev;
 	unsigned long _skb_refdst;
+	char cb[48] __aligned(8);
 };
+/* the qdisc layer's view of skb->cb (include/net/sch_generic.h): the members the copied code
+ * touches; sfq keeps its dissected flow_keys in data[] (3.3-4.1) */
+struct qdisc_skb_cb {
+	unsigned int pkt_len;
+	u16 slave_dev_queue_mapping;
+	u16 tc_classid;
+	unsigned char data[20];
+	struct bpf_flow_keys *flow_keys;
+};
+static inline struct qdisc_skb_cb *qdisc_skb_cb(const struct sk_buff *skb)
+{
+	return (struct qdisc_skb_cb *)skb->cb;
+}
+static inline void qdisc_cb_private_validate(const struct sk_buff *skb, int sz)
+{
+	(void)skb;
+	if (sz > (int)sizeof(((struct qdisc_skb_cb *)0)->data))
+		abort();
+}
+/* BPF's use of the control block (include/linux/filter.h, 4.20-5.0) */
+struct bpf_skb_data_end { struct qdisc_skb_cb qdisc_cb; void *data_meta; void *data_end; };
 static inline unsigned int skb_headlen(const struct sk_buff *skb) { return skb->len - skb->data_len; }
 static inline int skb_network_offset(const struct sk_buff *skb)
 {
@@ -430,6 +452,7 @@ static inline bool eth_proto_is_802_3(__be16 proto) { return ntohs(proto) >= ETH
 struct list_head { struct list_head *next, *prev; };
 struct rcu_head { void *unused; };
 struct rcu_work { void *unused; };
+struct work_struct { void *unused; };
 struct timer_list { void *unused; };
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
 #define list_for_each_entry_rcu(pos, head, member) \
@@ -439,24 +462,26 @@ struct timer_list { void *unused; };
 
 /* BPF flow dissector: never attached */
 struct bpf_prog;
-struct bpf_flow_keys { int unused; };
+struct bpf_flow_keys { u16 nhoff; u16 thoff; };
+#define clamp_t(type, v, lo, hi) min_t(type, max_t(type, v, lo), hi)
+#define BPF_PROG_RUN(prog, ctx) ({ (void)(prog); (void)(ctx); abort(); 0; })
+static inline void bpf_compute_data_pointers(struct sk_buff *skb) { (void)skb; abort(); }
 struct bpf_flow_dissector;
 struct bpf_prog_array_item { struct bpf_prog *prog; };
 struct bpf_prog_array { struct bpf_prog_array_item items[1]; };
 enum netns_bpf_attach_type { NETNS_BPF_FLOW_DISSECTOR, MAX_NETNS_BPF_ATTACH_TYPE };
 struct netns_bpf { struct bpf_prog_array *run_array[MAX_NETNS_BPF_ATTACH_TYPE]; };
-struct net { struct netns_bpf bpf; };
+/* where a BPF flow dissector would be attached: net->bpf (5.7+), net->flow_dissector_prog
+ * (5.0-5.6); both stay NULL */
+struct net { struct netns_bpf bpf; struct bpf_prog *flow_dissector_prog; };
 static struct net init_net;
 static inline struct net *dev_net(const struct net_device *dev) { (void)dev; return &init_net; }
 static inline struct net *sock_net(const struct sock *sk) { (void)sk; return &init_net; }
 #define BPF_OK 0
 #define BPF_FLOW_DISSECTOR_CONTINUE 129
-static inline u32 bpf_flow_dissect(struct bpf_prog *prog, struct bpf_flow_dissector *ctx,
-				   __be16 proto, int nhoff, int hlen, unsigned int flags)
-{
-	(void)prog; (void)ctx; (void)proto; (void)nhoff; (void)hlen; (void)flags;
-	abort();
-}
+/* bpf_flow_dissect(prog, ctx, proto, nhoff, hlen[, flags]): never reached */
+static inline u32 oracle_bpf_flow_dissect(void) { abort(); }
+#define bpf_flow_dissect(...) oracle_bpf_flow_dissect()
 
 /* tc: one classifier, no actions, no ematches */
 struct tcf_result { unsigned long class; u32 classid; };
@@ -477,12 +502,22 @@ static inline int tcf_exts_exec(struct sk_buff *skb, struct tcf_exts *e, struct 
 	(void)skb; (void)e; (void)r;
 	return TC_ACT_OK;
 }
-static inline int tcf_classify(struct sk_buff *skb, const struct tcf_block *block,
-			       const struct tcf_proto *tp, struct tcf_result *res, bool compat)
+/* tc_classify / tcf_classify: (skb, tp, res) to 4.4, (skb, tp, res, compat) 4.5-5.12,
+ * (skb, block, tp, res, compat) from 5.13: picked by the number of arguments */
+static inline int oracle_classify(struct sk_buff *skb, const struct tcf_proto *tp,
+				  struct tcf_result *res)
 {
-	(void)block; (void)compat;
-	return tp->classify(skb, tp, res);
+	return tp->classify(skb, (struct tcf_proto *)tp, res);
 }
+#define ORACLE_NARGS(...) ORACLE_NARGS_(__VA_ARGS__, 5, 4, 3, 2, 1)
+#define ORACLE_NARGS_(a, b, c, d, e, n, ...) n
+#define ORACLE_CAT(a, b) ORACLE_CAT_(a, b)
+#define ORACLE_CAT_(a, b) a##b
+#define oracle_classify_3(skb, tp, res) oracle_classify(skb, tp, res)
+#define oracle_classify_4(skb, tp, res, compat) oracle_classify(skb, tp, res)
+#define oracle_classify_5(skb, block, tp, res, compat) oracle_classify(skb, tp, res)
+#define tcf_classify(...) ORACLE_CAT(oracle_classify_, ORACLE_NARGS(__VA_ARGS__))(__VA_ARGS__)
+#define tc_classify(...) ORACLE_CAT(oracle_classify_, ORACLE_NARGS(__VA_ARGS__))(__VA_ARGS__)
 struct Qdisc {
 	u32 handle;
 	long privdata[64] __aligned(64);

@@ -30,6 +30,15 @@ static inline bool eth_type_vlan(__be16 ethertype)
 	}
 }
 
+/* qoslab-oracle: c1336658570/linux-6.1.20 @ bba118ae072307cd5527c908808d598b3e3d1f70: include/linux/if_vlan.h, lines 517-523 (__vlan_hwaccel_put_tag) */
+static inline void __vlan_hwaccel_put_tag(struct sk_buff *skb,
+					  __be16 vlan_proto, u16 vlan_tci)
+{
+	skb->vlan_proto = vlan_proto;
+	skb->vlan_tci = vlan_tci;
+	skb->vlan_present = 1;
+}
+
 /* qoslab-oracle: c1336658570/linux-6.1.20 @ bba118ae072307cd5527c908808d598b3e3d1f70: include/linux/if_vlan.h, lines 532-541 (__vlan_get_tag) */
 static inline int __vlan_get_tag(const struct sk_buff *skb, u16 *vlan_tci)
 {
