@@ -212,7 +212,7 @@ class QdiscSpec:
     def to_tc(self) -> str:
         """``tc`` text of this spec: ``KIND OPTIONS`` for a lone qdisc; for a tree (children
         or filters) the ``tc`` command lines that build it, on a device named ``DEV``."""
-        if not self.child_specs() and not self.filter_specs():
+        if not self.is_tree():
             return " ".join([self.kind, *self.options()])
         return "\n".join("tc " + " ".join(argv) for argv in self.commands("DEV"))
 
@@ -255,6 +255,10 @@ class QdiscSpec:
     def filter_specs(self) -> tuple:
         """Filters attached to this qdisc."""
         return ()
+
+    def is_tree(self) -> bool:
+        """Whether the spec needs more than one tc line (children, classes or filters)."""
+        return bool(self.child_specs() or self.filter_specs())
 
     def check(self, profile: Any = None) -> None:
         """Raise :class:`ConfigError` if the kernel era of ``profile`` lacks something."""

@@ -21,7 +21,8 @@ from .records import warn_capture
 from .source import CaptureSource
 from .timestamps import NAT
 
-__all__ = ["read_capture", "iter_capture", "concat_packets", "DEFAULT_CHUNK",
+__all__ = ["read_capture", "iter_capture", "concat_packets", "open_capture", "record_batches",
+           "DEFAULT_CHUNK",
            "PROGRESS_MIN_BYTES", "READ_MEMORY_FACTOR", "READ_MEMORY_EXTRA", "ROW_BYTES"]
 
 #: Packets per chunk of :func:`iter_capture` (about 100 MB of decoder scratch memory).
@@ -37,7 +38,9 @@ READ_MEMORY_EXTRA = 200 << 20
 ROW_BYTES = 256
 
 
-def _open(path: str) -> CaptureSource:
+def open_capture(path: str) -> CaptureSource:
+    """The capture file ``path`` opened for reading (a regular file only: a FIFO or a device
+    could be read forever)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -50,7 +53,8 @@ def _open(path: str) -> CaptureSource:
     return CaptureSource(path)
 
 
-def _batches(path: str, source: CaptureSource, chunk_packets: int):
+def record_batches(path: str, source: CaptureSource, chunk_packets: int):
+    """Batches of at most ``chunk_packets`` records of a pcap or pcapng ``source``."""
     head = source.head(24)
     if len(head) < 4:
         raise CaptureFormatError(f"{path}: {len(head)} bytes, expected a pcap or pcapng capture")
@@ -110,7 +114,7 @@ def iter_capture(path: str | os.PathLike, chunk_packets: int = DEFAULT_CHUNK, *,
 
 def _frames(name: str, chunk_packets: int, progress: bool | None, admit=None):
     """The PACKETS chunks of a file; ``admit(batch)`` is called before each is decoded."""
-    with _open(name) as source:
+    with open_capture(name) as source:
         size = source.size
         show = size >= PROGRESS_MIN_BYTES if progress is None else bool(progress)
         bar = None
@@ -121,7 +125,7 @@ def _frames(name: str, chunk_packets: int, progress: bool | None, admit=None):
         try:
             t0 = None
             done = 0
-            for batch, src in _batches(name, source, chunk_packets):
+            for batch, src in record_batches(name, source, chunk_packets):
                 batch, src = source.secure(batch, src)
                 if not len(batch):
                     continue

@@ -32,7 +32,7 @@ from ..capture.decode import decode_batch
 from ..capture.frame import empty_packets, to_frame
 from ..capture.pcap import PCAP_MAGICS, parse_pcap_header, pcap_batches
 from ..capture.pcapng import PCAPNG_MAGIC
-from ..capture.reader import DEFAULT_CHUNK, _batches, _open
+from ..capture.reader import DEFAULT_CHUNK, open_capture, record_batches
 from ..capture.records import CaptureWarning
 from ..capture.source import CaptureSource
 from ..capture.timestamps import NAT
@@ -192,7 +192,7 @@ def plan_file(name: str, path: str, chunk_packets: int = DEFAULT_CHUNK) -> FileP
     chunks: list[Chunk] = []
     packets = wire = 0
     ts_min = ts_max = None
-    with _open(path) as source, warnings.catch_warnings(record=True) as caught:
+    with open_capture(path) as source, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CaptureWarning)
         head = source.head(24)
         magic = int.from_bytes(head[:4], "little") if len(head) >= 4 else None
@@ -202,7 +202,7 @@ def plan_file(name: str, path: str, chunk_packets: int = DEFAULT_CHUNK) -> FileP
             record_header = header.record_header
             batches = pcap_batches(path, source, header, chunk_packets, window=PLAN_WINDOW)
         else:
-            batches = _batches(path, source, chunk_packets)
+            batches = record_batches(path, source, chunk_packets)
         for index, (batch, _src) in enumerate(batches):
             n = len(batch)
             start = stop = -1
@@ -239,7 +239,7 @@ def _chunk_batch(chunk: Chunk, source: CaptureSource):
         header = parse_pcap_header(chunk.path, source.head(24))
         return next(pcap_batches(chunk.path, source, header, chunk.packets, chunk.start,
                                  chunk.stop), (None, None))
-    for index, (batch, src) in enumerate(_batches(chunk.path, source, chunk.chunk_packets)):
+    for index, (batch, src) in enumerate(record_batches(chunk.path, source, chunk.chunk_packets)):
         if index == chunk.index:
             return batch, src
     return None, None
@@ -253,7 +253,7 @@ def read_chunk(chunk: Chunk, t0_ns: int, files: Sequence[str], position: int = 0
     number of the chunk's first packet in the set (the index starts there). The warnings of
     the file were given when it was planned and are not repeated.
     """
-    with _open(chunk.path) as source, warnings.catch_warnings():
+    with open_capture(chunk.path) as source, warnings.catch_warnings():
         warnings.simplefilter("ignore", CaptureWarning)
         batch, src = _chunk_batch(chunk, source)
         if batch is not None:

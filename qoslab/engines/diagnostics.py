@@ -31,7 +31,7 @@ def progress(enabled: bool = True):
         _SHOW.reset(token)
 
 
-def _client():
+def current_client():
     try:
         from distributed import get_client
     except ImportError:
@@ -50,7 +50,7 @@ def compute(*collections, progress: bool | None = None, what: str = ""):
     show = _SHOW.get() if progress is None else bool(progress)
     if not show:
         return dask.compute(*collections)
-    client = _client()
+    client = current_client()
     if client is not None:
         from distributed import progress as distributed_progress
 

@@ -32,7 +32,7 @@ def iter_partitions(packets, *, prefetch: int = 2) -> Iterator[pd.DataFrame]:
     >>> [len(p) for p in iter_partitions(pd.DataFrame({"a": [1, 2]}))]
     [2]
     """
-    from .diagnostics import _client
+    from .diagnostics import current_client
     from .dispatch import is_dask
 
     if prefetch < 1:
@@ -41,7 +41,7 @@ def iter_partitions(packets, *, prefetch: int = 2) -> Iterator[pd.DataFrame]:
         yield packets
         return
     parts = iter(packets.to_delayed())
-    client = _client()
+    client = current_client()
     if client is None:
         for part in parts:
             yield part.compute()

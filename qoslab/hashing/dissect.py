@@ -74,7 +74,7 @@ def _l2_proto(packets: pd.DataFrame, version: np.ndarray) -> np.ndarray:
                     ).astype(np.uint32)
 
 
-def _ports(h: Header, spi: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray]:
+def read_ports(h: Header, spi: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray]:
     """(sport, dport) the era reads; 0 where it reads none."""
     ok = (h.version > 0) & ~h.frag
     l4 = ok & np.isin(h.proto, PORT_PROTOS) & h.has_ports
@@ -99,7 +99,7 @@ def direct_read(packets: pd.DataFrame, profile: KernelProfile) -> Flow:
     """The outer header as the pre-dissector kernels read it (cls_flow ≤ 3.2, SFQ ≤ 3.2)."""
     h = header(packets, "outer")
     spi = column(packets, "spi")
-    sport, dport = _ports(h, spi, profile.sfq_ports)
+    sport, dport = read_ports(h, spi, profile.sfq_ports)
     l2 = _l2_proto(packets, h.version)
     vlan, has_vlan, tci = _vlan(packets)
     return Flow(l2, l2, h.version, h.src, h.dst, np.where(h.version > 0, h.proto, 0
@@ -117,8 +117,8 @@ def dissect(packets: pd.DataFrame, profile: KernelProfile, *,
     stop = stop_at_flow_label & (outer.version == 6) & (label != 0)
     follow = (inner.version > 0) & (outer.version > 0) & ~outer.frag & ~stop
     spi = column(packets, "spi")
-    o_sport, o_dport = _ports(outer, spi, "proto_ports_offset")
-    i_sport, i_dport = _ports(inner, column(packets, "inner_spi"), "proto_ports_offset")
+    o_sport, o_dport = read_ports(outer, spi, "proto_ports_offset")
+    i_sport, i_dport = read_ports(inner, column(packets, "inner_spi"), "proto_ports_offset")
     o_proto = outer.proto.copy()
     if profile.dissector_ip_fragment_proto == "zero":
         o_proto[outer.frag & (outer.version == 4)] = 0

@@ -26,8 +26,8 @@ from .dissect import Flow, dissect
 from .jhash import jhash_3words
 from .perturb import apply_seeds
 from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
-from .sfq import _three_words, classifier_buckets, priority_override
-from .skbhash import _rows, flow_hash, rxhash
+from .sfq import classifier_buckets, priority_override, three_words
+from .skbhash import flow_hash, rxhash, select_rows
 
 __all__ = ["FqCodel", "fq_codel_index", "reciprocal_scale"]
 
@@ -76,7 +76,7 @@ class FqCodel:
         if self.profile.fq_codel in _FLOW_HASH:
             stop = self.profile.skb_hash == "flow-keys" and self.profile.flow_label_stop
             return dissect(packets, self.profile, stop_at_flow_label=stop)
-        return np.column_stack(_three_words(dissect(packets, self.profile),
+        return np.column_stack(three_words(dissect(packets, self.profile),
                                             self.endianness)).astype(np.uint32)
 
     def hash_buckets(self, inputs, seed) -> np.ndarray:
@@ -97,7 +97,7 @@ class FqCodel:
                                      classifier_at)
         else:
             inputs = self.hash_inputs(packets)
-            pick = (lambda rows: _rows(inputs, rows)) if isinstance(inputs, Flow) else \
+            pick = (lambda rows: select_rows(inputs, rows)) if isinstance(inputs, Flow) else \
                 (lambda rows: inputs[rows])
             out = np.empty(len(packets), dtype=np.int64)
             apply_seeds(packets, seed, at, out, lambda s, rows: self.hash_buckets(

@@ -229,9 +229,9 @@ def _tunnel(c: _Context, key: str, plain) -> np.ndarray:
 
 
 def _inner_flow(c: _Context) -> Flow:
-    from .dissect import _ports
+    from .dissect import read_ports
     i = header(c.p, "inner")
-    sport, dport = _ports(i, np.zeros(len(c.p), np.uint32), c.prof.sfq_ports)
+    sport, dport = read_ports(i, np.zeros(len(c.p), np.uint32), c.prof.sfq_ports)
     base = c.flow
     return Flow(base.n_proto, base.l2_proto, i.version, i.src, i.dst, i.proto, sport, dport,
                 base.flow_label, base.vlan, base.has_vlan, i.version > 0)

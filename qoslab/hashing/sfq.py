@@ -31,7 +31,7 @@ from .dissect import Flow, direct_read, dissect
 from .jhash import jhash_2words, jhash_3words
 from .perturb import apply_seeds
 from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
-from .skbhash import _rows, flow_hash, raw_ports
+from .skbhash import flow_hash, raw_ports, select_rows
 
 __all__ = ["Sfq", "sfq_fold", "classifier_buckets", "priority_override", "SFQ_MAX_DEPTH", "SFQ_MAX_FLOWS", "SFQ_DEFAULT_HASH_DIVISOR"]
 
@@ -145,7 +145,7 @@ class Sfq:
             return dissect(packets, prof, stop_at_flow_label=prof.flow_label_stop)
         if prof.sfq == "jhash-3words":
             f = dissect(packets, prof)
-            return np.column_stack(_three_words(f, e)).astype(np.uint32)
+            return np.column_stack(three_words(f, e)).astype(np.uint32)
         f = direct_read(packets, prof)
         ip = f.version > 0
         h = raw32(f.dst[:, 3], e)
@@ -196,7 +196,7 @@ class Sfq:
         else:
             out = np.full(len(packets), -1, dtype=np.int64)
             inputs = self.hash_inputs(packets)
-            pick = (lambda rows: _rows(inputs, rows)) if isinstance(inputs, Flow) else \
+            pick = (lambda rows: select_rows(inputs, rows)) if isinstance(inputs, Flow) else \
                 (lambda rows: inputs[rows])
             apply_seeds(packets, seed, at, out,
                         lambda s, rows: self.hash_buckets(pick(rows), s))
@@ -239,7 +239,7 @@ def priority_override(packets: pd.DataFrame, out: np.ndarray, handle: int | None
     return np.where(hit, mn - 1, out)
 
 
-def _three_words(f: Flow, e: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def three_words(f: Flow, e: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SFQ 3.3 / early fq_codel inputs: (raw dst, raw src ^ ip_proto, raw ports)."""
     def addr(w):
         x = w[:, 0] ^ w[:, 1] ^ w[:, 2] ^ w[:, 3]

@@ -22,7 +22,7 @@ from .cls_flow import FlowClassifier
 from .dissect import Flow
 from .fq_codel import FqCodel, reciprocal_scale
 from .sfq import Sfq
-from .skbhash import _rows, consistentify, flow_keys_bytes, hash_flow_bytes
+from .skbhash import consistentify, flow_keys_bytes, hash_flow_bytes, select_rows
 
 __all__ = ["SharingReport", "sharing", "flow_representatives", "birthday_probability",
            "FLOW_COLUMNS", "FLOW_PACKETS"]
@@ -209,7 +209,7 @@ class _Adapter:
             if isinstance(self.obj, FqCodel):
                 return reciprocal_scale(h, self.obj.flows)
             return (h & (self.obj.divisor - 1)).astype(np.int64)
-        sub = _rows(payload, rows) if isinstance(payload, Flow) else payload[rows]
+        sub = select_rows(payload, rows) if isinstance(payload, Flow) else payload[rows]
         return self.obj.hash_buckets(sub, seed)
 
     def random_seed(self, rng: np.random.Generator):

@@ -322,8 +322,8 @@ def skb_hash(packets: pd.DataFrame, hashrnd=0, profile: str | KernelProfile = DE
         fn = flow_hash
     out = np.empty(len(packets), dtype=np.uint32)
     return apply_seeds(packets, hashrnd, at, out,
-                       lambda seed, rows: fn(_rows(flow, rows), seed, prof, endianness))
+                       lambda seed, rows: fn(select_rows(flow, rows), seed, prof, endianness))
 
 
-def _rows(flow: Flow, rows) -> Flow:
+def select_rows(flow: Flow, rows) -> Flow:
     return flow.rows(rows)

@@ -69,7 +69,7 @@ EVENT_STYLES: dict[str, dict[str, Any]] = {
     "run_stop": {"color": "#555555", "linestyle": ":", "label": "run stop"},
     "note": {"color": "#762a83", "linestyle": ":", "label": "note"},
 }
-_OTHER_EVENT = {"color": "#7f7f7f", "linestyle": ":", "label": None}
+OTHER_EVENT = {"color": "#7f7f7f", "linestyle": ":", "label": None}
 
 
 @contextmanager

@@ -40,8 +40,8 @@ import pandas as pd
 from ..analysis.summary import REPLY_STATUSES
 from ..errors import ConfigError
 from ._common import (
-    _OTHER_EVENT,
     EVENT_STYLES,
+    OTHER_EVENT,
     as_float,
     describe_run,
     run_tables,
@@ -215,7 +215,7 @@ def _event_groups(events: pd.DataFrame, kinds, span) -> list[dict]:
             sel &= (t >= span[0]) & (t <= span[1])
         if not sel.any():
             continue
-        style = EVENT_STYLES.get(kind, _OTHER_EVENT)
+        style = EVENT_STYLES.get(kind, OTHER_EVENT)
         label = style["label"] or str(kind).replace("_", " ")
         groups.append({"kind": kind, "label": f"{label} ({int(sel.sum())})",
                        "color": style["color"], "dash": _DASHES.get(style["linestyle"], []),

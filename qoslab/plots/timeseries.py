@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 from ..analysis.summary import ANSWERED_STATUSES, REPLY_STATUSES
 from ..errors import ConfigError
 from ._common import (
-    _OTHER_EVENT,
     EVENT_STYLES,
+    OTHER_EVENT,
     as_float,
     new_axes,
     plot_style,
@@ -161,7 +161,7 @@ def overlay_events(
         sel = (kind_col == kind) & (t >= lo) & (t <= hi)
         if not sel.any():
             continue
-        style = EVENT_STYLES.get(kind, _OTHER_EVENT)
+        style = EVENT_STYLES.get(kind, OTHER_EVENT)
         label = style["label"] or kind.replace("_", " ")
         lw = 1.0 if kind == "hash_change" else 1.2
         ax.vlines(t[sel], 0, 1, transform=ax.get_xaxis_transform(), colors=style["color"],

@@ -208,6 +208,9 @@ class Htb(QdiscSpec):
     def filter_specs(self) -> tuple:
         return self.filters
 
+    def is_tree(self) -> bool:
+        return bool(self.classes or self.filters)
+
     def check(self, profile: Any = None) -> None:
         for leaf in self.child_specs():
             leaf.check(profile)

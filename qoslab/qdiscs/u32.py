@@ -102,6 +102,12 @@ class U32Filter:
     prio: int = 1
     parent: str = "1:"
 
+    def __post_init__(self) -> None:
+        fields = [_FIELDS[m.field][0] for m in self.matches]
+        if len(set(fields)) != len(fields):
+            raise ConfigError(f"u32 filter to {self.flowid}: two matches on one field (tc "
+                              "merges them into one key and refuses conflicting ones)")
+
     def options(self) -> list[str]:
         words = [w for m in self.matches for w in m.words()] or ["match", "u32", "0", "0"]
         return [*words, "flowid", self.flowid]
