@@ -38,7 +38,8 @@ from ._version import __version__
 from .errors import ColumnLimitError, ProbeLimitError, ResourceLimitError, RunFormatError
 from .outputs import check_output, create_new, refuse_or_keep_journal, write_bytes
 
-__all__ = ["Run", "RunJournal", "RUN_FORMAT", "RUN_VERSION", "JOURNAL_FORMAT", "read_native"]
+__all__ = ["Run", "RunJournal", "RUN_FORMAT", "RUN_VERSION", "JOURNAL_FORMAT", "read_native",
+           "jsonable"]
 
 RUN_FORMAT = "qoslab-run"
 RUN_VERSION = 1
@@ -105,7 +106,7 @@ class Run:
         return {
             "format": RUN_FORMAT,
             "version": RUN_VERSION,
-            "meta": _jsonable(self.meta),
+            "meta": jsonable(self.meta),
             "probes": _columns(self.probes),
             "events": _columns(self.events),
             "samples": _columns(self.samples),
@@ -140,14 +141,22 @@ class Run:
                            what="RUN file")
 
 
-def _jsonable(value: Any) -> Any:
-    """Convert numpy / pandas scalars and containers to plain JSON values (NaN -> None)."""
+def jsonable(value: Any) -> Any:
+    """Plain JSON values of numpy / pandas scalars and containers (NaN and ±inf -> None; an
+    object JSON cannot hold becomes its ``repr``): the one sanitizer of everything qoslab
+    writes as JSON (RUN files, journals, META).
+
+    Examples
+    --------
+    >>> jsonable({"a": np.int64(3), "b": [np.float32(0.5), float("nan")], 1: (None,)})
+    {'a': 3, 'b': [0.5, None], '1': [None]}
+    """
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
+        return [jsonable(v) for v in value.tolist()]
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, (np.bool_, bool)):
@@ -160,7 +169,9 @@ def _jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Path):
         return str(value)
-    return value
+    if isinstance(value, (str, int)):
+        return value
+    return repr(value)
 
 
 def _columns(frame: pd.DataFrame) -> dict[str, list]:
@@ -168,7 +179,7 @@ def _columns(frame: pd.DataFrame) -> dict[str, list]:
     for col in frame.columns:
         series = frame[col]
         values = series.astype(object).where(series.notna(), None).tolist()
-        out[str(col)] = [_jsonable(v) for v in values]
+        out[str(col)] = [jsonable(v) for v in values]
     return out
 
 
@@ -286,10 +297,10 @@ class RunJournal:
                                             name="qoslab-journal-fsync")
             self._syncer.start()
         self._write({"format": JOURNAL_FORMAT, "version": RUN_VERSION,
-                     "meta": _jsonable(dict(meta or {}))})
+                     "meta": jsonable(dict(meta or {}))})
 
     def _write(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(_jsonable(record), allow_nan=False) + "\n")
+        self._fh.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
         self._write_done()
 
     def _write_done(self) -> None:
@@ -307,7 +318,7 @@ class RunJournal:
         """Append several PROBES rows with one flush (for fast producers)."""
         if not rows:
             return
-        self._fh.write("".join(json.dumps(_jsonable({"probe": r}), allow_nan=False) + "\n"
+        self._fh.write("".join(json.dumps(jsonable({"probe": r}), allow_nan=False) + "\n"
                                for r in rows))
         self._write_done()
 

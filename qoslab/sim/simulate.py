@@ -21,7 +21,6 @@ on the wall clock.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +33,7 @@ from ..qdiscs.changes import ConfigChange, apply_change
 from ..qdiscs.decisions import LoggedRoot
 from ..qdiscs.runtime import Device
 from ..qdiscs.seeds import seed_schedule
-from ..runs import Run
+from ..runs import Run, jsonable
 from .engine import Engine
 from .link import Link, TokenBucket
 from .sources import PingSource, make_source
@@ -229,9 +228,9 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
         "profile": getattr(config.qdisc, "profile", None),
         "hash_seeds": [f"0x{s:x}" for s in seeds],
         "hash_seed_times": [0.0, *[float(t) for t in hash_events["t"]]],
-        "traffic": [dict(kind=type(s).__name__, **_plain(dataclasses.asdict(s)))
+        "traffic": [dict(kind=type(s).__name__, **jsonable(dataclasses.asdict(s)))
                     for s in traffic],
-        "flows": _plain(flows.astype(object).where(flows.notna(), None).to_dict("list")),
+        "flows": jsonable(flows.astype(object).where(flows.notna(), None).to_dict("list")),
         "qdisc_stats": leaf.stats(),
         "flow_stats": [dict(flow=labels[src.fid], sent=src.sent, delivered=src.delivered,
                             dropped=src.dropped, reordered=engine.reordered[src.fid])
@@ -244,24 +243,6 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
     decisions = root.log.frame(labels) if isinstance(root, LoggedRoot) else None
     return Run(probes, events, meta, decisions=decisions) if decisions is not None \
         else Run(probes, events, meta)
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, float) and math.isinf(value):
-        return None
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if value is pd.NA:
-        return None
-    return repr(value)
 
 
 def occupancy(run: Run) -> pd.DataFrame:
