@@ -39,12 +39,13 @@ __all__ = [
     "read_captures",
     "read_packets",
     "ping",
+    "replay",
 ]
 
 #: Layers imported on first use (``qoslab.sim.scenarios…`` works after a plain ``import qoslab``
 #: without paying for matplotlib or ipywidgets at start-up).
-_LAZY_SUBPACKAGES = frozenset({"analysis", "engines", "lab", "plots", "report", "schema", "sim",
-                               "widgets"})
+_LAZY_SUBPACKAGES = frozenset({"analysis", "engines", "lab", "plots", "replay", "report",
+                               "schema", "sim", "widgets"})
 #: Functions imported on first use: capture sets (pandas or Dask) and their Parquet datasets.
 _LAZY_FUNCTIONS = {"read_captures": "engines.captures", "read_packets": "engines.parquet"}
 

@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "qoslab.scenarios.cli",
     "lab": "qoslab.lab.cli",
     "sim": "qoslab.sim.cli",
+    "replay": "qoslab.replay.cli",
     "hash": "qoslab.hashing.cli",
 }
 

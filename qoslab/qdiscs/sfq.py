@@ -339,8 +339,8 @@ class ClassicSfqRuntime(_SfqBase):
         if h < 0:  # the classifier gave no class in range: the kernel drops it
             self.drop(pkt, now)
             return
-        x = self.ht.get(h, self.NONE)
-        if x == self.NONE:
+        x = self.ht.get(h, _OLD_SLOTS)
+        if x == _OLD_SLOTS:
             x = self.dep_next[_OLD_SLOTS]  # a free slot: head of the depth-0 list
             self.ht[h] = x
             self.hash[x] = h
@@ -349,11 +349,24 @@ class ClassicSfqRuntime(_SfqBase):
             self.drop(pkt, now)
             return
         q.append(pkt)
-        self._inc(x)
-        if len(q) == 1:  # the flow is new
+        # sfq_inc (inlined: this runs for every packet): x moves to the list of its depth
+        dn, dp = self.dep_next, self.dep_prev
+        n, p = dn[x], dp[x]
+        dn[p] = n
+        dp[n] = p
+        d = len(q)
+        if self.max_depth < d:
+            self.max_depth = d
+        head = d + _OLD_SLOTS
+        n = dn[head]
+        dn[x] = n
+        dp[x] = head
+        dn[head] = x
+        dp[n] = x
+        if d == 1:  # the flow is new
             tail = self.tail
             if self.stale:
-                if tail == self.NONE:  # the first flow
+                if tail == _OLD_SLOTS:  # the first flow
                     self.tail = x
                     self.nxt[x] = x
                     self.allot[x] = short(self.quantum)
@@ -362,7 +375,7 @@ class ClassicSfqRuntime(_SfqBase):
                     self.nxt[tail] = x
                     self.tail = x
             else:
-                if tail == self.NONE:
+                if tail == _OLD_SLOTS:
                     self.nxt[x] = x
                 else:
                     self.nxt[x] = self.nxt[tail]
@@ -397,32 +410,48 @@ class ClassicSfqRuntime(_SfqBase):
 
     def dequeue(self, now: float):
         tail = self.tail
-        if tail == self.NONE:
+        if tail == _OLD_SLOTS:
             return None
         nxt, allot = self.nxt, self.allot
         a = nxt[tail]
         q = self.qs[a]
         pkt = q.popleft()
-        self._dec(a)
+        # sfq_dec (inlined): a moves to the list of its new depth
+        dn, dp = self.dep_next, self.dep_prev
+        n, p = dn[a], dp[a]
+        dn[p] = n
+        dp[n] = p
+        d = len(q)
+        if n == p and self.max_depth == d + 1:
+            self.max_depth = d
+        head = d + _OLD_SLOTS
+        n = dn[head]
+        dn[a] = n
+        dp[a] = head
+        dn[head] = a
+        dp[n] = a
         self.qlen -= 1
-        if not q:
+        if not d:
             self.ht.pop(self.hash[a], None)
             na = nxt[a]
             if na == a:
-                self.tail = self.NONE
+                self.tail = _OLD_SLOTS
                 return pkt
             nxt[tail] = na
             if self.stale:
-                allot[na] = short(allot[na] + self.quantum)
+                v = allot[na] + self.quantum
+                allot[na] = ((v + 0x8000) & 0xFFFF) - 0x8000  # short()
         else:
-            allot[a] = short(allot[a] - pkt[SIZE])
-            if allot[a] <= 0:
+            v = allot[a] - pkt[SIZE]
+            v = allot[a] = ((v + 0x8000) & 0xFFFF) - 0x8000
+            if v <= 0:
                 if self.stale:
                     self.tail = a
                     na = nxt[a]
-                    allot[na] = short(allot[na] + self.quantum)
+                    v = allot[na] + self.quantum
+                    allot[na] = ((v + 0x8000) & 0xFFFF) - 0x8000
                 else:
-                    allot[a] = short(allot[a] + self.quantum)
+                    allot[a] = short(v + self.quantum)
                     self.tail = a
         return pkt
 
@@ -537,8 +566,21 @@ class SfqRuntime(_SfqBase):
             self.drop(head, now)
             return
         q.append(pkt)
-        self._inc(x)
-        if len(q) == 1:
+        # sfq_inc (inlined: this runs for every packet)
+        dn, dp = self.dep_next, self.dep_prev
+        n, p = dn[x], dp[x]
+        dn[p] = n
+        dp[n] = p
+        d = len(q)
+        if self.cur_depth < d:
+            self.cur_depth = d
+        head = d + self.slots
+        n = dn[head]
+        dn[x] = n
+        dp[x] = head
+        dn[head] = x
+        dp[n] = x
+        if d == 1:
             self._new_flow(x)
         self.qlen += 1
         if self.qlen <= self.limit:
@@ -574,9 +616,22 @@ class SfqRuntime(_SfqBase):
             break
         q = self.qs[a]
         pkt = q.popleft()
-        self._dec(a)
+        # sfq_dec (inlined)
+        dn, dp = self.dep_next, self.dep_prev
+        n, p = dn[a], dp[a]
+        dn[p] = n
+        dp[n] = p
+        d = len(q)
+        if n == p and self.cur_depth == d + 1:
+            self.cur_depth = d
+        head = d + self.slots
+        n = dn[head]
+        dn[a] = n
+        dp[a] = head
+        dn[head] = a
+        dp[n] = a
         self.qlen -= 1
-        if not q:
+        if not d:
             self.ht.pop(self.hash[a], None)
             na = nxt[a]
             if a == na:
@@ -584,7 +639,8 @@ class SfqRuntime(_SfqBase):
                 return pkt
             nxt[self.tail] = na
         else:
-            allot[a] = short(allot[a] - _allot_size(pkt[SIZE]))
+            v = allot[a] - ((pkt[SIZE] + 7) >> SFQ_ALLOT_SHIFT)  # SFQ_ALLOT_SIZE
+            allot[a] = ((v + 0x8000) & 0xFFFF) - 0x8000  # short()
         return pkt
 
     def _rehash(self, now: float) -> None:

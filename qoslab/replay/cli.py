@@ -1,0 +1,128 @@
+"""``qoslab replay CAPTURE …``: a capture's packets through a qdisc tree, as a RUN.
+
+::
+
+    qoslab replay home.pcap --tc "sfq perturb 10" --rate 900kbit --profile classic-2.6.3x \\
+        -w what-if.json.gz -o what-if.png
+    qoslab replay home.pcap --scenario sfq_perturb --perturb 5 -w what-if.json.gz
+    qoslab replay input.pcap --scenario tunnel_keys --seeds-from live.json.gz --t0 1733216400.5
+
+The tree comes from a scenario (its qdisc, link and timed changes; its parameters as options)
+or from ``tc`` lines (``--tc TEXT`` or ``--tc @FILE``). Every output is checked before the
+replay starts; nothing is overwritten without ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..outputs import check_output
+from ..units import parse_rate
+
+__all__ = ["register"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line, as every qoslab error
+        raise ConfigError(f"replay: {message}")
+
+
+def _options() -> argparse.ArgumentParser:
+    p = _Parser(prog="qoslab replay CAPTURE", add_help=False)
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--scenario", metavar="NAME")
+    what.add_argument("--tc", metavar="TEXT|@FILE")
+    p.add_argument("--profile")
+    p.add_argument("--rate")
+    p.add_argument("--seeds-from", metavar="RUN")
+    p.add_argument("--l2-bytes", type=int, default=0)
+    p.add_argument("--t0", type=float)
+    p.add_argument("--no-probes", action="store_true")
+    p.add_argument("-w", "--write", metavar="FILE")
+    p.add_argument("-o", "--output", metavar="PNG")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--progress", action="store_true")
+    return p
+
+
+_OPTIONS_HELP = """options:
+  --scenario NAME       take the tree, link and changes of a scenario; its parameters
+                        follow as --NAME VALUE (qoslab run NAME --help lists them)
+  --tc TEXT|@FILE       or: the tree as tc lines (text, or @file)
+  --profile ERA         kernel era of the tc lines (default 5.18+)
+  --rate RATE           link rate in tc units (e.g. 900kbit; a scenario has its own)
+  --seeds-from RUN      replay with the hash seeds of this RUN (a simulated or live run)
+  --l2-bytes N          bytes added to each packet's length (14 for a raw-IP capture)
+  --t0 SECONDS          Unix time of replay time 0 (default: the capture's first packet)
+  --no-probes           only the decision log, no per-flow PROBES
+  -w FILE, -o PNG       save the RUN / draw per-flow queueing delay
+  --force               replace existing outputs
+  --progress            show a progress bar"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``qoslab replay``."""
+    p = subparsers.add_parser(
+        "replay", help="replay a capture through a qdisc tree (what would this qdisc do "
+        "to my traffic?)",
+        description="Replay the packets of a capture (their arrival times and sizes) through "
+        "the shaper, qdisc and classifier models; write a RUN with the per-packet decision "
+        "log, per-flow queueing delay (PROBES) and the hash changes (EVENTS).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_OPTIONS_HELP + "\n\nexamples:" + __doc__.split("::")[1])
+    p.add_argument("capture", help="pcap or pcapng file")
+    p.add_argument("items", nargs=argparse.REMAINDER, help="options (below)")
+    p.set_defaults(func=_main)
+
+
+def _main(ns: argparse.Namespace) -> int:
+    from . import replay, seeds_of
+
+    args, extra = _options().parse_known_args(ns.items)
+    if not args.scenario and not args.tc:
+        raise ConfigError("replay: give --scenario NAME or --tc TEXT (the tree to replay "
+                          "through)")
+    for out, what in ((args.write, "RUN file"), (args.output, "figure")):
+        if out:
+            check_output(out, force=args.force, what=what)
+    params = {}
+    if args.scenario:
+        from ..scenarios import get
+        from ..scenarios.params import parse_cli_items
+
+        params = parse_cli_items(get(args.scenario).params, extra or [], owner=args.scenario)
+        what = args.scenario
+    else:
+        if extra:
+            raise ConfigError(f"replay: unexpected {' '.join(extra)} (scenario parameters need "
+                              "--scenario)")
+        what = args.tc
+        if what.startswith("@"):
+            what = Path(what[1:]).read_text()
+    seeds = times = None
+    if args.seeds_from:
+        from ..io import load
+
+        seeds, times = seeds_of(load(args.seeds_from))
+    run = replay(ns.capture, what, rate=parse_rate(args.rate, "--rate") if args.rate else None,
+                 profile=args.profile, seeds=seeds, seed_times=times, l2_bytes=args.l2_bytes,
+                 t0=args.t0, probes=not args.no_probes,
+                 progress=True if args.progress else None, **params)
+    d = run.decisions
+    tree = run.meta["tc"].splitlines()
+    print(f"replayed {len(d)} packets of {run.meta['flows']} flows through: {tree[0]}"
+          + (" …" if len(tree) > 1 else ""))
+    delay = (d["t_departure"] - d["t_arrival"]) * 1000
+    print(f"dropped {int(d['dropped'].sum())}; time in the tree: median "
+          f"{delay.median():.2f} ms, p99 {delay.quantile(0.99):.2f} ms; "
+          f"{(run.events['kind'] == 'hash_change').sum()} hash changes")
+    if args.write:
+        print(f"saved {run.save(args.write, force=args.force)}")
+    if args.output and len(run.probes):
+        from ..plots import latency, save_figure
+
+        fig = latency(run, events=True)
+        print(f"figure {save_figure(fig, args.output, force=args.force)}")
+    return 0

@@ -1,0 +1,185 @@
+"""Capture replay (qoslab/replay): packets through the runtime qdiscs, as the simulator runs
+them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import qoslab
+from qoslab.analysis import detect_spikes
+from qoslab.capture import iter_capture
+from qoslab.cli import main
+from qoslab.errors import ConfigError
+from qoslab.qdiscs import Pfifo, Sfq
+from qoslab.replay import FlowIndex, flow_label, seeds_of
+from qoslab.scenarios import get
+from qoslab.scenarios.backend_sim import sim_config
+from qoslab.schema import DECISIONS, PROBES
+from qoslab.sim import simulate
+
+CAPTURE = qoslab.data_path("captures/tunnel_uploads.pcap")
+
+
+def simulated(name: str, **values):
+    """A simulated run with its decision log, its setup and its seed."""
+    sc = get(name)
+    vals = sc.values(values)
+    setup = sc.build(vals)
+    cfg = dataclasses.replace(sim_config(setup, name=name, seed=vals["seed"], params=vals),
+                              decisions=True, sample_interval=0)
+    return simulate(cfg), setup, vals["seed"]
+
+
+def packets_of(run) -> pd.DataFrame:
+    """The packets a simulated run offered its qdisc tree, as a PACKETS-like frame (each
+    flow's header fields, the arrival time as ``t``, the accounted size as ``wire_len``)."""
+    flows = pd.DataFrame(run.meta["flows"])
+    d = run.decisions
+    fid = d["flow"].map({x: i for i, x in enumerate(flows["flow"])}).astype(int).to_numpy()
+    pk = flows.iloc[fid].reset_index(drop=True).drop(columns=["flow"])
+    types = {"proto": "UInt8", "inner_proto": "UInt8", "tos": "UInt8", "inner_tos": "UInt8",
+             "sport": "UInt16", "dport": "UInt16", "inner_sport": "UInt16",
+             "inner_dport": "UInt16", "icmp_id": "UInt16", "l2_proto": "UInt16"}
+    pk = pk.astype({k: v for k, v in types.items() if k in pk})
+    return pk.assign(t=d["t_arrival"].to_numpy(), wire_len=d["size"].to_numpy())
+
+
+@pytest.fixture(scope="module")
+def perturbed():
+    return simulated("sfq_perturb", duration=40.0, seed=5)
+
+
+@pytest.mark.parametrize(("name", "values"), [
+    ("sfq_perturb", dict(duration=40.0, seed=5)),
+    ("tunnel_keys", dict(duration=30.0, switch_at=15.0)),
+    ("tos_proto_dst", dict(duration=20.0)),
+])
+def test_replaying_the_simulators_arrivals_gives_its_decisions(name, values):
+    """The same runtime, seeds, link and changes: given the simulator's arrival times and
+    sizes, replay decides exactly what the simulator decided, packet by packet."""
+    run, setup, seed = simulated(name, **values)
+    out = qoslab.replay(packets_of(run), setup, seed=seed)
+    a, b = run.decisions, out.decisions
+    assert len(a) == len(b) > 1000
+    for col in ("queue", "cls", "seed_index", "dropped", "size"):
+        np.testing.assert_array_equal(a[col].to_numpy(na_value=-1), b[col].to_numpy(na_value=-1),
+                                      err_msg=col)
+    sent = a["t_departure"].notna().to_numpy()  # the simulator stops; replay drains the tree
+    np.testing.assert_allclose(a["t_departure"][sent], b["t_departure"][sent], atol=1e-9)
+    assert a["dropped"].any() or name != "sfq_perturb"
+    hash_changes = run.events[run.events["kind"] == "hash_change"]
+    assert out.events.loc[out.events["kind"] == "hash_change", "t"].tolist()[:len(hash_changes)] \
+        == hash_changes["t"].tolist()
+
+
+def test_given_seeds_are_the_schedules(perturbed):
+    run, setup, seed = perturbed
+    seeds, times = seeds_of(run)
+    by_seed = qoslab.replay(packets_of(run), setup, seed=seed)
+    given = qoslab.replay(packets_of(run), setup, seeds=seeds, seed_times=times)
+    pd.testing.assert_frame_equal(by_seed.decisions, given.decisions)
+    other = qoslab.replay(packets_of(run), setup, seed=seed + 1)
+    assert (other.decisions["queue"] != by_seed.decisions["queue"]).any()
+
+
+def test_the_result_is_a_run_every_analysis_reads(perturbed):
+    run, setup, seed = perturbed
+    out = qoslab.replay(packets_of(run), setup, seed=seed)
+    assert list(out.probes.columns[:len(PROBES)]) == list(PROBES)
+    assert list(out.decisions.columns) == list(DECISIONS)
+    assert out.probes["stream"].nunique() == len(run.meta["flows"]["flow"]) == 5
+    assert "icmp 10.0.0.1 > 10.0.9.1 id=0x1000" in set(out.probes["stream"])
+    d = out.decisions
+    delay = (d["t_departure"] - d["t_arrival"]).to_numpy() * 1000
+    np.testing.assert_allclose(out.probes["rtt_ms"].to_numpy(), np.where(d["dropped"], np.nan,
+                                                                          delay))
+    assert (out.probes["status"] == "lost").sum() == d["dropped"].sum() > 0
+    assert detect_spikes(out.probes).shape[0] > 0  # the floods' queueing delay spikes
+    assert out.meta["source"] == "replay" and out.meta["hash_seeds"][0] == \
+        run.meta["hash_seeds"][0]
+
+
+def test_chunks_and_files_replay_as_one_frame(tmp_path):
+    whole = qoslab.replay(qoslab.read_capture(CAPTURE), "sfq limit 10 perturb 2", rate=5e5,
+                          profile="classic-2.6.3x")
+    by_file = qoslab.replay(CAPTURE, "sfq limit 10 perturb 2", rate=5e5,
+                            profile="classic-2.6.3x", chunk_packets=500)
+    chunks = qoslab.replay(iter_capture(CAPTURE, 333), "sfq limit 10 perturb 2", rate=5e5,
+                           profile="classic-2.6.3x")
+    for other in (by_file, chunks):
+        pd.testing.assert_frame_equal(whole.decisions, other.decisions)
+        pd.testing.assert_frame_equal(whole.probes, other.probes)
+    d = whole.decisions
+    assert d["dropped"].any() and d["seed_index"].max() >= 3
+    assert d["packet"].tolist() == list(range(len(d)))
+
+
+def test_time_zero_and_raw_captures(perturbed):
+    pk = qoslab.read_capture(CAPTURE)
+    base = qoslab.replay(pk, Pfifo(limit=20), rate=3e6)
+    t0 = pk["time"].iloc[0] - pd.Timedelta(seconds=2)
+    later = qoslab.replay(pk, Pfifo(limit=20), rate=3e6, t0=t0)
+    np.testing.assert_allclose(later.decisions["t_arrival"], base.decisions["t_arrival"] + 2)
+    raw = qoslab.replay(pk, Pfifo(limit=20), rate=3e6, l2_bytes=14)
+    assert (raw.decisions["size"] == base.decisions["size"] + 14).all()
+
+
+def test_out_of_order_packets_arrive_in_time_order():
+    pk = qoslab.read_capture(CAPTURE).iloc[:400]
+    shuffled = pk.sample(frac=1.0, random_state=3)
+    a = qoslab.replay(pk, Pfifo(limit=5), rate=1e6)
+    b = qoslab.replay(shuffled, Pfifo(limit=5), rate=1e6)
+    assert b.meta["packets_reordered"] > 0
+    order = np.argsort(shuffled.index.to_numpy(), kind="stable")
+    # packet numbers name the rows of the frame given; the decisions are the same
+    assert sorted(b.decisions["packet"]) == list(range(400))
+    same = b.decisions.set_index(shuffled.index.to_numpy()[b.decisions["packet"]]).sort_index()
+    np.testing.assert_array_equal(same["dropped"], a.decisions["dropped"])
+    assert len(order) == 400
+
+
+def test_flows_are_the_hashes_inputs():
+    pk = qoslab.read_capture(CAPTURE)
+    index = FlowIndex()
+    fid = index.fids(pk)
+    # packets of one flow agree on every hashed field; a change of TOS is another flow
+    sub = pk.assign(fid=fid)
+    assert (sub.groupby("fid")[["src", "dst", "proto", "tos", "inner_sport"]]
+            .nunique(dropna=False) <= 1).all().all()
+    bumped = pk.iloc[:1].assign(tos=pk["tos"].iloc[:1] + 4)
+    assert index.fids(bumped)[0] == len(np.unique(fid))
+    assert "via 4in4" in flow_label(pk.iloc[0])
+
+
+def test_bad_requests_say_what_is_wrong(perturbed):
+    pk = qoslab.read_capture(CAPTURE)
+    with pytest.raises(ConfigError, match="rate"):
+        qoslab.replay(pk, Sfq(limit=10))
+    with pytest.raises(ConfigError, match="change times"):
+        qoslab.replay(pk, Sfq(limit=10), rate=1e6, seeds=[1, 2, 3], seed_times=[4.0])
+    with pytest.raises(ConfigError, match="no scenario"):
+        qoslab.replay(pk, "no_such_scenario")
+    with pytest.raises(ConfigError, match="perturb"):
+        qoslab.replay(pk, "sfq_perturb", perturb=-1)
+    with pytest.raises(ConfigError, match="PACKETS"):
+        qoslab.replay(pd.DataFrame({"t": [0.0], "wire_len": [100]}), Sfq(), rate=1e6)
+
+
+def test_the_command_line(tmp_path, capsys):
+    out = tmp_path / "r.json.gz"
+    argv = ["replay", str(CAPTURE), "--tc", "sfq limit 10 perturb 2", "--profile",
+            "classic-2.6.3x", "--rate", "500kbit", "-w", str(out)]
+    assert main(argv) == 0
+    run = qoslab.load(out)
+    assert len(run.decisions) == len(qoslab.read_capture(CAPTURE))
+    assert "hash changes" in capsys.readouterr().out
+    assert main(argv) == 2  # never over an existing file without --force
+    assert "exists" in capsys.readouterr().err
+    assert main([*argv, "--force", "--scenario", "x"]) == 2
+    assert main(["replay", str(CAPTURE), "--scenario", "tunnel_keys", "--switch-at", "1",
+                 "--duration", "3", "-w", str(out), "--force"]) == 0
+    assert (qoslab.load(out).events["kind"] == "config_change").sum() == 1
