@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ConfigError
-from .engine import SLICE, Replayer, Seeds
+from .engine import Replayer, Seeds
 from .flows import PER_PACKET_COLUMNS, FlowIndex, flow_label
 
 __all__ = ["replay", "CallableModule", "Replayer", "Seeds", "FlowIndex", "flow_label", "PER_PACKET_COLUMNS",

@@ -335,7 +335,7 @@ class Replayer:
         info = {
             "source": "replay",
             "tc": self.tree.to_tc(),
-            "profile": next((getattr(s, "profile") for s in walk(self.tree)
+            "profile": next((s.profile for s in walk(self.tree)
                              if hasattr(s, "profile")), None),
             "link": {"rate": self.link.rate, "overhead": self.link.overhead,
                      "mtu": self.link.mtu, "txqueuelen": self.link.txqueuelen},
