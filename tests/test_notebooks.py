@@ -66,14 +66,21 @@ def test_package_is_called_directly_before_any_widget(path):
 @pytest.mark.parametrize("path", NUMBERED, ids=lambda p: p.stem)
 def test_every_widget_is_computed_once_outside_its_callbacks(path):
     # Errors inside ipywidgets callbacks go to the widget's output area and never fail a cell;
-    # an explorer's update() raises when called directly, so each widget cell calls it.
-    for src in (c.source for c in code_cells(path)):
+    # an explorer's update() raises when called directly, so each widget cell calls it. A live
+    # view runs in the background: a later cell waits for it (wait() raises its error).
+    sources = [c.source for c in code_cells(path)]
+    for i, src in enumerate(sources):
         tree = parse(src)
         made = {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
                 and isinstance(node.value, ast.Call) and "widgets." in ast.unparse(node.value.func)
                 for t in node.targets if isinstance(t, ast.Name)}
         for name in made:
-            assert f"{name}.update()" in src, f"{name} is shown without a direct update() call"
+            if "LiveView" in src:
+                assert any(f"{name}.wait(" in later for later in sources[i:]), \
+                    f"the live view {name} is never waited for"
+            else:
+                assert f"{name}.update()" in src, \
+                    f"{name} is shown without a direct update() call"
 
 
 def _is_loopback(host: str) -> bool:

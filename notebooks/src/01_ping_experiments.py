@@ -30,6 +30,9 @@ TARGETS = ["127.0.0.1"]        # loopback only: a notebook must not send traffic
 TOS_VALUES = [0x00, 0x10, 0x08]
 COUNT = 100
 INTERVAL = 0.02                # seconds between probes of one stream
+LIVE_SECONDS = 4.0             # the live run's length (None: until you press Stop)
+LIVE_INTERVAL = 0.05
+LIVE_RUN_FILE = None           # save the live run there (journalled while it runs); None: don't
 FLENT_RUN = "flent/ping-v4-icmp-irtt.flent.gz"
 LAB_RUN = "lab/pfifo_fast_tos.json.gz"
 
@@ -173,9 +176,35 @@ browser.update()   # once outside any callback: an error fails the notebook here
 browser
 
 # %% [markdown]
+# ## 6. Watch it live
+#
+# A long experiment is best watched while it runs. `LiveView.ping` starts the same pinger in
+# the background and redraws latency a few times a second as the probes come back, EVENTS as
+# they happen, with a progress bar and a **Stop** button: stopping ends the run cleanly — no
+# new probe, the answers in flight awaited — and every probe sent is in the RUN (with
+# `path=`, in its journal too, while it runs). The chart stays zoomable while it grows; a
+# zoom you chose survives the redraws. (Run this cell on its own to use Stop: the next cell
+# waits for the run to end.)
+
+# %%
+watch = widgets.LiveView.ping(TARGETS, tos=TOS_VALUES, interval=LIVE_INTERVAL, count=None,
+                              deadline=LIVE_SECONDS, path=LIVE_RUN_FILE)
+watch
+
+# %%
+watched = watch.wait()   # the RUN, once the deadline passed or Stop was pressed
+summarize(watched.probes).round(3)
+
+# %% [markdown]
+# The same view follows any run that writes a journal: `widgets.LiveView.follow("run.json.gz")`
+# watches `qoslab lab … -w run.json.gz` or `qoslab ping … -w run.json.gz` running in a terminal.
+
+# %% [markdown]
 # ## What to try next
 #
 # * Tick two runs in the browser (Ctrl + click): CDFs and boxes get one colour per run, as
 #   flent draws several data files.
+# * Watch a longer live run (`LIVE_SECONDS = None`) and press *Stop*: every probe sent is in
+#   the RUN, the unanswered ones included.
 # * On a machine you administer, `sudo qoslab lab pfifo_fast_tos -w tos.json.gz` records the run
 #   of section 2 yourself; `qoslab ping -r tos.json.gz -l` redraws it as ping-exp did.

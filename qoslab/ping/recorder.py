@@ -27,6 +27,8 @@ EXTRA_COLUMNS: dict[str, str] = {
 }
 
 Progress = Callable[[int, int | None], None]
+#: Receives the rows recorded since its last call (new rows and late replacements).
+LiveRows = Callable[[list[dict[str, Any]]], None]
 
 
 class ProbeRecorder:
@@ -40,10 +42,17 @@ class ProbeRecorder:
         Probes expected (``None`` when unbounded), for the progress display.
     progress
         ``True`` for a tqdm bar on stderr, a callable ``f(done, total)``, or ``None``/``False``.
+    live
+        A callable ``f(rows)`` handed, at every :meth:`flush`, the rows recorded since its
+        previous call (a replacement row has the ``stream`` and ``seq`` of the row it replaces);
+        for live views. It runs in the probe loop: it must only take the rows, quickly.
     """
 
     def __init__(self, journal: RunJournal | None = None, total: int | None = None,
-                 progress: bool | Progress | None = None) -> None:
+                 progress: bool | Progress | None = None, live: LiveRows | None = None
+                 ) -> None:
+        self._live = live
+        self._live_rows: list[dict[str, Any]] = []
         self.journal = journal
         self.total = total
         self.rows: list[dict[str, Any]] = []
@@ -67,6 +76,8 @@ class ProbeRecorder:
             self._where[(row["stream"], row["seq"])] = len(self.rows)
         self.rows.append(row)
         self._new.append(row)
+        if self._live is not None:
+            self._live_rows.append(row)
 
     def replace(self, row: dict[str, Any]) -> None:
         """Replace the earlier row of the same stream and seq (a late answer, a late error)."""
@@ -76,6 +87,8 @@ class ProbeRecorder:
             return
         self.rows[i] = row
         self._updates.append(row)
+        if self._live is not None:
+            self._live_rows.append(row)
 
     @property
     def done(self) -> int:
@@ -106,6 +119,9 @@ class ProbeRecorder:
             while self._updates:
                 self.journal.update_probe(**self._updates.pop(0))
         self._new, self._updates = [], []
+        if self._live_rows:
+            rows, self._live_rows = self._live_rows, []
+            self._live(rows)
         done = self.done
         if self._bar is not None and done != self._shown:
             self._bar.update(done - self._shown)

@@ -108,7 +108,7 @@ def ping(targets: str | Target | Iterable[str | Target], tos: int | Sequence[int
          count: int | None = 400, deadline: float | None = None, timeout: float | None = None,
          family: int | None = None, backend: str = "auto", progress: Any = None,
          path: str | os.PathLike | None = None, *, realtime: bool | None = None,
-         force: bool = False) -> Run:
+         force: bool = False, live: Any = None, stop: threading.Event | None = None) -> Run:
     """Ping every destination x TOS x size stream concurrently and return the RUN.
 
     Parameters
@@ -142,6 +142,13 @@ def ping(targets: str | Target | Iterable[str | Target], tos: int | Sequence[int
         never). ``meta["scheduling"]`` says what was granted.
     force
         Replace an existing file at ``path`` (an earlier journal is kept under a new name).
+    live
+        A callable ``f(rows)`` receiving the PROBES rows as they are recorded, at least four
+        times a second (see :class:`~qoslab.ping.recorder.ProbeRecorder`): for live views.
+    stop
+        A :class:`threading.Event`; setting it stops the run as SIGINT does (no new probe,
+        answers in flight awaited for up to a second): every probe sent is in the RUN,
+        ``meta["stop_reason"]`` is ``"stopped"``.
 
     Returns
     -------
@@ -183,7 +190,7 @@ def ping(targets: str | Target | Iterable[str | Target], tos: int | Sequence[int
     }
     journal = (RunJournal(path, meta, background_sync=True, force=force)
                if path is not None else None)
-    recorder = ProbeRecorder(journal, total, progress)
+    recorder = ProbeRecorder(journal, total, progress, live=live)
     if name == "system":
         engine: SocketEngine | SystemPing = SystemPing(streams, interval, count, deadline,
                                                        timeout, recorder)
@@ -194,7 +201,7 @@ def ping(targets: str | Target | Iterable[str | Target], tos: int | Sequence[int
         meta["stagger"] = "stream i of N starts i*interval/N after the first"
     t0 = time.monotonic()
     try:
-        _drive(engine, min(timeout, STOP_GRACE))
+        _drive(engine, min(timeout, STOP_GRACE), stop)
     except BaseException:
         recorder.close()
         if journal is not None:
@@ -245,15 +252,16 @@ def _build_run(engine, recorder: ProbeRecorder, meta: dict, elapsed: float,
     return Run(probes, events, meta)
 
 
-def _drive(engine, grace: float) -> None:
-    """Run the engine's coroutine to completion, stopping it cleanly on SIGINT/SIGTERM."""
+def _drive(engine, grace: float, stop: threading.Event | None = None) -> None:
+    """Run the engine's coroutine to completion, stopping it cleanly on SIGINT/SIGTERM or when
+    ``stop`` is set."""
     try:
         asyncio.get_running_loop()
         in_loop = True
     except RuntimeError:
         in_loop = False
     if not in_loop and threading.current_thread() is threading.main_thread():
-        asyncio.run(_with_signals(engine, grace))
+        asyncio.run(_with_signals(engine, grace, stop))
         return
     # inside a running loop (a notebook): run in a worker thread with its own loop
     box: dict[str, Any] = {}
@@ -269,9 +277,17 @@ def _drive(engine, grace: float) -> None:
 
     worker = threading.Thread(target=work, name="qoslab-ping", daemon=True)
     worker.start()
+    stopped = False
     try:
         while worker.is_alive():
-            worker.join(0.2)
+            worker.join(0.05 if stop is not None else 0.2)
+            if stop is not None and stop.is_set() and not stopped and worker.is_alive():
+                stopped = True
+                try:
+                    loop.call_soon_threadsafe(engine.stop, "stopped")
+                    loop.call_soon_threadsafe(loop.call_later, grace, engine.abort)
+                except RuntimeError:  # the loop closed in between: the run is over anyway
+                    pass
     except KeyboardInterrupt:
         loop.call_soon_threadsafe(engine.stop, "SIGINT")
         loop.call_soon_threadsafe(loop.call_later, grace, engine.abort)
@@ -280,9 +296,15 @@ def _drive(engine, grace: float) -> None:
         raise box["error"]
 
 
-async def _with_signals(engine, grace: float) -> None:
+async def _with_signals(engine, grace: float, stop: threading.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     seen: list[str] = []
+
+    async def watch_stop() -> None:
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        engine.stop("stopped")
+        loop.call_later(grace, engine.abort)
 
     def on_signal(signame: str) -> None:
         seen.append(signame)
@@ -299,9 +321,12 @@ async def _with_signals(engine, grace: float) -> None:
             installed.append(sig)
         except (ValueError, RuntimeError, NotImplementedError):
             pass
+    watcher = asyncio.ensure_future(watch_stop()) if stop is not None else None
     try:
         await engine.run()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         for sig in installed:
             loop.remove_signal_handler(sig)
 

@@ -11,6 +11,8 @@ imported when an explorer is built: without it, a clear
 - :class:`KeyPicker` -- cls_flow keys, profile, divisor, perturb → tc line and flow classes.
 - :class:`PerturbExplorer` -- the ``sfq_perturb`` scenario's parameters → simulated latency,
   hash changes, spike events and their alignment.
+- :class:`LiveView` -- a run as it happens (a ping run, a journal another process writes, any
+  producer feeding a :class:`LiveFeed`): latency, EVENTS, progress and a Stop button.
 - :class:`CaptureExplorer` -- keys over a capture → which flows share a class, for this seed
   and for every seed.
 """
@@ -27,6 +29,7 @@ from ._base import (
 from .capture import CaptureExplorer, capture_sharing, sharing_table
 from .controls import ParamControl, ParamControls, log_grid
 from .key_picker import KeyPicker, classify_flows, keys_of_profile
+from .live import LiveFeed, LiveView
 from .perturb import PerturbExplorer, PerturbResult, perturb_experiment, scenario_parameters
 from .run_browser import RunBrowser, browse_run, browse_runs, kinds_for
 
@@ -34,6 +37,8 @@ __all__ = [
     "CaptureExplorer",
     "Explorer",
     "KeyPicker",
+    "LiveFeed",
+    "LiveView",
     "ParamControl",
     "ParamControls",
     "PerturbExplorer",
