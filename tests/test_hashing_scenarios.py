@@ -72,11 +72,22 @@ def test_tunnel_keys_separate_the_tunnelled_flows(tunnelled):
         assert len(set(fc.classify(tunnelled, seed))) == 8
 
 
-@pytest.mark.parametrize("profile", ["3.x-dissector", "4.2-5.3", "5.4-siphash", "5.18+"])
+@pytest.mark.parametrize("profile", ["3.19-4.1", "4.2-5.3", "5.4-siphash", "5.18+"])
 def test_dissector_eras_see_the_inner_headers_with_plain_keys(tunnelled, profile):
     fc = FlowClassifier(PLAIN, divisor=1024, profile=profile)
     assert len(np.unique(fc.key_matrix(tunnelled), axis=0)) == 8
     assert len(set(fc.classify(tunnelled, 0x12345678))) == 8
+
+
+def test_3x_dissector_follows_only_ipip_from_ipv4(tunnelled):
+    """3.3–3.18: protocol 4 re-parses the payload as the outer family; 41 is not followed."""
+    kind = tunnelled["tunnel"].iloc[0]
+    keys = FlowClassifier(PLAIN, divisor=1024, profile="3.x-dissector").key_matrix(tunnelled)
+    if kind == "4in4":
+        assert len(np.unique(keys, axis=0)) == 8
+    elif kind in ("6in4", "6in6"):  # the outer header and protocol 41: one class
+        assert len(np.unique(keys, axis=0)) == 1
+        assert keys[0, 2] == 41
 
 
 def test_tunnel_keys_on_plain_traffic_equal_the_plain_keys(tmp_path):

@@ -41,7 +41,8 @@ def build_dir(tmp_path_factory):
 def test_qoslab_agrees_with_the_compiled_kernel(era, build_dir):
     result = driver.run_era(era, PACKETS, seed=1, work=build_dir)
     assert result.packets == PACKETS
-    assert set(result.excluded) == set(driver.EXCLUSIONS)  # exclusions only by name
+    # what is not modelled is excluded by name only, and every exclusion is listed
+    assert set(result.excluded) == set(driver.ERA_PROFILES[era].exclude) <= set(driver.EXCLUSIONS)
     assert result.mismatches == dict.fromkeys(result.mismatches, 0), result.examples
 
 
@@ -52,28 +53,58 @@ def _tcp4(src: str, dst: str, sport: int, dport: int) -> bytes:
     return MAC + b"\x08\x00" + ip + tcp
 
 
-def test_readme_worked_flow_matches_the_6_1_kernel(build_dir, tmp_path):
-    """TCP 192.168.1.10:12345 -> 10.0.0.1:80 and back, key 00..0f (the doctests' flow)."""
-    import qoslab
-    from qoslab.hashing import fq_codel_index, skb_hash
+KEY = bytes(range(16))
 
-    frames = [_tcp4("192.168.1.10", "10.0.0.1", 12345, 80),
-              _tcp4("10.0.0.1", "192.168.1.10", 80, 12345)]
-    write_pcap(tmp_path / "f.pcap", frames)
+
+def _worked_flow(build_dir, tmp_path, era: str, seed_words: tuple[int, int]) -> list[list[int]]:
+    """What ``era``'s kernel computes for TCP 192.168.1.10:12345 -> 10.0.0.1:80 and back:
+    skb hash, SFQ bucket (1024) and fq_codel index (1024 flows; seeded alike)."""
+    ep = driver.ERA_PROFILES[era]
+    write_pcap(tmp_path / "f.pcap", [_tcp4("192.168.1.10", "10.0.0.1", 12345, 80),
+                                     _tcp4("10.0.0.1", "192.168.1.10", 80, 12345)])
     (tmp_path / "meta").write_text("0 0\n0 0\n")
-    k0, k1 = (int.from_bytes(bytes(range(a, a + 8)), "little") for a in (0, 8))
-    (tmp_path / "jobs").write_text(f"hashrnd {k0:x} {k1:x}\nskbhash\n"
-                                   f"sfq 400 0 ffffffff {k0:x} {k1:x}\nfqcodel 400 0 ffffffff\n")
-    exe = driver.build("6.1.20", build_dir)
+    w = " ".join(f"{x:x}" for x in seed_words)
+    jobs = [f"hashrnd {w}", "skbhash", f"sfq 400 0 ffffffff {w}"]
+    if ep.fq_codel:
+        jobs.append(f"fqcodel 400 0 ffffffff {w}")
+    (tmp_path / "jobs").write_text("\n".join(jobs) + "\n")
+    exe = driver.build(era, build_dir)
     out = subprocess.run([str(exe), str(tmp_path / "f.pcap"), str(tmp_path / "meta"),
                           str(tmp_path / "jobs")], capture_output=True, text=True, check=True)
-    kernel = [[int(x) for x in line.split()] for line in out.stdout.splitlines()]
-    assert kernel == [[0xAA09F22D, 557, 680]] * 2  # what 6.1.20 computes
-    pk = qoslab.read_capture(tmp_path / "f.pcap")
-    key = bytes(range(16))
-    assert skb_hash(pk, key, "5.18+").tolist() == [0xAA09F22D] * 2
-    assert qoslab.Sfq(profile="5.18+").bucket(pk, key).tolist() == [557] * 2
-    assert fq_codel_index(pk, 1024, key, "5.18+").tolist() == [680] * 2
+    return [[int(x) for x in line.split()] for line in out.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("era", list(driver.ERA_PROFILES))
+def test_worked_flow_matches_every_kernel(era, build_dir, tmp_path):
+    """The flow of the doctests and of tests/test_hashing.py's worked examples, per era."""
+    import qoslab
+    from qoslab.hashing import FqCodel, skb_hash
+
+    ep = driver.ERA_PROFILES[era]
+    if ep.seed_kind == "siphash":
+        seeds = [((int.from_bytes(KEY[:8], "little"), int.from_bytes(KEY[8:], "little")), KEY)]
+    else:
+        seeds = [((s, 0), s) for s in (0, 0x12345678)]
+    pk = qoslab.read_capture(_write(tmp_path))
+    for words, seed in seeds:
+        kernel = _worked_flow(build_dir, tmp_path, era, words)
+        ours = [skb_hash(pk, seed, ep.profile).tolist(),
+                qoslab.Sfq(profile=ep.profile).bucket(pk, seed).tolist()]
+        if ep.fq_codel:
+            ours.append(FqCodel(1024, ep.profile).index(pk, seed).tolist())
+        assert [list(x) for x in zip(*ours, strict=True)] == kernel, (era, words)
+
+
+def _write(tmp_path):
+    write_pcap(tmp_path / "w.pcap", [_tcp4("192.168.1.10", "10.0.0.1", 12345, 80),
+                                     _tcp4("10.0.0.1", "192.168.1.10", 80, 12345)])
+    return tmp_path / "w.pcap"
+
+
+def test_readme_worked_flow_matches_the_6_1_kernel(build_dir, tmp_path):
+    """TCP 192.168.1.10:12345 -> 10.0.0.1:80 and back, key 00..0f (the README's flow)."""
+    k = (int.from_bytes(KEY[:8], "little"), int.from_bytes(KEY[8:], "little"))
+    assert _worked_flow(build_dir, tmp_path, "6.1.20", k) == [[0xAA09F22D, 557, 680]] * 2
 
 
 def test_extracted_code_carries_its_provenance_and_licence():

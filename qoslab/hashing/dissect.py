@@ -24,7 +24,7 @@ import pandas as pd
 from ._packets import AH, ESP, PORT_PROTOS, Header, column, header, present
 from .profiles import KernelProfile
 
-__all__ = ["Flow", "direct_read", "dissect", "port_protocols"]
+__all__ = ["Flow", "addr32", "direct_read", "dissect", "port_protocols"]
 
 _PORT_LISTS = {
     "classic": PORT_PROTOS + (ESP,),
@@ -64,6 +64,18 @@ class Flow:
             return self
         return Flow(*(None if getattr(self, f) is None else getattr(self, f)[rows]
                       for f in Flow.__dataclass_fields__))
+
+
+def addr32(words: np.ndarray, version: np.ndarray, ipv6: str) -> np.ndarray:
+    """An address as one host-order u32, as the 3.x flow dissector and cls_flow keep it.
+
+    IPv4: the address; IPv6: ``ipv6_addr_hash`` (``"xor"`` of the four words, 3.4+ dissector)
+    or the last word (``"last-word"``: ``s6_addr32[3]``, 3.3 dissector and the pre-dissector
+    code); 0 for non-IP. The profile field is ``ipv6_addr``.
+    """
+    v6 = words[:, 3] if ipv6 == "last-word" else (words[:, 0] ^ words[:, 1] ^ words[:, 2]
+                                                 ^ words[:, 3])
+    return np.where(version == 4, words[:, 3], np.where(version == 6, v6, 0)).astype(np.uint32)
 
 
 def _l2_proto(packets: pd.DataFrame, version: np.ndarray) -> np.ndarray:
@@ -108,14 +120,37 @@ def direct_read(packets: pd.DataFrame, profile: KernelProfile) -> Flow:
                 np.zeros(len(packets), bool), tci)
 
 
+def _label_ports(label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """3.19–4.1: ``flow->ports = ip6_flowlabel(iph)``: the label's big-endian word as ports."""
+    return (label >> 16).astype(np.uint32), (label & 0xFFFF).astype(np.uint32)
+
+
 def dissect(packets: pd.DataFrame, profile: KernelProfile, *,
             stop_at_flow_label: bool = False) -> Flow:
-    """``skb_flow_dissect`` as the profile's kernel runs it (see module docstring)."""
+    """``skb_flow_dissect`` as the profile's kernel runs it (see module docstring).
+
+    Profile fields: ``dissector_tunnels`` (which IP-in-IP kinds are followed),
+    ``dissector_ipv6_ext`` (hop-by-hop, routing and destination options headers walked),
+    ``dissector_flow_label`` (what a non-zero IPv6 flow label does: ``"ignore"``, ``"ports"``
+    — 3.19–4.1: the walk stops and the label stands for the ports, for every caller — or
+    ``"key"`` — 4.2+: the label enters the key; the walk stops there only with
+    ``stop_at_flow_label``), ``dissector_ip_fragment_proto``.
+    """
     outer = header(packets, "outer")
     inner = header(packets, "inner")
+    label_mode = profile.dissector_flow_label
+    stop_flag = (stop_at_flow_label or label_mode == "ports") and label_mode != "ignore"
     label = column(packets, "flow_label") & 0xFFFFF
-    stop = stop_at_flow_label & (outer.version == 6) & (label != 0)
+    stop = stop_flag & (outer.version == 6) & (label != 0)
+    # the next header after the fixed IPv6 header (what the eras without an ext-header walk see)
+    has_first = present(packets, "ipv6_nexthdr")
+    first = np.where(has_first, column(packets, "ipv6_nexthdr"), outer.proto).astype(np.uint32)
+    plain6 = (outer.version != 6) | (first == outer.proto)  # no extension header
     follow = (inner.version > 0) & (outer.version > 0) & ~outer.frag & ~stop
+    if not profile.dissector_ipv6_ext:
+        follow &= plain6
+    if profile.dissector_tunnels == "ipip":  # 3.3-3.18: IPPROTO_IPIP re-parses as the outer
+        follow &= (outer.version == 4) & (inner.version == 4)  # family; 41 is not followed
     spi = column(packets, "spi")
     o_sport, o_dport = read_ports(outer, spi, "proto_ports_offset")
     i_sport, i_dport = read_ports(inner, column(packets, "inner_spi"), "proto_ports_offset")
@@ -124,23 +159,42 @@ def dissect(packets: pd.DataFrame, profile: KernelProfile, *,
         o_proto[outer.frag & (outer.version == 4)] = 0
     if profile.dissector_ip_fragment_proto in ("zero", "ipv6-44"):
         o_proto[outer.frag & (outer.version == 6)] = 44  # stops at NEXTHDR_FRAGMENT
+    if not profile.dissector_ipv6_ext:  # stops at the first next header
+        o_proto = np.where(outer.version == 6, first, o_proto).astype(np.uint32)
+        o_sport[~plain6] = 0
+        o_dport[~plain6] = 0
     o_proto[outer.version == 0] = 0
-    # stopped at the flow label: ip_proto is the fixed header's next header, no ports
-    first = column(packets, "ipv6_nexthdr", 0) if "ipv6_nexthdr" in packets.columns else \
-        outer.proto
-    o_proto = np.where(stop & present(packets, "ipv6_nexthdr"), first, o_proto).astype(np.uint32)
-    o_sport[stop] = 0
-    o_dport[stop] = 0
-    # a labelled inner IPv6 header: its label enters the key; with the flag the walk stops there
+    # stopped at the flow label: ip_proto is the fixed header's next header
+    o_proto = np.where(stop & has_first, first, o_proto).astype(np.uint32)
+    if label_mode == "ports":
+        lp = _label_ports(label)
+        o_sport, o_dport = np.where(stop, lp[0], o_sport), np.where(stop, lp[1], o_dport)
+    else:
+        o_sport[stop] = 0
+        o_dport[stop] = 0
+    # the inner IPv6 header: its extension headers and a label
     i_label = column(packets, "inner_flow_label") & 0xFFFFF
-    i_labelled = follow & (inner.version == 6) & (i_label != 0)
+    i_has_first = present(packets, "inner_ipv6_nexthdr")
+    i_first = np.where(i_has_first, column(packets, "inner_ipv6_nexthdr"), inner.proto)
     i_proto = inner.proto
-    if stop_at_flow_label and i_labelled.any():
-        i_stop = i_labelled & present(packets, "inner_ipv6_nexthdr")
-        i_proto = np.where(i_stop, column(packets, "inner_ipv6_nexthdr"), i_proto)
-        i_sport = np.where(i_labelled, 0, i_sport)
-        i_dport = np.where(i_labelled, 0, i_dport)
+    if not profile.dissector_ipv6_ext:
+        i_plain = (inner.version != 6) | (i_first == inner.proto)
+        i_proto = np.where(inner.version == 6, i_first, i_proto)
+        i_sport = np.where(i_plain, i_sport, 0)
+        i_dport = np.where(i_plain, i_dport, 0)
+    i_labelled = follow & (inner.version == 6) & (i_label != 0) & (label_mode != "ignore")
+    if stop_flag and i_labelled.any():
+        i_proto = np.where(i_labelled & i_has_first, i_first, i_proto)
+        if label_mode == "ports":
+            lp = _label_ports(i_label)
+            i_sport, i_dport = np.where(i_labelled, lp[0], i_sport), \
+                np.where(i_labelled, lp[1], i_dport)
+        else:
+            i_sport = np.where(i_labelled, 0, i_sport)
+            i_dport = np.where(i_labelled, 0, i_dport)
     flow_label = np.where(i_labelled, i_label, np.where(outer.version == 6, label, 0))
+    if label_mode != "key":
+        flow_label = np.zeros(len(packets), np.uint32)
     f2 = follow[:, None]
     version = np.where(follow, inner.version, outer.version).astype(np.uint8)
     l2 = _l2_proto(packets, outer.version)

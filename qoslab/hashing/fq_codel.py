@@ -76,8 +76,8 @@ class FqCodel:
         if self.profile.fq_codel in _FLOW_HASH:
             stop = self.profile.skb_hash == "flow-keys" and self.profile.flow_label_stop
             return dissect(packets, self.profile, stop_at_flow_label=stop)
-        return np.column_stack(three_words(dissect(packets, self.profile),
-                                            self.endianness)).astype(np.uint32)
+        return np.column_stack(three_words(dissect(packets, self.profile), self.endianness,
+                                           self.profile.ipv6_addr)).astype(np.uint32)
 
     def hash_buckets(self, inputs, seed) -> np.ndarray:
         prof = self.profile

@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ._packets import column, header, present, raw16, tokens
-from .dissect import Flow, direct_read, dissect
+from .dissect import Flow, addr32, direct_read, dissect
 from .pfifo_fast import skb_priority
 from .profiles import KernelProfile
 
@@ -77,11 +77,7 @@ def parse_keys(spec: str | list[str] | tuple[str, ...], profile: KernelProfile) 
     return [_BY_BIT[b] for b in sorted(bits)]
 
 
-def _addr32(words: np.ndarray, version: np.ndarray, ipv6: str) -> np.ndarray:
-    """An address as the u32 cls_flow returns (host order)."""
-    v6 = words[:, 3] if ipv6 == "last-word" else (words[:, 0] ^ words[:, 1] ^ words[:, 2]
-                                                 ^ words[:, 3])
-    return np.where(version == 4, words[:, 3], np.where(version == 6, v6, 0)).astype(np.uint32)
+_addr32 = addr32  # an address as the u32 cls_flow returns (host order)
 
 
 class _Context:

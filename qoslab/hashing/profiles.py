@@ -93,6 +93,24 @@ class KernelProfile:
     vlan_prio_bit
         Where the flow_keys VLAN key keeps the priority: bit 13 (``vlan_id:12, vlan_dei:1,
         vlan_priority:3``) or bit 12 (``vlan_id:12, vlan_priority:3``, before the DEI member).
+    rxhash_order
+        How ``__skb_get_rxhash`` (2.6.37–4.1) makes both directions of a flow hash alike:
+        ``"apart"`` (the raw ports sorted on their own, then the raw addresses: ≤ 3.3) or
+        ``"canonical"`` (3.4+: addresses and ports swapped together when raw ``dst < src``, or
+        equal addresses and raw dport < sport).
+    dissector_tunnels
+        Which IP-in-IP packets the flow dissector looks through: ``"ip-in-ip"`` (4in4, 6in4,
+        4in6, 6in6; 3.19+) or ``"ipip"`` (3.3–3.18: protocol 4 re-parses the payload as the
+        outer family, so only 4in4 is right; protocol 41 is not followed).
+    dissector_ipv6_ext
+        The dissector walks IPv6 hop-by-hop, routing and destination options headers (4.2+);
+        before, ``ip_proto`` is the fixed header's next header and no ports are read past an
+        extension header.
+    dissector_flow_label
+        What a non-zero IPv6 flow label does in the dissector: ``"ignore"`` (3.3–3.18),
+        ``"ports"`` (3.19–4.1: the walk stops and the label stands for the ports, for every
+        caller) or ``"key"`` (4.2+: the label is a key; the walk stops there only when the
+        caller asks, see ``flow_label_stop``).
     flow_label_stop
         The flow-keys hash dissects with ``FLOW_DISSECTOR_F_STOP_AT_FLOW_LABEL`` (4.3+): a
         labelled IPv6 header ends the walk before the ports (F4).
@@ -139,6 +157,10 @@ class KernelProfile:
     clsflow_protocol: str = "skb"
     flow_label_stop: bool = True
     vlan_prio_bit: int = 13
+    rxhash_order: str = "canonical"
+    dissector_tunnels: str = "ip-in-ip"
+    dissector_ipv6_ext: bool = True
+    dissector_flow_label: str = "key"
 
 
 #: The profile table: one keyword row per kernel era. A row names the versions it stands for
@@ -161,14 +183,43 @@ _ROWS: tuple[dict, ...] = (
          bounds="2.6.37 .. flow dissector (0744dd00c1b, 3.3)", jhash="lookup3-v1",
          clsflow="direct-fold", sfq_ports="proto_ports_offset", skb_hash="rxhash-2.6",
          tos2prio="new", rxhash_key=True, sfq_scheduler="2.6.38"),
+    dict(like="2.6.37-3.2", name="3.3",
+         era="3.3 (checked on 3.3.8): the first flow dissector (IPv6 addresses by their last "
+             "word), SFQ on jhash_3words with rehash, rxhash ordering ports and addresses apart, "
+             "routing cache",
+         bounds="flow dissector (0744dd00c1b, 3.3) .. canonical rxhash order (3.4)",
+         oracle=("3.3.8",), clsflow="dissector", sfq="jhash-3words", sfq_rehash=True,
+         skb_hash="rxhash", fq_codel=None, consistentify="unsigned", sfq_scheduler="3.3",
+         dissector_tunnels="ipip", dissector_ipv6_ext=False, dissector_flow_label="ignore",
+         rxhash_order="apart"),
+    dict(like="3.3", name="3.4-3.5",
+         era="3.4–3.5 (checked on 3.4.26; 3.5 not checked): rxhash orders addresses and ports "
+             "together; fq_codel arrives in 3.5 (jhash_3words of the dissected flow with its own "
+             "perturbation, as in 3.6)",
+         bounds="canonical rxhash order (3.4) .. routing cache removal (89aef8921bf, 3.6)",
+         oracle=("3.4.26",), rxhash_order="canonical", fq_codel="jhash-3words"),
+    dict(like="3.4-3.5", name="3.4.y-stable",
+         era="late 3.4.y stable releases (checked on 3.4.113): jhash v2 word helpers backported",
+         bounds="stable backport into 3.4.y of the jhash word-helper change (4.1)",
+         oracle=("3.4.113",), jhash="lookup3-v2", fq_codel=None),
     dict(like="2.6.37-3.2", name="3.x-dissector",
          era="3.6–3.18 (flow dissector, SFQ rehash, no routing cache)",
          bounds="routing cache removal (89aef8921bf, 3.6) .. jhash v2 word helpers (3.19)",
          clsflow="dissector", ipv6_addr="xor", sfq="jhash-3words", sfq_rehash=True,
          skb_hash="rxhash", fq_codel="jhash-3words", routing_cache=False,
-         consistentify="unsigned", sfq_scheduler="3.3"),
-    dict(like="3.x-dissector", name="3.19-4.1", era="3.19–4.1 (jhash word helpers v2)",
-         bounds="3.19 .. flow_keys hash (4.2)", jhash="lookup3-v2"),
+         consistentify="unsigned", sfq_scheduler="3.3", dissector_tunnels="ipip",
+         dissector_ipv6_ext=False, dissector_flow_label="ignore", oracle=("3.6.5", "3.10.99")),
+    dict(like="3.x-dissector", name="3.19-4.1",
+         era="3.19–4.0 (checked on 3.19.8; 4.0 not checked): the dissector follows all four "
+             "IP-in-IP kinds and a labelled IPv6 header ends the walk with the label as the "
+             "ports; jhash word helpers still v1",
+         bounds="IP-in-IP and flow-label dissection (3.19) .. jhash v2 word helpers (4.1)",
+         oracle=("3.19.8",), dissector_tunnels="ip-in-ip", dissector_flow_label="ports"),
+    dict(like="3.19-4.1", name="4.1",
+         era="4.1 (checked on 4.1.13): jhash word helpers v2 (jhash_3words = jhash2 of the "
+             "three words); cls_flow's fallbacks read tc_skb_protocol()",
+         bounds="jhash v2 word helpers, tc_skb_protocol (4.1) .. flow_keys hash (4.2)",
+         oracle=("4.1.13",), jhash="lookup3-v2", clsflow_protocol="tc"),
     dict(like="3.19-4.1", name="4.2-4.3",
          era="4.2–4.3 (checked on 4.2.8; 4.3 not checked): the first flow_keys hash, 4-byte "
              "control key, 24-byte IPv4 keys, the flow label above vlan_id:12 in one word, no "
@@ -176,7 +227,8 @@ _ROWS: tuple[dict, ...] = (
          bounds="flow_keys hash (4.2) .. control flags and dissection flags (4.4)",
          oracle=("4.2.8",), sfq="flow-hash", skb_hash="flow-keys", flow_keys_layout="4.2",
          flow_hash="jhash2", fq_codel="flow-hash-perturb", consistentify="signed",
-         clsflow_protocol="tc", vlan_tci_hashed=0, flow_label_stop=False),
+         clsflow_protocol="tc", vlan_tci_hashed=0, flow_label_stop=False,
+         dissector_ipv6_ext=True, dissector_flow_label="key"),
     dict(like="4.2-4.3", name="4.4-4.5",
          era="4.4–4.5 (checked on 4.4.11; 4.5 not checked): 8-byte control key, the same "
              "tags word, flow-label stop, IPv4 fragments keep ip_proto",

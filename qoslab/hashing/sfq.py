@@ -27,7 +27,7 @@ from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
 from ._packets import check_frame, column, raw16, raw32
 from .cls_flow import FlowClassifier, parse_classid
-from .dissect import Flow, direct_read, dissect
+from .dissect import Flow, addr32, direct_read, dissect
 from .jhash import jhash_2words, jhash_3words
 from .perturb import apply_seeds
 from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
@@ -145,7 +145,7 @@ class Sfq:
             return dissect(packets, prof, stop_at_flow_label=prof.flow_label_stop)
         if prof.sfq == "jhash-3words":
             f = dissect(packets, prof)
-            return np.column_stack(three_words(f, e)).astype(np.uint32)
+            return np.column_stack(three_words(f, e, prof.ipv6_addr)).astype(np.uint32)
         f = direct_read(packets, prof)
         ip = f.version > 0
         h = raw32(f.dst[:, 3], e)
@@ -239,12 +239,11 @@ def priority_override(packets: pd.DataFrame, out: np.ndarray, handle: int | None
     return np.where(hit, mn - 1, out)
 
 
-def three_words(f: Flow, e: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def three_words(f: Flow, e: str, ipv6_addr: str = "xor"
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SFQ 3.3 / early fq_codel inputs: (raw dst, raw src ^ ip_proto, raw ports)."""
     def addr(w):
-        x = w[:, 0] ^ w[:, 1] ^ w[:, 2] ^ w[:, 3]
-        return raw32(np.where(f.version == 4, w[:, 3], np.where(f.version == 6, x, 0)
-                              ).astype(np.uint32), e)
+        return raw32(addr32(w, f.version, ipv6_addr), e)
     ip = f.version > 0
     return (addr(f.dst), np.where(ip, addr(f.src) ^ f.ip_proto, 0).astype(np.uint32),
             np.where(ip, raw_ports(f.sport, f.dport, e), 0).astype(np.uint32))

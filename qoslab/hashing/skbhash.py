@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import KernelFeatureMissing
 from ._packets import check_frame, column, raw16, raw32
-from .dissect import Flow, direct_read, dissect
+from .dissect import Flow, addr32, direct_read, dissect
 from .jhash import jhash2, jhash_3words
 from .perturb import apply_seeds
 from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
@@ -241,18 +241,27 @@ def hash_flow_bytes(buf: np.ndarray, lengths: np.ndarray, seed, profile: KernelP
     return out
 
 
-def _addr_u32_raw(flow: Flow, which: np.ndarray, endianness: str) -> np.ndarray:
-    """Dissector's 3.x 32-bit address (IPv6: ipv6_addr_hash), as a raw u32."""
-    x = which[:, 0] ^ which[:, 1] ^ which[:, 2] ^ which[:, 3]
-    host = np.where(flow.version == 4, which[:, 3], x).astype(np.uint32)
-    return raw32(host, endianness)
-
-
 def rxhash(flow: Flow, seed, profile: KernelProfile, endianness: str = "little") -> np.ndarray:
-    """3.3–4.1 ``skb_get_rxhash``: canonical ``jhash_3words(dst, src, ports)``; 0 for non-IP."""
-    f = consistentify(flow, "unsigned", endianness)
-    d, s = _addr_u32_raw(f, f.dst, endianness), _addr_u32_raw(f, f.src, endianness)
-    h = np.asarray(jhash_3words(d, s, raw_ports(f.sport, f.dport, endianness),
+    """3.3–4.1 ``skb_get_rxhash``: ``jhash_3words(dst, src, ports)`` made direction-free;
+    0 for non-IP.
+
+    The dissector keeps 32-bit addresses (:func:`~.dissect.addr32`), so the direction is
+    ordered on those words. Profile field ``rxhash_order``: ``"canonical"`` (3.4+: swap
+    addresses and ports together when raw ``dst < src``, or equal addresses and raw dport <
+    sport) or ``"apart"`` (3.3: the raw ports are sorted on their own, then the addresses).
+    """
+    d = raw32(addr32(flow.dst, flow.version, profile.ipv6_addr), endianness)
+    s = raw32(addr32(flow.src, flow.version, profile.ipv6_addr), endianness)
+    pd_, ps = raw16(flow.dport, endianness), raw16(flow.sport, endianness)
+    if profile.rxhash_order == "apart":
+        swap, swap_ports = d < s, pd_ < ps
+    else:
+        swap = (d < s) | ((d == s) & (pd_ < ps))
+        swap_ports = swap
+    d, s = np.where(swap, s, d), np.where(swap, d, s)
+    sport = np.where(swap_ports, flow.dport, flow.sport)
+    dport = np.where(swap_ports, flow.sport, flow.dport)
+    h = np.asarray(jhash_3words(d, s, raw_ports(sport, dport, endianness),
                                 int(seed) & 0xFFFFFFFF, algo=profile.jhash), dtype=np.uint32)
     h = np.where(h == 0, 1, h).astype(np.uint32)
     return np.where(flow.version > 0, h, 0).astype(np.uint32)

@@ -54,6 +54,9 @@ TREES: dict[str, Tree] = {t.version: t for t in (
     Tree(_GPL, "61c4f2c81c61f73549928dfd9f3e8f26aa36a8cf", "2.6.39"),
     Tree("me-oss/86-linux-3.2.7", "1ee821c21572b39eefdd3b6fd09b243881b0b8a1", "3.2.7",
          prefix="fc86-linux-3.2.7/"),
+    Tree("ciminaghi/linux-3.3.8", "ac941d2648df7b90ae14ce23509c7c921050f645", "3.3.8"),
+    Tree("liwei/asustor-linux-3.4.26", "5f3bb1c98fd2c3a471afcbfe6203b313cfefa7a7", "3.4.26"),
+    Tree("latelee/linux-3.4.113", "7c6bbaf3fdccbd30bb37ea69128043ac8e8ad14e", "3.4.113"),
     Tree("yuhc/linux-3.6.5", "073e79b1b865262865e3ab9e7f0d7900ef49c11d", "3.6.5"),
     Tree("harviswang/linux-3.10.99", "8072c307a15fcaaac0de6e59734ab0cd158786e4", "3.10.99"),
     Tree("yuanguohuo/linux-3.19.8", "5efb20db82bf1b8fe32fdb7165db81de3f1dc319", "3.19.8"),
@@ -192,7 +195,67 @@ _VLAN_42 = ("#define skb_vlan_tag_present", "#define skb_vlan_tag_get",
             "#define skb_vlan_tag_get_id", "__vlan_get_protocol", "vlan_get_protocol")
 _VLAN_49 = _VLAN_ACCESSORS + ("eth_type_vlan", "__vlan_get_protocol", "vlan_get_protocol")
 
+def _dissect_era(tree: str, *, dissector: tuple[str, ...], vlan: tuple[str, ...],
+                 dev: tuple[str, ...] = (), skbuff: tuple[str, ...] = ("skb_get_rxhash",),
+                 math: str | None = None, tc_protocol: bool = False,
+                 pkt_sched: str = "include/uapi/linux/pkt_sched.h",
+                 ipv6: tuple[str, ...] = ("ipv6_addr_hash",), fq_codel: bool = True) -> Era:
+    """An era with the first flow dissector (3.3–4.1): ``struct flow_keys`` of
+    ``include/net/flow_keys.h`` (src, dst, ports, ip_proto) and ``jhash_3words`` hashes."""
+    return Era(tree, (
+        Piece("include/linux/jhash.h", whole=True),
+        Piece("include/net/flow_keys.h", whole=True),
+        Piece("include/linux/skbuff.h", skbuff),
+        _vlan(*vlan),
+        Piece("include/net/ip.h", ("ip_is_fragment",)),
+        Piece("include/linux/in.h", ("proto_ports_offset",)),
+        *((Piece(math, ("reciprocal_scale",)),) if math else ()),
+        *((Piece("include/net/pkt_sched.h", ("tc_skb_protocol",)),) if tc_protocol else ()),
+        *((Piece("include/net/ipv6.h", ipv6),) if ipv6 else ()),
+        Piece("net/core/flow_dissector.c", dissector),
+        *((Piece("net/core/dev.c", dev),) if dev else ()),
+        Piece("net/sched/cls_flow.c", _CLS_FLOW + ("flow_get_rxhash", "flow_key_get",
+                                                   "#define FLOW_KEYS_NEEDED", "flow_classify")),
+        Piece("net/sched/sch_sfq.c", ("struct sfq_skb_cb", "sfq_skb_cb", "sfq_hash",
+                                      "sfq_classify")),
+        *((Piece("net/sched/sch_fq_codel.c", ("fq_codel_hash", "fq_codel_classify")),)
+          if fq_codel else ()),
+        *_tables(pkt_sched),
+    ))
+
+
+_VLAN_3X = ("#define vlan_tx_tag_present", "#define vlan_tx_tag_get")
+_FD_36 = ("iph_to_flow_copy_addrs", "skb_flow_dissect")
+_FD_310 = _FD_36 + ("hashrnd", "__skb_get_rxhash")
+_FD_319 = ("iph_to_flow_copy_addrs", "__skb_flow_get_ports", "__skb_flow_dissect", "hashrnd",
+           "__flow_hash_secret_init", "__flow_hash_3words", "__flow_hash_from_keys",
+           "__skb_get_hash")
+
 ERAS: dict[str, Era] = {
+    "4.1.13": _dissect_era("4.1.13", dissector=_FD_319,
+                           vlan=("#define skb_vlan_tag_present", "#define skb_vlan_tag_get",
+                                 "#define skb_vlan_tag_get_id"),
+                           skbuff=("skb_get_hash", "__skb_header_pointer"),
+                           math="include/linux/kernel.h", tc_protocol=True,
+                           ipv6=("ipv6_addr_hash", "ip6_flowlabel")),
+    "3.19.8": _dissect_era("3.19.8", dissector=_FD_319,
+                           vlan=_VLAN_3X + ("#define vlan_tx_tag_get_id",),
+                           skbuff=("skb_get_hash", "__skb_header_pointer"),
+                           math="include/linux/kernel.h", ipv6=("ipv6_addr_hash", "ip6_flowlabel")),
+    "3.10.99": _dissect_era("3.10.99", dissector=_FD_310,
+                            vlan=_VLAN_3X + ("#define vlan_tx_tag_get_id",)),
+    "3.6.5": _dissect_era("3.6.5", dissector=_FD_36, vlan=_VLAN_3X,
+                          dev=("hashrnd", "__skb_get_rxhash"),
+                          pkt_sched="include/linux/pkt_sched.h"),
+    "3.4.113": _dissect_era("3.4.113", dissector=_FD_36, vlan=_VLAN_3X,
+                            dev=("hashrnd", "__skb_get_rxhash"),
+                            pkt_sched="include/linux/pkt_sched.h", fq_codel=False, ipv6=()),
+    "3.4.26": _dissect_era("3.4.26", dissector=_FD_36, vlan=_VLAN_3X,
+                           dev=("hashrnd", "__skb_get_rxhash"),
+                           pkt_sched="include/linux/pkt_sched.h", fq_codel=False, ipv6=()),
+    "3.3.8": _dissect_era("3.3.8", dissector=_FD_36, vlan=_VLAN_3X,
+                          dev=("hashrnd", "__skb_get_rxhash"),
+                          pkt_sched="include/linux/pkt_sched.h", fq_codel=False, ipv6=()),
     "6.1.20": _flow_keys_era("6.1.20", dissector=_FD_61, vlan=_VLAN_61, present=False,
                              math="include/linux/math.h", siphash=True, tc_protocol=False),
     "5.19": _flow_keys_era("5.19", dissector=_FD_510, vlan=_VLAN_61, present=False,

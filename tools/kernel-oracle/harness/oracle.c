@@ -42,12 +42,20 @@
  * changed between eras are bridged by the ORACLE_* macros below, each keyed on KV and
  * documented. Three generations:
  *   ORACLE_FLOW_KEYS  4.2+   struct flow_keys filled by the flow dissector, hashed whole
+ *   ORACLE_DISSECTOR3 3.3-4.1 the first flow dissector (include/net/flow_keys.h: src, dst,
+ *                             ports, ip_proto), hashed with jhash_3words
  */
 #if KV >= KERNEL_VERSION(4, 2, 0)
 #define ORACLE_FLOW_KEYS 1
+#elif KV >= KERNEL_VERSION(3, 3, 0)
+#define ORACLE_DISSECTOR3 1
 #endif
 
+#if __has_include("include/uapi/linux/pkt_sched.h")
 #include "include/uapi/linux/pkt_sched.h"
+#else
+#include "include/linux/pkt_sched.h"
+#endif
 #include "include/linux/jhash.h"
 #if __has_include("include/linux/siphash.h")
 #include "include/linux/siphash.h"
@@ -55,12 +63,14 @@
 #endif
 #if __has_include("include/linux/math.h")
 #include "include/linux/math.h"
-#else
+#elif __has_include("include/linux/kernel.h")
 #include "include/linux/kernel.h"
 #endif
 #include "include/linux/in.h"
 #include "include/net/ip.h"
+#if __has_include("include/net/ipv6.h")
 #include "include/net/ipv6.h"
+#endif
 
 #ifdef ORACLE_FLOW_KEYS
 #include "include/net/flow_dissector.h"
@@ -75,7 +85,6 @@ static void __skb_flow_bpf_to_target(const struct bpf_flow_keys *flow_keys,
 	(void)flow_keys; (void)flow_dissector; (void)target_container;
 	abort();
 }
-static inline void net_get_random_once(void *buf, size_t n) { (void)buf; (void)n; }
 
 #include "include/linux/skbuff.h"
 #include "include/linux/if_vlan.h"
@@ -95,6 +104,30 @@ static inline void net_get_random_once(void *buf, size_t n) { (void)buf; (void)n
 #define ORACLE_SKB_HASH(skb) skb_get_hash(skb)
 #endif /* ORACLE_FLOW_KEYS */
 
+#ifdef ORACLE_DISSECTOR3
+#include "include/net/flow_keys.h"
+/* declared in include/linux/skbuff.h */
+#if KV >= KERNEL_VERSION(3, 14, 0)
+void __skb_get_hash(struct sk_buff *skb);
+#define ORACLE_SKB_HASH(skb) skb_get_hash(skb)
+#else
+void __skb_get_rxhash(struct sk_buff *skb);
+#define ORACLE_SKB_HASH(skb) skb_get_rxhash(skb)
+#endif
+#include "include/linux/skbuff.h"
+#include "include/linux/if_vlan.h"
+#if __has_include("include/net/pkt_sched.h")
+#include "include/net/pkt_sched.h"
+#endif
+#include "net/core/flow_dissector.c"
+#if __has_include("net/core/dev.c")
+#include "net/core/dev.c"
+#endif
+#include "net/sched/cls_flow.c"
+#define ORACLE_CLS_FLOW_DISSECT(skb, keys) skb_flow_dissect(skb, keys)
+#define ORACLE_FLOW_KEY_GET(skb, key, keys) flow_key_get(skb, key, keys)
+#endif /* ORACLE_DISSECTOR3 */
+
 /* the flow-hash secret and the qdiscs' perturbation have the same type in every era:
  * u32 (jhash) or siphash_key_t */
 typedef __typeof__(hashrnd) oracle_seed_t;
@@ -111,7 +144,10 @@ struct fq_codel_sched_data {
 	oracle_seed_t perturbation;
 };
 #include "net/sched/sch_sfq.c"
+#if __has_include("net/sched/sch_fq_codel.c")  /* fq_codel arrives in 3.5 */
+#define ORACLE_FQ_CODEL 1
 #include "net/sched/sch_fq_codel.c"
+#endif
 #include "net/sched/sch_generic.c"
 #include "net/ipv4/route.c"
 #include "include/net/route.h"
@@ -291,6 +327,7 @@ static void run_frame(const unsigned char *frame, unsigned int len, u32 priority
 			printf(" %d", (int)sfq_classify(&skb, &sch, &qerr) - 1);
 			break;
 		}
+#ifdef ORACLE_FQ_CODEL
 		case J_FQCODEL: {
 			struct fq_codel_sched_data *q = qdisc_priv(&sch);
 			memset(&sch, 0, sizeof(sch));
@@ -302,6 +339,7 @@ static void run_frame(const unsigned char *frame, unsigned int len, u32 priority
 			printf(" %d", (int)fq_codel_classify(&skb, &sch, &qerr) - 1);
 			break;
 		}
+#endif
 		case J_BAND:
 			printf(" %u", (u32)prio2band[outer_tos_priority(&skb) & TC_PRIO_MAX]);
 			break;
@@ -319,8 +357,10 @@ int main(int argc, char **argv)
 
 	if (argc != 4)
 		die("usage: oracle CAPTURE.pcap META JOBS");
+#ifdef ORACLE_FLOW_KEYS
 	skb_flow_dissector_init(&flow_keys_dissector, flow_keys_dissector_keys,
 				ARRAY_SIZE(flow_keys_dissector_keys));
+#endif
 	read_jobs(argv[3]);
 	pcap = fopen(argv[1], "rb");
 	meta = fopen(argv[2], "r");

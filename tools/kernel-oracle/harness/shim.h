@@ -56,8 +56,13 @@ typedef u32 __le32;
 typedef u64 __le64;
 typedef u16 __sum16;
 typedef unsigned int gfp_t;
+#if KV >= KERNEL_VERSION(3, 10, 0)
 typedef struct { unsigned int val; } kuid_t;
 typedef struct { unsigned int val; } kgid_t;
+#else /* 3.6.5's cls_flow returns the credential's fsuid/fsgid as plain integers */
+typedef unsigned int kuid_t;
+typedef unsigned int kgid_t;
+#endif
 
 #define BITS_PER_LONG 64
 #define __force
@@ -105,6 +110,9 @@ static inline u64 rol64(u64 w, unsigned int s) { return (w << (s & 63)) | (w >> 
 #define htonl(x) ((u32)(x))
 #endif
 #define ntohs(x) htons(x)
+#define __constant_htons(x) htons(x)
+#define __constant_htonl(x) htonl(x)
+#define __constant_ntohs(x) htons(x)
 #define ntohl(x) htonl(x)
 #define cpu_to_be16(x) htons(x)
 #define be16_to_cpu(x) ntohs(x)
@@ -121,6 +129,9 @@ static inline u16 get_unaligned_le16(const void *p) { u16 v; memcpy(&v, p, 2); r
 #define le32_to_cpu(x) le32toh(x)
 #define le32_to_cpup(p) le32toh(*(const u32 *)(p))
 #define le16_to_cpup(p) le16toh(*(const u16 *)(p))
+
+/* the flow-hash secret is set by the harness (job "hashrnd"), never drawn */
+static inline void net_get_random_once(void *buf, size_t n) { (void)buf; (void)n; }
 
 /* ---------------------------------------------------------------- constants */
 #define ETH_ALEN 6
@@ -362,8 +373,10 @@ struct socket { struct file *file; };
 struct sock { struct socket *sk_socket; };
 struct user_namespace { int unused; };
 static struct user_namespace init_user_ns;
+#if KV >= KERNEL_VERSION(3, 10, 0)
 static inline unsigned int from_kuid(struct user_namespace *ns, kuid_t u) { (void)ns; return u.val; }
 static inline unsigned int from_kgid(struct user_namespace *ns, kgid_t g) { (void)ns; return g.val; }
+#endif
 struct dst_entry { u32 tclassid; };
 
 struct sk_buff {
@@ -380,6 +393,8 @@ struct sk_buff {
 	u8 sw_hash;
 	u16 network_header;
 	u32 hash;
+	u32 rxhash;		/* skb->hash before 3.14 */
+	u8 l4_rxhash;		/* skb->l4_hash before 3.14 */
 	u32 priority;
 	u32 mark;
 	int skb_iif;
@@ -455,6 +470,7 @@ struct rcu_work { void *unused; };
 struct work_struct { void *unused; };
 struct timer_list { void *unused; };
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
+#define list_for_each_entry(pos, head, member) list_for_each_entry_rcu(pos, head, member)
 #define list_for_each_entry_rcu(pos, head, member) \
 	for (pos = list_entry((head)->next, __typeof__(*pos), member); \
 	     &pos->member != (head); \
