@@ -7,8 +7,9 @@ into ``benchmarks/_work/dask/``: by default 10 files of 500,000 packets (5,000,0
 
 * **pandas engine**: ``qoslab.read_captures(folder)`` + ``qoslab.capture.flows`` in one
   process — the peer;
-* **Dask engine**: a ``LocalCluster`` of 2 worker processes (1 thread each; started before
-  the clock starts, its start-up time printed apart), then
+* **Dask engine**: a ``LocalCluster`` of 2 worker processes (1 thread each, glibc's malloc
+  defaults as in :func:`qoslab.engines.cluster.local_cluster`; started before the clock
+  starts, its start-up time printed apart), then
   ``read_captures(folder, engine="dask")`` (which walks the files to plan the partitions) +
   ``flows`` of the Dask frame;
 * the Dask engine again with chunks 4x smaller, and on the same packets written as files 5x
@@ -56,6 +57,7 @@ import json, os, sys, time
 from distributed import Client, LocalCluster
 from qoslab.capture import flows
 from qoslab.engines.captures import read_captures
+from qoslab.engines.cluster import capture_worker_environ
 folder, out, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
 def reset_peak():
@@ -63,26 +65,34 @@ def reset_peak():
         fh.write("5")  # resets VmHWM to the current RSS
     return status("VmRSS")
 
+def cpu_seconds():
+    import resource
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
 def status(key):
     return [int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith(key)][0]
 
 if __name__ == "__main__":
     t = time.perf_counter()
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=":0", silence_logs=40)
+    with capture_worker_environ():  # glibc's malloc defaults, as in the pandas process
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=40)
     client = Client(cluster)
     warm = sys.argv[4]  # one small capture: the workers import what the work needs
     flows(read_captures(warm, engine="dask", chunk_packets=chunk))
     startup = time.perf_counter() - t
     base = client.run(reset_peak)
+    cpu0 = sum(client.run(cpu_seconds).values()) + cpu_seconds()
     t = time.perf_counter()
     packets = read_captures(folder, engine="dask", chunk_packets=chunk)
     planned = time.perf_counter() - t
     table = flows(packets)
     seconds = time.perf_counter() - t
+    cpu = sum(client.run(cpu_seconds).values()) + cpu_seconds() - cpu0
     peaks = client.run(lambda: status("VmHWM"))
     table.to_parquet(out)
-    print(json.dumps({"seconds": seconds, "planning": planned, "startup": startup,
+    print(json.dumps({"seconds": seconds, "planning": planned, "startup": startup, "cpu": cpu,
                       "partitions": packets.npartitions, "packets": int(packets.divisions[-1]) + 1,
                       "base": [base[w] for w in sorted(base)],
                       "peak": [peaks[w] for w in sorted(base)]}))
@@ -176,7 +186,8 @@ def main(argv=None) -> int:
     print(f"Dask engine (2 workers, chunks of {args.chunk_packets:,} packets, "
           f"{best_d['partitions']} partitions): read + flows {best_d['seconds']:.2f} s = "
           f"{rate_d:,.0f} packets/s (runs: {runs} s; of which walking the files to plan "
-          f"{best_d['planning']:.2f} s; cluster start-up {best_d['startup']:.1f} s, not timed)")
+          f"{best_d['planning']:.2f} s; CPU of workers and client {best_d['cpu']:.2f} s; "
+          f"cluster start-up {best_d['startup']:.1f} s, not timed)")
     print(f"-> Dask / pandas throughput: {rate_d / rate_p:.2f}x (target >= 1.3x); "
           f"{len(expected):,} flows, equal row for row")
     print("worker peak RSS during the work (growth over the worker at rest):")

@@ -85,11 +85,10 @@ def dask_client():
     shared by the Dask engine's tests (tests/test_dask_*.py).
 
     Processes rather than threads: tasks and results cross process boundaries pickled, as on
-    a cluster of machines, and each worker's memory limit is enforced by its nanny.
+    a cluster of machines, and each worker's memory limit is enforced by its nanny. Started
+    as ``qoslab capture --engine dask`` starts its workers (qoslab.engines.cluster).
     """
-    from distributed import Client, LocalCluster
+    from qoslab.engines.cluster import local_cluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", memory_limit="2GiB") as cluster, \
-            Client(cluster) as client:
+    with local_cluster(2, memory_limit="2GiB") as client:
         yield client

@@ -16,13 +16,13 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
 from scapy.all import rdpcap, wrpcapng
 
 import qoslab
 from qoslab.capture import echo_rtts, flows
 from qoslab.capture.reader import concat_packets
 from qoslab.engines.captures import compute_packets, read_captures
+from qoslab.engines.cluster import local_cluster
 from qoslab.engines.ordered import iter_partitions
 from qoslab.errors import EngineUnavailableError, QoslabError
 from qoslab.hashing import FqCodel, sharing
@@ -166,9 +166,7 @@ def test_folder_four_times_a_workers_memory_limit(tmp_path):
                       echo_share=0.01, tcp_payloads=(1448,), ack_share=0.0)
     size = sum(p.stat().st_size for p in paths)
     assert size >= 4 * limit
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", memory_limit=limit) as cluster, \
-            Client(cluster) as c:
+    with local_cluster(2, memory_limit=limit) as c:
         pids = c.run(os.getpid)
         dk = read_captures(tmp_path, engine="dask", chunk_packets=25_000)
         assert dk.npartitions == 12 * 5

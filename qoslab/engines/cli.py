@@ -83,6 +83,7 @@ def set_summary_lines(plan) -> list[str]:
 @contextlib.contextmanager
 def _dask_client(args: argparse.Namespace):
     from ._dask import require_distributed
+    from .cluster import local_cluster
 
     distributed = require_distributed("qoslab capture --engine dask")
     if args.scheduler:
@@ -92,12 +93,7 @@ def _dask_client(args: argparse.Namespace):
     workers = args.workers or os.cpu_count() or 1
     if workers < 1:
         raise ConfigError(f"--workers {workers}: expected at least 1")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the dashboard's optional dependencies
-        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                           processes=True, memory_limit=args.memory_limit,
-                                           dashboard_address=":0", silence_logs=40)
-    with cluster, distributed.Client(cluster) as client:
+    with local_cluster(workers, memory_limit=args.memory_limit) as client:
         print(f"Dask: {workers} local workers; dashboard {client.dashboard_link}",
               file=sys.stderr, flush=True)
         yield client
