@@ -181,3 +181,26 @@ def test_folder_four_times_a_workers_memory_limit(tmp_path):
           "RSS per worker (MiB): " + ", ".join(f"{p / 2**20:.0f}" for p in peaks.values()))
     assert int(table["packets"].sum()) == 12 * 110_000
     assert (probes["status"] == "ok").sum() > 0.95 * len(probes)
+
+
+def test_progress_is_a_widget_in_notebooks(tmp_path):
+    """In Jupyter, qoslab.engines.progress() shows Dask's progress widget."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    shutil.copy(qoslab.data_path("captures/tunnel_uploads.pcap"), tmp_path / "a.pcap")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+        "import qoslab\nfrom qoslab.engines.cluster import local_cluster\n"
+        "session = local_cluster(1)\nclient = session.__enter__()",
+        f"packets = qoslab.read_captures({str(tmp_path)!r}, engine='dask', chunk_packets=500)\n"
+        "with qoslab.engines.progress():\n    table = qoslab.capture.flows(packets)\n"
+        "print(len(table))",
+        "session.__exit__(None, None, None)")]
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={
+        "metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[1].outputs
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+               for o in outputs), outputs
+    assert any(o.get("text", "").strip() == str(len(flows(qoslab.read_capture(
+        tmp_path / "a.pcap")))) for o in outputs), outputs

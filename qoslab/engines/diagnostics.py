@@ -55,8 +55,10 @@ def compute(*collections, progress: bool | None = None, what: str = ""):
         from distributed import progress as distributed_progress
 
         futures = client.compute(list(collections))
-        if _in_notebook():
-            distributed_progress(futures, notebook=True, multi=False)  # a widget
+        if _in_notebook():  # a widget, updated while the result is awaited
+            from IPython.display import display
+
+            display(distributed_progress(futures, notebook=True, multi=False))
         else:
             if what:
                 print(what, file=sys.stderr, flush=True)
