@@ -204,3 +204,23 @@ def test_progress_is_a_widget_in_notebooks(tmp_path):
                for o in outputs), outputs
     assert any(o.get("text", "").strip() == str(len(flows(qoslab.read_capture(
         tmp_path / "a.pcap")))) for o in outputs), outputs
+
+
+def test_readme_dask_example_runs(repo, tmp_path):
+    """The README's capture-set example runs as written (in a script, under the main guard
+    Dask's worker processes need)."""
+    import re
+    import subprocess
+
+    text = (repo / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
+                 if 'engine="dask"' in b)
+    body = "\n".join("    " + line for line in block.splitlines())
+    script = tmp_path / "example.py"
+    script.write_text("if __name__ == '__main__':\n" + body + "\n"
+                      "    print(len(flows), len(probes), report.classes)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    pk = qoslab.read_capture(qoslab.data_path("captures/tunnel_uploads.pcap"))
+    assert out.stdout.split()[-3:] == [str(len(flows(pk))), str(len(echo_rtts(pk))), "1024"]
