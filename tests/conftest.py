@@ -42,6 +42,20 @@ def rendered_reports(tmp_path_factory) -> Path:
     return render_every_notebook(tmp_path_factory.mktemp("reports"))
 
 
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory):
+    """A headless Chromium (DevTools client) shared by the browser tests; no network but
+    loopback."""
+    from tests.browser_tools import start_chromium, stop_chromium
+
+    need_tool("chromium")
+    proc, client = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield client
+    finally:
+        stop_chromium(proc, client)
+
+
 def need_root(reason: str = "needs root") -> None:
     """Skip the calling test unless running as root on Linux."""
     if sys.platform != "linux" or os.geteuid() != 0:

@@ -1,0 +1,187 @@
+"""Drive headless Chromium over the DevTools protocol (used by the browser tests)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+#: Page load plus widget rendering; the html-manager bundle is 1.9 MB of JS parsed per page, so
+#: allow for a machine loaded by other work: normally it takes well under 2 s.
+PAGE_TIMEOUT_S = 45.0
+
+# Everything the page state checks need, read in one evaluation.
+_PAGE_STATE_JS = """
+(() => {
+  const views = Array.from(document.querySelectorAll(
+      'script[type="application/vnd.jupyter.widget-view+json"]'));
+  const rendered = views.filter(s => {
+    const area = s.previousElementSibling;
+    return area && area.classList.contains('widget-subarea')
+        && area.querySelector('.lm-Widget, .jupyter-widgets') !== null;
+  });
+  const images = Array.from(document.images).map(i => ({
+    src: i.currentSrc.slice(0, 40), complete: i.complete,
+    width: i.naturalWidth, height: i.naturalHeight,
+    inWidget: i.closest('.widget-subarea') !== null}));
+  const charts = document.querySelectorAll('.qoslab-chart-wrap').length;
+  const drawn = document.querySelectorAll('.qoslab-chart-wrap[data-rendered] canvas').length;
+  return {ready: document.readyState, views: views.length, rendered: rendered.length,
+          images: images, text: document.body ? document.body.innerText : '',
+          height: document.documentElement.scrollHeight, charts: charts, drawn: drawn};
+})()
+"""
+
+
+class DevTools:
+    """A minimal Chrome DevTools protocol client over one browser websocket (flat sessions)."""
+
+    def __init__(self, url: str) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(url, timeout=PAGE_TIMEOUT_S, suppress_origin=True)
+        self.next_id = 0
+        self.events: list[dict] = []
+
+    def call(self, method: str, session: str | None = None, **params) -> dict:
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = session
+        self.ws.send(json.dumps(msg))
+        self.ws.settimeout(PAGE_TIMEOUT_S)
+        while True:
+            reply = json.loads(self.ws.recv())
+            if reply.get("id") == self.next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    def wait_event(self, method: str, session: str, deadline: float) -> dict:
+        while time.monotonic() < deadline:
+            for ev in self.events:
+                if ev.get("method") == method and ev.get("sessionId") == session:
+                    return ev
+            self.ws.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                self.events.append(json.loads(self.ws.recv()))
+            except Exception:  # websocket timeout: loop re-checks the deadline
+                pass
+        raise TimeoutError(f"no {method} within the deadline")
+
+    def drain(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.ws.settimeout(max(0.05, end - time.monotonic()))
+            try:
+                self.events.append(json.loads(self.ws.recv()))
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def start_chromium(profile: Path) -> tuple[subprocess.Popen, DevTools]:
+    """A headless Chromium with DevTools on a loopback port and every network path but
+    127.0.0.1 shut (no name resolution, a dead proxy for everything else: a page can reach a
+    server a test started on loopback, nothing more); returns the process and a client."""
+    exe = shutil.which("chromium")
+    proc = subprocess.Popen(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-default-apps", "--disable-extensions", "--no-default-browser-check",
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--proxy-server=127.0.0.1:9",
+         "--proxy-bypass-list=127.0.0.1", f"--user-data-dir={profile}",
+         "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+         "--window-size=1200,900", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port_file = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + 30
+    while not (port_file.exists() and len(port_file.read_text().split()) == 2):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"chromium did not start (exit {proc.poll()})")
+        time.sleep(0.1)
+    port, path = port_file.read_text().split()
+    return proc, DevTools(f"ws://127.0.0.1:{port}{path}")
+
+
+def stop_chromium(proc: subprocess.Popen, client: DevTools) -> None:
+    client.close()
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def load_page(cdp: DevTools, html: Path) -> tuple[str, str, dict]:
+    """Load ``html`` in a new tab and wait for widgets and figures: ``(target, session,
+    page state)``; close it with ``Target.closeTarget``."""
+    target = cdp.call("Target.createTarget", url="about:blank")["targetId"]
+    session = cdp.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+    cdp.events.clear()
+    for domain in ("Page", "Runtime", "Log", "Network"):
+        cdp.call(f"{domain}.enable", session)
+    cdp.call("Emulation.setDeviceMetricsOverride", session, width=1200, height=900,
+             deviceScaleFactor=1, mobile=False)
+    deadline = time.monotonic() + PAGE_TIMEOUT_S
+    cdp.call("Page.navigate", session, url=html.resolve().as_uri())
+    cdp.wait_event("Page.loadEventFired", session, deadline)
+    state: dict = {}
+    while time.monotonic() < deadline:
+        state = cdp.call("Runtime.evaluate", session, expression=_PAGE_STATE_JS,
+                         returnByValue=True)["result"]["value"]
+        if (state["ready"] == "complete" and state["rendered"] == state["views"]
+                and state["drawn"] >= state["charts"]
+                and all(i["complete"] for i in state["images"])):
+            break
+        cdp.drain(0.2)
+    cdp.drain(0.5)  # late console messages
+    return target, session, state
+
+
+def open_page(cdp: DevTools, html: Path, screenshot: Path) -> dict:
+    """Load ``html`` in a new tab, wait for the widgets, screenshot it; return what was seen."""
+    target, session, state = load_page(cdp, html)
+    height = min(int(state.get("height") or 900), 12000)
+    shot = cdp.call("Page.captureScreenshot", session, format="png", captureBeyondViewport=True,
+                    optimizeForSpeed=True,
+                    clip={"x": 0, "y": 0, "width": 1200, "height": height, "scale": 1})
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    screenshot.write_bytes(base64.b64decode(shot["data"]))
+    events = [e for e in cdp.events if e.get("sessionId") == session]
+    cdp.call("Target.closeTarget", targetId=target)
+    return {"state": state, "events": events}
+
+
+def console_errors(events: list[dict]) -> list[str]:
+    """Console errors, uncaught exceptions and error log entries (failed loads included)."""
+    out = []
+    for ev in events:
+        method, p = ev.get("method"), ev.get("params", {})
+        if method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+            out.append("console: " + " ".join(str(a.get("value", a.get("description", "")))
+                                              for a in p.get("args", [])))
+        elif method == "Runtime.exceptionThrown":
+            d = p.get("exceptionDetails", {})
+            out.append("exception: " + str(d.get("exception", {}).get("description")
+                                           or d.get("text")))
+        elif method == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
+            out.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
+        elif method == "Network.loadingFailed":
+            out.append(f"load failed: {p.get('errorText')} ({p.get('type')})")
+    return [m if len(m) < 300 else m[:300] + "…" for m in out]  # data: URLs are long
+
+
+def requested_urls(events: list[dict]) -> list[str]:
+    return [ev["params"]["request"]["url"] for ev in events
+            if ev.get("method") == "Network.requestWillBeSent"]
+
+
