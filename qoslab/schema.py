@@ -160,6 +160,8 @@ PACKETS: dict[str, str] = {
     "flow_label": "UInt32",  # IPv6 flow label (NA for IPv4)
     "frag": "bool",  # any fragment (more-fragments set or offset != 0)
     "frag_offset": "UInt16",  # fragment offset in 8-byte units (NA for non-IP)
+    "frag_more": "bool",  # the more-fragments flag (IPv4 header or IPv6 fragment header)
+    "ip_id": "UInt32",  # IPv4 identification / IPv6 fragment header identification (else NA)
     "sport": "UInt16",  # TCP/UDP/UDP-Lite/SCTP/DCCP ports of the outer packet
     "dport": "UInt16",
     "icmp_type": "UInt8",  # ICMP / ICMPv6 of the outer packet
@@ -167,12 +169,24 @@ PACKETS: dict[str, str] = {
     "icmp_id": "UInt16",  # echo (and timestamp/info/mask) identifier
     "icmp_seq": "UInt16",
     "spi": "UInt32",  # ESP / AH security parameter index
-    "l4_len": "UInt32",  # innermost transport header + data, as the IP header(s) state it
-    "tunnel": "category",  # none, 4in4, 6in4, 4in6, 6in6
+    "l4_len": "UInt32",  # innermost IP payload as its header states it: transport header + data
+    # (a fragment: its share of the datagram's payload)
+    "tcp_flags": "UInt16",  # innermost TCP header: its 12 flag bits (tshark tcp.flags)
+    "tcp_seq": "UInt32",  # its sequence number (absolute)
+    "tcp_ack": "UInt32",  # its acknowledgement number (absolute, whatever the ACK flag)
+    "tcp_len": "UInt32",  # its payload bytes (tshark tcp.len)
+    "tunnel": "category",  # kind of encapsulation (qoslab.capture.tunnels.TUNNEL_KINDS)
+    "tunnel_id": "UInt32",  # GRE / NVGRE key, VXLAN / Geneve VNI (NA when there is none)
+    "inner_l2_proto": "UInt16",  # EtherType of the tunnelled packet (after inner VLAN tags)
+    "inner_vlan": "UInt16",  # outermost VLAN id of an inner Ethernet frame
+    "inner_ip_version": "UInt8",  # 4 or 6: the tunnelled IP header
     "inner_src": "category",  # the tunnelled (inner) IP header, NA when tunnel is none
     "inner_dst": "category",
     "inner_proto": "UInt8",
     "inner_tos": "UInt8",
+    "inner_frag_offset": "UInt16",  # its fragment offset (8-byte units)
+    "inner_frag_more": "bool",  # its more-fragments flag
+    "inner_ip_id": "UInt32",  # its IPv4 identification / IPv6 fragment identification
     "inner_flow_label": "UInt32",  # flow label of an inner IPv6 header (NA otherwise)
     "inner_ipv6_nexthdr": "UInt8",  # its fixed header's next header
     "inner_sport": "UInt16",

@@ -228,7 +228,7 @@ def test_echo_rtts_recover_the_crafted_pings():
     gen = _generator()
     _, truth = _crafted()
     probes = echo_rtts(read_capture(TUNNEL))
-    assert list(probes.columns) == list(PROBES)
+    assert list(probes.columns) == [*PROBES, "request_row", "reply_row"]
     want = pd.DataFrame(truth["pings"]).sort_values("t").reset_index(drop=True)
     assert len(probes) == len(want)
     got = probes.sort_values("t_sent").reset_index(drop=True)
@@ -345,3 +345,24 @@ def test_threaded_sub_batches_decode_exactly_like_one_pass(monkeypatch):
     monkeypatch.setattr(decode, "SUB_BATCH", 97)
     monkeypatch.setattr(decode, "THREADS", 3)
     pd.testing.assert_frame_equal(read_capture(TUNNEL), whole)
+
+
+def test_cli_lists_the_inner_flows_of_udp_tunnels(tmp_path, capsys):
+    """VXLAN traffic used to show only its outer UDP 4789 flows."""
+    from scapy.layers.vxlan import VXLAN
+
+    e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    inner = Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b") / IP(
+        src="172.16.0.1", dst="172.16.0.2") / TCP(sport=33000, dport=443)
+    frames = [bytes(e / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=50000 + i % 3,
+                                                                  dport=port) / VXLAN(vni=7)
+                    / inner) for i in range(6) for port in (4789, 8472)]
+    path = write_pcap(tmp_path / "vx.pcap", frames)
+    assert main(["capture", str(path), "--level", "inner"]) == 0
+    text = capsys.readouterr().out
+    assert "172.16.0.1" in text and "vxlan 6" in text and "none 6" in text
+    assert main(["capture", str(path), "--level", "inner", "--vxlan-port", "8472"]) == 0
+    text = capsys.readouterr().out
+    assert "vxlan 12" in text and "\n1 flows" in text.replace("\n\n", "\n")
+    assert main(["capture", str(path), "--level", "outer", "--vxlan-port", "8472"]) == 0
+    assert "4789" in capsys.readouterr().out

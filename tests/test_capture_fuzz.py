@@ -202,7 +202,13 @@ _LINKTYPES = (1, 113, 276, 101, 228, 229, 0, 108, 147)
 
 @cache
 def _pool(linktype: int) -> tuple[bytes, ...]:
-    return tuple(link_frames(linktype)) if linktype != 147 else (b"\x01\x02\x03" * 9,)
+    if linktype == 147:
+        return (b"\x01\x02\x03" * 9,)
+    if linktype == 1:  # Ethernet: every tunnel kind too
+        from tests.test_capture_tshark import tunnel_frames
+
+        return tuple(link_frames(1)) + tunnel_frames()
+    return tuple(link_frames(linktype))
 
 
 def _blk(order: str, btype: int, body: bytes) -> bytes:

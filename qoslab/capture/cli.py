@@ -16,8 +16,9 @@ import pandas as pd
 from ..outputs import check_output, write_with
 from .flows import flow_partials, flows_from_partials
 from .reader import DEFAULT_CHUNK, iter_capture
+from .tunnels import UDP_TUNNEL_PORTS
 
-__all__ = ["register", "summary_lines", "print_flows", "Summary", "CHUNK"]
+__all__ = ["register", "summary_lines", "print_flows", "udp_tunnels", "Summary", "CHUNK"]
 
 #: Packets read at a time.
 CHUNK = DEFAULT_CHUNK
@@ -98,6 +99,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="flows by the inner (tunnelled) or outer IP header (default inner)")
     p.add_argument("--top", type=int, default=30,
                    help="flows printed, largest first (default 30; 0 = all)")
+    p.add_argument("--vxlan-port", type=int, action="append", metavar="PORT",
+                   help="also decode UDP to this port as VXLAN (besides 4789; Linux's old "
+                   "default is 8472); repeatable")
+    p.add_argument("--geneve-port", type=int, action="append", metavar="PORT",
+                   help="also decode UDP to this port as Geneve (besides 6081); repeatable")
     from ..engines.cli import add_set_options
 
     add_set_options(p)
@@ -115,8 +121,11 @@ def _main(args: argparse.Namespace) -> int:
     summary = Summary(Path(args.file).name)
     parts: list[pd.DataFrame] = []
 
+    tunnels = udp_tunnels(args)
+
     def consume(sink=None) -> None:
-        for chunk in iter_capture(args.file, CHUNK):  # warnings: one line each on stderr
+        # warnings: one line each on stderr (qoslab.cli)
+        for chunk in iter_capture(args.file, CHUNK, udp_tunnels=tunnels):
             summary.add(chunk)
             parts.append(flow_partials(chunk, args.level))
             if sink is not None:
@@ -136,6 +145,19 @@ def _main(args: argparse.Namespace) -> int:
     if args.csv or args.parquet:
         print(f"wrote {summary.packets} packets to {args.csv or args.parquet}")
     return 0
+
+
+def udp_tunnels(args: argparse.Namespace) -> dict[int, str]:
+    """The UDP tunnel ports of ``--vxlan-port`` / ``--geneve-port`` (besides the defaults).
+
+    >>> udp_tunnels(argparse.Namespace(vxlan_port=[8472], geneve_port=None))[8472]
+    'vxlan'
+    """
+    ports = dict(UDP_TUNNEL_PORTS)
+    for kind in ("vxlan", "geneve"):
+        for port in getattr(args, f"{kind}_port", None) or ():
+            ports[port] = kind
+    return ports
 
 
 def print_flows(table: pd.DataFrame, level: str, top: int) -> None:

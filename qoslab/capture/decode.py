@@ -1,11 +1,12 @@
-"""Vectorized IP / transport / IP-in-IP decoding of a batch of frames.
+"""Vectorized IP / transport / tunnel decoding of a batch of frames.
 
 Each stage gathers the bytes it needs for all packets of a layout at once (see
 :mod:`._bytes`), so the cost per packet is a few numpy operations, never Python code.
 Stages: link layer (:mod:`.linktypes`) → outer IPv4/IPv6 (IPv6 extension headers walked in
-lock step) → transport (ports, ICMP, ESP/AH SPI) → for protocol 4 / 41 the inner IP header and
-its transport. A malformed or cut header sets ``problem`` and leaves every field decoded
-before it.
+lock step) → transport (ports, ICMP, ESP/AH SPI, TCP sequence numbers) → tunnels
+(:mod:`.tunnels`: IP-in-IP, GRE, NVGRE, VXLAN, Geneve; an inner Ethernet frame, its IP header
+and transport, one level deep). A malformed or cut header sets ``problem`` and leaves every
+field decoded before it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,21 @@ import numpy as np
 
 from ..schema import PACKETS
 from ._bytes import ByteSource
-from .linktypes import ETH_P_IP, ETH_P_IPV6, decode_link
+from .linktypes import ETH_P_IP, ETH_P_IPV6, decode_ethernet, decode_link
 from .records import PROBLEMS, RecordBatch
+from .tunnels import (
+    ETH_P_MPLS,
+    ETH_P_PPP,
+    ETH_P_TEB,
+    TUNNELS,
+    parse_gre,
+    parse_udp_tunnel,
+    skip_mpls,
+    skip_ppp,
+    udp_tunnel_ports,
+)
 
 __all__ = ["PROBLEMS", "TUNNELS", "Decoded", "decode_batch", "PORT_PROTOCOLS"]
-
-#: Values of the ``tunnel`` column: outer version + inner version.
-TUNNELS: tuple[str, ...] = ("none", "4in4", "6in4", "4in6", "6in6")
 #: Transport protocols whose first four bytes are source and destination port.
 PORT_PROTOCOLS = (6, 17, 33, 132, 136)  # TCP, UDP, DCCP, SCTP, UDP-Lite
 #: Minimum transport header length: a shorter capture is flagged ``truncated``.
@@ -76,17 +85,16 @@ class Decoded:
             self.valid[name] = np.zeros(n, bool)
 
     def put(self, name: str, rows: np.ndarray, values, ok=None) -> None:
-        """Set ``name`` at ``rows`` (where ``ok``) to ``values``; names outside PACKETS are
-        dropped."""
+        """Set ``name`` at ``rows`` to ``values``, valid where ``ok`` (None: everywhere) and
+        NA elsewhere; names outside PACKETS are dropped.
+
+        Every row of ``rows`` is written (a later put on the same rows replaces an earlier
+        one, valid or not): one scatter, no gathering of the valid rows first."""
         if name not in self.values:
             return
-        ok = _nonempty_mask(ok)
-        if ok is not None:
-            rows = rows[ok]
-            values = values[ok] if np.ndim(values) else values
         rows = _as_slice(rows)
         self.values[name][rows] = values
-        self.valid[name][rows] = True
+        self.valid[name][rows] = True if ok is None else ok
 
     def put_addr(self, name: str, rows: np.ndarray, version: int, values: np.ndarray,
                  ok=None) -> None:
@@ -113,10 +121,17 @@ THREADS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity"
               else (os.cpu_count() or 1))
 
 
-def decode_batch(src: ByteSource, batch: RecordBatch) -> Decoded:
-    """Decode every frame of ``batch``; see the module docstring for the stages."""
+def decode_batch(src: ByteSource, batch: RecordBatch, udp_tunnels=None) -> Decoded:
+    """Decode every frame of ``batch``; see the module docstring for the stages.
+
+    ``udp_tunnels``: ``{UDP destination port: "vxlan" | "geneve"}``, default
+    :data:`.tunnels.UDP_TUNNEL_PORTS`."""
     n = len(batch)
     out = Decoded(n)
+    out.wire_end = batch.data_off + batch.wire_len  # where each frame ends on the wire
+    out.udp_kind = np.zeros(1 << 16, np.int8)  # tunnel code per UDP destination port
+    for port, code in udp_tunnel_ports(udp_tunnels).items():
+        out.udp_kind[port] = code
     first = batch.flag == _P["unknown_interface"]  # before every header problem
     out.problem[first] = batch.flag[first]
 
@@ -164,7 +179,8 @@ IPV4 = np.dtype([("vihl", "u1"), ("tos", "u1"), ("len", ">u2"), ("id", ">u2"), (
                  ("dst", ">u4")])
 IPV6 = np.dtype([("vtf", ">u4"), ("plen", ">u2"), ("nxt", "u1"), ("hlim", "u1"),
                  ("src", "V16"), ("dst", "V16")])
-L4 = np.dtype([("w0", ">u2"), ("w1", ">u2"), ("w2", ">u2"), ("w3", ">u2")])
+L4 = np.dtype([("w0", ">u2"), ("w1", ">u2"), ("w2", ">u2"), ("w3", ">u2"), ("w4", ">u4"),
+               ("w6", ">u2"), ("w7", ">u2")])
 EXT = np.dtype([("nxt", "u1"), ("len", "u1"), ("frag", ">u2"), ("rest", ">u4")])
 #: protocol number -> minimum transport header length (0: not checked)
 _NEED = np.zeros(256, np.int64)
@@ -208,9 +224,10 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         out.put(prefix + "proto", rows, h["proto"], have(10))
         out.put_addr(prefix + "src", rows, 4, h["src"], have(16))
         out.put_addr(prefix + "dst", rows, 4, h["dst"], have(20))
-        if not prefix:
-            out.put("frag", rows, (ff & 0x3FFF) != 0, have(8))  # MF or an offset
-            out.put("frag_offset", rows, offset, have(8))
+        out.put(prefix + "frag", rows, (ff & 0x3FFF) != 0, have(8))  # MF or an offset
+        out.put(prefix + "frag_offset", rows, offset, have(8))
+        out.put(prefix + "frag_more", rows, (ff & 0x2000) != 0, have(8))
+        out.put(prefix + "ip_id", rows, h["id"], have(6))
         known_len = (totlen != 0) if full else (avail >= 4) & (totlen != 0)
         bad = (hlen < 20) | (known_len & (totlen < hlen))
         out.flag(rows, bad_code, bad)
@@ -219,6 +236,9 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         # The transport starts after the options and ends at the total length (0 = TSO).
         l4avail = np.where(totlen > 0, np.minimum(avail, totlen), avail) - hlen
         stated = np.where(totlen > 0, totlen - hlen, -1)
+        later = ~bad & ~cut & (offset != 0)  # a later fragment: its share of the data
+        if later.any():
+            out.put("l4_len", rows, stated, later & (stated >= 0))
         ok = ~bad & ~cut & (offset == 0)
         rows, pos, hlen, l4avail, stated, proto = _subset(
             ok, rows, pos, hlen, l4avail, stated, h["proto"])
@@ -239,6 +259,7 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
     left = plen.copy()  # bytes the header says follow (0 = jumbogram: unknown)
     offset = np.zeros(len(rows), np.int64)
     mf = np.zeros(len(rows), np.int64)
+    ident = np.full(len(rows), -1, np.int64)  # fragment header identification
     alive = ~cut
     for _ in range(_MAX_EXT):
         walking = np.flatnonzero(alive & np.isin(nh, _IPV6_EXT))
@@ -257,6 +278,7 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         fo = r["frag"].astype(np.int64)
         offset[w] = np.where(is_frag, fo >> 3, offset[w])
         mf[w] = np.where(is_frag, fo & 1, mf[w])
+        ident[w] = np.where(is_frag, r["rest"].astype(np.int64), ident[w])
         nh[w] = r["nxt"]
         cur[w] += hl
         rem[w] -= hl
@@ -266,26 +288,31 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         out.flag(rows, "bad_ext_header", stuck)
         alive &= ~stuck
     out.put(prefix + "proto", rows, nh, have(7))
-    if not prefix:
-        out.put("frag", rows, (mf == 1) | (offset != 0), ~cut)
-        out.put("frag_offset", rows, offset, ~cut)
-    ok = alive & (offset == 0)
+    out.put(prefix + "frag", rows, (mf == 1) | (offset != 0), ~cut)
+    out.put(prefix + "frag_offset", rows, offset, ~cut)
+    out.put(prefix + "frag_more", rows, mf == 1, ~cut)
+    out.put(prefix + "ip_id", rows, ident, ident >= 0)
     stated = np.where(plen > 0, left, -1)
+    later = alive & (offset != 0)  # a later fragment: its share of the data
+    if later.any():
+        out.put("l4_len", rows, stated, later & (stated >= 0))
+    ok = alive & (offset == 0)
     rows, cur, rem, stated, nh = _subset(ok, rows, cur, rem, stated, nh)
     return rows, cur, rem, stated, nh, 6
 
 
 def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
                version) -> None:
-    """Ports / ICMP / SPI of the transport header; recurse once into IP-in-IP."""
+    """Ports / ICMP / SPI / TCP fields of the transport header; then, at the outer level,
+    the tunnels."""
     if not len(rows):
         return
     # l4_len describes the innermost transport: a tunnel's inner decode overwrites it.
     out.put("l4_len", rows, stated, stated >= 0)
-    raw = src.rows(pos, 8, rows=rows)
+    raw = src.rows(pos, 16, rows=rows)
     h = raw.view(L4).reshape(-1)
     out.flag(rows, "truncated", avail < _NEED[proto])
-    full = int(avail.min()) >= 8
+    full = int(avail.min()) >= 16
     ported = _PORTED[proto]
     if ported.any():
         out.put(prefix + "sport", rows, h["w0"], ported if full else ported & (avail >= 2))
@@ -294,25 +321,98 @@ def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
     if icmp.any():
         itype = raw[:, 0]
         out.put(prefix + "icmp_type", rows, itype, icmp & (avail >= 1))
-        if not prefix:
-            out.put("icmp_code", rows, raw[:, 1], icmp & (avail >= 2))
+        out.put(prefix + "icmp_code", rows, raw[:, 1], icmp & (avail >= 2))
         echo = icmp & np.isin(itype, _ICMP4_ID_TYPES if version == 4 else _ICMP6_ID_TYPES)
         out.put(prefix + "icmp_id", rows, h["w2"], echo & (avail >= 6))
         out.put(prefix + "icmp_seq", rows, h["w3"], echo & (avail >= 8))
-    spi = (h["w0"].astype(np.uint32) << 16) | h["w1"]
     esp, ah = proto == 50, proto == 51
-    if esp.any():
-        out.put(prefix + "spi", rows, spi, esp & (avail >= 4))
-    if ah.any():
-        out.put(prefix + "spi", rows, (h["w2"].astype(np.uint32) << 16) | h["w3"],
-                ah & (avail >= 8))
+    if esp.any() or ah.any():  # ESP: the SPI comes first; AH: after next header and length
+        spi = np.where(ah, (h["w2"].astype(np.uint32) << 16) | h["w3"],
+                       (h["w0"].astype(np.uint32) << 16) | h["w1"])
+        out.put(prefix + "spi", rows, spi, (esp & (avail >= 4)) | (ah & (avail >= 8)))
+    tcp = proto == 6
+    if tcp.any():  # the innermost TCP header: at most one level has one
+        seq = (h["w2"].astype(np.uint32) << 16) | h["w3"]
+        out.put("tcp_seq", rows, seq, tcp & (avail >= 8))
+        out.put("tcp_ack", rows, h["w4"], tcp & (avail >= 12))
+        out.put("tcp_flags", rows, h["w6"] & 0x0FFF, tcp & (avail >= 14))
+        hlen = (h["w6"] >> 12).astype(np.int64) * 4
+        # as Wireshark counts it: what the IP header states, cut to the frame's wire length
+        # (the wire length alone when the IP total length is 0: TSO)
+        on_wire = out.wire_end[rows] - pos
+        seglen = np.where(stated >= 0, np.minimum(stated, on_wire), on_wire) - hlen
+        out.put("tcp_len", rows, seglen, tcp & (avail >= 13) & (hlen >= 20) & (seglen >= 0))
     if prefix:
         return
-    for inner_version, ip_proto in ((4, 4), (6, 41)):
-        t = proto == ip_proto
-        if t.any():
-            out.valid["l4_len"][rows[t]] = False
+    _decode_tunnels(src, out, rows, pos, avail, proto, version, h["w1"])
+
+
+#: Protocol numbers of IP-in-IP and GRE.
+_IPIP, _IPV6IN, _GRE = 4, 41, 47
+
+
+def _decode_tunnels(src, out: Decoded, rows, pos, avail, proto, version, dport) -> None:
+    """The encapsulation of tunnelled rows, then what they carry (one level)."""
+    for inner_version, ip_proto in ((4, _IPIP), (6, _IPV6IN)):
+        t = np.flatnonzero(proto == ip_proto)
+        if len(t):
             code = TUNNELS.index(f"{inner_version}in{version}")
-            out.put("tunnel", rows, np.full(len(rows), code), t)
-            ip = _decode_ip(src, out, "inner_", rows[t], pos[t], avail[t], inner_version)
+            _open_tunnel(src, out, rows[t], np.full(len(t), code, np.int8), None, pos[t],
+                         avail[t], np.full(len(t), ETH_P_IP if inner_version == 4
+                                           else ETH_P_IPV6))
+    g = np.flatnonzero(proto == _GRE)
+    if len(g):
+        enc = parse_gre(src, rows[g], pos[g], avail[g])
+        out.flag(enc.rows, "truncated", enc.cut)
+        _open_tunnel(src, out, enc.rows, enc.kind, enc.tunnel_id, enc.inner_pos,
+                     enc.inner_avail, enc.payload)
+    kind = np.where(proto == 17, out.udp_kind[dport], 0)
+    u = np.flatnonzero((kind > 0) & (avail >= 8))
+    if len(u):
+        enc = parse_udp_tunnel(src, rows[u], pos[u], avail[u], kind[u])
+        out.flag(enc.rows, "truncated", enc.cut)
+        _open_tunnel(src, out, enc.rows, enc.kind, enc.tunnel_id, enc.inner_pos,
+                     enc.inner_avail, enc.payload)
+
+
+def _open_tunnel(src, out: Decoded, rows, kind, tunnel_id, pos, avail, payload) -> None:
+    """Name the tunnel and decode its payload: an Ethernet frame (0x6558), an MPLS label
+    stack or a PPP header, and an IP header (0x0800 / 0x86dd) with its transport; other
+    payloads keep their EtherType in ``inner_l2_proto``."""
+    out.valid["l4_len"][rows] = False
+    out.put("tunnel", rows, kind)
+    if tunnel_id is not None:
+        out.put("tunnel_id", rows, tunnel_id, tunnel_id >= 0)
+    eth = np.flatnonzero(payload == ETH_P_TEB)
+    if len(eth):
+        l3, proto, tci, cut, deep = decode_ethernet(src, pos[eth], avail[eth], rows[eth])
+        out.flag(rows[eth], "truncated", cut)
+        out.flag(rows[eth], "too_many_vlan_tags", deep)
+        tagged = tci >= 0
+        out.put("inner_vlan", rows[eth], tci & 0x0FFF, tagged)
+        avail = avail.copy()
+        avail[eth] -= l3 - pos[eth]
+        pos = pos.copy()
+        pos[eth] = l3
+        payload = payload.copy()
+        payload[eth] = proto
+    out.put("inner_l2_proto", rows, payload, payload >= 0)
+    for kinds, skip in ((ETH_P_MPLS, skip_mpls), ((ETH_P_PPP,), skip_ppp)):
+        behind = np.flatnonzero(np.isin(payload, kinds))
+        if len(behind):  # the IP header lies behind labels / a PPP header
+            pos, avail, payload = pos.copy(), avail.copy(), payload.copy()
+            pos[behind], avail[behind], payload[behind] = skip(src, rows[behind], pos[behind],
+                                                               avail[behind])
+    for version, ethertype in ((4, ETH_P_IP), (6, ETH_P_IPV6)):
+        sel = np.flatnonzero(payload == ethertype)
+        if len(sel):
+            ip = _decode_ip(src, out, "inner_", rows[sel], pos[sel], avail[sel], version)
             _decode_l4(src, out, "inner_", *ip)
+            inner_rows, inner_proto = ip[0], ip[4]
+            nested = np.isin(inner_proto, (_IPIP, _IPV6IN, _GRE))
+            udp = np.flatnonzero(inner_proto == 17)
+            if len(udp):
+                dport = out.values["inner_dport"][inner_rows[udp]]
+                ok = out.valid["inner_dport"][inner_rows[udp]]
+                nested[udp] |= ok & (out.udp_kind[dport] > 0)
+            out.flag(inner_rows, "nested_tunnel", nested)

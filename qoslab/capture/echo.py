@@ -1,4 +1,11 @@
-"""ICMP / ICMPv6 echo round trips in a PACKETS table, as PROBES rows."""
+"""ICMP / ICMPv6 echo round trips in a PACKETS table, as PROBES rows.
+
+Pings are read from the innermost IP header (a tunnelled one when the tunnel was opened).
+Fragmented pings are paired on their reassembled datagram, as Wireshark pairs them: the
+datagram's full size, at the time of the fragment that completed it. Fragments are grouped by
+source, destination, identification and protocol; a group quiet for
+:data:`REASSEMBLY_TIMEOUT` seconds starts a new datagram (as a reused identification would).
+"""
 
 from __future__ import annotations
 
@@ -8,36 +15,102 @@ import pandas as pd
 from ..engines.dispatch import dask_aware
 from ..schema import conform, empty_probes, stream_label
 
-__all__ = ["echo_rtts", "echo_candidates", "ECHO_TYPES"]
+__all__ = ["echo_rtts", "echo_candidates", "reassembled", "ECHO_TYPES", "REASSEMBLY_TIMEOUT"]
 
 #: (request type, reply type) per IP version.
 ECHO_TYPES = {4: (8, 0), 6: (128, 129)}
+#: Seconds after which a fragment no longer joins earlier ones (Linux ipfrag_time).
+REASSEMBLY_TIMEOUT = 30.0
+
+
+def _num(series: pd.Series) -> np.ndarray:
+    return series.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
 
 def _innermost(packets: pd.DataFrame) -> pd.DataFrame:
-    tun = (packets["tunnel"] != "none").to_numpy()
+    """The fields of the innermost decoded IP header of every packet (one row each)."""
+    tun = packets["inner_ip_version"].notna().to_numpy()
 
     def pick(outer, inner):
         o, i = packets[outer], packets[inner]
         if isinstance(o.dtype, pd.CategoricalDtype):
             return np.where(tun, i.astype(object), o.astype(object))
-        return np.where(tun, i.astype("Int64").to_numpy(dtype=float, na_value=np.nan),
-                        o.astype("Int64").to_numpy(dtype=float, na_value=np.nan))
+        if o.dtype == bool:
+            return np.where(tun, i.to_numpy(), o.to_numpy())
+        return np.where(tun, _num(i), _num(o))
 
-    icmp_version = np.where(tun, np.where(packets["tunnel"].astype(str).str[0] == "6", 6, 4),
-                            packets["ip_version"].to_numpy(dtype=float, na_value=np.nan))
     return pd.DataFrame({
+        "row": packets.index.to_numpy(),
         "t": packets["t"].to_numpy(),
-        "version": icmp_version,
+        "version": pick("ip_version", "inner_ip_version"),
         "src": pick("src", "inner_src"),
         "dst": pick("dst", "inner_dst"),
+        "proto": pick("proto", "inner_proto"),
         "type": pick("icmp_type", "inner_icmp_type"),
         "id": pick("icmp_id", "inner_icmp_id"),
         "seq": pick("icmp_seq", "inner_icmp_seq"),
         "tos": pick("tos", "inner_tos"),
-        "ttl": np.where(tun, np.nan, packets["ttl"].to_numpy(dtype=float, na_value=np.nan)),
-        "l4_len": packets["l4_len"].to_numpy(dtype=float, na_value=np.nan),
+        "ttl": np.where(tun, np.nan, _num(packets["ttl"])),
+        "l4_len": _num(packets["l4_len"]),
+        "frag_offset": pick("frag_offset", "inner_frag_offset"),
+        "frag_more": pick("frag_more", "inner_frag_more"),
+        "ip_id": pick("ip_id", "inner_ip_id"),
     })
+
+
+def reassembled(pk: pd.DataFrame) -> pd.DataFrame:
+    """One row per complete fragmented datagram of ``pk`` (rows of :func:`_innermost`), with
+    the first fragment's header fields, ``l4_len`` the whole payload and ``t`` the time of the
+    fragment that completed it (the first moment every byte had been seen)."""
+    frag = (pk["frag_more"].to_numpy(dtype=bool)
+            | (np.nan_to_num(pk["frag_offset"].to_numpy(dtype=float)) > 0))
+    fr = pk[frag & pk["ip_id"].notna().to_numpy() & pk["l4_len"].notna().to_numpy()].copy()
+    if fr.empty:
+        return pk.iloc[:0]
+    fr["frame"] = np.arange(len(fr))
+    key = ["version", "src", "dst", "proto", "ip_id"]
+    fr = fr.sort_values(key + ["frame"], kind="stable", na_position="last")
+    for col in ("src", "dst"):
+        fr[col] = fr[col].astype(str)
+    grp = fr.groupby(key, sort=False, dropna=False)
+    quiet = grp["t"].diff().to_numpy() > REASSEMBLY_TIMEOUT  # a new datagram, same key
+    fr["gen"] = pd.Series(quiet.astype(np.int64), index=fr.index).groupby(
+        grp.ngroup()).cumsum().to_numpy()
+    dgram = fr.groupby(key + ["gen"], sort=False, dropna=False).ngroup().to_numpy()
+    start = fr["frag_offset"].to_numpy(dtype=float) * 8
+    end = start + fr["l4_len"].to_numpy(dtype=float)
+    last = ~fr["frag_more"].to_numpy(dtype=bool)
+    # bytes each fragment adds (its first copy only), and the total once the last is seen
+    fresh = ~pd.DataFrame({"d": dgram, "s": start}).duplicated().to_numpy()
+    added = pd.Series(np.where(fresh, end - start, 0.0)).groupby(dgram).cumsum().to_numpy()
+    total = pd.Series(np.where(last, end, np.nan)).groupby(dgram).transform("max").to_numpy()
+    seen_last = pd.Series(last).groupby(dgram).cummax().to_numpy(dtype=bool)
+    done = seen_last & (added >= total)
+    has_first = pd.Series(start == 0).groupby(dgram).transform("max").to_numpy(dtype=bool)
+    done &= has_first
+    at = pd.Series(np.where(done, np.arange(len(fr)), len(fr))).groupby(dgram).transform(
+        "min").to_numpy()
+    first = (start == 0) & fresh & (at < len(fr))
+    out = fr[first].copy()
+    completing = at[first]
+    out["t"] = fr["t"].to_numpy()[completing]
+    out["row"] = fr["row"].to_numpy()[completing]
+    out["l4_len"] = total[first]
+    return out.drop(columns=["frame", "gen"])
+
+
+def _datagrams(packets: pd.DataFrame) -> pd.DataFrame:
+    """Every unfragmented packet and every reassembled datagram, innermost headers."""
+    pk = _innermost(packets)
+    frag = (pk["frag_more"].to_numpy(dtype=bool)
+            | (np.nan_to_num(pk["frag_offset"].to_numpy(dtype=float)) > 0))
+    whole = pk[~frag]
+    again = reassembled(pk)
+    if again.empty:
+        return whole
+    for col in ("src", "dst"):
+        again[col] = again[col].astype(object)
+    return pd.concat([whole, again]).sort_values("t", kind="stable")
 
 
 def echo_candidates(packets: pd.DataFrame) -> pd.DataFrame:
@@ -60,6 +133,8 @@ def echo_candidates(packets: pd.DataFrame) -> pd.DataFrame:
     keep = packets["icmp_type"].isin(types).to_numpy(dtype=bool, na_value=False)
     keep |= packets["inner_icmp_type"].isin(types).to_numpy(dtype=bool, na_value=False)
     keep |= packets["frag"].to_numpy(dtype=bool)
+    keep |= packets["inner_frag_more"].to_numpy(dtype=bool)
+    keep |= packets["inner_frag_offset"].fillna(0).to_numpy(dtype=np.int64) > 0
     return packets[keep]
 
 
@@ -69,9 +144,11 @@ def echo_rtts(packets: pd.DataFrame, *, timeout: float = 10.0) -> pd.DataFrame:
 
     A request (type 8 / 128) is answered by the first reply (type 0 / 129) from its destination
     back to its source with the same identifier and sequence number within ``timeout``
-    seconds; tunnelled pings are read from the inner header. Requests without such a reply
-    are ``lost`` (``rtt_ms`` NaN); further replies to the same request are extra rows with
-    status ``duplicate`` (as ping reports ``DUP!``).
+    seconds; tunnelled pings are read from the inner header, and fragmented pings are paired
+    on their reassembled datagram (its full size, the time of the fragment that completed it:
+    Wireshark's ``icmp.resptime``). Requests without such a reply are ``lost`` (``rtt_ms``
+    NaN); further replies to the same request are extra rows with status ``duplicate`` (as
+    ping reports ``DUP!``).
 
     Parameters
     ----------
@@ -89,6 +166,9 @@ def echo_rtts(packets: pd.DataFrame, *, timeout: float = 10.0) -> pd.DataFrame:
         PROBES (:data:`qoslab.schema.PROBES`): ``stream`` is ``"<dst> tos=0x.. size=N"``
         (N = ICMP payload bytes), ``host`` the request's destination, ``t_sent`` the
         capture's ``t``, ``ttl`` the reply's TTL / hop limit (outer header; NA in a tunnel).
+        Extra columns ``request_row`` and ``reply_row``: the index labels in ``packets`` of the
+        request and of the reply (of the fragment that completed a fragmented one; NA when
+        lost).
 
     Examples
     --------
@@ -99,7 +179,7 @@ def echo_rtts(packets: pd.DataFrame, *, timeout: float = 10.0) -> pd.DataFrame:
     >>> bool((probes["rtt_ms"].dropna() > 0).all())
     True
     """
-    pk = _innermost(packets)
+    pk = _datagrams(packets)
     version = pk["version"]
     is_req = ((version == 4) & (pk["type"] == 8)) | ((version == 6) & (pk["type"] == 128))
     is_rep = ((version == 4) & (pk["type"] == 0)) | ((version == 6) & (pk["type"] == 129))
@@ -107,23 +187,28 @@ def echo_rtts(packets: pd.DataFrame, *, timeout: float = 10.0) -> pd.DataFrame:
     req = pk[is_req & ok].copy()
     rep = pk[is_rep & ok].copy()
     if req.empty:
-        return empty_probes()
+        out = empty_probes()
+        out["request_row"] = pd.Series(dtype="Int64")
+        out["reply_row"] = pd.Series(dtype="Int64")
+        return out
+    req = req.rename(columns={"row": "request_row"})
     req["row"] = np.arange(len(req))
     # A reply goes from the request's destination back to its source.
     req["a"], req["b"] = req["src"].astype(str), req["dst"].astype(str)
     rep["a"], rep["b"] = rep["dst"].astype(str), rep["src"].astype(str)
     keys = ["a", "b", "id", "seq"]
-    rep = rep.rename(columns={"t": "t_reply", "ttl": "ttl_reply"})[keys + ["t_reply", "ttl_reply"]]
+    rep = rep.rename(columns={"t": "t_reply", "ttl": "ttl_reply", "row": "reply_row"})[
+        keys + ["t_reply", "ttl_reply", "reply_row"]]
     cand = req[keys + ["row", "t"]].merge(rep, on=keys)
     cand = cand[(cand["t_reply"] >= cand["t"]) & (cand["t_reply"] - cand["t"] <= timeout)]
     cand = cand.sort_values(["row", "t_reply"], kind="stable")
     rank = cand.groupby("row").cumcount().to_numpy()
-    first = cand[rank == 0][["row", "t_reply", "ttl_reply"]]
+    first = cand[rank == 0][["row", "t_reply", "ttl_reply", "reply_row"]]
     paired = req.merge(first, on="row", how="left")
     paired["status"] = np.where(paired["t_reply"].notna(), "ok", "lost")
     # Further replies to an answered request are kept as their own "duplicate" rows.
     dups = req.drop(columns=["ttl"]).merge(
-        cand[rank > 0][["row", "t_reply", "ttl_reply"]], on="row")
+        cand[rank > 0][["row", "t_reply", "ttl_reply", "reply_row"]], on="row")
     dups["status"] = "duplicate"
     rows = pd.concat([paired, dups], ignore_index=True).sort_values(
         ["t", "row", "t_reply"], kind="stable")
@@ -140,5 +225,8 @@ def echo_rtts(packets: pd.DataFrame, *, timeout: float = 10.0) -> pd.DataFrame:
         "rtt_ms": (rows["t_reply"] - rows["t"]).to_numpy() * 1000.0,
         "status": rows["status"].to_numpy(),
         "ttl": rows["ttl_reply"].to_numpy(),
+        "request_row": rows["request_row"].to_numpy(),
+        "reply_row": pd.array(rows["reply_row"].to_numpy(dtype=float, na_value=np.nan),
+                              dtype="Float64").astype("Int64"),
     })
     return conform(probes, "probes", source="echo_rtts")

@@ -22,8 +22,9 @@ _INNER = {"src": "inner_src", "dst": "inner_dst", "proto": "inner_proto",
 def flow_keys(packets: pd.DataFrame, level: str = "inner") -> pd.DataFrame:
     """The flow-defining header fields of every packet at ``level``.
 
-    ``"inner"`` reads the tunnelled header of IP-in-IP packets (and the only header of the
-    others); ``"outer"`` reads the outermost IP header, so every packet of a tunnel is one flow.
+    ``"inner"`` reads the tunnelled IP header of tunnelled packets (IP-in-IP, GRE, NVGRE,
+    VXLAN, Geneve; the only header of the others); ``"outer"`` reads the outermost IP header,
+    so every packet of a tunnel is one flow.
     Columns: src, dst, proto, sport, dport, tos, tunnel.
     """
     if level not in ("inner", "outer"):
@@ -31,7 +32,9 @@ def flow_keys(packets: pd.DataFrame, level: str = "inner") -> pd.DataFrame:
     keys = pd.DataFrame({c: packets[c] for c in ("src", "dst", "proto", "sport", "dport", "tos")})
     keys["tunnel"] = packets["tunnel"]
     if level == "inner":
-        tunnelled = (packets["tunnel"] != "none").to_numpy()
+        # the inner header where a tunnel was opened (not an ARP frame inside VXLAN, nor a
+        # GRE payload qoslab does not open: those count for their outer flow)
+        tunnelled = packets["inner_src"].notna().to_numpy()
         if tunnelled.any():
             for col, inner in _INNER.items():
                 outer = keys[col]

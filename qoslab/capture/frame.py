@@ -151,9 +151,9 @@ def _fill_columns(cols: dict, batch: RecordBatch, dec: Decoded, t0_ns: int, n: i
             cols[name] = getattr(batch, name).astype(dtype)
         elif name in _ADDRESS_COLUMNS:
             continue
-        elif name == "frag":
-            v = dec.values.get("frag")
-            cols[name] = np.zeros(n, bool) if v is None else v & dec.valid["frag"]
+        elif dtype == "bool":  # False where not decoded (frag, frag_more, inner_frag_more)
+            v = dec.values.get(name)
+            cols[name] = np.zeros(n, bool) if v is None else v & dec.valid[name]
         elif name == "dscp":
             cols[name] = _int_array(dec, "tos", dtype, n, lambda v: v >> 2)
         elif name == "ecn":

@@ -12,8 +12,8 @@ import numpy as np
 
 from ._bytes import ByteSource, be16
 
-__all__ = ["LINKTYPES", "LinkResult", "decode_link", "ETH_P_IP", "ETH_P_IPV6", "MAX_VLAN_TAGS",
-           "VLAN_TPIDS"]
+__all__ = ["LINKTYPES", "LinkResult", "decode_link", "decode_ethernet", "ETH_P_IP",
+           "ETH_P_IPV6", "MAX_VLAN_TAGS", "VLAN_TPIDS"]
 
 ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
@@ -140,3 +140,20 @@ def decode_link(src: ByteSource, data_off: np.ndarray, cap_len: np.ndarray,
             trunc[g] = cut
             l3[g] = base + 4
     return LinkResult(l3, l2, vlan, known, trunc, deep)
+
+
+def decode_ethernet(src: ByteSource, pos: np.ndarray, avail: np.ndarray, rows: np.ndarray):
+    """An Ethernet header (and its VLAN tags) at file offsets ``pos`` — a frame inside a
+    tunnel. Returns ``(network header offset, EtherType or -1, outermost TCI or -1, cut,
+    too many tags)``."""
+    n = len(pos)
+    cut = avail < 14
+    proto = src.rows(pos + 12, 2, rows=rows).view(">u2").reshape(-1).astype(np.int64)
+    proto[cut] = -1
+    at = np.full(n, 14, np.int64)
+    tci = np.full(n, -1, np.int64)
+    deep = np.zeros(n, bool)
+    trunc = cut.copy()
+    proto = _tags(src, at, avail, proto, tci, trunc, pos, rows, deep)
+    proto = np.where(proto < 0x600, -1, proto)  # an 802.3 length field: not an EtherType
+    return pos + at, proto, tci, trunc, deep

@@ -312,15 +312,17 @@ def _blocks(path: str, src: ByteSource, state: _State, ifaces: _Interfaces, offs
         state.section_first = int(row0[-1])
         state.section_count = int(described[-1])
     packet = (btype == _EPB) | (btype == _OPB) | (btype == _SPB)
-    return _packets(path, src, ifaces, offs[packet], btype[packet], ext[packet],
+    return _packets(path, src, ifaces, offs[packet], heads[packet], btype[packet], ext[packet],
                     sect_no[packet], described[packet], row0[packet], big[packet]), upto, problem
 
 
-def _packets(path: str, src: ByteSource, ifaces: _Interfaces, offs, btype, ext, section,
+def _packets(path: str, src: ByteSource, ifaces: _Interfaces, offs, heads, btype, ext, section,
              described, row0, big) -> RecordBatch:
-    """The record fields of the packet blocks at ``offs``."""
+    """The record fields of the packet blocks at ``offs`` (first 16 bytes in ``heads``)."""
     n = len(offs)
-    hdr = src.rows(offs, 28)
+    hdr = np.empty((n, 28), np.uint8)  # the walk read 16 bytes; 12 more complete the header
+    hdr[:, :16] = heads
+    hdr[:, 16:] = src.rows(offs + 16, 12)
     w = _words(hdr, big)
     spb = btype == _SPB
     opb = btype == _OPB

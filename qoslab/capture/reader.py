@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from .pcapng import PCAPNG_MAGIC, pcapng_batches
 from .records import warn_capture
 from .source import CaptureSource
 from .timestamps import NAT
+from .tunnels import udp_tunnel_ports
 
 __all__ = ["read_capture", "iter_capture", "concat_packets", "open_capture", "record_batches",
            "DEFAULT_CHUNK",
@@ -69,7 +70,8 @@ def record_batches(path: str, source: CaptureSource, chunk_packets: int):
 
 
 def iter_capture(path: str | os.PathLike, chunk_packets: int = DEFAULT_CHUNK, *,
-                 progress: bool | None = None) -> Iterator[pd.DataFrame]:
+                 progress: bool | None = None,
+                 udp_tunnels: Mapping[int, str] | None = None) -> Iterator[pd.DataFrame]:
     """Yield the PACKETS table of a capture in chunks of at most ``chunk_packets`` rows.
 
     Captures larger than memory can be processed: the file is memory-mapped under a read
@@ -86,6 +88,9 @@ def iter_capture(path: str | os.PathLike, chunk_packets: int = DEFAULT_CHUNK, *,
     progress
         Show a ``tqdm.auto`` progress bar (bytes read); ``None`` shows it for files of at least
         :data:`PROGRESS_MIN_BYTES`.
+    udp_tunnels
+        UDP destination ports decoded as tunnels, ``{port: "vxlan" | "geneve"}``; default
+        :data:`qoslab.capture.tunnels.UDP_TUNNEL_PORTS` (4789 VXLAN, 6081 Geneve).
 
     Yields
     ------
@@ -109,10 +114,12 @@ def iter_capture(path: str | os.PathLike, chunk_packets: int = DEFAULT_CHUNK, *,
     name = os.fspath(path)
     if chunk_packets < 1:
         raise ValueError(f"chunk_packets must be >= 1, got {chunk_packets}")
-    yield from _frames(name, chunk_packets, progress)
+    udp_tunnel_ports(udp_tunnels)  # checked before the file is opened
+    yield from _frames(name, chunk_packets, progress, udp_tunnels=udp_tunnels)
 
 
-def _frames(name: str, chunk_packets: int, progress: bool | None, admit=None):
+def _frames(name: str, chunk_packets: int, progress: bool | None, admit=None,
+            udp_tunnels: Mapping[int, str] | None = None):
     """The PACKETS chunks of a file; ``admit(batch)`` is called before each is decoded."""
     with open_capture(name) as source:
         size = source.size
@@ -135,7 +142,7 @@ def _frames(name: str, chunk_packets: int, progress: bool | None, admit=None):
                     stamped = batch.ts_ns != NAT
                     if stamped.any():
                         t0 = int(batch.ts_ns[np.argmax(stamped)])
-                yield to_frame(batch, decode_batch(src, batch), t0)
+                yield to_frame(batch, decode_batch(src, batch, udp_tunnels), t0)
                 if bar is not None:
                     upto = int(batch.data_off[-1] + batch.cap_len[-1])
                     bar.update(upto - done)
@@ -201,14 +208,17 @@ class _Budget:
 
 
 def read_capture(path: str | os.PathLike, *, progress: bool | None = None,
-                 max_memory: int | None = None) -> pd.DataFrame:
+                 max_memory: int | None = None,
+                 udp_tunnels: Mapping[int, str] | None = None) -> pd.DataFrame:
     """Read a pcap or pcapng capture into a PACKETS DataFrame (one row per frame).
 
     Decodes Ethernet (802.1Q / 802.1ad tags), Linux cooked v1/v2, raw IP and BSD loopback
     frames; IPv4 (options, fragments), IPv6 (hop-by-hop, routing, fragment and destination
-    options headers), TCP, UDP, UDP-Lite, SCTP, DCCP, ICMP, ICMPv6, ESP/AH, and IP-in-IP tunnels
-    (4in4, 6in4, 4in6, 6in6) with their inner header. Frames that do not decode cleanly stay,
-    flagged in ``problem``, with every field read before the fault.
+    options headers), TCP (ports, sequence numbers, flags, payload length), UDP, UDP-Lite,
+    SCTP, DCCP, ICMP, ICMPv6, ESP/AH; and tunnels one level deep (IP-in-IP, GRE, NVGRE, VXLAN,
+    Geneve: :mod:`qoslab.capture.tunnels`) with their inner Ethernet frame, IP header and
+    transport. Frames that do not decode cleanly stay, flagged in ``problem``, with every
+    field read before the fault.
 
     Parameters
     ----------
@@ -220,6 +230,11 @@ def read_capture(path: str | os.PathLike, *, progress: bool | None = None,
         Largest table (bytes) to build; default :data:`READ_MEMORY_FACTOR` x the file size +
         :data:`READ_MEMORY_EXTRA`. Beyond it, read the file in chunks with
         :func:`iter_capture`.
+    udp_tunnels
+        UDP destination ports decoded as tunnels, ``{port: "vxlan" | "geneve"}``; default
+        :data:`qoslab.capture.tunnels.UDP_TUNNEL_PORTS` (4789 VXLAN, 6081 Geneve). Linux
+        VXLAN devices made without ``dstport`` use 8472: ``{**UDP_TUNNEL_PORTS, 8472:
+        "vxlan"}``.
 
     Returns
     -------
@@ -254,11 +269,12 @@ def read_capture(path: str | os.PathLike, *, progress: bool | None = None,
         except OSError:
             size = 0
         max_memory = READ_MEMORY_FACTOR * size + READ_MEMORY_EXTRA
+    udp_tunnel_ports(udp_tunnels)  # checked before the file is opened
     budget = _Budget(name, max_memory)
     # chunks of at most a quarter of the budget: a refusal comes before the memory is gone
     chunk = int(min(DEFAULT_CHUNK, max(4096, max_memory // (8 * ROW_BYTES))))
     chunks: list[pd.DataFrame] = []
-    for part in _frames(name, chunk, progress, budget.admit):
+    for part in _frames(name, chunk, progress, budget.admit, udp_tunnels):
         budget.took(part)
         chunks.append(part)
     if not chunks:

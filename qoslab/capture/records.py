@@ -32,6 +32,7 @@ PROBLEMS: tuple[str, ...] = (
     "bad_ip_header",
     "bad_ext_header",
     "bad_inner_ip_header",
+    "nested_tunnel",  # a tunnel inside the tunnel: inner_* describe its outer header
     "no_timestamp",  # pcapng Simple Packet Block: time is NaT, t NaN
     "bad_timestamp",  # time stamp outside 1677-2262 (NaT) or its interface's resolution unusable
 )
