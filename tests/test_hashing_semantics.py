@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from qoslab import ConfigError, FlowClassifier, Sfq
+from qoslab.errors import KernelFeatureMissing
 from qoslab.hashing import jhash2, jhash_2words, jhash_3words, skb_hash
 from qoslab.hashing.sfq import sfq_fold
 
@@ -43,7 +44,7 @@ def test_big_endian_host_raw_loads():
 
 def test_pre_jhash_fold_profile():
     pk = frame(F)
-    # h = raw daddr, h2 = raw saddr ^ proto ^ raw ports (no UDP-Lite in that list)
+    # h = raw daddr, h2 = raw saddr ^ proto ^ raw ports
     assert Sfq(profile="sfq-fold-2.6.2x").bucket(pk, 0)[0] == sfq_fold(
         np.array([0x0100000A], np.uint32), np.array([0x5A0191F6], np.uint32), 0)[0]
     # by hand: 0x0100000a ^ 0x5a0191f6 ^ (0x5a0191f6 >> 31) = 0x5b0191fc;
@@ -51,7 +52,14 @@ def test_pre_jhash_fold_profile():
     assert Sfq(profile="sfq-fold-2.6.2x").bucket(pk, 0)[0] == 0x198
     lite = frame({**F, "proto": 136})
     b = Sfq(profile="sfq-fold-2.6.2x").hash_inputs(lite)
-    assert b[0, 1] == (0x0A01A8C0 ^ 136)  # ports not read for UDP-Lite in the fold era
+    # 2.6.22's sfq_hash lists UDP-Lite (the oracle's era 2.6.22 agrees): its ports are read
+    assert b[0, 1] == (0x0A01A8C0 ^ 136 ^ 0x50003930)
+    # the hash alone picks the bucket: no skb->priority override, no filters before 2.6.25
+    pri = frame({**F, "priority": 0x10005})
+    assert Sfq(profile="sfq-fold-2.6.2x", handle="1:").bucket(pri, 0)[0] == 0x198
+    assert Sfq(profile="classic-2.6.3x", handle="1:").bucket(pri, 0)[0] == 4
+    with pytest.raises(KernelFeatureMissing):
+        FlowClassifier("src", profile="sfq-fold-2.6.2x")
 
 
 def test_ipv6_address_words_per_era():

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..engines.dispatch import dask_aware
-from ..errors import ConfigError
+from ..errors import ConfigError, KernelFeatureMissing
 from ._packets import check_frame
 from .jhash import jhash2
 from .keys import key_values, parse_keys
@@ -106,6 +106,9 @@ class FlowClassifier:
                  addend: int | None = None, profile: str | KernelProfile = DEFAULT_PROFILE,
                  *, endianness: str = "little") -> None:
         self.profile = get_profile(profile)
+        if self.profile.clsflow is None:
+            raise KernelFeatureMissing(f"cls_flow does not exist in profile "
+                                       f"{self.profile.name!r} (it arrives with 2.6.25)")
         self.keys = parse_keys(keys, self.profile)
         if mode not in ("hash", "map"):
             raise ConfigError(f"cls_flow mode {mode!r}: expected 'hash' or 'map'")

@@ -112,9 +112,17 @@ def direct_read(packets: pd.DataFrame, profile: KernelProfile) -> Flow:
     h = header(packets, "outer")
     spi = column(packets, "spi")
     sport, dport = read_ports(h, spi, profile.sfq_ports)
+    # IPv6: the fixed header's next header; no extension header is walked, so no ports
+    # past one (and an IPv6 fragment is keyed with 44)
+    first = np.where(present(packets, "ipv6_nexthdr"), column(packets, "ipv6_nexthdr"),
+                     h.proto).astype(np.uint32)
+    v6_ext = (h.version == 6) & (first != h.proto)
+    proto = np.where(h.version == 6, first, h.proto)
+    sport = np.where(v6_ext, 0, sport).astype(np.uint32)
+    dport = np.where(v6_ext, 0, dport).astype(np.uint32)
     l2 = _l2_proto(packets, h.version)
     vlan, has_vlan, tci = _vlan(packets)
-    return Flow(l2, l2, h.version, h.src, h.dst, np.where(h.version > 0, h.proto, 0
+    return Flow(l2, l2, h.version, h.src, h.dst, np.where(h.version > 0, proto, 0
                                                           ).astype(np.uint32),
                 sport, dport, column(packets, "flow_label"), vlan, has_vlan,
                 np.zeros(len(packets), bool), tci)

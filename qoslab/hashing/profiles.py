@@ -26,6 +26,8 @@ class KernelProfile:
     ----------
     name, era
         Profile name and the kernel versions it stands for.
+    notes
+        What sets the era apart, which releases were compiled and which were not.
     bounds
         The commits (or releases) that open and close the era.
     oracle
@@ -35,7 +37,7 @@ class KernelProfile:
         ``"lookup2"`` (≤ 2.6.36), ``"lookup3-v1"`` (2.6.37–3.18 word helpers) or
         ``"lookup3-v2"`` (≥ 3.19); cls_flow always uses ``jhash2`` of this generation.
     clsflow
-        cls_flow key semantics: ``"direct"`` (2.6.2x–2.6.36 header read, 0 when no ports),
+        cls_flow key semantics: ``None`` (no cls_flow before 2.6.25), ``"direct"`` (2.6.2x–2.6.36 header read, 0 when no ports),
         ``"direct-fold"`` (2.6.37–3.2, ``proto_ports_offset``, addr_fold fallback on any
         failure) or ``"dissector"`` (3.3+, ``skb_flow_dissect``: looks through IP-in-IP).
     ipv6_addr
@@ -60,7 +62,8 @@ class KernelProfile:
         Which IP protocols give SFQ its L4 word (``"classic"`` list with or without
         UDP-Lite, or ``"proto_ports_offset"`` where AH gives its SPI).
     skb_hash
-        ``None``, ``"rxhash-2.6"`` (2.6.37–3.2 ``__skb_get_rxhash``, outer header only),
+        ``None``, ``"rxhash-2.6"`` (2.6.37–3.1 ``__skb_get_rxhash``, outer header only),
+        ``"rxhash-3.2"`` (3.2: the same through IPIP from an IPv4 header and GRE),
         ``"rxhash"`` (3.3–4.1: ``jhash_3words(dst, src, ports)`` canonical) or
         ``"flow-keys"`` (4.2+).
     flow_keys_layout
@@ -93,6 +96,12 @@ class KernelProfile:
     vlan_prio_bit
         Where the flow_keys VLAN key keeps the priority: bit 13 (``vlan_id:12, vlan_dei:1,
         vlan_priority:3``) or bit 12 (``vlan_id:12, vlan_priority:3``, before the DEI member).
+    sfq_classify
+        SFQ picks a bucket through ``sfq_classify`` (2.6.25+): ``skb->priority`` of its
+        handle and attached filters come before the hash; before, the hash alone decides.
+    sfq_divisor_fixed
+        SFQ's hash table has 1024 buckets whatever tc asks (``SFQ_HASH_DIVISOR``, before
+        2.6.39's configurable divisor, 817fb15dfd9).
     rxhash_order
         How ``__skb_get_rxhash`` (2.6.37–4.1) makes both directions of a flow hash alike:
         ``"apart"`` (the raw ports sorted on their own, then the raw addresses: ≤ 3.3) or
@@ -131,7 +140,7 @@ class KernelProfile:
     name: str
     era: str
     jhash: str
-    clsflow: str
+    clsflow: str | None
     ipv6_addr: str
     tunnel_keys: bool
     ports_zero_without_ports: bool
@@ -149,6 +158,7 @@ class KernelProfile:
     tos2prio: str
     bounds: str = ""
     oracle: tuple[str, ...] = ()
+    notes: str = ""
     vlan_tci_hashed: int = 0x0FFF
     sfq_scheduler: str = "3.3"
     sfq_allot_bits: int = 16
@@ -158,6 +168,8 @@ class KernelProfile:
     flow_label_stop: bool = True
     vlan_prio_bit: int = 13
     rxhash_order: str = "canonical"
+    sfq_divisor_fixed: bool = False
+    sfq_classify: bool = True
     dissector_tunnels: str = "ip-in-ip"
     dissector_ipv6_ext: bool = True
     dissector_flow_label: str = "key"
@@ -168,141 +180,195 @@ class KernelProfile:
 #: (``oracle``; docs/kernel-facts.md) and its behaviour fields; ``like=`` starts a row from
 #: an earlier one and overrides what differs.
 _ROWS: tuple[dict, ...] = (
-    dict(name="sfq-fold-2.6.2x", era="≤ 2.6.24 (SFQ before jhash; no cls_flow)",
-         bounds="SFQ moves to jhash in 2.6.23 (32740ddc109) for fold-less buckets",
-         jhash="lookup2", clsflow="direct", ipv6_addr="last-word", sfq="fold", sfq_rehash=False,
-         sfq_ports="classic-no-udplite", skb_hash=None, flow_keys_layout=None, flow_hash=None,
+    dict(name="sfq-fold-2.6.2x",
+         era="2.6.21–2.6.22",
+         notes="checked on 2.6.22: SFQ folds its own hash, the hash alone picks the bucket, no "
+               "cls_flow; before 2.6.21 (a8d0f9526ff) SFQ does not read UDP-Lite's ports",
+         bounds="UDP-Lite in sfq_hash (a8d0f9526ff, 2.6.21) .. SFQ on jhash (32740ddc109, "
+                "2.6.23)", oracle=("2.6.22",),
+         jhash="lookup2", clsflow=None, ipv6_addr="last-word", sfq="fold", sfq_rehash=False,
+         sfq_ports="classic", skb_hash=None, flow_keys_layout=None, flow_hash=None,
          fq_codel=None, dissector_ip_fragment_proto="zero", tos2prio="old", routing_cache=True,
          rxhash_key=False, tunnel_keys=False, ports_zero_without_ports=False,
-         consistentify="signed", sfq_scheduler="classic", pfifo_fast_limit="total"),
-    dict(like="sfq-fold-2.6.2x", name="classic-2.6.3x", era="2.6.25–2.6.36",
-         bounds="jhash SFQ (32740ddc109) .. lookup3 jhash (60d509c823c, 2.6.38)",
-         sfq="jhash-2words", sfq_ports="classic"),
-    dict(like="classic-2.6.3x", name="2.6.37-3.2",
-         era="2.6.37–3.2 (lookup3, addr_fold fallbacks, routing cache)",
-         bounds="2.6.37 .. flow dissector (0744dd00c1b, 3.3)", jhash="lookup3-v1",
-         clsflow="direct-fold", sfq_ports="proto_ports_offset", skb_hash="rxhash-2.6",
-         tos2prio="new", rxhash_key=True, sfq_scheduler="2.6.38"),
-    dict(like="2.6.37-3.2", name="3.3",
-         era="3.3 (checked on 3.3.8): the first flow dissector (IPv6 addresses by their last "
-             "word), SFQ on jhash_3words with rehash, rxhash ordering ports and addresses apart, "
-             "routing cache",
+         consistentify="signed", sfq_scheduler="classic", pfifo_fast_limit="total",
+         sfq_divisor_fixed=True, rxhash_order="apart", sfq_classify=False),
+    dict(like="sfq-fold-2.6.2x", name="classic-2.6.3x",
+         era="2.6.25–2.6.35",
+         notes="checked on 2.6.32: SFQ on jhash_2words, cls_flow reading the outer header itself (0 "
+               "for an IP packet without ports), lookup2 jhash; 2.6.23–2.6.24 hash alike but have "
+               "no cls_flow and no sfq_classify (not checked)",
+         bounds="cls_flow and sfq_classify (2.6.25) .. cls_flow's addr_fold fallback for IP "
+                "(4b95c3d40d7, 2.6.36)", oracle=("2.6.32",), sfq="jhash-2words",
+         clsflow="direct", sfq_classify=True),
+    dict(like="classic-2.6.3x", name="2.6.36",
+         era="2.6.36",
+         notes="checked on 2.6.36: cls_flow's proto-src/proto-dst fall back to addr_fold for an IP "
+               "packet without ports",
+         bounds="4b95c3d40d7 (2.6.36) .. proto_ports_offset and rxhash (2.6.37)",
+         oracle=("2.6.36",), clsflow="direct-fold"),
+    dict(like="2.6.36", name="2.6.37",
+         era="2.6.37",
+         notes="checked on 2.6.37: proto_ports_offset (AH's SPI), rxhash and cls_flow's rxhash key, "
+               "still lookup2 jhash and the old TOS table; SFQ gives a new flow one quantum",
+         bounds="proto_ports_offset, __skb_get_rxhash (2.6.37) .. lookup3 jhash (60d509c823c, "
+                "2.6.38)", oracle=("2.6.37",), sfq_ports="proto_ports_offset",
+         skb_hash="rxhash-2.6", rxhash_key=True, sfq_scheduler="2.6.37"),
+    dict(like="2.6.37", name="2.6.38",
+         era="2.6.38",
+         notes="checked on 2.6.38: lookup3 jhash (word helpers v1), still the old TOS table and a "
+               "1024-bucket SFQ",
+         bounds="lookup3 jhash (60d509c823c, 2.6.38) .. TOS table fix (4a2b9c37560) and SFQ "
+                "divisor (817fb15dfd9), 2.6.39", oracle=("2.6.38",), jhash="lookup3-v1",
+         sfq_scheduler="2.6.38"),
+    dict(like="2.6.38", name="2.6.37-3.2",
+         era="2.6.39–3.1",
+         notes="checked on 2.6.39 and 3.1: the fixed TOS table, SFQ's divisor configurable, routing "
+               "cache",
+         bounds="TOS table fix (4a2b9c37560) and SFQ divisor (817fb15dfd9), 2.6.39 .. rxhash "
+                "through tunnels (3.2)", oracle=("2.6.39", "3.1"), tos2prio="new",
+         sfq_divisor_fixed=False),
+    dict(like="2.6.37-3.2", name="3.2",
+         era="3.2",
+         notes="checked on 3.2.7: rxhash walks in-band VLAN and PPPoE headers and follows IPIP (re-"
+               "parsed as the outer family) and GRE",
+         bounds="rxhash through tunnels (3.2) .. flow dissector (0744dd00c1b, 3.3)",
+         oracle=("3.2.7",), skb_hash="rxhash-3.2"),
+    dict(like="3.2", name="3.3",
+         era="3.3",
+         notes="checked on 3.3.8: the first flow dissector (IPv6 addresses by their last word), SFQ "
+               "on jhash_3words with rehash, rxhash ordering ports and addresses apart, routing "
+               "cache",
          bounds="flow dissector (0744dd00c1b, 3.3) .. canonical rxhash order (3.4)",
          oracle=("3.3.8",), clsflow="dissector", sfq="jhash-3words", sfq_rehash=True,
          skb_hash="rxhash", fq_codel=None, consistentify="unsigned", sfq_scheduler="3.3",
          dissector_tunnels="ipip", dissector_ipv6_ext=False, dissector_flow_label="ignore",
          rxhash_order="apart"),
     dict(like="3.3", name="3.4-3.5",
-         era="3.4–3.5 (checked on 3.4.26; 3.5 not checked): rxhash orders addresses and ports "
-             "together; fq_codel arrives in 3.5 (jhash_3words of the dissected flow with its own "
-             "perturbation, as in 3.6)",
+         era="3.4–3.5",
+         notes="checked on 3.4.26; 3.5 not checked: rxhash orders addresses and ports together; "
+               "fq_codel arrives in 3.5 (jhash_3words of the dissected flow with its own "
+               "perturbation, as in 3.6)",
          bounds="canonical rxhash order (3.4) .. routing cache removal (89aef8921bf, 3.6)",
          oracle=("3.4.26",), rxhash_order="canonical", fq_codel="jhash-3words"),
     dict(like="3.4-3.5", name="3.4.y-stable",
-         era="late 3.4.y stable releases (checked on 3.4.113): jhash v2 word helpers backported",
+         era="late 3.4.y stable releases",
+         notes="checked on 3.4.113: jhash v2 word helpers backported",
          bounds="stable backport into 3.4.y of the jhash word-helper change (4.1)",
          oracle=("3.4.113",), jhash="lookup3-v2", fq_codel=None),
-    dict(like="2.6.37-3.2", name="3.x-dissector",
-         era="3.6–3.18 (flow dissector, SFQ rehash, no routing cache)",
-         bounds="routing cache removal (89aef8921bf, 3.6) .. jhash v2 word helpers (3.19)",
-         clsflow="dissector", ipv6_addr="xor", sfq="jhash-3words", sfq_rehash=True,
-         skb_hash="rxhash", fq_codel="jhash-3words", routing_cache=False,
-         consistentify="unsigned", sfq_scheduler="3.3", dissector_tunnels="ipip",
-         dissector_ipv6_ext=False, dissector_flow_label="ignore", oracle=("3.6.5", "3.10.99")),
+    dict(like="3.4-3.5", name="3.x-dissector",
+         era="3.6–3.18",
+         notes="checked on 3.6.5 and 3.10.99: IPv6 addresses by ipv6_addr_hash, no routing cache",
+         bounds="routing cache removal (89aef8921bf, 3.6) .. IP-in-IP and flow-label "
+                "dissection (3.19)", ipv6_addr="xor", routing_cache=False,
+         oracle=("3.6.5", "3.10.99")),
     dict(like="3.x-dissector", name="3.19-4.1",
-         era="3.19–4.0 (checked on 3.19.8; 4.0 not checked): the dissector follows all four "
-             "IP-in-IP kinds and a labelled IPv6 header ends the walk with the label as the "
-             "ports; jhash word helpers still v1",
+         era="3.19–4.0",
+         notes="checked on 3.19.8; 4.0 not checked: the dissector follows all four IP-in-IP kinds "
+               "and a labelled IPv6 header ends the walk with the label as the ports; jhash word "
+               "helpers still v1",
          bounds="IP-in-IP and flow-label dissection (3.19) .. jhash v2 word helpers (4.1)",
          oracle=("3.19.8",), dissector_tunnels="ip-in-ip", dissector_flow_label="ports"),
     dict(like="3.19-4.1", name="4.1",
-         era="4.1 (checked on 4.1.13): jhash word helpers v2 (jhash_3words = jhash2 of the "
-             "three words); cls_flow's fallbacks read tc_skb_protocol()",
+         era="4.1",
+         notes="checked on 4.1.13: jhash word helpers v2 (jhash_3words = jhash2 of the three "
+               "words); cls_flow's fallbacks read tc_skb_protocol()",
          bounds="jhash v2 word helpers, tc_skb_protocol (4.1) .. flow_keys hash (4.2)",
          oracle=("4.1.13",), jhash="lookup3-v2", clsflow_protocol="tc"),
-    dict(like="3.19-4.1", name="4.2-4.3",
-         era="4.2–4.3 (checked on 4.2.8; 4.3 not checked): the first flow_keys hash, 4-byte "
-             "control key, 24-byte IPv4 keys, the flow label above vlan_id:12 in one word, no "
-             "flow-label stop, IPv4 fragments with ip_proto 0, accelerated VLAN tags not hashed",
+    dict(like="4.1", name="4.2-4.3",
+         era="4.2–4.3",
+         notes="checked on 4.2.8; 4.3 not checked: the first flow_keys hash, 4-byte control key, "
+               "24-byte IPv4 keys, the flow label above vlan_id:12 in one word, no flow-label stop, "
+               "IPv4 fragments with ip_proto 0, accelerated VLAN tags not hashed",
          bounds="flow_keys hash (4.2) .. control flags and dissection flags (4.4)",
          oracle=("4.2.8",), sfq="flow-hash", skb_hash="flow-keys", flow_keys_layout="4.2",
          flow_hash="jhash2", fq_codel="flow-hash-perturb", consistentify="signed",
          clsflow_protocol="tc", vlan_tci_hashed=0, flow_label_stop=False,
          dissector_ipv6_ext=True, dissector_flow_label="key"),
     dict(like="4.2-4.3", name="4.4-4.5",
-         era="4.4–4.5 (checked on 4.4.11; 4.5 not checked): 8-byte control key, the same "
-             "tags word, flow-label stop, IPv4 fragments keep ip_proto",
+         era="4.4–4.5",
+         notes="checked on 4.4.11; 4.5 not checked: 8-byte control key, the same tags word, flow-"
+               "label stop, IPv4 fragments keep ip_proto",
          bounds="control flags and dissection flags (4.4) .. vlan key (4.6)",
          oracle=("4.4.11",), flow_keys_layout="4.4", flow_label_stop=True,
          dissector_ip_fragment_proto="ipv6-44"),
     dict(like="4.4-4.5", name="4.2-5.3",
-         era="4.6–4.10 (checked on 4.9): vlan key (id, priority at bit 12), 7 IPv4 words, "
-             "jhash2 flow hash; 4.11–4.17 alike except that fq_codel hashes with the global "
-             "secret (skb_get_hash) instead of its own perturbation and, from 4.16, pfifo_fast "
-             "limits each band (not checked)",
+         era="4.6–4.17",
+         notes="checked on 4.9 (4.6–4.10): vlan key (id, priority at bit 12), 7 IPv4 words, jhash2 "
+               "flow hash; 4.11–4.17 alike except that fq_codel hashes with the global secret "
+               "(skb_get_hash) instead of its own perturbation and, from 4.16, pfifo_fast limits "
+               "each band (not checked)",
          bounds="vlan key (4.6) .. cvlan key (4.18)", oracle=("4.9",),
          flow_keys_layout="4.6", vlan_tci_hashed=0xEFFF, vlan_prio_bit=12,
          dissector_ip_fragment_proto="keep"),
     dict(like="4.2-5.3", name="4.14.y-stable",
-         era="late 4.14.y stable releases (checked on 4.14.177): the 4.6 layout hashed with "
-             "siphash",
+         era="late 4.14.y stable releases",
+         notes="checked on 4.14.177: the 4.6 layout hashed with siphash",
          bounds="stable backport into 4.14.y of the siphash flow hash (55667441c84f)",
          oracle=("4.14.177",), flow_hash="siphash",
          fq_codel="skb-hash"),
     dict(like="4.2-5.3", name="4.18-5.3",
-         era="4.18–5.0 (checked on 4.20 and 5.0.1): cvlan key, 8 IPv4 words, jhash2 flow hash",
+         era="4.18–5.0",
+         notes="checked on 4.20 and 5.0.1: cvlan key, 8 IPv4 words, jhash2 flow hash",
          bounds="cvlan key (4.18) .. vlan_dei member (5.1 or 5.2)", oracle=("4.20", "5.0.1"),
          flow_keys_layout="4.18", fq_codel="skb-hash", pfifo_fast_limit="per-band"),
     dict(like="4.18-5.3", name="4.19.y-stable",
-         era="late 4.19.y stable releases (checked on 4.19.304): 8-byte vlan keys without the "
-             "icmp member, hashed with siphash; cls_flow reads skb_protocol(skb, true)",
+         era="late 4.19.y stable releases",
+         notes="checked on 4.19.304: 8-byte vlan keys without the icmp member, hashed with siphash; "
+               "cls_flow reads skb_protocol(skb, true)",
          bounds="stable backports into 4.19.y of the siphash flow hash (55667441c84f), the "
                 "vlan_eth_type key and d7bf2ebebc2b (skb_protocol)", oracle=("4.19.304",),
          flow_hash="siphash", clsflow_protocol="skb", flow_keys_layout="5.4.y"),
     dict(like="4.18-5.3", name="5.2-5.3",
-         era="5.2–5.3 (checked on 5.2.1 and 5.3.1; 5.1 not checked): the vlan_dei member puts "
-             "the priority at bit 13 (DEI itself is not filled)",
+         era="5.2–5.3",
+         notes="checked on 5.2.1 and 5.3.1; 5.1 not checked: the vlan_dei member puts the priority "
+               "at bit 13 (DEI itself is not filled)",
          bounds="vlan_dei member (after 5.0.1) .. siphash flow hash (5.4)",
          oracle=("5.2.1", "5.3.1"), vlan_prio_bit=13),
-    dict(like="5.2-5.3", name="5.4-siphash", era="5.4 (checked on 5.4.0): siphash, 32-byte IPv4 "
-         "flow_keys", bounds="siphash flow hash (55667441c84f, 5.4) .. icmp member (5.5)",
+    dict(like="5.2-5.3", name="5.4-siphash", era="5.4",
+         notes="checked on 5.4.0: siphash, 32-byte IPv4 flow_keys", bounds="siphash flow hash (55667441c84f, 5.4) .. icmp member (5.5)",
          oracle=("5.4",), flow_keys_layout="5.4", flow_hash="siphash"),
     dict(like="5.4-siphash", name="5.4.y-stable",
-         era="late 5.4.y stable releases (checked on 5.4.214): 8-byte vlan keys backported "
-             "without the icmp member (40-byte IPv4 flow_keys), cls_flow reading "
-             "skb_protocol(skb, true)",
+         era="late 5.4.y stable releases",
+         notes="checked on 5.4.214: 8-byte vlan keys backported without the icmp member (40-byte "
+               "IPv4 flow_keys), cls_flow reading skb_protocol(skb, true)",
          bounds="stable backports into 5.4.y of the vlan_eth_type key and of d7bf2ebebc2b "
                 "(skb_protocol)", oracle=("5.4.214",), flow_keys_layout="5.4.y",
          clsflow_protocol="skb"),
     dict(like="5.4-siphash", name="5.5-5.17",
-         era="5.5–5.7 (checked on 5.6.4): icmp member, 40-byte IPv4 flow_keys, cls_flow's "
-             "tc_skb_protocol()",
+         era="5.5–5.7",
+         notes="checked on 5.6.4: icmp member, 40-byte IPv4 flow_keys, cls_flow's tc_skb_protocol()",
          bounds="icmp member (5.5) .. skb_protocol in cls_flow (d7bf2ebebc2b, 5.8)",
          oracle=("5.6.4",), flow_keys_layout="5.5"),
     dict(like="5.5-5.17", name="5.8-5.13",
-         era="5.8–5.13 (checked on 5.10.44): cls_flow reads skb_protocol(skb, true)",
+         era="5.8–5.13",
+         notes="checked on 5.10.44: cls_flow reads skb_protocol(skb, true)",
          bounds="skb_protocol in cls_flow (d7bf2ebebc2b, 5.8) .. ports ordered apart "
                 "(1e60cebf8294, 5.14)", oracle=("5.10.44",), clsflow_protocol="skb"),
     dict(like="5.8-5.13", name="5.14-5.17",
-         era="5.14–5.17 (checked on 5.14.2 and 5.17-rc5): addresses (signed IPv4 compare) and "
-             "ports ordered apart",
+         era="5.14–5.17",
+         notes="checked on 5.14.2 and 5.17-rc5: addresses (signed IPv4 compare) and ports ordered "
+               "apart",
          bounds="ports ordered apart (1e60cebf8294, 5.14) .. 8-byte vlan keys (5.18)",
          oracle=("5.14.2", "5.17-rc5"), consistentify="signed-ports-apart"),
     dict(like="5.14-5.17", name="5.18-5.19",
-         era="5.18–5.19 (checked on 5.19): 8-byte vlan keys, 48-byte IPv4 flow_keys",
+         era="5.18–5.19",
+         notes="checked on 5.19: 8-byte vlan keys, 48-byte IPv4 flow_keys",
          bounds="8-byte vlan keys (5.18) .. unsigned IPv4 compare (64ae13ed4784, 6.0)",
          oracle=("5.19",), flow_keys_layout="5.18"),
     dict(like="5.18-5.19", name="5.18+",
-         era="6.0 and later (checked on 6.1.20), and late 5.15.y stable releases (checked on "
-             "5.15.100): addresses (unsigned IPv4 compare) and ports ordered apart",
+         era="6.0 and later; late 5.15.y stable releases",
+         notes="checked on 6.1.20 and 5.15.100: addresses (unsigned IPv4 compare) and ports ordered "
+               "apart; 5.15.y carries the 8-byte vlan keys and 64ae13ed4784 as backports",
          bounds="unsigned IPv4 compare (64ae13ed4784, 6.0; backported with the 8-byte vlan keys "
                 "into 5.15.y) ..", oracle=("6.1.20", "5.15.100"),
          consistentify="unsigned-ports-apart"),
     dict(like="classic-2.6.3x", name="tunnel-patch",
-         era="classic-2.6.3x cls_flow plus the seed's tunnel-* keys", bounds="out-of-tree patch",
+         era="classic-2.6.3x with the seed's tunnel-* keys (out-of-tree patch)", bounds="out-of-tree patch",
          tunnel_keys=True),
     dict(like="2.6.37-3.2", name="proposed-fix",
-         era="2.6.37–3.2 with tunnel-* keys; proto-src/dst give 0 without ports",
+         era="2.6.39–3.1 with the seed's tunnel-* keys (out-of-tree patch)",
+         notes="2.6.37-3.2's cls_flow plus the tunnel-* keys; proto-src/proto-dst give 0 without "
+               "ports",
          bounds="out-of-tree patch", tunnel_keys=True, ports_zero_without_ports=True),
 )
 
@@ -312,7 +378,7 @@ def _build(rows) -> dict[str, KernelProfile]:
     for row in rows:
         row = dict(row)
         base = table[row.pop("like")] if "like" in row else {}
-        merged = {**base, "oracle": (), **row}
+        merged = {**base, "oracle": (), "notes": "", **row}
         table[merged["name"]] = merged
     return {name: KernelProfile(**fields) for name, fields in table.items()}
 

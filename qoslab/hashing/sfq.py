@@ -4,13 +4,14 @@ Bucket functions (profile field ``sfq``):
 
 * ``"fold"`` (≤ 2.6.24): ``h = raw daddr``, ``h2 = raw saddr ^ proto [^ raw L4 word]``;
   ``h ^= (h2 << pert) ^ (h2 >> (31 - pert)); h ^= h >> 10; h & 0x3ff`` with ``pert`` 0–31.
-* ``"jhash-2words"`` (2.6.25–3.2): ``jhash_2words(h, h2, perturbation) & 1023``; never rehashes.
+* ``"jhash-2words"`` (2.6.25–3.2): ``jhash_2words(h, h2, perturbation) & (divisor - 1)``, the
+  divisor fixed at 1024 before 2.6.39 (profile field ``sfq_divisor_fixed``); never rehashes.
 * ``"jhash-3words"`` (3.3–4.1): ``jhash_3words(raw dst, raw src ^ ip_proto, raw ports,
   perturbation) & (divisor - 1)`` over the dissected flow (inner header of IP-in-IP); rehash.
 * ``"flow-hash"`` (4.2+): ``skb_get_hash_perturb & (divisor - 1)`` (jhash2 or siphash of
   ``flow_keys``), both directions of a flow in one bucket.
 
-Classification override (``sfq_classify``): ``skb->priority`` whose major is the qdisc handle
+Classification override (``sfq_classify``, 2.6.25+): ``skb->priority`` whose major is the qdisc handle
 and whose minor is in ``1..divisor`` selects bucket ``minor - 1``; else with filters attached
 a filter minor in ``1..divisor`` selects ``minor - 1`` and anything else drops the packet
 (bucket ``-1`` here); without filters the hash decides.
@@ -97,6 +98,9 @@ class Sfq:
                  classifier: FlowClassifier | None = None, *, handle: str | int | None = None,
                  endianness: str = "little") -> None:
         self.profile = prof = get_profile(profile)
+        if classifier is not None and not prof.sfq_classify:
+            raise ConfigError(f"SFQ takes no filters in profile {prof.name!r} (sfq_classify "
+                              "arrives with 2.6.25)")
         self.classifier = classifier
         self.perturb = perturb or None
         self.quantum = quantum
@@ -107,8 +111,10 @@ class Sfq:
         given_limit = limit is not None
         limit = (128 if prof.sfq == "fold" else 127) if limit is None else int(limit)
         if prof.sfq in ("fold", "jhash-2words"):
-            if divisor != 1024:
+            if prof.sfq_divisor_fixed and divisor != 1024:
                 raise ConfigError(f"SFQ divisor {divisor}: fixed at 1024 in profile {prof.name!r}")
+            if divisor < 1 or divisor > 65536 or divisor & (divisor - 1):
+                raise ConfigError(f"SFQ divisor {divisor}: expected a power of 2 up to 65536")
             if headdrop:
                 raise ConfigError(f"SFQ headdrop does not exist in profile {prof.name!r}")
             self.depth = self.flows = _CLASSIC_DEPTH
@@ -169,7 +175,7 @@ class Sfq:
             return sfq_fold(inputs[:, 0], inputs[:, 1], s)
         if prof.sfq == "jhash-2words":
             h = jhash_2words(inputs[:, 0], inputs[:, 1], s, algo=prof.jhash)
-            return (np.asarray(h) & 1023).astype(np.int64)
+            return (np.asarray(h) & (self.divisor - 1)).astype(np.int64)
         h = jhash_3words(inputs[:, 0], inputs[:, 1], inputs[:, 2], s, algo=prof.jhash)
         return (np.asarray(h) & (self.divisor - 1)).astype(np.int64)
 
@@ -200,6 +206,8 @@ class Sfq:
                 (lambda rows: inputs[rows])
             apply_seeds(packets, seed, at, out,
                         lambda s, rows: self.hash_buckets(pick(rows), s))
+        if not self.profile.sfq_classify:  # before 2.6.25: the hash alone
+            return out
         return priority_override(packets, out, self.handle, self.divisor)
 
     def to_tc(self) -> str:

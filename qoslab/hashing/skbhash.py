@@ -1,6 +1,7 @@
 """The kernel's flow hash of a packet (``skb_get_hash``, ``skb_get_hash_perturb``).
 
-* ``rxhash-2.6`` (2.6.37–3.2, ``__skb_get_rxhash`` in ``net/core/dev.c``): the outer header
+* ``rxhash-2.6`` (2.6.37–3.1, ``__skb_get_rxhash`` in ``net/core/dev.c``; ``rxhash-3.2``
+  looks through IPIP from an IPv4 header, 4in4, and GRE): the outer header
   only (IPv6: last address word), ``ip_proto`` 0 for fragments, ports via
   ``proto_ports_offset``; the two raw 16-bit ports and the two raw addresses are each put in
   ascending order on their own, then ``jhash_3words(lower addr, higher addr, ports)``; 0 → 1;
@@ -26,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import KernelFeatureMissing
-from ._packets import check_frame, column, raw16, raw32
-from .dissect import Flow, addr32, direct_read, dissect
+from ._packets import check_frame, column, header, raw16, raw32
+from .dissect import Flow, addr32, direct_read, dissect, read_ports
 from .jhash import jhash2, jhash_3words
 from .perturb import apply_seeds
 from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
@@ -273,6 +274,17 @@ def rxhash_direct(packets: pd.DataFrame, seed, profile: KernelProfile,
     f = direct_read(packets, profile)
     ip = f.version > 0
     frag = column(packets, "frag", 0, bool)
+    if profile.skb_hash == "rxhash-3.2":  # IPPROTO_IPIP: the inner IPv4 header (4in4)
+        inner = header(packets, "inner")
+        follow = (f.version == 4) & ~frag & (inner.version == 4) & (f.ip_proto == 4)
+        if follow.any():
+            i_sport, i_dport = read_ports(inner, column(packets, "inner_spi"),
+                                          "proto_ports_offset")
+            f2 = follow[:, None]
+            f = Flow(f.n_proto, f.l2_proto, f.version, np.where(f2, inner.src, f.src),
+                     np.where(f2, inner.dst, f.dst), np.where(follow, inner.proto, f.ip_proto),
+                     np.where(follow, i_sport, f.sport), np.where(follow, i_dport, f.dport),
+                     f.flow_label, f.vlan, f.has_vlan, follow, f.vlan_tci)
     has_ports = ip & ~frag & ((f.sport | f.dport) != 0)
     p0 = raw16(f.sport, endianness)
     p1 = raw16(f.dport, endianness)
@@ -318,7 +330,7 @@ def skb_hash(packets: pd.DataFrame, hashrnd=0, profile: str | KernelProfile = DE
     if prof.skb_hash is None:
         raise KernelFeatureMissing(f"profile {prof.name!r}: no flow-dissector skb hash "
                                    "(RPS rxhash arrives in 2.6.35; profiles from 2.6.37-3.2)")
-    if prof.skb_hash == "rxhash-2.6":
+    if prof.skb_hash in ("rxhash-2.6", "rxhash-3.2"):
         out = np.empty(len(packets), dtype=np.uint32)
         return apply_seeds(packets, hashrnd, at, out, lambda seed, rows: rxhash_direct(
             packets if isinstance(rows, slice) else packets.iloc[rows], seed, prof,

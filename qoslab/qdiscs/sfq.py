@@ -91,7 +91,7 @@ class Sfq(QdiscSpec):
     >>> Sfq(depth=20, profile="classic-2.6.3x")
     Traceback (most recent call last):
     ...
-    qoslab.errors.ConfigError: sfq depth: the SFQ of profile 'classic-2.6.3x' (2.6.25–2.6.36) has no depth/flows/headdrop options (Linux 3.3 added them)
+    qoslab.errors.ConfigError: sfq depth: the SFQ of profile 'classic-2.6.3x' (2.6.25–2.6.35) has no depth/flows/headdrop options (Linux 3.3 added them)
     """
 
     kind: ClassVar[str] = "sfq"

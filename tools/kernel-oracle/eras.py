@@ -47,11 +47,13 @@ class Era:
 _GPL = "gpl-releases/linux-2.6.39.3"  # full history 2.6.12 .. 2.6.39.3
 
 TREES: dict[str, Tree] = {t.version: t for t in (
+    Tree(_GPL, "7dcca30a32aadb0520417521b0c44f42d09fe05c", "2.6.22"),
     Tree(_GPL, "22763c5cf3690a681551162c15d34d935308c8d7", "2.6.32"),
     Tree(_GPL, "f6f94e2ab1b33f0082ac22d71f66385a60d8157f", "2.6.36"),
     Tree(_GPL, "3c0eee3fe6a3a1c745379547c7e7c904aa64f6d5", "2.6.37"),
     Tree(_GPL, "521cb40b0c44418a4fd36dc633f575813d59a43d", "2.6.38"),
     Tree(_GPL, "61c4f2c81c61f73549928dfd9f3e8f26aa36a8cf", "2.6.39"),
+    Tree("303750856/linux-3.1", "fb152c114d392b6fc3d16e4f53f7f02093520d24", "3.1"),
     Tree("me-oss/86-linux-3.2.7", "1ee821c21572b39eefdd3b6fd09b243881b0b8a1", "3.2.7",
          prefix="fc86-linux-3.2.7/"),
     Tree("ciminaghi/linux-3.3.8", "ac941d2648df7b90ae14ce23509c7c921050f645", "3.3.8"),
@@ -224,6 +226,39 @@ def _dissect_era(tree: str, *, dissector: tuple[str, ...], vlan: tuple[str, ...]
     ))
 
 
+def _sfq_only_era(tree: str) -> Era:
+    """Before cls_flow and sfq_classify (≤ 2.6.24): SFQ's own hash and pfifo_fast's tables."""
+    return Era(tree, (
+        Piece("net/sched/sch_sfq.c", ("#define SFQ_DEPTH", "#define SFQ_HASH_DIVISOR",
+                                      "sfq_fold_hash", "sfq_hash")),
+        *_tables("include/linux/pkt_sched.h"),
+    ))
+
+
+def _direct_era(tree: str, *, sfq: tuple[str, ...], rxhash: bool, present: bool = True,
+                ports_offset: bool = True, fragment: bool = False, proto_common: bool = False,
+                skbuff: tuple[str, ...] = ("skb_get_rxhash",)) -> Era:
+    """An era before the flow dissector (≤ 3.2): cls_flow and SFQ read the headers
+    themselves; ``__skb_get_rxhash`` (2.6.37+) lives in ``net/core/dev.c``."""
+    return Era(tree, (
+        Piece("include/linux/jhash.h", whole=True),
+        *((Piece("include/linux/skbuff.h", skbuff),) if rxhash else ()),
+        _vlan("#define vlan_tx_tag_present", "#define vlan_tx_tag_get", present=present),
+        *((Piece("include/net/ip.h", ("ip_is_fragment",)),) if fragment else ()),
+        *((Piece("include/linux/in.h", ("proto_ports_offset",)),) if ports_offset else ()),
+        *((Piece("net/core/dev.c", ("hashrnd", "__skb_get_rxhash")),) if rxhash else ()),
+        Piece("net/sched/cls_flow.c", _CLS_FLOW + (
+            ("flow_get_rxhash",) if rxhash else ()) + (
+            () if ports_offset else ("has_ports",)) + (
+            ("flow_get_proto_common",) if proto_common else ()) + ("flow_key_get",
+                                                                   "flow_classify")),
+        Piece("net/sched/sch_sfq.c", sfq + ("sfq_fold_hash", "sfq_hash", "sfq_classify")),
+        *_tables("include/linux/pkt_sched.h"),
+    ))
+
+
+_SFQ_26 = ("#define SFQ_DEPTH", "#define SFQ_HASH_DIVISOR")
+
 _VLAN_3X = ("#define vlan_tx_tag_present", "#define vlan_tx_tag_get")
 _FD_36 = ("iph_to_flow_copy_addrs", "skb_flow_dissect")
 _FD_310 = _FD_36 + ("hashrnd", "__skb_get_rxhash")
@@ -250,6 +285,17 @@ ERAS: dict[str, Era] = {
     "3.4.113": _dissect_era("3.4.113", dissector=_FD_36, vlan=_VLAN_3X,
                             dev=("hashrnd", "__skb_get_rxhash"),
                             pkt_sched="include/linux/pkt_sched.h", fq_codel=False, ipv6=()),
+    "3.2.7": _direct_era("3.2.7", sfq=("#define SFQ_DEFAULT_HASH_DIVISOR",), rxhash=True,
+                         fragment=True, proto_common=True),
+    "3.1": _direct_era("3.1", sfq=("#define SFQ_DEFAULT_HASH_DIVISOR",), rxhash=True,
+                       fragment=True),
+    "2.6.39": _direct_era("2.6.39", sfq=("#define SFQ_DEFAULT_HASH_DIVISOR",), rxhash=True),
+    "2.6.38": _direct_era("2.6.38", sfq=_SFQ_26, rxhash=True),
+    "2.6.37": _direct_era("2.6.37", sfq=_SFQ_26, rxhash=True),
+    "2.6.36": _direct_era("2.6.36", sfq=_SFQ_26, rxhash=False, ports_offset=False),
+    "2.6.32": _direct_era("2.6.32", sfq=_SFQ_26, rxhash=False, ports_offset=False,
+                          present=False),
+    "2.6.22": _sfq_only_era("2.6.22"),
     "3.4.26": _dissect_era("3.4.26", dissector=_FD_36, vlan=_VLAN_3X,
                            dev=("hashrnd", "__skb_get_rxhash"),
                            pkt_sched="include/linux/pkt_sched.h", fq_codel=False, ipv6=()),

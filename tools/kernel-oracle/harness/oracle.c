@@ -44,11 +44,15 @@
  *   ORACLE_FLOW_KEYS  4.2+   struct flow_keys filled by the flow dissector, hashed whole
  *   ORACLE_DISSECTOR3 3.3-4.1 the first flow dissector (include/net/flow_keys.h: src, dst,
  *                             ports, ip_proto), hashed with jhash_3words
+ *   ORACLE_DIRECT     <= 3.2  no dissector: cls_flow and SFQ read the headers themselves;
+ *                             rxhash (2.6.37+) in net/core/dev.c
  */
 #if KV >= KERNEL_VERSION(4, 2, 0)
 #define ORACLE_FLOW_KEYS 1
 #elif KV >= KERNEL_VERSION(3, 3, 0)
 #define ORACLE_DISSECTOR3 1
+#else
+#define ORACLE_DIRECT 1
 #endif
 
 #if __has_include("include/uapi/linux/pkt_sched.h")
@@ -56,7 +60,9 @@
 #else
 #include "include/linux/pkt_sched.h"
 #endif
+#if __has_include("include/linux/jhash.h")  /* SFQ folds its own hash before 2.6.23 */
 #include "include/linux/jhash.h"
+#endif
 #if __has_include("include/linux/siphash.h")
 #include "include/linux/siphash.h"
 #include "lib/siphash.c"
@@ -66,8 +72,12 @@
 #elif __has_include("include/linux/kernel.h")
 #include "include/linux/kernel.h"
 #endif
+#if __has_include("include/linux/in.h")  /* proto_ports_offset: 2.6.37+ */
 #include "include/linux/in.h"
+#endif
+#if __has_include("include/net/ip.h")  /* ip_is_fragment: 3.1+ */
 #include "include/net/ip.h"
+#endif
 #if __has_include("include/net/ipv6.h")
 #include "include/net/ipv6.h"
 #endif
@@ -128,6 +138,37 @@ void __skb_get_rxhash(struct sk_buff *skb);
 #define ORACLE_FLOW_KEY_GET(skb, key, keys) flow_key_get(skb, key, keys)
 #endif /* ORACLE_DISSECTOR3 */
 
+#ifdef ORACLE_DIRECT
+/* no dissector: cls_flow's keys need no struct flow_keys (the "keys" job declares one) */
+struct flow_keys { int unused; };
+#if __has_include("net/core/dev.c")  /* __skb_get_rxhash: 2.6.37+ */
+#if KV >= KERNEL_VERSION(3, 2, 0)
+void __skb_get_rxhash(struct sk_buff *skb);
+#else
+__u32 __skb_get_rxhash(struct sk_buff *skb);
+#endif
+#include "include/linux/skbuff.h"
+#define ORACLE_SKB_HASH(skb) skb_get_rxhash(skb)
+#else
+#define ORACLE_SKB_HASH(skb) ({ (void)(skb); abort(); 0u; })  /* no skb hash: never asked */
+#endif
+#if __has_include("include/linux/if_vlan.h")
+#include "include/linux/if_vlan.h"
+#endif
+#if __has_include("net/core/dev.c")
+#include "net/core/dev.c"
+#else
+static u32 hashrnd;  /* before 2.6.37 no flow-hash secret; gives oracle_seed_t its u32 type */
+#endif
+#if __has_include("net/sched/cls_flow.c")  /* cls_flow arrives in 2.6.25 */
+#include "net/sched/cls_flow.c"
+#else
+#define ORACLE_NO_CLS_FLOW 1
+#endif
+#define ORACLE_CLS_FLOW_DISSECT(skb, keys) ((void)(keys))
+#define ORACLE_FLOW_KEY_GET(skb, key, keys) flow_key_get(skb, key)
+#endif /* ORACLE_DIRECT */
+
 /* the flow-hash secret and the qdiscs' perturbation have the same type in every era:
  * u32 (jhash) or siphash_key_t */
 typedef __typeof__(hashrnd) oracle_seed_t;
@@ -144,6 +185,14 @@ struct fq_codel_sched_data {
 	oracle_seed_t perturbation;
 };
 #include "net/sched/sch_sfq.c"
+/* the bucket SFQ's enqueue picks: sfq_classify() from 2.6.25 (skb->priority and filters
+ * first), sfq_hash() alone before */
+#if KV >= KERNEL_VERSION(2, 6, 25)
+#define ORACLE_SFQ_CLASSIFY(skb, sch, qerr) sfq_classify(skb, sch, qerr)
+#else
+#define ORACLE_SFQ_CLASSIFY(skb, sch, qerr) \
+	(sfq_hash((struct sfq_sched_data *)qdisc_priv(sch), skb) + 1)
+#endif
 #if __has_include("net/sched/sch_fq_codel.c")  /* fq_codel arrives in 3.5 */
 #define ORACLE_FQ_CODEL 1
 #include "net/sched/sch_fq_codel.c"
@@ -167,8 +216,10 @@ struct job {
 
 static struct job jobs[MAX_JOBS];
 static int njobs;
+#ifndef ORACLE_NO_CLS_FLOW
 static struct flow_head heads[MAX_FILTERS];
 static struct flow_filter filters[MAX_FILTERS];
+#endif
 static struct tcf_proto protos[MAX_FILTERS];
 static int nfilters;
 static struct net_device the_dev = { .features = NETIF_F_HW_VLAN_CTAG_TX };
@@ -215,6 +266,10 @@ static void read_jobs(const char *path)
 			j->n++;
 			off += used;
 		}
+#ifdef ORACLE_NO_CLS_FLOW
+		if (j->kind == J_FLOW || j->kind == J_KEYS)
+			die("this era has no cls_flow");
+#else
 		if (j->kind == J_FLOW) {
 			struct flow_filter *ff;
 			if (nfilters == MAX_FILTERS || j->n != 9)
@@ -240,6 +295,7 @@ static void read_jobs(const char *path)
 			protos[nfilters].classify = flow_classify;
 			nfilters++;
 		}
+#endif
 		if ((j->kind == J_SFQ || j->kind == J_FQCODEL) && j->n >= 3 &&
 		    (long long)j->a[2] >= 0 && j->a[2] < (unsigned long long)nfilters)
 			j->filter = (int)j->a[2];
@@ -255,11 +311,14 @@ static void make_skb(struct sk_buff *skb, unsigned char *buf, const unsigned cha
 	memcpy(buf, frame, len);
 	if (len >= 18 && buf[12] == 0x81 && buf[13] == 0x00) {
 		u16 tci = (u16)((buf[14] << 8) | buf[15]);
-		/* the era's own accessor: how its VLAN device hands the tag to the NIC */
+		/* the era's own accessor: how its VLAN device hands the tag to the NIC (before
+		 * 2.6.27 the tag rode in skb->cb, which nothing compared here reads) */
 #if KV >= KERNEL_VERSION(3, 10, 0)
 		__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q), tci);
-#else
+#elif KV >= KERNEL_VERSION(2, 6, 27)
 		__vlan_hwaccel_put_tag(skb, tci);
+#else
+		(void)tci;
 #endif
 		memmove(buf + 12, buf + 16, len - 16);
 		len -= 4;
@@ -298,6 +357,7 @@ static void run_frame(const unsigned char *frame, unsigned int len, u32 priority
 		case J_SKBHASH:
 			printf(" %u", ORACLE_SKB_HASH(&skb));
 			break;
+#ifndef ORACLE_NO_CLS_FLOW
 		case J_FLOW: {
 			struct tcf_result res = { 0, 0 };
 			int r = flow_classify(&skb, &protos[j->filter], &res);
@@ -316,6 +376,7 @@ static void run_frame(const unsigned char *frame, unsigned int len, u32 priority
 			}
 			break;
 		}
+#endif
 		case J_SFQ: {
 			struct sfq_sched_data *q = qdisc_priv(&sch);
 			memset(&sch, 0, sizeof(sch));
@@ -324,7 +385,7 @@ static void run_frame(const unsigned char *frame, unsigned int len, u32 priority
 			set_seed(&q->perturbation, &j->a[3]);
 			q->filter_list = j->filter >= 0 ? &protos[j->filter] : NULL;
 			qerr = 0;
-			printf(" %d", (int)sfq_classify(&skb, &sch, &qerr) - 1);
+			printf(" %d", (int)ORACLE_SFQ_CLASSIFY(&skb, &sch, &qerr) - 1);
 			break;
 		}
 #ifdef ORACLE_FQ_CODEL

@@ -398,9 +398,11 @@ struct sk_buff {
 	u32 priority;
 	u32 mark;
 	int skb_iif;
+	int iif;		/* skb->skb_iif before 2.6.36 */
 	struct sock *sk;
 	struct net_device *dev;
 	unsigned long _skb_refdst;
+	void *dst;		/* skb->dst before skb_dst() (2.6.31) */
 	char cb[48] __aligned(8);
 };
 /* the qdisc layer's view of skb->cb (include/net/sch_generic.h): the members the copied code
@@ -425,11 +427,29 @@ static inline void qdisc_cb_private_validate(const struct sk_buff *skb, int sz)
 /* BPF's use of the control block (include/linux/filter.h, 4.20-5.0) */
 struct bpf_skb_data_end { struct qdisc_skb_cb qdisc_cb; void *data_meta; void *data_end; };
 static inline unsigned int skb_headlen(const struct sk_buff *skb) { return skb->len - skb->data_len; }
+/* the frame is one linear buffer: pulling succeeds exactly when the bytes are there */
+static inline int pskb_may_pull(struct sk_buff *skb, unsigned int len) { return len <= skb_headlen(skb); }
+static inline unsigned char *skb_network_header(const struct sk_buff *skb)
+{
+	return skb->head + skb->network_header;
+}
 static inline int skb_network_offset(const struct sk_buff *skb)
 {
 	return (skb->head + skb->network_header) - skb->data;
 }
 static inline struct ethhdr *eth_hdr(const struct sk_buff *skb) { return (struct ethhdr *)skb->data; }
+static inline int pskb_network_may_pull(struct sk_buff *skb, unsigned int len)
+{
+	return pskb_may_pull(skb, skb_network_offset(skb) + len);
+}
+static inline struct iphdr *ip_hdr(const struct sk_buff *skb)
+{
+	return (struct iphdr *)skb_network_header(skb);
+}
+static inline struct ipv6hdr *ipv6_hdr(const struct sk_buff *skb)
+{
+	return (struct ipv6hdr *)skb_network_header(skb);
+}
 static inline struct dst_entry *skb_dst(const struct sk_buff *skb)
 {
 	return (struct dst_entry *)skb->_skb_refdst;
