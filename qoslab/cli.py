@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "lab": "qoslab.lab.cli",
     "sim": "qoslab.sim.cli",
     "replay": "qoslab.replay.cli",
+    "datapath": "qoslab.datapath.cli",
     "hash": "qoslab.hashing.cli",
 }
 

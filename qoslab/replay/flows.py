@@ -31,6 +31,8 @@ PER_PACKET_COLUMNS = frozenset({
 PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 33: "dccp", 47: "gre", 50: "esp", 51: "ah",
                   58: "icmpv6", 132: "sctp", 136: "udplite"}
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+#: Chunks of at most this many packets are indexed row by row (no factorising).
+SMALL = 8
 
 
 def flow_columns(frame: pd.DataFrame) -> list[str]:
@@ -111,6 +113,14 @@ class FlowIndex:
             raise ConfigError(f"packets: column(s) {', '.join(missing)} missing in this chunk; "
                               "every chunk needs the same columns")
         cols = self.columns
+        if n <= SMALL:  # a few packets (the live datapath's new flows): no factorising
+            values = packets[cols].to_numpy(dtype=object)
+            keys = [tuple(_plain(v) for v in row) for row in values]
+            distinct = list(dict.fromkeys(keys))
+            where = {k: j for j, k in enumerate(distinct)}
+            codes = np.fromiter((where[k] for k in keys), np.int64, n)
+            first = np.array([keys.index(k) for k in distinct], np.int64)
+            return self._assign(packets, cols, first, distinct)[codes]
         ints = [_as_ints(packets[c]) for c in cols]
         h = np.zeros(n, np.uint64)
         with np.errstate(over="ignore"):
@@ -126,22 +136,28 @@ class FlowIndex:
             owner = first[codes]
         reps = packets.iloc[first][cols].reset_index(drop=True)
         keys = list(zip(*(_values(reps[c]) for c in cols), strict=True))
-        local = np.empty(len(reps), np.int64)
+        return self._assign(packets, cols, first, keys)[codes]
+
+    def _assign(self, packets: pd.DataFrame, cols: list[str], first: np.ndarray,
+                keys: list[tuple]) -> np.ndarray:
+        """Flow ids of the distinct keys (rows ``first`` of ``packets``); new ones join the
+        table."""
+        local = np.empty(len(keys), np.int64)
         new_rows = []
         for j, key in enumerate(keys):
             fid = self._ids.get(key)
             if fid is None:
-                fid = self._ids[key] = len(self.labels)
-                self.labels.append(flow_label(reps.iloc[j]))
+                fid = self._ids[key] = len(self.labels) + len(new_rows)
                 new_rows.append(j)
             local[j] = fid
         if new_rows:
-            rows = reps.iloc[new_rows].reset_index(drop=True)
+            rows = packets.iloc[first[new_rows]][cols].reset_index(drop=True)
             for c in cols:
                 if isinstance(rows[c].dtype, pd.CategoricalDtype):
                     rows[c] = rows[c].astype(object).where(rows[c].notna(), None)
+            self.labels.extend(flow_label(rows.iloc[j]) for j in range(len(rows)))
             self.table.add(rows)
-        return local[codes]
+        return local
 
     @staticmethod
     def _exact(ints: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -41,7 +41,7 @@ from ..runs import Run
 from ..sim.traffic import BulkFlow, PingFlood, PingStream, UdpFlood, ip_header
 from .setup import Setup
 
-__all__ = ["run", "bottleneck_tree", "needed_features"]
+__all__ = ["run", "bottleneck_tree", "needed_features", "KernelBed"]
 
 
 def bottleneck_tree(setup: Setup) -> Any:
@@ -95,23 +95,32 @@ def run(setup: Setup, *, scenario, values: dict[str, Any], path: Any = None,
 
     require_lab()
     _require(setup, scenario)
-    return _Bed(setup, scenario, values, path=path, capture=capture, force=force,
-                progress=progress).run()
+    return KernelBed(setup, scenario, values, path=path, capture=capture, force=force,
+                     progress=progress).run()
 
 
-class _Bed:
-    """One kernel run of a setup (see the module docstring)."""
+class KernelBed:
+    """One run of a setup on a lab testbed (see the module docstring).
+
+    The steps of :meth:`run` that are the kernel's own — installing the tree
+    (:meth:`install`), what happens at scenario time 0 (:meth:`at_time_zero`) and after the
+    pings (:meth:`wind_down`) — are methods a backend that runs the same traffic on the same
+    bed differently overrides (:mod:`~qoslab.scenarios.backend_userspace`).
+    """
+
+    backend = "kernel"
 
     def __init__(self, setup: Setup, scenario, values, *, path, capture, force, progress):
         self.setup, self.scenario, self.values = setup, scenario, values
         self.path, self.capture, self.force, self.progress = path, capture, force, progress
-        self.tree = bottleneck_tree(setup)
-        self.at = "router" if setup.forwarded else "client"
+        self.router = bool(setup.forwarded)
+        self.tree = self.tree_of(setup)
+        self.at = "router" if self.router else "client"
         self.family6 = any(":" in t.dst for t in setup.traffic)
         self.pings = [t for t in setup.traffic if isinstance(t, PingStream)]
         if not self.pings:
-            raise ConfigError(f"scenario {scenario.name}: the kernel backend measures with "
-                              "pings; the setup has none")
+            raise ConfigError(f"scenario {scenario.name}: the {self.backend} backend "
+                              "measures with pings; the setup has none")
         intervals = {t.interval for t in self.pings}
         if len(intervals) > 1:
             raise ConfigError(f"scenario {scenario.name}: ping streams with different "
@@ -120,28 +129,24 @@ class _Bed:
         self.start = min(t.start for t in self.pings)
         self.count = max(1, int(round((setup.duration - self.start) / self.interval)))
 
+    @staticmethod
+    def tree_of(setup: Setup) -> Any:
+        """The qdisc tree this backend installs."""
+        return bottleneck_tree(setup)
+
     def run(self) -> Run:
         from ..lab.experiment import Experiment
 
-        meta = self.scenario.meta(self.values, "kernel", self.setup)
+        meta = self.scenario.meta(self.values, self.backend, self.setup)
         meta["tc"] = self.tree.to_tc()
         exp = Experiment(self.path, meta, capture=self.capture, force=self.force,
-                         router=self.setup.forwarded, ipv6=True,
+                         router=self.router, ipv6=True,
                          txqueuelen=self.setup.link.txqueuelen)
         with exp as (tb, ping_file):
             self._addresses(tb)
-            tb.apply(self.tree, self.at)
-            plan = perturbation_plan(self.tree)
-            t_tree = tb.now()
-            tb.snapshot("before", self.at)
-            tb.sample(self.at)
-            if self.setup.link.delay > 0:
-                tb.tc("server", "qdisc", "replace", "dev", "DEV", "root", "netem", "delay",
-                      f"{2 * self.setup.link.delay * 1000:g}ms",
-                      detail=f"server: netem delay {2 * self.setup.link.delay:g} s (both "
-                      "ways' propagation on the reply path)")
+            self.install(tb)
             if self.capture:
-                tb.capture(self.capture, bpf=None, snaplen=128, force=self.force)
+                self.start_capture(tb)
             t_load = tb.now()  # the loads start
             loads = self._start_loads(tb, t_load)
             self._sleep_until(tb, t_load + self.start)
@@ -151,20 +156,47 @@ class _Bed:
             # ping runner takes a moment to start); changes and snapshots follow that clock
             t0 = proc.wait_started() - tb.t0 - self.start
             exp.transform = lambda r: self._to_scenario_time(r, t0)
-            self._schedule_changes(tb, t0)
-            self._schedule_snapshots(tb, t0, meta["phases"])
+            self.at_time_zero(tb, t0, meta)
             pings = proc.result(t0_unix=tb.t0_unix)
-            tb.snapshot("after", self.at)
-            for load in loads:
-                load.finish()
-            if plan.period > 0:
-                k = 1
-                while t_tree + k * plan.period < tb.now():
-                    tb.event("hash_change", f"expected: kernel timer ({plan.what}, "
-                             f"every {plan.period:g} s from the qdisc's creation)",
-                             t=t_tree + k * plan.period)
-                    k += 1
+            self.wind_down(tb, loads)
         return exp.finish(pings)
+
+    # ------------------------------------------------------------------ the kernel's steps
+    def install(self, tb) -> None:
+        """Put the tree on the bottleneck (and the path's delay on the reply path)."""
+        tb.apply(self.tree, self.at)
+        self._t_tree = tb.now()
+        tb.snapshot("before", self.at)
+        tb.sample(self.at)
+        if self.setup.link.delay > 0:
+            tb.tc("server", "qdisc", "replace", "dev", "DEV", "root", "netem", "delay",
+                  f"{2 * self.setup.link.delay * 1000:g}ms",
+                  detail=f"server: netem delay {2 * self.setup.link.delay:g} s (both "
+                  "ways' propagation on the reply path)")
+
+    def start_capture(self, tb) -> None:
+        """``--capture``: tcpdump where the client's packets enter the bottleneck."""
+        tb.capture(self.capture, bpf=None, snaplen=128, force=self.force)
+
+    def at_time_zero(self, tb, t0: float, meta: dict) -> None:
+        """Scenario time 0 is ``t0`` on the bed's clock: schedule the changes."""
+        self._schedule_changes(tb, t0)
+        self._schedule_snapshots(tb, t0, meta["phases"])
+
+    def wind_down(self, tb, loads: list) -> None:
+        """The pings are done: last statistics, loads stopped, the kernel's expected hash
+        changes as EVENTS."""
+        tb.snapshot("after", self.at)
+        for load in loads:
+            load.finish()
+        plan = perturbation_plan(self.tree)
+        if plan.period > 0:
+            k = 1
+            while self._t_tree + k * plan.period < tb.now():
+                tb.event("hash_change", f"expected: kernel timer ({plan.what}, "
+                         f"every {plan.period:g} s from the qdisc's creation)",
+                         t=self._t_tree + k * plan.period)
+                k += 1
 
     # ------------------------------------------------------------------ the bed
     def _addresses(self, tb) -> None:

@@ -92,7 +92,7 @@ register(Scenario(
      _rate("shaper_rate", 9e5, "HTB rate just below the link"),
      _count("n_pings", 3, "ping streams (to 10.0.1.1, 10.0.2.1 …)"),
      _count("n_floods", 2, "ping -f floods of MTU-sized packets to 10.0.9.1", lo=0)),
-    _sfq_perturb,
+    _sfq_perturb, backends=("sim", "kernel", "userspace"),
     description="HTB just below the link, SFQ limit 10 perturb N. Two ping -f floods of "
     "MTU-sized packets saturate the uplink; ping streams go to other hosts. With the classic "
     "scheduler, every perturbation hands the floods a fresh slot that may carry a stale "
@@ -138,7 +138,7 @@ register(Scenario(
      _rate("link_rate", 1e6, "line rate of the uplink"),
      _rate("shaper_rate", 9e5, "HTB rate just below the link"),
      Param("limit", "int", 127, "SFQ limit", unit="packets", min=2, max=127)),
-    _tunnel_keys,
+    _tunnel_keys, backends=("sim", "kernel", "userspace"),
     description="Everything leaves through one IPIP tunnel. SFQ with a flow filter on the "
     "classic keys sees only the outer header, so SCP-like uploads and pings share one queue. "
     "At switch_at the filter is replaced by one that adds the tunnel-* keys and the pings get "
@@ -173,7 +173,7 @@ register(Scenario(
      _rate("link_rate", 1e6, "line rate of the uplink"),
      _rate("shaper_rate", 9e5, "HTB rate just below the link"),
      Param("limit", "int", 127, "SFQ limit", unit="packets", min=2, max=127)),
-    _tos_proto_dst,
+    _tos_proto_dst, backends=("sim", "kernel", "userspace"),
     description="Three ICMP streams of different TOS over the tunnel, on a router. With the "
     "classic keys the outer IPIP header has no ports: proto-dst falls back to the route "
     "cache entry, and the routing cache of 2.6.37–3.2 keeps one entry per TOS, so pings "
@@ -203,7 +203,7 @@ register(Scenario(
      Param("txqueuelen", "int", 100, "device queue length (pfifo_fast's limit)",
            unit="packets", min=1, max=100000),
      Param("ping_tos", "hex", 0x00, "TOS byte of the pings", unit="TOS", min=0, max=255)),
-    _pfifo_fast_ecn,
+    _pfifo_fast_ecn, backends=("sim", "kernel", "userspace"),
     description="An ECN-capable upload (TOS 0x02 = ECT(0)) under pfifo_fast. The old "
     "ip_tos2prio maps ECT(0) to priority FILLER → band 2, behind a band-1 ping stream; the "
     "fixed table maps it to best effort → band 1, where the ping waits behind it.",
@@ -286,7 +286,7 @@ _BUFFERBLOAT_PARAMS = (
 
 register(Scenario(
     "bufferbloat", "Bufferbloat: queue length becomes delay",
-    _BUFFERBLOAT_PARAMS, _bufferbloat,
+    _BUFFERBLOAT_PARAMS, _bufferbloat, backends=("sim", "kernel", "userspace"),
     description="A load keeps a queue full; pings measure the wait. By default a UDP flood "
     "above the HTB rate fills a 1000-packet pfifo, which is then (mid-run) replaced by a "
     "10-packet one: the RTT drops by the ratio of the queue lengths. With load tcp and no "
@@ -344,7 +344,7 @@ register(Scenario(
      _count("n_uploads", 2, "TCP uploads"),
      _count("n_pings", 3, "ping streams"),
      Param("leaf", "choice", "sfq", "the bulk class's qdisc", choices=("sfq", "pfifo"))),
-    _latency_first,
+    _latency_first, backends=("sim", "kernel", "userspace"),
     description="The seed's script: ICMP in a prio-0 HTB class, everything else in a prio-1 "
     "class; each may borrow up to the root rate.",
     seed_experiment="latency-sensitive traffic first"))
@@ -399,7 +399,7 @@ register(Scenario(
      Param("family", "choice", 4, "address family", choices=(4, 6)),
      Param("profile", "choice", "5.18+", "kernel era (its TOS → priority table)",
            choices=_ALL_PROFILES)),
-    _pfifo_fast_tos,
+    _pfifo_fast_tos, backends=("sim", "kernel", "userspace"),
     description="pfifo_fast picks the band from skb->priority, which a socket gets from "
     "IP_TOS through rt_tos2priority; an IPv6 socket's IPV6_TCLASS sets no priority, so with "
     "family 6 every ping shares band 1."))

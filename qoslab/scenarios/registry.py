@@ -38,6 +38,7 @@ __all__ = ["Scenario", "REGISTRY", "BACKENDS", "register", "get", "names", "run"
 BACKENDS: dict[str, str] = {
     "sim": "qoslab.scenarios.backend_sim",
     "kernel": "qoslab.scenarios.backend_kernel",
+    "userspace": "qoslab.scenarios.backend_userspace",
 }
 
 #: name -> Scenario, in the order they were registered.
