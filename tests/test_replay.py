@@ -183,3 +183,26 @@ def test_the_command_line(tmp_path, capsys):
     assert main(["replay", str(CAPTURE), "--scenario", "tunnel_keys", "--switch-at", "1",
                  "--duration", "3", "-w", str(out), "--force"]) == 0
     assert (qoslab.load(out).events["kind"] == "config_change").sum() == 1
+
+
+def test_every_packets_column_is_a_flow_column_or_a_per_packet_one():
+    """A column added to PACKETS must be placed: hashed fields define flows; fields that
+    change from packet to packet (sequence numbers, lengths, TTL …) must not, or every packet
+    would be a flow of its own."""
+    from qoslab.replay.flows import PER_PACKET_COLUMNS
+    from qoslab.schema import CAPTURE_SET, PACKETS
+
+    flow_defining = {
+        "l2_proto", "vlan", "vlan_pcp", "vlan_dei", "ip_version", "src", "dst", "proto",
+        "ipv6_nexthdr", "tos", "flow_label", "frag", "sport", "dport", "icmp_type",
+        "icmp_code", "icmp_id", "spi", "tunnel", "tunnel_id", "inner_l2_proto", "inner_vlan",
+        "inner_ip_version", "inner_src", "inner_dst", "inner_proto", "inner_tos",
+        "inner_flow_label", "inner_ipv6_nexthdr", "inner_sport", "inner_dport",
+        "inner_icmp_type", "inner_icmp_id", "inner_spi"}
+    columns = set(PACKETS) | set(CAPTURE_SET)
+    assert not flow_defining & PER_PACKET_COLUMNS
+    assert columns == (flow_defining | PER_PACKET_COLUMNS) & columns, \
+        sorted(columns - flow_defining - PER_PACKET_COLUMNS)
+    pk = qoslab.read_capture(CAPTURE)
+    assert len(FlowIndex().fids(pk).__array__().tolist()) == len(pk)
+    assert FlowIndex().fids(pk).max() + 1 == 15  # the capture's flows, not its packets

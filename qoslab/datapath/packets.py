@@ -15,8 +15,9 @@ datapath only has to name each packet's flow. Two levels:
   identifier, the same for a tunnelled header; never lengths, TTL, checksums, sequence
   numbers) and a dict maps that key to the flow id the decoder gave. A key may be more specific
   than a flow (two keys, one flow: harmless), never less. Packets the key does not describe
-  exactly — IPv4 options, fragments, IPv6 extension headers, short or non-IP packets — get no
-  key and are decoded every time.
+  exactly — IPv4 options, fragments, IPv6 extension headers, GRE, VXLAN / Geneve (UDP
+  destination ports of :data:`qoslab.capture.tunnels.UDP_TUNNEL_PORTS`), nested tunnels,
+  short or non-IP packets — get no key and are decoded every time.
 
 This is not a second header parser: :func:`flow_key` never interprets a field, it only selects
 bytes at fixed offsets of the common headers and gives up on everything else.
@@ -25,6 +26,7 @@ bytes at fixed offsets of the common headers and gives up on everything else.
 from __future__ import annotations
 
 from ..capture.frames import decode_frames
+from ..capture.tunnels import UDP_TUNNEL_PORTS
 from ..replay.flows import FlowIndex
 
 __all__ = ["flow_key", "PacketFlows"]
@@ -72,12 +74,16 @@ def flow_key(pkt: bytes, depth: int = 0) -> bytes | None:
     if n < off + 8:
         return None
     if proto in _PORTED:
+        if proto == 17 and int.from_bytes(pkt[off + 2:off + 4], "big") in UDP_TUNNEL_PORTS:
+            return None  # VXLAN / Geneve: the decoder reads a whole inner packet
         return head + pkt[off:off + 4]
     if proto in _ICMP:
         return head + pkt[off:off + 2] + pkt[off + 4:off + 6]
     if proto in (4, 41) and depth == 0:
         inner = flow_key(pkt[off:], 1)
         return None if inner is None else head + b"|" + inner
+    if proto in (4, 41, 47):  # nested, or GRE (its inner packet is decoded): decode it
+        return None
     return head + pkt[off:off + 8]
 
 

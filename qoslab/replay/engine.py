@@ -372,8 +372,8 @@ def _flow_host_tos(flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     n = len(flows)
     if not n:
         return np.zeros(0, object), np.zeros(0, object)
-    tunnelled = flows["tunnel"].astype(object).isin(["4in4", "6in4", "4in6", "6in6"]).to_numpy() \
-        if "tunnel" in flows else np.zeros(n, bool)
+    tunnelled = flows["inner_dst"].notna().to_numpy() if "inner_dst" in flows \
+        else np.zeros(n, bool)
 
     def pick(outer: str, inner: str) -> np.ndarray:
         out = flows[outer].astype(object).to_numpy() if outer in flows else \

@@ -23,9 +23,13 @@ from ..qdiscs import FlowTable
 __all__ = ["PER_PACKET_COLUMNS", "FlowIndex", "flow_columns", "flow_label", "PROTOCOL_NAMES"]
 
 #: PACKETS columns that vary within a flow (or repeat another column): never part of a flow.
+#: Every other PACKETS column defines flows (``tests/test_replay.py`` checks that each column
+#: of :data:`qoslab.schema.PACKETS` is one or the other, so a new column is a decision).
 PER_PACKET_COLUMNS = frozenset({
     "time", "t", "ifindex", "section", "wire_len", "cap_len", "ttl", "icmp_seq",
-    "inner_icmp_seq", "l4_len", "frag_offset", "dscp", "ecn", "problem", "file", "frame",
+    "inner_icmp_seq", "l4_len", "frag_offset", "frag_more", "ip_id", "inner_frag_offset",
+    "inner_frag_more", "inner_ip_id", "tcp_flags", "tcp_seq", "tcp_ack", "tcp_len", "dscp",
+    "ecn", "problem", "file", "frame",
 })
 #: IP protocol number -> name used in flow labels.
 PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 33: "dccp", 47: "gre", 50: "esp", 51: "ah",
