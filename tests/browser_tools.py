@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import socket
 import subprocess
+import sys
 import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 #: Page load plus widget rendering; the html-manager bundle is 1.9 MB of JS parsed per page, so
@@ -185,3 +190,117 @@ def requested_urls(events: list[dict]) -> list[str]:
             if ev.get("method") == "Network.requestWillBeSent"]
 
 
+@contextmanager
+def jupyterlab(root: Path, home: Path):
+    """A JupyterLab server on 127.0.0.1 serving ``root`` (no token, the app exposed to the page
+    as ``window.jupyterapp``, no announcements); yields its URL, stops it after."""
+    port = free_port()
+    env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / "config"),
+           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data")}
+    env.pop("JUPYTER_PATH", None)
+    log_path = home / "lab.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+             "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+             "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+             f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+             "--LabApp.news_url=None", "--LabApp.check_for_updates_class="
+             "jupyterlab.handlers.announcements.NeverCheckForUpdate"],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:  # noqa: S310
+                        json.load(r)
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("jupyter lab did not start:\n"
+                                           + log_path.read_text()[-3000:]) from None
+                    time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+#: JavaScript: true once JupyterLab shows a notebook whose kernel is idle.
+LAB_READY_JS = ("window.jupyterapp && jupyterapp.shell.currentWidget && "
+                "jupyterapp.shell.currentWidget.sessionContext && "
+                "jupyterapp.shell.currentWidget.sessionContext.session && "
+                "jupyterapp.shell.currentWidget.sessionContext.session.kernel && "
+                "jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'")
+#: JavaScript: true once every code cell of the current notebook ran and the kernel is idle.
+ALL_RAN_JS = ("(() => { const nb = jupyterapp.shell.currentWidget; const cells ="
+              " nb.content.widgets.filter(c => c.model.type === 'code');"
+              " return cells.every(c => c.model.executionCount !== null) &&"
+              " nb.sessionContext.session.kernel.status === 'idle'; })()")
+
+
+class Page:
+    """One Chromium tab: evaluate JavaScript, wait for conditions, type and click."""
+
+    def __init__(self, cdp, url: str) -> None:
+        self.cdp = cdp
+        self.target = cdp.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = cdp.call("Target.attachToTarget", targetId=self.target,
+                                flatten=True)["sessionId"]
+        cdp.call("Runtime.enable", self.session)
+        cdp.call("Emulation.setDeviceMetricsOverride", self.session, width=1400, height=1000,
+                 deviceScaleFactor=1, mobile=False)
+        cdp.call("Page.enable", self.session)
+        cdp.call("Page.navigate", self.session, url=url)
+
+    def js(self, expression: str, *, await_promise: bool = False):
+        reply = self.cdp.call("Runtime.evaluate", self.session, expression=expression,
+                              returnByValue=True, awaitPromise=await_promise)
+        if "exceptionDetails" in reply:
+            raise AssertionError(f"page script failed: {reply['exceptionDetails']}")
+        return reply["result"].get("value")
+
+    def wait(self, expression: str, what: str, timeout: float = 120.0):
+        deadline = time.monotonic() + timeout
+        value = None
+        while time.monotonic() < deadline:
+            value = self.js(expression)
+            if value:
+                return value
+            self.cdp.drain(0.1)
+        raise AssertionError(f"timed out waiting for {what} (last: {value!r})")
+
+    def type_into(self, selector_js: str, text: str) -> None:
+        """Focus the input ``selector_js`` finds, replace its text as typed keys, press Enter."""
+        self.js(f"(() => {{ const i = {selector_js}; i.scrollIntoView({{block: 'center'}});"
+                f" i.focus(); i.select(); }})()")
+        self.cdp.call("Input.insertText", self.session, text=text)
+        for kind in ("keyDown", "keyUp"):
+            self.cdp.call("Input.dispatchKeyEvent", self.session, type=kind, key="Enter",
+                          code="Enter", windowsVirtualKeyCode=13, nativeVirtualKeyCode=13)
+        self.js(f"{selector_js}.blur()")
+
+    def click(self, selector_js: str) -> None:
+        """A real mouse click in the middle of the element."""
+        box = self.js(f"(() => {{ const e = {selector_js}; e.scrollIntoView({{block: 'center'}});"
+                      f" const r = e.getBoundingClientRect();"
+                      f" return {{x: r.left + r.width / 2, y: r.top + r.height / 2}}; }})()")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.cdp.call("Input.dispatchMouseEvent", self.session, type=kind, x=box["x"],
+                          y=box["y"], button="left", buttons=1 if kind == "mousePressed" else 0,
+                          clickCount=1)
+
+    def close(self) -> None:
+        self.cdp.call("Target.closeTarget", targetId=self.target)

@@ -10,17 +10,12 @@ presses Run, and sees one clear error line and no stale figure.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import nbformat
 import pytest
 
 from qoslab.report import inject_parameters
+from tests.browser_tools import ALL_RAN_JS, LAB_READY_JS, Page, jupyterlab
 from tests.conftest import REPO, need_tool
 
 pytestmark = pytest.mark.browser
@@ -28,13 +23,6 @@ pytestmark = pytest.mark.browser
 NOTEBOOK = "03_sfq_perturbation"
 #: Faster runs than the notebook's defaults: the explorer is what is under test here.
 PARAMETERS = {"DURATION": 60.0, "SWEEP": [5, 0], "SWEEP_DURATION": 60.0}
-STEP_TIMEOUT_S = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -45,99 +33,8 @@ def lab(tmp_path_factory):
     nb = nbformat.read(REPO / "notebooks" / f"{NOTEBOOK}.ipynb", as_version=4)
     inject_parameters(nb, PARAMETERS)
     nbformat.write(nb, root / f"{NOTEBOOK}.ipynb")
-    port = _free_port()
-    home = tmp_path_factory.mktemp("lab-home")
-    env = {**os.environ, "HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / "config"),
-           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_DATA_DIR": str(home / "data")}
-    env.pop("JUPYTER_PATH", None)
-    log = open(home / "lab.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-         "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
-         f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-         "--LabApp.news_url=None", "--LabApp.check_for_updates_class="
-         "jupyterlab.handlers.announcements.NeverCheckForUpdate"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:  # noqa: S310
-                json.load(r)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                pytest.fail("jupyter lab did not start:\n" + (home / "lab.log").read_text()[-3000:])
-            time.sleep(0.2)
-    try:
+    with jupyterlab(root, tmp_path_factory.mktemp("lab-home")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-class Page:
-    """One Chromium tab: evaluate JavaScript, wait for conditions, type and click."""
-
-    def __init__(self, cdp, url: str) -> None:
-        self.cdp = cdp
-        self.target = cdp.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = cdp.call("Target.attachToTarget", targetId=self.target,
-                                flatten=True)["sessionId"]
-        cdp.call("Runtime.enable", self.session)
-        cdp.call("Emulation.setDeviceMetricsOverride", self.session, width=1400, height=1000,
-                 deviceScaleFactor=1, mobile=False)
-        cdp.call("Page.enable", self.session)
-        cdp.call("Page.navigate", self.session, url=url)
-
-    def js(self, expression: str, *, await_promise: bool = False):
-        reply = self.cdp.call("Runtime.evaluate", self.session, expression=expression,
-                              returnByValue=True, awaitPromise=await_promise)
-        if "exceptionDetails" in reply:
-            raise AssertionError(f"page script failed: {reply['exceptionDetails']}")
-        return reply["result"].get("value")
-
-    def wait(self, expression: str, what: str, timeout: float = STEP_TIMEOUT_S):
-        deadline = time.monotonic() + timeout
-        value = None
-        while time.monotonic() < deadline:
-            value = self.js(expression)
-            if value:
-                return value
-            self.cdp.drain(0.1)
-        raise AssertionError(f"timed out waiting for {what} (last: {value!r})")
-
-    def type_into(self, selector_js: str, text: str) -> None:
-        """Focus the input ``selector_js`` finds, replace its text as typed keys, press Enter."""
-        self.js(f"(() => {{ const i = {selector_js}; i.scrollIntoView({{block: 'center'}});"
-                f" i.focus(); i.select(); }})()")
-        self.cdp.call("Input.insertText", self.session, text=text)
-        for kind in ("keyDown", "keyUp"):
-            self.cdp.call("Input.dispatchKeyEvent", self.session, type=kind, key="Enter",
-                          code="Enter", windowsVirtualKeyCode=13, nativeVirtualKeyCode=13)
-        self.js(f"{selector_js}.blur()")
-
-    def click(self, selector_js: str) -> None:
-        """A real mouse click in the middle of the element."""
-        box = self.js(f"(() => {{ const e = {selector_js}; e.scrollIntoView({{block: 'center'}});"
-                      f" const r = e.getBoundingClientRect();"
-                      f" return {{x: r.left + r.width / 2, y: r.top + r.height / 2}}; }})()")
-        for kind in ("mousePressed", "mouseReleased"):
-            self.cdp.call("Input.dispatchMouseEvent", self.session, type=kind, x=box["x"],
-                          y=box["y"], button="left", buttons=1 if kind == "mousePressed" else 0,
-                          clickCount=1)
-
-    def close(self) -> None:
-        self.cdp.call("Target.closeTarget", targetId=self.target)
 
 
 # The explorer: the widget box holding the Run button; its controls by their label.
@@ -193,18 +90,9 @@ _WATCH_BUSY = """(() => {
 def test_perturb_explorer_in_live_jupyterlab(lab, chromium):
     page = Page(chromium, f"{lab}/lab/tree/{NOTEBOOK}.ipynb")
     try:
-        page.wait("window.jupyterapp && jupyterapp.shell.currentWidget && "
-                  "jupyterapp.shell.currentWidget.sessionContext && "
-                  "jupyterapp.shell.currentWidget.sessionContext.session && "
-                  "jupyterapp.shell.currentWidget.sessionContext.session.kernel && "
-                  "jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                  "JupyterLab, the notebook and its kernel")
+        page.wait(LAB_READY_JS, "JupyterLab, the notebook and its kernel")
         page.js("jupyterapp.commands.execute('notebook:run-all-cells')", await_promise=True)
-        page.wait("(() => { const nb = jupyterapp.shell.currentWidget; const cells ="
-                  " nb.content.widgets.filter(c => c.model.type === 'code');"
-                  " return cells.every(c => c.model.executionCount !== null) &&"
-                  " nb.sessionContext.session.kernel.status === 'idle'; })()",
-                  "run all cells")
+        page.wait(ALL_RAN_JS, "run all cells")
         errors = page.js("Array.from(document.querySelectorAll('.jp-OutputArea-output"
                          "[data-mime-type=\"application/vnd.jupyter.stderr\"]'))"
                          ".map(e => e.textContent)")
