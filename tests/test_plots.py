@@ -80,12 +80,18 @@ def test_events_false_or_selected_kinds():
 
 
 def test_spikes_are_shaded_spans_only_for_drawn_streams():
-    spikes = pd.DataFrame({"stream": ["a tos=0x10", "b tos=0x00", "b tos=0x00"],
-                           "t_start": [1.0, 2.0, 6.0], "t_end": [1.5, 2.2, 6.5]})
+    spikes = pd.DataFrame({"stream": ["a tos=0x10", "b tos=0x00", "b tos=0x00", "a tos=0x10"],
+                           "t_start": [1.0, 3.0, 6.0, 6.1], "t_end": [1.5, 3.2, 6.5, 6.3]})
     ax = plots.latency(small_run(), spikes=spikes).axes[0]
-    assert len(by_gid(ax, "spike")) == 3
+    spans = by_gid(ax, "spike")
+    assert len(spans) == 3  # spike events: both streams saw the one at 6 s
+    assert len(by_gid(ax, "cap:spike")) == 3
+    assert {tuple(p.get_facecolor()[:3]) for p in spans} == {tuple(
+        int(plots.chart.SPIKE_COLOR[i:i + 2], 16) / 255 for i in (1, 3, 5))}  # one colour
+    handles, labels = ax.get_legend_handles_labels()
+    assert "spike event (3)" in labels
     ax = plots.latency(small_run(), streams=["a tos=0x10"], spikes=spikes).axes[0]
-    assert len(by_gid(ax, "spike")) == 1
+    assert len(by_gid(ax, "spike")) == 2  # stream a's spikes at 1 s and 6.1 s
     assert len(by_gid(ax, "stream:")) == 1
 
 

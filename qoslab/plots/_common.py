@@ -32,6 +32,7 @@ __all__ = [
     "select_streams",
     "short_labels",
     "describe_run",
+    "log_axis",
 ]
 
 #: The one look of every qoslab figure (seaborn "whitegrid"-like, readable in print).
@@ -96,14 +97,15 @@ class QoslabFigure(Figure):
     notebook cell, exactly once.
     """
 
-    def _repr_png_(self) -> bytes:
+    def _repr_png_(self) -> tuple[bytes, dict]:
         import io
 
         buf = io.BytesIO()
         with plot_style():  # constrained layout already fits legends: no second "tight" draw
             self.savefig(buf, format="png", dpi=100,
                          bbox_inches=None if self.get_layout_engine() else "tight")
-        return buf.getvalue()
+        # JupyterLab's dark themes put such an image on a light card instead of a white slab
+        return buf.getvalue(), {"needs_background": "light"}
 
 
 def new_figure(**kwargs) -> QoslabFigure:
@@ -112,7 +114,7 @@ def new_figure(**kwargs) -> QoslabFigure:
     Examples
     --------
     >>> fig = new_figure(figsize=(4, 3))
-    >>> fig._repr_png_()[:4]
+    >>> fig._repr_png_()[0][:4]
     b'\\x89PNG'
     """
     kwargs.setdefault("layout", "constrained")
@@ -383,3 +385,29 @@ def _when(value) -> str:
         ts = ts.tz_convert("UTC")
         return ts.strftime("%Y-%m-%d %H:%M UTC")
     return ts.strftime("%Y-%m-%d %H:%M")
+
+
+def log_axis(ax, which: str = "y") -> None:
+    """Make a matplotlib axis logarithmic with plain labels at 1, 2 and 5 × 10ⁿ.
+
+    matplotlib's default labels only the powers of ten (``10²``) or writes ``3×10¹``; RTT
+    readers want ``20, 50, 100, 200``.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> _ = ax.plot([1, 2], [20, 700])
+    >>> log_axis(ax)
+    >>> fig.canvas.draw()
+    >>> [t.get_text() for t in ax.get_yticklabels() if t.get_text()][:4]
+    ['10', '20', '50', '100']
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_locator(LogLocator(base=10, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+    axis.set_minor_formatter(NullFormatter())

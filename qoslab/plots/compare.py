@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from ..analysis.summary import ANSWERED_STATUSES, REPLY_STATUSES
 from ..errors import ConfigError
-from ._common import as_float, new_axes, plot_style, short_labels, stream_colors
+from ._common import as_float, log_axis, new_axes, plot_style, short_labels, stream_colors
 
 __all__ = ["compare", "combine_runs", "as_named_runs", "COMPARE_KINDS"]
 
@@ -202,7 +202,7 @@ def compare(runs, kind: str = "cdf", streams: Sequence[str] | None = None, *,
             ax.set_ylabel("fraction of probes sent" if count_lost else "fraction of replies")
             ax.set_ylim(0, 1.02)
             if logx:
-                ax.set_xscale("log")
+                log_axis(ax, "x")
             ax.set_title(f"RTT CDF: {title}")
         else:
             ax.set_xlabel("time since start (s)")

@@ -13,6 +13,7 @@ from ..analysis.summary import ANSWERED_STATUSES, REPLY_STATUSES, summarize
 from ..errors import ConfigError
 from ._common import (
     as_float,
+    log_axis,
     new_axes,
     new_figure,
     plot_style,
@@ -203,7 +204,7 @@ def cdf(
         ax.set_ylabel("fraction of probes sent" if count_lost else "fraction of replies")
         ax.set_ylim(0, 1.02)
         if logx:
-            ax.set_xscale("log")
+            log_axis(ax, "x")
         ax.set_title("RTT CDF" + (" (lost probes count as never answered)" if count_lost else ""))
         if ax.lines:
             ax.legend(loc="lower right")

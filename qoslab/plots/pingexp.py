@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from ._common import new_figure, plot_style, run_tables, select_streams
+from ._common import describe_run, new_figure, plot_style, run_tables, select_streams
 from .distributions import histogram, summary_bars
 from .timeseries import latency, loss_over_time
 
@@ -67,11 +67,13 @@ def pingexp_figure(
     with plot_style():
         fig = new_figure(figsize=(10, 10))
         top, bars, hist, loss = fig.subfigures(4, 1, height_ratios=[3.2, 2.2, 2.4, 1.4])
-        latency(run, kind=kind, streams=names, events=events, spikes=spikes,
-                ax=top.add_subplot())
+        top_ax = top.add_subplot()
+        latency(run, kind=kind, streams=names, events=events, spikes=spikes, ax=top_ax)
+        top_ax.set_title("latency over time", loc="left")
         summary_bars(run, streams=names, fig=bars)
         histogram(run, streams=names, binwidth_ms=binwidth_ms, ax=hist.add_subplot())
         loss_over_time(run, streams=names, events=events, ax=loss.add_subplot())
-        title = meta.get("title") or meta.get("test") or "ping experiments"
-        fig.suptitle(f"{title}: {len(names)} stream(s)", fontweight="bold")
+        title = describe_run(meta) if meta else "ping experiments"
+        fig.suptitle(f"{title}: {len(names)} stream{'s' if len(names) != 1 else ''}",
+                     fontweight="bold")
     return fig

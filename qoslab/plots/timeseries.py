@@ -15,6 +15,8 @@ from ._common import (
     EVENT_STYLES,
     OTHER_EVENT,
     as_float,
+    describe_run,
+    log_axis,
     new_axes,
     plot_style,
     run_tables,
@@ -57,8 +59,9 @@ def latency(
         other kinds are dashed or dotted in their own colours (see ``EVENT_STYLES``).
     spikes
         ``None``: no shading. A DataFrame with ``t_start`` and ``t_end`` (and optionally
-        ``stream``), e.g. from :func:`qoslab.analysis.detect_spikes`: one shaded span per row.
-        ``True`` or ``"detect"``: run ``detect_spikes`` on the drawn probes.
+        ``stream``), e.g. from :func:`qoslab.analysis.detect_spikes`: one shaded span per
+        spike event (see :func:`shade_spikes`). ``True`` or ``"detect"``: detect them in the
+        drawn probes.
     ax
         Draw into these axes instead of a new figure.
     logy
@@ -78,7 +81,7 @@ def latency(
     """
     if kind not in LATENCY_KINDS:
         raise ConfigError(f"latency plot kind {kind!r}: expected one of {', '.join(LATENCY_KINDS)}")
-    probes, event_table, _meta = run_tables(run)
+    probes, event_table, meta = run_tables(run)
     names = select_streams(probes, streams)
     colors = stream_colors(list(pd.unique(probes["stream"].dropna())))
     fig, ax = new_axes(ax)
@@ -99,19 +102,20 @@ def latency(
         span = (np.nanmin(t_all), np.nanmax(t_all)) if np.isfinite(t_all).any() else None
         if spikes is not None and spikes is not False and span is not None:
             table = _spike_table(probes[probes["stream"].isin(names)], spikes)
-            shade_spikes(ax, table, colors=colors, streams=names)
+            shade_spikes(ax, table, streams=names, span=span)
         if events is not False and span is not None:
             kinds = None if events is True else list(events)
             overlay_events(ax, event_table, kinds=kinds, span=span)
         ax.set_xlabel("time since start (s)")
         ax.set_ylabel("RTT (ms)")
         if logy:
-            ax.set_yscale("log")
+            log_axis(ax)
         elif ax.has_data():
             ax.set_ylim(bottom=0)
         if span is not None:
             ax.set_xlim(*_pad(span))
-        ax.set_title("Latency over time")
+        ax.set_title(describe_run(meta, "latency over time") if meta else "Latency over time",
+                     loc="left")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), markerscale=2)
     return fig
@@ -176,11 +180,31 @@ def shade_spikes(
     spikes: pd.DataFrame,
     colors: dict | None = None,
     streams: Sequence[str] | None = None,
+    *,
+    span: tuple[float, float] | None = None,
 ) -> int:
-    """Shade each spike's ``[t_start, t_end]`` span; return the number of spans drawn.
+    """Shade each spike event's ``[t_start, t_end]``; return the number of spans drawn.
 
-    Rows with a ``stream`` not in ``streams`` are skipped; the span takes the stream's colour
-    when ``colors`` has it, grey otherwise. Each span is a patch with gid ``"spike"``.
+    A table with a ``stream`` column (per-stream spikes, as
+    :func:`qoslab.analysis.detect_spikes` returns) keeps the rows of ``streams`` and is merged
+    into spike events (:func:`qoslab.analysis.spike_events`): one span per queue event, as
+    everywhere in qoslab. Every span has the one spike colour (``SPIKE_COLOR``, also in the
+    legend swatch), is at least 0.4 % of the time axis wide (a 0.3 s spike stays visible on a
+    120 s axis) and carries a solid cap along the top. Each span is a patch with gid
+    ``"spike"``, each cap one with gid ``"cap:spike"``.
+
+    Parameters
+    ----------
+    ax
+        The axes.
+    spikes
+        ``t_start``, ``t_end`` (and optionally ``stream``).
+    colors
+        Ignored (kept for callers of older versions: spans no longer take stream colours).
+    streams
+        Only spikes of these streams (when the table has ``stream``).
+    span
+        ``(t_min, t_max)`` of the axis, for the minimum width (default: the current limits).
 
     Examples
     --------
@@ -189,21 +213,32 @@ def shade_spikes(
     >>> shade_spikes(ax, pd.DataFrame({"t_start": [1.0, 4.0], "t_end": [1.5, 4.2]}))
     2
     """
+    from .chart import SPIKE_COLOR
+
+    del colors
     if spikes is None or len(spikes) == 0:
         return 0
     for col in ("t_start", "t_end"):
         if col not in spikes.columns:
             raise ConfigError(f"spike table lacks column {col!r}; expected t_start and t_end")
-    n = 0
-    has_stream = "stream" in spikes.columns
-    for row in spikes.itertuples(index=False):
-        stream = getattr(row, "stream", None) if has_stream else None
-        if streams is not None and stream is not None and stream not in streams:
-            continue
-        color = (colors or {}).get(stream, "#999999")
-        ax.axvspan(float(row.t_start), float(row.t_end), color=color, alpha=0.18, linewidth=0,
-                   zorder=0.5, gid="spike", label="detected spike" if n == 0 else None)
-        n += 1
+    if "stream" in spikes.columns:
+        from ..analysis import spike_events
+
+        if streams is not None:
+            spikes = spikes[spikes["stream"].isin(list(streams))]
+        spikes = spike_events(spikes)
+    lo, hi = span if span is not None else ax.get_xlim()
+    min_width = 0.004 * max(hi - lo, 0.0)
+    n = len(spikes)
+    for i, (a, z) in enumerate(zip(as_float(spikes["t_start"]), as_float(spikes["t_end"]),
+                                   strict=True)):
+        if z - a < min_width:
+            mid = (a + z) / 2
+            a, z = mid - min_width / 2, mid + min_width / 2
+        ax.axvspan(a, z, color=SPIKE_COLOR, alpha=0.3, linewidth=0, zorder=0.5, gid="spike",
+                   label=f"spike event ({n})" if i == 0 else None)
+        ax.axvspan(a, z, ymin=0.975, ymax=1.0, color=SPIKE_COLOR, alpha=0.95, linewidth=0,
+                   zorder=0.6, gid="cap:spike")
     return n
 
 

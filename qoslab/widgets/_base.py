@@ -59,7 +59,7 @@ def figure_bundle(fig, *, dpi: int = 100) -> dict[str, Any]:
         "output_type": "display_data",
         "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
                  "text/plain": f"<Figure {len(fig.axes)} axes>"},
-        "metadata": {},
+        "metadata": {"image/png": {"needs_background": "light"}},
     }
 
 
