@@ -116,7 +116,8 @@ pd.DataFrame({"plain keys": classes_by_flow(uplink, plain),
 # %%
 pd.DataFrame({name: classes_by_flow(uplink, qoslab.FlowClassifier(plain_keys, divisor=DIVISOR,
                                                                   profile=name))
-              for name in hashing.PROFILES}).T.rename_axis("profile")
+              for name, profile in hashing.PROFILES.items()
+              if profile.clsflow is not None}).T.rename_axis("profile")   # cls_flow: 2.6.25+
 
 # %% [markdown]
 # ## 4. Shared for this seed, or for every seed?

@@ -144,9 +144,20 @@ class CaptureExplorer(Explorer):
         self.refresh()
 
     def _switch_keys(self, _change=None) -> None:
-        """Keys mean nothing for SFQ's own hash; a profile without a key cannot tick it."""
-        from .key_picker import keys_of_profile
+        """Keys mean nothing for SFQ's own hash; a profile without a key cannot tick it; the
+        flow classifier is offered only in the eras that have it."""
+        from ..hashing import PROFILES
+        from .key_picker import clsflow_profiles, keys_of_profile
 
+        options = clsflow_profiles() if self.target.value == "cls_flow" else list(PROFILES)
+        if list(self.profile.options) != options:
+            current = self.profile.value
+            self._held += 1
+            try:
+                self.profile.options = options
+                self.profile.value = current if current in options else "5.18+"
+            finally:
+                self._held -= 1
         have = set(keys_of_profile(self.profile.value))
         for key, box in self.keys.items():
             box.disabled = self.target.value != "cls_flow" or key not in have

@@ -128,6 +128,17 @@ def keys_of_profile(profile: str) -> tuple[str, ...]:
     return tuple(have)
 
 
+def clsflow_profiles() -> list[str]:
+    """The kernel profiles that have the ``flow`` classifier (it arrived with 2.6.25).
+
+    >>> "5.18+" in clsflow_profiles() and "sfq-fold-2.6.2x" not in clsflow_profiles()
+    True
+    """
+    from ..hashing import PROFILES
+
+    return [name for name, p in PROFILES.items() if p.clsflow is not None]
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else ("es" if word.endswith("s") else "s"))
 
@@ -179,9 +190,14 @@ class KeyPicker(Explorer):
                               f"{', '.join(FLOW_KEYS)}")
         if profile not in PROFILES:
             raise ConfigError(f"unknown kernel profile {profile!r}; known: {', '.join(PROFILES)}")
+        if profile not in clsflow_profiles():
+            raise ConfigError(f"profile {profile!r} has no flow classifier (cls_flow arrived "
+                              f"with 2.6.25); choose one of {', '.join(clsflow_profiles())}")
         self.keys = {k: w.Checkbox(value=k in keys, description=k, indent=False,
                                    layout=w.Layout(width="11em")) for k in FLOW_KEYS}
-        self.profile = w.Dropdown(options=list(PROFILES), value=profile, description="profile")
+        self.profile = w.Dropdown(options=clsflow_profiles(), value=profile,
+                                  description="profile",
+                                  tooltip="kernel eras that have the flow classifier")
         self.divisor = w.BoundedIntText(value=divisor, min=1, max=65536, description="divisor",
                                         tooltip="number of classes (1 … 65536)")
         self.perturb = w.BoundedIntText(value=perturb or 0, min=0, max=86400,
