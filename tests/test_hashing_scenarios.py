@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scapy.all import ICMP, IP, TCP, UDP, IPv6, wrpcap
+from scapy.all import GRE, ICMP, IP, TCP, UDP, VXLAN, IPv6, wrpcap
 from scapy.all import Ether as _Ether
 
 from qoslab import FlowClassifier, Sfq
 from qoslab.capture import read_capture
-from qoslab.hashing import fq_codel_index, pfifo_fast_band
+from qoslab.hashing import fq_codel_index, pfifo_fast_band, skb_hash
 
 PLAIN = "src,dst,proto,proto-src,proto-dst"
 TUNNEL = "tunnel-src,tunnel-dst,tunnel-proto,tunnel-proto-src,tunnel-proto-dst"
@@ -218,3 +218,56 @@ def test_from_tc_folds_operators_as_iproute2():
     fc = FlowClassifier.from_tc("tc filter add dev e parent 1: flow map key dst addend -10.0.0.0")
     assert fc.addend == (-0x0A000000) & 0xFFFFFFFF
     assert FlowClassifier.from_tc("parent 7: flow hash keys src").baseclass == 0x70001
+
+
+# ------------------------------------------------------------------ GRE, NVGRE, VXLAN, Geneve
+def _gre_capture(tmp_path, name, layers):
+    return capture(tmp_path, [Ether() / outer("4in4") / layer / f
+                              for layer, f in zip(layers, inner_flows("4in4"), strict=True)],
+                   name=name)
+
+
+def test_gre_is_followed_by_every_dissector_and_by_no_earlier_kernel(tmp_path):
+    pk = _gre_capture(tmp_path, "gre.pcap", [GRE()] * 8)
+    assert (pk["tunnel"].astype(str) == "gre").all()
+    for profile in ("3.3", "3.x-dissector", "4.2-5.3", "5.18+"):
+        keys = FlowClassifier(PLAIN, profile=profile).key_matrix(pk)
+        assert len(np.unique(keys, axis=0)) == 8, profile
+    # before 3.3 cls_flow reads the outer header: one flow
+    keys = FlowClassifier(PLAIN, profile="2.6.37-3.2").key_matrix(pk)
+    assert len(np.unique(keys, axis=0)) == 1
+
+
+def test_the_gre_key_enters_the_flow_keys_hash_from_4_2(tmp_path):
+    one = [Ether() / outer("4in4") / GRE(key_present=1, key=k) / inner_flows("4in4")[0]
+           for k in (1, 2)]
+    pk = capture(tmp_path, one, name="keys.pcap")
+    assert skb_hash(pk, KEY, "5.18+")[0] != skb_hash(pk, KEY, "5.18+")[1]
+    assert skb_hash(pk, 7, "4.2-5.3")[0] != skb_hash(pk, 7, "4.2-5.3")[1]
+    # 3.x rxhash has no key: the same inner flow hashes alike
+    assert skb_hash(pk, 7, "4.1")[0] == skb_hash(pk, 7, "4.1")[1]
+
+
+def test_nvgre_ends_the_3_6_dissection_and_is_followed_from_3_10(tmp_path):
+
+    nv = [Ether() / outer("4in4") / GRE(key_present=1, key=0x10000, proto=0x6558)
+          / _Ether(src="0a:00:00:00:00:01", dst="0a:00:00:00:00:02") / f
+          for f in inner_flows("4in4")]
+    pk = capture(tmp_path, nv, name="nvgre.pcap")
+    assert (pk["tunnel"].astype(str) == "nvgre").all()
+    assert (skb_hash(pk, 7, "3.6-3.9") == 0).all()  # the dissector gave up: no rxhash
+    assert len(set(skb_hash(pk, 7, "3.x-dissector"))) == 8
+    keys = FlowClassifier(PLAIN, profile="3.6-3.9").key_matrix(pk)
+    assert (keys[:, 2] == 0).all()  # ip_proto 0 (never set), outer addresses
+
+
+def test_vxlan_and_geneve_are_never_opened(tmp_path):
+    vx = [Ether() / outer("4in4") / UDP(sport=50000, dport=4789) / VXLAN(vni=5)
+          / _Ether(src="0a:00:00:00:00:01", dst="0a:00:00:00:00:02") / f
+          for f in inner_flows("4in4")]
+    pk = capture(tmp_path, vx, name="vxlan.pcap")
+    assert (pk["tunnel"].astype(str) == "vxlan").all()
+    for profile in ("3.x-dissector", "5.18+"):
+        keys = FlowClassifier(PLAIN, profile=profile).key_matrix(pk)
+        assert len(np.unique(keys, axis=0)) == 1
+        assert keys[0, 2] == 17 and keys[0, 4] == 4789

@@ -16,7 +16,8 @@ from ..addresses import address_words
 from ..errors import ConfigError
 from .jhash import jhash
 
-__all__ = ["OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "Header", "column", "header", "raw16",
+__all__ = ["OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "Header", "IPIP_KINDS", "column", "header",
+           "tunnel_kinds", "raw16",
            "raw32", "bswap32", "tokens", "string_codes", "PORT_PROTOS", "check_frame"]
 
 REQUIRED_COLUMNS = ("ip_version", "src", "dst", "proto", "sport", "dport", "tos", "frag",
@@ -126,8 +127,22 @@ def _version(values: np.ndarray) -> np.ndarray:
     return np.where((values == 4) | (values == 6), values, 0).astype(np.uint8)
 
 
-def header(packets: pd.DataFrame, level: str = "outer") -> Header:
-    """Arrays of the outer or inner (tunnelled) IP header."""
+#: The IP-in-IP tunnel kinds and the IP version they carry.
+IPIP_KINDS = {"4in4": 4, "4in6": 4, "6in4": 6, "6in6": 6}
+
+
+def tunnel_kinds(packets: pd.DataFrame) -> np.ndarray:
+    """The ``tunnel`` column as an array of strings ("none" where missing)."""
+    codes, cats = string_codes(packets["tunnel"])
+    return np.array(cats + ["none"], dtype=object)[codes]
+
+
+def header(packets: pd.DataFrame, level: str = "outer", *, kinds=None) -> Header:
+    """Arrays of the outer or inner (tunnelled) IP header.
+
+    ``kinds``: the tunnel kinds whose inner header counts (default the IP-in-IP kinds; the
+    inner IP version of other kinds comes from ``inner_ip_version``); other rows get version 0.
+    """
     n = len(packets)
     if level == "outer":
         ver = _version(column(packets, "ip_version"))
@@ -136,9 +151,14 @@ def header(packets: pd.DataFrame, level: str = "outer") -> Header:
         frag = column(packets, "frag", 0, bool)
     else:
         codes, cats = string_codes(packets["tunnel"])
-        per_cat = np.array([4 if c in ("4in4", "4in6") else 6 if c in ("6in4", "6in6") else 0
-                            for c in cats] + [0], dtype=np.uint8)
+        kinds = tuple(IPIP_KINDS) if kinds is None else tuple(kinds)
+        per_cat = np.array([IPIP_KINDS.get(c, 255) if c in kinds else 0 for c in cats] + [0],
+                           dtype=np.uint8)
         ver = per_cat[codes]  # code -1 (missing) picks the trailing 0
+        other = ver == 255  # a tunnel kind carrying IPv4 or IPv6: its inner_ip_version
+        if other.any():
+            iv = _version(column(packets, "inner_ip_version"))
+            ver = np.where(other, iv, ver).astype(np.uint8)
         ver[~present(packets, "inner_src")] = 0
         p = "inner_"
         tos = column(packets, "inner_tos", 0) if "inner_tos" in packets else column(packets, "tos")

@@ -2,16 +2,19 @@
 
 * :func:`direct_read` — the pre-dissector code of cls_flow and SFQ (≤ 3.2): the **outer**
   header according to ``skb->protocol``, ports for the profile's protocol list, none for
-  fragments.
-* :func:`dissect` — ``skb_flow_dissect`` (3.3+): looks through IP-in-IP (4in4, 6in4, 4in6,
-  6in6; the inner addresses, protocol and ports replace the outer ones), gets ports only through
-  ``proto_ports_offset`` (TCP, UDP, UDP-Lite, SCTP, DCCP, ESP at offset 0; AH's SPI at offset
-  4), none for fragments (flags never include ``PARSE_1ST_FRAG`` on these paths), and with
-  ``stop_at_flow_label`` stops at an outer IPv6 header whose flow label is non-zero.
+  fragments; IPv6 by its fixed header's next header (no extension header is walked).
+* :func:`dissect` — ``skb_flow_dissect`` (3.3+) as each era runs it (profile fields
+  ``dissector_*``): IP-in-IP (4in4 only before 3.19, all four kinds after), GRE version 0
+  (IPv4/IPv6 payloads from 3.3, Ethernet payloads from 3.10, the key as a flow key from 4.2),
+  never VXLAN or Geneve (UDP); ports only through ``proto_ports_offset`` (TCP, UDP, UDP-Lite,
+  SCTP, DCCP, ESP at offset 0; AH's SPI at offset 4), none for fragments; IPv6 extension
+  headers walked from 4.2; a non-zero IPv6 flow label ignored (3.3–3.18), standing for the
+  ports (3.19–4.1) or a key that, with ``stop_at_flow_label``, ends the walk (4.2+).
 
-Not modelled (documented limits): GRE/MPLS/PPPoE decapsulation, IPv6 extension headers that
-the old code would not walk (PACKETS gives the last next header), an inner flow label, an
-ESP/AH SPI inside a tunnel.
+Not modelled (docs/kernel-facts.md, "What the oracle does not exercise"): MPLS and PPPoE
+decapsulation, GRE version 1 (PPTP) and GRE with routing (PACKETS does not keep the GRE
+version), Ethernet over GRE that is not NVGRE-shaped on 3.2–3.9, 802.1Q tags inside a
+tunnelled Ethernet frame, nested tunnels, 4in6 through the 3.3–3.18 dissector.
 """
 
 from __future__ import annotations
@@ -21,7 +24,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._packets import AH, ESP, PORT_PROTOS, Header, column, header, present
+from ._packets import (
+    AH,
+    ESP,
+    IPIP_KINDS,
+    PORT_PROTOS,
+    Header,
+    column,
+    header,
+    present,
+    tunnel_kinds,
+)
 from .profiles import KernelProfile
 
 __all__ = ["Flow", "addr32", "direct_read", "dissect", "port_protocols"]
@@ -57,6 +70,8 @@ class Flow:
     vlan_tci: np.ndarray | None = None  # id | DEI << 12 | PCP << 13 (0 when untagged)
     residue: np.ndarray | None = None  # (N, 8) words the outer IPv6 header left in the
     # flow_keys address union under an IPv4 inner header (4in6), else 0
+    keyid: np.ndarray | None = None  # the GRE key (host order of the be32), 0 when none
+    failed: np.ndarray | None = None  # bool: the dissector gave up (3.3-3.9 on NVGRE)
 
     def rows(self, rows) -> Flow:
         """The flows of ``rows`` (a slice keeps everything)."""
@@ -64,6 +79,11 @@ class Flow:
             return self
         return Flow(*(None if getattr(self, f) is None else getattr(self, f)[rows]
                       for f in Flow.__dataclass_fields__))
+
+
+#: Tunnel kinds whose inner header the flow dissector can reach (VXLAN and Geneve ride UDP
+#: and are never opened by it).
+_FOLLOWED_KINDS = tuple(IPIP_KINDS) + ("gre", "nvgre")
 
 
 def addr32(words: np.ndarray, version: np.ndarray, ipv6: str) -> np.ndarray:
@@ -145,7 +165,10 @@ def dissect(packets: pd.DataFrame, profile: KernelProfile, *,
     ``stop_at_flow_label``), ``dissector_ip_fragment_proto``.
     """
     outer = header(packets, "outer")
-    inner = header(packets, "inner")
+    inner = header(packets, "inner", kinds=_FOLLOWED_KINDS)
+    kinds = tunnel_kinds(packets)
+    ipip = np.isin(kinds, list(IPIP_KINDS))
+    gre = (kinds == "gre") | (kinds == "nvgre")
     label_mode = profile.dissector_flow_label
     stop_flag = (stop_at_flow_label or label_mode == "ports") and label_mode != "ignore"
     label = column(packets, "flow_label") & 0xFFFFF
@@ -158,7 +181,12 @@ def dissect(packets: pd.DataFrame, profile: KernelProfile, *,
     if not profile.dissector_ipv6_ext:
         follow &= plain6
     if profile.dissector_tunnels == "ipip":  # 3.3-3.18: IPPROTO_IPIP re-parses as the outer
-        follow &= (outer.version == 4) & (inner.version == 4)  # family; 41 is not followed
+        follow &= ~ipip | ((outer.version == 4) & (inner.version == 4))  # family; 41 is not
+    # GRE version 0: IPv4/IPv6 payloads; an Ethernet payload (NVGRE here) from 3.10, before
+    # which the walk fails there: outer addresses, no protocol, no ports, no hash
+    failed = follow & (kinds == "nvgre") & (profile.dissector_gre == "ip")
+    follow &= ~gre | (profile.dissector_gre != "none")
+    follow &= ~failed
     spi = column(packets, "spi")
     o_sport, o_dport = read_ports(outer, spi, "proto_ports_offset")
     i_sport, i_dport = read_ports(inner, column(packets, "inner_spi"), "proto_ports_offset")
@@ -172,6 +200,9 @@ def dissect(packets: pd.DataFrame, profile: KernelProfile, *,
         o_sport[~plain6] = 0
         o_dport[~plain6] = 0
     o_proto[outer.version == 0] = 0
+    o_proto[failed] = 0
+    o_sport[failed] = 0
+    o_dport[failed] = 0
     # stopped at the flow label: ip_proto is the fixed header's next header
     o_proto = np.where(stop & has_first, first, o_proto).astype(np.uint32)
     if label_mode == "ports":
@@ -213,10 +244,16 @@ def dissect(packets: pd.DataFrame, profile: KernelProfile, *,
     if four_in_six.any():
         residue = np.zeros((len(packets), 8), np.uint32)
         residue[four_in_six] = np.hstack([outer.src, outer.dst])[four_in_six]
+    # the GRE key enters the flow keys (4.2+: FLOW_DISSECTOR_KEY_GRE_KEYID)
+    keyid = None
+    keyed = follow & gre & present(packets, "tunnel_id")
+    if keyed.any():
+        keyid = np.where(keyed, column(packets, "tunnel_id"), 0).astype(np.uint32)
     return Flow(n_proto, l2, version,
                 np.where(f2, inner.src, outer.src).astype(np.uint32),
                 np.where(f2, inner.dst, outer.dst).astype(np.uint32),
                 np.where(follow, i_proto, o_proto).astype(np.uint32),
                 np.where(follow, i_sport, o_sport).astype(np.uint32),
                 np.where(follow, i_dport, o_dport).astype(np.uint32),
-                flow_label.astype(np.uint32), vlan, has_vlan, follow, tci, residue)
+                flow_label.astype(np.uint32), vlan, has_vlan, follow, tci, residue, keyid,
+                failed if failed.any() else None)

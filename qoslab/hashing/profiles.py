@@ -111,6 +111,11 @@ class KernelProfile:
         Which IP-in-IP packets the flow dissector looks through: ``"ip-in-ip"`` (4in4, 6in4,
         4in6, 6in6; 3.19+) or ``"ipip"`` (3.3–3.18: protocol 4 re-parses the payload as the
         outer family, so only 4in4 is right; protocol 41 is not followed).
+    dissector_gre
+        What the flow dissector does with GRE version 0 (3.3+): ``"ip"`` (3.3–3.9: follows
+        an IPv4 or IPv6 payload; an Ethernet payload, e.g. NVGRE, ends the walk with a
+        failure) or ``"ip+teb"`` (3.10+: Ethernet payloads followed too; from 4.2 the GRE key
+        enters the flow keys). VXLAN and Geneve are never opened.
     dissector_ipv6_ext
         The dissector walks IPv6 hop-by-hop, routing and destination options headers (4.2+);
         before, ``ip_proto`` is the fixed header's next header and no ports are read past an
@@ -171,6 +176,7 @@ class KernelProfile:
     sfq_divisor_fixed: bool = False
     sfq_classify: bool = True
     dissector_tunnels: str = "ip-in-ip"
+    dissector_gre: str = "ip+teb"
     dissector_ipv6_ext: bool = True
     dissector_flow_label: str = "key"
 
@@ -242,7 +248,7 @@ _ROWS: tuple[dict, ...] = (
          oracle=("3.3.8",), clsflow="dissector", sfq="jhash-3words", sfq_rehash=True,
          skb_hash="rxhash", fq_codel=None, consistentify="unsigned", sfq_scheduler="3.3",
          dissector_tunnels="ipip", dissector_ipv6_ext=False, dissector_flow_label="ignore",
-         rxhash_order="apart"),
+         rxhash_order="apart", dissector_gre="ip"),
     dict(like="3.3", name="3.4-3.5",
          era="3.4–3.5",
          notes="checked on 3.4.26; 3.5 not checked: rxhash orders addresses and ports together; "
@@ -255,12 +261,18 @@ _ROWS: tuple[dict, ...] = (
          notes="checked on 3.4.113: jhash v2 word helpers backported",
          bounds="stable backport into 3.4.y of the jhash word-helper change (4.1)",
          oracle=("3.4.113",), jhash="lookup3-v2", fq_codel=None),
-    dict(like="3.4-3.5", name="3.x-dissector",
-         era="3.6–3.18",
-         notes="checked on 3.6.5 and 3.10.99: IPv6 addresses by ipv6_addr_hash, no routing cache",
-         bounds="routing cache removal (89aef8921bf, 3.6) .. IP-in-IP and flow-label "
-                "dissection (3.19)", ipv6_addr="xor", routing_cache=False,
-         oracle=("3.6.5", "3.10.99")),
+    dict(like="3.4-3.5", name="3.6-3.9",
+         era="3.6–3.9",
+         notes="checked on 3.6.5; 3.7–3.9 not checked: IPv6 addresses by ipv6_addr_hash, no "
+               "routing cache; GRE carrying Ethernet ends the dissection",
+         bounds="routing cache removal (89aef8921bf, 3.6) .. Ethernet over GRE dissected (3.10)",
+         ipv6_addr="xor", routing_cache=False, oracle=("3.6.5",)),
+    dict(like="3.6-3.9", name="3.x-dissector",
+         era="3.10–3.18",
+         notes="checked on 3.10.99; 3.11–3.18 not checked: GRE carrying Ethernet (NVGRE, "
+               "gretap) is followed to the inner Ethernet frame",
+         bounds="Ethernet over GRE dissected (3.10) .. IP-in-IP and flow-label dissection "
+                "(3.19)", dissector_gre="ip+teb", oracle=("3.10.99",)),
     dict(like="3.x-dissector", name="3.19-4.1",
          era="3.19–4.0",
          notes="checked on 3.19.8; 4.0 not checked: the dissector follows all four IP-in-IP kinds "

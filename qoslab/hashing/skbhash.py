@@ -21,13 +21,13 @@ offset; ``include/net/flow_dissector.h`` of each era).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from ..errors import KernelFeatureMissing
-from ._packets import check_frame, column, header, raw16, raw32
+from ._packets import check_frame, column, header, present, raw16, raw32, tunnel_kinds
 from .dissect import Flow, addr32, direct_read, dissect, read_ports
 from .jhash import jhash2, jhash_3words
 from .perturb import apply_seeds
@@ -121,11 +121,10 @@ def consistentify(flow: Flow, rule: str = "signed", endianness: str = "little") 
         swap = (diff < 0) | ((diff == 0) & (pd_ < ps))
         swap_ports = swap
     s2 = swap[:, None]
-    return Flow(flow.n_proto, flow.l2_proto, flow.version,
-                np.where(s2, flow.dst, flow.src), np.where(s2, flow.src, flow.dst),
-                flow.ip_proto, np.where(swap_ports, flow.dport, flow.sport),
-                np.where(swap_ports, flow.sport, flow.dport), flow.flow_label, flow.vlan,
-                flow.has_vlan, flow.tunnelled, flow.vlan_tci, flow.residue)
+    return replace(flow, src=np.where(s2, flow.dst, flow.src),
+                   dst=np.where(s2, flow.src, flow.dst),
+                   sport=np.where(swap_ports, flow.dport, flow.sport),
+                   dport=np.where(swap_ports, flow.sport, flow.dport))
 
 
 def _put(buf: np.ndarray, off: int, values: np.ndarray, size: int, order: str) -> None:
@@ -187,6 +186,8 @@ def flow_keys_bytes(flow: Flow, layout: FlowKeysLayout | str, endianness: str = 
         if lay.vlan_size == 8:
             _put(sub, lay.vlan + 4, flow.l2_proto[rows], 2, "big")
         buf[rows] = sub
+    if flow.keyid is not None:
+        _put(buf, lay.keyid, flow.keyid, 4, "big")
     _put(buf, lay.ports, flow.sport, 2, "big")
     _put(buf, lay.ports + 2, flow.dport, 2, "big")
     v4, v6 = flow.version == 4, flow.version == 6
@@ -265,7 +266,10 @@ def rxhash(flow: Flow, seed, profile: KernelProfile, endianness: str = "little")
     h = np.asarray(jhash_3words(d, s, raw_ports(sport, dport, endianness),
                                 int(seed) & 0xFFFFFFFF, algo=profile.jhash), dtype=np.uint32)
     h = np.where(h == 0, 1, h).astype(np.uint32)
-    return np.where(flow.version > 0, h, 0).astype(np.uint32)
+    ok = flow.version > 0
+    if flow.failed is not None:  # the dissector gave up: skb->rxhash stays 0
+        ok &= ~flow.failed
+    return np.where(ok, h, 0).astype(np.uint32)
 
 
 def rxhash_direct(packets: pd.DataFrame, seed, profile: KernelProfile,
@@ -274,17 +278,31 @@ def rxhash_direct(packets: pd.DataFrame, seed, profile: KernelProfile,
     f = direct_read(packets, profile)
     ip = f.version > 0
     frag = column(packets, "frag", 0, bool)
-    if profile.skb_hash == "rxhash-3.2":  # IPPROTO_IPIP: the inner IPv4 header (4in4)
-        inner = header(packets, "inner")
-        follow = (f.version == 4) & ~frag & (inner.version == 4) & (f.ip_proto == 4)
+    dead = np.zeros(len(packets), bool)
+    if profile.skb_hash == "rxhash-3.2":  # IPPROTO_IPIP: the inner IPv4 header (4in4); GRE
+        kinds = tunnel_kinds(packets)
+        inner = header(packets, "inner", kinds=("4in4", "gre", "nvgre"))
+        gre = (kinds == "gre") | (kinds == "nvgre")
+        follow = ~frag & (inner.version > 0) & (
+            ((kinds == "4in4") & (f.version == 4) & (f.ip_proto == 4))
+            | (gre & (f.ip_proto == 47)))
+        dead = follow & (kinds == "nvgre")  # an Ethernet payload: 'goto done', hash 0
+        follow &= ~dead
         if follow.any():
             i_sport, i_dport = read_ports(inner, column(packets, "inner_spi"),
                                           "proto_ports_offset")
+            # an inner IPv6 header: its fixed header's next header, no extension header walk
+            i_first = np.where(present(packets, "inner_ipv6_nexthdr"),
+                               column(packets, "inner_ipv6_nexthdr"), inner.proto)
+            i_ext = (inner.version == 6) & (i_first != inner.proto)
+            inner = replace(inner, proto=np.where(inner.version == 6, i_first, inner.proto))
+            i_sport, i_dport = np.where(i_ext, 0, i_sport), np.where(i_ext, 0, i_dport)
             f2 = follow[:, None]
-            f = Flow(f.n_proto, f.l2_proto, f.version, np.where(f2, inner.src, f.src),
-                     np.where(f2, inner.dst, f.dst), np.where(follow, inner.proto, f.ip_proto),
-                     np.where(follow, i_sport, f.sport), np.where(follow, i_dport, f.dport),
-                     f.flow_label, f.vlan, f.has_vlan, follow, f.vlan_tci)
+            f = replace(f, version=np.where(follow, inner.version, f.version).astype(np.uint8),
+                        src=np.where(f2, inner.src, f.src), dst=np.where(f2, inner.dst, f.dst),
+                        ip_proto=np.where(follow, inner.proto, f.ip_proto),
+                        sport=np.where(follow, i_sport, f.sport),
+                        dport=np.where(follow, i_dport, f.dport), tunnelled=follow)
     has_ports = ip & ~frag & ((f.sport | f.dport) != 0)
     p0 = raw16(f.sport, endianness)
     p1 = raw16(f.dport, endianness)
@@ -298,7 +316,7 @@ def rxhash_direct(packets: pd.DataFrame, seed, profile: KernelProfile,
     h = np.asarray(jhash_3words(np.minimum(a1, a2), np.maximum(a1, a2), ports,
                                 int(seed) & 0xFFFFFFFF, algo=profile.jhash), dtype=np.uint32)
     h = np.where(h == 0, 1, h)
-    return np.where(ip, h, 0).astype(np.uint32)
+    return np.where(ip & ~dead, h, 0).astype(np.uint32)
 
 
 def skb_hash(packets: pd.DataFrame, hashrnd=0, profile: str | KernelProfile = DEFAULT_PROFILE,

@@ -82,7 +82,7 @@ ERA_PROFILES: dict[str, EraProfile] = {ep.era: ep for ep in (
     EraProfile("4.1.13", "4.1", "u32", fq_codel="own"),
     EraProfile("3.19.8", "3.19-4.1", "u32", fq_codel="own"),
     EraProfile("3.10.99", "3.x-dissector", "u32", fq_codel="own", exclude=(_IPIP_4IN6,)),
-    EraProfile("3.6.5", "3.x-dissector", "u32", fq_codel="own", exclude=(_IPIP_4IN6,)),
+    EraProfile("3.6.5", "3.6-3.9", "u32", fq_codel="own", exclude=(_IPIP_4IN6,)),
     EraProfile("3.2.7", "3.2", "u32", fq_codel=None, exclude=(_RXHASH_4IN6,)),
     EraProfile("3.1", "2.6.37-3.2", "u32", fq_codel=None),
     EraProfile("2.6.39", "2.6.37-3.2", "u32", fq_codel=None),

@@ -2,8 +2,10 @@
 
 :func:`random_frames` draws IPv4 and IPv6 packets (options, fragments, IPv6 extension
 headers, flow labels), with an 802.1Q tag (random PCP, DEI, id) on some, carrying TCP, UDP,
-UDP-Lite, SCTP, DCCP, ICMP/ICMPv6, ESP, AH or an IP-in-IP tunnel (4in4, 6in4, 4in6, 6in6)
-whose inner packet carries one of the same transports. Addresses and ports come from small
+UDP-Lite, SCTP, DCCP, ICMP/ICMPv6, ESP, AH or a tunnel — IP-in-IP (4in4, 6in4, 4in6, 6in6),
+GRE version 0 (checksum, key, sequence flags at random), NVGRE, VXLAN or Geneve (with and
+without an option, Ethernet or IP payload) — whose inner packet carries one of the same
+transports. Addresses and ports come from small
 pools, so flows repeat, collide and sometimes have equal addresses or ports; a share of the
 packets are the reverse direction of an earlier one. :func:`write_pcap` writes them.
 """
@@ -15,7 +17,11 @@ import struct
 import numpy as np
 
 TCP, UDP, UDPLITE, SCTP, DCCP, ICMP, ICMPV6, ESP, AH = 6, 17, 136, 132, 33, 1, 58, 50, 51
-IPIP, IPV6 = 4, 41
+IPIP, IPV6, GRE = 4, 41, 47
+ETH_P_TEB = 0x6558
+INNER_MAC = bytes.fromhex("0a0000000002") + bytes.fromhex("0a0000000001")
+#: Tunnel kinds drawn (one level deep), with their weights.
+TUNNEL_WEIGHTS = {"ipip": 0.45, "gre": 0.25, "nvgre": 0.1, "vxlan": 0.1, "geneve": 0.1}
 TRANSPORTS = (TCP, UDP, UDPLITE, SCTP, DCCP, "icmp", ESP, AH)
 MAC = bytes.fromhex("020000000002") + bytes.fromhex("020000000001")
 
@@ -54,11 +60,31 @@ class Flow:
         if rng.random() < 0.05:
             self.dport = self.sport
         self.spi = int(rng.choice([1, 0x100, 0xdeadbeef, int(rng.integers(1, 2**32))]))
-        tunnel_ok = depth == 0 and rng.random() < 0.2
+        tunnel_ok = depth == 0 and rng.random() < 0.25
+        self.tunnel = None
         if tunnel_ok:
-            self.proto = IPIP if rng.random() < 0.5 else IPV6
+            kinds = list(TUNNEL_WEIGHTS)
+            self.tunnel = kinds[rng.choice(len(kinds), p=list(TUNNEL_WEIGHTS.values()))]
+            inner_v4 = rng.random() < 0.5
+            if self.tunnel == "ipip":
+                self.proto = IPIP if inner_v4 else IPV6
+            elif self.tunnel in ("gre", "nvgre"):
+                self.proto = GRE
+            else:
+                self.proto = UDP
+                self.dport = 4789 if self.tunnel == "vxlan" else 6081
+            # GRE: checksum / key / sequence flags at random (NVGRE: the key alone);
+            # Geneve: Ethernet or IP payload, with or without an option
+            self.gre_flags = 0x2000 if self.tunnel == "nvgre" else int(
+                rng.choice([0, 0x8000, 0x2000, 0x1000, 0xA000, 0x3000, 0xB000]))
+            self.key = int(rng.choice([1, 0x100, 0xDEADBEEF, int(rng.integers(1, 2**32))]))
+            if self.tunnel == "nvgre":
+                self.key = (int(rng.integers(1, 1 << 24)) << 8) | int(rng.integers(256))
+            self.vni = int(rng.integers(1, 1 << 24))
+            self.geneve_eth = rng.random() < 0.5
+            self.geneve_opt = rng.random() < 0.3
             self.inner = Flow(rng, 1)
-            self.inner.version = 4 if self.proto == IPIP else 6
+            self.inner.version = 4 if inner_v4 else 6
             self.inner.src = _addr(rng, self.inner.version)
             self.inner.dst = _addr(rng, self.inner.version)
         else:
@@ -75,6 +101,8 @@ class Flow:
         r.src, r.dst, r.sport, r.dport = self.dst, self.src, self.dport, self.sport
         if self.inner is not None:
             r.inner = self.inner.reverse()
+        if self.tunnel in ("vxlan", "geneve"):  # replies go to the tunnel's port too
+            r.sport, r.dport = self.sport, self.dport
         return r
 
 
@@ -82,7 +110,31 @@ def _l4(rng, f: Flow) -> tuple[int, bytes]:
     """(protocol number, transport bytes) of flow ``f``."""
     p = f.proto
     if f.inner is not None:
-        return p, _ip(rng, f.inner, frag=False)
+        inner = _ip(rng, f.inner, frag=False)
+        etype = 0x0800 if f.inner.version == 4 else 0x86DD
+        if f.tunnel == "ipip":
+            return p, inner
+        if f.tunnel in ("gre", "nvgre"):
+            ptype = ETH_P_TEB if f.tunnel == "nvgre" else etype
+            hdr = struct.pack(">HH", f.gre_flags, ptype)
+            if f.gre_flags & 0x8000:
+                hdr += b"\0\0\0\0"  # checksum (not checked) and reserved1
+            if f.gre_flags & 0x2000:
+                hdr += struct.pack(">I", f.key)
+            if f.gre_flags & 0x1000:
+                hdr += struct.pack(">I", 7)
+            if f.tunnel == "nvgre":
+                inner = INNER_MAC + struct.pack(">H", etype) + inner
+            return p, hdr + inner
+        eth = INNER_MAC + struct.pack(">H", etype) + inner
+        if f.tunnel == "vxlan":
+            body = struct.pack(">II", 0x08000000, f.vni << 8) + eth
+        else:
+            opt = struct.pack(">HBBI", 0x0102, 0x03, 1, 0xCAFE) if f.geneve_opt else b""
+            ptype = ETH_P_TEB if f.geneve_eth else etype
+            body = struct.pack(">BBHI", len(opt) // 4, 0, ptype, f.vni << 8) + opt + (
+                eth if f.geneve_eth else inner)
+        return p, struct.pack(">HHHH", f.sport, f.dport, 8 + len(body), 0) + body
     if p == TCP:
         return p, struct.pack(">HHIIBBHHH", f.sport, f.dport, 1, 0, 0x50, 0x18, 512, 0, 0) + b"x" * 8
     if p in (UDP, UDPLITE):
