@@ -287,6 +287,21 @@ def test_perturb_explorer_bad_value_one_clear_line_and_no_stale_figure():
     assert pe.result.run.meta["params"]["shaper_rate"] == 800_000
 
 
+def test_an_interrupted_run_leaves_no_stale_figure():
+    from qoslab.widgets import PerturbExplorer
+
+    def interrupted(**values):
+        raise KeyboardInterrupt  # the kernel's interrupt button, mid-simulation
+
+    pe = PerturbExplorer(compute=fake_perturb, duration=20.0)
+    assert html_of(pe)
+    pe.compute = interrupted
+    pe.perturb.editor.value = "7"
+    pe.button.click()  # the interrupt does not escape the callback (no traceback in the log)
+    assert "interrupted before the result was ready" in shown_error(pe)
+    assert not pe.button.disabled and pe.button.description == "Run"
+
+
 def test_perturb_explorer_broken_compute_fails_loudly():
     from qoslab.widgets import PerturbExplorer
 

@@ -23,7 +23,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import BackendUnavailableError
+from ..errors import BackendUnavailableError, QoslabError
 
 __all__ = ["ipywidgets", "Explorer", "figure_bundle", "table_bundle", "text_bundle",
            "html_bundle", "error_text"]
@@ -100,6 +100,10 @@ _STYLE = """<style>
 </style>"""
 
 
+class InterruptedComputation(QoslabError):
+    """An explorer's computation was interrupted (the kernel's interrupt button)."""
+
+
 def error_text(exc: BaseException) -> str:
     """One line for people: a qoslab error's own message; anything else says it is a bug.
 
@@ -111,8 +115,6 @@ def error_text(exc: BaseException) -> str:
     >>> error_text(ZeroDivisionError("division by zero"))
     'internal error (ZeroDivisionError: division by zero); press "details" for the traceback'
     """
-    from ..errors import QoslabError
-
     message = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, QoslabError):
         return message
@@ -275,6 +277,11 @@ class Explorer:
         except Exception as exc:  # shown to the user, kept for inspection
             self._show_error(exc)
             return False
+        except KeyboardInterrupt as exc:  # the kernel was interrupted mid-computation
+            self._show_error(InterruptedComputation(
+                "interrupted before the result was ready; press Run (or change a control) "
+                "to compute again"), cause=exc)
+            return False
         finally:
             self._set_busy(False)
         self.last_error = None
@@ -289,7 +296,7 @@ class Explorer:
         self.updates += 1
         return True
 
-    def _show_error(self, exc: BaseException) -> None:
+    def _show_error(self, exc: BaseException, *, cause: BaseException | None = None) -> None:
         self.last_error = exc
         self.output.outputs = ()  # never an old result beside a new error
         self.output.remove_class("qoslab-stale")
@@ -298,7 +305,7 @@ class Explorer:
         self.error_line.value = (f"<div class='qoslab-error'>⚠ "
                                  f"{html.escape(error_text(exc))}</div>")
         self.error_line.layout.display = None
-        text = "".join(traceback.format_exception(exc))
+        text = "".join(traceback.format_exception(cause or exc))
         self.errors.outputs = (text_bundle(text, color="#b2182b"),)
         self.details.layout.display = None
         self.errors.layout.display = None if self.details.value else "none"
