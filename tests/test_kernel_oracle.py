@@ -58,8 +58,9 @@ KEY = bytes(range(16))
 
 def _worked_flow(build_dir, tmp_path, era: str, seed_words: tuple[int, int]) -> list[list[int]]:
     """What ``era``'s kernel computes for TCP 192.168.1.10:12345 -> 10.0.0.1:80 and back:
-    skb hash, SFQ bucket (1024) and fq_codel index (1024 flows; seeded alike), where the era
-    has them."""
+    skb hash, SFQ bucket (1024), fq_codel index (1024 flows) and the class minor of a cls_flow
+    hash filter on the five plain keys (divisor 1024, baseclass 1:1), seeded alike, where the
+    era has them."""
     ep = driver.ERA_PROFILES[era]
     write_pcap(tmp_path / "f.pcap", [_tcp4("192.168.1.10", "10.0.0.1", 12345, 80),
                                      _tcp4("10.0.0.1", "192.168.1.10", 80, 12345)])
@@ -68,6 +69,8 @@ def _worked_flow(build_dir, tmp_path, era: str, seed_words: tuple[int, int]) -> 
     jobs = [f"hashrnd {w}"] + (["skbhash"] if ep.skb_hash else []) + [f"sfq 400 0 ffffffff {w}"]
     if ep.fq_codel:
         jobs.append(f"fqcodel 400 0 ffffffff {w}")
+    if ep.cls_flow:  # the doctests' filter: hash src,dst,proto,proto-src,proto-dst % 1024
+        jobs.append(f"flow 1 1f 400 10001 {seed_words[0] & 0xFFFFFFFF:x} 0 0 0 0")
     (tmp_path / "jobs").write_text("\n".join(jobs) + "\n")
     exe = driver.build(era, build_dir)
     out = subprocess.run([str(exe), str(tmp_path / "f.pcap"), str(tmp_path / "meta"),
@@ -79,7 +82,7 @@ def _worked_flow(build_dir, tmp_path, era: str, seed_words: tuple[int, int]) -> 
 def test_worked_flow_matches_every_kernel(era, build_dir, tmp_path):
     """The flow of the doctests and of tests/test_hashing.py's worked examples, per era."""
     import qoslab
-    from qoslab.hashing import FqCodel, skb_hash
+    from qoslab.hashing import FlowClassifier, FqCodel, skb_hash
 
     ep = driver.ERA_PROFILES[era]
     if ep.seed_kind == "siphash":
@@ -93,6 +96,10 @@ def test_worked_flow_matches_every_kernel(era, build_dir, tmp_path):
         ours.append(qoslab.Sfq(profile=ep.profile).bucket(pk, seed).tolist())
         if ep.fq_codel:
             ours.append(FqCodel(1024, ep.profile).index(pk, seed).tolist())
+        if ep.cls_flow:
+            fc = FlowClassifier("src,dst,proto,proto-src,proto-dst", divisor=1024,
+                                profile=ep.profile)
+            ours.append(fc.classify(pk, words[0] & 0xFFFFFFFF).tolist())
         assert [list(x) for x in zip(*ours, strict=True)] == kernel, (era, words)
 
 
@@ -105,7 +112,35 @@ def _write(tmp_path):
 def test_readme_worked_flow_matches_the_6_1_kernel(build_dir, tmp_path):
     """TCP 192.168.1.10:12345 -> 10.0.0.1:80 and back, key 00..0f (the README's flow)."""
     k = (int.from_bytes(KEY[:8], "little"), int.from_bytes(KEY[8:], "little"))
-    assert _worked_flow(build_dir, tmp_path, "6.1.20", k) == [[0xAA09F22D, 557, 680]] * 2
+    got = _worked_flow(build_dir, tmp_path, "6.1.20", k)
+    assert [row[:3] for row in got] == [[0xAA09F22D, 557, 680]] * 2
+
+
+def test_readme_tour_hashes_match_the_kernels(build_dir, tmp_path):
+    """The README's tour on the bundled tunnelled capture: its cls_flow filter (default
+    profile 5.18+) against 6.1.20, its classic SFQ against 2.6.32."""
+    import qoslab
+
+    path = qoslab.data_path("captures/tunnel_uploads.pcap")
+    # the harness has no route and no socket: addr_fold() of them is 0 (README "Packet model")
+    packets = qoslab.read_capture(path).assign(route_token=0, sk_token=0)
+    fc = qoslab.FlowClassifier.from_tc(
+        "tc filter add dev eth0 parent 1: protocol ip prio 1 flow hash "
+        "keys src,dst,proto,proto-src,proto-dst divisor 1024 perturb 10")
+    (tmp_path / "meta").write_text("0 0\n" * len(packets))
+    runs = {"6.1.20": "hashrnd 0 0\nflow 1 1f 400 10001 1234 0 0 0 0\n",
+            "2.6.32": "hashrnd 0 0\nsfq 400 0 ffffffff 0 0\n"}
+    kernel = {}
+    for era, jobs in runs.items():
+        (tmp_path / "jobs").write_text(jobs)
+        out = subprocess.run([str(driver.build(era, build_dir)), str(path),
+                              str(tmp_path / "meta"), str(tmp_path / "jobs")],
+                             capture_output=True, text=True, check=True)
+        kernel[era] = [int(line) for line in out.stdout.split()]
+    assert len(kernel["6.1.20"]) == len(packets) > 10
+    assert fc.classify(packets, hashrnd=0x1234).tolist() == kernel["6.1.20"]
+    assert qoslab.Sfq(profile="classic-2.6.3x").bucket(packets, seed=0).tolist() == \
+        kernel["2.6.32"]
 
 
 def test_extracted_code_carries_its_provenance_and_licence():
