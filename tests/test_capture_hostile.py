@@ -361,3 +361,23 @@ def test_cli_on_broken_files_ends_with_one_line(tmp_path):
                 assert res.returncode in (0, 2), (command, path, res.stderr)
                 for line in res.stderr.splitlines():
                     assert line.startswith(f"qoslab {command}: "), res.stderr
+
+
+def test_long_sections_of_both_byte_orders_walk_in_lanes(tmp_path, monkeypatch):
+    """Sections long enough for the lane walk, alternating byte orders: each lane reads its
+    blocks in its own section's order, and the result is the sequential walk's, and tshark's."""
+    from qoslab.capture import _walk
+
+    frames = FRAMES[:12]
+    parts = [pcapng_bytes([(1, 0, 9)], [("epb", 0, T0 * 10**9 + k * 10**8 + i,
+                                          frames[i % len(frames)]) for i in range(4000)],
+                          order="<>"[k % 2]) for k in range(4)]
+    path = tmp_path / "orders.pcapng"
+    path.write_bytes(b"".join(parts))
+    assert path.stat().st_size > _walk.LANE_MIN_BYTES + 4 * _walk.SEGMENT  # lanes cross sections
+    lanes, _ = _read(path)
+    monkeypatch.setattr(_walk, "LANE_MIN_BYTES", 1 << 40)
+    plain, _ = _read(path)
+    pd.testing.assert_frame_equal(lanes, plain)
+    assert lanes["section"].tolist() == [k for k in range(4) for _ in range(4000)]
+    compare(path, 16_000)

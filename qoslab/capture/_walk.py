@@ -159,16 +159,18 @@ _EPB = 6
 
 
 def _guesses(src: ByteSource, cuts, end, hdr, lfield, order, limit, ts_ref,
-             blocks: bool = False) -> np.ndarray:
-    """A plausible record start at or after each cut (-1 where none is found)."""
+             blocks: bool = False):
+    """A plausible record start at or after each cut (-1 where none is found), and for
+    blocks whether it is a big-endian one."""
     buf = src.buf
     width = SCAN + 4
     rows = src.rows(cuts, width, np.full(len(cuts), width))
-    if blocks:  # an Enhanced Packet Block type word
-        word = [_EPB, 0, 0, 0] if order == "<" else [0, 0, 0, _EPB]
-        cand = rows[:, 0:SCAN] == word[0]
-        for k in (1, 2, 3):
-            cand &= rows[:, k:k + SCAN] == word[k]
+    cand_big = None
+    if blocks:  # an Enhanced Packet Block type word, in either byte order
+        zero = (rows[:, 1:1 + SCAN] == 0) & (rows[:, 2:2 + SCAN] == 0)
+        little = zero & (rows[:, 0:SCAN] == _EPB) & (rows[:, 3:3 + SCAN] == 0)
+        cand_big = zero & (rows[:, 0:SCAN] == 0) & (rows[:, 3:3 + SCAN] == _EPB)
+        cand = little | cand_big
     else:
         top = (ts_ref >> 16) & 0xFFFF
         hi, lo = (top >> 8) & 0xFF, top & 0xFF
@@ -177,6 +179,7 @@ def _guesses(src: ByteSource, cuts, end, hdr, lfield, order, limit, ts_ref,
         else:
             cand = (rows[:, 0:SCAN] == hi) & (rows[:, 1:1 + SCAN] == lo)
     out = np.full(len(cuts), -1, np.int64)
+    out_big = np.zeros(len(cuts), bool)
     lanes = np.arange(len(cuts))
     for _ in range(16):  # the first candidate of each lane that survives the hops
         first = cand[lanes].argmax(axis=1)
@@ -187,16 +190,30 @@ def _guesses(src: ByteSource, cuts, end, hdr, lfield, order, limit, ts_ref,
         pos = cuts[lanes] + first
         good = np.ones(len(pos), bool)
         p = pos
-        for _ in range(VERIFY_HOPS + 1):
-            if blocks:
-                ok, p = _plausible_block(buf, p, end, limit, order)
-            else:
+        if blocks:
+            first_big = cand_big[lanes, first]
+            big = first_big.copy()
+            for _ in range(VERIFY_HOPS + 1):
+                # a section header on the way sets the byte order of what follows
+                inside = p + 12 <= end
+                at = np.where(inside, p, 0)
+                shb = inside & (_u32(buf, at, "<") == _SHB_WORD)
+                big = np.where(shb & (_u32(buf, at + 8, "<") == BOM), False,
+                               np.where(shb & (_u32(buf, at + 8, ">") == BOM), True, big))
+                ok_le, p_le = _plausible_block(buf, p, end, limit, "<")
+                ok_be, p_be = _plausible_block(buf, p, end, limit, ">")
+                ok = np.where(big, ok_be, ok_le)
+                p = np.where(big, p_be, p_le)
+                good &= ok | (p >= end)
+            out_big[lanes[good]] = first_big[good]
+        else:
+            for _ in range(VERIFY_HOPS + 1):
                 ok, p = _plausible(buf, p, end, hdr, lfield, order, limit, ts_ref)
-            good &= ok | (p >= end)
+                good &= ok | (p >= end)
         out[lanes[good]] = pos[good]
         cand[lanes[~good], first[~good]] = False
         lanes = lanes[~good]
-    return out
+    return out, out_big
 
 
 def walk_chain(src: ByteSource, off: int, hdr: int, lfield: int, order: str, limit: int,
@@ -243,13 +260,22 @@ def _walk(src: ByteSource, off: int, hdr: int, lfield: int, order: str, limit: i
     final = stop
     stop = min(stop, end - 16)  # lanes read 16 bytes per record; the tail is walked after
     if off >= stop:
+        if blocks:
+            return _sequential_blocks(src.buf, off, end, limit, final, order)
         return seq(off, stop=final)
     cuts = np.arange(off + SEGMENT, stop - SCAN, SEGMENT, dtype=np.int64)
-    guesses = _guesses(src, cuts, end, hdr, lfield, order, limit, ts_ref, blocks)
-    starts = np.concatenate([[off], np.unique(guesses[guesses >= 0])]).astype(np.int64)
+    guesses, guess_big = _guesses(src, cuts, end, hdr, lfield, order, limit, ts_ref, blocks)
+    found = guesses >= 0
+    starts, pick = np.unique(guesses[found], return_index=True)
+    starts = np.concatenate([[off], starts]).astype(np.int64)
+    big0 = np.concatenate([[order == ">"], guess_big[found][pick]]) if blocks else None
+    if len(starts) == 1:  # no lane could be started: the plain walk is cheaper
+        if blocks:
+            return _sequential_blocks(src.buf, off, end, limit, final, order)
+        return seq(off, stop=final)
     limits = np.append(starts[1:], stop)
-    lane_of, pos_all, heads_all, step_of, ends, status = _lockstep(
-        src.buf, starts, limits, end, hdr, lfield, order, limit, min_len, blocks)
+    lane_of, pos_all, heads_all, step_of, ends, status, big_all, end_big = _lockstep(
+        src.buf, starts, limits, end, hdr, lfield, order, limit, min_len, blocks, big0)
     counts = np.bincount(lane_of, minlength=len(starts))
     # Records in file order: lane by lane, each lane's records in step order.
     base = np.concatenate([[0], np.cumsum(counts)])
@@ -259,47 +285,80 @@ def _walk(src: ByteSource, off: int, hdr: int, lfield: int, order: str, limit: i
     flat_h = np.empty(len(lane_of), heads_all.dtype)  # 16-byte items: a fast scatter
     flat_h[at] = heads_all
     flat_h = flat_h.view(np.uint8).reshape(-1, 16)
+    flat_b = None
+    if blocks:
+        flat_b = np.empty(len(lane_of), bool)
+        flat_b[at] = big_all
     # Prove the lanes in order; a lane whose start was not reached is walked again.
     ok = status == _OK
     chained = ok[:-1] & (ends[:-1] == starts[1:])
+    if blocks:  # ... and in the byte order the next lane started with
+        chained &= end_big[:-1] == big0[1:]
     first = len(chained) if chained.all() else int(np.argmin(chained))
     # lanes 0 .. first-1 are proved and end exactly where the next one starts
     pieces: list[np.ndarray] = [flat[:base[first]]]
     heads: list[np.ndarray] = [flat_h[:base[first]]]
+    bigs: list[np.ndarray] = [flat_b[:base[first]]] if blocks else []
     at = int(starts[first])
+    cur = (">" if big0[first] else "<") if blocks else order
+
+    def result(next_offset, status_name):
+        w = Walk(_cat(pieces), int(next_offset), status_name, _cat(heads, 16))
+        if blocks:
+            w.big, w.order = _cat(bigs, bool_=True), cur
+        return w
+
+    def repair(start, until):
+        if blocks:
+            return _sequential_blocks(src.buf, start, end, limit, until, cur)
+        return seq(start, stop=until)
+
     for i in range(first, len(starts)):
-        if at == starts[i] and i == first:  # continues the proved prefix: one slice
-            pieces[0], heads[0] = flat[:base[i + 1]], flat_h[:base[i + 1]]
+        here = (">" if big0[i] else "<") if blocks else order
+        if at == starts[i] and here == cur:
+            if i == first:  # continues the proved prefix: one slice
+                pieces[0], heads[0] = flat[:base[i + 1]], flat_h[:base[i + 1]]
+                if blocks:
+                    bigs[0] = flat_b[:base[i + 1]]
+            else:
+                pieces.append(flat[base[i]:base[i + 1]])
+                heads.append(flat_h[base[i]:base[i + 1]])
+                if blocks:
+                    bigs.append(flat_b[base[i]:base[i + 1]])
+            if blocks:
+                cur = ">" if end_big[i] else "<"
             if status[i] != _OK:
-                return Walk(_cat(pieces), int(ends[i]), _STATUS[status[i]], _cat(heads, 16))
-            at = int(ends[i])
-        elif at == starts[i]:
-            pieces.append(flat[base[i]:base[i + 1]])
-            heads.append(flat_h[base[i]:base[i + 1]])
-            if status[i] != _OK:
-                return Walk(_cat(pieces), int(ends[i]), _STATUS[status[i]], _cat(heads, 16))
+                return result(ends[i], _STATUS[status[i]])
             at = int(ends[i])
         elif at < limits[i]:
-            w = seq(at, stop=int(limits[i]))
+            w = repair(at, int(limits[i]))
             pieces.append(w.offsets)
             heads.append(src.rows(w.offsets, 16))
+            if blocks:
+                bigs.append(w.big)
+                cur = w.order
             if w.status in ("cut", "lying", "section"):
-                return Walk(_cat(pieces), w.next_offset, w.status, _cat(heads, 16))
+                return result(w.next_offset, w.status)
             at = w.next_offset
     if at < final:
-        w = seq(at, stop=final)
+        w = repair(at, final)
         pieces.append(w.offsets)
         heads.append(src.rows(w.offsets, 16))
-        return Walk(_cat(pieces), w.next_offset, w.status, _cat(heads, 16))
-    return Walk(_cat(pieces), at, "end" if at >= end else "more", _cat(heads, 16))
+        if blocks:
+            bigs.append(w.big)
+            cur = w.order
+        return result(w.next_offset, w.status)
+    return result(at, "end" if at >= end else "more")
 
 
-def _cat(pieces, width: int = 0):
+def _cat(pieces, width: int = 0, bool_: bool = False):
     pieces = [p for p in pieces if len(p)] or pieces[:1]
     if len(pieces) == 1:
         return pieces[0]
     if pieces:
         return np.concatenate(pieces)
+    if bool_:
+        return np.zeros(0, bool)
     return np.zeros((0, width), np.uint8) if width else np.zeros(0, np.int64)
 
 
@@ -307,14 +366,17 @@ _OK, _LYING, _CUT, _SECTION = 0, 1, 2, 3
 _STATUS = ("ok", "lying", "cut", "section")
 
 
-def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0, blocks=False):
+def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0, blocks=False,
+              big0=None):
     """Walk every lane from its start until it reaches its limit, all lanes at once.
 
-    Returns, in step order, each record's lane, offset, first 16 bytes and step number;
-    then per lane where its walk ended and why (``_OK`` / ``_LYING`` / ``_CUT`` /
-    ``_SECTION``). Lanes stop at their limit, and every limit is at most ``end - 16``, so each
-    16-byte read is in bounds. With ``blocks``, lengths round up to a multiple of 4 and a lane
-    stops at a section header of the other byte order.
+    Returns, in step order, each record's lane, offset, first 16 bytes, step number and (for
+    blocks) byte order; then per lane where its walk ended, why (``_OK`` / ``_LYING`` /
+    ``_CUT`` / ``_SECTION``) and in which byte order. Lanes stop at their limit, and every
+    limit is at most ``end - 16``, so each 16-byte read is in bounds. With ``blocks``,
+    lengths round up to a multiple of 4, each lane reads its blocks in its own byte order
+    (``big0``: the order of its first block), switching at every section header, and stops
+    (``_SECTION``) at a section header whose byte-order magic is neither.
     """
     n = len(starts)
     ends = starts.copy()
@@ -322,32 +384,52 @@ def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0, bl
     lanes = np.arange(n)
     p = starts.copy()
     lim = limits.copy()
-    lane_steps, pos_steps, hdr_steps = [], [], []
+    lane_steps, pos_steps, hdr_steps, big_steps = [], [], [], []
     window = windows(buf, 16)
     word = np.dtype(order + "u4")
     lo, span = np.uint32(min_len), np.uint32(limit - min_len)
+    big = (np.full(n, order == ">") if big0 is None else big0.copy()) if blocks else None
+    end_big = big.copy() if blocks else None
+    mixed = blocks and bool((big != (order == ">")).any())
     while len(lanes):
         heads = window[p]  # (k,) 16-byte items
-        if lfield % 4 == 0:
+        if blocks:
+            words = heads.view(word).reshape(-1, 4)
+            shb = words[:, 0] == _SHB_WORD
+            if shb.any():  # a section header: its byte-order magic sets the lane's order
+                le = heads.view("<u4").reshape(-1, 4)
+                be = heads.view(">u4").reshape(-1, 4)
+                little, large = shb & (le[:, 2] == BOM), shb & (be[:, 2] == BOM)
+                big[little] = False
+                big[large] = True
+                mixed = bool(big.any()) if order == "<" else not bool(big.all())
+                unknown = shb & ~little & ~large
+                if unknown.any():  # no byte order at all: the caller reports it
+                    status[lanes[unknown]] = _SECTION
+                    ends[lanes[unknown]] = p[unknown]
+                    end_big[lanes[unknown]] = big[unknown]
+                    good = ~unknown
+                    p, lanes, lim, heads, big, words = (p[good], lanes[good], lim[good],
+                                                        heads[good], big[good], words[good])
+            if mixed:  # some lanes read the other byte order
+                other = heads.view(">u4" if order == "<" else "<u4").reshape(-1, 4)
+                length = np.where(big == (order == ">"), words[:, 1], other[:, 1])
+            else:
+                length = words[:, 1]
+        elif lfield % 4 == 0:
             length = heads.view(word).reshape(-1, 4)[:, lfield // 4]
         else:
             length = heads.view(np.uint8).reshape(-1, 16)[:, lfield:lfield + 4].copy().view(
                 word).reshape(-1)
         bad = (length - lo > span) if min_len else (length > span)
-        if blocks:
-            words = heads.view(word).reshape(-1, 4)
-            foreign = (words[:, 0] == _SHB_WORD) & (words[:, 2] != BOM)
-            if foreign.any():  # a section of the other byte order: walked on its own
-                status[lanes[foreign]] = _SECTION
-                ends[lanes[foreign]] = p[foreign]
-                good = ~foreign
-                p, lanes, lim, heads, length, bad = p[good], lanes[good], lim[good], \
-                    heads[good], length[good], bad[good]
         if bad.any():  # a lying length (or, past a cut, no header at all): the lane stops
             room = p[bad] + hdr <= end
             status[lanes[bad]] = np.where(room, _LYING, _CUT)
             ends[lanes[bad]] = p[bad]
             good = ~bad
+            if blocks:
+                end_big[lanes[bad]] = big[bad]
+                big = big[good]
             p, lanes, lim, heads, length = p[good], lanes[good], lim[good], heads[good], \
                 length[good]
         nxt = p + hdr
@@ -357,26 +439,29 @@ def _lockstep(buf, starts, limits, end, hdr, lfield, order, limit, min_len=0, bl
             lane_steps.append(lanes)
             pos_steps.append(p)
             hdr_steps.append(heads)
+            if blocks:
+                big_steps.append(big.copy())
             p = nxt
             continue
         cut = nxt > end
+        keep = ~cut
         if cut.any():  # the record runs past the end of the file: not returned
             status[lanes[cut]] = _CUT
             ends[lanes[cut]] = p[cut]
-            keep = ~cut
-            lane_steps.append(lanes[keep])
-            pos_steps.append(p[keep])
-            hdr_steps.append(heads[keep])
-            stopped = ~going & keep
-        else:
-            lane_steps.append(lanes)
-            pos_steps.append(p)
-            hdr_steps.append(heads)
-            stopped = ~going
+        lane_steps.append(lanes[keep])
+        pos_steps.append(p[keep])
+        hdr_steps.append(heads[keep])
+        if blocks:
+            big_steps.append(big[keep])
+            end_big[lanes] = big
+        stopped = ~going & keep
         ends[lanes[stopped]] = nxt[stopped]
         p, lanes, lim = nxt[going], lanes[going], lim[going]
+        if blocks:
+            big = big[going]
     if not lane_steps:
         return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, "V16"),
-                np.zeros(0, np.int64), ends, status)
+                np.zeros(0, np.int64), ends, status, np.zeros(0, bool), end_big)
     return (np.concatenate(lane_steps), np.concatenate(pos_steps), np.concatenate(hdr_steps),
-            np.repeat(np.arange(len(lane_steps)), [len(x) for x in lane_steps]), ends, status)
+            np.repeat(np.arange(len(lane_steps)), [len(x) for x in lane_steps]), ends, status,
+            np.concatenate(big_steps) if blocks else None, end_big)
