@@ -1,13 +1,15 @@
 """Capture decoding speed: ``read_capture`` against a dpkt loop and ``tshark -T fields``.
 
 Generates (deterministically, with numpy — no per-packet Python) a 1,000,000-packet Ethernet
-pcap of full frames into ``benchmarks/_work/``: 60 % IPv4/TCP, 25 % IPv4/UDP, 10 % ICMP echo,
-5 % IPv6/UDP. Then, each in a fresh subprocess:
+pcap of full frames into ``benchmarks/_work/``: 55 % IPv4/TCP, 22 % IPv4/UDP, 10 % ICMP echo,
+5 % IPv6/UDP and 8 % TCP in VXLAN (UDP 4789: inner Ethernet, IPv4, TCP). Then, each in a
+fresh subprocess:
 
 * ``qoslab.read_capture`` on the whole file: packets/s and peak memory (``ru_maxrss`` growth
   of the process, compared with the file size);
 * a dpkt loop extracting the same fields (time, lengths, addresses, protocol, TOS, TTL, ports,
-  ICMP type/code/id/seq), on the first ``--peer-packets`` packets (scaled, stated);
+  ICMP type/code/id/seq; for VXLAN also the VNI and the inner addresses, protocol, TOS, TTL
+  and ports), on the first ``--peer-packets`` packets (scaled, stated);
 * ``tshark -T fields`` with the same fields, on the same subset.
 
 Targets (issue 3): >= 2,000,000 packets/s, >= 20x dpkt, >= 40x tshark, peak <= 3x file size.
@@ -42,13 +44,16 @@ def _put(buf, pos, values, width):
 def generate(path: Path, n: int, seed: int = 1) -> None:
     """Write an ``n``-packet little-endian µs pcap of full Ethernet frames."""
     rng = np.random.default_rng(seed)
-    kind = rng.choice(4, size=n, p=[0.60, 0.25, 0.10, 0.05])  # tcp, udp, icmp, v6 udp
+    # tcp, udp, icmp, v6 udp, tcp in vxlan
+    kind = rng.choice(5, size=n, p=[0.55, 0.22, 0.10, 0.05, 0.08])
     payload = np.select(
-        [kind == 0, kind == 1, kind == 2],
+        [kind == 0, kind == 1, kind == 2, kind == 4],
         [rng.choice([0, 1448, 536, 100], size=n, p=[0.4, 0.4, 0.1, 0.1]),
-         rng.integers(20, 1400, n), np.full(n, 56)],
+         rng.integers(20, 1400, n), np.full(n, 56),
+         rng.choice([0, 1398, 100], size=n, p=[0.4, 0.5, 0.1])],
         rng.integers(20, 1200, n))
-    l4 = np.select([kind == 0, kind == 2], [20, 8], 8)
+    # the "transport" region: VXLAN's is UDP + VXLAN + inner Ethernet + inner IPv4 + TCP
+    l4 = np.select([kind == 0, kind == 2, kind == 4], [20, 8, 8 + 8 + 14 + 20 + 20], 8)
     l3 = np.where(kind == 3, 40, 20)
     frame = 14 + l3 + l4 + payload
     rec = 16 + frame
@@ -66,25 +71,14 @@ def generate(path: Path, n: int, seed: int = 1) -> None:
     for k in range(16):
         buf[off + k] = hb[:, k]
     eth = off + 16
-    buf[eth + 0] = 2  # dst 02:00:00:00:00:01, src 02:00:00:00:00:02
-    buf[eth + 5] = 1
-    buf[eth + 6] = 2
-    buf[eth + 11] = 2
-    v4 = kind != 3
-    _put(buf, eth + 12, np.where(v4, 0x0800, 0x86DD), 2)
+    _ethernet(buf, eth, np.where(kind == 3, 0x86DD, 0x0800))
     ip = eth + 14
     hosts = rng.integers(0, 2000, (n, 2))
     tos = rng.choice(np.array([0x00, 0x10, 0x08, 0xB8], np.uint8), n)
     proto = np.select([kind == 0, kind == 2], [6, 1], 17)
-    i4 = ip[v4]
-    buf[i4] = 0x45
-    buf[i4 + 1] = tos[v4]
-    _put(buf, i4 + 2, (20 + l4 + payload)[v4], 2)
-    _put(buf, i4 + 4, np.arange(n)[v4] & 0xFFFF, 2)
-    buf[i4 + 8] = 64
-    buf[i4 + 9] = proto[v4]
-    _put(buf, i4 + 12, 0x0A000000 + hosts[v4, 0], 4)
-    _put(buf, i4 + 16, 0xC0A80000 + hosts[v4, 1], 4)
+    v4 = kind != 3
+    _ipv4(buf, ip[v4], tos[v4], (20 + l4 + payload)[v4], np.arange(n)[v4], proto[v4],
+          0x0A000000 + hosts[v4, 0], 0xC0A80000 + hosts[v4, 1])
     i6 = ip[~v4]
     _put(buf, i6, (6 << 28) | (tos[~v4].astype(np.uint64) << 20) | 0x12345, 4)
     _put(buf, i6 + 4, (8 + payload)[~v4], 2)
@@ -96,21 +90,57 @@ def generate(path: Path, n: int, seed: int = 1) -> None:
     _put(buf, i6 + 36, hosts[~v4, 1], 4)
     tp = ip + l3
     ports = rng.integers(1024, 65535, (n, 2))
+    vx = kind == 4
+    ports[vx, 1] = 4789
     ported = kind != 2
     _put(buf, tp[ported], ports[ported, 0], 2)
     _put(buf, tp[ported] + 2, ports[ported, 1], 2)
     tcp = kind == 0
     buf[tp[tcp] + 12] = 0x50
     buf[tp[tcp] + 13] = 0x18
-    udp = (kind == 1) | (kind == 3)
-    _put(buf, tp[udp] + 4, (8 + payload)[udp], 2)
+    udp = (kind == 1) | (kind == 3) | vx
+    _put(buf, tp[udp] + 4, (l4 + payload)[udp], 2)
     icmp = kind == 2
     idx = np.flatnonzero(icmp)
     buf[tp[icmp]] = np.where(np.arange(len(idx)) % 2 == 0, 8, 0)
     _put(buf, tp[icmp] + 4, 0x4242, 2)
     _put(buf, tp[icmp] + 6, (np.arange(len(idx)) // 2) & 0xFFFF, 2)
+    # VXLAN: flags (VNI valid), VNI, then the inner frame
+    hv = tp[vx] + 8
+    buf[hv] = 0x08
+    _put(buf, hv + 4, (100 + hosts[vx, 0] % 8) << 8, 4)
+    ie = hv + 8
+    _ethernet(buf, ie, np.full(len(ie), 0x0800))
+    inner = ie + 14
+    _ipv4(buf, inner, tos[vx], (40 + payload)[vx], np.arange(n)[vx] + 7, np.full(len(ie), 6),
+          0xAC100000 + hosts[vx, 1], 0xAC110000 + hosts[vx, 0])
+    it = inner + 20
+    iports = rng.integers(1024, 65535, (len(it), 2))
+    _put(buf, it, iports[:, 0], 2)
+    _put(buf, it + 2, iports[:, 1], 2)
+    buf[it + 12] = 0x50
+    buf[it + 13] = 0x18
     path.parent.mkdir(parents=True, exist_ok=True)
     buf.tofile(path)
+
+
+def _ethernet(buf, at, ethertype) -> None:
+    buf[at + 0] = 2  # dst 02:00:00:00:00:01, src 02:00:00:00:00:02
+    buf[at + 5] = 1
+    buf[at + 6] = 2
+    buf[at + 11] = 2
+    _put(buf, at + 12, ethertype, 2)
+
+
+def _ipv4(buf, at, tos, total, ident, proto, src, dst) -> None:
+    buf[at] = 0x45
+    buf[at + 1] = tos
+    _put(buf, at + 2, total, 2)
+    _put(buf, at + 4, ident & 0xFFFF, 2)
+    buf[at + 8] = 64
+    buf[at + 9] = proto
+    _put(buf, at + 12, src, 4)
+    _put(buf, at + 16, dst, 4)
 
 
 def to_pcapng(src: Path, dst: Path) -> None:
@@ -158,25 +188,31 @@ print(json.dumps({"packets": len(df), "seconds": elapsed, "cpu": cpu, "rss_growt
 _DPKT = """
 import json, sys, time, socket
 import dpkt
+
+def fields(eth, row):
+    ip = eth.data
+    if isinstance(ip, dpkt.ip.IP):
+        row += [socket.inet_ntoa(ip.src), socket.inet_ntoa(ip.dst), ip.p, ip.tos, ip.ttl]
+    elif isinstance(ip, dpkt.ip6.IP6):
+        row += [socket.inet_ntop(socket.AF_INET6, ip.src),
+                socket.inet_ntop(socket.AF_INET6, ip.dst), ip.nxt, ip.fc, ip.hlim]
+    l4 = getattr(ip, "data", None)
+    if isinstance(l4, (dpkt.tcp.TCP, dpkt.udp.UDP)):
+        row += [l4.sport, l4.dport]
+        if isinstance(l4, dpkt.udp.UDP) and l4.dport == 4789 and len(l4.data) >= 8:
+            row.append(int.from_bytes(l4.data[4:7], "big"))  # the VNI, then the inner frame
+            fields(dpkt.ethernet.Ethernet(l4.data[8:]), row)
+    elif isinstance(l4, dpkt.icmp.ICMP):
+        row += [l4.type, l4.code]
+        if isinstance(l4.data, dpkt.icmp.ICMP.Echo):
+            row += [l4.data.id, l4.data.seq]
+
 t = time.perf_counter()
 rows = []
 with open(sys.argv[1], "rb") as fh:
     for ts, raw in dpkt.pcap.Reader(fh):
-        eth = dpkt.ethernet.Ethernet(raw)
-        ip = eth.data
         row = [ts, len(raw)]
-        if isinstance(ip, dpkt.ip.IP):
-            row += [socket.inet_ntoa(ip.src), socket.inet_ntoa(ip.dst), ip.p, ip.tos, ip.ttl]
-        elif isinstance(ip, dpkt.ip6.IP6):
-            row += [socket.inet_ntop(socket.AF_INET6, ip.src),
-                    socket.inet_ntop(socket.AF_INET6, ip.dst), ip.nxt, ip.fc, ip.hlim]
-        l4 = getattr(ip, "data", None)
-        if isinstance(l4, (dpkt.tcp.TCP, dpkt.udp.UDP)):
-            row += [l4.sport, l4.dport]
-        elif isinstance(l4, dpkt.icmp.ICMP):
-            row += [l4.type, l4.code]
-            if isinstance(l4.data, dpkt.icmp.ICMP.Echo):
-                row += [l4.data.id, l4.data.seq]
+        fields(dpkt.ethernet.Ethernet(raw), row)
         rows.append(row)
 elapsed = time.perf_counter() - t
 print(json.dumps({"packets": len(rows), "seconds": elapsed}))
@@ -185,7 +221,7 @@ print(json.dumps({"packets": len(rows), "seconds": elapsed}))
 TSHARK_FIELDS = ["frame.time_epoch", "frame.len", "frame.cap_len", "ip.src", "ip.dst",
                  "ip.proto", "ip.dsfield", "ip.ttl", "ipv6.src", "ipv6.dst", "ipv6.nxt",
                  "ipv6.tclass", "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport",
-                 "icmp.type", "icmp.code", "icmp.ident", "icmp.seq"]
+                 "icmp.type", "icmp.code", "icmp.ident", "icmp.seq", "vxlan.vni"]
 
 
 def _child(code: str, path: Path) -> dict:
@@ -214,13 +250,13 @@ def main(argv=None) -> int:
                     help="packets decoded by dpkt and tshark (their rate is scaled)")
     ap.add_argument("--repeat", type=int, default=3, help="read_capture runs (best is kept)")
     args = ap.parse_args(argv)
-    path = WORK / f"bench_{args.packets}.pcap"
+    path = WORK / f"bench_{args.packets}_vxlan.pcap"  # the mix with VXLAN
     if not path.exists():
         t = time.perf_counter()
         generate(path, args.packets)
         print(f"generated {path} in {time.perf_counter() - t:.1f} s")
     size = path.stat().st_size
-    sub = WORK / f"bench_{args.packets}_head{args.peer_packets}.pcap"
+    sub = WORK / f"bench_{args.packets}_vxlan_head{args.peer_packets}.pcap"
     if not sub.exists():
         head_pcap(path, sub, min(args.peer_packets, args.packets))
     print(f"file: {args.packets} packets, {size / 1e6:.1f} MB; peers on the first "

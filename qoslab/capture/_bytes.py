@@ -31,6 +31,8 @@ class ByteSource:
         self.size = self.base + len(buf)  #: file offset just past the buffer
         self.file_size = self.size if file_size is None else int(file_size)
         self.heads: np.ndarray | None = None
+        self.head_slot: np.ndarray | None = None
+        self.outer: ByteSource | None = None  # the source these heads were copied from
 
     @property
     def is_file_end(self) -> bool:
@@ -56,14 +58,23 @@ class ByteSource:
 
         Later :meth:`rows` calls that pass ``rows=`` and fall inside these heads read the
         small contiguous copy instead of the file: one scattered pass over the file per frame
-        instead of one per header, which is what costs (cache and TLB misses). The returned
-        object is independent, so sub-batches can be decoded in parallel threads.
+        instead of one per header, which is what costs (cache and TLB misses). ``rows`` may
+        be any increasing frame numbers (a tunnel's rows: ``data_off`` its payload); rows
+        without a head read the file. The returned object is independent, so sub-batches can
+        be decoded in parallel threads.
         """
         view = ByteSource(self.buf, self.base, self.file_size)
-        view.heads = self.rows(data_off, width)
+        view.heads = self.rows(data_off, width, rows=rows) if self.heads is not None \
+            else self.rows(data_off, width)
         view.head_lo = int(rows[0]) if len(rows) else 0
+        span = int(rows[-1]) - view.head_lo + 1 if len(rows) else 0
+        view.head_slot = None
+        if span != len(rows):  # not consecutive: a slot per frame number, -1 without a head
+            view.head_slot = np.full(span, -1, np.int64)
+            view.head_slot[rows - view.head_lo] = np.arange(len(rows))
         view.head_off = data_off
         view.head_w = width
+        view.outer = self
         return view
 
     def rows(self, pos: np.ndarray, width: int, avail: np.ndarray | None = None, *,
@@ -79,6 +90,11 @@ class ByteSource:
             return np.zeros((0, width), np.uint8)
         if rows is not None and self.heads is not None and width <= self.head_w:
             local = rows - self.head_lo
+            if self.head_slot is not None:
+                known = (local >= 0) & (local < len(self.head_slot))
+                local = np.where(known, self.head_slot[np.where(known, local, 0)], -1)
+                if (local < 0).any():  # frames without a head here: the enclosing source
+                    return self._rows_split(pos, width, rows, local)
             rel = pos - self.head_off[local]
             inside = (rel >= 0) & (rel <= self.head_w - width)
             window = windows(self.heads.reshape(-1), width)
@@ -87,8 +103,21 @@ class ByteSource:
                 return _rows_of(window[at], width)
             out = np.empty((n, width), np.uint8)
             out[inside] = _rows_of(window[at[inside]], width)
-            out[~inside] = self.rows(pos[~inside], width)
+            out[~inside] = self.outer.rows(pos[~inside], width, rows=rows[~inside]) \
+                if self.outer is not None else self._file_rows(pos[~inside], width)
             return out
+        return self._file_rows(pos, width)
+
+    def _rows_split(self, pos, width, rows, local):
+        have = local >= 0
+        out = np.empty((len(pos), width), np.uint8)
+        out[have] = self.rows(pos[have], width, rows=rows[have])
+        out[~have] = self.outer.rows(pos[~have], width, rows=rows[~have])
+        return out
+
+    def _file_rows(self, pos: np.ndarray, width: int) -> np.ndarray:
+        """The bytes at ``pos`` read from the buffer itself."""
+        n = len(pos)
         size = len(self.buf)
         if self.base:
             pos = pos - self.base

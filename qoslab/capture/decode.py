@@ -347,6 +347,9 @@ def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
     _decode_tunnels(src, out, rows, pos, avail, proto, version, h["w1"])
 
 
+#: Bytes of a tunnel's payload copied once per tunnelled frame (inner Ethernet, VLAN tags,
+#: IPv4 or IPv6 and the transport's first 16 bytes fit).
+TUNNEL_HEADS = 96
 #: Protocol numbers of IP-in-IP and GRE.
 _IPIP, _IPV6IN, _GRE = 4, 41, 47
 
@@ -381,6 +384,8 @@ def _open_tunnel(src, out: Decoded, rows, kind, tunnel_id, pos, avail, payload) 
     payloads keep their EtherType in ``inner_l2_proto``."""
     out.valid["l4_len"][rows] = False
     out.put("tunnel", rows, kind)
+    # the payload's first bytes, copied once: the inner headers are read from them
+    src = src.with_heads(rows, pos, TUNNEL_HEADS)
     if tunnel_id is not None:
         out.put("tunnel_id", rows, tunnel_id, tunnel_id >= 0)
     eth = np.flatnonzero(payload == ETH_P_TEB)
