@@ -240,17 +240,18 @@ def _u32(src: ByteSource, off: int, order: str) -> int | None:
 
 def _words(m: np.ndarray, big: np.ndarray, dtype: str = "u4") -> np.ndarray:
     """The unsigned words of each row of the uint8 matrix ``m``, read in its block's byte
-    order (``big`` per row), as an int64 ``(n, k)`` matrix."""
+    order (``big`` per row), as an ``(n, k)`` matrix of native unsigned integers (no copy when
+    every block has the same byte order and ``m`` is contiguous)."""
     m = np.ascontiguousarray(m)
     n = len(m)
     if n == 0:
-        return np.zeros((0, m.shape[1] // int(dtype[1:])), np.int64)
+        return np.zeros((0, m.shape[1] // int(dtype[1:])), np.dtype(dtype))
     if not big.any():
-        return m.view("<" + dtype).reshape(n, -1).astype(np.int64)
+        return m.view("<" + dtype).reshape(n, -1)
     if big.all():
-        return m.view(">" + dtype).reshape(n, -1).astype(np.int64)
+        return m.view(">" + dtype).reshape(n, -1).astype(dtype)
     return np.where(big[:, None], m.view(">" + dtype).reshape(n, -1),
-                    m.view("<" + dtype).reshape(n, -1)).astype(np.int64)
+                    m.view("<" + dtype).reshape(n, -1)).astype(dtype)
 
 
 def _blocks(path: str, src: ByteSource, state: _State, ifaces: _Interfaces, offs: np.ndarray,
@@ -261,16 +262,22 @@ def _blocks(path: str, src: ByteSource, state: _State, ifaces: _Interfaces, offs
     """
     n = len(offs)
     words = _words(heads[:, :8], big)
-    btype = words[:, 0]
-    blen = words[:, 1]
+    btype = words[:, 0].astype(np.int64)
+    blen = words[:, 1].astype(np.int64)
     ext = (blen + 3) & ~3
-    trailer = _words(src.rows(offs + ext - 4, 4), big)[:, 0]
-    need = np.zeros(n, np.int64)
-    for kind, length in _MIN_LEN.items():
-        need[btype == kind] = length
+    trailer = _words(src.rows(offs + ext - 4, 4), big)[:, 0].astype(np.int64)
+    epb = btype == _EPB  # nearly every block: the other kinds are looked up one by one
+    need = np.where(epb, _MIN_LEN[_EPB], 12)
+    rest = np.flatnonzero(~epb)
+    if len(rest):
+        need[rest] = [_MIN_LEN.get(int(k), 12) for k in btype[rest]]
     is_shb = btype == _SHB
-    version = _words(heads[:, 12:16], big, "u2")
-    unknown = is_shb & ~np.isin(version[:, 0], KNOWN_MAJOR_VERSIONS)
+    unknown = np.zeros(n, bool)
+    version = np.zeros((n, 2), np.int64)
+    shbs = np.flatnonzero(is_shb)
+    if len(shbs):
+        version[shbs] = _words(heads[shbs, 12:16], big[shbs], "u2")
+        unknown[shbs] = ~np.isin(version[shbs, 0], KNOWN_MAJOR_VERSIONS)
     bad = (((trailer + 3) & ~3) != ext) | (blen < need) | unknown
     upto = int(np.argmax(bad)) if bad.any() else n
     problem = None
@@ -326,7 +333,7 @@ def _packets(path: str, src: ByteSource, ifaces: _Interfaces, offs, heads, btype
     w = _words(hdr, big)
     spb = btype == _SPB
     opb = btype == _OPB
-    iface = w[:, 2].copy()
+    iface = w[:, 2].astype(np.int64)
     if opb.any():
         iface[opb] = _words(hdr[opb, 8:10], big[opb], "u2")[:, 0]
     iface[spb] = 0
@@ -335,8 +342,8 @@ def _packets(path: str, src: ByteSource, ifaces: _Interfaces, offs, heads, btype
     linktype_of, snaplen_of, clock_of = ifaces.arrays()
     linktype = np.where(known, linktype_of[row] if len(linktype_of) else -1, -1).astype(np.int32)
     data_off = offs + np.where(spb, 12, 28)
-    wire = np.where(spb, w[:, 2], w[:, 6])
-    cap = w[:, 5].copy()
+    wire = np.where(spb, w[:, 2], w[:, 6]).astype(np.int64)
+    cap = w[:, 5].astype(np.int64)
     if spb.any():  # an SPB holds min(original length, the block's room, the snap length)
         snap = np.where(known, snaplen_of[row] if len(snaplen_of) else 0, 0)
         room = ext - 16
@@ -360,14 +367,18 @@ def _packets(path: str, src: ByteSource, ifaces: _Interfaces, offs, heads, btype
     if stamped.any():
         ticks = (w[:, 3].astype(np.uint64) << np.uint64(32)) | w[:, 4].astype(np.uint64)
         clock = np.where(stamped, clock_of[row] if len(clock_of) else -1, -1)
-        for c in np.unique(clock[stamped]):
-            on = clock == c
+        every = bool(stamped.all())
+        used = [0] if every and len(ifaces.clocks) == 1 else \
+            np.flatnonzero(np.bincount(clock[stamped], minlength=len(ifaces.clocks)))
+        for c in used:
+            on = slice(None) if every and len(used) == 1 else clock == c
             units, offset = ifaces.clocks[int(c)]
             if units > _MAX_UNITS:
                 flag[on] = _BAD_TIMESTAMP
                 continue
             ns, ok = ticks_to_ns(ticks[on], units, offset)
             ts_ns[on] = ns
-            flag[np.flatnonzero(on)[~ok]] = _BAD_TIMESTAMP
+            if not ok.all():
+                flag[np.arange(n)[on][~ok]] = _BAD_TIMESTAMP
     return RecordBatch(data_off, cap, wire, ts_ns, iface.astype(np.int32), linktype,
                        section.astype(np.int32), flag)
