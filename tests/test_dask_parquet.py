@@ -152,3 +152,12 @@ def test_cli_dask_engine_same_output(captures, packets, tmp_path):
     assert "Completed" in dask_run.stderr  # Dask's progress bar
     expected = read_captures(str(captures / "gw" / "*.pcap"))
     pd.testing.assert_frame_equal(read_packets(tmp_path / "ds"), expected)
+
+
+def test_cli_on_a_running_cluster(captures, dask_client, tmp_path):
+    """--scheduler: the work goes to an existing cluster; one FILE is a set of one."""
+    one = captures / "gw" / "ring_2.pcap"
+    run = qoslab_cli([str(one), "--engine", "dask", "--scheduler",
+                      dask_client.scheduler.address, "--parquet", str(tmp_path / "ds")])
+    assert "ring_2.pcap: 3000 packets" in run.stdout and "1 capture: 3000 packets" in run.stdout
+    pd.testing.assert_frame_equal(read_packets(tmp_path / "ds"), read_captures(one))

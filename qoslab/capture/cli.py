@@ -113,7 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _main(args: argparse.Namespace) -> int:
     from ..engines.cli import is_capture_set, run_capture_set
 
-    if is_capture_set(args.file):
+    if is_capture_set(args.file) or args.engine == "dask":  # Dask: a set of one capture
         return run_capture_set(args)
     for out, what in ((args.csv, "CSV"), (args.parquet, "Parquet file")):
         if out:  # checked before the capture is read

@@ -34,7 +34,8 @@ def add_set_options(p: argparse.ArgumentParser) -> None:
         "--parquet OUT/ then writes a dataset folder partitioned by file and hour "
         "(qoslab.read_packets reads it back)")
     g.add_argument("--engine", choices=("pandas", "dask"), default="pandas",
-                   help="pandas: one process, chunk by chunk (default); dask: Dask workers")
+                   help="pandas: one process, chunk by chunk (default); dask: Dask workers "
+                   "(a single FILE is then read as a set of one capture)")
     g.add_argument("--workers", type=int, default=None,
                    help="local Dask worker processes (default: the number of CPUs)")
     g.add_argument("--memory-limit", default="auto",
@@ -74,7 +75,8 @@ def set_summary_lines(plan) -> list[str]:
     total = type("Total", (), {
         "ts_min_ns": min((p.ts_min_ns for p in stamped), default=None),
         "ts_max_ns": max((p.ts_max_ns for p in stamped), default=None)})
-    lines.append(f"{len(plan.plans)} captures: {plan.packets} packets, "
+    n = len(plan.plans)
+    lines.append(f"{n} capture{'' if n == 1 else 's'}: {plan.packets} packets, "
                  f"{sum(p.wire_bytes for p in plan.plans)} bytes on the wire{span(total)}, "
                  f"{len(plan.chunks)} chunks")
     return lines
