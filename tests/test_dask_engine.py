@@ -129,6 +129,21 @@ def test_sharing(both, make):
         expected.flows["packets"].sum() == len(pk)
 
 
+def test_replay(both):
+    """A qdisc replayed over the Dask frame decides exactly as over the pandas frame."""
+    pk, dk = both
+    ring = ["ring/ring_2.pcap", "ring/ring_3.pcap"]  # one link, 5 s of its ring buffer
+    mine = pk[pk["file"].isin(ring)]
+    options = dict(rate=4e6, profile="classic-2.6.3x", t0=mine["time"].min())
+    tc = "sfq limit 20 perturb 5"
+    expected = qoslab.replay(mine, tc, chunk_packets=2000, **options)
+    got = qoslab.replay(dk[dk["file"].isin(ring)], tc, **options)
+    assert len(expected.decisions) == len(mine) and expected.decisions["dropped"].any()
+    pd.testing.assert_frame_equal(got.decisions, expected.decisions)
+    pd.testing.assert_frame_equal(got.probes, expected.probes)
+    pd.testing.assert_frame_equal(got.events, expected.events)
+
+
 def test_partitions_in_order_for_sequential_consumers(both):
     """What a replay consumes: every partition once, in set order, decoded ahead."""
     pk, dk = both

@@ -16,6 +16,10 @@ function                               per partition → combine
                                        → ``sharing(…, weight=FLOW_PACKETS)``
 ``FlowClassifier.classify``,           the pandas method per partition (per packet: nothing
 ``Sfq.bucket``                         to combine); a lazy Dask Series on the frame's index
+:func:`qoslab.replay`                  partitions in set order, decoded ahead by the workers
+                                       (:func:`~qoslab.engines.ordered.iter_partitions`),
+                                       fed to one replayer: a qdisc couples every flow, so its
+                                       state goes from one packet to the next
 =====================================  =====================================================
 
 Reductions return pandas results (computed, with :mod:`.diagnostics`); per-packet functions
@@ -29,7 +33,7 @@ import pandas as pd
 
 from .diagnostics import compute
 
-__all__ = ["flows", "echo_rtts", "sharing", "classify", "bucket"]
+__all__ = ["flows", "echo_rtts", "sharing", "classify", "bucket", "replay"]
 
 
 def _collect(packets, func, *args, what: str, **kwargs) -> pd.DataFrame:
@@ -91,3 +95,11 @@ def classify(classifier, packets, *args, **kwargs):
 def bucket(sfq, packets, *args, **kwargs):
     """``Sfq.bucket`` of a Dask frame: a lazy Dask Series ``bucket`` (int64, -1 = dropped)."""
     return _per_packet(packets, sfq.bucket, "bucket", np.int64, args, kwargs)
+
+
+def replay(packets, what, **options):
+    """:func:`qoslab.replay` of a Dask PACKETS frame (one replayer, partitions in order)."""
+    from ..replay import replay as pandas_replay
+    from .ordered import iter_partitions
+
+    return pandas_replay(iter_partitions(packets, prefetch=2), what, **options)

@@ -38,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
 from .engine import Replayer, Seeds
 from .flows import PER_PACKET_COLUMNS, FlowIndex, flow_label
@@ -109,6 +110,7 @@ def resolve(what: Any, *, rate: float | None = None, link: Any = None,
     return tree, base_link, changes, 1 if seed is None else int(seed)
 
 
+@dask_aware("replay")
 def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], what: Any, *,
            rate: float | None = None, link: Any = None, seed: int | None = None,
            seeds: list | None = None, seed_times: list | None = None,
@@ -122,7 +124,10 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
     packets
         A PACKETS frame (:func:`qoslab.read_capture`), a capture file (read in chunks of
         ``chunk_packets`` with :func:`qoslab.iter_capture`, so it may be larger than memory),
-        or an iterable of PACKETS chunks in time order.
+        or an iterable of PACKETS chunks in time order. A Dask frame
+        (:func:`qoslab.read_captures`, ``engine="dask"``) is fed partition by partition in
+        set order while the workers decode the next ones
+        (:func:`qoslab.engines.ordered.iter_partitions`).
     what
         A scenario name or :class:`~qoslab.scenarios.Scenario` (with its parameter values in
         ``params``), a :class:`~qoslab.scenarios.Setup`, a qdisc spec (a whole tree), or ``tc``
