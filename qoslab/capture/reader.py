@@ -13,6 +13,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from ..errors import CaptureFormatError, CaptureTooLargeError
+from ..schema import PACKETS
 from .decode import decode_batch
 from .frame import address_sort_key, empty_packets, to_frame
 from .pcap import PCAP_MAGICS, parse_pcap_header, pcap_batches
@@ -35,8 +36,16 @@ PROGRESS_MIN_BYTES = 64 << 20
 #: millions of tiny records) is refused with :class:`~qoslab.errors.CaptureTooLargeError`.
 READ_MEMORY_FACTOR = 4
 READ_MEMORY_EXTRA = 200 << 20
-#: Bytes one PACKETS row takes, about (used to size read_capture's chunks to its budget).
-ROW_BYTES = 256
+def _row_bytes() -> int:
+    """Bytes one PACKETS row takes in memory (values, NA masks, category codes)."""
+    size = {"UInt8": 2, "UInt16": 3, "UInt32": 5, "int32": 4, "int64": 8, "float64": 8,
+            "bool": 1, "datetime64[ns, UTC]": 8}
+    return sum(size.get(dtype, 4) for dtype in PACKETS.values())
+
+
+#: Bytes one PACKETS row takes (from :data:`qoslab.schema.PACKETS`; sizes read_capture's
+#: chunks and counts its table against the budget).
+ROW_BYTES = _row_bytes()
 
 
 def open_capture(path: str) -> CaptureSource:
@@ -172,8 +181,7 @@ class _Budget:
 
     Memory in use is the growth of the process's anonymous memory since the read began (the
     table and the decoder's working arrays) where Linux reports it, else the table's size; a
-    chunk is expected to cost its rows times the most a row has cost so far (at first twice
-    :data:`ROW_BYTES`: the row and its decoding).
+    chunk is expected to cost twice :data:`ROW_BYTES` per row (the row and its decoding).
     """
 
     def __init__(self, name: str, limit: int):
@@ -200,11 +208,8 @@ class _Budget:
                 "pass a larger max_memory")
 
     def took(self, part: pd.DataFrame) -> None:
-        before = self.table
-        self.table += int(part.memory_usage(index=False, deep=False).sum())
+        self.table += len(part) * ROW_BYTES
         self.rows += len(part)
-        if len(part):
-            self.per_row = max(self.per_row, 2 * (self.table - before) // len(part))
 
 
 def read_capture(path: str | os.PathLike, *, progress: bool | None = None,
