@@ -197,7 +197,7 @@ def _link_frames(linktype):
 # ---------------------------------------------------------------- tshark reference
 FIELDS = [
     "frame.time_epoch", "frame.len", "frame.cap_len", "frame.interface_id", "frame.protocols",
-    "eth.type", "vlan.id", "vlan.priority", "vlan.dei", "vlan.etype", "ieee8021ad.id",
+    "frame.section_number", "eth.type", "sll.etype", "vlan.id", "vlan.priority", "vlan.dei", "vlan.etype", "ieee8021ad.id",
     "ieee8021ad.priority", "ieee8021ad.dei", "ip.src", "ip.dst", "ip.proto", "ip.dsfield",
     "ip.ttl", "ip.flags.mf", "ip.frag_offset", "ip.id", "ip.version", "ipv6.version", "ipv6.src", "ipv6.dst", "ipv6.nxt",
     "ipv6.tclass", "ipv6.hlim", "ipv6.flow", "ipv6.hopopts.nxt", "ipv6.routing.nxt",
@@ -241,7 +241,7 @@ def _int(v):
 
 
 #: Every PACKETS column the comparison checks (besides time and lengths).
-COMPARED = ("vlan", "vlan_pcp", "vlan_dei", "ip_version", "src", "dst", "proto", "ipv6_nexthdr",
+COMPARED = ("l2_proto", "vlan", "vlan_pcp", "vlan_dei", "ip_version", "src", "dst", "proto", "ipv6_nexthdr",
             "tos", "ttl", "flow_label", "frag", "frag_offset", "frag_more", "ip_id", "sport",
             "dport", "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "spi", "tcp_flags",
             "tcp_seq", "tcp_ack", "tcp_len", "tunnel", "tunnel_id", "inner_l2_proto",
@@ -269,6 +269,8 @@ def expected_row(r):
     e["wire_len"] = int(r["frame.len"][0])
     e["cap_len"] = int(r["frame.cap_len"][0])
     e["ifindex"] = int(r["frame.interface_id"][0]) if r["frame.interface_id"] else 0
+    # pcapng sections: tshark numbers them from 1 (none for classic pcap)
+    e["section"] = int(r["frame.section_number"][0]) - 1 if r["frame.section_number"] else 0
     protos = r["frame.protocols"][0].split(":")
     used = dict.fromkeys(FIELDS, 0)
 
@@ -290,6 +292,8 @@ def expected_row(r):
         level = 1 if ips else 0
         if tok == "eth":
             ethertype[level] = take("eth.type")
+        elif tok == "sll":
+            ethertype[level] = take("sll.etype")
         elif tok in ("vlan", "ieee8021ad"):
             tags[level].append((take(f"{tok}.id"), take(f"{tok}.priority"),
                                 take(f"{tok}.dei")))
@@ -336,6 +340,7 @@ def expected_row(r):
         elif tok in ("esp", "ah"):
             transport = {"spi": take(f"{tok}.spi")}
         i += 1
+    e["l2_proto"] = ethertype[0]  # after the outer VLAN tags; None on raw IP / BSD links
     if tags[0]:
         vid, pcp, dei = tags[0][0]
         e["vlan"], e["vlan_pcp"], e["vlan_dei"] = vid, pcp, int(dei in _TRUE)
@@ -437,6 +442,8 @@ def compare(path, expect_rows=None, skip=(), udp_tunnels=None):
                 continue  # no such header: a plain bool column reads False, Wireshark nothing
             if col == "tcp_ack" and want is None and got is not None:
                 continue  # Wireshark hides the acknowledgement number without the ACK flag
+            if col == "l2_proto" and want is None and got in (0x0800, 0x86DD):
+                continue  # raw IP and BSD loopback links: the EtherType qoslab implies
             if col == "l4_len" and frags[i]:
                 continue  # UDP's length is the whole datagram's; l4_len this fragment's share
             if want is None and got is not None and problems[i] == "truncated":
