@@ -19,7 +19,8 @@ from tests.report_render import NOTEBOOKS
 
 NUMBERED = [nb for nb in NOTEBOOKS if not nb.stem.startswith("00_")]
 EXPECTED = ["00_quickstart", "01_ping_experiments", "02_flow_classifier_keys",
-            "03_sfq_perturbation", "04_bufferbloat_basics", "05_pfifo_fast_ecn"]
+            "03_sfq_perturbation", "04_bufferbloat_basics", "05_pfifo_fast_ecn",
+            "06_capture_what_if"]
 
 
 def code_cells(path) -> list[nbformat.NotebookNode]:

@@ -206,3 +206,41 @@ def test_every_packets_column_is_a_flow_column_or_a_per_packet_one():
     pk = qoslab.read_capture(CAPTURE)
     assert len(FlowIndex().fids(pk).__array__().tolist()) == len(pk)
     assert FlowIndex().fids(pk).max() + 1 == 15  # the capture's flows, not its packets
+
+
+def test_what_if_a_capture_went_through_sfq_with_tunnel_keys():
+    from qoslab.replay.whatif import WHATIF_PARAMS, occupancy, shared_buckets, what_if
+    from qoslab.scenarios.catalog import TUNNEL_KEYS
+    from qoslab.schema import OCCUPANCY
+    from qoslab.widgets import WhatIfExplorer
+
+    pk = qoslab.read_capture(CAPTURE)
+    up = pk[pk["src"] == "192.0.2.1"]
+    plain = what_if(up, perturb=0, rate=200e3, profile="tunnel-patch")
+    keyed = what_if(up, keys=TUNNEL_KEYS, perturb=0, rate=200e3, profile="tunnel-patch")
+    # the qdisc's own hash sees one 4in4 tunnel: every flow in one bucket; the tunnel keys
+    # give each inner 5-tuple its own (the three pings, differing only in ICMP id and TOS,
+    # still share one: no key reads those)
+    shared = shared_buckets(plain.decisions)
+    assert shared["n_flows"].max() >= 5 and shared["flows"].str.contains("tcp").any()
+    shared = shared_buckets(keyed.decisions[keyed.decisions["flow"].str.contains("4in4")])
+    assert len(shared) == 1 and shared["n_flows"].iloc[0] == 3
+    assert not shared["flows"].str.contains("tcp").any()
+    ping = "icmp 10.10.0.4 > 10.20.0.5 id=0x4000 via 4in4 192.0.2.1 > 198.51.100.1"
+    assert keyed.probes.groupby("stream")["rtt_ms"].median()[ping] < \
+        plain.probes.groupby("stream")["rtt_ms"].median()[ping] / 3
+    occ = occupancy(plain.decisions)
+    assert list(occ.columns) == list(OCCUPANCY) and (occ["packets"] > 0).all()
+    # packets queued at a sample time, counted from the log directly
+    d = plain.decisions[~plain.decisions["dropped"]]
+    t = occ["t"].iloc[len(occ) // 2]
+    queued = ((d["t_arrival"] <= t) & (d["t_departure"] >= t)).sum()
+    assert occ.loc[occ["t"] == t, "packets"].sum() == queued
+    with pytest.raises(ConfigError, match="rate"):
+        what_if(up, rate=0)
+    with pytest.raises(ConfigError, match="pfifo"):
+        what_if(up, qdisc="pfifo", keys="src")
+    ex = WhatIfExplorer(up, perturb=3, rate=200e3, profile="classic-2.6.3x")
+    ex.update()
+    assert ex.report.n_events >= 1 and ex.last_error is None
+    assert [p.name for p in WHATIF_PARAMS] == list(ex.params)

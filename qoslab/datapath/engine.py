@@ -36,12 +36,14 @@ import math
 import os
 import sys
 import time
+from array import array
 from collections import deque
 from typing import Any
 
 import numpy as np
 
 from ..qdiscs import BuildContext, apply_change, build
+from ..qdiscs.changes import for_changes
 from .clock import Waker
 from .packets import PacketFlows
 from .pcapfile import ETH_HEADER
@@ -57,6 +59,8 @@ DRAIN_S = 5.0
 SLACK_NS = 30_000
 #: Packets read per wake-up before the clock-driven work runs again.
 BATCH = 64
+#: A packet written this much after its due time is counted as late (META).
+LATE_NS = 2_000_000
 
 
 class _Owner:
@@ -68,7 +72,7 @@ class _Owner:
         self.dropped = dropped
 
     def on_drop(self, pkt: list, now: float) -> None:
-        self.dropped[pkt[3]] = True
+        self.dropped[pkt[3]] = 1
         pkt[8] = None
 
 
@@ -91,21 +95,22 @@ class Router:
         self.ctx = BuildContext(self.flows.index.table, mtu_bytes=int(link["mtu"]) + ETH_HEADER,
                                 seeds=plan.seed_values(),
                                 txqueuelen=int(link["txqueuelen"]))
-        self.root = build(self.tree, self.ctx)
         self.changes = plan.config_changes()
+        self.root = for_changes(build(self.tree, self.ctx), self.changes)
         self.encap = Encapsulator(plan.tunnel_ends()) if plan.tunnels else None
         self.k = 8.0 / float(link["rate"])
         self.overhead = int(link.get("overhead", 0))
         self.delay_ns = int(round(plan.delay * 1e9))
-        # the decision log, one entry per packet
-        self.fid: list[int] = []
-        self.size: list[int] = []
-        self.t_arr: list[float] = []
-        self.dep: list[float] = []
-        self.cls: list[int] = []
-        self.queue: list[int] = []
-        self.seed_ix: list[int] = []
-        self.dropped: list[bool] = []
+        # the decision log, one entry per packet (typed arrays: compact, and nothing for a
+        # garbage collector to walk)
+        self.fid = array("q")
+        self.size = array("q")
+        self.t_arr = array("d")
+        self.dep = array("d")
+        self.cls = array("q")
+        self.queue = array("q")
+        self.seed_ix = array("q")
+        self.dropped = array("b")
         self.owner = _Owner(self.dropped)
         # the link and the delay line (monotonic seconds / ns)
         self.next_try = math.inf
@@ -126,16 +131,23 @@ class Router:
         self.stopping = False
         self.extra_wake: int | None = None  #: a pipe signals write to (wakes the loop)
         self.local_multicast = 0
+        self.late: list[tuple[float, float]] = []
 
     # ------------------------------------------------------------------ control
     def go(self, t0_ns: int) -> None:
-        """Scenario time 0 is monotonic ``t0_ns``: schedule seed and config changes."""
+        """Scenario time 0 is monotonic ``t0_ns``: schedule seed and config changes, and the
+        hashing each seed needs halfway before it comes (:meth:`Runtime.prepare_seed
+        <qoslab.qdiscs.runtime.Runtime.prepare_seed>`), so a change itself never stalls the
+        packets on the hashing layer."""
         self.t0_ns = int(t0_ns)
+        times = [0.0, *self.plan.seed_times]
         ctl = [(self.t0_ns + int(round(t * 1e9)), "hash_change", i)
                for i, t in enumerate(self.plan.seed_times, start=1)]
+        ctl += [(self.t0_ns + int(round((times[i - 1] + times[i]) / 2 * 1e9)), "prepare", i)
+                for i in range(1, len(times))]
         ctl += [(self.t0_ns + int(round(c.t * 1e9)), "config_change", i)
                 for i, c in enumerate(self.changes)]
-        ctl.sort(key=lambda c: (c[0], c[1] != "hash_change"))
+        ctl.sort(key=lambda c: (c[0], ("hash_change", "config_change", "prepare").index(c[1])))
         self.controls = ctl
         self.ctrl_i = 0
         self.next_ctrl_ns = ctl[0][0] if ctl else math.inf
@@ -143,6 +155,12 @@ class Router:
     def _controls_due(self, now_ns: int) -> None:
         while self.next_ctrl_ns <= now_ns:
             at_ns, kind, i = self.controls[self.ctrl_i]
+            self.ctrl_i += 1
+            self.next_ctrl_ns = self.controls[self.ctrl_i][0] \
+                if self.ctrl_i < len(self.controls) else math.inf
+            if kind == "prepare":  # no decision: nothing the link or the log sees
+                self.root.prepare_seed(i)
+                continue
             at = (at_ns - self.origin_ns) / 1e9
             if self.next_try <= at:  # a dequeue due first, as in replay
                 self._service(at)
@@ -159,9 +177,6 @@ class Router:
                                        "detail": change.detail}})
             if at >= self.tx_end and self.next_try > at:
                 self.next_try = at
-            self.ctrl_i += 1
-            self.next_ctrl_ns = self.controls[self.ctrl_i][0] \
-                if self.ctrl_i < len(self.controls) else math.inf
 
     def _command(self) -> None:
         try:
@@ -207,7 +222,7 @@ class Router:
             self.size.append(size)
             self.t_arr.append(now)
             log_dep.append(math.nan)
-            self.dropped.append(False)
+            self.dropped.append(0)
             self.seed_ix.append(self.seed_index)
             if self.capture is not None:
                 self.capture.write(data, now_ns + self.unix_offset_ns)
@@ -238,12 +253,15 @@ class Router:
         line, write, tun = self.line, os.write, self.tun
         due = now_ns + SLACK_NS
         while line and line[0][0] <= due:
-            _, data = line.popleft()
+            at, data = line.popleft()
             try:
                 write(tun, data)
                 self.written += 1
             except OSError:  # the kernel refused it (e.g. no route yet): as lost on the wire
-                pass
+                continue
+            late = now_ns - at
+            if late > LATE_NS:  # the process woke late: the packet left late (kept for META)
+                self.late.append((round((at - self.origin_ns) / 1e9, 6), round(late / 1e6, 3)))
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -304,9 +322,12 @@ class Router:
             with open(plan.flows, "w") as fh:  # noqa: PTH123
                 json.dump(doc, fh)
         return {"packets": len(self.fid), "dropped": int(sum(self.dropped)),
+                "cpu_s": round(time.process_time(), 3),
                 "written": self.written, "flows": len(self.flows.index),
                 "decoded": self.flows.decoded, "still_queued": int(self.root.qlen),
                 "local_multicast_ignored": self.local_multicast,
+                "late_writes": len(self.late),
+                "late_writes_worst": sorted(self.late, key=lambda x: -x[1])[:20],
                 "t0_ns": self.t0_ns, "unix_offset_ns": self.unix_offset_ns,
                 "origin_ns": self.origin_ns,
                 "qdisc_stats": self.root.stats()}

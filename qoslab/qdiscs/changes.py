@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["ConfigChange", "apply_change"]
+__all__ = ["ConfigChange", "apply_change", "for_changes"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,13 @@ def apply_change(root: Any, change: ConfigChange, ctx: Any, now: float) -> None:
                           "attach a filter to")
     if change.qdisc is not None:
         root.replace_child(change.parent, change.qdisc, ctx, now)
+
+
+def for_changes(root: Any, changes) -> Any:
+    """``root`` (a runtime tree), wrapped in a :class:`~qoslab.qdiscs.runtime.Device` when a
+    change replaces the root qdisc itself (the driver then keeps talking to the device)."""
+    from .runtime import Device
+
+    if any(c.qdisc is not None and c.parent in (None, "root") for c in changes):
+        return Device(root)
+    return root

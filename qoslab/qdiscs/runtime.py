@@ -172,6 +172,13 @@ class Runtime:
     def on_hash_change(self, seed_index: int, now: float) -> None:
         """A perturbation timer fired: seed number ``seed_index`` is now in force."""
 
+    def prepare_seed(self, seed_index: int) -> None:
+        """Compute now what seed ``seed_index`` will need (a bucket per flow), so that its
+        :meth:`on_hash_change` does no hashing: a live driver calls this in advance, and the
+        change itself then costs microseconds instead of a vectorised hashing call."""
+        for child in self.children():
+            child.prepare_seed(seed_index)
+
     def set_filter(self, classifier: Any, now: float) -> bool:
         """Replace an attached filter (``tc filter replace``); return True if one was taken."""
         return False

@@ -261,6 +261,9 @@ class _SfqBase(Runtime):
         if self.rehashes and self.qlen:
             self._rehash(now)
 
+    def prepare_seed(self, seed_index: int) -> None:
+        self._buckets(seed_index)  # cached in the flow table; extended as flows arrive
+
     @property
     def rehashes(self) -> bool:
         """``sfq_rehash`` on perturbation: 3.3+, only without an attached filter."""

@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..qdiscs import BuildContext, apply_change, build, walk
+from ..qdiscs.changes import for_changes
 from ..qdiscs.decisions import decisions_frame
 from ..qdiscs.seeds import perturbation_plan, seed_schedule
 from ..runs import Run
@@ -119,8 +120,8 @@ class Replayer:
         self.index = FlowIndex()
         self.ctx = BuildContext(self.index.table, mtu_bytes=link.mtu + 14,
                                 seeds=seeds.seeds, txqueuelen=link.txqueuelen)
-        self.root = build(tree, self.ctx)
         self.changes = sorted(changes, key=lambda c: c.t)
+        self.root = for_changes(build(tree, self.ctx), self.changes)
         self.l2_bytes = int(l2_bytes)
         self.t0_ns = None if t0 is None else _epoch_ns(t0)
         # decision columns, global packet index

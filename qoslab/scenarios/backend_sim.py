@@ -3,6 +3,7 @@ discrete-event simulator (deterministic: the same values give the same RUN)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..errors import ConfigError
@@ -11,7 +12,10 @@ from ..runs import Run
 from ..sim.simulate import SimConfig, simulate
 from .setup import Setup
 
-__all__ = ["run", "sim_config"]
+__all__ = ["run", "sim_config", "OPTIONS"]
+
+#: Options of this backend (``Scenario.run(options=…)``, ``qoslab run --decisions``).
+OPTIONS = ("decisions",)
 
 
 def sim_config(setup: Setup, *, name: str, seed: int, params: dict[str, Any]) -> SimConfig:
@@ -23,8 +27,10 @@ def sim_config(setup: Setup, *, name: str, seed: int, params: dict[str, Any]) ->
 
 
 def run(setup: Setup, *, scenario, values: dict[str, Any], path: Any = None,
-        capture: Any = None, force: bool = False, progress: Any = None) -> Run:
-    """Simulate ``setup``; save the RUN to ``path`` when given."""
+        capture: Any = None, force: bool = False, progress: Any = None,
+        decisions: bool = False) -> Run:
+    """Simulate ``setup``; save the RUN to ``path`` when given; ``decisions`` records the
+    decision log (``run.decisions``)."""
     if capture is not None:
         raise ConfigError("the sim backend sends no packets to capture; use --backend kernel "
                           "or userspace for --capture")
@@ -36,8 +42,11 @@ def run(setup: Setup, *, scenario, values: dict[str, Any], path: Any = None,
     if path is not None:
         check_output(path, force=force, what="RUN file")
     meta = scenario.meta(values, "sim", setup)
-    result = simulate(sim_config(setup, name=scenario.name, seed=values.get("seed", 1),
-                                 params=meta["params"]))
+    config = sim_config(setup, name=scenario.name, seed=values.get("seed", 1),
+                        params=meta["params"])
+    if decisions:
+        config = dataclasses.replace(config, decisions=True)
+    result = simulate(config)
     result.meta.update(meta)
     if progress is not None:
         progress(1, 1)

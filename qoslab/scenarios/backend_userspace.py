@@ -35,7 +35,6 @@ the processes in them) are removed by the next lab run (:func:`qoslab.lab.netns.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import tempfile
@@ -52,10 +51,11 @@ from ..runs import Run
 from .backend_kernel import KernelBed
 from .setup import Setup
 
-__all__ = ["run", "UserspaceBed", "ROUTE_TABLE"]
+__all__ = ["run", "UserspaceBed", "OPTIONS"]
 
-#: Policy-routing table that sends the client's packets into the datapath.
-ROUTE_TABLE = "100"
+#: Options of this backend (``Scenario.run(options=…)``, ``qoslab run --input-capture``).
+OPTIONS = ("input_capture",)
+
 
 
 def run(setup: Setup, *, scenario, values: dict[str, Any], path: Any = None,
@@ -136,6 +136,7 @@ class UserspaceBed(KernelBed):
         return router, decap
 
     def install(self, tb) -> None:
+        from ..datapath.lab import route_into
         from ..datapath.process import DatapathProcess
 
         router_plan, decap_plan = self._plans(tb)
@@ -149,7 +150,8 @@ class UserspaceBed(KernelBed):
                                          on_event=lambda e: self._event(tb, e),
                                          stderr_path=self.work / "router.err")
         tb.on_close(self._stop_datapath)
-        self._route(tb, router_plan.tun, decap_plan.tun if decap_plan else None)
+        route_into(tb, router_plan.tun, decap_tun=decap_plan.tun if decap_plan else None,
+                   tunnels=self.tunnels, mtu=self.setup.link.mtu)
         tb.meta["datapath"] = {
             "router": {**self.router_dp.ready, "plan": {
                 k: v for k, v in vars(router_plan).items()
@@ -157,43 +159,6 @@ class UserspaceBed(KernelBed):
             "decap": self.decap_dp.ready if self.decap_dp else None}
         tb.event("config_change", f"router: userspace datapath on {router_plan.tun} "
                  f"({self.tree.to_tc().splitlines()[0]} …)")
-
-    def _route(self, tb, tun: str, decap_tun: str | None) -> None:
-        """Policy routing into the datapath; the far end of the tunnel on the server."""
-        router, client, server = tb.ns("router"), tb.ns("client"), tb.ns("server")
-        into = tb.ifname("r0")
-        for ns, dev in ((router, tun), (server, decap_tun)):
-            if dev is None:
-                continue
-            # no link-local address: the kernel sends nothing of its own into the datapath
-            ns.ip("link", "set", "dev", dev, "addrgenmode", "none", log=tb.commands)
-            ns.ip("link", "set", "dev", dev, "up", log=tb.commands)
-            for key in ("all", "default", dev):
-                ns.sysctl(f"net.ipv4.conf.{key}.rp_filter", 0)
-        for fam in ("-4", "-6"):
-            router.ip(fam, "route", "add", "default", "dev", tun, "table", ROUTE_TABLE,
-                      log=tb.commands)
-            router.ip(fam, "rule", "add", "iif", into, "lookup", ROUTE_TABLE, "pref", "100",
-                      log=tb.commands)
-        router.sysctl("net.ipv4.conf.all.send_redirects", 0)
-        remotes = sorted({t.remote for t in self.tunnels.values()})
-        if remotes:  # the server routes the tunnel's packets into its decapsulating TUN
-            server.sysctl("net.ipv4.ip_forward", 1)
-            server.sysctl("net.ipv6.conf.all.forwarding", 1)
-        for remote in remotes:
-            addr = ipaddress.ip_address(remote)
-            plen, fam = (128, "-6") if addr.version == 6 else (32, "-4")
-            router.ip(fam, "route", "add", f"{remote}/{plen}", "via",
-                      self._next_hop(tb, "router", "server", addr.version), log=tb.commands)
-            server.ip(fam, "route", "add", f"{remote}/{plen}", "dev", decap_tun,
-                      log=tb.commands)
-        for dst, t in self.tunnels.items():  # the tunnel's MTU on the client's routes
-            addr = ipaddress.ip_address(dst)
-            plen, fam = (128, "-6") if addr.version == 6 else (32, "-4")
-            mtu = self.setup.link.mtu - (40 if ":" in t.remote else 20)
-            client.ip(fam, "route", "change", f"{dst}/{plen}", "via",
-                      self._next_hop(tb, "client", "router", addr.version), "mtu", str(mtu),
-                      log=tb.commands)
 
     def _event(self, tb, event: dict) -> None:
         if self.t0 is not None:

@@ -44,6 +44,8 @@ def _run_parser(prog: str, backend: str | None) -> argparse.ArgumentParser:
     p.add_argument("-w", "--write", metavar="FILE")
     p.add_argument("-o", "--output", metavar="PNG")
     p.add_argument("--capture", metavar="PCAP")
+    p.add_argument("--input-capture", metavar="PCAP")
+    p.add_argument("--decisions", action="store_true")
     p.add_argument("--force", action="store_true")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("-h", "--help", action="store_true")
@@ -72,12 +74,20 @@ def run_command(name: str | None, items: Sequence[str], *, backend: str | None =
     if opts.help:
         print(sc.help_text())
         print("\nrun options: --backend {" + ",".join(BACKENDS) + "}, -w FILE, -o PNG|SVG, "
-              "--capture PCAP, --force, --param NAME=VALUE")
+              "--capture PCAP, --force, --param NAME=VALUE;\n  sim: --decisions (the "
+              "per-packet decision log in the RUN); userspace: --input-capture PCAP (the "
+              "datapath's input, as its classifier saw it)")
         return 0
     backend = opts.backend or sc.backends[0]
     if opts.output:  # -w and --capture are checked by the backend before it starts
         check_output(opts.output, force=opts.force, what="figure")
-    run = sc.run(backend, path=opts.write, capture=opts.capture, force=opts.force, **values)
+    options: dict[str, Any] = {}
+    if opts.decisions:
+        options["decisions"] = True
+    if opts.input_capture:
+        options["input_capture"] = opts.input_capture
+    run = sc.run(backend, path=opts.write, capture=opts.capture, force=opts.force,
+                 options=options, **values)
     _print_summary(run)
     if opts.write:
         print(f"saved {opts.write}")
@@ -111,7 +121,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("scenario", nargs="?", metavar="SCENARIO")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     p.add_argument("items", nargs=argparse.REMAINDER,
-                   help="--backend B, -w FILE, -o PNG, --capture PCAP, --force, and the "
+                   help="--backend B, -w FILE, -o PNG, --capture PCAP, --force, "
+                   "--decisions (sim), --input-capture PCAP (userspace), and the "
                    "scenario's parameters")
     p.set_defaults(func=_main)
 

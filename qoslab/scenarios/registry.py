@@ -101,11 +101,14 @@ class Scenario:
         return self.build(self.values(given))
 
     def run(self, backend: str | None = None, *, path: Any = None, capture: Any = None,
-            force: bool = False, progress: Any = None, **given: Any):
+            force: bool = False, progress: Any = None, options: Mapping[str, Any] | None = None,
+            **given: Any):
         """Run on ``backend`` (default: the first the scenario lists) and return the RUN.
 
         ``path`` saves the RUN (journalled while it runs, where the backend measures live),
-        ``capture`` writes a pcap (real-packet backends), ``force`` allows replacing files.
+        ``capture`` writes a pcap (real-packet backends), ``force`` allows replacing files,
+        ``options`` are the backend's own (its module's ``OPTIONS``: the simulator's
+        ``decisions``, the userspace datapath's ``input_capture``).
         """
         backend = backend or self.backends[0]
         if backend not in BACKENDS:
@@ -113,11 +116,16 @@ class Scenario:
         if backend not in self.backends:
             raise ConfigError(f"scenario {self.name} does not run on the {backend} backend "
                               f"(it runs on {', '.join(self.backends)})")
+        module = importlib.import_module(BACKENDS[backend])
+        known = getattr(module, "OPTIONS", ())
+        unknown = sorted(set(options or {}) - set(known))
+        if unknown:
+            raise ConfigError(f"the {backend} backend has no option {', '.join(unknown)}"
+                              + (f" (it has {', '.join(known)})" if known else ""))
         values = self.values(given)
         setup = self.build(values)
-        module = importlib.import_module(BACKENDS[backend])
         return module.run(setup, scenario=self, values=values, path=path, capture=capture,
-                          force=force, progress=progress)
+                          force=force, progress=progress, **dict(options or {}))
 
     def meta(self, values: Mapping[str, Any], backend: str,
              setup: Setup | None = None) -> dict[str, Any]:

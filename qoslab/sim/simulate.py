@@ -29,9 +29,8 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..qdiscs import BuildContext, FlowTable, Pfifo, build
-from ..qdiscs.changes import ConfigChange, apply_change
+from ..qdiscs.changes import ConfigChange, apply_change, for_changes
 from ..qdiscs.decisions import LoggedRoot
-from ..qdiscs.runtime import Device
 from ..qdiscs.seeds import seed_schedule
 from ..runs import Run, jsonable
 from .engine import Engine
@@ -137,8 +136,7 @@ def simulate(config: SimConfig) -> Run:
                        txqueuelen=config.link.txqueuelen)
     root = build(root_spec(config), ctx)
     leaf = root.children()[0] if config.shaper is not None else root
-    if any(c.qdisc is not None and c.parent in (None, "root") for c in config.changes):
-        root = Device(root)  # a change replaces the root qdisc itself
+    root = for_changes(root, config.changes)  # a change may replace the root qdisc itself
     if config.decisions:
         root = LoggedRoot(root)
     end = config.duration + DRAIN

@@ -15,6 +15,8 @@ imported when an explorer is built: without it, a clear
   producer feeding a :class:`LiveFeed`): latency, EVENTS, progress and a Stop button.
 - :class:`CaptureExplorer` -- keys over a capture → which flows share a class, for this seed
   and for every seed.
+- :class:`WhatIfExplorer` -- a capture replayed through a qdisc, keys, perturb interval and
+  rate: per-flow queueing delay on the hash changes, and who shared a bucket when.
 """
 
 from ._base import (
@@ -32,6 +34,7 @@ from .key_picker import KeyPicker, classify_flows, keys_of_profile
 from .live import LiveFeed, LiveView
 from .perturb import PerturbExplorer, PerturbResult, perturb_experiment, scenario_parameters
 from .run_browser import RunBrowser, browse_run, browse_runs, kinds_for
+from .whatif import WhatIfExplorer
 
 __all__ = [
     "CaptureExplorer",
@@ -44,6 +47,7 @@ __all__ = [
     "PerturbExplorer",
     "PerturbResult",
     "RunBrowser",
+    "WhatIfExplorer",
     "browse_run",
     "browse_runs",
     "capture_sharing",
