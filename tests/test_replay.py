@@ -244,3 +244,19 @@ def test_what_if_a_capture_went_through_sfq_with_tunnel_keys():
     ex.update()
     assert ex.report.n_events >= 1 and ex.last_error is None
     assert [p.name for p in WHATIF_PARAMS] == list(ex.params)
+
+
+def test_the_readme_replay_example_runs(repo, tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    text = (repo / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
+                 if "qoslab.replay(" in b)
+    script = tmp_path / "replay.py"
+    script.write_text(block + "\nprint(len(run.decisions))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "2913"
