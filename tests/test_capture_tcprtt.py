@@ -194,3 +194,20 @@ def test_vectorized_walk_equals_the_frame_by_frame_walk(events, isn):
     fast = mod._vectorized(seg, is_seg, space_seg, space_ack, nextseq, uack)
     slow = mod._replay(seg, is_seg, space_seg, space_ack, nextseq, uack)
     assert sorted(zip(*fast, strict=True)) == sorted(zip(*slow, strict=True))
+
+
+def test_tcp_rtts_of_an_upload_alone_feed_plots_analysis_and_runs(tmp_path):
+    """A capture of uploads alone becomes a RUN: plotted, analysed, saved and loaded."""
+    import qoslab
+    from qoslab import data_path
+    from qoslab.runs import Run
+
+    probes = tcp_rtts(read_capture(data_path("captures/tunnel_uploads.pcap")))
+    assert probes["stream"].nunique() == 2 and (probes["status"] == "ok").all()
+    run = Run(probes, qoslab.schema.empty_events(), {"source": "tcp_rtts"})
+    fig = qoslab.plots.latency(run, kind="scatter")
+    assert fig is not None
+    qoslab.analysis.detect_spikes(run.probes)
+    back = qoslab.load(run.save(tmp_path / "upload.json.gz"))
+    pd.testing.assert_frame_equal(back.probes[list(probes.columns)], probes,
+                                  check_dtype=False)
