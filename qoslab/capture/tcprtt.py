@@ -78,14 +78,18 @@ def _segments(packets: pd.DataFrame) -> pd.DataFrame:
 
 
 def _connections(seg: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Connection number and direction (0: from the endpoint that sorts first) per row; a
+    """Connection number and direction (0: from the lower-numbered endpoint) per row; a
     SYN without ACK whose sequence number differs from its direction's first SYN starts a
     new connection on the same ports."""
-    a = seg["src"].astype(str) + "|" + seg["sport"].astype(str)
-    b = seg["dst"].astype(str) + "|" + seg["dport"].astype(str)
-    direction = (a > b).to_numpy().astype(np.int8)
-    lo, hi = np.where(direction == 0, a, b), np.where(direction == 0, b, a)
-    pair = pd.factorize(pd.Series(lo) + "#" + pd.Series(hi))[0]
+    codes, _ = pd.factorize(np.concatenate([seg["src"].to_numpy(dtype=object),
+                                            seg["dst"].to_numpy(dtype=object)]))
+    n = len(seg)
+    a = codes[:n].astype(np.int64) * 65536 + seg["sport"].to_numpy()  # endpoint numbers
+    b = codes[n:].astype(np.int64) * 65536 + seg["dport"].to_numpy()
+    direction = (a > b).astype(np.int8)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    lo_code, hi_code = pd.factorize(lo)[0], pd.factorize(hi)[0]  # each below n: no overflow
+    pair = pd.factorize(lo_code.astype(np.int64) * (n + 1) + hi_code)[0]
     syn = (seg["flags"].to_numpy() & (TCP_SYN | TCP_ACK)) == TCP_SYN
     # a new ISN in a SYN: count per pair the SYNs that differ from the previous SYN's ISN
     s = pd.DataFrame({"pair": pair[syn], "dir": direction[syn], "seq": seg["seq"].to_numpy()[syn]})
@@ -232,14 +236,17 @@ def _fits(reach, sp, seg_rows, deleted, ack_order) -> bool:
     was remembered, as the vectorized path assumes.)"""
     if len(seg_rows) < MAX_UNACKED:
         return True
+    codes, _ = pd.factorize(sp)
+    crowded = np.flatnonzero(np.bincount(codes) >= MAX_UNACKED)
+    if not len(crowded):
+        return True
     gone_at = np.full(len(seg_rows), np.iinfo(np.int64).max)
     gone_at[deleted] = ack_order[reach[deleted]]
-    frame = pd.DataFrame({"sp": sp, "row": seg_rows, "gone": gone_at})
-    for _, g in frame.groupby("sp", sort=False):
-        if len(g) < MAX_UNACKED:
-            continue
-        gone = np.sort(g["gone"].to_numpy())
-        alive = np.arange(len(g)) - np.searchsorted(gone, g["row"].to_numpy(), side="left")
+    for c in crowded:  # only the directions with that many segments at all
+        mine = codes == c
+        gone = np.sort(gone_at[mine])
+        rows = seg_rows[mine]
+        alive = np.arange(len(rows)) - np.searchsorted(gone, rows, side="left")
         if alive.max() >= MAX_UNACKED:
             return False
     return True
