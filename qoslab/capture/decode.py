@@ -179,8 +179,11 @@ IPV4 = np.dtype([("vihl", "u1"), ("tos", "u1"), ("len", ">u2"), ("id", ">u2"), (
                  ("dst", ">u4")])
 IPV6 = np.dtype([("vtf", ">u4"), ("plen", ">u2"), ("nxt", "u1"), ("hlim", "u1"),
                  ("src", "V16"), ("dst", "V16")])
-L4 = np.dtype([("w0", ">u2"), ("w1", ">u2"), ("w2", ">u2"), ("w3", ">u2"), ("w4", ">u4"),
-               ("w6", ">u2"), ("w7", ">u2")])
+#: The first 16 bytes of a transport header, overlapping views: ports (TCP/UDP/SCTP/DCCP),
+#: ICMP identifier and sequence, ESP/AH SPI, TCP sequence/acknowledgement/offset and flags.
+L4 = np.dtype({"names": ["w0", "w1", "w2", "w3", "word0", "word1", "word2", "w6"],
+               "formats": [">u2", ">u2", ">u2", ">u2", ">u4", ">u4", ">u4", ">u2"],
+               "offsets": [0, 2, 4, 6, 0, 4, 8, 12], "itemsize": 16})
 EXT = np.dtype([("nxt", "u1"), ("len", "u1"), ("frag", ">u2"), ("rest", ">u4")])
 #: protocol number -> minimum transport header length (0: not checked)
 _NEED = np.zeros(256, np.int64)
@@ -327,14 +330,12 @@ def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
         out.put(prefix + "icmp_seq", rows, h["w3"], echo & (avail >= 8))
     esp, ah = proto == 50, proto == 51
     if esp.any() or ah.any():  # ESP: the SPI comes first; AH: after next header and length
-        spi = np.where(ah, (h["w2"].astype(np.uint32) << 16) | h["w3"],
-                       (h["w0"].astype(np.uint32) << 16) | h["w1"])
+        spi = np.where(ah, h["word1"], h["word0"])
         out.put(prefix + "spi", rows, spi, (esp & (avail >= 4)) | (ah & (avail >= 8)))
     tcp = proto == 6
     if tcp.any():  # the innermost TCP header: at most one level has one
-        seq = (h["w2"].astype(np.uint32) << 16) | h["w3"]
-        out.put("tcp_seq", rows, seq, tcp & (avail >= 8))
-        out.put("tcp_ack", rows, h["w4"], tcp & (avail >= 12))
+        out.put("tcp_seq", rows, h["word1"], tcp & (avail >= 8))
+        out.put("tcp_ack", rows, h["word2"], tcp & (avail >= 12))
         out.put("tcp_flags", rows, h["w6"] & 0x0FFF, tcp & (avail >= 14))
         hlen = (h["w6"] >> 12).astype(np.int64) * 4
         # as Wireshark counts it: what the IP header states, cut to the frame's wire length
@@ -369,10 +370,11 @@ def _decode_tunnels(src, out: Decoded, rows, pos, avail, proto, version, dport) 
         out.flag(enc.rows, "truncated", enc.cut)
         _open_tunnel(src, out, enc.rows, enc.kind, enc.tunnel_id, enc.inner_pos,
                      enc.inner_avail, enc.payload)
-    kind = np.where(proto == 17, out.udp_kind[dport], 0)
-    u = np.flatnonzero((kind > 0) & (avail >= 8))
+    udp = np.flatnonzero(proto == 17)
+    kind = out.udp_kind[dport[udp]]
+    u = udp[(kind > 0) & (avail[udp] >= 8)]
     if len(u):
-        enc = parse_udp_tunnel(src, rows[u], pos[u], avail[u], kind[u])
+        enc = parse_udp_tunnel(src, rows[u], pos[u], avail[u], out.udp_kind[dport[u]])
         out.flag(enc.rows, "truncated", enc.cut)
         _open_tunnel(src, out, enc.rows, enc.kind, enc.tunnel_id, enc.inner_pos,
                      enc.inner_avail, enc.payload)

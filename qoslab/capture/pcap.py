@@ -59,8 +59,12 @@ def parse_pcap_header(path: str, head: bytes) -> PcapHeader:
     return PcapHeader(order, ns, rec, snaplen, network & 0xFFFF, (vmaj, vmin))
 
 
-#: Bytes of file walked per step (bounds the offsets held in memory for huge files).
+#: Bytes of file walked per step at first; later steps hold about WINDOW_RECORDS records
+#: (their offsets and headers: ~70 bytes each while walked), between WINDOW and MAX_WINDOW
+#: bytes — long steps for files of large frames, short ones for millions of tiny records.
 WINDOW = 64 << 20
+MAX_WINDOW = 512 << 20
+WINDOW_RECORDS = 4 << 20
 
 
 def record_limit(header: PcapHeader) -> int:
@@ -85,12 +89,13 @@ def pcap_batches(path: str, source: CaptureSource, header: PcapHeader, max_recor
     record before it is kept. ``start`` is the offset of the first record header to read (24
     in a whole file; a record boundary found by an earlier walk to read one chunk, as
     :mod:`qoslab.engines` does) and ``stop`` the offset where the records to read end (the
-    file's end by default). ``window`` (default :data:`WINDOW`) bounds the bytes walked
-    ahead of the batch being built.
+    file's end by default). ``window`` bounds the bytes walked ahead of the batch being
+    built (default: :data:`WINDOW`, then adapted to the records' size).
     """
     limit = record_limit(header)
     rec = header.record_header
     order = header.order
+    fixed = window is not None
     window = WINDOW if window is None else window
     stop = source.size if stop is None else min(stop, source.size)
     off = start
@@ -124,6 +129,10 @@ def pcap_batches(path: str, source: CaptureSource, header: PcapHeader, max_recor
         at_end = walk.next_offset >= stop
         done = walk.status in ("cut", "lying") or at_end
         yield from flush(done)
+        if not fixed and len(walk.offsets):  # as many records per step, whatever their size
+            per_record = (walk.next_offset - off) / len(walk.offsets)
+            window = int(min(MAX_WINDOW if source.mapped else WINDOW,
+                             max(WINDOW, WINDOW_RECORDS * per_record)))
         off = walk.next_offset
         if walk.status == "lying":
             cl = src.u32(off + 8, order)
