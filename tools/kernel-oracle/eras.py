@@ -266,6 +266,47 @@ _FD_319 = ("iph_to_flow_copy_addrs", "__skb_flow_get_ports", "__skb_flow_dissect
            "__flow_hash_secret_init", "__flow_hash_3words", "__flow_hash_from_keys",
            "__skb_get_hash")
 
+def _sfq_sched_era(tree: str, *, sfq: tuple[str, ...], skbuff: tuple[str, ...],
+                   pkt_sched: str = "include/linux/pkt_sched.h",
+                   ports_offset: bool = False) -> Era:
+    """SFQ's scheduler (``sfq_enqueue``, ``sfq_dequeue``, ``sfq_drop`` and their helpers) for
+    ``harness/sfq_sched.c``, which pins each packet's bucket through ``skb->priority``."""
+    return Era(tree, (
+        Piece("include/linux/jhash.h", whole=True),
+        Piece(pkt_sched, _TC_H),
+        Piece("include/linux/skbuff.h", skbuff),
+        Piece("include/net/sch_generic.h", ("qdisc_pkt_len", "qdisc_drop")),
+        *((Piece("include/linux/in.h", ("proto_ports_offset",)),) if ports_offset else ()),
+        Piece("net/sched/sch_sfq.c", sfq),
+    ))
+
+
+_SKB_LIST_26 = ("struct sk_buff_head", "skb_peek", "skb_queue_len", "__skb_queue_head_init",
+                "skb_queue_head_init", "__skb_insert", "__skb_queue_before",
+                "__skb_queue_tail", "__skb_unlink", "__skb_dequeue")
+_SFQ_SCHED_26 = ("#define SFQ_DEPTH", "#define SFQ_HASH_DIVISOR", "typedef sfq_index",
+                 "struct sfq_head", "struct sfq_sched_data", "sfq_fold_hash", "sfq_hash",
+                 "sfq_classify", "sfq_link", "sfq_dec", "sfq_inc", "sfq_drop", "sfq_enqueue",
+                 "sfq_peek", "sfq_dequeue", "sfq_perturbation", "sfq_init")
+
+_SFQ_SCHED_39 = ("#define SFQ_DEPTH", "#define SFQ_SLOTS", "#define SFQ_EMPTY_SLOT",
+                 "#define SFQ_DEFAULT_HASH_DIVISOR", "#define SFQ_ALLOT_SHIFT",
+                 "#define SFQ_ALLOT_SIZE", "typedef sfq_index", "struct sfq_head",
+                 "struct sfq_slot", "struct sfq_sched_data", "sfq_dep_head", "sfq_fold_hash",
+                 "sfq_hash", "sfq_classify", "sfq_link", "#define sfq_unlink", "sfq_dec",
+                 "sfq_inc", "slot_dequeue_tail", "slot_dequeue_head", "slot_queue_init",
+                 "slot_queue_add", "sfq_drop", "sfq_enqueue", "sfq_peek", "sfq_dequeue",
+                 "sfq_perturbation", "sfq_init")
+
+#: SFQ scheduler eras (harness/sfq_sched.c), one per generation of sch_sfq.c's scheduler.
+SFQ_SCHED_ERAS: dict[str, Era] = {
+    "sfq-2.6.32": _sfq_sched_era("2.6.32", sfq=_SFQ_SCHED_26, skbuff=_SKB_LIST_26),
+    "sfq-2.6.37": _sfq_sched_era("2.6.37", sfq=_SFQ_SCHED_26, skbuff=_SKB_LIST_26,
+                                 ports_offset=True),
+    "sfq-2.6.39": _sfq_sched_era("2.6.39", sfq=_SFQ_SCHED_39, skbuff=_SKB_LIST_26,
+                                 ports_offset=True),
+}
+
 ERAS: dict[str, Era] = {
     "4.1.13": _dissect_era("4.1.13", dissector=_FD_319,
                            vlan=("#define skb_vlan_tag_present", "#define skb_vlan_tag_get",
@@ -343,3 +384,4 @@ ERAS: dict[str, Era] = {
                             math="include/linux/kernel.h", siphash=False, tc_protocol=True,
                             skbuff=("skb_get_hash", "__skb_header_pointer")),
 }
+ERAS.update(SFQ_SCHED_ERAS)

@@ -136,8 +136,13 @@ def find_definition(text: str, name: str) -> tuple[int, int]:
         while lines[last].rstrip().endswith("\\"):
             last += 1
         return first, last
+    if kind == "typedef":  # a one-line typedef naming ident
+        m = re.search(rf"^typedef\b[^;{{}}]*\b{re.escape(ident)}\s*;", code, re.M)
+        if not m:
+            raise LookupError(name)
+        return _line_of(code, m.start()), _line_of(code, m.end() - 1)
     if kind in ("struct", "union", "enum"):
-        for m in re.finditer(rf"^{kind}[ \t]+{re.escape(ident)}[ \t]*\{{", code, re.M):
+        for m in re.finditer(rf"^{kind}[ \t]+{re.escape(ident)}\s*\{{", code, re.M):
             end = _match_brace(code, m.end() - 1)
             semi = code.index(";", end)
             return _line_of(code, m.start()), _line_of(code, semi)

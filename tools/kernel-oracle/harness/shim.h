@@ -366,6 +366,8 @@ struct net;
 
 struct net_device {
 	u64 features;
+	unsigned int mtu;		/* psched_mtu() = mtu + hard_header_len */
+	unsigned short hard_header_len;
 };
 struct cred { kuid_t fsuid; kgid_t fsgid; };
 struct file { const struct cred *f_cred; };
@@ -380,6 +382,8 @@ static inline unsigned int from_kgid(struct user_namespace *ns, kgid_t g) { (voi
 struct dst_entry { u32 tclassid; };
 
 struct sk_buff {
+	struct sk_buff *next;	/* first, as the kernel's sk_buff_head lists require */
+	struct sk_buff *prev;
 	unsigned char *head;
 	unsigned char *data;
 	unsigned int len;
@@ -488,7 +492,11 @@ struct list_head { struct list_head *next, *prev; };
 struct rcu_head { void *unused; };
 struct rcu_work { void *unused; };
 struct work_struct { void *unused; };
-struct timer_list { void *unused; };
+/* timers never fire in the harness: the qdiscs' perturb timers are set up and left alone */
+struct timer_list { void (*function)(unsigned long); unsigned long data; };
+static inline void init_timer_deferrable(struct timer_list *t) { (void)t; }
+typedef struct { int unused; } spinlock_t;
+#define spin_lock_init(l) do { (void)(l); } while (0)
 #define list_entry(ptr, type, member) container_of(ptr, type, member)
 #define list_for_each_entry(pos, head, member) list_for_each_entry_rcu(pos, head, member)
 #define list_for_each_entry_rcu(pos, head, member) \
@@ -554,10 +562,22 @@ static inline int oracle_classify(struct sk_buff *skb, const struct tcf_proto *t
 #define oracle_classify_5(skb, block, tp, res, compat) oracle_classify(skb, tp, res)
 #define tcf_classify(...) ORACLE_CAT(oracle_classify_, ORACLE_NARGS(__VA_ARGS__))(__VA_ARGS__)
 #define tc_classify(...) ORACLE_CAT(oracle_classify_, ORACLE_NARGS(__VA_ARGS__))(__VA_ARGS__)
+/* the members of struct Qdisc the copied qdisc code touches; private data sized for the
+ * largest sfq_sched_data with its arrays inline (2.6.x) */
 struct Qdisc {
 	u32 handle;
-	long privdata[64] __aligned(64);
+	u32 flags;
+	struct net_device *dev_queue_dev;
+	struct { u32 qlen; } q;
+	struct { u32 backlog, drops, requeues, overlimits; } qstats;
+	struct { u64 bytes; u32 packets; } bstats;
+	long privdata[2048] __aligned(64);
 };
+static inline struct net_device *qdisc_dev(const struct Qdisc *q) { return q->dev_queue_dev; }
+static inline unsigned int psched_mtu(const struct net_device *dev)
+{
+	return dev->mtu + dev->hard_header_len;
+}
 static inline void *qdisc_priv(struct Qdisc *q) { return q->privdata; }
 
 #endif
