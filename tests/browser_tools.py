@@ -302,5 +302,17 @@ class Page:
                           y=box["y"], button="left", buttons=1 if kind == "mousePressed" else 0,
                           clickCount=1)
 
+    def drag(self, x0: float, x1: float, y: float, *, modifiers: int = 0) -> None:
+        """Press at ``(x0, y)``, move to ``(x1, y)`` in steps, release (viewport pixels)."""
+        call = self.cdp.call
+        call("Input.dispatchMouseEvent", self.session, type="mouseMoved", x=x0, y=y)
+        call("Input.dispatchMouseEvent", self.session, type="mousePressed", x=x0, y=y,
+             button="left", buttons=1, clickCount=1, modifiers=modifiers)
+        for i in range(1, 6):
+            call("Input.dispatchMouseEvent", self.session, type="mouseMoved",
+                 x=x0 + (x1 - x0) * i / 5, y=y, button="left", buttons=1, modifiers=modifiers)
+        call("Input.dispatchMouseEvent", self.session, type="mouseReleased", x=x1, y=y,
+             button="left", buttons=0, clickCount=1, modifiers=modifiers)
+
     def close(self) -> None:
         self.cdp.call("Target.closeTarget", targetId=self.target)

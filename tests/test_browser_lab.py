@@ -118,6 +118,24 @@ def test_perturb_explorer_in_live_jupyterlab(lab, chromium):
         assert len(new["titles"]) == 1 and new["errors"] == []
         assert "qoslab-stale" not in new["outputClasses"]
 
+        # the figure zooms in JupyterLab too: drag across 5 % of it
+        chart = ("Array.from(" + _EXPLORER + ".querySelectorAll('.qoslab-chart-wrap'))"
+                 ".pop()")
+        box = page.js(f"(() => {{ const w = {chart}; w.scrollIntoView({{block: 'center'}});"
+                      f" const r = w.querySelector('.u-over').getBoundingClientRect();"
+                      f" return {{left: r.left, top: r.top, width: r.width, height: r.height,"
+                      f" min: +w.getAttribute('data-x-min'), max: +w.getAttribute('data-x-max')}};"
+                      f" }})()")
+        y = box["top"] + box["height"] / 2
+        page.drag(box["left"] + 0.5 * box["width"], box["left"] + 0.55 * box["width"], y)
+        zoomed = page.wait(f"(() => {{ const w = {chart}; const a = +w.getAttribute('data-x-min'),"
+                           f" b = +w.getAttribute('data-x-max'); return b - a < {box['max']}"
+                           f" - {box['min']} ? {{min: a, max: b}} : null; }})()",
+                           "the zoomed range", timeout=10)
+        full = box["max"] - box["min"]
+        assert zoomed["max"] - zoomed["min"] == pytest.approx(0.05 * full, rel=0.2)
+        assert zoomed["min"] == pytest.approx(box["min"] + 0.5 * full, rel=0.05)
+
         # interval 0: one clear line, and the old figure is gone
         page.type_into(_input("interval (s)"), "0")
         page.click(_RUN_BUTTON)

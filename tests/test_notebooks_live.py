@@ -79,7 +79,7 @@ def test_live_ping_draws_as_it_arrives_and_stop_keeps_every_probe(kernel, tmp_pa
     nb = nbformat.read(NOTEBOOK, as_version=4)
     inject_parameters(nb, {"COUNT": 10, "LIVE_SECONDS": None, "LIVE_RUN_FILE": str(saved)})
     cells = [c.source for c in nb.cells if c.cell_type == "code"]
-    live_cell = next(i for i, src in enumerate(cells) if "LiveView.ping" in src)
+    live_cell = next(i for i, src in enumerate(cells) if "LiveView.start" in src)
     opened = []
     for src in cells[:live_cell + 1]:
         opened += run_cell(kc, src)

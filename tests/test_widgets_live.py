@@ -136,3 +136,25 @@ def test_ping_live_hook_and_stop_from_another_thread():
     assert result.meta["stop_reason"] == "stopped"
     assert len(rows) == len(result.probes) == result.meta["probes_sent"]
     assert sorted(r["seq"] for r in rows) == list(range(1, len(rows) + 1))
+
+
+def test_view_follows_a_ping_run_another_process_journals(tmp_path):
+    """`qoslab ping -w FILE` in another process (as a lab run's runner is): followed live
+    through its journal, and the final RUN is the file it wrote."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "pings.json.gz"
+    view = LiveView.follow(path, rate=10, timeout=30)
+    proc = subprocess.Popen([sys.executable, "-m", "qoslab", "ping", "127.0.0.1",
+                             "-i", "0.02", "-c", "150", "-w", str(path), "--no-plot", "-q",
+                             "--no-progress"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    assert wait_for(lambda: view.draws >= 3, timeout=30), view.draws  # drawn while it ran
+    partial_seen = path.with_name(path.name + ".partial").exists() or proc.poll() is None
+    run = view.wait(60)
+    assert proc.wait(30) == 0, proc.stderr.read()
+    assert partial_seen
+    assert len(run.probes) == 150 and run.meta["stop_reason"] == "complete"
+    assert run.probes["seq"].tolist() == qoslab.load(path).probes["seq"].tolist()
+    assert view.stop_button.layout.display == "none" and view.last_error is None

@@ -178,17 +178,24 @@ browser
 # %% [markdown]
 # ## 6. Watch it live
 #
-# A long experiment is best watched while it runs. `LiveView.ping` starts the same pinger in
-# the background and redraws latency a few times a second as the probes come back, EVENTS as
-# they happen, with a progress bar and a **Stop** button: stopping ends the run cleanly — no
-# new probe, the answers in flight awaited — and every probe sent is in the RUN (with
-# `path=`, in its journal too, while it runs). The chart stays zoomable while it grows; a
-# zoom you chose survives the redraws. (Run this cell on its own to use Stop: the next cell
-# waits for the run to end.)
+# A long experiment is best watched while it runs. A `LiveView` runs a *producer* in the
+# background — here the same pinger, handing each batch of rows to the view (`live=`) and
+# watching the view's Stop (`stop=`) — and redraws latency a few times a second as the probes
+# come back, EVENTS as they happen, with a progress bar and a **Stop** button: stopping ends
+# the run cleanly — no new probe, the answers in flight awaited — and every probe sent is in
+# the RUN (with `path=`, in its journal too, while it runs). The chart stays zoomable while it
+# grows; a zoom you chose survives the redraws. (Run this cell on its own to use Stop: the
+# next cell waits for the run to end.)
 
 # %%
-watch = widgets.LiveView.ping(TARGETS, tos=TOS_VALUES, interval=LIVE_INTERVAL, count=None,
-                              deadline=LIVE_SECONDS, path=LIVE_RUN_FILE)
+def live_pings(feed, stop):
+    return qoslab.ping(TARGETS, tos=TOS_VALUES, interval=LIVE_INTERVAL, count=None,
+                       deadline=LIVE_SECONDS, path=LIVE_RUN_FILE, live=feed.add_rows, stop=stop,
+                       progress=feed.set_progress)
+
+
+watch = widgets.LiveView.start(live_pings, meta={"source": "qoslab-ping", "targets": TARGETS},
+                               expected_seconds=LIVE_SECONDS)
 watch
 
 # %%

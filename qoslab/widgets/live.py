@@ -5,13 +5,14 @@ Two halves:
 * :class:`LiveFeed` collects the rows of a running experiment, from any thread. A producer
   feeds it by *calling it* (``feed.add_rows(rows)``, ``feed.add_event(t, kind)``,
   ``feed.set_progress(done, total)``, ``feed.finish(run)`` -- :func:`qoslab.ping` does with its
-  ``live=`` hook) or by *writing a run journal* (:class:`~qoslab.runs.RunJournal`, the
+  ``live=`` hook, see :meth:`LiveView.start`) or by *writing a run journal* (:class:`~qoslab.runs.RunJournal`, the
   ``FILE.partial`` every long run keeps) that :meth:`LiveFeed.follow` tails: a lab run or any
   other process writing ``-w FILE`` can be watched from a notebook that did not start it.
 * :class:`LiveView` draws the feed: a zoomable latency chart redrawn a few times a second (the
   reader's zoom survives the redraws), a progress bar, a status line, and a Stop button that
   ends the run cleanly -- every probe sent is in the RUN (and in the journal, when there is
-  one). :meth:`LiveView.ping` starts a ping run; :meth:`LiveView.follow` watches a journal.
+  one). :meth:`LiveView.start` runs a producer (a ping run, say); :meth:`LiveView.follow`
+  watches a journal.
 
 The drawing happens in a background thread, so the notebook stays free (the Stop button is a
 widget callback: it runs when the kernel is idle). Nothing is printed: errors show in the
@@ -277,57 +278,6 @@ class LiveView(Explorer):
 
     # ---------------------------------------------------------------- constructors
     @classmethod
-    def ping(cls, targets, *, path: str | os.PathLike | None = None, force: bool = False,
-             kind: str = "line", rate: float = 1 / REDRAW_INTERVAL, logy: bool = False,
-             **ping_args: Any) -> LiveView:
-        """Start :func:`qoslab.ping` in the background and watch it.
-
-        Parameters
-        ----------
-        targets
-            As for :func:`qoslab.ping` (loopback in notebooks).
-        path
-            Save the RUN there (journalled to ``path.partial`` while it runs).
-        force, kind, rate, logy
-            As for :func:`qoslab.ping` and :class:`LiveView`.
-        **ping_args
-            Other arguments of :func:`qoslab.ping` (``tos``, ``interval``, ``count``,
-            ``deadline`` …; ``count=None`` runs until Stop).
-
-        Returns
-        -------
-        LiveView
-            Already running; :meth:`wait` returns the RUN.
-        """
-        from ..ping import ping
-
-        for name in ("live", "stop", "progress"):
-            if name in ping_args:
-                raise ConfigError(f"LiveView.ping sets {name}= itself")
-        feed = LiveFeed({"source": "qoslab-ping", "targets": list(targets)
-                         if not isinstance(targets, str) else [targets]})
-        if path is not None:
-            feed.meta["path"] = str(path)
-        if ping_args.get("deadline"):
-            feed.expected_seconds = float(ping_args["deadline"])
-        stop = threading.Event()
-        view = cls(feed, stop, kind=kind, rate=rate, logy=logy)
-
-        def produce() -> None:
-            try:
-                feed.add_event(0.0, "run_start", "live ping")
-                run = ping(targets, path=path, force=force, live=feed.add_rows, stop=stop,
-                           progress=feed.set_progress, **ping_args)
-            except BaseException as exc:  # noqa: BLE001 - shown in the view
-                feed.finish(error=exc)
-                return
-            feed.finish(run)
-
-        view._producer = threading.Thread(target=produce, name="qoslab-live-ping", daemon=True)
-        view._producer.start()
-        return view
-
-    @classmethod
     def follow(cls, path: str | os.PathLike, *, kind: str = "line",
                rate: float = 1 / REDRAW_INTERVAL, logy: bool = False,
                timeout: float | None = None) -> LiveView:
@@ -341,14 +291,33 @@ class LiveView(Explorer):
         return view
 
     @classmethod
-    def start(cls, produce: Callable[[LiveFeed, threading.Event], Run], **view_args: Any
-              ) -> LiveView:
+    def start(cls, produce: Callable[[LiveFeed, threading.Event], Run], *,
+              meta: dict[str, Any] | None = None, expected_seconds: float | None = None,
+              **view_args: Any) -> LiveView:
         """Run ``produce(feed, stop)`` in the background and watch its feed.
 
         ``produce`` feeds the rows it measures (``feed.add_rows``, ``feed.add_event``,
-        ``feed.set_progress``), stops when ``stop`` is set, and returns the RUN.
+        ``feed.set_progress``), stops when ``stop`` is set, and returns the RUN. A ping run::
+
+            def produce(feed, stop):
+                return qoslab.ping(["127.0.0.1"], count=None, live=feed.add_rows, stop=stop,
+                                   progress=feed.set_progress)
+
+            watch = LiveView.start(produce)
+
+        Parameters
+        ----------
+        produce
+            The producer, run in a background thread.
+        meta
+            META known at the start (titles the chart).
+        expected_seconds
+            How long the run should last (a deadline), for the progress bar.
+        **view_args
+            ``kind``, ``rate``, ``title``, ``logy`` (see :class:`LiveView`).
         """
-        feed = LiveFeed()
+        feed = LiveFeed(meta)
+        feed.expected_seconds = expected_seconds
         stop = threading.Event()
         view = cls(feed, stop, **view_args)
 
@@ -462,9 +431,6 @@ class LiveView(Explorer):
         if final:
             reason = run.meta.get("stop_reason")
             text = "done: " + text + (f" (stop reason: {reason})" if reason else "")
-            saved = self.feed.meta.get("path")
-            if saved:
-                text += f"; saved to {saved}"
         return text
 
     def _progress(self) -> None:
