@@ -86,8 +86,9 @@ def run_command(name: str | None, items: Sequence[str], *, backend: str | None =
         options["decisions"] = True
     if opts.input_capture:
         options["input_capture"] = opts.input_capture
-    run = sc.run(backend, path=opts.write, capture=opts.capture, force=opts.force,
-                 options=options, **values)
+    extra = {"options": options} if options else {}  # the backend's own, when given
+    run = sc.run(backend, path=opts.write, capture=opts.capture, force=opts.force, **extra,
+                 **values)
     _print_summary(run)
     if opts.write:
         print(f"saved {opts.write}")
