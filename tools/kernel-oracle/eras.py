@@ -298,6 +298,16 @@ _SFQ_SCHED_39 = ("#define SFQ_DEPTH", "#define SFQ_SLOTS", "#define SFQ_EMPTY_SL
                  "slot_queue_add", "sfq_drop", "sfq_enqueue", "sfq_peek", "sfq_dequeue",
                  "sfq_perturbation", "sfq_init")
 
+_SFQ_SCHED_61 = ("#define SFQ_MAX_DEPTH", "#define SFQ_DEFAULT_FLOWS", "#define SFQ_MAX_FLOWS",
+                 "#define SFQ_EMPTY_SLOT", "#define SFQ_DEFAULT_HASH_DIVISOR",
+                 "#define SFQ_ALLOT_SHIFT", "#define SFQ_ALLOT_SIZE", "typedef sfq_index",
+                 "struct sfq_head", "struct sfq_slot", "struct sfq_sched_data", "sfq_dep_head",
+                 "sfq_hash", "sfq_classify", "sfq_link", "#define sfq_unlink", "sfq_dec",
+                 "sfq_inc", "slot_dequeue_tail", "slot_dequeue_head", "slot_queue_init",
+                 "slot_queue_add", "sfq_drop", "sfq_prob_mark", "sfq_hard_mark",
+                 "sfq_headdrop", "sfq_enqueue", "sfq_dequeue", "sfq_change", "sfq_alloc",
+                 "sfq_init")
+
 #: SFQ scheduler eras (harness/sfq_sched.c), one per generation of sch_sfq.c's scheduler.
 SFQ_SCHED_ERAS: dict[str, Era] = {
     "sfq-2.6.32": _sfq_sched_era("2.6.32", sfq=_SFQ_SCHED_26, skbuff=_SKB_LIST_26),
@@ -305,6 +315,18 @@ SFQ_SCHED_ERAS: dict[str, Era] = {
                                  ports_offset=True),
     "sfq-2.6.39": _sfq_sched_era("2.6.39", sfq=_SFQ_SCHED_39, skbuff=_SKB_LIST_26,
                                  ports_offset=True),
+    "sfq-6.1.20": Era("6.1.20", (
+        Piece("include/linux/siphash.h", whole=True),
+        Piece("include/uapi/linux/pkt_sched.h", _TC_H + (
+            "struct tc_sfq_qopt", "struct tc_sfqred_stats", "struct tc_sfq_qopt_v1",
+            "#define TC_RED_ECN", "#define TC_RED_HARDDROP")),
+        Piece("include/net/red.h", ("struct red_parms", "struct red_vars", "red_set_vars")),
+        Piece("include/net/sch_generic.h", ("qdisc_pkt_len", "qdisc_qstats_backlog_dec",
+                                            "qdisc_qstats_backlog_inc", "qdisc_qstats_drop",
+                                            "qdisc_qstats_overlimit", "__qdisc_drop",
+                                            "qdisc_drop")),
+        Piece("net/sched/sch_sfq.c", _SFQ_SCHED_61),
+    )),
 }
 
 ERAS: dict[str, Era] = {

@@ -46,6 +46,7 @@ SCHED_ERAS: dict[str, SchedEra] = {e.era: e for e in (
     SchedEra("sfq-2.6.32", "classic-2.6.3x"),
     SchedEra("sfq-2.6.37", "2.6.37"),
     SchedEra("sfq-2.6.39", "2.6.37-3.2"),
+    SchedEra("sfq-6.1.20", "5.18+"),
 )}
 
 
