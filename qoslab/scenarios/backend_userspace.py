@@ -103,7 +103,9 @@ class UserspaceBed(KernelBed):
         return setup.qdisc  # the datapath emulates the link itself: no HTB around the tree
 
     def run(self) -> Run:
-        self.work = Path(tempfile.mkdtemp(prefix="qoslab-datapath-"))
+        # named as the lab's scratch folders (qoslab-lab-<pid>-…): a killed run's is removed
+        # with its namespaces by the next run
+        self.work = Path(tempfile.mkdtemp(prefix=f"qoslab-lab-{os.getpid()}-"))
         try:
             return super().run()
         finally:
