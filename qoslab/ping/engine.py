@@ -41,8 +41,7 @@ RT_PRIORITY = 10
 #: Shortest per-stream interval the socket engine accepts, per socket kind (seconds).
 #: Datagram sockets are the unprivileged path and keep iputils' 2 ms user limit.
 MIN_INTERVAL = {"raw": 0.0002, "dgram": 0.002}
-_FLUSH_EVERY = 0.25  # seconds between journal flushes / progress updates
-_FLUSH_SLICE = 0.0002  # seconds of journal writing between two looks at the timer
+_FLUSH_EVERY = 0.25  # seconds between progress updates (the journal is written per probe)
 _SEND_SLACK_NS = 20_000  # send probes due within 20 us in the same wake-up
 
 
@@ -333,8 +332,7 @@ class SocketEngine:
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(_FLUSH_EVERY)
-            while self.recorder.flush(budget=_FLUSH_SLICE):
-                await asyncio.sleep(0)  # let due sends and answers run between slices
+            self.recorder.flush()
 
     def send_lateness_ms(self) -> np.ndarray:
         """``send_late_ms`` of every probe sent so far."""

@@ -1,14 +1,14 @@
 """Collect PROBES rows from a running back-end: memory, the ``.partial`` journal, progress.
 
-Rows are buffered and handed to the :class:`~qoslab.runs.RunJournal` in batches by
-:meth:`ProbeRecorder.flush`, which the back-ends call at least every quarter second, so the
-journal on disk never lags more than that behind what was measured.
+Every outcome goes to the :class:`~qoslab.runs.RunJournal` the moment it is known (one write
+to the operating system per probe; the journal fsyncs at least once a second in its own
+thread), so a process killed with SIGKILL loses no answered probe: only the probes still in
+flight. :meth:`ProbeRecorder.flush` refreshes the progress display.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +32,7 @@ LiveRows = Callable[[list[dict[str, Any]]], None]
 
 
 class ProbeRecorder:
-    """Gather rows; replace a ``lost`` row when its answer arrives late; journal in batches.
+    """Gather rows; replace a ``lost`` row when its answer arrives late; journal each one.
 
     Parameters
     ----------
@@ -57,8 +57,6 @@ class ProbeRecorder:
         self.total = total
         self.rows: list[dict[str, Any]] = []
         self._where: dict[tuple[str, int], int] = {}
-        self._new: list[dict[str, Any]] = []
-        self._updates: list[dict[str, Any]] = []
         self._bar = None
         self._callback: Progress | None = None
         self._shown = 0
@@ -75,7 +73,8 @@ class ProbeRecorder:
         if row["status"] != "duplicate":
             self._where[(row["stream"], row["seq"])] = len(self.rows)
         self.rows.append(row)
-        self._new.append(row)
+        if self.journal is not None:
+            self.journal.add_probe(**row)
         if self._live is not None:
             self._live_rows.append(row)
 
@@ -86,7 +85,8 @@ class ProbeRecorder:
             self.add(row)
             return
         self.rows[i] = row
-        self._updates.append(row)
+        if self.journal is not None:
+            self.journal.update_probe(**row)
         if self._live is not None:
             self._live_rows.append(row)
 
@@ -96,29 +96,13 @@ class ProbeRecorder:
         return len(self._where)
 
     def flush(self, budget: float | None = None) -> bool:
-        """Hand buffered rows to the journal and refresh the progress display.
-
-        Parameters
-        ----------
-        budget
-            Seconds this call may spend (rows go in slices of 16 until it is used up), so a
-            sender sharing the thread is never held up for long; ``None``: everything.
+        """Refresh the progress display (rows are journalled as they come).
 
         Returns
         -------
         bool
-            True when rows are still buffered (call again).
+            False: nothing is left to do (kept for back-ends that call it in a loop).
         """
-        if self.journal is not None:
-            start = time.perf_counter()
-            while self._new:
-                chunk, self._new = self._new[:16], self._new[16:]
-                self.journal.add_probes(chunk)
-                if budget is not None and time.perf_counter() - start > budget:
-                    return True
-            while self._updates:
-                self.journal.update_probe(**self._updates.pop(0))
-        self._new, self._updates = [], []
         if self._live_rows:
             rows, self._live_rows = self._live_rows, []
             self._live(rows)
