@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["CHILD_CWD", "SAFE_PATH", "child_env", "isolation", "python_argv", "qoslab_argv",
-           "display_argv"]
+           "display_argv", "die_with_parent"]
 
 #: Working directory of every child qoslab starts.
 CHILD_CWD = "/"
@@ -99,3 +99,20 @@ def display_argv(argv: Sequence[str]) -> str:
     """
     return " ".join("<qoslab>" if a.startswith("import sys; sys.path.append(") else a
                     for a in argv)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn``: the child gets SIGKILL when the process that started it dies (Linux
+    ``PR_SET_PDEATHSIG``; kept across ``ip netns exec``'s exec, lost only by programs with file
+    capabilities or set-uid bits — the lab's next run removes those with their namespace)."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the next run's clean-up still applies
+        pass

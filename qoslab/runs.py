@@ -17,6 +17,7 @@ finished file.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import gzip
 import io
@@ -36,7 +37,13 @@ import pandas as pd
 from . import schema
 from ._version import __version__
 from .errors import ColumnLimitError, ProbeLimitError, ResourceLimitError, RunFormatError
-from .outputs import check_output, create_new, refuse_or_keep_journal, write_bytes
+from .outputs import (
+    OutputError,
+    check_output,
+    create_new,
+    refuse_or_keep_journal,
+    write_bytes,
+)
 
 __all__ = ["Run", "RunJournal", "RUN_FORMAT", "RUN_VERSION", "JOURNAL_FORMAT", "read_native",
            "jsonable"]
@@ -286,6 +293,8 @@ class RunJournal:
         self.journal_path = self.path.with_name(self.path.name + ".partial")
         refuse_or_keep_journal(self.journal_path, force=force)
         self._fh = io.TextIOWrapper(create_new(self.journal_path), encoding="utf-8")
+        self._failed: OutputError | None = None
+        self.records = 0
         self._fsync_interval = fsync_interval
         self._last_sync = 0.0
         self._syncer: threading.Thread | None = None
@@ -300,15 +309,26 @@ class RunJournal:
                      "meta": jsonable(dict(meta or {}))})
 
     def _write(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
-        self._write_done()
+        self._emit(json.dumps(jsonable(record), allow_nan=False) + "\n", 1)
 
-    def _write_done(self) -> None:
-        self._fh.flush()
-        now = time.monotonic()
-        if now - self._last_sync >= self._fsync_interval:
-            os.fsync(self._fh.fileno())
-            self._last_sync = now
+    def _emit(self, text: str, n: int) -> None:
+        """Write ``n`` records; a full disk (or any write error) is one :class:`OutputError`,
+        raised again on every later write, and the journal keeps what was written."""
+        if self._failed is not None:
+            raise self._failed
+        try:
+            self._fh.write(text)
+            self._fh.flush()
+            now = time.monotonic()
+            if now - self._last_sync >= self._fsync_interval:
+                os.fsync(self._fh.fileno())
+                self._last_sync = now
+        except OSError as exc:
+            self._failed = OutputError(
+                f"RUN journal {self.journal_path}: cannot write ({_reason(exc)}); it keeps the "
+                f"{self.records} records written before")
+            raise self._failed from None
+        self.records += n
 
     def add_probe(self, **probe: Any) -> None:
         """Append one PROBES row (keyword per column; extra columns allowed)."""
@@ -318,9 +338,8 @@ class RunJournal:
         """Append several PROBES rows with one flush (for fast producers)."""
         if not rows:
             return
-        self._fh.write("".join(json.dumps(jsonable({"probe": r}), allow_nan=False) + "\n"
-                               for r in rows))
-        self._write_done()
+        self._emit("".join(json.dumps(jsonable({"probe": r}), allow_nan=False) + "\n"
+                           for r in rows), len(rows))
 
     def update_probe(self, **probe: Any) -> None:
         """Append a row that replaces the earlier row of the same ``stream`` and ``seq``.
@@ -352,9 +371,14 @@ class RunJournal:
             self._syncer.join()
             self._syncer = None
         if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+            try:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            except OSError:
+                pass  # a full disk: what reached the file stays; the write error was raised
+            finally:
+                with contextlib.suppress(OSError):
+                    self._fh.close()
 
     def finish(self, run: Run) -> Path:
         """Save ``run`` atomically to :attr:`path` and remove the journal."""
@@ -368,6 +392,10 @@ class RunJournal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
 def read_journal(path: str | os.PathLike, data: bytes | None = None) -> Run:

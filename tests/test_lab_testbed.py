@@ -203,8 +203,9 @@ def test_sigterm_to_a_process_holding_a_bed_leaves_nothing_behind():
 
 
 def test_sigkill_leftovers_are_removed_by_the_next_bed():
-    """SIGKILL cannot be caught: the namespaces (and the flood in them) stay until the next
-    Testbed finds that their creator is dead and removes them."""
+    """SIGKILL cannot be caught: the processes the bed started die with it (parent-death
+    signal), the namespaces stay until the next Testbed finds that their creator is dead and
+    removes them."""
     need_root()
     from qoslab.lab import Testbed
 
@@ -218,18 +219,75 @@ def test_sigkill_leftovers_are_removed_by_the_next_bed():
         proc.communicate()
     left = {n for n in _netns() - before if n.startswith(f"qlab-{proc.pid}-")}
     assert len(left) == 3
-    inside = [int(p) for n in left for p in subprocess.run(
-        ["ip", "netns", "pids", n], capture_output=True, text=True).stdout.split()]
-    assert inside  # the orphaned flood still runs in them
+
+    def inside() -> list[int]:
+        return [int(p) for n in left & _netns() for p in subprocess.run(
+            ["ip", "netns", "pids", n], capture_output=True, text=True).stdout.split()]
+
+    deadline = time.monotonic() + 10
+    while inside() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert inside() == []  # the flood's sender and sink died with the bed's process
     still = left & _netns()  # (another test run's bed may have removed them already)
     with Testbed() as tb:
         assert set(tb.meta["leftovers_removed"]) >= still
         assert not left & _netns()
     assert _unchanged(before, proc.pid)
+
+
+def test_lab_run_killed_with_sigkill_keeps_its_probes_and_the_next_run_cleans_up(tmp_path):
+    """``qoslab lab bufferbloat -w FILE`` killed with SIGKILL: its probes are in FILE.partial
+    (followed from the ping runner as they come), every process it started dies with it, and
+    ``qoslab lab --cleanup`` (as any next run) removes its namespaces and scratch folder."""
+    import tempfile
+
+    import qoslab
+    from qoslab.lab.netns import WORK_PREFIX
+
+    need_root()
+    before = _netns()
+    out = tmp_path / "bb.json.gz"
+    proc = subprocess.Popen([sys.executable, "-m", "qoslab", "lab", "bufferbloat", "-w",
+                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    journal = tmp_path / "bb.json.gz.partial"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            lines = journal.read_text().count('{"probe"') if journal.exists() else 0
+            if lines >= 10:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        ours = {n for n in _netns() - before if n.startswith(f"qlab-{proc.pid}-")}
+        work = [d for d in os.listdir(tempfile.gettempdir())
+                if d.startswith(f"{WORK_PREFIX}{proc.pid}-")]
+        assert len(ours) == 3 and len(work) == 1
+        time.sleep(0.3)
+        proc.kill()  # SIGKILL to the lab process only: its children must die by themselves
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    def inside() -> list[int]:
+        return [int(p) for n in ours & _netns() for p in subprocess.run(
+            ["ip", "netns", "pids", n], capture_output=True, text=True).stdout.split()]
+
     deadline = time.monotonic() + 10
-    while _pids_alive(inside) and time.monotonic() < deadline:
-        time.sleep(0.05)  # killed; the kernel reaps them as soon as their parent is gone
-    assert _pids_alive(inside) == []
+    while inside() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert inside() == []
+    run = qoslab.load(journal)
+    assert len(run.probes) >= 10 and run.meta["scenario"] == "bufferbloat"
+    assert run.probes["t_sent"].min() >= 0.5  # on scenario time, like the finished RUN
+    from qoslab.cli import main
+
+    assert main(["lab", "--cleanup"]) == 0
+    assert not ours & _netns()
+    assert not os.path.exists(os.path.join(tempfile.gettempdir(), work[0]))
+    assert _unchanged(before, proc.pid)
 
 
 def test_cli_run_killed_with_ctrl_c_leaves_nothing_behind_and_keeps_the_probes(tmp_path):

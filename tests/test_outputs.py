@@ -246,3 +246,18 @@ def test_lab_capture_through_a_planted_symlink_is_refused(tmp_path, victim):
     assert victim.read_text() == VICTIM_TEXT
     assert not pcap.is_symlink()
     assert (packets["icmp_type"] == 8).sum() == 2
+
+
+def test_disk_full_during_a_ping_run_is_one_error_and_the_journal_keeps_its_probes(
+        small_tmpfs, capsys):
+    folder, _ = small_tmpfs
+    out = folder / "p.json.gz"
+    code = main(["ping", "127.0.0.1", "-i", "0.002", "-c", "100000", "-q", "--no-plot",
+                 "-w", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err and "keeps the" in err
+    kept = int(err.split("keeps the ")[1].split(" records")[0])
+    with pytest.warns(UserWarning, match="incomplete"):  # the torn last line is dropped
+        run = qoslab.load(folder / "p.json.gz.partial")
+    assert kept - 1 <= len(run.probes) <= kept and len(run.probes) > 100

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from ..io import load
 from ..outputs import check_output
 from ..runs import Run, RunJournal
 from .flood import parse_rate
+from .netns import work_dir
 from .pings import on_bed_clock
 from .testbed import Testbed
 
@@ -55,7 +55,7 @@ class Experiment:
         self.final = Path(path) if path is not None else None
         self.journal = (RunJournal(self.final, {"source": "qoslab-lab", **extra}, force=force)
                         if self.final is not None else None)
-        self.work = Path(tempfile.mkdtemp(prefix="qoslab-lab-"))
+        self.work = Path(work_dir())
         self.ping_file = self.work / "pings.json.gz"
         self.extra = extra
         #: ``transform(run) -> run`` applied before saving (also when interrupted)

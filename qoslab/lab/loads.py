@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..children import display_argv, isolation, python_argv
+from ..children import die_with_parent, display_argv, isolation, python_argv
 from .flood import parse_rate
 from .netns import LabCommandError, Namespace, run_cmd
 
@@ -63,7 +63,8 @@ class LabProcess:
         self.argv = ns.argv(argv)
         self.proc = subprocess.Popen(  # noqa: S603
             self.argv, stdout=subprocess.PIPE if stdout is None else stdout,
-            stderr=subprocess.PIPE, text=True, **isolation())
+            stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent,  # noqa: PLW1509
+            **isolation())
         self.stdout = ""
         self.stderr = ""
         self._early: list[str] = []

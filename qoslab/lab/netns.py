@@ -43,7 +43,10 @@ __all__ = [
     "delete_namespace",
     "add_veth",
     "find_leftovers",
+    "find_leftover_dirs",
     "remove_leftovers",
+    "work_dir",
+    "WORK_PREFIX",
     "REGISTRY",
 ]
 
@@ -308,9 +311,40 @@ def find_leftovers() -> list[str]:
     return out
 
 
+#: Prefix of a lab run's scratch folder in the temporary directory: ``qoslab-lab-<pid>-…``.
+WORK_PREFIX = "qoslab-lab-"
+_WORK_PATTERN = re.compile(rf"^{WORK_PREFIX}(?P<pid>\d+)-[A-Za-z0-9_]+$")
+
+
+def work_dir() -> str:
+    """A new scratch folder for this process's lab run (``qoslab-lab-<pid>-…``, mode 0700)."""
+    import tempfile
+
+    return tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-")
+
+
+def find_leftover_dirs() -> list[str]:
+    """Scratch folders of lab runs whose process is dead (a killed run's)."""
+    import tempfile
+
+    base = tempfile.gettempdir()
+    out = []
+    for name in sorted(os.listdir(base)):
+        m = _WORK_PATTERN.match(name)
+        path = os.path.join(base, name)
+        if m and not _pid_alive(int(m["pid"])) and os.path.isdir(path) and \
+                not os.path.islink(path):
+            out.append(path)
+    return out
+
+
 def remove_leftovers() -> list[str]:
-    """Delete the namespaces :func:`find_leftovers` lists; return their names."""
+    """Delete the namespaces :func:`find_leftovers` lists (the processes still running in them
+    first) and the scratch folders :func:`find_leftover_dirs` lists; return what was removed."""
     gone = find_leftovers()
     for name in gone:
         delete_namespace(name)
-    return gone
+    dirs = find_leftover_dirs()
+    for path in dirs:
+        shutil.rmtree(path, ignore_errors=True)
+    return gone + dirs

@@ -9,8 +9,10 @@ bed's clock (seconds since the bed came up), so PROBES and the bed's EVENTS shar
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,11 @@ from ..runs import Run
 from .loads import LabProcess
 from .netns import LabCommandError, Namespace
 
-__all__ = ["PingTarget", "ping_argv", "PingProcess", "on_bed_clock"]
+__all__ = ["PingTarget", "ping_argv", "PingProcess", "on_bed_clock", "FOLLOW_POLL"]
+
+#: Seconds between two looks at the runner's journal when following it (see
+#: :meth:`PingProcess.follow`).
+FOLLOW_POLL = 0.02
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,39 @@ class PingProcess:
         self.argv = ping_argv(self.targets, interval=interval, count=count, path=self.path,
                               timeout=timeout)
         self.process = LabProcess(ns, self.argv, f"qoslab ping in {ns.role}")
+        self._follower: threading.Thread | None = None
+
+    def follow(self, journal, reshape: Callable[[dict, dict], dict],
+               poll: float = FOLLOW_POLL) -> None:
+        """Copy every probe the runner journals into ``journal`` (the experiment's own) as it
+        appears, through ``reshape(row, runner_meta)`` (e.g. onto the experiment's clock), so
+        a run killed with SIGKILL keeps its probes at its ``-w`` path. The copy trails the
+        runner by at most ``poll`` seconds (what such a kill can lose, besides probes in
+        flight). Call after :meth:`wait_started`."""
+        partial = self.path.with_name(self.path.name + ".partial")
+
+        def tail() -> None:
+            try:
+                fh = open(partial, encoding="utf-8")  # noqa: SIM115 - read while it grows
+            except OSError:
+                return
+            meta: dict = {}
+            pending = ""
+            with fh:
+                while True:
+                    running = self.process.proc.poll() is None
+                    chunk = fh.read()
+                    pending += chunk
+                    *lines, pending = pending.split("\n")
+                    for line in lines:
+                        _forward(line, journal, reshape, meta)
+                    if not running and not chunk:
+                        return
+                    if not chunk:
+                        time.sleep(poll)
+
+        self._follower = threading.Thread(target=tail, daemon=True, name="qoslab-ping-follow")
+        self._follower.start()
 
     def wait_started(self, timeout: float = 30.0) -> float:
         """Block until the runner has opened its journal (it is about to send the first
@@ -112,6 +151,8 @@ class PingProcess:
         as ``meta["ping_offset_s"]``.
         """
         code = self.process.wait(timeout=self.expected_seconds() + grace)
+        if self._follower is not None:
+            self._follower.join(timeout=10)
         if not self.path.exists():
             partial = self.path.with_name(self.path.name + ".partial")
             if partial.exists():
@@ -126,6 +167,23 @@ class PingProcess:
         run.meta["ping_command"] = display_argv(self.argv).split(" ")
         run.meta["ping_exit_status"] = code
         return run
+
+
+def _forward(line: str, journal, reshape, meta: dict) -> None:
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError:
+        return
+    if not isinstance(rec, dict):
+        return
+    if "format" in rec:
+        meta.update(rec.get("meta") or {})
+    elif "meta" in rec and isinstance(rec["meta"], dict):
+        meta.update(rec["meta"])
+    elif isinstance(rec.get("probe"), dict):
+        journal.add_probe(**reshape(rec["probe"], meta))
+    elif isinstance(rec.get("probe_update"), dict):
+        journal.update_probe(**reshape(rec["probe_update"], meta))
 
 
 def on_bed_clock(run: Run, t0_unix: float | None) -> Run:

@@ -105,6 +105,7 @@ class SocketEngine:
         self._pending = 0
         self._nonce = os.urandom(8)
         self._finished: asyncio.Event | None = None
+        self._fatal: BaseException | None = None
 
     # ----------------------------------------------------------------- public
     def stop(self, reason: str = "stopped") -> None:
@@ -130,11 +131,30 @@ class SocketEngine:
         self._finished = asyncio.Event()
         restore = self._enter_realtime()
         gc.freeze()  # the heap built so far is never scanned again during the run
+        previous = loop.get_exception_handler()
+        loop.set_exception_handler(self._on_callback_error)
         try:
             await self._run(loop)
         finally:
+            loop.set_exception_handler(previous)
             gc.unfreeze()
             restore()
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _on_callback_error(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        """An error in a send/receive callback (e.g. the journal's disk is full) ends the run
+        with that error instead of being logged while the loop goes on."""
+        exc = context.get("exception")
+        if exc is None:
+            loop.default_exception_handler(context)
+            return
+        if self._fatal is None:
+            self._fatal = exc
+        self._heap.clear()
+        self._stopping = True
+        if self._finished is not None:
+            self._finished.set()
 
     def _enter_realtime(self):
         """Switch this thread to SCHED_FIFO if wanted and allowed; return the undo."""

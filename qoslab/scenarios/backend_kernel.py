@@ -156,6 +156,9 @@ class KernelBed:
             # ping runner takes a moment to start); changes and snapshots follow that clock
             t0 = proc.wait_started() - tb.t0 - self.start
             exp.transform = lambda r: self._to_scenario_time(r, t0)
+            if exp.journal is not None:  # probes reach the -w journal as they are measured
+                exp.journal.update_meta(scenario_t0_on_bed_clock=round(t0, 6))
+                proc.follow(exp.journal, self._reshaper(tb, t0))
             self.at_time_zero(tb, t0, meta)
             pings = proc.result(t0_unix=tb.t0_unix)
             self.wind_down(tb, loads)
@@ -298,6 +301,25 @@ class KernelBed:
         wait = t - tb.now()
         if wait > 0:
             time.sleep(wait)
+
+    def _reshaper(self, tb, t0: float):
+        """A probe row of the runner's journal, on scenario time with the scenario's label."""
+        import datetime as dt
+
+        labels = {f"s{i}": t.name for i, t in enumerate(self.pings)}
+
+        def reshape(row: dict, runner_meta: dict) -> dict:
+            row = dict(row)
+            start = runner_meta.get("start_time")
+            offset = (dt.datetime.fromisoformat(str(start)).timestamp() - tb.t0_unix
+                      if start else 0.0)
+            if isinstance(row.get("t_sent"), (int, float)):
+                row["t_sent"] = row["t_sent"] + offset - t0
+            sid = str(row.get("stream", "")).split(":", 1)[0]
+            row["stream"] = labels.get(sid, row.get("stream"))
+            return row
+
+        return reshape
 
     def _targets(self):
         from ..lab.pings import PingTarget
