@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import qoslab
-from qoslab.lab.netns import NAME_PATTERN, list_namespaces, run_cmd
+from qoslab.lab.netns import NAME_PATTERN, list_namespaces, remove_leftovers, run_cmd
 from tests.conftest import need_root, need_tool
 
 #: Seconds a run goes on before the signal (set-up takes a few; pings start after that).
@@ -114,3 +114,30 @@ def test_sigint_keeps_every_answered_probe_and_leaves_nothing(tmp_path):
     assert not set(spaces) & set(list_namespaces())  # namespaces (and their TUNs) gone
     assert not [p for p in pids if _alive(p)]  # datapath, pinger, floods, tcpdump: all gone
 
+
+
+def test_sigkill_keeps_the_journal_and_the_next_run_cleans_up(tmp_path):
+    proc, out, cap, spaces, router, pids = _start(tmp_path, "kill")
+    datapaths = {p for p in pids  # qoslab datapath PLAN: "datapath" as an argument
+                 if b"\0datapath\0" in Path(f"/proc/{p}/cmdline").read_bytes()}
+    assert len(datapaths) == 1  # the router's (sfq_perturb has no tunnel)
+    signalled = time.time()
+    proc.kill()
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and [p for p in datapaths if _alive(p)]:
+        time.sleep(0.1)
+    assert not [p for p in datapaths if _alive(p)]  # the datapath dies with its parent ...
+    assert not _tun_in(router)  # ... and its TUN device with it
+    journal = out.with_name(out.name + ".partial")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the killed writer's last line may be cut
+        run = qoslab.load(journal)  # what the run journalled survived the kill
+    hosts = {f"10.0.{i}.1" for i in (1, 2, 3)}  # the scenario's ping targets
+    _kept(_answered_before(cap, signalled, hosts), run)
+    gone = remove_leftovers()  # what the next lab run does first
+    assert set(spaces) <= set(gone)
+    assert not set(spaces) & set(list_namespaces())
+    assert not [p for p in pids if _alive(p)]  # pinger, floods, tcpdump: gone with them
+    assert not [p for p in Path(os.environ.get("TMPDIR", "/tmp")).glob(
+        f"qoslab-lab-{proc.pid}-*")]  # the killed run's scratch folders too

@@ -4,15 +4,14 @@ It runs inside a lab namespace, creates the plan's TUN device, says ``{"ready": 
 and runs the plan's role (:class:`~qoslab.datapath.engine.Router` or
 :class:`~qoslab.datapath.engine.Decapsulator`) until its parent says stop, closes its stdin
 (the parent ended, however it ended) or sends SIGTERM; it dies with its parent (the kernel's
-parent-death signal) and ignores Ctrl-C, which its parent handles.
+parent-death signal, set by :func:`qoslab.children.die_with_parent` when it is started) and
+ignores Ctrl-C, which its parent handles.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import ctypes.util
 import gc
 import os
 import signal
@@ -22,7 +21,6 @@ from ..errors import ConfigError
 
 __all__ = ["register", "run_plan"]
 
-_PR_SET_PDEATHSIG = 1
 #: Scheduling of a datapath process (see :func:`_realtime`): SCHED_RR at this priority —
 #: above the ping runner's probe loop (:data:`qoslab.ping.engine.RT_PRIORITY`): a device runs
 #: before the programs that use it —, at most this many microseconds of CPU without
@@ -32,17 +30,6 @@ RT_LIMIT_US = 2_000_000
 DATAPATH_NICE = -10
 #: Bytes of each packet the input capture keeps (headers; its length is kept whole).
 INPUT_SNAPLEN = 160
-
-
-def _die_with_parent() -> None:
-    """Ask the kernel for SIGKILL when the parent ends (``prctl(PR_SET_PDEATHSIG)``)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: stdin's end still stops the loop
-        return
-    if os.getppid() == 1:  # the parent ended before prctl took effect
-        os._exit(1)
 
 
 def _realtime() -> None:
@@ -73,7 +60,6 @@ def run_plan(path: str) -> int:
     from .plan import Plan
     from .tun import open_tun
 
-    _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     plan = Plan.load(path)
     control = sys.stdin.fileno()

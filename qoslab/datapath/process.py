@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..children import isolation, qoslab_argv
+from ..children import die_with_parent, isolation, qoslab_argv
 from ..errors import QoslabError
 from .engine import DRAIN_S
 
@@ -57,7 +57,8 @@ class DatapathProcess:
         self._err = open(stderr_path, "xb")  # noqa: SIM115, PTH123 - the run's work folder
         self.proc = subprocess.Popen(  # noqa: S603 - an argument list, never a shell
             ns.argv(qoslab_argv("datapath", str(plan_path))), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self._err, text=True, bufsize=1, **isolation())
+            stdout=subprocess.PIPE, stderr=self._err, text=True, bufsize=1,
+            preexec_fn=die_with_parent, **isolation())
         self.ready = self._wait_ready(ready_timeout)
         self._reader = threading.Thread(target=self._read, name=f"{self.name} events",
                                         daemon=True)

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +102,9 @@ class UserspaceBed(KernelBed):
         return setup.qdisc  # the datapath emulates the link itself: no HTB around the tree
 
     def run(self) -> Run:
-        # named as the lab's scratch folders (qoslab-lab-<pid>-…): a killed run's is removed
-        # with its namespaces by the next run
-        self.work = Path(tempfile.mkdtemp(prefix=f"qoslab-lab-{os.getpid()}-"))
+        from ..lab.netns import work_dir
+
+        self.work = Path(work_dir())  # a killed run's is removed by the next run's clean-up
         try:
             return super().run()
         finally:
