@@ -62,7 +62,7 @@ def sfqs(draw, profile=None):
                   flows=draw(st.one_of(st.none(), st.integers(1, 65408))),
                   divisor=draw(st.one_of(st.none(), st.sampled_from([16, 256, 1024, 65536]))),
                   headdrop=draw(st.booleans()))
-    if draw(st.booleans()):
+    if PROFILES[profile].clsflow is not None and draw(st.booleans()):  # no cls_flow before 2.6.25
         kw["classifier"] = draw(flow_filters(profile))
     try:
         return Sfq(**kw)

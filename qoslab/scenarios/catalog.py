@@ -83,7 +83,7 @@ def _sfq_perturb(v: dict[str, Any]) -> Setup:
 register(Scenario(
     "sfq_perturb", "SFQ perturbation: latency spikes on the perturb grid",
     (Param("perturb", "int", 5, "seconds between SFQ hash perturbations", unit="s", min=0,
-           max=3600, zero_means="no perturbation"),
+           max=3600, zero_means="no perturbation", log=True),
      *common_params(120.0),
      Param("limit", "int", 10, "SFQ limit", unit="packets", min=2, max=127),
      Param("profile", "choice", "classic-2.6.3x", "kernel era of SFQ and its hash",
