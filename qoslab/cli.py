@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from ._version import __version__
 from .errors import QoslabError
 
-__all__ = ["main", "build_parser", "SUBCOMMANDS"]
+__all__ = ["main", "build_parser", "OneLineParser", "SUBCOMMANDS"]
 
 #: subcommand -> module that registers it (in the order ``--help`` lists them).
 SUBCOMMANDS: dict[str, str] = {
@@ -35,15 +35,25 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (status 2), like qoslab's own:
+    ``qoslab ping: error: argument -c/--count: expected one argument (see qoslab ping --help)``.
+    """
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="qoslab",
         description="Explain why latency spikes under load: captures, flow hashes, pings, "
         "a queue simulator and a network-namespace lab.",
     )
     parser.add_argument("--version", action="version", version=f"qoslab {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for module in SUBCOMMANDS.values():
         importlib.import_module(module).register(sub)
     return parser
@@ -52,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``qoslab`` command line; return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return int(exc.code or 0)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -67,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QoslabError as exc:
         print(f"qoslab {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except FileNotFoundError as exc:
+    except OSError as exc:  # a file or device the command was given or writes: one line too
         print(f"qoslab {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

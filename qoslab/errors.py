@@ -21,6 +21,7 @@ __all__ = [
     "SeriesLimitError",
     "ProbeLimitError",
     "ColumnLimitError",
+    "ScheduleLimitError",
     "EngineUnavailableError",
 ]
 
@@ -85,6 +86,11 @@ class ProbeLimitError(ResourceLimitError):
 
 class ColumnLimitError(ResourceLimitError):
     """A table in a file has more columns than ``qoslab.io.limits.MAX_COLUMNS``."""
+
+
+class ScheduleLimitError(QoslabError, ValueError):
+    """A hash-seed schedule would hold more changes than
+    ``qoslab.hashing.perturb.MAX_HASH_CHANGES`` (a tiny perturb period over a long span)."""
 
 
 class EngineUnavailableError(QoslabError, ImportError):

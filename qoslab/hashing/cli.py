@@ -16,7 +16,7 @@ from .fq_codel import FqCodel
 from .perturb import hash_changes, seeds_from_events
 from .profiles import DEFAULT_PROFILE, PROFILES
 from .sfq import Sfq
-from .sharing import sharing
+from .sharing import check_trials, sharing
 
 __all__ = ["register", "run"]
 
@@ -54,7 +54,7 @@ def register(subparsers) -> None:
     p.add_argument("--rng-seed", type=int, default=0, help="seed for drawn perturbations")
     p.add_argument("--sfq", action="store_true", help="also show the SFQ bucket (own hash)")
     p.add_argument("--fq-codel", action="store_true", help="also show the fq_codel queue")
-    p.add_argument("--trials", type=int, default=200, help="random seeds for the sharing estimate")
+    p.add_argument("--trials", type=int, default=200, help="random seeds for the sharing estimate (0 = none; at most 100000)")
     p.set_defaults(func=run)
 
 
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``qoslab hash``."""
     from ..capture import read_capture
 
+    check_trials(args.trials)  # every option is checked before the capture is read
     packets = read_capture(args.file)
     if not len(packets):
         raise ConfigError(f"{args.file}: no packets")

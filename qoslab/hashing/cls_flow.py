@@ -20,7 +20,7 @@ from ..errors import ConfigError, KernelFeatureMissing
 from ._packets import check_frame
 from .jhash import jhash2
 from .keys import key_values, parse_keys
-from .perturb import apply_seeds
+from .perturb import apply_seeds, check_perturb
 from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 
 __all__ = ["FlowClassifier", "parse_classid", "format_classid"]
@@ -127,7 +127,7 @@ class FlowClassifier:
         if rshift is not None and not 0 <= int(rshift) <= 31:
             raise ConfigError(f"cls_flow rshift {rshift}: expected 0..31")
         self.divisor = int(divisor) if divisor else None
-        self.perturb = perturb or None
+        self.perturb = check_perturb(perturb, "cls_flow perturb")
         self.baseclass = parse_classid(baseclass)
         if self.baseclass & 0xFFFF == 0:
             raise ConfigError(f"cls_flow baseclass {format_classid(self.baseclass)}: the minor "

@@ -8,16 +8,25 @@ lab) or drawn reproducibly from ``rng_seed``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ScheduleLimitError
 from ..schema import EVENTS
 
-__all__ = ["hash_changes", "seeds_from_events", "seed_groups", "format_seed"]
+__all__ = ["hash_changes", "seeds_from_events", "seed_groups", "format_seed", "check_perturb",
+           "MAX_PERTURB", "MAX_HASH_CHANGES"]
+
+#: The longest perturb period tc accepts: a u32 number of seconds (``tc … perturb SECS``).
+MAX_PERTURB = 2**32 - 1
+#: The most hash changes one schedule may hold (a perturb of 1 s covers 11.5 days): more means
+#: a tiny period over a long span — e.g. replaying part of a long capture set without ``t0`` —
+#: and is refused with :class:`~qoslab.errors.ScheduleLimitError` instead of filling memory.
+MAX_HASH_CHANGES = 1_000_000
 
 _SEED_RE = re.compile(r"seed=(0x[0-9a-fA-F]+|\d+)")
 
@@ -31,6 +40,30 @@ def format_seed(seed: int) -> str:
     'seed=0x1234abcd'
     """
     return f"seed=0x{int(seed):08x}"
+
+
+def check_perturb(perturb, what: str = "perturb") -> float | None:
+    """``perturb`` as seconds (None for 0/None = never), or a ConfigError naming ``what``.
+
+    Examples
+    --------
+    >>> check_perturb(10), check_perturb(0), check_perturb(None)
+    (10.0, None, None)
+    >>> check_perturb(float("nan"), "SFQ perturb")
+    Traceback (most recent call last):
+    ...
+    qoslab.errors.ConfigError: SFQ perturb nan: expected seconds in 0 … 4294967295 (0 = never)
+    """
+    if perturb is None:
+        return None
+    try:
+        value = float(perturb)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} {perturb!r}: expected a number of seconds") from None
+    if not (math.isfinite(value) and 0 <= value <= MAX_PERTURB):
+        raise ConfigError(f"{what} {perturb}: expected seconds in 0 … {MAX_PERTURB} "
+                          "(0 = never)")
+    return value or None
 
 
 def hash_changes(start: float, end: float, perturb: float, *, rng_seed=None,
@@ -65,10 +98,17 @@ def hash_changes(start: float, end: float, perturb: float, *, rng_seed=None,
     if bits not in (32, 128):
         raise ConfigError(f"hash_changes bits={bits}: expected 32 or 128")
     times: list[float] = []
+    perturb = check_perturb(perturb)
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise ConfigError(f"hash_changes: start {start}, end {end}: expected finite seconds")
     if perturb:
-        if perturb < 0:
-            raise ConfigError(f"perturb {perturb}: expected seconds >= 0")
-        k = np.arange(1, int(np.floor((end - start) / perturb)) + 2)
+        n = int(np.floor((end - start) / perturb)) + 1
+        if n > MAX_HASH_CHANGES:
+            raise ScheduleLimitError(
+                f"perturb {perturb:g} s over {end - start:.6g} s needs {n} hash changes, more "
+                f"than MAX_HASH_CHANGES = {MAX_HASH_CHANGES} (qoslab.hashing.perturb): use a "
+                "longer period or a shorter span (replaying part of a capture set: give t0)")
+        k = np.arange(1, max(n, 0) + 1)
         t = start + k * float(perturb)
         times = [float(x) for x in t[t < end]]
     rng = np.random.default_rng(rng_seed)

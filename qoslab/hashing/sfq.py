@@ -30,7 +30,7 @@ from ._packets import check_frame, column, raw16, raw32
 from .cls_flow import FlowClassifier, parse_classid
 from .dissect import Flow, addr32, direct_read, dissect
 from .jhash import jhash_2words, jhash_3words
-from .perturb import apply_seeds
+from .perturb import apply_seeds, check_perturb
 from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 from .skbhash import flow_hash, raw_ports, select_rows
 
@@ -102,7 +102,7 @@ class Sfq:
             raise ConfigError(f"SFQ takes no filters in profile {prof.name!r} (sfq_classify "
                               "arrives with 2.6.25)")
         self.classifier = classifier
-        self.perturb = perturb or None
+        self.perturb = check_perturb(perturb, "SFQ perturb")
         self.quantum = quantum
         self.headdrop = bool(headdrop)
         self.endianness = endianness

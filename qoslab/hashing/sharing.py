@@ -25,13 +25,36 @@ from .sfq import Sfq
 from .skbhash import consistentify, flow_keys_bytes, hash_flow_bytes, select_rows
 
 __all__ = ["SharingReport", "sharing", "flow_representatives", "birthday_probability",
-           "FLOW_COLUMNS", "FLOW_PACKETS"]
+           "check_trials", "FLOW_COLUMNS", "FLOW_PACKETS", "MAX_TRIALS"]
 
 #: Columns that tell flows apart (those present in the frame are used).
 FLOW_COLUMNS = ("ip_version", "src", "dst", "proto", "sport", "dport", "tos", "tunnel",
                 "inner_src", "inner_dst", "inner_proto", "inner_sport", "inner_dport",
                 "inner_tos", "mark", "priority", "vlan", "flow_label", "spi", "sk_token",
                 "route_token", "nfct_token", "iif")
+
+
+#: The most random seeds :func:`sharing` draws for its collision estimate (``trials``).
+MAX_TRIALS = 100_000
+
+
+def check_trials(trials) -> int:
+    """``trials`` if it is a count of random seeds :func:`sharing` accepts, else a ConfigError.
+
+    Examples
+    --------
+    >>> check_trials(200)
+    200
+    >>> check_trials(-1)
+    Traceback (most recent call last):
+    ...
+    qoslab.errors.ConfigError: trials -1: expected an integer 0 … 100000 (random seeds for the collision estimate; 0 = none)
+    """
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) \
+            or not 0 <= trials <= MAX_TRIALS:
+        raise ConfigError(f"trials {trials!r}: expected an integer 0 … {MAX_TRIALS} "
+                          "(random seeds for the collision estimate; 0 = none)")
+    return int(trials)
 
 
 def birthday_probability(groups: int, classes: int) -> float:
@@ -271,7 +294,8 @@ def sharing(packets: pd.DataFrame, classifier, *, seed=0, trials: int = 200,
         The seed for the "this seed" answer (cls_flow ``hashrnd``, SFQ perturbation, flow
         hash key).
     trials
-        Random seeds drawn to measure the collision probability.
+        Random seeds drawn to measure the collision probability (0 … :data:`MAX_TRIALS`;
+        0 = no estimate).
     weight
         Column giving how many packets each row stands for (default: one each), e.g.
         :data:`FLOW_PACKETS` of combined :func:`flow_representatives`.
@@ -293,6 +317,7 @@ def sharing(packets: pd.DataFrame, classifier, *, seed=0, trials: int = 200,
     ['XOR-fold of saddr ^ proto ^ ports: different flows, same hash input']
     """
     ad = _Adapter(classifier)
+    trials = check_trials(trials)
     if not len(packets):
         raise ConfigError("sharing: packets is empty")
     if weight is not None and weight not in packets.columns:
