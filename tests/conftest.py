@@ -93,6 +93,20 @@ def small_tmpfs(tmp_path):
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+def fill_disk(folder: Path, leave: int) -> None:
+    """Fill the file system of ``folder`` (a :func:`small_tmpfs`) up to ``leave`` free bytes."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    os.truncate(filler, max(0, os.path.getsize(filler) - leave))
+
+
 @pytest.fixture(scope="session")
 def dask_client():
     """A ``dask.distributed`` LocalCluster of 2 worker processes (1 thread each) and its client,

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from qoslab.cli import main
-from tests.conftest import REPO
+from tests.conftest import REPO, fill_disk
 
 CAPTURE = REPO / "data" / "captures" / "tunnel_uploads.pcap"
 
@@ -101,15 +101,7 @@ def test_each_failure_is_one_line_naming_what_is_wrong(tmp_path, capsys, argv, n
 
 def test_read_only_and_full_output_folders(small_tmpfs, capsys):
     folder, remount_read_only = small_tmpfs
-    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)  # fill the disk to its end
-    try:
-        while os.write(fd, b"\0" * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    os.truncate(folder / "filler", os.path.getsize(folder / "filler") - 1000)  # < 1 page free
+    fill_disk(folder, leave=1000)  # less than a page free: a RUN file will not fit
     rc, lines = _walk(["sim", "sfq_perturb", "--duration", "3", "-w", f"{folder}/run.json.gz"],
                       capsys)
     _one_line(rc, lines, "run.json.gz", "No space left on device")

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from qoslab import load as qoslab_load
-from tests.conftest import need_root
+from tests.conftest import fill_disk, need_root
 
 pytestmark = pytest.mark.netns
 
@@ -287,6 +287,31 @@ def test_lab_run_killed_with_sigkill_keeps_its_probes_and_the_next_run_cleans_up
     assert main(["lab", "--cleanup"]) == 0
     assert not ours & _netns()
     assert not os.path.exists(os.path.join(tempfile.gettempdir(), work[0]))
+    assert _unchanged(before, proc.pid)
+
+
+def test_lab_run_on_a_full_disk_ends_at_once_with_one_line_and_keeps_its_journal(small_tmpfs):
+    """The -w journal's disk fills up mid-run: the run stops at that moment (not at its end),
+    says so in one line, and the journal keeps every probe written before; nothing is left."""
+    need_root()
+    folder, _ = small_tmpfs
+    fill_disk(folder, leave=12_000)
+    before = _netns()
+    out = folder / "bb.json.gz"
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "qoslab", "lab", "bufferbloat", "--duration",
+                             "60", "-w", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=120)
+    took = time.monotonic() - started
+    lines = err.splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, err
+    assert "No space left on device" in lines[0] and "bb.json.gz.partial" in lines[0]
+    assert took < 45  # stopped when the disk filled, not after its 60 s
+    with pytest.warns(UserWarning, match="cut off"):  # the last line did not fit
+        run = qoslab_load(folder / "bb.json.gz.partial")
+    assert len(run.probes) >= 5 and run.meta["scenario"] == "bufferbloat"
+    assert not out.exists()
     assert _unchanged(before, proc.pid)
 
 

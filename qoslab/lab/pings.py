@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -95,6 +96,7 @@ class PingProcess:
                               timeout=timeout)
         self.process = LabProcess(ns, self.argv, f"qoslab ping in {ns.role}")
         self._follower: threading.Thread | None = None
+        self._follow_error: OSError | None = None
 
     def follow(self, journal, reshape: Callable[[dict, dict], dict],
                poll: float = FOLLOW_POLL) -> None:
@@ -102,7 +104,9 @@ class PingProcess:
         appears, through ``reshape(row, runner_meta)`` (e.g. onto the experiment's clock), so
         a run killed with SIGKILL keeps its probes at its ``-w`` path. The copy trails the
         runner by at most ``poll`` seconds (what such a kill can lose, besides probes in
-        flight). Call after :meth:`wait_started`."""
+        flight). If ``journal`` cannot be written (disk full), the runner is stopped at once
+        and :meth:`result` raises that error; the journal keeps what was written. Call after
+        :meth:`wait_started`."""
         partial = self.path.with_name(self.path.name + ".partial")
 
         def tail() -> None:
@@ -118,8 +122,13 @@ class PingProcess:
                     chunk = fh.read()
                     pending += chunk
                     *lines, pending = pending.split("\n")
-                    for line in lines:
-                        _forward(line, journal, reshape, meta)
+                    try:
+                        for line in lines:
+                            _forward(line, journal, reshape, meta)
+                    except OSError as exc:  # OutputError included: disk full, I/O error
+                        self._follow_error = exc
+                        self.process.proc.send_signal(signal.SIGINT)  # ends it as Ctrl-C does
+                        return
                     if not running and not chunk:
                         return
                     if not chunk:
@@ -153,6 +162,8 @@ class PingProcess:
         code = self.process.wait(timeout=self.expected_seconds() + grace)
         if self._follower is not None:
             self._follower.join(timeout=10)
+        if self._follow_error is not None:
+            raise self._follow_error
         if not self.path.exists():
             partial = self.path.with_name(self.path.name + ".partial")
             if partial.exists():
