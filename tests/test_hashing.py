@@ -308,12 +308,13 @@ def test_required_profiles_exist():
 
 def test_sfq_option_rules():
     q = Sfq(divisor=64, flows=1000, depth=500, limit=100000, profile="5.18+")
-    assert (q.flows, q.depth, q.limit) == (64, 127, 127 * 64)
+    assert (q.flows, q.depth, q.limit) == (1000, 500, 100000)  # as given (tc text) …
+    assert [q.effective(n) for n in ("flows", "depth", "limit")] == [64, 127, 127 * 64]  # … in force
     with pytest.raises(ConfigError, match="power of 2"):
         Sfq(divisor=1000)
     with pytest.raises(ConfigError, match="1024"):
         Sfq(divisor=512, profile="classic-2.6.3x")
-    assert Sfq(limit=500, profile="classic-2.6.3x").limit == 127
+    assert Sfq(limit=500, profile="classic-2.6.3x").effective("limit") == 127
 
 
 def test_bad_input_is_a_clear_error():

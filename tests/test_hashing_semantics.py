@@ -56,8 +56,8 @@ def test_pre_jhash_fold_profile():
     assert b[0, 1] == (0x0A01A8C0 ^ 136 ^ 0x50003930)
     # the hash alone picks the bucket: no skb->priority override, no filters before 2.6.25
     pri = frame({**F, "priority": 0x10005})
-    assert Sfq(profile="sfq-fold-2.6.2x", handle="1:").bucket(pri, 0)[0] == 0x198
-    assert Sfq(profile="classic-2.6.3x", handle="1:").bucket(pri, 0)[0] == 4
+    assert Sfq(profile="sfq-fold-2.6.2x").bucket(pri, 0, handle="1:")[0] == 0x198
+    assert Sfq(profile="classic-2.6.3x").bucket(pri, 0, handle="1:")[0] == 4
     with pytest.raises(KernelFeatureMissing):
         FlowClassifier("src", profile="sfq-fold-2.6.2x")
 
@@ -151,7 +151,7 @@ def test_sfq_classifier_override_drops_out_of_range_minors():
     assert Sfq(classifier=fc).bucket(pk).tolist() == [0, 1, -1, -1]
     # skb->priority of the qdisc's own major selects the bucket before any filter
     pk = pk.assign(priority=[0x10005, 0x20005, 0, 0x10000])
-    got = Sfq(classifier=fc, handle="1:").bucket(pk)
+    got = Sfq(classifier=fc).bucket(pk, handle="1:")
     assert got.tolist() == [4, 1, -1, -1]
 
 
@@ -180,10 +180,11 @@ def test_fq_codel_overrides_as_fq_codel_classify():
     from qoslab.hashing import FqCodel
     pk = frame(*[{**F, "mark": m} for m in (0, 63, 64)])
     fc = FlowClassifier("mark", mode="map")  # minor = 1 + mark
-    q = FqCodel(flows=64, profile="5.18+", classifier=fc, handle="8001:")
-    assert q.index(pk).tolist() == [0, 63, -1]
+    q = FqCodel(flows=64, profile="5.18+", classifier=fc)
+    assert q.index(pk, handle="8001:").tolist() == [0, 63, -1]
     pk = pk.assign(priority=[0x80010002, 0x80010041, 0x00010002])  # minor 65 > flows: filter
-    assert q.index(pk).tolist() == [1, 63, -1]
+    assert q.index(pk, handle="8001:").tolist() == [1, 63, -1]
+    assert q.index(pk).tolist() == [0, 63, -1]  # no handle: no priority override
 
 
 def test_route_cache_identity_includes_mark_and_input_keys():

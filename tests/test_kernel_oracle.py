@@ -95,7 +95,7 @@ def test_worked_flow_matches_every_kernel(era, build_dir, tmp_path):
         ours = [skb_hash(pk, seed, ep.profile).tolist()] if ep.skb_hash else []
         ours.append(qoslab.Sfq(profile=ep.profile).bucket(pk, seed).tolist())
         if ep.fq_codel:
-            ours.append(FqCodel(1024, ep.profile).index(pk, seed).tolist())
+            ours.append(FqCodel(flows=1024, profile=ep.profile).index(pk, seed).tolist())
         if ep.cls_flow:
             fc = FlowClassifier("src,dst,proto,proto-src,proto-dst", divisor=1024,
                                 profile=ep.profile)

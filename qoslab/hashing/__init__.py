@@ -1,7 +1,8 @@
 """Linux flow-hash reimplementations, bit-exact per kernel era, vectorized over PACKETS.
 
 Which queue, band or class does the kernel pick for each packet? :class:`FlowClassifier`
-(cls_flow), :class:`Sfq`, :func:`fq_codel_index`, :func:`skb_hash` and
+(cls_flow), :class:`Sfq` and :class:`FqCodel` (the qdisc specs of :mod:`qoslab.qdiscs`,
+whose selection is :class:`SfqHash` / :class:`FqCodelHash`), :func:`fq_codel_index`, :func:`skb_hash` and
 :func:`pfifo_fast_band` answer it for a kernel profile (:data:`PROFILES`); :func:`sharing`
 tells which flows share a queue for one seed and for every seed.
 
@@ -22,9 +23,13 @@ Modelling decisions (details in each module):
   perturb schedule) for exact answers, or use :func:`sharing` for what holds for every seed.
 """
 
+# The SFQ and fq_codel qdiscs are ONE spec each (options, validation, tc text: qoslab.qdiscs);
+# their bucket selection is SfqHash / FqCodelHash here, reached through spec.bucket / .index.
+from ..qdiscs.fq_codel import FqCodel
+from ..qdiscs.sfq import Sfq
 from ._packets import OPTIONAL_COLUMNS
 from .cls_flow import FlowClassifier
-from .fq_codel import FqCodel, fq_codel_index, reciprocal_scale
+from .fq_codel import FqCodelHash, fq_codel_index, reciprocal_scale
 from .jhash import jhash, jhash2, jhash_1word, jhash_2words, jhash_3words
 from .keys import FLOW_KEYS
 from .perturb import hash_changes, seeds_from_events
@@ -37,7 +42,7 @@ from .pfifo_fast import (
     tos_to_priority,
 )
 from .profiles import PROFILES, KernelProfile, get_profile
-from .sfq import Sfq
+from .sfq import SfqHash
 from .sharing import SharingReport, birthday_probability, sharing
 from .siphash import siphash
 from .skbhash import FLOW_KEYS_LAYOUTS, skb_hash
@@ -52,9 +57,11 @@ __all__ = [
     "TOS2PRIO_OLD",
     "FlowClassifier",
     "FqCodel",
+    "FqCodelHash",
     "KernelProfile",
     "SharingReport",
     "Sfq",
+    "SfqHash",
     "birthday_probability",
     "fq_codel_index",
     "get_profile",

@@ -12,10 +12,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from .cls_flow import FlowClassifier
-from .fq_codel import FqCodel
 from .perturb import hash_changes, seeds_from_events
 from .profiles import DEFAULT_PROFILE, PROFILES
-from .sfq import Sfq
 from .sharing import check_trials, sharing
 
 __all__ = ["register", "run"]
@@ -61,6 +59,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Handler of ``qoslab hash``."""
     from ..capture import read_capture
+    from ..qdiscs import FqCodel, Sfq
 
     check_trials(args.trials)  # every option is checked before the capture is read
     packets = read_capture(args.file)

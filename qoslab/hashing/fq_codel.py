@@ -29,7 +29,7 @@ from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 from .sfq import classifier_buckets, priority_override, three_words
 from .skbhash import flow_hash, rxhash, select_rows
 
-__all__ = ["FqCodel", "fq_codel_index", "reciprocal_scale"]
+__all__ = ["FqCodelHash", "fq_codel_index", "reciprocal_scale"]
 
 #: fq_codel hashes the skb's flow hash: with its own perturbation (``skb_get_hash_perturb``,
 #: 4.2–4.10) or the global secret (``skb_get_hash``, 4.11+); the bits are computed alike.
@@ -48,8 +48,11 @@ def reciprocal_scale(value, n: int) -> np.ndarray:
         np.int64)
 
 
-class FqCodel:
+class FqCodelHash:
     """fq_codel's flow index for one kernel profile (``flows`` queues).
+
+    The qdisc itself — options, validation, tc text — is the spec :class:`qoslab.qdiscs.FqCodel`
+    (also ``qoslab.hashing.FqCodel``); ``FqCodel(...).selector()`` builds this object.
 
     ``classifier`` (an attached filter) and ``handle`` (for the ``skb->priority`` override)
     select queues as ``fq_codel_classify`` does; a packet they reject gets index -1.
@@ -107,7 +110,7 @@ class FqCodel:
     bucket = index
 
     def __repr__(self) -> str:
-        return f"FqCodel(flows={self.flows}, profile={self.profile.name!r})"
+        return f"FqCodelHash(flows={self.flows}, profile={self.profile.name!r})"
 
 
 def fq_codel_index(packets: pd.DataFrame, flows: int = 1024, hashrnd=0,
@@ -128,4 +131,4 @@ def fq_codel_index(packets: pd.DataFrame, flows: int = 1024, hashrnd=0,
     >>> fq_codel_index(pk, hashrnd=bytes(range(16)), profile="5.18+").tolist()
     [680]
     """
-    return FqCodel(flows, profile, endianness=endianness).index(packets, hashrnd, at)
+    return FqCodelHash(flows, profile, endianness=endianness).index(packets, hashrnd, at)

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
 from ._packets import check_frame, column, raw16, raw32
 from .cls_flow import FlowClassifier, parse_classid
@@ -34,7 +33,7 @@ from .perturb import apply_seeds, check_perturb
 from .profiles import DEFAULT_PROFILE, KernelProfile, get_profile
 from .skbhash import flow_hash, raw_ports, select_rows
 
-__all__ = ["Sfq", "sfq_fold", "classifier_buckets", "priority_override", "SFQ_MAX_DEPTH", "SFQ_MAX_FLOWS", "SFQ_DEFAULT_HASH_DIVISOR"]
+__all__ = ["SfqHash", "sfq_fold", "classifier_buckets", "priority_override", "SFQ_MAX_DEPTH", "SFQ_MAX_FLOWS", "SFQ_DEFAULT_HASH_DIVISOR"]
 
 SFQ_MAX_DEPTH = 127
 SFQ_MAX_FLOWS = 65408
@@ -58,8 +57,13 @@ def sfq_fold(h: np.ndarray, h2: np.ndarray, pert: int) -> np.ndarray:
     return (x & 0x3FF).astype(np.int64)
 
 
-class Sfq:
-    """An SFQ qdisc's bucket selection for one kernel profile.
+class SfqHash:
+    """The bucket selection of one SFQ configuration in one kernel era.
+
+    The qdisc itself — its options, validation and tc text — is the spec
+    :class:`qoslab.Sfq` (:class:`qoslab.qdiscs.Sfq`); ``Sfq(...).selector()`` builds this
+    object, and ``Sfq(...).bucket(...)`` evaluates it. Here the options are normalised as the
+    profile's kernel does (``self.limit`` etc. are the values in force).
 
     Parameters
     ----------
@@ -85,10 +89,12 @@ class Sfq:
     ...     "dport": [80, 12345], "tos": [0, 0], "frag": [False, False],
     ...     "tunnel": ["none"] * 2, "inner_src": [None] * 2, "inner_dst": [None] * 2,
     ...     "inner_proto": [None] * 2, "inner_sport": [None] * 2, "inner_dport": [None] * 2})
-    >>> Sfq(profile="classic-2.6.3x").bucket(pk, seed=0).tolist()      # F and its reverse
+    >>> SfqHash(profile="classic-2.6.3x").bucket(pk, seed=0).tolist()  # F and its reverse
     [635, 208]
-    >>> Sfq(profile="5.18+").bucket(pk, seed=bytes(range(16))).tolist()  # symmetric
+    >>> SfqHash(profile="5.18+").bucket(pk, seed=bytes(range(16))).tolist()  # symmetric
     [557, 557]
+    >>> SfqHash(limit=500, profile="classic-2.6.3x").limit   # sfq_change caps it
+    127
     """
 
     def __init__(self, divisor: int = SFQ_DEFAULT_HASH_DIVISOR, perturb: float | None = None,
@@ -180,13 +186,9 @@ class Sfq:
         return (np.asarray(h) & (self.divisor - 1)).astype(np.int64)
 
     # ------------------------------------------------------------------ buckets
-    @dask_aware("bucket")
     def bucket(self, packets: pd.DataFrame, seed: int | Sequence = 0, at=None, *,
                hashrnd: int | Sequence = 0, classifier_at=None) -> np.ndarray:
         """Bucket index per packet (int64), ``-1`` where the classifier override drops it.
-
-        A Dask frame (:func:`qoslab.read_captures`, ``engine="dask"``) gives a lazy Dask
-        Series ``bucket``, computed partition by partition.
 
         Parameters
         ----------
@@ -210,23 +212,9 @@ class Sfq:
             return out
         return priority_override(packets, out, self.handle, self.divisor)
 
-    def to_tc(self) -> str:
-        """``tc qdisc add ... sfq ...`` options."""
-        parts = ["sfq", "limit", str(self.limit)]
-        if self.profile.sfq == "flow-hash":
-            parts += ["depth", str(self.depth), "flows", str(self.flows)]
-        if self.divisor != 1024:
-            parts += ["divisor", str(self.divisor)]
-        if self.perturb:
-            parts += ["perturb", f"{self.perturb:g}"]
-        if self.headdrop:
-            parts.append("headdrop")
-        if self.quantum:
-            parts += ["quantum", str(self.quantum)]
-        return " ".join(parts)
-
     def __repr__(self) -> str:
-        return f"Sfq({self.to_tc()!r}, profile={self.profile.name!r})"
+        return (f"SfqHash(divisor={self.divisor}, limit={self.limit}, depth={self.depth}, "
+                f"flows={self.flows}, profile={self.profile.name!r})")
 
 
 def classifier_buckets(classifier: FlowClassifier, packets: pd.DataFrame, n: int,

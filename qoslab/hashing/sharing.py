@@ -20,8 +20,8 @@ from ..errors import ConfigError
 from ._packets import string_codes
 from .cls_flow import FlowClassifier
 from .dissect import Flow
-from .fq_codel import FqCodel, reciprocal_scale
-from .sfq import Sfq
+from .fq_codel import FqCodelHash, reciprocal_scale
+from .sfq import SfqHash
 from .skbhash import consistentify, flow_keys_bytes, hash_flow_bytes, select_rows
 
 __all__ = ["SharingReport", "sharing", "flow_representatives", "birthday_probability",
@@ -191,8 +191,10 @@ class _Adapter:
     """Uniform view: identity of hash inputs, classes from inputs and a seed."""
 
     def __init__(self, obj) -> None:
+        if callable(getattr(obj, "selector", None)):  # an Sfq / FqCodel spec: its selection
+            obj = obj.selector()
         self.obj = obj
-        self.sfq_like = isinstance(obj, (Sfq, FqCodel))
+        self.sfq_like = isinstance(obj, (SfqHash, FqCodelHash))
         self.clf = obj.classifier if self.sfq_like else obj if isinstance(
             obj, FlowClassifier) else None
         if self.clf is None and not self.sfq_like:
@@ -229,7 +231,7 @@ class _Adapter:
         if isinstance(payload, _Prepared):
             h = hash_flow_bytes(payload.buf[rows], payload.lengths[rows], seed,
                                 self.obj.profile, self.obj.endianness)
-            if isinstance(self.obj, FqCodel):
+            if isinstance(self.obj, FqCodelHash):
                 return reciprocal_scale(h, self.obj.flows)
             return (h & (self.obj.divisor - 1)).astype(np.int64)
         sub = select_rows(payload, rows) if isinstance(payload, Flow) else payload[rows]
@@ -289,7 +291,8 @@ def sharing(packets: pd.DataFrame, classifier, *, seed=0, trials: int = 200,
         with :func:`flow_representatives` and combined).
     classifier
         :class:`~qoslab.FlowClassifier`, :class:`~qoslab.Sfq` (with or without an attached
-        classifier) or :class:`~qoslab.hashing.FqCodel`.
+        classifier) or :class:`~qoslab.hashing.FqCodel` (or their selections,
+        :class:`SfqHash` / :class:`FqCodelHash`).
     seed
         The seed for the "this seed" answer (cls_flow ``hashrnd``, SFQ perturbation, flow
         hash key).
@@ -310,6 +313,7 @@ def sharing(packets: pd.DataFrame, classifier, *, seed=0, trials: int = 200,
     ...     {**base, "src": "10.0.0.1", "dst": "192.0.2.9", "sport": 40000, "dport": 80},
     ...     {**base, "src": "10.0.0.2", "dst": "192.0.2.9", "sport": 40000, "dport": 83},
     ...     {**base, "src": "10.0.0.3", "dst": "192.0.2.9", "sport": 40001, "dport": 80}])
+    >>> from qoslab import Sfq
     >>> rep = sharing(pk, Sfq(profile="classic-2.6.3x"))
     >>> rep.shared_always
     [['10.0.0.1:40000 > 192.0.2.9:80 proto 6 tos 0x00', '10.0.0.2:40000 > 192.0.2.9:83 proto 6 tos 0x00']]

@@ -10,7 +10,8 @@ step). Re-entering soon after leaving resumes at the previous drop rate
 (``count - lastcount``). On overflow of ``limit`` packets, up to ``drop_batch`` packets are
 dropped from the head of the fattest queue (bytes), until half of its backlog is gone
 (``fq_codel_drop``). The queue index of each flow comes from :mod:`qoslab.hashing`
-(:class:`qoslab.hashing.FqCodel`). ``memory_limit`` and ``ce_threshold`` are not modelled.
+(:class:`qoslab.hashing.FqCodelHash`, built by :meth:`FqCodel.selector`). ``memory_limit``
+and ``ce_threshold`` are not modelled.
 """
 
 from __future__ import annotations
@@ -95,16 +96,41 @@ class FqCodel(QdiscSpec):
             raise KernelFeatureMissing(f"fq_codel does not exist in profile {prof.name!r} "
                                        "(it arrives with 3.5)")
 
-    def selector(self, handle: str | None = None):
-        """The :class:`qoslab.hashing.FqCodel` that computes this qdisc's queue indexes."""
-        from ..hashing import FqCodel as FqCodelHash
+    def selector(self, handle: str | int | None = None):
+        """The :class:`qoslab.hashing.FqCodelHash` that computes this qdisc's queue indexes
+        (``handle``, e.g. ``"1:"``, enables the ``skb->priority`` override)."""
+        from ..hashing.fq_codel import FqCodelHash
 
         return FqCodelHash(self.effective("flows"), self.profile, classifier=self.classifier,
                            handle=handle, endianness=self.endianness)
 
-    def index(self, packets, seed=0, at=None, **kw):
-        """Queue index per packet (see :meth:`qoslab.hashing.FqCodel.index`)."""
-        return self.selector().index(packets, seed, at, **kw)
+    def index(self, packets, seed=0, at=None, *, handle: str | int | None = None, hashrnd=0,
+              classifier_at=None):
+        """Flow-queue index per packet (0-based, int64; ``-1`` where the attached filter
+        drops it). ``seed`` is the global flow-hash seed (4.11+; SipHash key from 5.4) or the
+        qdisc's own perturbation (3.5–4.10), a sequence with ``at`` for a schedule;
+        ``hashrnd``/``classifier_at`` are the attached filter's.
+
+        >>> import pandas as pd
+        >>> pk = pd.DataFrame({"ip_version": [4], "src": ["192.168.1.10"], "dst": ["10.0.0.1"],
+        ...     "proto": [6], "sport": [12345], "dport": [80], "tos": [0], "frag": [False],
+        ...     "tunnel": ["none"], "inner_src": [None], "inner_dst": [None], "inner_proto": [None],
+        ...     "inner_sport": [None], "inner_dport": [None]})
+        >>> FqCodel().index(pk, seed=bytes(range(16))).tolist()
+        [680]
+        """
+        return self.selector(handle).index(packets, seed, at, hashrnd=hashrnd,
+                                           classifier_at=classifier_at)
+
+    bucket = index
+
+    def hash_inputs(self, packets):
+        """What the seeded hash reads (see :meth:`qoslab.hashing.FqCodelHash.hash_inputs`)."""
+        return self.selector().hash_inputs(packets)
+
+    def hash_buckets(self, inputs, seed):
+        """Queue indexes from :meth:`hash_inputs` for one seed."""
+        return self.selector().hash_buckets(inputs, seed)
 
     def with_classifier(self, classifier: Any) -> FqCodel:
         return replace(self, classifier=classifier)

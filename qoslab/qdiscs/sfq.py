@@ -24,7 +24,8 @@ LIFO, so *which* slot a new flow gets and *which* slot loses a packet are the ke
     (``sfq_rehash``). RED options are not modelled.
 
 The hash is never computed here: the bucket of every flow for every seed comes from
-:mod:`qoslab.hashing` (:class:`qoslab.hashing.Sfq`), including the ``skb->priority`` and
+:mod:`qoslab.hashing` (:class:`qoslab.hashing.SfqHash`, built by :meth:`Sfq.selector`),
+including the ``skb->priority`` and
 filter overrides (bucket ``-1``: the classifier drops the packet).
 """
 
@@ -36,6 +37,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, ClassVar
 
+from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
 from ..tcspec import QdiscSpec, Words
 from .runtime import FID, QUEUE, SIZE, BuildContext, Runtime, runtime_for
@@ -146,7 +148,7 @@ class Sfq(QdiscSpec):
         self._selector_for(prof)  # divisor and other per-era checks of qoslab.hashing
 
     def _selector_for(self, prof, handle: str | None = None):
-        from ..hashing import Sfq as SfqHash
+        from ..hashing.sfq import SfqHash
 
         opts = dict(divisor=1024 if self.divisor is None else self.divisor,
                     perturb=self.perturb or None, limit=self.limit,
@@ -158,18 +160,81 @@ class Sfq(QdiscSpec):
             opts["flows"] = self.flows
         return SfqHash(**opts)
 
+    def selector(self, handle: str | int | None = None):
+        """The :class:`qoslab.hashing.SfqHash` that computes this qdisc's buckets (``handle``,
+        e.g. ``"1:"``, enables the ``skb->priority`` override)."""
+        if handle is None:
+            return self._default_selector
+        return self._selector_for(self.kernel, handle)
+
     @cached_property
-    def selector(self):
-        """The :class:`qoslab.hashing.Sfq` that computes this qdisc's buckets."""
+    def _default_selector(self):
         return self._selector_for(self.kernel)
+
+    def effective(self, name: str) -> Any:
+        """An option's value in force in this era (given, defaulted or capped as
+        ``sfq_change`` does).
+
+        >>> Sfq(limit=500, profile="classic-2.6.3x").effective("limit")
+        127
+        """
+        if name not in ("limit", "depth", "flows", "divisor", "perturb", "quantum", "headdrop"):
+            raise ConfigError(f"sfq has no option {name!r}")
+        if name in ("quantum", "perturb", "headdrop"):
+            return getattr(self, name)
+        return getattr(self.selector(), name)
+
+    @property
+    def rehash_on_perturb(self) -> bool:
+        """Queued packets move to their new buckets when the seed changes (3.3+, no filter)."""
+        return self.selector().rehash_on_perturb
 
     def with_classifier(self, classifier: Any) -> Sfq:
         """This SFQ with another attached filter (``tc filter replace``)."""
         return replace(self, classifier=classifier)
 
-    def bucket(self, packets, seed=0, at=None, **kw):
-        """Bucket per packet (see :meth:`qoslab.hashing.Sfq.bucket`)."""
-        return self.selector.bucket(packets, seed, at, **kw)
+    def hash_inputs(self, packets):
+        """What the seeded hash reads (see :meth:`qoslab.hashing.SfqHash.hash_inputs`):
+        packets whose inputs are equal share a bucket for every seed."""
+        return self.selector().hash_inputs(packets)
+
+    def hash_buckets(self, inputs, seed):
+        """Buckets from :meth:`hash_inputs` for one seed."""
+        return self.selector().hash_buckets(inputs, seed)
+
+    @dask_aware("bucket")
+    def bucket(self, packets, seed=0, at=None, *, handle: str | int | None = None,
+               hashrnd=0, classifier_at=None):
+        """Bucket index per packet (int64), ``-1`` where the attached filter drops it.
+
+        Parameters
+        ----------
+        packets
+            PACKETS-like frame, or a Dask one (:func:`qoslab.read_captures`,
+            ``engine="dask"``): then a lazy Dask Series ``bucket``, partition by partition.
+        seed
+            The qdisc's perturbation (u32 up to 5.3, SipHash key from 5.4), or a sequence
+            with ``at`` = change times (column ``t`` picks the seed per packet).
+        handle
+            The qdisc's handle (``"1:"``): ``skb->priority`` of that major picks a bucket.
+        hashrnd, classifier_at
+            Seed(s) and change times of the attached filter.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> pk = pd.DataFrame({"ip_version": [4, 4], "src": ["192.168.1.10", "10.0.0.1"],
+        ...     "dst": ["10.0.0.1", "192.168.1.10"], "proto": [6, 6], "sport": [12345, 80],
+        ...     "dport": [80, 12345], "tos": [0, 0], "frag": [False, False],
+        ...     "tunnel": ["none"] * 2, "inner_src": [None] * 2, "inner_dst": [None] * 2,
+        ...     "inner_proto": [None] * 2, "inner_sport": [None] * 2, "inner_dport": [None] * 2})
+        >>> Sfq(profile="classic-2.6.3x").bucket(pk, seed=0).tolist()   # F and its reverse
+        [635, 208]
+        >>> Sfq(profile="5.18+").bucket(pk, seed=bytes(range(16))).tolist()  # symmetric
+        [557, 557]
+        """
+        return self.selector(handle).bucket(packets, seed, at, hashrnd=hashrnd,
+                                            classifier_at=classifier_at)
 
     # ------------------------------------------------------------------ tc text
     def options(self) -> list[str]:
@@ -241,8 +306,7 @@ class _SfqBase(Runtime):
     def _buckets(self, index: int) -> list:
         spec, seeds = self.spec, self.ctx.seeds
         seed = seeds[index] if index < len(seeds) else seeds[-1]
-        selector = spec.selector if self.handle is None else \
-            spec._selector_for(spec.kernel, self.handle)
+        selector = spec.selector(self.handle)
 
         def compute(frame):
             if spec.classifier is not None:

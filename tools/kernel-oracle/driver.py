@@ -201,13 +201,14 @@ def plan(ep: EraProfile, rng):
         jobs.append(f"sfq {divisor:x} {HANDLE:x} {-1 & 0xFFFFFFFF:x} " +
                     " ".join(f"{w:x}" for w in pw))
         checks.append((f"sfq divisor {divisor}", 1, lambda pk, d=divisor, perturb=perturb: Sfq(
-            divisor=d, profile=ep.profile, handle=HANDLE).bucket(pk, perturb)))
+            divisor=d, profile=ep.profile).bucket(pk, perturb, handle=HANDLE)))
     if classifiers:
         fc, r = classifiers[0]
         div = ep.sfq_divisors[0]
         jobs.append(f"sfq {div:x} {HANDLE:x} 0 0 0")
-        sfq_f = Sfq(divisor=div, profile=ep.profile, handle=HANDLE, classifier=fc)
-        checks.append(("sfq with filter", 1, lambda pk: sfq_f.bucket(pk, 0, hashrnd=r)))
+        sfq_f = Sfq(divisor=div, profile=ep.profile, classifier=fc)
+        checks.append(("sfq with filter", 1,
+                       lambda pk: sfq_f.bucket(pk, 0, hashrnd=r, handle=HANDLE)))
     if ep.fq_codel:
         for flows in (1024, 700):
             if ep.fq_codel == "own":  # its own perturbation (q->perturbation)
@@ -216,13 +217,14 @@ def plan(ep: EraProfile, rng):
                 fw, fseed = [0], hashrnd
             jobs.append(f"fqcodel {flows:x} {HANDLE:x} {-1 & 0xFFFFFFFF:x} " +
                         " ".join(f"{w:x}" for w in fw))
-            fq = FqCodel(flows, ep.profile, handle=HANDLE)
+            fq = FqCodel(flows=flows, profile=ep.profile)
             checks.append((f"fq_codel flows {flows}", 1,
-                           lambda pk, fq=fq, fseed=fseed: fq.index(pk, fseed)))
+                           lambda pk, fq=fq, fseed=fseed: fq.index(pk, fseed, handle=HANDLE)))
         fc1, r1 = classifiers[1]
         jobs.append(f"fqcodel {1024:x} {HANDLE:x} 1")
-        fqf = FqCodel(1024, ep.profile, handle=HANDLE, classifier=fc1)
-        checks.append(("fq_codel with filter", 1, lambda pk: fqf.index(pk, hashrnd, hashrnd=r1)))
+        fqf = FqCodel(flows=1024, profile=ep.profile, classifier=fc1)
+        checks.append(("fq_codel with filter", 1,
+                       lambda pk: fqf.index(pk, hashrnd, hashrnd=r1, handle=HANDLE)))
     jobs.append("band")
     checks.append(("pfifo_fast band", 1, lambda pk: np.where(
         pk["ip_version"].fillna(0).to_numpy() == 4,
