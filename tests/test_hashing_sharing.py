@@ -65,7 +65,7 @@ def test_sharing_reports_this_seed_and_every_seed():
                                          profile="classic-2.6.3x"), trials=50)
     # cls_flow: directions separate; the two ICMP TOS flows have identical keys
     assert len(classic.shared_always) == 1 and len(classic.shared_always[0]) == 2
-    assert "tos 0x10" in " ".join(classic.shared_always[0])
+    assert "tos=0x10" in " ".join(classic.shared_always[0])
     text = str(modern)
     assert "4 flows" in text and "birthday" in text
 
@@ -75,8 +75,8 @@ def test_map_mode_is_reported_deterministic():
                  "mark": m} for m in (1, 1025, 2)])
     rep = sharing(pk, FlowClassifier("mark", mode="map", mask=0x3FF))
     assert rep.deterministic and rep.p_birthday == 0.0
-    assert rep.shared_always == [[f for f in rep.flows["flow"] if "mark 1" in f and
-                                  "mark 2" not in f]]
+    assert rep.shared_always == [[f for f in rep.flows["flow"] if "mark=1" in f and
+                                  "mark=2" not in f]]
 
 
 def test_fq_codel_sharing_uses_flow_queues():

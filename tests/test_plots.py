@@ -224,8 +224,9 @@ def test_occupancy_frame_from_packets():
                        "inner_proto": [0, 17], "inner_sport": [0, 5000],
                        "inner_dport": [0, 53]})
     occ = plots.occupancy_frame(pk, np.array([4, 4]))
-    assert occ["flow"].tolist() == ["10.0.0.1:40000 > 10.0.0.2:80 tcp",
-                                    "192.168.1.1:5000 > 192.168.1.2:53 udp"]
+    assert occ["flow"].tolist() == ["tcp 10.0.0.1:40000 > 10.0.0.2:80",
+                                    "udp 192.168.1.1:5000 > 192.168.1.2:53 via 4in4 10.0.0.3 > "
+                                    "10.0.0.2"]
     with pytest.raises(ConfigError, match="one per packet"):
         plots.occupancy_frame(pk, [1, 2, 3])
 

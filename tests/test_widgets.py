@@ -363,7 +363,7 @@ def test_key_picker_live_tc_line_and_sharing():
         kp.tc_line
     assert kp.tc_line in kp.tc.value
     # tunnel-patch profile: the plain keys read the outer header, one pair for all three
-    tunnelled = kp.table[kp.table["flow"].str.startswith("192.168.1.")]
+    tunnelled = kp.table[kp.table["flow"].str.contains(r"^\S+ 192\.168\.1\.")]
     assert tunnelled["flow"].nunique() == 3 and (tunnelled["flows_in_class"] == 3).all()
 
     for k in ("src", "dst", "proto", "proto-src", "proto-dst"):
@@ -377,7 +377,7 @@ def test_key_picker_live_tc_line_and_sharing():
     assert "keys tunnel-src,tunnel-dst,tunnel-proto,tunnel-proto-src,tunnel-proto-dst" in \
         kp.tc_line
     # the tunnel keys read the inner headers: the three flows are no longer one
-    tunnelled = kp.table[kp.table["flow"].str.startswith("192.168.1.")]
+    tunnelled = kp.table[kp.table["flow"].str.contains(r"^\S+ 192\.168\.1\.")]
     assert (tunnelled["flows_in_class"] < 3).all()
 
     kp.divisor.value = 1

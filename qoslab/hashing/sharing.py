@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
+from ..labels import flow_labels
 from ._packets import string_codes
 from .cls_flow import FlowClassifier
 from .dissect import Flow
@@ -122,41 +123,6 @@ class SharingReport:
                          f"{self.trials} seeds")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
-
-
-def _labels(reps: pd.DataFrame) -> list[str]:
-    """``"src:sport > dst:dport proto P tos 0x.. [tunnel: inner ...]"`` per row, vectorized."""
-    def col(name: str) -> pd.Series:
-        if name not in reps.columns:
-            return pd.Series([pd.NA] * len(reps), index=reps.index, dtype="string")
-        return reps[name].astype("string")
-
-    def endpoint(addr: str, port: str) -> pd.Series:
-        a, p = col(addr).fillna(""), col(port)
-        return a + (":" + p).fillna("")
-
-    label = (endpoint("src", "sport") + " > " + endpoint("dst", "dport") + " proto "
-             + col("proto").fillna("<NA>"))
-    names = np.array([f" tos 0x{i:02x}" for i in range(256)] + [""], dtype=object)
-
-    def tos_text(name: str) -> pd.Series:
-        if name not in reps.columns:
-            return pd.Series([""] * len(reps), index=reps.index, dtype="string")
-        tos = pd.to_numeric(reps[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        idx = np.where(np.isnan(tos), 256, np.clip(np.nan_to_num(tos), 0, 255)).astype(int)
-        return pd.Series(names[idx], index=reps.index, dtype="string")
-
-    label = label + tos_text("tos")
-    tun = col("tunnel").fillna("none")
-    inner = (" [" + tun + ": " + endpoint("inner_src", "inner_sport") + " > "
-             + endpoint("inner_dst", "inner_dport") + " proto "
-             + col("inner_proto").fillna("<NA>") + tos_text("inner_tos") + "]")
-    label = label + inner.where((tun != "none") & col("inner_src").notna(), "")
-    for extra in ("mark", "priority", "vlan"):
-        if extra in reps.columns:
-            v = col(extra)
-            label = label + (" " + extra + " " + v).fillna("")
-    return label.tolist()
 
 
 def _flow_ids(packets: pd.DataFrame, cols: list[str]) -> np.ndarray:
@@ -316,7 +282,7 @@ def sharing(packets: pd.DataFrame, classifier, *, seed=0, trials: int = 200,
     >>> from qoslab import Sfq
     >>> rep = sharing(pk, Sfq(profile="classic-2.6.3x"))
     >>> rep.shared_always
-    [['10.0.0.1:40000 > 192.0.2.9:80 proto 6 tos 0x00', '10.0.0.2:40000 > 192.0.2.9:83 proto 6 tos 0x00']]
+    [['tcp 10.0.0.1:40000 > 192.0.2.9:80', 'tcp 10.0.0.2:40000 > 192.0.2.9:83']]
     >>> rep.reasons
     ['XOR-fold of saddr ^ proto ^ ports: different flows, same hash input']
     """
@@ -332,7 +298,7 @@ def sharing(packets: pd.DataFrame, classifier, *, seed=0, trials: int = 200,
     input_group = _row_groups(np.asarray(ident))
     rows = np.arange(len(reps))
     cls = ad.classes_of(payload, rows, seed)
-    labels = _labels(reps)
+    labels = flow_labels(reps).tolist()
     flows = pd.DataFrame({"flow": labels, "packets": counts, "cls": cls,
                           "input_group": input_group})
     kept = flows[flows["cls"] >= 0]

@@ -25,52 +25,13 @@ from matplotlib.figure import Figure
 
 from .. import schema
 from ..errors import ConfigError
+from ..labels import flow_labels  # re-exported: the one flow label
 from ._common import as_float, new_axes, plot_style, stream_colors
 
 __all__ = ["occupancy", "occupancy_frame", "flow_labels", "shared_buckets", "OCCUPANCY_COLUMNS"]
 
 #: Columns of an OCCUPANCY frame the figure needs (the first three of the schema).
 OCCUPANCY_COLUMNS: tuple[str, ...] = tuple(schema.OCCUPANCY)[:3]
-
-
-def flow_labels(packets: pd.DataFrame) -> pd.Series:
-    """Return a readable flow label per packet: ``"src:sport > dst:dport proto"``.
-
-    For tunnelled packets the inner header names the flow (the outer pair is the tunnel).
-
-    Examples
-    --------
-    >>> p = pd.DataFrame({"src": ["10.0.0.1"], "dst": ["10.0.0.2"], "proto": [17],
-    ...                   "sport": [5000], "dport": [53]})
-    >>> flow_labels(p).tolist()
-    ['10.0.0.1:5000 > 10.0.0.2:53 udp']
-    """
-    def col(name: str, inner: str | None = None) -> pd.Series:
-        base = packets[name] if name in packets.columns else pd.Series([pd.NA] * len(packets))
-        base = base.astype("object").reset_index(drop=True)
-        if inner and inner in packets.columns and "tunnel" in packets.columns:
-            kind = packets["tunnel"].astype("string").fillna("none").reset_index(drop=True)
-            tun = ~kind.isin(["none", ""]).to_numpy()
-            alt = packets[inner].astype("object").reset_index(drop=True)
-            base = base.where(~tun, alt)
-        return base
-
-    names = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp", 33: "dccp", 50: "esp",
-             47: "gre"}
-
-    def endpoint(addr, port) -> str:
-        a = "?" if pd.isna(addr) else str(addr)
-        return a if pd.isna(port) else f"{a}:{int(port)}"
-
-    src, dst = col("src", "inner_src"), col("dst", "inner_dst")
-    sport, dport = col("sport", "inner_sport"), col("dport", "inner_dport")
-    proto = col("proto", "inner_proto")
-    out = [
-        f"{endpoint(s, sp)} > {endpoint(d, dp)} "
-        f"{'?' if pd.isna(p) else names.get(int(p), str(int(p)))}"
-        for s, d, sp, dp, p in zip(src, dst, sport, dport, proto, strict=True)
-    ]
-    return pd.Series(out, index=packets.index, dtype="string", name="flow")
 
 
 def occupancy_frame(packets: pd.DataFrame, buckets, flow=None) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..labels import PROTOCOL_NAMES, flow_label, flow_labels
 from ..qdiscs import FlowTable
 
 __all__ = ["PER_PACKET_COLUMNS", "FlowIndex", "flow_columns", "flow_label", "PROTOCOL_NAMES"]
@@ -32,8 +33,6 @@ PER_PACKET_COLUMNS = frozenset({
     "ecn", "problem", "file", "frame",
 })
 #: IP protocol number -> name used in flow labels.
-PROTOCOL_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 33: "dccp", 47: "gre", 50: "esp", 51: "ah",
-                  58: "icmpv6", 132: "sctp", 136: "udplite"}
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 #: Chunks of at most this many packets are indexed row by row (no factorising).
 SMALL = 8
@@ -159,7 +158,7 @@ class FlowIndex:
             for c in cols:
                 if isinstance(rows[c].dtype, pd.CategoricalDtype):
                     rows[c] = rows[c].astype(object).where(rows[c].notna(), None)
-            self.labels.extend(flow_label(rows.iloc[j]) for j in range(len(rows)))
+            self.labels.extend(flow_labels(rows).tolist())
             self.table.add(rows)
         return local
 
@@ -175,41 +174,3 @@ class FlowIndex:
         return codes, first
 
 
-def flow_label(row: pd.Series) -> str:
-    """A readable name for the flow of a PACKETS row, inner header first.
-
-    Examples
-    --------
-    >>> flow_label(pd.Series({"src": "10.0.0.1", "dst": "10.0.9.1", "proto": 6,
-    ...                      "sport": 40000, "dport": 22, "tos": 0, "tunnel": "none"}))
-    'tcp 10.0.0.1:40000 > 10.0.9.1:22'
-    >>> flow_label(pd.Series({"src": "192.0.2.1", "dst": "198.51.100.1", "proto": 4,
-    ...     "tos": 0, "tunnel": "4in4", "inner_src": "10.0.0.1", "inner_dst": "10.0.1.1",
-    ...     "inner_proto": 1, "inner_icmp_id": 0x1234, "inner_tos": 16}))
-    'icmp 10.0.0.1 > 10.0.1.1 id=0x1234 tos=0x10 via 4in4 192.0.2.1 > 198.51.100.1'
-    """
-    def get(name):
-        return _plain(row.get(name)) if name in row.index else None
-
-    tunnel = get("tunnel")
-    inner = tunnel not in (None, "none", "")
-    p = "inner_" if inner else ""
-    src, dst, proto = get(p + "src"), get(p + "dst"), get(p + "proto")
-    if src is None or dst is None:
-        l2 = get("l2_proto")
-        return f"non-IP 0x{int(l2):04x}" if l2 is not None else "non-IP"
-    name = PROTOCOL_NAMES.get(proto, f"proto {proto}") if proto is not None else "ip"
-    sport, dport = get(p + "sport"), get(p + "dport")
-    if sport is not None and dport is not None:
-        out = f"{name} {src}:{sport} > {dst}:{dport}"
-    else:
-        out = f"{name} {src} > {dst}"
-    icmp_id = get(p + "icmp_id")
-    if icmp_id is not None:
-        out += f" id=0x{int(icmp_id):04x}"
-    tos = get(p + "tos")
-    if tos:
-        out += f" tos=0x{int(tos):02x}"
-    if inner:
-        out += f" via {tunnel} {get('src')} > {get('dst')}"
-    return out
