@@ -14,12 +14,12 @@ RATE = 4e6  # the HTB rate the loads below are shaped to
 
 def _shaped_bed():
     from qoslab.lab import Testbed
-    from qoslab.lab.tc import htb, leaf
+    from qoslab.qdiscs import Htb, HtbClass, Pfifo
 
     tb = Testbed(router=True)
     tb.__enter__()
     try:
-        tb.apply(htb("4mbit", leaf=leaf("pfifo", limit=50)), "router")
+        tb.apply(Htb(classes=(HtbClass("1:10", "4mbit", leaf=Pfifo(limit=50)),), default=0x10), "router")
     except BaseException:
         tb.close()
         raise
@@ -70,7 +70,12 @@ def test_probe_matches_what_tc_accepts_and_missing_kinds_are_refused_up_front():
     need_root()
     from qoslab.lab import Testbed
     from qoslab.lab.probe import QDISC_PROBES, kernel_features, supported
-    from qoslab.lab.tc import Qdisc, htb
+    from qoslab.lab.tc import Qdisc, Shaping, TcClass
+
+    def htb_with(kind):  # the probe's own options for KIND, as a leaf of a 1 Mbit/s HTB class
+        return Shaping((Qdisc("htb", handle="1:", options=("default", "10")),
+                        Qdisc(kind, parent="1:10", handle="10:", options=QDISC_PROBES[kind])),
+                       (TcClass("1:10", "1:", "htb", ("rate", "1mbit")),))
 
     features = kernel_features()
     assert features["qdisc"]["htb"] and features["qdisc"]["pfifo"]
@@ -78,12 +83,12 @@ def test_probe_matches_what_tc_accepts_and_missing_kinds_are_refused_up_front():
     missing = [k for k, ok in features["qdisc"].items() if not ok]
     with Testbed() as tb:
         for kind in have:  # every kind the probe reports works as an HTB leaf here too
-            tb.apply(htb("1mbit", leaf=Qdisc(kind, options=QDISC_PROBES[kind])), "client")
+            tb.apply(htb_with(kind), "client")
         if not missing:
             pytest.skip("this kernel has every qdisc the lab probes for")
         kind = missing[0]
         before = list(tb.commands)
         with pytest.raises(KernelFeatureMissing, match=rf"qdisc '{kind}'.*sch_|{kind}"):
-            tb.apply(htb("1mbit", leaf=Qdisc(kind, options=QDISC_PROBES[kind])), "client")
+            tb.apply(htb_with(kind), "client")
         assert tb.commands == before  # refused before any tc command ran
     assert not supported("qdisc", [kind])[kind].available

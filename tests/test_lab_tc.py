@@ -15,17 +15,19 @@ from qoslab.errors import ConfigError
 from qoslab.lab.experiment import queue_delay_ms
 from qoslab.lab.flood import parse_rate
 from qoslab.lab.loads import FLOOD_SCRIPT
-from qoslab.lab.tc import Filter, Shaping, htb, leaf, parse_class_stats, qdisc_stats, tbf
+from qoslab.lab.tc import Filter, Qdisc, Shaping, TcClass, parse_class_stats, qdisc_stats
 from qoslab.scenarios.cli import options_of
 from tests.conftest import REPO
 
 DATA = REPO / "tests" / "data" / "lab"
 
 
-def test_htb_tree_builds_root_class_leaf_then_filters_in_that_order():
-    tree = htb("2mbit", ceil="3mbit", burst="15k", leaf=leaf("pfifo_fast"),
-               filters=[Filter("u32", protocol="ip", options=("match", "ip", "tos", "0x10",
-                                                               "0xff", "flowid", "1:10"))])
+def test_shaping_builds_root_class_leaf_then_filters_in_that_order():
+    tree = Shaping((Qdisc("pfifo_fast", parent="1:10", handle="10:"),  # given out of order
+                    Qdisc("htb", handle="1:", options=("default", "10"))),
+                   (TcClass("1:10", "1:", "htb", ("rate", "2mbit", "ceil", "3mbit", "burst", "15k")),),
+                   (Filter("u32", protocol="ip", options=("match", "ip", "tos", "0x10", "0xff",
+                                                          "flowid", "1:10")),))
     cmds = [" ".join(a) for a in tree.commands("veth0")]
     assert cmds == [
         "qdisc add dev veth0 root handle 1: htb default 10",
@@ -38,11 +40,6 @@ def test_htb_tree_builds_root_class_leaf_then_filters_in_that_order():
     # the declarative form survives JSON (it goes into META) unchanged
     again = Shaping.from_dict(json.loads(json.dumps(tree.to_dict())))
     assert again == tree and again.commands("veth0") == tree.commands("veth0")
-
-
-def test_tbf_needs_latency_or_limit_and_defaults_to_latency():
-    assert tbf("1mbit").commands("d")[0][-2:] == ["latency", "1s"]
-    assert "limit" in tbf("1mbit", limit="30kb").commands("d")[0]
 
 
 def test_bad_shaping_documents_name_the_entry():

@@ -145,11 +145,11 @@ def _pids_alive(pids) -> list[int]:
 def test_exception_mid_run_stops_loads_and_captures_and_removes_qdiscs(tmp_path):
     need_root()
     from qoslab.lab import Testbed
-    from qoslab.lab.tc import htb, leaf
+    from qoslab.qdiscs import Htb, HtbClass, Pfifo
 
     before = _netns()
     with pytest.raises(LookupError, match="mid-run"), Testbed(router=True) as tb:
-        tb.apply(htb("2mbit", leaf=leaf("pfifo", limit=100)), "router")
+        tb.apply(Htb(classes=(HtbClass("1:10", "2mbit", leaf=Pfifo(limit=100)),), default=0x10), "router")
         flood = tb.udp_flood("3mbit", size=500, duration=60)
         cap = tb.capture(tmp_path / "x.pcap", bpf=None)
         tb.sample("router", 0.1)
@@ -169,9 +169,10 @@ def test_exception_mid_run_stops_loads_and_captures_and_removes_qdiscs(tmp_path)
 
 _BED_SCRIPT = """
 import time
-from qoslab.lab import Testbed, htb, leaf
+from qoslab.lab import Testbed
+from qoslab.qdiscs import Htb, HtbClass, Pfifo
 with Testbed(router=True) as tb:
-    tb.apply(htb("2mbit", leaf=leaf("pfifo", limit=100)), "router")
+    tb.apply(Htb(classes=(HtbClass("1:10", "2mbit", leaf=Pfifo(limit=100)),), default=0x10), "router")
     tb.udp_flood("3mbit", size=500, duration=60)
     print("up", flush=True)
     time.sleep(60)

@@ -13,9 +13,11 @@ scenarios of :mod:`qoslab.scenarios`, run here by its ``kernel`` backend
 
 Examples
 --------
->>> from qoslab.lab import Testbed, htb, leaf
+>>> from qoslab.lab import Testbed
+>>> from qoslab.qdiscs import Htb, HtbClass, Pfifo
 >>> with Testbed(router=True) as tb:                                  # doctest: +SKIP
-...     tb.apply(htb("2mbit", leaf=leaf("pfifo", limit=1000)), "router")
+...     tb.apply(Htb(classes=(HtbClass("1:10", "2mbit", leaf=Pfifo(limit=1000)),), default=0x10),
+...              "router")
 ...     flood = tb.udp_flood("2.5mbit", size=500, prefill=1000, duration=30)
 ...     pings = tb.start_ping(tb.ping_targets([0x00]), interval=0.1, count=50,
 ...                           path="p.json.gz", timeout=5).result(t0_unix=tb.t0_unix)
@@ -26,7 +28,7 @@ from .netns import LabCommandError, LabUnavailableError, find_leftovers, remove_
 from .observe import tc_samples
 from .pings import PingTarget
 from .probe import kernel_features, require_features
-from .tc import Filter, Qdisc, Shaping, TcClass, htb, leaf, tbf
+from .tc import Filter, Qdisc, Shaping, TcClass
 from .testbed import Testbed
 
 __all__ = [
@@ -39,11 +41,8 @@ __all__ = [
     "TcClass",
     "Testbed",
     "find_leftovers",
-    "htb",
     "kernel_features",
-    "leaf",
     "remove_leftovers",
     "require_features",
-    "tbf",
     "tc_samples",
 ]

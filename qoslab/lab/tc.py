@@ -2,9 +2,9 @@
 
 A :class:`Shaping` is plain data: qdiscs, classes and filters with their ``tc`` options. It
 turns into the exact ``tc`` argument lists that build it (:meth:`Shaping.commands`), which the
-lab runs and records in META, so a peer can rebuild the same tree by hand. The helpers
-:func:`htb` and :func:`tbf` build the usual single-bottleneck trees; :func:`leaf` names a leaf
-qdisc.
+lab runs and records in META, so a peer can rebuild the same tree by hand. It is the form of
+trees written as ``tc`` lines by the user (the ``custom`` scenario); trees qoslab models are the
+specs of :mod:`qoslab.qdiscs` (``Htb``, ``Tbf``, ``Sfq`` …), rendered by their own ``to_tc()``.
 
 Statistics come from ``tc -s -j qdisc show`` (JSON) and ``tc -s class show`` (text: iproute2
 6.1 prints HTB class statistics only as text, so it is parsed here).
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,9 +25,6 @@ __all__ = [
     "TcClass",
     "Filter",
     "Shaping",
-    "htb",
-    "tbf",
-    "leaf",
     "parse_class_stats",
     "qdisc_stats",
     "tree_facts",
@@ -117,7 +114,12 @@ class Shaping:
 
     Examples
     --------
-    >>> tree = htb("2mbit", leaf=leaf("pfifo", limit=10))
+    >>> tree = Shaping.from_dict({
+    ...     "qdiscs": [{"kind": "htb", "handle": "1:", "options": ["default", "10"]},
+    ...                {"kind": "pfifo", "parent": "1:10", "handle": "10:",
+    ...                 "options": ["limit", "10"]}],
+    ...     "classes": [{"classid": "1:10", "parent": "1:", "kind": "htb",
+    ...                  "options": ["rate", "2mbit"]}]})
     >>> for argv in tree.commands("veth0"):
     ...     print(" ".join(argv))
     qdisc add dev veth0 root handle 1: htb default 10
@@ -209,65 +211,6 @@ def tree_facts(tree: Any) -> tuple[set[str], set[str], str, dict[str, Any]]:
     qdiscs = {spec.kind for spec in walk(tree)}
     filters = {getattr(f, "kind", "flow") for spec in walk(tree) for f in spec.filter_specs()}
     return qdiscs, filters, " ".join([tree.kind, *tree.options()]), {"tc": tree.to_tc()}
-
-
-def leaf(kind: str, **options: Any) -> Qdisc:
-    """A leaf qdisc (parent and handle are filled in by :func:`htb`), e.g.
-    ``leaf("pfifo", limit=10)`` or ``leaf("sfq", perturb=10)``.
-
-    >>> leaf("bfifo", limit="30kb").options
-    ('limit', '30kb')
-    """
-    return Qdisc(kind, options=_tokens(options))
-
-
-def htb(rate: str, *, ceil: str | None = None, burst: str | None = None,
-        leaf: Qdisc | None = None, filters: Iterable[Filter] = (), r2q: int | None = None,
-        description: str = "") -> Shaping:
-    """A root HTB with one class ``1:10`` at ``rate`` (the default class) and ``leaf`` in it.
-
-    Parameters
-    ----------
-    rate, ceil, burst
-        HTB class options in ``tc`` units (``"2mbit"``, ``"15k"``).
-    leaf
-        Leaf qdisc under ``1:10`` (handle ``10:``); HTB's default (pfifo) when None.
-    filters
-        Extra classifiers attached to ``1:``.
-    r2q
-        HTB's rate-to-quantum divisor.
-
-    Examples
-    --------
-    >>> [" ".join(a) for a in htb("2mbit", ceil="2mbit", leaf=leaf("pfifo_fast")).commands("d")]
-    ... # doctest: +NORMALIZE_WHITESPACE
-    ['qdisc add dev d root handle 1: htb default 10',
-     'class add dev d parent 1: classid 1:10 htb rate 2mbit ceil 2mbit',
-     'qdisc add dev d parent 1:10 handle 10: pfifo_fast']
-    """
-    root_opts = ("default", "10") + (("r2q", str(r2q)) if r2q else ())
-    qdiscs = [Qdisc("htb", handle="1:", options=root_opts)]
-    opts = _tokens({"rate": rate, "ceil": ceil, "burst": burst})
-    classes = (TcClass("1:10", "1:", "htb", opts),)
-    if leaf is not None:
-        qdiscs.append(Qdisc(leaf.kind, parent="1:10", handle="10:", options=leaf.options))
-    desc = description or f"htb {rate}" + (f" + {leaf.kind} {' '.join(leaf.options)}".rstrip()
-                                          if leaf else "")
-    return Shaping(tuple(qdiscs), classes, tuple(filters), desc)
-
-
-def tbf(rate: str, *, burst: str = "10kb", limit: str | None = None,
-        latency: str | None = None, description: str = "") -> Shaping:
-    """A root TBF at ``rate``; give ``limit`` (bytes) or ``latency`` (default ``latency 1s``).
-
-    >>> " ".join(tbf("1mbit", limit="50kb").commands("d")[0])
-    'qdisc add dev d root handle 1: tbf rate 1mbit burst 10kb limit 50kb'
-    """
-    if limit is None and latency is None:
-        latency = "1s"
-    opts = _tokens({"rate": rate, "burst": burst, "limit": limit, "latency": latency})
-    return Shaping((Qdisc("tbf", handle="1:", options=opts),), (), (),
-                   description or f"tbf {rate}")
 
 
 # ---------------------------------------------------------------------------- statistics
