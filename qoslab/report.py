@@ -23,7 +23,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from .errors import QoslabError
+from .errors import ConfigError, QoslabError
+from .notebook_parameters import parameters_cell, read_parameters
 from .outputs import OutputError, check_output, write_bytes
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "render_all",
     "export_html",
     "inject_parameters",
+    "checked_parameters",
+    "split_parameters",
     "fetched_urls",
     "copy_static",
     "use_shared_chart_library",
@@ -291,7 +294,8 @@ def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeou
     timeout
         Seconds one cell may run.
     parameters
-        Overrides for the notebook's ``parameters`` cell (see :func:`inject_parameters`).
+        Overrides for the notebook's ``parameters`` cell, checked first
+        (:func:`checked_parameters`) and then injected (:func:`inject_parameters`).
     force
         Replace an existing ``<name>.html``.
 
@@ -303,8 +307,9 @@ def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeou
     Raises
     ------
     QoslabError
-        When a cell fails (the message names the notebook and the failing cell's error), or
-        when the page would fetch anything remote (see :func:`fetched_urls`).
+        When an override is not a parameter of the notebook or has a bad value (before the
+        notebook runs), when a cell fails (the message names the notebook and the failing
+        cell's error), or when the page would fetch anything remote (see :func:`fetched_urls`).
     """
     import nbformat
     from nbclient import NotebookClient
@@ -317,7 +322,7 @@ def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeou
     except (OSError, ValueError) as exc:
         raise QoslabError(f"{notebook}: not a readable notebook ({exc})") from None
     if parameters:
-        inject_parameters(nb, parameters)
+        inject_parameters(nb, checked_parameters(nb, notebook, parameters))
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                             resources={"metadata": {"path": str(notebook.parent.resolve())}})
     try:
@@ -350,8 +355,11 @@ def render_all(notebooks: Iterable[PathLike] = (), out_dir: PathLike = "reports"
     jobs
         Notebooks executed at the same time (each in its own kernel process); default: the
         number of CPUs, at most 4.
-    timeout, parameters, force
-        As for :func:`render_notebook` (parameters go to every notebook).
+    timeout, force
+        As for :func:`render_notebook`.
+    parameters
+        Overrides; each goes to the notebooks whose ``parameters`` cell assigns it. A name no
+        notebook has, or a bad value, fails before any notebook runs.
 
     Returns
     -------
@@ -372,11 +380,12 @@ def render_all(notebooks: Iterable[PathLike] = (), out_dir: PathLike = "reports"
     for p in paths:
         if not p.is_file():
             raise QoslabError(f"{p}: no such notebook")
+    overrides = split_parameters(paths, parameters or {})
     prepare_out_dir(out_dir, [p.stem for p in paths], force=force)
     jobs = max(1, min(jobs or min(os.cpu_count() or 1, 4), len(paths)))
     pool = ThreadPoolExecutor(max_workers=jobs)
-    futures = [pool.submit(render_notebook, p, out_dir, timeout=timeout, parameters=parameters,
-                           force=force) for p in paths]
+    futures = [pool.submit(render_notebook, p, out_dir, timeout=timeout,
+                           parameters=overrides[p], force=force) for p in paths]
     try:
         errors = [f.exception() for f in futures]
     except KeyboardInterrupt:
@@ -389,6 +398,61 @@ def render_all(notebooks: Iterable[PathLike] = (), out_dir: PathLike = "reports"
             raise QoslabError("\n\n".join(str(e) for e in failed)) from failed[0]
         raise failed[0]
     return [f.result() for f in futures]
+
+
+def checked_parameters(nb: Any, notebook: PathLike, parameters: Mapping[str, Any]
+                       ) -> dict[str, Any]:
+    """Overrides for ``nb`` checked against its ``parameters`` cell
+    (:mod:`qoslab.notebook_parameters`: declared names only; a scenario's parameters parsed
+    and range-checked by their :class:`~qoslab.scenarios.params.Param`).
+
+    Raises
+    ------
+    QoslabError
+        Naming the notebook, the parameter and what was expected.
+    """
+    source = parameters_cell(nb)
+    if source is None:
+        raise QoslabError(f"{notebook}: the notebook has no cell tagged 'parameters' to override")
+    try:
+        return read_parameters(source).check(parameters)
+    except ConfigError as exc:
+        raise QoslabError(f"{notebook}: {exc}") from None
+
+
+def split_parameters(paths: Iterable[Path], parameters: Mapping[str, Any]
+                     ) -> dict[Path, dict[str, Any]]:
+    """Each notebook's share of ``parameters`` (the names its ``parameters`` cell assigns),
+    checked; a name that no notebook assigns is an error.
+
+    Raises
+    ------
+    QoslabError
+        A name no notebook has (the message lists the names they have), or a bad value.
+    """
+    import nbformat
+
+    shares: dict[Path, dict[str, Any]] = {}
+    known: dict[str, list[str]] = {}
+    for path in paths:
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except (OSError, ValueError) as exc:
+            raise QoslabError(f"{path}: not a readable notebook ({exc})") from None
+        source = parameters_cell(nb)
+        try:
+            names = read_parameters(source).defaults if source is not None else {}
+        except ConfigError as exc:
+            raise QoslabError(f"{path}: {exc}") from None
+        for name in names:
+            known.setdefault(name, []).append(path.stem)
+        mine = {k: v for k, v in parameters.items() if k in names}
+        shares[path] = checked_parameters(nb, path, mine) if mine else {}
+    unknown = [name for name in parameters if name not in known]
+    if unknown:
+        raise QoslabError(f"-p {unknown[0]}: no notebook has a parameter {unknown[0]!r}; their "
+                          f"parameters are {', '.join(sorted(known)) or 'none'}")
+    return shares
 
 
 # --- what a page makes the browser fetch ------------------------------------------------------
@@ -504,7 +568,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-p", "--parameter", action="append", type=_parse_parameter, default=[],
                    metavar="NAME=VALUE",
                    help="override a value of the notebooks' parameters cell (a Python literal "
-                   "or a bare string); repeatable")
+                   "or a bare string), checked before anything runs: NAME must be in the cell, "
+                   "and where the cell names its scenario (# scenario: NAME) the scenario's "
+                   "parameter checks the value (-p PERTURB=500ms); repeatable")
     p.add_argument("-j", "--jobs", type=int, default=None,
                    help="notebooks executed at once (default: CPUs, at most 4)")
     p.add_argument("--timeout", type=int, default=600, help="seconds one cell may run")

@@ -136,6 +136,45 @@ def test_parameters_reach_the_kernel_and_a_failing_cell_is_named(tmp_path, capsy
     assert not (tmp_path / "out/params.html").exists()
 
 
+def test_a_scenario_parameter_is_parsed_by_its_param_and_reaches_the_kernel(tmp_path, capsys):
+    # the cell names its scenario: INTERVAL is sfq_perturb's `interval` (a time), so "100ms" is
+    # 0.1 s, as `qoslab run sfq_perturb --interval 100ms` reads it
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("# parameters\n# scenario: sfq_perturb\n"
+                                          "INTERVAL = 0.2\nLABEL = 'x'",
+                                          metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("assert INTERVAL == 0.1 and LABEL == 'y', INTERVAL")]
+    path = tmp_path / "scenario.ipynb"
+    nbformat.write(nb, path)
+    assert main(["report", str(path), "-o", str(tmp_path / "out"), "-p", "INTERVAL=100ms",
+                 "-p", "LABEL=y"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "out/scenario.html").is_file()
+
+
+@pytest.mark.parametrize("argv, message", [
+    # the registry's own range and unit, named with the notebook that has the parameter
+    (["-p", "PERTURB=-1"], r"03_sfq_perturbation\.ipynb: PERTURB: perturb = -1 s: expected "
+                           r"0 … 3600 s \(0 = no perturbation\)"),
+    (["-p", "DURATION=soon"], r"DURATION: duration = 'soon': expected a time in seconds"),
+    # a misspelt name would be injected and silently ignored: refused, with the real names
+    (["-p", "PERTRUB=3"], r"-p PERTRUB: no notebook has a parameter 'PERTRUB'; their "
+                          r"parameters are .*PERTURB"),
+    # a parameter without a scenario keeps the kind of the cell's literal
+    (["-p", "QUEUE_LIMITS=20"], r"04_bufferbloat_basics\.ipynb: QUEUE_LIMITS = 20: expected a "
+                                r"list like the notebook's \[20, 100, 300, 1000\]"),
+])
+def test_bad_overrides_of_the_shipped_notebooks_fail_before_anything_runs(tmp_path, capsys,
+                                                                          argv, message):
+    out = tmp_path / "out"
+    assert main(["report", "-o", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() or not list(out.glob("*.html"))
+
+
 def test_parameter_values_are_literals_or_bare_strings():
     assert _parse_parameter("N=3") == ("N", 3)
     assert _parse_parameter("TOS=[0x10, 8]") == ("TOS", [16, 8])

@@ -31,6 +31,7 @@
 
 # %%
 # parameters
+# scenario: tunnel_keys   (SEED, DURATION … are checked as its parameters by qoslab report -p)
 CAPTURE = "captures/tunnel_uploads.pcap"
 PLAIN_KEYS = "src,dst,proto,proto-src,proto-dst"
 TUNNEL_KEYS = "tunnel-src,tunnel-dst,tunnel-proto,tunnel-proto-src,tunnel-proto-dst"

@@ -35,7 +35,8 @@
 
 # %%
 # parameters
-PERTURB = 5.0        # seconds between hash changes
+# scenario: sfq_perturb   (SEED, DURATION … are checked as its parameters by qoslab report -p)
+PERTURB = 5          # seconds between hash changes
 SEED = 1             # simulator seed: same seed, same run
 DURATION = 120.0     # simulated seconds
 SWEEP = [3, 5, 8, 20, 0]   # perturb intervals for the blind test (0: no perturbation)

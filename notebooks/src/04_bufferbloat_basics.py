@@ -29,6 +29,7 @@
 
 # %%
 # parameters
+# scenario: bufferbloat   (SEED, DURATION … are checked as its parameters by qoslab report -p)
 LINK_MBIT = 10.0
 QUEUE_LIMITS = [20, 100, 300, 1000]  # packets of buffer in front of the link
 SHAPE_FRACTION = 0.95                # shaper rate as a fraction of the link rate

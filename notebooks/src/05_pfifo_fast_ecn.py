@@ -24,6 +24,7 @@
 
 # %%
 # parameters
+# scenario: pfifo_fast_ecn   (SEED, DURATION … are checked as its parameters by qoslab report -p)
 TOS_VALUES = [0x00, 0x01, 0x02, 0x03, 0x04, 0x08, 0x10, 0xB8]
 SEED = 1
 DURATION = 20.0
