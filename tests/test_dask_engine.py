@@ -144,6 +144,37 @@ def test_replay(both):
     pd.testing.assert_frame_equal(got.events, expected.events)
 
 
+def test_extra_vxlan_ports_reach_every_file_and_engine(tmp_path, dask_client, capsys):
+    """VXLAN on Linux's old port 8472 is decoded in every file of a set when asked, by both
+    engines and by `qoslab capture DIR --vxlan-port 8472`; without it, it is plain UDP."""
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.layers.vxlan import VXLAN
+    from scapy.utils import wrpcap
+
+    from qoslab.cli import main
+
+    e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    inner = Ether() / IP(src="172.16.0.1", dst="172.16.0.2") / TCP(sport=33000, dport=443)
+    for k in range(2):
+        wrpcap(str(tmp_path / f"vx_{k}.pcap"),
+               [e / IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=50000 + i, dport=8472)
+                / VXLAN(vni=7) / inner for i in range(40)])
+    plain = read_captures(tmp_path, chunk_packets=16)
+    assert set(plain["tunnel"]) == {"none"}
+    for engine in ("pandas", "dask"):
+        pk = compute_packets(read_captures(tmp_path, engine, chunk_packets=16,
+                                           udp_tunnels={8472: "vxlan"}))
+        assert len(pk) == 80 and set(pk["tunnel"]) == {"vxlan"}, engine
+        assert set(pk["inner_src"].astype(str)) == {"172.16.0.1"}
+        assert set(pk["tunnel_id"]) == {7}
+    with pytest.raises(QoslabError, match="udp_tunnels: .gre. is not a UDP tunnel kind"):
+        read_captures(tmp_path, udp_tunnels={8472: "gre"})
+    assert main(["capture", str(tmp_path), "--level", "inner", "--vxlan-port", "8472",
+                 "--chunk-packets", "16"]) == 0
+    assert "172.16.0.1" in capsys.readouterr().out
+
+
 def test_partitions_in_order_for_sequential_consumers(both):
     """What a replay consumes: every partition once, in set order, decoded ahead."""
     pk, dk = both

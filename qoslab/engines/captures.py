@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..capture.reader import DEFAULT_CHUNK, concat_packets, iter_capture
 from ..capture.records import CaptureWarning
+from ..capture.tunnels import udp_tunnel_ports
 from ..errors import ConfigError
 from .captureset import (
     FilePlan,
@@ -30,7 +31,7 @@ ADDRESS_COLUMNS = ("src", "dst", "inner_src", "inner_dst")
 
 
 def read_captures(paths_or_glob, engine: str = "pandas", chunk_packets: int = DEFAULT_CHUNK,
-                  *, progress: bool | None = None):
+                  *, progress: bool | None = None, udp_tunnels=None):
     """Read a set of captures as one PACKETS table, with pandas or Dask.
 
     Parameters
@@ -48,6 +49,9 @@ def read_captures(paths_or_glob, engine: str = "pandas", chunk_packets: int = DE
     progress
         pandas: a progress bar per long file (as :func:`qoslab.read_capture`); Dask: a bar
         while the files are walked to plan the partitions (``None``: no bar).
+    udp_tunnels
+        ``{UDP destination port: "vxlan" | "geneve"}`` beyond the standard ports, as for
+        :func:`qoslab.read_capture` (every file of the set is decoded with them).
 
     Returns
     -------
@@ -82,19 +86,22 @@ def read_captures(paths_or_glob, engine: str = "pandas", chunk_packets: int = DE
         raise ConfigError(f"read_captures: engine must be 'pandas' or 'dask', got {engine!r}")
     if chunk_packets < 1:
         raise ConfigError(f"read_captures: chunk_packets must be >= 1, got {chunk_packets}")
+    udp_tunnel_ports(udp_tunnels)  # checked before any file is read
     files = capture_files(paths_or_glob)
     if engine == "dask":
-        return dask_packets(plan_captures(files, chunk_packets, progress=progress))
-    return _read_pandas(files, chunk_packets, progress)
+        return dask_packets(plan_captures(files, chunk_packets, progress=progress,
+                                          udp_tunnels=udp_tunnels))
+    return _read_pandas(files, chunk_packets, progress, udp_tunnels)
 
 
 def _read_pandas(files: Sequence[tuple[str, str]], chunk_packets: int,
-                 progress: bool | None) -> pd.DataFrame:
+                 progress: bool | None, udp_tunnels=None) -> pd.DataFrame:
     names = [name for name, _ in files]
     pieces = []
     for name, path in files:
         frame_no = 1
-        for chunk in iter_capture(path, chunk_packets, progress=progress):
+        for chunk in iter_capture(path, chunk_packets, progress=progress,
+                                  udp_tunnels=udp_tunnels):
             pieces.append(with_set_columns(chunk, name, frame_no, names))
             frame_no += len(chunk)
     if not pieces:
@@ -113,8 +120,9 @@ def _read_pandas(files: Sequence[tuple[str, str]], chunk_packets: int,
 class SetPlan:
     """The plans of every file of a set, its ``t0`` and its chunks with their positions."""
 
-    def __init__(self, plans: Sequence[FilePlan]):
+    def __init__(self, plans: Sequence[FilePlan], udp_tunnels=None):
         self.plans = list(plans)
+        self.udp_tunnels = dict(udp_tunnels) if udp_tunnels else None  # decoding option
         self.files = [p.file for p in self.plans]
         self.t0_ns = set_t0(self.plans)
         self.chunks = list(iter_plan_chunks(self.plans))
@@ -128,7 +136,8 @@ class SetPlan:
 
 
 def plan_captures(files: Sequence[tuple[str, str]], chunk_packets: int = DEFAULT_CHUNK, *,
-                  progress: bool | None = None, use_dask: bool = True) -> SetPlan:
+                  progress: bool | None = None, use_dask: bool = True,
+                  udp_tunnels=None) -> SetPlan:
     """Walk every file of the set (in parallel on the active Dask scheduler when
     ``use_dask``) and return its :class:`SetPlan`."""
     if use_dask:
@@ -144,7 +153,7 @@ def plan_captures(files: Sequence[tuple[str, str]], chunk_packets: int = DEFAULT
         plans = compute(*tasks, progress=progress, what="walking the captures")
     else:
         plans = [plan_file(name, path, chunk_packets) for name, path in files]
-    plan = SetPlan(plans)
+    plan = SetPlan(plans, udp_tunnels)
     plan.warn()
     return plan
 
@@ -159,13 +168,14 @@ def packets_meta(files: Sequence[str]) -> pd.DataFrame:
 class _ChunkReader:
     """The partition function of :func:`dask_packets` (picklable, small)."""
 
-    def __init__(self, t0_ns: int, files: Sequence[str]):
+    def __init__(self, t0_ns: int, files: Sequence[str], udp_tunnels=None):
         self.t0_ns = t0_ns
         self.files = list(files)
+        self.udp_tunnels = udp_tunnels
 
     def __call__(self, item) -> pd.DataFrame:
         position, chunk = item
-        return read_chunk(chunk, self.t0_ns, self.files, position)
+        return read_chunk(chunk, self.t0_ns, self.files, position, self.udp_tunnels)
 
 
 def dask_packets(plan: SetPlan):
@@ -177,7 +187,8 @@ def dask_packets(plan: SetPlan):
     if not plan.chunks:
         return dd.from_pandas(empty_set(plan.files), npartitions=1)
     divisions = tuple(pos for pos, _ in plan.chunks) + (plan.packets - 1,)
-    return dd.from_map(_ChunkReader(plan.t0_ns, plan.files), plan.chunks, meta=meta,
+    return dd.from_map(_ChunkReader(plan.t0_ns, plan.files, plan.udp_tunnels), plan.chunks,
+                       meta=meta,
                        divisions=divisions, label="read-captures", enforce_metadata=False)
 
 

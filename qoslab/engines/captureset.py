@@ -245,13 +245,14 @@ def _chunk_batch(chunk: Chunk, source: CaptureSource):
     return None, None
 
 
-def read_chunk(chunk: Chunk, t0_ns: int, files: Sequence[str], position: int = 0
-               ) -> pd.DataFrame:
+def read_chunk(chunk: Chunk, t0_ns: int, files: Sequence[str], position: int = 0,
+               udp_tunnels=None) -> pd.DataFrame:
     """Decode one chunk: PACKETS with ``file`` and ``frame``, ``t`` from ``t0_ns``.
 
     ``files`` are the set's file names (the categories of ``file``); ``position`` is the row
     number of the chunk's first packet in the set (the index starts there). The warnings of
-    the file were given when it was planned and are not repeated.
+    the file were given when it was planned and are not repeated. ``udp_tunnels``: extra
+    VXLAN/Geneve ports, as for :func:`qoslab.read_capture`.
     """
     with open_capture(chunk.path) as source, warnings.catch_warnings():
         warnings.simplefilter("ignore", CaptureWarning)
@@ -263,7 +264,7 @@ def read_chunk(chunk: Chunk, t0_ns: int, files: Sequence[str], position: int = 0
             raise CaptureFormatError(
                 f"{chunk.path}: chunk {chunk.index} holds {got} frames, expected "
                 f"{chunk.packets} from the plan; was the file changed while it was read?")
-        frame = to_frame(batch, decode_batch(src, batch), t0_ns)
+        frame = to_frame(batch, decode_batch(src, batch, udp_tunnels), t0_ns)
     return with_set_columns(frame, chunk.file, chunk.first_frame, files, position)
 
 

@@ -103,7 +103,7 @@ def _dask_client(args: argparse.Namespace):
 
 def run_capture_set(args: argparse.Namespace) -> int:
     """``qoslab capture`` on a folder or glob (called by :mod:`qoslab.capture.cli`)."""
-    from ..capture.cli import print_flows
+    from ..capture.cli import print_flows, udp_tunnels
     from ..capture.flows import flow_partials, flows_from_partials
     from .captures import dask_packets, plan_captures
     from .captureset import capture_files, read_chunk
@@ -121,7 +121,8 @@ def run_capture_set(args: argparse.Namespace) -> int:
     with (_dask_client(args) if use_dask else contextlib.nullcontext()), \
             warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        plan = plan_captures(files, args.chunk_packets, progress=use_dask, use_dask=use_dask)
+        plan = plan_captures(files, args.chunk_packets, progress=use_dask, use_dask=use_dask,
+                             udp_tunnels=udp_tunnels(args))
         for w in caught:
             print(f"warning: {w.message}")
         for line in set_summary_lines(plan):
@@ -142,7 +143,8 @@ def run_capture_set(args: argparse.Namespace) -> int:
 
             def chunks():
                 for position, chunk in tqdm(plan.chunks, unit="chunk", desc="reading"):
-                    frame = read_chunk(chunk, plan.t0_ns, plan.files, position)
+                    frame = read_chunk(chunk, plan.t0_ns, plan.files, position,
+                                       plan.udp_tunnels)
                     parts.append(flow_partials(frame, args.level))
                     yield frame
 
