@@ -375,3 +375,22 @@ def test_occupancy_needs_samples():
 
     with pytest.raises(ConfigError, match="occupancy"):
         occupancy(Run())
+
+
+def test_a_shared_flow_table_never_serves_a_runtime_another_ones_answer():
+    """Runtimes cache per-flow answers in their FlowTable under their own key; a table that
+    outlives its runtimes (a harness, a long-lived datapath) must not give a new runtime the
+    answer of a dead one whose object address it happens to reuse."""
+    specs = [PingStream("10.0.0.2", tos=0x10), PingStream("10.0.0.3", tos=0x00)]
+    ctx = ctx_for(specs)
+    two_classes = Htb(classes=(HtbClass("1:10", 1e6), HtbClass("1:20", 1e6)), default=0x10,
+                      filters=(U32Filter("1:20", (U32Match("tos", 0x10, 0xFF),)),))
+    seen = set()
+    for k in range(50):  # alternate two trees: addresses of dead runtimes get reused
+        spec = two_classes if k % 2 else Htb(classes=(HtbClass("1:10", 1e6),), default=0x10)
+        q = build(spec, ctx)
+        assert q.uid not in seen
+        seen.add(q.uid)
+        fresh = build(spec, ctx_for(specs))  # its own table: nothing cached
+        assert q.class_of == fresh.class_of, k
+        del q, fresh

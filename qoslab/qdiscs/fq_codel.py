@@ -214,7 +214,7 @@ class FqCodelRuntime(Runtime):
         self.spec = spec
         selector = spec.selector(handle)
         seed = ctx.seeds[0]  # the global flow-hash seed (or fq_codel's own perturbation)
-        self.flow_of = ctx.flows.answer(("fq_codel", id(self)),
+        self.flow_of = ctx.flows.answer(("fq_codel", self.uid),
                                         lambda f: selector.index(f, seed))
         self.ect = ctx.ect()
         self.quantum = int(spec.quantum or ctx.mtu_bytes)

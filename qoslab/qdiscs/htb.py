@@ -291,7 +291,7 @@ class HtbRuntime(Runtime):
                                   "default class")
             return [index[i] for i in ids]
 
-        self.class_of = ctx.flows.answer(("htb", id(self)), classes)
+        self.class_of = ctx.flows.answer(("htb", self.uid), classes)
         self.rr = 0
         self.mtu = ctx.mtu_bytes
 

@@ -128,7 +128,7 @@ class PrioRuntime(Runtime):
             return [index.get(f, m) if f is not None else m
                     for f, m in zip(by_filter, by_map, strict=True)]
 
-        self.band_of = ctx.flows.answer(("prio", id(self)), band)
+        self.band_of = ctx.flows.answer(("prio", self.uid), band)
 
     def enqueue(self, pkt: list, now: float) -> None:
         b = self.band_of[pkt[FID]]

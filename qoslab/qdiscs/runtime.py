@@ -20,6 +20,7 @@ per-flow answer a qdisc needs (a bucket per seed, a band, a class): one vectoris
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -147,6 +148,9 @@ class BuildContext:
                                                    .astype("int64") & 3 != 0).to_numpy())
 
 
+_RUNTIME_UIDS = itertools.count(1)
+
+
 class Runtime:
     """Base of runtime qdiscs: counters, the drop path, hooks a driver calls.
 
@@ -154,9 +158,12 @@ class Runtime:
     (``(queue_index, packets)`` of every non-empty queue).
     """
 
-    __slots__ = ("qlen", "next_wake", "drops", "marks", "name", "handle")
+    __slots__ = ("qlen", "next_wake", "drops", "marks", "name", "handle", "uid")
 
     def __init__(self, name: str) -> None:
+        # the key of this runtime's answers in a FlowTable: unique for the process's life
+        # (an id() could be reused by a later runtime while the table keeps the old answer)
+        self.uid = next(_RUNTIME_UIDS)
         self.qlen = 0
         self.next_wake = math.inf
         self.drops = 0

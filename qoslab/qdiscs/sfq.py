@@ -313,14 +313,14 @@ class _SfqBase(Runtime):
                 return selector.bucket(frame, hashrnd=seed)
             return selector.bucket(frame, seed=seed)
 
-        key = ("sfq", id(self), spec.classifier is not None and id(spec.classifier), index)
+        key = ("sfq", self.uid, spec.classifier is not None and id(spec.classifier), index)
         return self.ctx.flows.answer(key, compute)
 
     def on_hash_change(self, seed_index: int, now: float) -> None:
         old = self.seed_index
         self.seed_index = seed_index
         self.bucket_of = self._buckets(seed_index)
-        self.ctx.flows.forget(("sfq", id(self), self.spec.classifier is not None
+        self.ctx.flows.forget(("sfq", self.uid, self.spec.classifier is not None
                                and id(self.spec.classifier), old))
         if self.rehashes and self.qlen:
             self._rehash(now)
