@@ -222,16 +222,15 @@ class Sfq(QdiscSpec):
 
         Examples
         --------
-        >>> import pandas as pd
-        >>> pk = pd.DataFrame({"ip_version": [4, 4], "src": ["192.168.1.10", "10.0.0.1"],
-        ...     "dst": ["10.0.0.1", "192.168.1.10"], "proto": [6, 6], "sport": [12345, 80],
-        ...     "dport": [80, 12345], "tos": [0, 0], "frag": [False, False],
-        ...     "tunnel": ["none"] * 2, "inner_src": [None] * 2, "inner_dst": [None] * 2,
-        ...     "inner_proto": [None] * 2, "inner_sport": [None] * 2, "inner_dport": [None] * 2})
-        >>> Sfq(profile="classic-2.6.3x").bucket(pk, seed=0).tolist()   # F and its reverse
-        [635, 208]
-        >>> Sfq(profile="5.18+").bucket(pk, seed=bytes(range(16))).tolist()  # symmetric
-        [557, 557]
+        Four IP-in-IP packets of two inner flows (UDP, ICMP) in one tunnel: the classic SFQ
+        hashes the outer header (one bucket), a modern kernel's dissector looks inside (two).
+
+        >>> import qoslab
+        >>> pk = qoslab.read_capture(qoslab.data_path("captures/tunnel_uploads.pcap")).head(4)
+        >>> Sfq(profile="classic-2.6.3x").bucket(pk, seed=0).tolist()
+        [427, 427, 427, 427]
+        >>> Sfq(profile="5.18+").bucket(pk, seed=bytes(range(16))).tolist()
+        [79, 79, 936, 936]
         """
         return self.selector(handle).bucket(packets, seed, at, hashrnd=hashrnd,
                                             classifier_at=classifier_at)
