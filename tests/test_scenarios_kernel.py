@@ -224,3 +224,37 @@ def test_one_declaration_runs_on_the_simulator_and_the_kernel_alike(name):
             assert abs(k - s) <= packet_ms, (key, k, s)
         else:
             assert abs(k - s) <= 0.25 * s, (key, k, s)
+
+
+def test_a_load_with_a_stop_time_ends_then_on_every_backend():
+    """A flood (3x the rate) declared with ``stop=2`` fills a 20-packet queue (~400 ms at
+    200 kbit) within 0.3 s and ends
+    at t = 2 s on every backend: pings queue behind it before and not after it drained."""
+    need_root()
+    from qoslab.qdiscs import Htb, HtbClass, Pfifo
+    from qoslab.scenarios import REGISTRY, Param, Scenario, Setup, register
+    from qoslab.sim import Link, PingStream, UdpFlood
+
+    def build(v):
+        return Setup(traffic=(UdpFlood("10.0.9.1", rate=6e5, size=472, stop=v["flood_stop"]),
+                              PingStream("10.0.1.1", interval=0.1, start=0.5)),
+                     qdisc=Htb(classes=(HtbClass("1:10", 2e5, leaf=Pfifo(limit=20)),),
+                               default=0x10),
+                     link=Link(rate=1e9, delay=0.0), duration=4.0)
+
+    sc = register(Scenario("toy_stop", "a flood that stops", (
+        Param("flood_stop", "time", 2.0, "when the flood stops", unit="s", min=0.5, max=4),
+        Param("seed", "int", 1, "seed", min=0, max=9)), build,
+        backends=("sim", "kernel", "userspace")))
+    try:
+        for backend in ("sim", "kernel", "userspace"):
+            run = sc.run(backend)
+            p = run.probes[run.probes["status"] == "ok"]
+            during = p.loc[(p["t_sent"] >= 1.0) & (p["t_sent"] < 2.0), "rtt_ms"].median()
+            after = p.loc[p["t_sent"] >= 3.0, "rtt_ms"].median()
+            assert during > 200 and after < 50, (backend, during, after)
+            if backend != "sim":
+                stops = run.events.loc[run.events["kind"] == "load_stop", "t"]
+                assert len(stops) == 1 and 1.95 <= stops.iloc[0] <= 2.5, stops
+    finally:
+        REGISTRY.pop("toy_stop")

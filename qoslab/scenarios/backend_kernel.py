@@ -148,7 +148,7 @@ class KernelBed:
             if self.capture:
                 self.start_capture(tb)
             t_load = tb.now()  # the loads start
-            loads = self._start_loads(tb, t_load)
+            loads = self._start_loads(tb)
             self._sleep_until(tb, t_load + self.start)
             proc = tb.start_ping(self._targets(), interval=self.interval, count=self.count,
                                  path=ping_file, timeout=self._timeout())
@@ -159,6 +159,7 @@ class KernelBed:
             if exp.journal is not None:  # probes reach the -w journal as they are measured
                 exp.journal.update_meta(scenario_t0_on_bed_clock=round(t0, 6))
                 proc.follow(exp.journal, self._reshaper(tb, t0))
+            self._schedule_loads(tb, t0)  # later starts and stops, on the scenario's clock
             self.at_time_zero(tb, t0, meta)
             pings = proc.result(t0_unix=tb.t0_unix)
             self.wind_down(tb, loads)
@@ -182,7 +183,8 @@ class KernelBed:
         tb.capture(self.capture, bpf=None, snaplen=128, force=self.force)
 
     def at_time_zero(self, tb, t0: float, meta: dict) -> None:
-        """Scenario time 0 is ``t0`` on the bed's clock: schedule the changes."""
+        """Scenario time 0 is ``t0`` on the bed's clock: schedule the changes and the phase
+        snapshots."""
         self._schedule_changes(tb, t0)
         self._schedule_snapshots(tb, t0, meta["phases"])
 
@@ -226,11 +228,18 @@ class KernelBed:
                 return getattr(link, f"{side}_v{version}")
         raise AssertionError((src, via))
 
-    def _start_loads(self, tb, t0: float) -> list:
+    def _start_loads(self, tb) -> list:
+        """Start the loads declared from t = 0 now (they must be running before the first ping
+        goes out; scenario time 0 is only known once the ping runner started); the others, and
+        every load's ``stop``, are scheduled on the scenario's clock by :meth:`_schedule_loads`.
+        """
         from ..lab.loads import start_ping_flood, start_tcp_bulk, start_udp_flood
 
         client, server = tb.ns("client"), tb.ns("server")
         started: list = []
+        self._t0: float | None = None
+        self._later: list = []  # (start, begin) of loads starting after t = 0
+        self._stops: list = []  # (stop, finish) of started loads with a stop time
         for i, spec in enumerate(self.setup.traffic):
             if isinstance(spec, PingStream):
                 continue
@@ -255,11 +264,23 @@ class KernelBed:
                 else:  # pragma: no cover - every traffic kind is handled above
                     raise ConfigError(f"kernel backend: no load for {type(spec).__name__}")
                 started.append(tb.track_load(load, spec.name))
+                if spec.stop is not None:  # as the simulator: the load ends at its stop time
+                    if self._t0 is None:
+                        self._stops.append((spec.stop, load.finish))
+                    else:
+                        tb.at_time(self._t0 + spec.stop, load.finish)
             if spec.start <= 0:
                 begin()
             else:
-                tb.at_time(t0 + spec.start, begin)
+                self._later.append((spec.start, begin))
         return started
+
+    def _schedule_loads(self, tb, t0: float) -> None:
+        self._t0 = t0
+        for start, begin in self._later:
+            tb.at_time(t0 + start, begin)
+        for stop, finish in self._stops:
+            tb.at_time(t0 + stop, finish)
 
     def _schedule_changes(self, tb, t0: float) -> None:
         for k, change in enumerate(self.setup.changes, start=1):
