@@ -17,6 +17,7 @@ import argparse
 import ast
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
@@ -29,6 +30,7 @@ from .outputs import OutputError, check_output, write_bytes
 
 __all__ = [
     "render_notebook",
+    "execute_notebook",
     "render_all",
     "export_html",
     "inject_parameters",
@@ -280,6 +282,35 @@ def export_html(nb: Any, name: str = "notebook") -> str:
     return body
 
 
+def execute_notebook(nb: Any, cwd: PathLike, *, timeout: int = 600) -> None:
+    """Run every cell of ``nb`` in place (outputs and widget state stored) in a fresh
+    ``python3`` kernel working in ``cwd``.
+
+    The kernel talks to us over Unix sockets in a private folder (mode 0700, removed after),
+    not over localhost TCP where any local user could connect to its ports or read the
+    traffic; it is shut down when the notebook is done or fails.
+
+    Raises
+    ------
+    nbclient.exceptions.CellExecutionError
+        A cell raised (the caller names the notebook).
+    """
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+
+    with tempfile.TemporaryDirectory(prefix="qoslab-kernel-") as sockets:
+        km = KernelManager(kernel_name="python3", transport="ipc",
+                           ip=os.path.join(sockets, "kernel"))
+        client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+                                store_widget_state=True,
+                                resources={"metadata": {"path": str(cwd)}})
+        try:
+            client.execute()
+        finally:
+            if km.has_kernel:  # a kernel manager we made is ours to stop
+                km.shutdown_kernel(now=True)
+
+
 def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeout: int = 600,
                     parameters: Mapping[str, Any] | None = None, force: bool = False) -> Path:
     """Execute one notebook in a fresh ``python3`` kernel and write ``<out_dir>/<name>.html``.
@@ -312,7 +343,6 @@ def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeou
         cell's error), or when the page would fetch anything remote (see :func:`fetched_urls`).
     """
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     notebook = Path(notebook)
@@ -323,10 +353,8 @@ def render_notebook(notebook: PathLike, out_dir: PathLike = "reports", *, timeou
         raise QoslabError(f"{notebook}: not a readable notebook ({exc})") from None
     if parameters:
         inject_parameters(nb, checked_parameters(nb, notebook, parameters))
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
-                            resources={"metadata": {"path": str(notebook.parent.resolve())}})
     try:
-        client.execute()
+        execute_notebook(nb, notebook.parent.resolve(), timeout=timeout)
     except CellExecutionError as exc:
         message = _ANSI.sub("", str(exc))  # the kernel colours its tracebacks
         raise QoslabError(f"{notebook}: a cell failed:\n{message}") from None

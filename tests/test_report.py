@@ -175,6 +175,30 @@ def test_bad_overrides_of_the_shipped_notebooks_fail_before_anything_runs(tmp_pa
     assert not out.exists() or not list(out.glob("*.html"))
 
 
+def test_the_kernel_talks_over_private_unix_sockets_and_is_stopped(tmp_path, capfd):
+    """Not localhost TCP (any local user could reach the kernel's ports): Unix sockets in a
+    0700 folder that is gone afterwards, and the kernel process is stopped."""
+    import os
+    import tempfile
+
+    from qoslab.report import execute_notebook
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os, stat\nfrom ipykernel.connect import get_connection_info\n"
+        "info = get_connection_info(unpack=True)\n"
+        "folder = os.path.dirname(info['ip'])\n"
+        "print(info['transport'], oct(stat.S_IMODE(os.stat(folder).st_mode)), folder, "
+        "os.getpid(), os.getcwd())")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    execute_notebook(nb, tmp_path, timeout=60)
+    transport, mode, folder, pid, cwd = nb.cells[0].outputs[0]["text"].split()
+    assert (transport, mode, cwd) == ("ipc", "0o700", str(tmp_path))
+    assert folder.startswith(tempfile.gettempdir()) and not os.path.exists(folder)
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
+    assert "over TCP" not in capfd.readouterr().err
+
+
 def test_parameter_values_are_literals_or_bare_strings():
     assert _parse_parameter("N=3") == ("N", 3)
     assert _parse_parameter("TOS=[0x10, 8]") == ("TOS", [16, 8])
