@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from scapy.all import rdpcap, wrpcapng
+from scapy.all import rdpcap, wrpcap, wrpcapng
 
 import qoslab
 from qoslab.capture import echo_rtts, flows
@@ -98,6 +98,27 @@ def test_echo_rtts_pair_across_files_and_chunks(both, captures):
         meta=pd.DataFrame({"ok": pd.Series(dtype="int64")})).compute()["ok"].sum()
     assert per_file < ok and per_chunk < per_file
     assert {"lost", "duplicate"} <= set(expected["status"])
+
+
+def test_tcp_rtts_meet_both_directions_across_files_and_chunks(both, tmp_path):
+    from qoslab.capture import tcp_rtts
+
+    pk, dk = both
+    pd.testing.assert_frame_equal(tcp_rtts(dk), tcp_rtts(pk))
+    # the tunnel capture's TCP connections cut in two files, in chunks of 200 frames: segments
+    # and their acknowledgements in different files and chunks still make their samples
+    frames = rdpcap(str(qoslab.data_path("captures/tunnel_uploads.pcap")))
+    half = len(frames) // 2
+    wrpcap(str(tmp_path / "a.pcap"), frames[:half])
+    wrpcap(str(tmp_path / "b.pcap"), frames[half:])
+    expected = tcp_rtts(read_captures(tmp_path, chunk_packets=200))
+    got = tcp_rtts(read_captures(tmp_path, "dask", chunk_packets=200))
+    assert len(expected) > 100
+    pd.testing.assert_frame_equal(got, expected)
+    seg, ack = expected["segment_row"].to_numpy(), expected["ack_row"].to_numpy()
+    assert ((seg < half) & (ack >= half)).any()  # across the files
+    chunk = lambda rows: np.where(rows < half, rows // 200, 10**6 + (rows - half) // 200)  # noqa: E731
+    assert (chunk(seg) != chunk(ack)).sum() >= 5  # across chunks (of 200 frames of one file)
 
 
 def test_classify_and_sfq_buckets(both):

@@ -27,9 +27,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..engines.dispatch import dask_aware
 from ..schema import conform, empty_probes
 
-__all__ = ["tcp_rtts", "MAX_UNACKED", "TCP_SYN", "TCP_FIN", "TCP_ACK", "TCP_RST"]
+__all__ = ["tcp_rtts", "tcp_candidates", "connection_keys", "MAX_UNACKED", "TCP_SYN", "TCP_FIN",
+           "TCP_ACK", "TCP_RST"]
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x001, 0x002, 0x004, 0x010
 #: Unacknowledged segments remembered per direction (Wireshark's TCP_MAX_UNACKED_SEGMENTS).
@@ -41,25 +43,57 @@ def _num(series: pd.Series) -> np.ndarray:
     return series.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
 
-def _segments(packets: pd.DataFrame) -> pd.DataFrame:
-    """The TCP rows of ``packets`` with their innermost endpoints, in frame order."""
+def _usable(packets: pd.DataFrame) -> np.ndarray:
+    """Rows that take part: unfragmented TCP (innermost header) with its sequence and
+    acknowledgement numbers, payload length and a time stamp."""
     tun = packets["inner_ip_version"].notna().to_numpy()
-
-    def pick(outer, inner, text=False):
-        o, i = packets[outer], packets[inner]
-        if text:
-            return np.where(tun, i.astype(object), o.astype(object))
-        return np.where(tun, _num(i), _num(o))
-
-    proto = pick("proto", "inner_proto")
+    proto = np.where(tun, _num(packets["inner_proto"]), _num(packets["proto"]))
     frag = packets["frag"].to_numpy(dtype=bool) | packets["inner_frag_more"].to_numpy(
         dtype=bool) | (np.nan_to_num(_num(packets["inner_frag_offset"])) > 0)
-    usable = ((proto == 6) & ~frag & packets["tcp_len"].notna().to_numpy()
-              & packets["tcp_seq"].notna().to_numpy() & packets["tcp_ack"].notna().to_numpy()
-              & packets["t"].notna().to_numpy())
-    rows = np.flatnonzero(usable)
+    return ((proto == 6) & ~frag & packets["tcp_len"].notna().to_numpy()
+            & packets["tcp_seq"].notna().to_numpy() & packets["tcp_ack"].notna().to_numpy()
+            & packets["t"].notna().to_numpy())
+
+
+def tcp_candidates(packets: pd.DataFrame) -> pd.DataFrame:
+    """The rows :func:`tcp_rtts` uses (unfragmented TCP with sequence and acknowledgement
+    numbers and a time stamp), as they are.
+
+    ``tcp_rtts(packets)`` equals ``tcp_rtts(tcp_candidates(packets))``; and split by
+    :func:`connection_keys` into groups that keep the set's order, the groups' results,
+    concatenated and sorted by ``ack_row``, are the whole table's. The Dask engine works so.
+
+    Examples
+    --------
+    >>> from qoslab import data_path, read_capture
+    >>> pk = read_capture(data_path("captures/tunnel_uploads.pcap"))
+    >>> tcp_rtts(tcp_candidates(pk)).equals(tcp_rtts(pk))
+    True
+    >>> c = tcp_candidates(pk)
+    >>> keys = connection_keys(c)
+    >>> parts = [tcp_rtts(c[keys % 2 == k]) for k in (0, 1)]
+    >>> whole = pd.concat(parts).sort_values("ack_row", ignore_index=True)
+    >>> whole.equals(tcp_rtts(pk))
+    True
+    """
+    return packets[_usable(packets)]
+
+
+def connection_keys(packets: pd.DataFrame) -> np.ndarray:
+    """A 64-bit key per row of :func:`tcp_candidates`, equal for both directions of a
+    connection (the unordered pair of innermost address:port endpoints)."""
+    seg = _segments(packets)
+    one = seg["src"].astype(str) + "|" + seg["sport"].astype(str)
+    two = seg["dst"].astype(str) + "|" + seg["dport"].astype(str)
+    pair = pd.Series(np.where(one < two, one + " " + two, two + " " + one))
+    return pd.util.hash_pandas_object(pair, index=False).to_numpy()
+
+
+def _segments(packets: pd.DataFrame) -> pd.DataFrame:
+    """The TCP rows of ``packets`` with their innermost endpoints, in frame order."""
+    rows = np.flatnonzero(_usable(packets))
     sel = packets.iloc[rows]
-    tun = tun[rows]
+    tun = sel["inner_ip_version"].notna().to_numpy()
     return pd.DataFrame({
         "frame": rows,
         "label": sel.index.to_numpy(),
@@ -143,6 +177,7 @@ def _first_reaching(ack: np.ndarray, start: np.ndarray, need: np.ndarray) -> np.
     return pos
 
 
+@dask_aware("tcp_rtts")
 def tcp_rtts(packets: pd.DataFrame) -> pd.DataFrame:
     """TCP round-trip times of a capture, one PROBES row per sample (Wireshark's
     ``tcp.analysis.ack_rtt``: handshake and data → ACK).
@@ -150,7 +185,9 @@ def tcp_rtts(packets: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     packets
-        A PACKETS table (:func:`qoslab.read_capture`).
+        A PACKETS table (:func:`qoslab.read_capture`), or a Dask one
+        (:func:`qoslab.read_captures` with ``engine="dask"``: the TCP rows are shuffled by
+        connection, each group measured by this function; a pandas frame comes back).
 
     Returns
     -------

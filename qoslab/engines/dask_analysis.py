@@ -12,6 +12,11 @@ function                               per partition → combine
 :func:`qoslab.capture.echo_rtts`       :func:`~qoslab.capture.echo.echo_candidates` →
                                        ``echo_rtts`` of their concatenation (a request and
                                        its reply in different chunks or files still pair)
+:func:`qoslab.capture.tcp_rtts`        :func:`~qoslab.capture.tcprtt.tcp_candidates`,
+                                       shuffled by
+                                       :func:`~qoslab.capture.tcprtt.connection_keys` →
+                                       ``tcp_rtts`` per group (both directions of a
+                                       connection meet), samples by acknowledging frame
 :func:`qoslab.hashing.sharing`         :func:`~qoslab.hashing.sharing.flow_representatives`
                                        → ``sharing(…, weight=FLOW_PACKETS)``
 ``FlowClassifier.classify``,           the pandas method per partition (per packet: nothing
@@ -33,7 +38,7 @@ import pandas as pd
 
 from .diagnostics import compute
 
-__all__ = ["flows", "echo_rtts", "sharing", "classify", "bucket", "replay"]
+__all__ = ["flows", "echo_rtts", "tcp_rtts", "sharing", "classify", "bucket", "replay"]
 
 
 def _collect(packets, func, *args, what: str, **kwargs) -> pd.DataFrame:
@@ -103,3 +108,33 @@ def replay(packets, what, **options):
     from .ordered import iter_partitions
 
     return pandas_replay(iter_partitions(packets, prefetch=2), what, **options)
+
+
+class _GroupRtts:
+    """Partition function of :func:`tcp_rtts`: one shuffle group's connections, in set order."""
+
+    def __call__(self, part: pd.DataFrame) -> pd.DataFrame:
+        from ..capture.tcprtt import tcp_rtts as pandas_tcp_rtts
+
+        return pandas_tcp_rtts(part.drop(columns="_connection").sort_index(kind="stable"))
+
+
+def _keyed_candidates(part: pd.DataFrame) -> pd.DataFrame:
+    from ..capture.tcprtt import connection_keys, tcp_candidates
+
+    rows = tcp_candidates(part)
+    return rows.assign(_connection=connection_keys(rows))
+
+
+def tcp_rtts(packets) -> pd.DataFrame:
+    """:func:`qoslab.capture.tcp_rtts` of a Dask PACKETS frame: the TCP rows of every
+    partition, shuffled so that both directions of a connection meet in one group (whatever
+    file or chunk they were in), each group measured by the pandas function, the samples in
+    order of the acknowledging frame."""
+    from ..capture.tcprtt import tcp_rtts as pandas_tcp_rtts
+
+    candidates = packets.map_partitions(_keyed_candidates, meta=_keyed_candidates(packets._meta))
+    groups = candidates.shuffle(on="_connection", npartitions=max(1, packets.npartitions))
+    meta = pandas_tcp_rtts(packets._meta)
+    (result,) = compute(groups.map_partitions(_GroupRtts(), meta=meta), what="TCP round trips")
+    return result.sort_values("ack_row", kind="stable", ignore_index=True)
