@@ -379,3 +379,34 @@ def test_every_way_of_reading_gives_the_same_table(tmp_path, monkeypatch, data, 
         other, other_warn = read(path)
     pd.testing.assert_frame_equal(other, ref)
     assert len(other_warn) == len(ref_warn)
+
+
+@pytest.mark.timeout(120 + 4 * EXAMPLES)
+@settings(SETTINGS, max_examples=max(EXAMPLES // 2, 10))
+@given(data=pcapng_files(), chunk=st.integers(1, 7))
+def test_planned_pcapng_chunks_read_alone_as_one_read(tmp_path, monkeypatch, data, chunk):
+    """A capture set's pcapng chunks, each read on its own from where the plan says its walk
+    resumes (section, byte order and interfaces carried in the plan), are the reader's table:
+    sections and interfaces declared anywhere, walk windows of a few hundred bytes."""
+    import pandas as pd
+
+    from qoslab.capture import concat_packets, pcapng
+    from qoslab.engines.captureset import plan_file, read_chunk
+
+    path = tmp_path / "set.pcapng"
+    path.write_bytes(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ref = read_capture(path)
+        except (CaptureFormatError, CaptureTooLargeError):
+            return
+        monkeypatch.setattr(pcapng, "WINDOW", 256)
+        monkeypatch.setattr(pcapng, "_FIRST_STEP", 64)
+        plan = plan_file("set.pcapng", str(path), chunk)
+        parts = [read_chunk(c, 0, ["set.pcapng"], c.first_frame - 1) for c in plan.chunks]
+    assert plan.packets == len(ref)
+    assert all(c.resume is not None for c in plan.chunks)
+    if parts:
+        got = concat_packets(parts).drop(columns=["file", "frame", "t"])
+        pd.testing.assert_frame_equal(got, ref.drop(columns="t"))

@@ -111,6 +111,39 @@ def test_every_chunk_reads_alone_as_the_reader_reads_it(ring, tmp_path, kind):
                                       .reset_index(drop=True), expected.drop(columns=["t"]))
 
 
+def test_a_pcapng_chunk_is_read_from_its_own_place_not_from_the_file_start(ring, tmp_path,
+                                                                         monkeypatch):
+    """Two sections (two files' bytes one after the other), walk windows of 4 kB: the last
+    chunk's read touches only the bytes from where its walk resumes — not the file's start,
+    which would make reading a set of large pcapng files quadratic."""
+    from qoslab.capture import pcapng, source
+
+    one, two = tmp_path / "one.pcapng", tmp_path / "two.pcapng"
+    frames = rdpcap(str(ring / "ring_3.pcap"))
+    wrpcapng(str(one), frames[:500])
+    wrpcapng(str(two), frames[500:])
+    path = tmp_path / "both.pcapng"
+    path.write_bytes(one.read_bytes() + two.read_bytes())
+    monkeypatch.setattr(pcapng, "WINDOW", 4096)
+    plan = plan_file("x", str(path), 100)
+    last = plan.chunks[-1]
+    assert last.resume.state.section == 1 and last.resume.offset > one.stat().st_size
+    spans = []
+    real_span = source.CaptureSource.span
+
+    def span(self, lo, hi, keep=None):
+        spans.append(lo)
+        return real_span(self, lo, hi, keep)
+
+    monkeypatch.setattr(source.CaptureSource, "span", span)
+    got = read_chunk(last, plan.ts_min_ns, ["x"])
+    assert min(spans) == last.resume.offset
+    expected = list(iter_capture(path, 100))[-1]
+    pd.testing.assert_frame_equal(got.drop(columns=["t", "file", "frame"])
+                                  .reset_index(drop=True), expected.drop(columns=["t"]))
+    assert (got["section"] == 1).all()
+
+
 def test_cut_file_warns_once_and_keeps_its_records(tmp_path):
     data = TUNNELS.read_bytes()
     (tmp_path / "cut.pcap").write_bytes(data[:-50])

@@ -22,13 +22,19 @@ How the corners are read:
   :class:`~qoslab.capture.CaptureWarning`, keeping the packets of the sections before it, as
   Wireshark does;
 * unknown block types are skipped.
+
+A walk can be resumed: :func:`pcapng_batches` with ``marks=[]`` records, for every batch it
+yields, a :class:`Resume` — the block offset where the walk of that batch's first packet
+began, the walk's state there (byte order, section, interfaces) and the packets to skip — and
+``resume=`` starts a walk there. A capture set's chunk is so read without walking the file
+from its start (:mod:`qoslab.engines.captureset`).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -39,7 +45,8 @@ from .records import MAX_RECORD_LEN, RecordBatch, problem_code, warn_capture
 from .source import CaptureSource
 from .timestamps import NAT, resolution_units, ticks_to_ns
 
-__all__ = ["PCAPNG_MAGIC", "pcapng_batches", "Interface", "KNOWN_MAJOR_VERSIONS", "WINDOW"]
+__all__ = ["PCAPNG_MAGIC", "pcapng_batches", "Interface", "Resume", "KNOWN_MAJOR_VERSIONS",
+           "WINDOW"]
 
 PCAPNG_MAGIC = 0x0A0D0D0A
 _SHB, _IDB, _OPB, _SPB, _EPB = PCAPNG_MAGIC, 1, 2, 3, 6
@@ -142,6 +149,18 @@ class _Interfaces:
         n = self.count
         return self._linktype[:n], self._snaplen[:n], self._clock[:n]
 
+    def copy(self) -> _Interfaces:
+        """An independent copy (the walk goes on adding to the original)."""
+        other = _Interfaces()
+        other.count = self.count
+        other._pairs = dict(self._pairs)
+        other.clocks = list(self.clocks)
+        n = max(self.count, 1)
+        other._linktype = self._linktype[:n].copy()
+        other._snaplen = self._snaplen[:n].copy()
+        other._clock = self._clock[:n].copy()
+        return other
+
 
 @dataclass
 class _State:
@@ -153,22 +172,49 @@ class _State:
     section_count: int = 0  # interfaces described so far in the current section
 
 
-def pcapng_batches(path: str, source: CaptureSource,
-                   max_records: int) -> Iterator[tuple[RecordBatch, ByteSource]]:
+@dataclass(frozen=True)
+class Resume:
+    """Where a walk can start again: the offset of a block, the walk's state before it, and
+    how many packets from there belong to earlier batches."""
+
+    offset: int
+    state: _State
+    interfaces: _Interfaces
+    skip: int = 0
+
+
+def pcapng_batches(path: str, source: CaptureSource, max_records: int, *,
+                   resume: Resume | None = None, marks: list | None = None
+                   ) -> Iterator[tuple[RecordBatch, ByteSource]]:
     """Yield batches of at most ``max_records`` packets in file order, each with the
     :class:`ByteSource` holding its bytes (decode it before asking for the next batch).
 
     A block whose length is impossible (under 12, over the limit, trailer disagreeing, shorter
     than its type needs) or runs past the end stops the walk with a :class:`CaptureWarning`;
-    the packets before it are kept.
+    the packets before it are kept. ``marks``: a list that receives the :class:`Resume` of
+    each batch, as it is yielded; ``resume``: start there (the first batch is then the one
+    the mark was made for).
     """
-    first = ByteSource(np.frombuffer(source.head(16), np.uint8), 0, source.size)
-    state = _State(_order_of(path, first, 0))
-    ifaces = _Interfaces()
+    if resume is None:
+        first = ByteSource(np.frombuffer(source.head(16), np.uint8), 0, source.size)
+        state = _State(_order_of(path, first, 0))
+        ifaces = _Interfaces()
+        off, skip = 0, 0
+    else:
+        state, ifaces = replace(resume.state), resume.interfaces.copy()
+        off, skip = resume.offset, resume.skip
     pending: list[RecordBatch] = []
     held = 0
     kept = 0
+    walked = 0  # packets walked from the starting block (a resumed walk's skipped ones too)
+    windows: list[tuple[int, Resume]] = []  # (packets walked before it, where it began)
     src: ByteSource | None = None
+
+    def mark(number: int) -> None:
+        while len(windows) > 1 and windows[1][0] <= number:
+            windows.pop(0)  # no later batch starts before the next window
+        before, at = windows[0]
+        marks.append(replace(at, skip=number - before))
 
     def flush(everything: bool):
         nonlocal pending, held, kept
@@ -176,10 +222,11 @@ def pcapng_batches(path: str, source: CaptureSource,
             whole = RecordBatch.concat(pending)
             pending = [whole.take(slice(max_records, None))]
             held = len(pending[0])
+            if marks is not None:
+                mark(skip + kept)
             kept += min(len(whole), max_records)
             yield whole.take(slice(0, max_records)), src
 
-    off = 0
     step = WINDOW
     problem = None
     while off < source.size:
@@ -192,9 +239,19 @@ def pcapng_batches(path: str, source: CaptureSource,
         walk = walk_chain(src, off, 0, 4, state.order, _MAX_BLOCK, stop, blocks=True)
         offs = walk.offsets
         heads = walk.headers if walk.headers is not None else src.rows(offs, 16)
+        if marks is not None:
+            here = Resume(off, replace(state), ifaces.copy())
         batch, upto, problem = _blocks(path, src, state, ifaces, offs, heads, walk.big,
                                        first_block=off == 0)
         state.order = walk.order
+        if len(batch):
+            if marks is not None:
+                windows.append((walked, here))
+            walked += len(batch)
+            if walked <= skip:  # packets of earlier batches (a resumed walk)
+                batch = batch.take(slice(len(batch), None))
+            elif walked - len(batch) < skip:
+                batch = batch.take(slice(skip - (walked - len(batch)), None))
         if len(batch):
             pending.append(batch)
             held += len(batch)

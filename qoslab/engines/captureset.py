@@ -7,8 +7,10 @@ frames, the byte range of each chunk of ``chunk_packets`` records, and the earli
 timestamp. A chunk of a classic pcap is then read by walking only its byte range from its
 first record (:func:`qoslab.capture.pcap.pcap_batches` with ``start`` and ``stop``), so a
 process reading it holds that chunk's bytes, never the file. A pcapng file's interfaces may be
-declared anywhere before a packet, so its chunks are found by walking the file from the start
-(the walk is a small part of the work; its pages are the file's, returned after the chunk).
+declared anywhere before a packet, so the plan keeps, per chunk, where the walk of its first
+packet began and the walk's state there (:class:`qoslab.capture.pcapng.Resume`: section,
+byte order, interfaces); its chunk is read by resuming there, never by walking the file from
+its start (at most one walk window, 64 MB, is walked before the chunk's first packet).
 Both paths open the file as the reader does (:class:`qoslab.capture.source.CaptureSource`:
 mapped only under a read lease, else read) and decode with the reader's own decoder
 (:func:`qoslab.capture.decode.decode_batch`, :func:`qoslab.capture.frame.to_frame`): there is
@@ -31,7 +33,7 @@ import pandas as pd
 from ..capture.decode import decode_batch
 from ..capture.frame import empty_packets, to_frame
 from ..capture.pcap import PCAP_MAGICS, parse_pcap_header, pcap_batches
-from ..capture.pcapng import PCAPNG_MAGIC
+from ..capture.pcapng import PCAPNG_MAGIC, Resume, pcapng_batches
 from ..capture.reader import DEFAULT_CHUNK, open_capture, record_batches
 from ..capture.records import CaptureWarning
 from ..capture.source import CaptureSource
@@ -160,6 +162,7 @@ class Chunk:
     chunk_packets: int  #: the chunk size the file was planned with
     start: int = -1  #: byte range of its records (classic pcap); -1: walk from the file start
     stop: int = -1
+    resume: Resume | None = None  #: where a pcapng walk reaches its first packet
 
 
 @dataclass(frozen=True)
@@ -197,12 +200,16 @@ def plan_file(name: str, path: str, chunk_packets: int = DEFAULT_CHUNK) -> FileP
         head = source.head(24)
         magic = int.from_bytes(head[:4], "little") if len(head) >= 4 else None
         record_header = None
+        marks: list[Resume] | None = None
         if magic in PCAP_MAGICS:  # walked a window at a time, its pages given back as it goes
             header = parse_pcap_header(path, head)
             record_header = header.record_header
             batches = pcap_batches(path, source, header, chunk_packets, window=PLAN_WINDOW)
+        elif magic == PCAPNG_MAGIC:
+            marks = []
+            batches = pcapng_batches(path, source, chunk_packets, marks=marks)
         else:
-            batches = record_batches(path, source, chunk_packets)
+            batches = record_batches(path, source, chunk_packets)  # its error names the file
         for index, (batch, _src) in enumerate(batches):
             n = len(batch)
             start = stop = -1
@@ -210,7 +217,9 @@ def plan_file(name: str, path: str, chunk_packets: int = DEFAULT_CHUNK) -> FileP
                 start = int(batch.data_off[0]) - record_header
                 stop = int(batch.data_off[-1] + batch.cap_len[-1])
                 source.release(stop)
-            chunks.append(Chunk(name, path, index, packets + 1, n, chunk_packets, start, stop))
+            resume = marks[index] if marks is not None else None
+            chunks.append(Chunk(name, path, index, packets + 1, n, chunk_packets, start, stop,
+                                resume))
             packets += n
             wire += int(batch.wire_len.sum())
             stamped = batch.ts_ns[batch.ts_ns != NAT]  # packets without a time stamp: none
@@ -239,10 +248,11 @@ def _chunk_batch(chunk: Chunk, source: CaptureSource):
         header = parse_pcap_header(chunk.path, source.head(24))
         return next(pcap_batches(chunk.path, source, header, chunk.packets, chunk.start,
                                  chunk.stop), (None, None))
-    for index, (batch, src) in enumerate(record_batches(chunk.path, source, chunk.chunk_packets)):
-        if index == chunk.index:
-            return batch, src
-    return None, None
+    if chunk.resume is None:
+        raise CaptureFormatError(f"{chunk.path}: chunk {chunk.index} has no position in its "
+                                 "plan (plan_file gives every chunk one)")
+    return next(pcapng_batches(chunk.path, source, chunk.packets, resume=chunk.resume),
+                (None, None))
 
 
 def read_chunk(chunk: Chunk, t0_ns: int, files: Sequence[str], position: int = 0,
