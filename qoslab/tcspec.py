@@ -225,7 +225,7 @@ class QdiscSpec:
         depends on the kernel era).
         """
         if isinstance(text, str) and len([ln for ln in text.splitlines() if ln.strip()]) > 1:
-            from .qdiscs.tree import parse_tree
+            from .qdiscs.tree import parse_tree  # cycle: qoslab.qdiscs.tree imports this one
 
             spec = parse_tree(text, **context)
         else:

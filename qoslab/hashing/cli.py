@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import pandas as pd
 
+from ..capture import read_capture
 from ..errors import ConfigError
+from ..qdiscs import FqCodel, Sfq
 from .cls_flow import FlowClassifier
 from .perturb import hash_changes, seeds_from_events
 from .profiles import DEFAULT_PROFILE, PROFILES
-from .sharing import check_trials, sharing
+from .sharing import FLOW_COLUMNS, check_trials, sharing
 
 __all__ = ["register", "run"]
 
@@ -58,9 +61,6 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``qoslab hash``."""
-    from ..capture import read_capture
-    from ..qdiscs import FqCodel, Sfq
-
     check_trials(args.trials)  # every option is checked before the capture is read
     packets = read_capture(args.file)
     if not len(packets):
@@ -107,9 +107,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _per_flow(packets, minors: np.ndarray) -> list[int]:
     """Number of distinct classes each flow went through (flows as in :func:`sharing`)."""
-    import pandas as pd
-
-    from .sharing import FLOW_COLUMNS
     cols = [c for c in FLOW_COLUMNS if c in packets.columns]
     fid, _ = pd.MultiIndex.from_frame(packets[cols].astype("string").fillna("")).factorize()
     return pd.Series(minors).groupby(fid).nunique().tolist()

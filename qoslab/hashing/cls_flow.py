@@ -8,6 +8,7 @@ set; the result is ``TC_H_MAKE(baseclass, baseclass + classid)`` (minor wraps at
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from collections.abc import Sequence
@@ -308,7 +309,6 @@ class FlowClassifier:
 
 def _addend(text: str) -> int:
     """tc ``addend``: a number, an IP address (ntohl; IPv6 last word), ``-`` negates."""
-    import ipaddress
     neg = text.startswith("-")
     body = text[1:] if neg else text
     try:

@@ -23,9 +23,10 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ._packets import column, header, present, raw16, tokens
-from .dissect import Flow, addr32, direct_read, dissect
+from .dissect import Flow, addr32, direct_read, dissect, port_protocols, read_ports
 from .pfifo_fast import skb_priority
 from .profiles import KernelProfile
+from .skbhash import skb_hash
 
 __all__ = ["FLOW_KEYS", "KEY_BITS", "parse_keys", "key_values"]
 
@@ -172,7 +173,6 @@ def _has_ports(c: _Context, f: Flow) -> np.ndarray:
 
 def _port_read_ok(c: _Context, f: Flow) -> np.ndarray:
     """Direct-read eras: the port read succeeded (a port protocol, not a fragment)."""
-    from .dissect import port_protocols
     return c.get("portok", lambda: (f.version > 0) & np.isin(f.ip_proto, port_protocols(
         c.prof.sfq_ports)) & ~column(c.p, "frag", 0, bool) & (
             present(c.p, "sport") | np.isin(f.ip_proto, (50, 51))))
@@ -225,7 +225,6 @@ def _tunnel(c: _Context, key: str, plain) -> np.ndarray:
 
 
 def _inner_flow(c: _Context) -> Flow:
-    from .dissect import read_ports
     i = header(c.p, "inner")
     sport, dport = read_ports(i, np.zeros(len(c.p), np.uint32), c.prof.sfq_ports)
     base = c.flow
@@ -234,7 +233,6 @@ def _inner_flow(c: _Context) -> Flow:
 
 
 def _inner_port_ok(c: _Context, f: Flow) -> np.ndarray:
-    from .dissect import port_protocols
     return (f.version > 0) & np.isin(f.ip_proto, port_protocols(c.prof.sfq_ports)) & \
         present(c.p, "inner_sport")
 
@@ -244,7 +242,6 @@ def _priority(c: _Context) -> np.ndarray:
 
 
 def _rxhash(c: _Context) -> np.ndarray:
-    from .skbhash import skb_hash
     return skb_hash(c.p, hashrnd=c.skb_hashrnd, profile=c.prof, endianness=c.endian)
 
 

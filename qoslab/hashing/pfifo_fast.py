@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from ._packets import column, header
 from .profiles import KernelProfile, get_profile
 
 __all__ = ["PRIO2BAND", "TOS2PRIO_OLD", "TOS2PRIO_NEW", "TC_PRIO", "tos_to_priority",
@@ -90,8 +91,6 @@ def skb_priority(packets, profile: str | KernelProfile | None = None) -> np.ndar
     >>> skb_priority(pk, "classic-2.6.3x").tolist(), skb_priority(pk, "5.18+").tolist()
     ([6, 1, 0, 6], [6, 0, 0, 6])
     """
-    from ._packets import column, header
-
     if "priority" in packets.columns:
         return column(packets, "priority")
     table = get_profile(profile or "5.18+").tos2prio

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from .runtime import Device
 
 __all__ = ["ConfigChange", "apply_change", "for_changes"]
 
@@ -63,8 +64,6 @@ def apply_change(root: Any, change: ConfigChange, ctx: Any, now: float) -> None:
 def for_changes(root: Any, changes) -> Any:
     """``root`` (a runtime tree), wrapped in a :class:`~qoslab.qdiscs.runtime.Device` when a
     change replaces the root qdisc itself (the driver then keeps talking to the device)."""
-    from .runtime import Device
-
     if any(c.qdisc is not None and c.parent in (None, "root") for c in changes):
         return Device(root)
     return root

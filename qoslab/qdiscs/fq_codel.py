@@ -89,7 +89,7 @@ class FqCodel(QdiscSpec):
         return FQ_CODEL_DEFAULTS[name] if v is None else v
 
     def check(self, profile: Any = None) -> None:
-        from ..hashing import get_profile
+        from ..hashing import get_profile  # cycle: qoslab.hashing imports this one
 
         prof = get_profile(self.profile if profile is None else profile)
         if prof.fq_codel is None:
@@ -99,7 +99,7 @@ class FqCodel(QdiscSpec):
     def selector(self, handle: str | int | None = None):
         """The :class:`qoslab.hashing.FqCodelHash` that computes this qdisc's queue indexes
         (``handle``, e.g. ``"1:"``, enables the ``skb->priority`` override)."""
-        from ..hashing.fq_codel import FqCodelHash
+        from ..hashing.fq_codel import FqCodelHash  # cycle: qoslab.hashing imports this one
 
         return FqCodelHash(self.effective("flows"), self.profile, classifier=self.classifier,
                            handle=handle, endianness=self.endianness)

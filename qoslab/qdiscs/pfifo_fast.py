@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from ..errors import ConfigError
 from ..tcspec import QdiscSpec
 from .runtime import CLS, FID, BuildContext, Runtime, runtime_for
@@ -39,7 +41,7 @@ class PfifoFast(QdiscSpec):
     profile: str = "5.18+"
 
     def __post_init__(self) -> None:
-        from ..hashing import get_profile
+        from ..hashing import get_profile  # cycle: qoslab.hashing imports this one
 
         get_profile(self.profile)  # a clear error for an unknown profile
 
@@ -56,9 +58,7 @@ class PfifoFast(QdiscSpec):
 
 def bands_of(flows, profile: str, bands: int = 3, priomap=None) -> list[int]:
     """Band of every flow: ``priomap[skb->priority & 15]`` (default map: pfifo_fast's)."""
-    import numpy as np
-
-    from ..hashing import PRIO2BAND, skb_priority
+    from ..hashing import PRIO2BAND, skb_priority  # cycle: qoslab.hashing imports this one
 
     prio = np.asarray(skb_priority(flows, profile), dtype=np.int64) & 15
     table = PRIO2BAND if priomap is None else np.asarray(priomap, dtype=np.int64)
@@ -74,7 +74,7 @@ class PfifoFastRuntime(Runtime):
     def __init__(self, spec: PfifoFast, ctx: BuildContext, handle: str | None = None
                  ) -> None:
         super().__init__("pfifo_fast")
-        from ..hashing import get_profile
+        from ..hashing import get_profile  # cycle: qoslab.hashing imports this one
 
         self.bands = (deque(), deque(), deque())
         self.limit = ctx.txqueuelen

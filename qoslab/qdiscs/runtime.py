@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import ConfigError
+
 __all__ = ["FID", "SIZE", "T_ENQ", "SEQ", "CE", "OWNER", "CLS", "QUEUE", "new_packet",
            "FlowTable", "BuildContext", "Runtime", "Device", "RUNTIMES", "runtime_for", "build"]
 
@@ -296,8 +298,6 @@ def runtime_for(spec_class: type) -> Callable[[type], type]:
 def build(spec: Any, ctx: BuildContext, handle: str | None = "1:") -> Runtime:
     """The runtime of ``spec`` (any registered qdisc spec) for flows ``ctx.flows``; ``handle``
     is the qdisc's handle in its tree (the ``skb->priority`` override and filters use it)."""
-    from ..errors import ConfigError
-
     cls = RUNTIMES.get(type(spec))
     if cls is None:
         raise ConfigError(f"no runtime model for {type(spec).__name__} "

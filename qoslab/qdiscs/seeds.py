@@ -20,6 +20,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..hashing import get_profile, hash_changes, seeds_from_events
+from . import walk
+from .fq_codel import FqCodel
+from .sfq import Sfq
 
 __all__ = ["PerturbationPlan", "perturbation_plan", "SeedSchedule", "seed_schedule"]
 
@@ -52,11 +56,6 @@ def perturbation_plan(root: Any) -> PerturbationPlan:
     >>> perturbation_plan(Sfq(profile="2.6.37-3.2")).zero_initial
     True
     """
-    from ..hashing import get_profile
-    from . import walk
-    from .fq_codel import FqCodel
-    from .sfq import Sfq
-
     found: list[tuple[float, str, int, bool]] = []
     for spec in walk(root):
         if isinstance(spec, Sfq):
@@ -132,8 +131,6 @@ def seed_schedule(root: Any, duration: float, seed: int) -> SeedSchedule:
     rng = np.random.default_rng([int(seed), 0x5EED])
     initial = int.from_bytes(rng.bytes(plan.bits // 8), "little")
     if plan.period > 0:
-        from ..hashing import hash_changes, seeds_from_events
-
         events = hash_changes(0.0, duration, plan.period, bits=plan.bits,
                               rng_seed=int(rng.integers(0, 2**63)))
         _, seeds = seeds_from_events(events, initial=initial)

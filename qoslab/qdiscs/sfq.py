@@ -124,7 +124,7 @@ class Sfq(QdiscSpec):
     # ------------------------------------------------------------------ era and hashing
     @property
     def kernel(self):
-        from ..hashing import get_profile
+        from ..hashing import get_profile  # cycle: qoslab.hashing imports this one
 
         return get_profile(self.profile)
 
@@ -134,7 +134,7 @@ class Sfq(QdiscSpec):
         return self.kernel.sfq_scheduler
 
     def check(self, profile: Any = None) -> None:
-        from ..hashing import get_profile
+        from ..hashing import get_profile  # cycle: qoslab.hashing imports this one
 
         prof = get_profile(self.profile if profile is None else profile)
         if not GENERATIONS[prof.sfq_scheduler]["options3_3"]:
@@ -148,7 +148,7 @@ class Sfq(QdiscSpec):
         self._selector_for(prof)  # divisor and other per-era checks of qoslab.hashing
 
     def _selector_for(self, prof, handle: str | None = None):
-        from ..hashing.sfq import SfqHash
+        from ..hashing.sfq import SfqHash  # cycle: qoslab.hashing imports this one
 
         opts = dict(divisor=1024 if self.divisor is None else self.divisor,
                     perturb=self.perturb or None, limit=self.limit,

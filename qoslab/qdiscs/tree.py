@@ -8,10 +8,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..errors import ConfigError
 from ..tcspec import SPEC_KINDS, TcLine, format_handle, parse_handle, parse_tc_line
+from .htb import HtbClass, child_handle
+from .u32 import U32Filter
 
 __all__ = ["parse_tree", "parse_filter"]
 
@@ -19,12 +22,10 @@ __all__ = ["parse_tree", "parse_filter"]
 def parse_filter(line: TcLine, **context: Any) -> Any:
     """A filter spec from a parsed ``tc filter`` line (``u32`` or ``flow``)."""
     if line.kind == "u32":
-        from .u32 import U32Filter
-
         return U32Filter.from_tc(["filter", "add", "parent", line.parent or "1:", "prio",
                                   str(line.prio or 1), "u32", *line.options])
     if line.kind == "flow":
-        from ..hashing import FlowClassifier
+        from ..hashing import FlowClassifier  # cycle: qoslab.hashing imports this one
 
         kw = {k: v for k, v in context.items() if k in ("profile", "endianness")}
         return FlowClassifier.from_tc(" ".join(["filter", "add", "parent", line.parent or "1:",
@@ -105,16 +106,10 @@ def parse_tree(text: str, **context: Any):
 
 
 def _auto_handle(parent: str) -> str:
-    from .htb import child_handle
-
     return child_handle(parent)
 
 
 def _htb(spec, handle, classes, qdiscs, flts, build, used):
-    from dataclasses import replace
-
-    from .htb import HtbClass
-
     major = _key(handle) & 0xFFFF0000
     mine = [c for c in classes if c.handle and _key(c.handle) & 0xFFFF0000 == major]
     out = []

@@ -7,6 +7,8 @@ userspace datapath and capture replay drive); queue choice per packet comes from
 :mod:`qoslab.hashing` (one call per flow and seed).
 """
 
+import importlib
+
 from ..qdiscs import Bfifo, FqCodel, Htb, HtbClass, Pfifo, PfifoFast, Prio, Sfq, Tbf
 from .link import Link, TokenBucket
 from .simulate import ConfigChange, SimConfig, occupancy, root_spec, simulate
@@ -47,7 +49,5 @@ def __getattr__(name: str):
     # qoslab.sim.scenarios (the registry's experiments as functions) is imported on first use:
     # the registry itself builds on this package.
     if name == "scenarios":
-        import importlib
-
         return importlib.import_module(f"{__name__}.scenarios")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

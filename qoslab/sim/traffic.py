@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..hashing import tos_to_priority
 from ..schema import stream_label
 
 __all__ = [
@@ -303,8 +304,6 @@ def flow_frame(specs: list[TrafficSpec], *, forwarded: bool = False) -> pd.DataF
     if frame["priority"].isna().all():
         frame = frame.drop(columns="priority")  # hashing's default: rt_tos2priority(TOS)
     else:
-        from ..hashing import tos_to_priority
-
         default = np.asarray(tos_to_priority(frame["tos"].astype("int64").to_numpy()))
         frame["priority"] = np.where(frame["priority"].isna(), default,
                                      frame["priority"].fillna(0).astype("int64")).astype(np.uint32)
