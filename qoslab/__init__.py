@@ -5,6 +5,8 @@ network-namespace test bed, all speaking three tidy tables (PACKETS, PROBES, EVE
 :mod:`qoslab.schema`).
 """
 
+import importlib
+
 from . import ping  # a callable package: qoslab.ping(...)
 from ._version import __version__
 from .capture import read_capture
@@ -52,11 +54,7 @@ _LAZY_FUNCTIONS = {"read_captures": "engines.captures", "read_packets": "engines
 
 def __getattr__(name: str):
     if name in _LAZY_SUBPACKAGES:
-        import importlib
-
         return importlib.import_module(f"{__name__}.{name}")
     if name in _LAZY_FUNCTIONS:
-        import importlib
-
         return getattr(importlib.import_module(f"{__name__}.{_LAZY_FUNCTIONS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,9 @@ root. So every child
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,9 +110,6 @@ def die_with_parent() -> None:
     """``preexec_fn``: the child gets SIGKILL when the process that started it dies (Linux
     ``PR_SET_PDEATHSIG``; kept across ``ip netns exec``'s exec, lost only by programs with file
     capabilities or set-uid bits — the lab's next run removes those with their namespace)."""
-    import ctypes
-    import signal
-
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -13,6 +13,7 @@ import importlib.resources
 from pathlib import Path
 
 from .errors import QoslabError
+from .outputs import OutputError, check_output, write_bytes
 
 __all__ = ["data_path", "data_dir", "notebook_dir", "notebook_paths", "copy_notebooks",
            "register"]
@@ -104,8 +105,6 @@ def copy_notebooks(dest: str | Path = ".", *, force: bool = False) -> list[Path]
     qoslab.outputs.OutputError
         ``dest`` is missing or not a writable folder.
     """
-    from .outputs import OutputError, check_output, write_bytes
-
     dest = Path(dest)
     if not dest.is_dir():
         raise OutputError(f"{dest}: not a folder (qoslab does not create it)")

@@ -200,7 +200,7 @@ def read_native(doc: Any, source: str) -> Run:
         :class:`~qoslab.errors.ResourceLimitError` subclass when the document holds more rows,
         columns or streams than :mod:`qoslab.io.limits` allows.
     """
-    from .io.limits import MAX_COLUMNS, MAX_ROWS
+    from .io.limits import MAX_COLUMNS, MAX_ROWS  # cycle: qoslab.io imports this one
 
     if not isinstance(doc, dict):
         raise RunFormatError(f"{source}: expected a JSON object at the top level")
@@ -414,7 +414,11 @@ def read_journal(path: str | os.PathLike, data: bytes | None = None) -> Run:
         A line that is not a journal record (named by number), or a record whose fields do not
         validate; a :class:`~qoslab.errors.ResourceLimitError` past a loading limit.
     """
-    from .io.limits import MAX_ROWS, parse_json, read_regular_file
+    from .io.limits import (  # cycle: qoslab.io imports this one
+        MAX_ROWS,
+        parse_json,
+        read_regular_file,
+    )
 
     path = Path(path)
     if data is None:

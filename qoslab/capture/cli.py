@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..engines.cli import add_set_options, is_capture_set, run_capture_set
 from ..outputs import check_output, write_with
 from .flows import flow_partials, flows_from_partials
+from .frame import empty_packets
 from .reader import DEFAULT_CHUNK, iter_capture
 from .tunnels import UDP_TUNNEL_PORTS
 
@@ -104,15 +106,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "default is 8472); repeatable")
     p.add_argument("--geneve-port", type=int, action="append", metavar="PORT",
                    help="also decode UDP to this port as Geneve (besides 6081); repeatable")
-    from ..engines.cli import add_set_options
 
     add_set_options(p)
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    from ..engines.cli import is_capture_set, run_capture_set
-
     if is_capture_set(args.file) or args.engine == "dask":  # Dask: a set of one capture
         return run_capture_set(args)
     for out, what in ((args.csv, "CSV"), (args.parquet, "Parquet file")):
@@ -184,8 +183,6 @@ def _csv(tmp: Path, consume) -> None:
 
         consume(sink)
         if header[0]:  # no packets: still a table with its columns
-            from .frame import empty_packets
-
             empty_packets().to_csv(fh, index=False)
 
 
@@ -212,8 +209,6 @@ def _parquet(tmp: Path, consume) -> None:
     try:
         consume(sink)
         if state["writer"] is None:
-            from .frame import empty_packets
-
             pq.write_table(table_of(empty_packets()), tmp)
     finally:
         if state["writer"] is not None:

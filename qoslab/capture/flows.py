@@ -8,6 +8,7 @@ import pandas as pd
 from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
 from .frame import address_sort_key
+from .reader import concat_packets
 
 __all__ = ["flows", "flow_keys", "flow_partials", "flows_from_partials", "FLOW_COLUMNS"]
 
@@ -117,8 +118,6 @@ def flows_from_partials(partials) -> pd.DataFrame:
     if isinstance(partials, pd.DataFrame):
         parts = partials
     else:
-        from .reader import concat_packets
-
         partials = [p for p in partials if len(p)] or list(partials[:1])
         parts = concat_packets(partials) if len(partials) > 1 else partials[0]
     parts = parts.reset_index(drop=True)

@@ -25,6 +25,8 @@ The Dask engine is an optional dependency group: ``pip install 'qoslab[dask]'``.
 
 from __future__ import annotations
 
+import importlib
+
 __all__ = ["read_captures", "read_packets", "write_packets", "compute_packets", "progress",
            "ENGINES"]
 
@@ -44,7 +46,5 @@ def __getattr__(name: str):
     # Submodules are imported on first use: the capture and hashing layers import
     # qoslab.engines.dispatch at start-up, which must not pull in pandas I/O or Dask.
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,7 @@ from ..capture.reader import DEFAULT_CHUNK, concat_packets, iter_capture
 from ..capture.records import CaptureWarning
 from ..capture.tunnels import udp_tunnel_ports
 from ..errors import ConfigError
+from ._dask import require_dask
 from .captureset import (
     FilePlan,
     capture_files,
@@ -22,6 +23,8 @@ from .captureset import (
     set_t0,
     with_set_columns,
 )
+from .diagnostics import compute
+from .dispatch import is_dask
 
 __all__ = ["read_captures", "compute_packets", "plan_captures", "dask_packets", "packets_meta",
            "ADDRESS_COLUMNS"]
@@ -141,12 +144,8 @@ def plan_captures(files: Sequence[tuple[str, str]], chunk_packets: int = DEFAULT
     """Walk every file of the set (in parallel on the active Dask scheduler when
     ``use_dask``) and return its :class:`SetPlan`."""
     if use_dask:
-        from ._dask import require_dask
-
         require_dask("read_captures(engine='dask')")
         import dask
-
-        from .diagnostics import compute
 
         tasks = [dask.delayed(plan_file, pure=True)(name, path, chunk_packets)
                  for name, path in files]
@@ -180,8 +179,6 @@ class _ChunkReader:
 
 def dask_packets(plan: SetPlan):
     """The Dask DataFrame of a planned set: one partition per chunk, known divisions."""
-    from ._dask import require_dask
-
     dd = require_dask("read_captures(engine='dask')")
     meta = packets_meta(plan.files)
     if not plan.chunks:
@@ -200,9 +197,6 @@ def compute_packets(packets, *, progress: bool | None = None) -> pd.DataFrame:
     :func:`qoslab.capture.concat_packets` does (address order), so the result equals
     ``read_captures(..., engine="pandas")`` column for column.
     """
-    from .diagnostics import compute
-    from .dispatch import is_dask
-
     if not is_dask(packets):
         return packets
     pieces = [p for p in compute(*packets.to_delayed(), progress=progress,

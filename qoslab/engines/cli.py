@@ -19,6 +19,7 @@ import warnings
 
 import pandas as pd
 
+from ..capture.flows import flow_partials, flows_from_partials
 from ..capture.reader import DEFAULT_CHUNK
 from ..errors import ConfigError
 
@@ -84,8 +85,8 @@ def set_summary_lines(plan) -> list[str]:
 
 @contextlib.contextmanager
 def _dask_client(args: argparse.Namespace):
-    from ._dask import require_distributed
-    from .cluster import local_cluster
+    from ._dask import require_distributed  # lazy: --engine dask only
+    from .cluster import local_cluster  # lazy: --engine dask only
 
     distributed = require_distributed("qoslab capture --engine dask")
     if args.scheduler:
@@ -103,12 +104,16 @@ def _dask_client(args: argparse.Namespace):
 
 def run_capture_set(args: argparse.Namespace) -> int:
     """``qoslab capture`` on a folder or glob (called by :mod:`qoslab.capture.cli`)."""
-    from ..capture.cli import print_flows, udp_tunnels
-    from ..capture.flows import flow_partials, flows_from_partials
-    from .captures import dask_packets, plan_captures
-    from .captureset import capture_files, read_chunk
-    from .diagnostics import compute
-    from .parquet import check_dataset_output, write_packets, write_pieces
+    # the capture-set engine is imported for a set only: `qoslab --help` does not load it
+    from ..capture.cli import print_flows, udp_tunnels  # cycle: qoslab.capture.cli imports this one
+    from .captures import dask_packets, plan_captures  # lazy: capture sets only
+    from .captureset import capture_files, read_chunk  # lazy: capture sets only
+    from .diagnostics import compute  # lazy: capture sets only
+    from .parquet import (  # lazy: capture sets only
+        check_dataset_output,
+        write_packets,
+        write_pieces,
+    )
 
     if args.csv:
         raise ConfigError("--csv writes one capture; for a folder or glob use --parquet OUT/")

@@ -36,7 +36,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..capture.echo import echo_candidates
+from ..capture.echo import echo_rtts as pair
+from ..capture.flows import flow_partials, flows_from_partials
+from ..capture.tcprtt import connection_keys, tcp_candidates
+from ..capture.tcprtt import tcp_rtts as pandas_tcp_rtts
+from ..hashing.sharing import FLOW_PACKETS, flow_representatives
+from ..hashing.sharing import sharing as pandas_sharing
+from ..replay import replay as pandas_replay
 from .diagnostics import compute
+from .ordered import iter_partitions
 
 __all__ = ["flows", "echo_rtts", "tcp_rtts", "sharing", "classify", "bucket", "replay"]
 
@@ -51,16 +60,11 @@ def _collect(packets, func, *args, what: str, **kwargs) -> pd.DataFrame:
 
 def flows(packets, level: str = "inner") -> pd.DataFrame:
     """:func:`qoslab.capture.flows` of a Dask PACKETS frame."""
-    from ..capture.flows import flow_partials, flows_from_partials
-
     return flows_from_partials(_collect(packets, flow_partials, level, what="flows"))
 
 
 def echo_rtts(packets, *, timeout: float = 10.0) -> pd.DataFrame:
     """:func:`qoslab.capture.echo_rtts` of a Dask PACKETS frame."""
-    from ..capture.echo import echo_candidates
-    from ..capture.echo import echo_rtts as pair
-
     return pair(_collect(packets, echo_candidates, what="echo requests and replies"),
                 timeout=timeout)
 
@@ -68,9 +72,6 @@ def echo_rtts(packets, *, timeout: float = 10.0) -> pd.DataFrame:
 def sharing(packets, classifier, *, seed=0, trials: int = 200, rng_seed: int | None = 0,
             weight: str | None = None):
     """:func:`qoslab.hashing.sharing` of a Dask PACKETS frame."""
-    from ..hashing.sharing import FLOW_PACKETS, flow_representatives
-    from ..hashing.sharing import sharing as pandas_sharing
-
     reps = _collect(packets, flow_representatives, weight, what="flows")
     return pandas_sharing(reps, classifier, seed=seed, trials=trials, rng_seed=rng_seed,
                           weight=FLOW_PACKETS)
@@ -104,9 +105,6 @@ def bucket(sfq, packets, *args, **kwargs):
 
 def replay(packets, what, **options):
     """:func:`qoslab.replay` of a Dask PACKETS frame (one replayer, partitions in order)."""
-    from ..replay import replay as pandas_replay
-    from .ordered import iter_partitions
-
     return pandas_replay(iter_partitions(packets, prefetch=2), what, **options)
 
 
@@ -114,14 +112,10 @@ class _GroupRtts:
     """Partition function of :func:`tcp_rtts`: one shuffle group's connections, in set order."""
 
     def __call__(self, part: pd.DataFrame) -> pd.DataFrame:
-        from ..capture.tcprtt import tcp_rtts as pandas_tcp_rtts
-
         return pandas_tcp_rtts(part.drop(columns="_connection").sort_index(kind="stable"))
 
 
 def _keyed_candidates(part: pd.DataFrame) -> pd.DataFrame:
-    from ..capture.tcprtt import connection_keys, tcp_candidates
-
     rows = tcp_candidates(part)
     return rows.assign(_connection=connection_keys(rows))
 
@@ -131,8 +125,6 @@ def tcp_rtts(packets) -> pd.DataFrame:
     partition, shuffled so that both directions of a connection meet in one group (whatever
     file or chunk they were in), each group measured by the pandas function, the samples in
     order of the acknowledging frame."""
-    from ..capture.tcprtt import tcp_rtts as pandas_tcp_rtts
-
     candidates = packets.map_partitions(_keyed_candidates, meta=_keyed_candidates(packets._meta))
     groups = candidates.shuffle(on="_connection", npartitions=max(1, packets.npartitions))
     meta = pandas_tcp_rtts(packets._meta)

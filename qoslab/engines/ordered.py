@@ -16,6 +16,9 @@ from collections.abc import Iterator
 
 import pandas as pd
 
+from .diagnostics import current_client
+from .dispatch import is_dask
+
 __all__ = ["iter_partitions"]
 
 
@@ -32,9 +35,6 @@ def iter_partitions(packets, *, prefetch: int = 2) -> Iterator[pd.DataFrame]:
     >>> [len(p) for p in iter_partitions(pd.DataFrame({"a": [1, 2]}))]
     [2]
     """
-    from .diagnostics import current_client
-    from .dispatch import is_dask
-
     if prefetch < 1:
         raise ValueError(f"prefetch must be >= 1, got {prefetch}")
     if not is_dask(packets):

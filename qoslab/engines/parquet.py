@@ -39,8 +39,11 @@ from ..capture.reader import DEFAULT_CHUNK, concat_packets
 from ..errors import ConfigError, RunFormatError
 from ..outputs import OutputError, OutputExistsError
 from ..schema import CAPTURE_SET, PACKETS
+from ._dask import require_dask
 from .captures import ADDRESS_COLUMNS
 from .captureset import empty_set, file_dtype
+from .diagnostics import compute
+from .dispatch import is_dask
 
 __all__ = ["write_packets", "write_pieces", "read_packets", "check_dataset_output",
            "conform_packets",
@@ -174,8 +177,6 @@ def write_packets(packets, out, *, force: bool = False, rows_per_part: int = DEF
     >>> read_packets(out).equals(pk)
     True
     """
-    from .dispatch import is_dask
-
     missing = [c for c in CAPTURE_SET if c not in packets.columns]
     if missing:
         raise ConfigError(f"write_packets: packets lack {', '.join(missing)}: write a capture "
@@ -183,7 +184,6 @@ def write_packets(packets, out, *, force: bool = False, rows_per_part: int = DEF
     if not is_dask(packets):
         files = [str(f) for f in packets["file"].cat.categories]
         return write_pieces(_pieces(packets, rows_per_part), out, files, force=force)
-    from .diagnostics import compute
 
     files = [str(f) for f in packets._meta["file"].cat.categories]
     extra: list = []
@@ -433,8 +433,6 @@ def read_packets(path, engine: str = "pandas", *, columns: Sequence[str] | None 
             raise ConfigError(f"read_packets: no column(s) {', '.join(unknown)} in PACKETS")
     reader = _PieceReader(str(root), files, columns)
     if engine == "dask":
-        from ._dask import require_dask
-
         dd = require_dask("read_packets(engine='dask')")
         meta = empty_set(files) if columns is None else empty_set(files)[list(columns)]
         from dask.dataframe.utils import clear_known_categories
@@ -470,7 +468,5 @@ def _read_file(path: Path, engine: str, columns):
     if columns is not None:
         frame = frame[list(columns)]
     if engine == "dask":
-        from ._dask import require_dask
-
         return require_dask("read_packets(engine='dask')").from_pandas(frame, npartitions=1)
     return frame

@@ -7,7 +7,9 @@ pickle.
 
 from __future__ import annotations
 
+import io
 import os
+import pickletools
 from pathlib import Path
 
 from ..errors import QoslabError, RunFormatError, SeriesLimitError
@@ -89,7 +91,7 @@ def _load_bytes(path: Path, data: bytes) -> Run:
             run.meta.setdefault("source", "qoslab")
             return run
         if isinstance(doc, dict) and {"x_values", "results", "metadata"} <= doc.keys():
-            from .flent import read_flent
+            from .flent import read_flent  # lazy: flent files only
 
             return read_flent(doc, str(path))
         raise RunFormatError(
@@ -101,7 +103,7 @@ def _load_bytes(path: Path, data: bytes) -> Run:
         run.meta.setdefault("source", "qoslab-journal")
         return run
     if head[:1] == b"\x80" or head[:1] in (b"(", b"}") or _is_pickle(data):
-        from .pingexp import read_pingexp
+        from .pingexp import read_pingexp  # lazy: ping-exp pickles only
 
         return read_pingexp(path, data)
     raise RunFormatError(
@@ -112,9 +114,6 @@ def _load_bytes(path: Path, data: bytes) -> Run:
 
 def _is_pickle(data: bytes, limit: int = 64 << 20) -> bool:
     """True when the whole file parses as one pickle opcode stream (parsed, never run)."""
-    import io
-    import pickletools
-
     if len(data) > limit:
         return False
     try:

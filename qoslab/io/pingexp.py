@@ -50,7 +50,13 @@ from typing import Any
 import pandas as pd
 
 from .. import schema
-from ..errors import NestingDepthLimitError, ProbeLimitError, RunFormatError, SeriesLimitError
+from ..errors import (
+    InputSizeLimitError,
+    NestingDepthLimitError,
+    ProbeLimitError,
+    RunFormatError,
+    SeriesLimitError,
+)
 from ..runs import Run
 from .limits import MAX_NESTING_DEPTH, MAX_ROWS, MAX_SERIES, read_regular_file
 
@@ -176,8 +182,6 @@ def read_pingexp(path: str | os.PathLike, data: bytes | None = None) -> Run:
     if data is None:
         data = read_regular_file(path, MAX_PICKLE_BYTES)
     elif len(data) > MAX_PICKLE_BYTES:
-        from ..errors import InputSizeLimitError
-
         raise InputSizeLimitError(f"{path}: {len(data)} bytes is more than the "
                                   f"{MAX_PICKLE_BYTES}-byte limit on ping-exp files")
     doc = safe_unpickle(data, str(path))

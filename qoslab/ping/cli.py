@@ -21,6 +21,7 @@ import sys
 import numpy as np
 
 from ..errors import ConfigError, QoslabError
+from ..io import load
 from ..outputs import check_output
 from ..runs import Run
 from .runner import BACKENDS, DEFAULT_TIMEOUT, ping
@@ -78,7 +79,6 @@ def main(args: argparse.Namespace) -> int:
     if args.read:
         if args.target or args.hosts or args.write:
             raise ConfigError("-r FILE reloads a saved run: it does not go with -t, HOST or -w")
-        from ..io import load
 
         run = load(args.read)
     else:
@@ -155,7 +155,7 @@ def _plot(run: Run, args: argparse.Namespace) -> None:
     if not args.output and not window:
         return
     try:
-        from ..plots import pingexp_figure, save_figure, show_figure
+        from ..plots import pingexp_figure, save_figure, show_figure  # lazy: loads matplotlib
     except ImportError as exc:
         raise QoslabError(f"plotting needs qoslab.plots ({exc})") from None
     fig = pingexp_figure(run, kind="line" if args.lines else "scatter")

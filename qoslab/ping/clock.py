@@ -13,6 +13,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import os
+import time
 from collections.abc import Callable
 
 __all__ = ["PreciseTimer", "LoopTimer", "make_timer"]
@@ -86,8 +87,6 @@ class LoopTimer:
     """The same interface on ``loop.call_at`` (millisecond precision)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
-        import time
-
         self._loop, self._callback, self._handle = loop, callback, None
         self._offset = loop.time() - time.monotonic_ns() / 1e9
 

@@ -15,6 +15,7 @@ does; RTT is their difference.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import socket
@@ -137,8 +138,6 @@ def _filter6(ident: int) -> bytes:
 
 
 def _attach(sock: socket.socket, program: bytes) -> None:
-    import ctypes
-
     buf = ctypes.create_string_buffer(program)
     fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(buf))
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
