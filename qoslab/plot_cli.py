@@ -19,6 +19,9 @@ import argparse
 from pathlib import Path
 
 from .errors import ConfigError
+from .io import load
+from .outputs import check_output
+from .plots import latency_chart, save_figure, show_figure
 from .plots.compare import combine_runs, compare
 from .plots.kinds import PLOT_KINDS, plot_kind
 
@@ -62,8 +65,6 @@ def plot_files(files, kind: str = "pingexp", *, lines: bool = False, streams=Non
     >>> len(fig.axes[0].lines)
     2
     """
-    from .io import load
-
     paths = [Path(f) for f in files]
     names = _unique_names(paths)
     runs = {n: load(p) for n, p in zip(names, paths, strict=True)}
@@ -77,9 +78,6 @@ def plot_files(files, kind: str = "pingexp", *, lines: bool = False, streams=Non
 def chart_files(files, kind: str = "scatter", *, lines: bool = False, streams=None,
                 events: bool = True, spikes: bool = False):
     """Load files and return the zoomable chart ``qoslab plot --kind line -o X.html`` writes."""
-    from .io import load
-    from .plots import latency_chart
-
     if kind not in ("scatter", "line", "pingexp"):
         raise ConfigError(f"an .html output is a zoomable latency chart: use --kind scatter or "
                           f"line, not {kind!r}")
@@ -101,8 +99,6 @@ def _unique_names(paths: list[Path]) -> list[str]:
 
 def _main(args: argparse.Namespace) -> int:
     if args.output:
-        from .outputs import check_output
-
         check_output(args.output, force=args.force, what="figure")
         if Path(args.output).suffix.lower() in (".html", ".htm"):
             chart = chart_files(args.files, args.kind, lines=args.lines, streams=args.streams,
@@ -112,8 +108,6 @@ def _main(args: argparse.Namespace) -> int:
     fig = plot_files(args.files, args.kind, lines=args.lines, streams=args.streams,
                      events=not args.no_events, spikes=args.spikes, window=args.window)
     if args.output:
-        from .plots import save_figure
-
         path = save_figure(fig, args.output, force=args.force)
         print(f"wrote {path}")
         return 0
@@ -122,6 +116,4 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _show(fig) -> None:
-    from .plots import show_figure
-
     show_figure(fig)

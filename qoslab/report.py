@@ -24,6 +24,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from .data import notebook_dir, notebook_paths
 from .errors import ConfigError, QoslabError
 from .notebook_parameters import parameters_cell, read_parameters
 from .outputs import OutputError, check_output, write_bytes
@@ -224,7 +225,7 @@ def use_shared_chart_library(nb: Any) -> bool:
 
 
 def _chart_head() -> str:
-    from .plots.chart import CHART_ASSET_FILES
+    from .plots.chart import CHART_ASSET_FILES  # lazy: qoslab.plots loads matplotlib
 
     tags = []
     for f in CHART_ASSET_FILES:
@@ -400,8 +401,6 @@ def render_all(notebooks: Iterable[PathLike] = (), out_dir: PathLike = "reports"
         A missing notebook (checked before anything runs) or the first failure in input order;
         the other notebooks are still rendered.
     """
-    from .data import notebook_dir, notebook_paths
-
     paths = [Path(p) for p in notebooks] or notebook_paths()
     if not paths:
         raise QoslabError(f"no notebooks to render (looked in {notebook_dir()})")

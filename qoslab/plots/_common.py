@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,8 +100,6 @@ class QoslabFigure(Figure):
     """
 
     def _repr_png_(self) -> tuple[bytes, dict]:
-        import io
-
         buf = io.BytesIO()
         with plot_style():  # constrained layout already fits legends: no second "tight" draw
             self.savefig(buf, format="png", dpi=100,
@@ -367,8 +367,6 @@ def _leaf_qdisc(tc: str) -> str:
     ...             "tc qdisc add dev DEV parent 1:10 handle 10: sfq limit 10 perturb 5")
     'sfq limit 10 perturb 5'
     """
-    import re
-
     last = tc.strip().splitlines()[-1] if tc.strip() else ""
     m = re.search(r"(?:\broot|\bparent \S+)(?: handle \S+)?\s+(.*)$", last)
     return (m.group(1) if m else last).strip()

@@ -37,8 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..analysis import detect_spikes, spike_events
 from ..analysis.summary import REPLY_STATUSES
 from ..errors import ConfigError
+from ..outputs import write_bytes
 from ._common import (
     EVENT_STYLES,
     OTHER_EVENT,
@@ -48,6 +50,8 @@ from ._common import (
     select_streams,
     stream_colors,
 )
+from .compare import combine_runs
+from .timeseries import latency
 
 __all__ = ["Chart", "latency_chart", "chart_assets", "CHART_ASSET_FILES", "LIBRARY_MARK",
            "SPIKE_COLOR"]
@@ -160,8 +164,6 @@ class Chart:
         ...     "uPlot" in p.read_text()
         True
         """
-        from ..outputs import write_bytes
-
         path = Path(path)
         if path.suffix.lower() not in (".html", ".htm"):
             raise ConfigError(f"{path}: a chart is saved as an .html file")
@@ -228,8 +230,6 @@ def _spike_spans(probes: pd.DataFrame, spikes) -> dict | None:
     if spikes is None or spikes is False:
         return None
     if spikes is True or (isinstance(spikes, str) and spikes == "detect"):
-        from ..analysis import detect_spikes, spike_events
-
         spikes = spike_events(detect_spikes(probes))
     if not isinstance(spikes, pd.DataFrame):
         raise ConfigError("spikes: expected None, True/'detect', or a DataFrame with t_start, "
@@ -238,8 +238,6 @@ def _spike_spans(probes: pd.DataFrame, spikes) -> dict | None:
         if col not in spikes.columns:
             raise ConfigError(f"spike table lacks column {col!r}; expected t_start and t_end")
     if "stream" in spikes.columns:  # per-stream rows: one span per spike event
-        from ..analysis import spike_events
-
         spikes = spike_events(spikes)
     n = len(spikes)
     return {"label": f"spike event ({n})", "color": SPIKE_COLOR,
@@ -310,8 +308,6 @@ def latency_chart(
     >>> [s["name"] for s in c.spec["series"]], c.spec["xlabel"]
     (['Ping (ms) ICMP', 'Ping (ms) UDP'], 'time since start (s)')
     """
-    from .compare import combine_runs
-
     if isinstance(run, Mapping):
         run = combine_runs(dict(run))
     if kind not in ("scatter", "line"):
@@ -375,8 +371,6 @@ def latency_chart(
         spec["key"] = str(key)
 
     def static():
-        from .timeseries import latency
-
         return latency(run, kind=kind, streams=names, events=events, spikes=spikes, logy=logy)
 
     return Chart(spec, static)

@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 
 from ..analysis.summary import ANSWERED_STATUSES, REPLY_STATUSES
 from ..errors import ConfigError
+from ..io import load
+from ..runs import Run
 from ._common import as_float, log_axis, new_axes, plot_style, short_labels, stream_colors
 
 __all__ = ["compare", "combine_runs", "as_named_runs", "COMPARE_KINDS"]
@@ -43,9 +45,6 @@ def as_named_runs(runs) -> dict[str, object]:
     >>> list(as_named_runs([r, r]))
     ['qa-ping-test', 'qa-ping-test (2)']
     """
-    from ..io import load
-    from ..runs import Run
-
     if isinstance(runs, (Run, str, os.PathLike)):
         runs = [runs]
     if isinstance(runs, Mapping):
@@ -94,8 +93,6 @@ def combine_runs(runs) -> object:
     >>> combine_runs({"x": r, "y": r}).streams[:2]
     ['x: Ping (ms) ICMP', 'x: Ping (ms) UDP']
     """
-    from ..runs import Run
-
     runs = as_named_runs(runs)
     if len(runs) == 1:
         return next(iter(runs.values()))

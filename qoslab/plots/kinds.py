@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from ..errors import ConfigError
 from ..schema import has_occupancy, occupancy_table
+from .compare import compare
 from .distributions import cdf, histogram, summary_bars
 from .occupancy import occupancy
 from .pingexp import pingexp_figure
@@ -80,8 +81,6 @@ def plot_kind(
     if kind == "cdf":
         return cdf(run, streams=streams)
     if kind == "box":
-        from .compare import compare
-
         return compare([run], "box", streams=streams)
     if kind == "hist":
         return histogram(run, streams=streams)

@@ -27,6 +27,7 @@ from .. import schema
 from ..errors import ConfigError
 from ..labels import flow_labels  # re-exported: the one flow label
 from ._common import as_float, new_axes, plot_style, stream_colors
+from .timeseries import overlay_events
 
 __all__ = ["occupancy", "occupancy_frame", "flow_labels", "shared_buckets", "OCCUPANCY_COLUMNS"]
 
@@ -182,8 +183,6 @@ def occupancy(
                        facecolors="none", edgecolors="#d62728", linewidths=1.2, zorder=3,
                        label=f"shared by ≥2 flows ({len(shared)} cells)", gid="shared")
         if events is not None and len(events):
-            from .timeseries import overlay_events
-
             overlay_events(ax, events, kinds=["hash_change"], span=span)
         if compact:
             ticks = list(row_of.values())

@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..analysis import detect_spikes, spike_events
 from ..analysis.summary import ANSWERED_STATUSES, REPLY_STATUSES
 from ..errors import ConfigError
 from ._common import (
@@ -213,7 +214,7 @@ def shade_spikes(
     >>> shade_spikes(ax, pd.DataFrame({"t_start": [1.0, 4.0], "t_end": [1.5, 4.2]}))
     2
     """
-    from .chart import SPIKE_COLOR
+    from .chart import SPIKE_COLOR  # cycle: qoslab.plots.chart imports this one
 
     del colors
     if spikes is None or len(spikes) == 0:
@@ -222,8 +223,6 @@ def shade_spikes(
         if col not in spikes.columns:
             raise ConfigError(f"spike table lacks column {col!r}; expected t_start and t_end")
     if "stream" in spikes.columns:
-        from ..analysis import spike_events
-
         if streams is not None:
             spikes = spikes[spikes["stream"].isin(list(streams))]
         spikes = spike_events(spikes)
@@ -356,8 +355,6 @@ def _spike_table(probes: pd.DataFrame, spikes) -> pd.DataFrame:
     if isinstance(spikes, pd.DataFrame):
         return spikes
     if spikes is True or spikes == "detect":
-        from ..analysis import detect_spikes  # written beside summary; imported when asked
-
         return detect_spikes(probes)
     raise ConfigError("spikes: expected None, True/'detect', or a DataFrame with t_start, t_end")
 

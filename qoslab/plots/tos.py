@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError
+from ..hashing import pfifo_fast_band, tos_to_priority
 from ._common import new_figure, plot_style
 
 __all__ = ["tos_band_table", "tos_band_frame", "TOS_ROWS", "ECN_CODEPOINTS"]
@@ -50,10 +52,6 @@ def tos_band_frame(table: str = "new"):
     >>> int(f.loc[f["tos"] == 0x02, "band"].iloc[0])  # ECT(0) alone: the old ECN bug
     2
     """
-    import pandas as pd
-
-    from ..hashing import pfifo_fast_band, tos_to_priority
-
     tos_bits = np.array([r for r, _ in TOS_ROWS for _ in ECN_CODEPOINTS], dtype=np.int64)
     ecn = np.array([e for _ in TOS_ROWS for e, _ in ECN_CODEPOINTS], dtype=np.int64)
     tos = tos_bits | ecn

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import BackendUnavailableError, QoslabError
+from ..plots import plot_style
 
 __all__ = ["ipywidgets", "Explorer", "figure_bundle", "table_bundle", "text_bundle",
            "html_bundle", "error_text"]
@@ -49,8 +50,6 @@ def ipywidgets():
 
 def figure_bundle(fig, *, dpi: int = 100) -> dict[str, Any]:
     """Return a ``display_data`` output holding a figure as PNG (text/plain as fallback)."""
-    from ..plots import plot_style
-
     buf = io.BytesIO()
     with plot_style():  # a constrained layout already fits legends: skip the "tight" redraw
         fig.savefig(buf, format="png", dpi=dpi,

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..hashing import FLOW_KEYS, PROFILES, FlowClassifier, Sfq, sharing
+from ..plots import occupancy, occupancy_frame
 from ._base import Explorer, figure_bundle, table_bundle, text_bundle
-from .key_picker import DEFAULT_KEYS
+from .key_picker import DEFAULT_KEYS, clsflow_profiles, keys_of_profile
 
 __all__ = ["CaptureExplorer", "capture_sharing", "sharing_table", "TARGETS"]
 
@@ -22,8 +24,6 @@ TARGETS: dict[str, str] = {
 
 
 def _target(target: str, keys: Sequence[str], profile: str, divisor: int):
-    from ..hashing import FlowClassifier, Sfq
-
     if target == "cls_flow":
         if not keys:
             raise ConfigError("tick at least one cls_flow key")
@@ -67,8 +67,6 @@ def capture_sharing(packets: pd.DataFrame, keys: Sequence[str] = DEFAULT_KEYS,
     >>> bool(rep.shared_always)  # one outer destination per direction: flows pile up
     True
     """
-    from ..hashing import sharing
-
     return sharing(packets, _target(target, keys, profile, divisor), seed=int(seed),
                    trials=int(trials))
 
@@ -118,7 +116,6 @@ class CaptureExplorer(Explorer):
                  profile: str = "5.18+", divisor: int = 1024, seed: int = 0,
                  target: str = "cls_flow", trials: int = 200) -> None:
         super().__init__()
-        from ..hashing import FLOW_KEYS, PROFILES
 
         w = self.w
         if packets is None or len(packets) == 0:
@@ -146,9 +143,6 @@ class CaptureExplorer(Explorer):
     def _switch_keys(self, _change=None) -> None:
         """Keys mean nothing for SFQ's own hash; a profile without a key cannot tick it; the
         flow classifier is offered only in the eras that have it."""
-        from ..hashing import PROFILES
-        from .key_picker import clsflow_profiles, keys_of_profile
-
         options = clsflow_profiles() if self.target.value == "cls_flow" else list(PROFILES)
         if list(self.profile.options) != options:
             current = self.profile.value
@@ -173,8 +167,6 @@ class CaptureExplorer(Explorer):
         return report, self._occupancy(keys, profile, divisor, seed, target)
 
     def _occupancy(self, keys, profile, divisor, seed, target):
-        from ..plots import occupancy, occupancy_frame
-
         if "t" not in self.packets.columns:
             return None
         obj = _target(target, keys, profile, divisor)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..errors import ConfigError
+from ..units import format_rate
 from ._base import ipywidgets
 
 __all__ = ["ParamControl", "ParamControls", "log_grid"]
@@ -110,8 +111,6 @@ class ParamControl:
         if value is None:
             return "none"
         if p.kind == "rate":
-            from ..units import format_rate
-
             return format_rate(value)
         if p.kind in ("float", "time"):
             return f"{float(value):g}"

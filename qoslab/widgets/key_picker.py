@@ -9,6 +9,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..hashing import FLOW_KEYS, PROFILES, FlowClassifier, hash_changes, seeds_from_events
+from ..hashing.keys import parse_keys
+from ..hashing.profiles import get_profile
+from ..plots import flow_labels
 from ._base import Explorer, table_bundle, text_bundle
 
 __all__ = ["KeyPicker", "classify_flows", "DEFAULT_KEYS"]
@@ -18,8 +22,6 @@ DEFAULT_KEYS: tuple[str, ...] = ("src", "dst", "proto", "proto-src", "proto-dst"
 
 
 def _classifier(keys: Sequence[str], profile: str, divisor: int, perturb: int | None):
-    from ..hashing import FlowClassifier
-
     if not keys:
         raise ConfigError("tick at least one cls_flow key")
     return FlowClassifier(list(keys), mode="hash", divisor=int(divisor),
@@ -72,8 +74,6 @@ def classify_flows(
     >>> line
     'tc filter add dev eth0 parent 1: protocol all handle 1 flow hash keys src,dst divisor 64 perturb 10 baseclass 1:1'
     """
-    from ..plots import flow_labels
-
     clf = _classifier(keys, profile, divisor, perturb)
     line = (f"tc filter add dev {dev} parent {clf.baseclass >> 16:x}: protocol all handle 1 "
             f"{clf.to_tc()}")
@@ -81,8 +81,6 @@ def classify_flows(
         return line, None
     period = np.zeros(len(packets), dtype=np.int64)
     if perturb and "t" in packets.columns and len(packets):
-        from ..hashing import hash_changes, seeds_from_events
-
         t = pd.to_numeric(packets["t"]).to_numpy(dtype="float64")
         at, seeds = seeds_from_events(
             hash_changes(float(np.nanmin(t)), float(np.nanmax(t)), float(perturb),
@@ -113,10 +111,6 @@ def keys_of_profile(profile: str) -> tuple[str, ...]:
     >>> "tunnel-src" in keys_of_profile("5.18+"), "tunnel-src" in keys_of_profile("tunnel-patch")
     (False, True)
     """
-    from ..hashing import FLOW_KEYS
-    from ..hashing.keys import parse_keys
-    from ..hashing.profiles import get_profile
-
     prof = get_profile(profile)
     have = []
     for key in FLOW_KEYS:
@@ -134,8 +128,6 @@ def clsflow_profiles() -> list[str]:
     >>> "5.18+" in clsflow_profiles() and "sfq-fold-2.6.2x" not in clsflow_profiles()
     True
     """
-    from ..hashing import PROFILES
-
     return [name for name, p in PROFILES.items() if p.clsflow is not None]
 
 
@@ -178,7 +170,6 @@ class KeyPicker(Explorer):
                  profile: str = "5.18+", divisor: int = 1024, perturb: int | None = None,
                  seed: int = 0) -> None:
         super().__init__()
-        from ..hashing import FLOW_KEYS, PROFILES
 
         w = self.w
         self.packets = packets

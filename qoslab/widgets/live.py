@@ -32,7 +32,11 @@ from typing import Any
 import pandas as pd
 
 from .. import schema
+from ..analysis import summarize
 from ..errors import ConfigError, QoslabError, RunFormatError
+from ..io import load
+from ..io.limits import parse_json
+from ..plots import latency_chart
 from ..runs import Run
 from ._base import Explorer, html_bundle, table_bundle
 
@@ -167,9 +171,6 @@ class LiveFeed:
             self._following.set()
 
     def _tail(self, journal: Path, final: Path, poll: float, timeout: float | None) -> None:
-        from ..io import load
-        from ..io.limits import parse_json
-
         try:
             waited = 0.0
             while not journal.exists() and not final.exists():
@@ -393,9 +394,6 @@ class LiveView(Explorer):
             self.progress.value = self.progress.max
 
     def _draw(self, force: bool = False) -> None:
-        from ..analysis import summarize
-        from ..plots import latency_chart
-
         with self._draw_lock:
             version = self.feed.version
             if version == self._drawn_version and not force:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from .. import analysis, scenarios
+from ..plots import latency_chart
 from ..runs import Run
 from ._base import Explorer, html_bundle, table_bundle
 from .controls import ParamControls
@@ -54,8 +56,6 @@ class PerturbResult:
 def scenario_params() -> tuple:
     """The :class:`~qoslab.scenarios.Param` tuple of the scenario (one declaration, in the
     registry)."""
-    from .. import scenarios
-
     return scenarios.get(SCENARIO).params
 
 
@@ -101,8 +101,6 @@ def perturb_experiment(perturb: float = 5, seed: int = 1, **params) -> PerturbRe
     >>> res.alignment.fraction > 0.5, round(float(res.period.period))
     (True, 5)
     """
-    from .. import analysis, scenarios
-
     # the explorer's one call into an experiment: the registry, simulator backend
     run = scenarios.get(SCENARIO).run("sim", perturb=perturb, seed=seed, **params)
     return PerturbResult(run, analysis.spikes_vs_events(run, kind="hash_change"))
@@ -174,8 +172,6 @@ class PerturbExplorer(Explorer):
 
     def update(self) -> None:
         """Run the scenario for the current controls and redraw (raises on error)."""
-        from ..plots import latency_chart
-
         values = self.values()
         start = time.perf_counter()
         self.result = self.compute(**values)

@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from ..analysis import summarize
 from ..errors import ConfigError
+from ..plots import combine_runs, compare, latency_chart
 from ..plots.compare import as_named_runs
 from ..plots.kinds import PLOT_KINDS, plot_kind
 from ..runs import Run
@@ -73,9 +75,6 @@ def browse_runs(runs: Mapping[str, Run], kind: str = "cdf",
     >>> list(table.index)
     ['a: Ping (ms) UDP', 'b: Ping (ms) UDP']
     """
-    from ..analysis import summarize
-    from ..plots import combine_runs, compare, latency_chart
-
     runs = dict(runs)
     if not runs:
         raise ConfigError("select at least one run")

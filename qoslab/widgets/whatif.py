@@ -7,6 +7,10 @@ import html
 import time
 from typing import Any
 
+from ..analysis import spikes_vs_events
+from ..plots import latency_chart, occupancy
+from ..replay.whatif import WHATIF_PARAMS, shared_buckets, what_if
+from ..replay.whatif import occupancy as occupancy_of
 from ._base import Explorer, figure_bundle, html_bundle, table_bundle
 from .controls import ParamControls
 
@@ -46,8 +50,6 @@ class WhatIfExplorer(Explorer):
     run_button = True
 
     def __init__(self, packets, **values: Any) -> None:
-        from ..replay.whatif import WHATIF_PARAMS
-
         super().__init__()
         self.packets = packets
         self._controls = ParamControls(WHATIF_PARAMS, values)
@@ -69,11 +71,6 @@ class WhatIfExplorer(Explorer):
 
     def update(self) -> None:
         """Replay with the current controls and redraw (raises on error)."""
-        from ..analysis import spikes_vs_events
-        from ..plots import latency_chart, occupancy
-        from ..replay.whatif import occupancy as occupancy_of
-        from ..replay.whatif import shared_buckets, what_if
-
         values = self.values()
         start = time.perf_counter()
         self.run = what_if(self.packets, **values)
