@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import gc
 import os
+import resource
 import signal
 import sys
 
@@ -43,8 +44,6 @@ def _realtime() -> None:
     so a fault can never hold a CPU. Where real-time scheduling is refused, the nice value
     :data:`DATAPATH_NICE` is tried instead.
     """
-    import resource
-
     try:
         resource.setrlimit(resource.RLIMIT_RTTIME, (RT_LIMIT_US, RT_LIMIT_US))
         os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(RT_PRIORITY))
@@ -55,10 +54,11 @@ def _realtime() -> None:
 
 def run_plan(path: str) -> int:
     """Run the datapath plan at ``path`` (in this process and namespace)."""
-    from .engine import Decapsulator, Router, emit
-    from .pcapfile import PcapWriter
-    from .plan import Plan
-    from .tun import open_tun
+    # imported here: every qoslab command registers this subcommand, only this process runs it
+    from .engine import Decapsulator, Router, emit  # lazy: datapath process only
+    from .pcapfile import PcapWriter  # lazy: datapath process only
+    from .plan import Plan  # lazy: datapath process only
+    from .tun import open_tun  # lazy: datapath process only
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     plan = Plan.load(path)

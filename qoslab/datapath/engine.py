@@ -44,6 +44,7 @@ import numpy as np
 
 from ..qdiscs import BuildContext, apply_change, build
 from ..qdiscs.changes import for_changes
+from ..runs import jsonable
 from .clock import Waker
 from .packets import PacketFlows
 from .pcapfile import ETH_HEADER
@@ -313,8 +314,6 @@ class Router:
                          seed_index=np.asarray(self.seed_ix, np.int64),
                          dropped=np.asarray(self.dropped, bool))
         if plan.flows:
-            from ..runs import jsonable
-
             frame = self.flows.index.table.frame
             doc = {"labels": self.flows.index.labels,
                    "flows": jsonable(frame.astype(object).where(frame.notna(), None)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..hashing import FlowClassifier
+from ..outputs import write_bytes
 from ..qdiscs import ConfigChange, parse_tree, walk
 from .tunnel import TunnelEnd
 
@@ -107,8 +109,6 @@ class Plan:
     # ------------------------------------------------------------------ files
     def save(self, path: Path) -> Path:
         """Write the plan (a new file in the parent's private work folder)."""
-        from ..outputs import write_bytes
-
         doc = {"format": PLAN_FORMAT, **asdict(self)}
         return write_bytes(path, json.dumps(doc, indent=1).encode(), what="datapath plan")
 
@@ -134,8 +134,6 @@ class Plan:
 
     def config_changes(self) -> list[ConfigChange]:
         """The timed changes as :class:`~qoslab.qdiscs.ConfigChange` objects."""
-        from ..hashing import FlowClassifier
-
         out = []
         for c in self.changes:
             classifier = FlowClassifier.from_tc(c["filter"], profile=self.profile) \
@@ -155,8 +153,6 @@ class Plan:
     @staticmethod
     def changes_of(changes: tuple, profile: str) -> list[dict]:
         """Timed changes as plan entries; each must round-trip through its tc text."""
-        from ..hashing import FlowClassifier
-
         out = []
         for c in changes:
             entry = {"t": float(c.t), "detail": c.detail, "filter": None, "qdisc": None,

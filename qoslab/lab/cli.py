@@ -16,13 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..errors import ConfigError
+from ..scenarios.cli import listing, run_command
+from ..scenarios.registry import names
+from .netns import remove_leftovers, require_lab
+from .probe import kernel_features
+
 __all__ = ["register", "handle"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``lab`` subcommand."""
-    from ..scenarios.cli import listing
-
     p = subparsers.add_parser(
         "lab", help="run a scenario on the real kernel in network namespaces (root, Linux)",
         description="Run a scenario in throw-away network namespaces on this kernel (needs "
@@ -42,12 +46,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the ``lab`` subcommand; return the exit status."""
-    from ..errors import ConfigError
-    from ..scenarios.cli import run_command
-    from ..scenarios.registry import names
-    from .netns import remove_leftovers, require_lab
-    from .probe import kernel_features
-
     if args.cleanup:
         require_lab()
         gone = remove_leftovers()

@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -318,15 +319,11 @@ _WORK_PATTERN = re.compile(rf"^{WORK_PREFIX}(?P<pid>\d+)-[A-Za-z0-9_]+$")
 
 def work_dir() -> str:
     """A new scratch folder for this process's lab run (``qoslab-lab-<pid>-…``, mode 0700)."""
-    import tempfile
-
     return tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{os.getpid()}-")
 
 
 def find_leftover_dirs() -> list[str]:
     """Scratch folders of lab runs whose process is dead (a killed run's)."""
-    import tempfile
-
     base = tempfile.gettempdir()
     out = []
     for name in sorted(os.listdir(base)):

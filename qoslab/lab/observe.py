@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..capture import read_capture
 from ..outputs import open_output
 from .loads import LabProcess
 from .netns import LabCommandError, Namespace, run_cmd
@@ -136,8 +137,6 @@ class Capture:
 
     def read(self) -> pd.DataFrame:
         """Stop the capture if it runs and return its PACKETS (:func:`qoslab.read_capture`)."""
-        from ..capture import read_capture
-
         return read_capture(self.stop())
 
     @property

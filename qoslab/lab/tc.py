@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..qdiscs import walk
 
 __all__ = [
     "Qdisc",
@@ -206,7 +207,6 @@ def tree_facts(tree: Any) -> tuple[set[str], set[str], str, dict[str, Any]]:
     """
     if isinstance(tree, Shaping):
         return tree.qdisc_kinds(), tree.filter_kinds(), tree.description, tree.to_dict()
-    from ..qdiscs import walk
 
     qdiscs = {spec.kind for spec in walk(tree)}
     filters = {getattr(f, "kind", "flow") for spec in walk(tree) for f in spec.filter_specs()}

@@ -38,8 +38,13 @@ from typing import Any
 
 import pandas as pd
 
+from ..capture import iter_capture
+from ..capture.reader import DEFAULT_CHUNK
 from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
+from ..qdiscs import Htb, Tbf, parse_tree, walk
+from ..scenarios import Scenario, Setup, get
+from ..sim.link import Link
 from .engine import Replayer, Seeds
 from .flows import PER_PACKET_COLUMNS, FlowIndex, flow_label
 
@@ -75,10 +80,6 @@ def resolve(what: Any, *, rate: float | None = None, link: Any = None,
             profile: str | None = None, **params: Any) -> tuple[Any, Any, tuple, int]:
     """``(tree, link, changes, seed)`` from a scenario name, a Scenario, a Setup, a qdisc spec or
     ``tc`` text (see :func:`replay`)."""
-    from ..qdiscs import Htb, Tbf, parse_tree, walk
-    from ..scenarios import Scenario, Setup, get
-    from ..sim.link import Link
-
     seed = params.pop("seed", None)
     changes: tuple = ()
     if isinstance(what, str) and "\n" not in what and " " not in what.strip():
@@ -184,9 +185,6 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
                   l2_bytes=l2_bytes, t0=t0)
     meta: dict[str, Any] = {"seed": None if seeds is not None else the_seed}
     if isinstance(packets, (str, os.PathLike)):
-        from ..capture import iter_capture
-        from ..capture.reader import DEFAULT_CHUNK
-
         meta["capture"] = os.fspath(packets)
         for chunk in iter_capture(packets, chunk_packets or DEFAULT_CHUNK, progress=progress):
             rp.feed(chunk)

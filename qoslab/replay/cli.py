@@ -18,8 +18,12 @@ import argparse
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..io import load
 from ..outputs import check_output
+from ..scenarios import get
+from ..scenarios.params import parse_cli_items
 from ..units import parse_rate
+from . import replay, seeds_of
 
 __all__ = ["register"]
 
@@ -78,8 +82,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _main(ns: argparse.Namespace) -> int:
-    from . import replay, seeds_of
-
     args, extra = _options().parse_known_args(ns.items)
     if not args.scenario and not args.tc:
         raise ConfigError("replay: give --scenario NAME or --tc TEXT (the tree to replay "
@@ -89,9 +91,6 @@ def _main(ns: argparse.Namespace) -> int:
             check_output(out, force=args.force, what=what)
     params = {}
     if args.scenario:
-        from ..scenarios import get
-        from ..scenarios.params import parse_cli_items
-
         params = parse_cli_items(get(args.scenario).params, extra or [], owner=args.scenario)
         what = args.scenario
     else:
@@ -103,8 +102,6 @@ def _main(ns: argparse.Namespace) -> int:
             what = Path(what[1:]).read_text()
     seeds = times = None
     if args.seeds_from:
-        from ..io import load
-
         seeds, times = seeds_of(load(args.seeds_from))
     run = replay(ns.capture, what, rate=parse_rate(args.rate, "--rate") if args.rate else None,
                  profile=args.profile, seeds=seeds, seed_times=times, l2_bytes=args.l2_bytes,
@@ -121,7 +118,7 @@ def _main(ns: argparse.Namespace) -> int:
     if args.write:
         print(f"saved {run.save(args.write, force=args.force)}")
     if args.output and len(run.probes):
-        from ..plots import latency, save_figure
+        from ..plots import latency, save_figure  # lazy: qoslab.plots loads matplotlib
 
         fig = latency(run, events=True)
         print(f"figure {save_figure(fig, args.output, force=args.force)}")

@@ -16,7 +16,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..hashing import PROFILES, FlowClassifier
+from ..qdiscs import FqCodel, Pfifo, Sfq
 from ..scenarios.params import Param, resolve
+from ..schema import conform
+from . import replay
 
 __all__ = ["WHATIF_PARAMS", "what_if", "what_if_tree", "shared_buckets", "occupancy"]
 
@@ -24,8 +28,6 @@ _QDISCS = ("sfq", "fq_codel", "pfifo")
 
 
 def _profiles() -> tuple[str, ...]:
-    from ..hashing import PROFILES
-
     return tuple(PROFILES)
 
 
@@ -48,9 +50,6 @@ WHATIF_PARAMS: tuple[Param, ...] = (
 
 def what_if_tree(values: dict[str, Any]) -> Any:
     """The qdisc spec of checked what-if values."""
-    from ..hashing import FlowClassifier
-    from ..qdiscs import FqCodel, Pfifo, Sfq
-
     profile, keys = values["profile"], values["keys"].strip()
     perturb = int(values["perturb"])
     classifier = None
@@ -79,8 +78,6 @@ def what_if(packets: pd.DataFrame | Any, **given: Any):
     >>> run.meta["tc"], int((run.events["kind"] == "hash_change").sum())
     ('sfq limit 127 perturb 5', 7)
     """
-    from . import replay
-
     values = resolve(WHATIF_PARAMS, given, owner="what-if")
     run = replay(packets, what_if_tree(values), rate=values["rate"], seed=values["seed"])
     run.meta["params"] = dict(values)
@@ -126,8 +123,6 @@ def occupancy(decisions: pd.DataFrame, every: float = 0.1) -> pd.DataFrame:
     >>> occupancy(d)[["t", "flow", "bucket", "packets"]].to_dict("records")
     [{'t': 0.1, 'flow': 'a', 'bucket': 3, 'packets': 2}, {'t': 0.2, 'flow': 'a', 'bucket': 3, 'packets': 2}, {'t': 0.3, 'flow': 'a', 'bucket': 3, 'packets': 1}]
     """
-    from ..schema import conform
-
     if not every > 0:
         raise ConfigError(f"occupancy: every = {every}: expected seconds > 0")
     d = decisions[~decisions["dropped"].to_numpy(dtype=bool)].dropna(subset=["t_departure"])

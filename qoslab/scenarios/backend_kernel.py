@@ -28,12 +28,19 @@ the backends that can run it instead.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import math
 import time
 from typing import Any
 
 from ..errors import ConfigError, KernelFeatureMissing
+from ..lab.experiment import Experiment
+from ..lab.loads import start_ping_flood, start_tcp_bulk, start_udp_flood
+from ..lab.netns import require_lab
+from ..lab.pings import PingTarget
+from ..lab.probe import require_features
+from ..lab.tc import tree_facts
 from ..qdiscs import Htb, HtbClass, Tbf, walk
 from ..qdiscs.htb import child_handle
 from ..qdiscs.seeds import perturbation_plan
@@ -62,8 +69,6 @@ def _shaper_rate(spec: Any) -> float:
 
 def needed_features(setup: Setup) -> dict[str, set[str]]:
     """The qdisc, filter and link kinds the kernel must have for ``setup``."""
-    from ..lab.tc import tree_facts
-
     qdiscs, filters, _, _ = tree_facts(bottleneck_tree(setup))
     links = set()
     for spec in setup.traffic:
@@ -77,8 +82,6 @@ def needed_features(setup: Setup) -> dict[str, set[str]]:
 
 
 def _require(setup: Setup, scenario) -> None:
-    from ..lab.probe import require_features
-
     try:
         require_features(**needed_features(setup), what=f"scenario {scenario.name}")
     except KernelFeatureMissing as exc:
@@ -91,8 +94,6 @@ def run(setup: Setup, *, scenario, values: dict[str, Any], path: Any = None,
         capture: Any = None, force: bool = False, progress: Any = None) -> Run:
     """Run ``setup`` on the kernel; save the RUN to ``path`` when given (journalled as it
     runs)."""
-    from ..lab.netns import require_lab
-
     require_lab()
     _require(setup, scenario)
     return KernelBed(setup, scenario, values, path=path, capture=capture, force=force,
@@ -135,8 +136,6 @@ class KernelBed:
         return bottleneck_tree(setup)
 
     def run(self) -> Run:
-        from ..lab.experiment import Experiment
-
         meta = self.scenario.meta(self.values, self.backend, self.setup)
         meta["tc"] = self.tree.to_tc()
         exp = Experiment(self.path, meta, capture=self.capture, force=self.force,
@@ -233,8 +232,6 @@ class KernelBed:
         goes out; scenario time 0 is only known once the ping runner started); the others, and
         every load's ``stop``, are scheduled on the scenario's clock by :meth:`_schedule_loads`.
         """
-        from ..lab.loads import start_ping_flood, start_tcp_bulk, start_udp_flood
-
         client, server = tb.ns("client"), tb.ns("server")
         started: list = []
         self._t0: float | None = None
@@ -325,8 +322,6 @@ class KernelBed:
 
     def _reshaper(self, tb, t0: float):
         """A probe row of the runner's journal, on scenario time with the scenario's label."""
-        import datetime as dt
-
         labels = {f"s{i}": t.name for i, t in enumerate(self.pings)}
 
         def reshape(row: dict, runner_meta: dict) -> dict:
@@ -343,8 +338,6 @@ class KernelBed:
         return reshape
 
     def _targets(self):
-        from ..lab.pings import PingTarget
-
         return [PingTarget(f"s{i}", t.dst, t.tos, t.size) for i, t in enumerate(self.pings)]
 
     def _timeout(self) -> float:

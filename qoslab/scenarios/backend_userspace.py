@@ -35,6 +35,7 @@ the processes in them) are removed by the next lab run (:func:`qoslab.lab.netns.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -43,7 +44,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..datapath.lab import route_into
+from ..datapath.plan import Plan, tree_profile
+from ..datapath.process import DatapathProcess
 from ..errors import ConfigError, KernelFeatureMissing
+from ..lab.netns import require_lab, work_dir
+from ..outputs import check_output, write_with
+from ..qdiscs import parse_tree
 from ..qdiscs.decisions import decisions_frame
 from ..qdiscs.seeds import seed_schedule
 from ..runs import Run
@@ -62,9 +69,6 @@ def run(setup: Setup, *, scenario, values: dict[str, Any], path: Any = None,
         input_capture: Any = None) -> Run:
     """Run ``setup`` through the userspace datapath; save the RUN to ``path`` when given
     (journalled as it runs). ``input_capture`` writes the datapath's input as a pcap."""
-    from ..lab.netns import require_lab
-    from ..outputs import check_output
-
     require_lab()
     if not os.path.exists("/dev/net/tun"):
         raise KernelFeatureMissing("the userspace backend needs TUN devices (/dev/net/tun; "
@@ -102,8 +106,6 @@ class UserspaceBed(KernelBed):
         return setup.qdisc  # the datapath emulates the link itself: no HTB around the tree
 
     def run(self) -> Run:
-        from ..lab.netns import work_dir
-
         self.work = Path(work_dir())  # a killed run's is removed by the next run's clean-up
         try:
             return super().run()
@@ -112,9 +114,6 @@ class UserspaceBed(KernelBed):
 
     # ------------------------------------------------------------------ the datapath
     def _plans(self, tb):
-        from ..datapath.plan import Plan, tree_profile
-        from ..qdiscs import parse_tree
-
         profile = tree_profile(self.tree, tuple(self.setup.changes))
         if parse_tree(self.tree.to_tc(), profile=profile) != self.tree:
             raise ConfigError(f"scenario {self.scenario.name}: its qdisc tree does not survive "
@@ -137,9 +136,6 @@ class UserspaceBed(KernelBed):
         return router, decap
 
     def install(self, tb) -> None:
-        from ..datapath.lab import route_into
-        from ..datapath.process import DatapathProcess
-
         router_plan, decap_plan = self._plans(tb)
         if decap_plan is not None:
             decap_plan.save(self.work / "decap.json")
@@ -187,8 +183,6 @@ class UserspaceBed(KernelBed):
 
     # ------------------------------------------------------------------ the RUN
     def _load_decisions(self) -> pd.DataFrame | None:
-        import json
-
         if self._decisions is not None or self.work is None:
             return self._decisions
         log, flows = self.work / "decisions.npz", self.work / "flows.json"
@@ -206,8 +200,6 @@ class UserspaceBed(KernelBed):
             queue=cols["queue"], seed_index=cols["seed_index"], dropped=cols["dropped"])
         self._flows = doc.get("flows") or {}
         if self.input_capture is not None and (self.work / "input.pcap").exists():
-            from ..outputs import write_with
-
             write_with(self.input_capture,
                        lambda tmp: shutil.copyfile(self.work / "input.pcap", tmp),
                        force=self.force, what="input capture")

@@ -15,8 +15,9 @@ from typing import Any
 from ..errors import ConfigError
 from ..hashing import PROFILES, FlowClassifier
 from ..qdiscs import FqCodel, Htb, HtbClass, Pfifo, PfifoFast, Sfq, U32Filter, U32Match
+from ..qdiscs.pfifo_fast import bands_of
 from ..sim.link import Link, TokenBucket
-from ..sim.traffic import BulkFlow, PingFlood, PingStream, Tunnel, UdpFlood
+from ..sim.traffic import BulkFlow, PingFlood, PingStream, Tunnel, UdpFlood, flow_frame
 from .params import Param
 from .registry import Scenario, register
 from .setup import ConfigChange, Phase, Setup
@@ -365,8 +366,6 @@ def _pfifo_fast_tos(v: dict[str, Any]) -> Setup:
                         start=settle + i * v["interval"] / (len(tos) + 1))
              for i, t in enumerate(tos)]
     wire = v["size"] + 14
-    from ..qdiscs.pfifo_fast import bands_of
-    from ..sim.traffic import flow_frame
 
     bands = bands_of(flow_frame(pings), v["profile"])
     return Setup(traffic=(flood, *pings),

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ..analysis import detect_spikes, summarize
 from ..errors import ConfigError
 from ..outputs import check_output
 from .params import parse_assignment, parse_cli_items
@@ -93,8 +94,7 @@ def run_command(name: str | None, items: Sequence[str], *, backend: str | None =
     if opts.write:
         print(f"saved {opts.write}")
     if opts.output:
-        from ..analysis import detect_spikes
-        from ..plots import latency, save_figure
+        from ..plots import latency, save_figure  # lazy: qoslab.plots loads matplotlib
 
         fig = latency(run, events=True, spikes=detect_spikes(run.probes))
         print(f"figure {save_figure(fig, opts.output, force=opts.force)}")
@@ -102,8 +102,6 @@ def run_command(name: str | None, items: Sequence[str], *, backend: str | None =
 
 
 def _print_summary(run) -> None:
-    from ..analysis import summarize
-
     table = summarize(run.probes)
     cols = [c for c in ("sent", "received", "loss_pct", "min", "median", "p90", "max")
             if c in table.columns]

@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from ..hashing import PROFILES
+from ..hashing import PROFILES, FlowClassifier
+from ..lab.tc import Shaping
 from ..qdiscs import parse_tree
 from ..sim.link import Link
 from ..sim.traffic import PingStream, UdpFlood
@@ -75,7 +76,6 @@ def read_experiment_file(path: str | Path, *, profile: str = "5.18+"
         doc = dict(doc)
         at = doc.pop("at", None)
         raw_changes = doc.pop("changes", None) or []
-        from ..lab.tc import Shaping
 
         try:
             shaping = Shaping.from_dict(doc)
@@ -128,8 +128,6 @@ def _change(ch: Any, where: str, profile: str) -> ConfigChange:
             qdisc = cls.parse_options(line.options, **({"profile": profile}
                                                        if cls.uses_profile else {}))
         elif line.obj == "filter" and line.kind == "flow":
-            from ..hashing import FlowClassifier
-
             classifier = FlowClassifier.from_tc(" ".join(argv), profile=profile)
     except ConfigError as exc:
         raise ConfigError(f"{where}.tc: {exc}") from None

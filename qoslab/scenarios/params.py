@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from ..units import format_rate, parse_rate, parse_size
+from ..units import format_rate, parse_rate, parse_size, parse_time
 
 __all__ = ["Param", "KINDS", "resolve", "parse_cli_items", "parse_assignment"]
 
@@ -139,8 +139,6 @@ class Param:
             return int(raw, 0) if raw.lower().startswith("0x") else int(raw, 10)
         if k in ("float", "time"):
             if k == "time" and raw and raw[-1].isalpha():
-                from ..units import parse_time
-
                 return parse_time(raw, self.name)
             return float(raw)
         if k == "rate":
