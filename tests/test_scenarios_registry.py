@@ -4,6 +4,7 @@ layers import as they should."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,19 +100,28 @@ LAYERS_THAT_READ_TABLES = ("plots", "widgets", "analysis")
 RUNNERS = ("sim", "lab", "ping")
 
 
+def _package_of(path: Path) -> tuple[str, ...]:
+    """The package a source file's relative imports start from."""
+    return path.relative_to(REPO).with_suffix("").parts[:-1]
+
+
+def _imported(node: ast.Import | ast.ImportFrom, package: tuple[str, ...]) -> list[str]:
+    """The modules an import statement names, relative imports resolved."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    base = list(package[:len(package) - node.level + 1]) if node.level else []
+    return [".".join(base + ([node.module] if node.module else []))]
+
+
 def _imports(path: Path) -> list[tuple[str, set[str]]]:
     """(module imported, names imported) of a source file, relative imports resolved."""
-    tree = ast.parse(path.read_text())
-    parts = path.relative_to(REPO).with_suffix("").parts
-    package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+    package = _package_of(path)
     out = []
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             out += [(a.name, set()) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = list(package[:len(package) - node.level + 1]) if node.level else []
-            mod = ".".join(base + ([node.module] if node.module else []))
-            out.append((mod, {a.name for a in node.names}))
+            out.append((_imported(node, package)[0], {a.name for a in node.names}))
     return out
 
 
@@ -145,3 +155,125 @@ def test_importing_qoslab_loads_no_heavy_optional_layer():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+#: Third-party packages imported inside the functions that use them: optional extras, or slow to
+#: import (``import qoslab`` and ``qoslab --help`` must not pay for them).
+HEAVY_OPTIONAL = frozenset({
+    "matplotlib", "seaborn", "ipywidgets", "IPython", "nbconvert", "nbformat", "nbclient",
+    "jupyter_client", "jinja2", "dask", "distributed", "scapy", "pyarrow", "tqdm", "dpkt",
+    "hypothesis"})
+#: Any other import inside a function says why it is not at its module's top, on its first line:
+#: ``# cycle: <module> imports this one`` or ``# lazy: <what it keeps fast>``.
+DEFERRED_BECAUSE = re.compile(r"#\s*(?:cycle|lazy):\s*\S")
+
+
+def _function_level_imports(source: str, package: tuple[str, ...]) -> list[tuple[int, list[str]]]:
+    """(line, modules) of every import statement inside a function, nested ones included."""
+    out = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if in_function and isinstance(child, (ast.Import, ast.ImportFrom)):
+                out.append((child.lineno, _imported(child, package)))
+            visit(child, in_function or isinstance(child, (ast.FunctionDef,
+                                                           ast.AsyncFunctionDef, ast.Lambda)))
+
+    visit(ast.parse(source), False)
+    return out
+
+
+def _unexplained_function_imports(source: str, package: tuple[str, ...]) -> list[str]:
+    lines = source.splitlines()
+    return [f"{n}: {lines[n - 1].strip()}" for n, modules in _function_level_imports(source, package)
+            if not all(m.split(".")[0] in HEAVY_OPTIONAL for m in modules)
+            and not DEFERRED_BECAUSE.search(lines[n - 1])]
+
+
+def test_the_function_import_check_flags_an_import_that_does_not_say_why():
+    source = ("import os\n"
+              "def f():\n"
+              "    import json\n"
+              "    import matplotlib.pyplot as plt\n"
+              "    from .x import (  # cycle: qoslab.pkg.x imports this one\n"
+              "        a, b)\n"
+              "    from .y import c  # lazy: keeps qoslab --help fast\n"
+              "    def g():\n"
+              "        from ..z import d  # a comment is not a reason\n"
+              "class K:\n"
+              "    def m(self):\n"
+              "        from dask import delayed\n")
+    assert _unexplained_function_imports(source, ("qoslab", "pkg")) == [
+        "3: import json", "9: from ..z import d  # a comment is not a reason"]
+    assert [m for _, m in _function_level_imports(source, ("qoslab", "pkg"))][2:4] == [
+        ["qoslab.pkg.x"], ["qoslab.pkg.y"]]
+
+
+def test_imports_are_at_the_module_top_unless_heavy_optional_or_explained():
+    bad = []
+    for path in sorted((REPO / "qoslab").rglob("*.py")):
+        bad += [f"{path.relative_to(REPO)}:{hit}"
+                for hit in _unexplained_function_imports(path.read_text(), _package_of(path))]
+    assert bad == [], ("move these imports to the module's top, or say why not on their line "
+                       "(# cycle: <module> imports this one / # lazy: <why>):\n" + "\n".join(bad))
+
+
+def _module_level_graph() -> dict[str, set[str]]:
+    """module -> the qoslab modules its top-level statements import. Importing ``a.b.c`` runs
+    ``a/__init__`` and ``a/b/__init__`` first: those count too, except the packages the module
+    is itself in — unless it takes a name (not a submodule) from one of them."""
+    paths = {".".join(_package_of(p) + (() if p.stem == "__init__" else (p.stem,))): p
+             for p in (REPO / "qoslab").rglob("*.py")}
+    graph = {}
+    for name, path in paths.items():
+        package = _package_of(path)
+        body = ast.parse(path.read_text()).body
+        statements = [n for n in body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        for block in body:
+            if isinstance(block, ast.Try) or (
+                    isinstance(block, ast.If) and "TYPE_CHECKING" not in ast.unparse(block.test)):
+                statements += [n for n in ast.walk(block)
+                               if isinstance(n, (ast.Import, ast.ImportFrom))]
+        edges = set()
+        for node in statements:
+            targets = set(_imported(node, package))
+            if isinstance(node, ast.ImportFrom):
+                (module,) = targets
+                submodules = {f"{module}.{a.name}" for a in node.names} & paths.keys()
+                targets |= submodules
+                if (module == name or name.startswith(module + ".")) and \
+                        len(submodules) == len(node.names):
+                    targets.discard(module)  # submodules of its own package, no name from it
+            for target in targets:
+                parts = target.split(".")
+                edges |= {prefix for prefix in (".".join(parts[:i])
+                                                for i in range(1, len(parts) + 1))
+                          if prefix in paths and prefix != name
+                          and (prefix == target or not name.startswith(prefix + "."))}
+        graph[name] = edges
+    return graph
+
+
+def _first_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    done: set[str] = set()
+
+    def walk(node: str, stack: list[str]) -> list[str] | None:
+        if node in stack:
+            return stack[stack.index(node):] + [node]
+        if node not in done:
+            for nxt in sorted(graph[node]):
+                if found := walk(nxt, stack + [node]):
+                    return found
+            done.add(node)
+        return None
+
+    return next((c for c in (walk(m, []) for m in sorted(graph)) if c), None)
+
+
+def test_module_level_imports_form_no_cycle():
+    """A cycle among top-level imports works or fails by which module is imported first: an
+    import that would close one stays in its function with a ``# cycle:`` comment."""
+    assert _first_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    graph = _module_level_graph()
+    assert {"qoslab.qdiscs.fq_codel", "qoslab.hashing.sfq"} <= graph["qoslab.hashing"]
+    assert _first_cycle(graph) is None, " -> ".join(_first_cycle(graph))
