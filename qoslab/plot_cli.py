@@ -21,11 +21,9 @@ from pathlib import Path
 from .errors import ConfigError
 from .io import load
 from .outputs import check_output
-from .plots import latency_chart, save_figure, show_figure
-from .plots.compare import combine_runs, compare
-from .plots.kinds import PLOT_KINDS, plot_kind
+from .plot_kinds import PLOT_KINDS
 
-__all__ = ["register", "plot_files", "chart_files", "combine_runs", "PLOT_KINDS"]
+__all__ = ["register", "plot_files", "chart_files", "PLOT_KINDS"]
 
 def register(subparsers) -> None:
     """Add the ``plot`` subcommand."""
@@ -65,6 +63,8 @@ def plot_files(files, kind: str = "pingexp", *, lines: bool = False, streams=Non
     >>> len(fig.axes[0].lines)
     2
     """
+    from .plots import combine_runs, compare, plot_kind  # lazy: matplotlib, not for --help
+
     paths = [Path(f) for f in files]
     names = _unique_names(paths)
     runs = {n: load(p) for n, p in zip(names, paths, strict=True)}
@@ -81,6 +81,8 @@ def chart_files(files, kind: str = "scatter", *, lines: bool = False, streams=No
     if kind not in ("scatter", "line", "pingexp"):
         raise ConfigError(f"an .html output is a zoomable latency chart: use --kind scatter or "
                           f"line, not {kind!r}")
+    from .plots import combine_runs, latency_chart  # lazy: matplotlib, not for --help
+
     paths = [Path(f) for f in files]
     names = _unique_names(paths)
     runs = {n: load(p) for n, p in zip(names, paths, strict=True)}
@@ -108,6 +110,8 @@ def _main(args: argparse.Namespace) -> int:
     fig = plot_files(args.files, args.kind, lines=args.lines, streams=args.streams,
                      events=not args.no_events, spikes=args.spikes, window=args.window)
     if args.output:
+        from .plots import save_figure  # lazy: matplotlib, not for --help
+
         path = save_figure(fig, args.output, force=args.force)
         print(f"wrote {path}")
         return 0
@@ -116,4 +120,6 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def _show(fig) -> None:
+    from .plots import show_figure  # lazy: matplotlib, not for --help
+
     show_figure(fig)

@@ -148,9 +148,15 @@ def test_no_private_name_is_imported_across_modules():
     assert bad == []
 
 
-def test_importing_qoslab_loads_no_heavy_optional_layer():
-    code = ("import sys, qoslab, qoslab.scenarios; "
-            "print(sorted(m for m in ('matplotlib', 'ipywidgets', 'nbconvert') "
+@pytest.mark.parametrize("argv", [None, ["--help"], ["plot", "--help"], ["run", "--help"]])
+def test_importing_qoslab_and_its_help_load_no_heavy_optional_layer(argv):
+    code = ("import contextlib, io, sys, qoslab, qoslab.scenarios, qoslab.cli\n"
+            f"argv = {argv!r}\n"
+            "if argv:\n"
+            "    with contextlib.redirect_stdout(io.StringIO()), "
+            "contextlib.suppress(SystemExit):\n"
+            "        qoslab.cli.main(argv)\n"
+            "print(sorted(m for m in ('matplotlib', 'ipywidgets', 'nbconvert', 'dask') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError
+from ..plot_kinds import PLOT_KINDS  # re-exported: the one list
 from ..schema import has_occupancy, occupancy_table
 from .compare import compare
 from .distributions import cdf, histogram, summary_bars
@@ -16,18 +17,6 @@ from .timeseries import latency, loss_over_time
 
 __all__ = ["PLOT_KINDS", "plot_kind"]
 
-#: Plot kinds and what each draws.
-PLOT_KINDS: dict[str, str] = {
-    "pingexp": "ping-exp's figure: latency, loss/mean/mdev bars, histogram, loss over time",
-    "scatter": "latency against time, one point per reply",
-    "line": "latency against time, one line per stream",
-    "cdf": "RTT CDF (lost probes count as never answered)",
-    "hist": "RTT histogram, 2 ms bins",
-    "loss": "unanswered probes against time",
-    "bars": "loss %, mean and mdev per stream",
-    "box": "RTT boxes per stream (several files: per file), quartiles, whiskers p1–p99",
-    "occupancy": "which queue (bucket, class, band) each flow used over time (simulated runs)",
-}
 
 
 def plot_kind(
