@@ -19,8 +19,9 @@ from .errors import (
     QoslabError,
     RunFormatError,
 )
-from .hashing import FlowClassifier, Sfq
+from .hashing import FlowClassifier
 from .io import load
+from .qdiscs import Sfq
 from .runs import Run, RunJournal
 
 __all__ = [

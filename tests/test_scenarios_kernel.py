@@ -228,8 +228,8 @@ def test_one_declaration_runs_on_the_simulator_and_the_kernel_alike(name):
 
 def test_a_load_with_a_stop_time_ends_then_on_every_backend():
     """A flood (3x the rate) declared with ``stop=2`` fills a 20-packet queue (~400 ms at
-    200 kbit) within 0.3 s and ends
-    at t = 2 s on every backend: pings queue behind it before and not after it drained."""
+    200 kbit) within 0.3 s and ends at t = 2 s on every backend: pings queue behind it (or
+    are dropped) before, and not after it drained."""
     need_root()
     from qoslab.qdiscs import Htb, HtbClass, Pfifo
     from qoslab.scenarios import REGISTRY, Param, Scenario, Setup, register
@@ -249,10 +249,16 @@ def test_a_load_with_a_stop_time_ends_then_on_every_backend():
     try:
         for backend in ("sim", "kernel", "userspace"):
             run = sc.run(backend)
-            p = run.probes[run.probes["status"] == "ok"]
-            during = p.loc[(p["t_sent"] >= 1.0) & (p["t_sent"] < 2.0), "rtt_ms"].median()
-            after = p.loc[p["t_sent"] >= 3.0, "rtt_ms"].median()
-            assert during > 200 and after < 50, (backend, during, after)
+            p = run.probes
+            # while the queue is full a ping is tail-dropped or waits behind ~19 packets
+            # (~380 ms): none comes back quickly; once the flood stopped and the queue
+            # drained (~0.4 s), they all do
+            during = p[(p["t_sent"] >= 1.0) & (p["t_sent"] < 2.0)]
+            quick = (during["status"] == "ok") & (during["rtt_ms"] < 150)
+            assert len(during) >= 8 and not quick.any(), (backend, during)
+            after = p[p["t_sent"] >= 3.0]
+            ok = after["status"] == "ok"
+            assert ok.mean() >= 0.9 and after.loc[ok, "rtt_ms"].max() < 50, (backend, after)
             if backend != "sim":
                 stops = run.events.loc[run.events["kind"] == "load_stop", "t"]
                 assert len(stops) == 1 and 1.95 <= stops.iloc[0] <= 2.5, stops

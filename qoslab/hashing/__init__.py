@@ -23,10 +23,8 @@ Modelling decisions (details in each module):
   perturb schedule) for exact answers, or use :func:`sharing` for what holds for every seed.
 """
 
-# The SFQ and fq_codel qdiscs are ONE spec each (options, validation, tc text: qoslab.qdiscs);
-# their bucket selection is SfqHash / FqCodelHash here, reached through spec.bucket / .index.
-from ..qdiscs.fq_codel import FqCodel
-from ..qdiscs.sfq import Sfq
+import importlib
+
 from ._packets import OPTIONAL_COLUMNS
 from .cls_flow import FlowClassifier
 from .fq_codel import FqCodelHash, fq_codel_index, reciprocal_scale
@@ -80,3 +78,16 @@ __all__ = [
     "skb_priority",
     "tos_to_priority",
 ]
+
+#: The SFQ and fq_codel qdiscs are ONE spec each (options, validation, tc text:
+#: :mod:`qoslab.qdiscs`); their bucket selection is :class:`SfqHash` / :class:`FqCodelHash`
+#: here, reached through ``spec.bucket`` / ``spec.index``. The specs are also reachable from
+#: here, looked up when first asked for: :mod:`qoslab.qdiscs` builds on this package, which
+#: therefore does not import it.
+_SPECS = {"Sfq": "qoslab.qdiscs.sfq", "FqCodel": "qoslab.qdiscs.fq_codel"}
+
+
+def __getattr__(name: str):
+    if name in _SPECS:
+        return getattr(importlib.import_module(_SPECS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

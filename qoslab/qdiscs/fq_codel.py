@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from ..errors import ConfigError, KernelFeatureMissing
+from ..hashing.fq_codel import FqCodelHash
+from ..hashing.profiles import get_profile
 from ..tcspec import QdiscSpec, Words
 from ..units import format_time, parse_time
 from .runtime import QUEUE, BuildContext, Runtime, runtime_for
@@ -89,8 +91,6 @@ class FqCodel(QdiscSpec):
         return FQ_CODEL_DEFAULTS[name] if v is None else v
 
     def check(self, profile: Any = None) -> None:
-        from ..hashing import get_profile  # cycle: qoslab.hashing imports this one
-
         prof = get_profile(self.profile if profile is None else profile)
         if prof.fq_codel is None:
             raise KernelFeatureMissing(f"fq_codel does not exist in profile {prof.name!r} "
@@ -99,8 +99,6 @@ class FqCodel(QdiscSpec):
     def selector(self, handle: str | int | None = None):
         """The :class:`qoslab.hashing.FqCodelHash` that computes this qdisc's queue indexes
         (``handle``, e.g. ``"1:"``, enables the ``skb->priority`` override)."""
-        from ..hashing.fq_codel import FqCodelHash  # cycle: qoslab.hashing imports this one
-
         return FqCodelHash(self.effective("flows"), self.profile, classifier=self.classifier,
                            handle=handle, endianness=self.endianness)
 

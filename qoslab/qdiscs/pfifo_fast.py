@@ -18,6 +18,8 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import ConfigError
+from ..hashing.pfifo_fast import PRIO2BAND, skb_priority
+from ..hashing.profiles import get_profile
 from ..tcspec import QdiscSpec
 from .runtime import CLS, FID, BuildContext, Runtime, runtime_for
 
@@ -41,8 +43,6 @@ class PfifoFast(QdiscSpec):
     profile: str = "5.18+"
 
     def __post_init__(self) -> None:
-        from ..hashing import get_profile  # cycle: qoslab.hashing imports this one
-
         get_profile(self.profile)  # a clear error for an unknown profile
 
     def options(self) -> list[str]:
@@ -58,8 +58,6 @@ class PfifoFast(QdiscSpec):
 
 def bands_of(flows, profile: str, bands: int = 3, priomap=None) -> list[int]:
     """Band of every flow: ``priomap[skb->priority & 15]`` (default map: pfifo_fast's)."""
-    from ..hashing import PRIO2BAND, skb_priority  # cycle: qoslab.hashing imports this one
-
     prio = np.asarray(skb_priority(flows, profile), dtype=np.int64) & 15
     table = PRIO2BAND if priomap is None else np.asarray(priomap, dtype=np.int64)
     return np.minimum(table[prio], bands - 1).tolist()
@@ -74,8 +72,6 @@ class PfifoFastRuntime(Runtime):
     def __init__(self, spec: PfifoFast, ctx: BuildContext, handle: str | None = None
                  ) -> None:
         super().__init__("pfifo_fast")
-        from ..hashing import get_profile  # cycle: qoslab.hashing imports this one
-
         self.bands = (deque(), deque(), deque())
         self.limit = ctx.txqueuelen
         self.per_band = get_profile(spec.profile).pfifo_fast_limit == "per-band"

@@ -39,6 +39,8 @@ from typing import Any, ClassVar
 
 from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
+from ..hashing.profiles import get_profile
+from ..hashing.sfq import SfqHash
 from ..tcspec import QdiscSpec, Words
 from .runtime import FID, QUEUE, SIZE, BuildContext, Runtime, runtime_for
 
@@ -124,8 +126,6 @@ class Sfq(QdiscSpec):
     # ------------------------------------------------------------------ era and hashing
     @property
     def kernel(self):
-        from ..hashing import get_profile  # cycle: qoslab.hashing imports this one
-
         return get_profile(self.profile)
 
     @property
@@ -134,8 +134,6 @@ class Sfq(QdiscSpec):
         return self.kernel.sfq_scheduler
 
     def check(self, profile: Any = None) -> None:
-        from ..hashing import get_profile  # cycle: qoslab.hashing imports this one
-
         prof = get_profile(self.profile if profile is None else profile)
         if not GENERATIONS[prof.sfq_scheduler]["options3_3"]:
             for name in ("depth", "flows", "headdrop"):
@@ -148,8 +146,6 @@ class Sfq(QdiscSpec):
         self._selector_for(prof)  # divisor and other per-era checks of qoslab.hashing
 
     def _selector_for(self, prof, handle: str | None = None):
-        from ..hashing.sfq import SfqHash  # cycle: qoslab.hashing imports this one
-
         opts = dict(divisor=1024 if self.divisor is None else self.divisor,
                     perturb=self.perturb or None, limit=self.limit,
                     headdrop=self.headdrop, quantum=self.quantum, profile=prof,

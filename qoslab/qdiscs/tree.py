@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ConfigError
+from ..hashing.cls_flow import FlowClassifier
 from ..tcspec import SPEC_KINDS, TcLine, format_handle, parse_handle, parse_tc_line
 from .htb import HtbClass, child_handle
 from .u32 import U32Filter
@@ -25,8 +26,6 @@ def parse_filter(line: TcLine, **context: Any) -> Any:
         return U32Filter.from_tc(["filter", "add", "parent", line.parent or "1:", "prio",
                                   str(line.prio or 1), "u32", *line.options])
     if line.kind == "flow":
-        from ..hashing import FlowClassifier  # cycle: qoslab.hashing imports this one
-
         kw = {k: v for k, v in context.items() if k in ("profile", "endianness")}
         return FlowClassifier.from_tc(" ".join(["filter", "add", "parent", line.parent or "1:",
                                                 "flow", *line.options]), **kw)
