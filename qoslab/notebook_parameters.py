@@ -42,7 +42,8 @@ from typing import Any
 from . import scenarios
 from .errors import ConfigError
 
-__all__ = ["NotebookParameters", "read_parameters", "parameters_cell", "PARAMETERS_TAG"]
+__all__ = ["NotebookParameters", "read_parameters", "parameters_cell", "parameters_cell_index",
+           "PARAMETERS_TAG"]
 
 #: The tag of the cell holding a notebook's parameters (papermill's convention).
 PARAMETERS_TAG = "parameters"
@@ -104,12 +105,19 @@ def _same_kind(name: str, value: Any, default: Any) -> Any:
     raise ConfigError(f"{name} = {value!r}: expected {want} like the notebook's {default!r}")
 
 
+def parameters_cell_index(nb: Any) -> int | None:
+    """The position of the notebook's first cell tagged ``parameters`` (None when none is)."""
+    return next((i for i, cell in enumerate(nb.cells)
+                 if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", [])), None)
+
+
 def parameters_cell(nb: Any) -> str | None:
     """The source of the notebook's first cell tagged ``parameters`` (None when it has none)."""
-    for cell in nb.cells:
-        if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
-            return "".join(cell.source) if isinstance(cell.source, list) else cell.source
-    return None
+    index = parameters_cell_index(nb)
+    if index is None:
+        return None
+    source = nb.cells[index].source
+    return "".join(source) if isinstance(source, list) else source
 
 
 def read_parameters(source: str) -> NotebookParameters:

@@ -26,7 +26,12 @@ from typing import Any
 
 from .data import notebook_dir, notebook_paths
 from .errors import ConfigError, QoslabError
-from .notebook_parameters import parameters_cell, read_parameters
+from .notebook_parameters import (
+    NotebookParameters,
+    parameters_cell,
+    parameters_cell_index,
+    read_parameters,
+)
 from .outputs import OutputError, check_output, write_bytes
 
 __all__ = [
@@ -107,10 +112,9 @@ def inject_parameters(nb: Any, parameters: Mapping[str, Any]) -> None:
     for name in parameters:
         if not str(name).isidentifier():
             raise QoslabError(f"parameter name {name!r} is not a Python identifier")
-    index = next((i for i, cell in enumerate(nb.cells)
-                  if "parameters" in cell.get("metadata", {}).get("tags", [])), None)
+    index = parameters_cell_index(nb)
     if index is None:
-        raise QoslabError("the notebook has no cell tagged 'parameters' to override")
+        raise QoslabError(_NO_PARAMETERS_CELL)
     lines = ["# injected parameters"] + [f"{k} = {v!r}" for k, v in parameters.items()]
     cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected-parameters"]})
     nb.cells.insert(index + 1, cell)
@@ -427,6 +431,30 @@ def render_all(notebooks: Iterable[PathLike] = (), out_dir: PathLike = "reports"
     return [f.result() for f in futures]
 
 
+_NO_PARAMETERS_CELL = "the notebook has no cell tagged 'parameters' to override"
+
+
+def _declaration(nb: Any, notebook: PathLike) -> NotebookParameters | None:
+    """What ``nb``'s parameters cell declares (None: it has no such cell)."""
+    source = parameters_cell(nb)
+    if source is None:
+        return None
+    try:
+        return read_parameters(source)
+    except ConfigError as exc:
+        raise QoslabError(f"{notebook}: {exc}") from None
+
+
+def _checked(decl: NotebookParameters | None, notebook: PathLike,
+             parameters: Mapping[str, Any]) -> dict[str, Any]:
+    if decl is None:
+        raise QoslabError(f"{notebook}: {_NO_PARAMETERS_CELL}")
+    try:
+        return decl.check(parameters)
+    except ConfigError as exc:
+        raise QoslabError(f"{notebook}: {exc}") from None
+
+
 def checked_parameters(nb: Any, notebook: PathLike, parameters: Mapping[str, Any]
                        ) -> dict[str, Any]:
     """Overrides for ``nb`` checked against its ``parameters`` cell
@@ -438,13 +466,7 @@ def checked_parameters(nb: Any, notebook: PathLike, parameters: Mapping[str, Any
     QoslabError
         Naming the notebook, the parameter and what was expected.
     """
-    source = parameters_cell(nb)
-    if source is None:
-        raise QoslabError(f"{notebook}: the notebook has no cell tagged 'parameters' to override")
-    try:
-        return read_parameters(source).check(parameters)
-    except ConfigError as exc:
-        raise QoslabError(f"{notebook}: {exc}") from None
+    return _checked(_declaration(nb, notebook), notebook, parameters)
 
 
 def split_parameters(paths: Iterable[Path], parameters: Mapping[str, Any]
@@ -466,15 +488,12 @@ def split_parameters(paths: Iterable[Path], parameters: Mapping[str, Any]
             nb = nbformat.read(path, as_version=4)
         except (OSError, ValueError) as exc:
             raise QoslabError(f"{path}: not a readable notebook ({exc})") from None
-        source = parameters_cell(nb)
-        try:
-            names = read_parameters(source).defaults if source is not None else {}
-        except ConfigError as exc:
-            raise QoslabError(f"{path}: {exc}") from None
+        decl = _declaration(nb, path)
+        names = decl.defaults if decl is not None else {}
         for name in names:
             known.setdefault(name, []).append(path.stem)
         mine = {k: v for k, v in parameters.items() if k in names}
-        shares[path] = checked_parameters(nb, path, mine) if mine else {}
+        shares[path] = _checked(decl, path, mine) if mine else {}
     unknown = [name for name in parameters if name not in known]
     if unknown:
         raise QoslabError(f"-p {unknown[0]}: no notebook has a parameter {unknown[0]!r}; their "
