@@ -247,11 +247,9 @@ def pcapng_batches(path: str, source: CaptureSource, max_records: int, *,
         if len(batch):
             if marks is not None:
                 windows.append((walked, here))
-            walked += len(batch)
-            if walked <= skip:  # packets of earlier batches (a resumed walk)
-                batch = batch.take(slice(len(batch), None))
-            elif walked - len(batch) < skip:
-                batch = batch.take(slice(skip - (walked - len(batch)), None))
+            before, walked = walked, walked + len(batch)
+            if before < skip:  # packets of earlier batches (a resumed walk)
+                batch = batch.take(slice(min(skip - before, len(batch)), None))
         if len(batch):
             pending.append(batch)
             held += len(batch)
