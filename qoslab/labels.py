@@ -5,10 +5,11 @@ The format names the flow by its innermost header, as the qdiscs that look throu
 see it, then says what carried it::
 
     tcp 10.0.0.1:40000 > 10.0.9.1:22
+    udp [2001:db8::1]:5353 > [ff02::fb]:5353
     icmp 10.0.0.1 > 10.0.1.1 id=0x1234 tos=0x10 via 4in4 192.0.2.1 > 198.51.100.1
     non-IP 0x0806
 
-``tos=`` appears when the TOS byte is not 0, ``id=`` for ICMP echo identifiers, and the
+IPv6 addresses are bracketed where a port follows them, as in URLs. ``tos=`` appears when the TOS byte is not 0, ``id=`` for ICMP echo identifiers, and the
 columns of :data:`EXTRAS` (which tell flows apart for the hashes that read them: the firewall
 mark, ``skb->priority``, the VLAN id) wherever the frame has a value; a row without addresses
 is named by its EtherType.
@@ -58,6 +59,14 @@ def _hex(values: np.ndarray, width: int, prefix: str) -> pd.Series:
     return pd.Series(out, dtype="string")
 
 
+def _with_port(address: pd.Series, port: pd.Series, ports: pd.Series) -> pd.Series:
+    """``address:port`` where the row has ports, IPv6 addresses in brackets (``[::1]:80``)."""
+    text = address.fillna("?")
+    v6 = text.str.contains(":", regex=False).fillna(False)
+    host = text.where(~v6, "[" + text + "]")
+    return text.where(~ports, host + ":" + port.fillna(""))
+
+
 def flow_labels(packets: pd.DataFrame) -> pd.Series:
     """The label of each row's flow (a ``string`` Series named ``flow`` on ``packets``' index).
 
@@ -94,8 +103,8 @@ def flow_labels(packets: pd.DataFrame) -> pd.Series:
                       else "ip" for p in proto], dtype=object)
     sport, dport = pick("sport"), pick("dport")
     ports = sport.notna() & dport.notna()
-    a = src.fillna("?").where(~ports, src.fillna("?") + ":" + sport.fillna(""))
-    b = dst.fillna("?").where(~ports, dst.fillna("?") + ":" + dport.fillna(""))
+    a = _with_port(src, sport, ports)
+    b = _with_port(dst, dport, ports)
     label = pd.Series(names, dtype="string") + " " + a + " > " + b
     label = label + _hex(pick_ints("icmp_id"), 4, " id=")
     tos = pick_ints("tos")
@@ -124,5 +133,8 @@ def flow_label(row: pd.Series) -> str:
     >>> flow_label(pd.Series({"src": "10.0.0.1", "dst": "10.0.9.1", "proto": 6,
     ...                      "sport": 40000, "dport": 22, "tos": 0, "tunnel": "none"}))
     'tcp 10.0.0.1:40000 > 10.0.9.1:22'
+    >>> flow_label(pd.Series({"src": "2001:db8::1", "dst": "2001:db8::2:80", "proto": 6,
+    ...                      "sport": 40000, "dport": 80, "tos": 0, "tunnel": "none"}))
+    'tcp [2001:db8::1]:40000 > [2001:db8::2:80]:80'
     """
     return str(flow_labels(row.to_frame().T.infer_objects()).iloc[0])
