@@ -129,6 +129,10 @@ class KernelBed:
         self.interval = intervals.pop()
         self.start = min(t.start for t in self.pings)
         self.count = max(1, int(round((setup.duration - self.start) / self.interval)))
+        # loads: scenario time 0 on the bed's clock once known, and what waits for it
+        self._t0: float | None = None
+        self._later: list = []  # (start, begin) of loads starting after t = 0
+        self._stops: list = []  # (stop, finish) of started loads with a stop time
 
     @staticmethod
     def tree_of(setup: Setup) -> Any:
@@ -234,9 +238,6 @@ class KernelBed:
         """
         client, server = tb.ns("client"), tb.ns("server")
         started: list = []
-        self._t0: float | None = None
-        self._later: list = []  # (start, begin) of loads starting after t = 0
-        self._stops: list = []  # (stop, finish) of started loads with a stop time
         for i, spec in enumerate(self.setup.traffic):
             if isinstance(spec, PingStream):
                 continue
