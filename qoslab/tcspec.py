@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from .errors import ConfigError
@@ -273,3 +273,29 @@ class QdiscSpec:
     def child_specs(self) -> tuple:
         """Child qdisc specs (classful qdiscs), for walks over a tree."""
         return ()
+
+
+class FilteredQdiscSpec(QdiscSpec):
+    """A classless qdisc whose flows one attached filter may choose (sfq, fq_codel): the spec
+    has a ``classifier`` field (a filter spec or None) that a tree's filter line fills."""
+
+    def graft(self, children: dict[str, Any], filters: list, handle: str) -> QdiscSpec:
+        if children:
+            raise ConfigError(f"{self.kind} is classless: no qdisc can hang below it "
+                              f"({', '.join(children)})")
+        if len(filters) > 1:
+            raise ConfigError(f"{self.kind}: one attached filter is modelled, the tree "
+                              f"attaches {len(filters)}")
+        return replace(self, classifier=filters[0]) if filters else self
+
+    def filter_specs(self) -> tuple:
+        return (self.classifier,) if self.classifier is not None else ()
+
+    def commands(self, dev: str, parent: str = "root", handle: str | None = None
+                 ) -> list[list[str]]:
+        handle = handle or ("1:" if self.classifier is not None else None)
+        out = QdiscSpec.commands(self, dev, parent, handle)
+        if self.classifier is not None:
+            out.append(["filter", "add", "dev", dev, "parent", handle, "protocol", "all",
+                        "prio", "1", *self.classifier.to_tc().split()])
+        return out

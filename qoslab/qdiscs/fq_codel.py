@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from ..errors import ConfigError, KernelFeatureMissing
 from ..hashing.fq_codel import FqCodelHash
 from ..hashing.profiles import get_profile
-from ..tcspec import QdiscSpec, Words
+from ..tcspec import FilteredQdiscSpec, Words
 from ..units import format_time, parse_time
 from .runtime import QUEUE, BuildContext, Runtime, runtime_for
 
@@ -37,7 +37,7 @@ FQ_CODEL_DEFAULTS: dict[str, Any] = dict(limit=10240, flows=1024, target=0.005,
 
 
 @dataclass(frozen=True)
-class FqCodel(QdiscSpec):
+class FqCodel(FilteredQdiscSpec):
     """``fq_codel [limit PACKETS] [flows N] [target TIME] [interval TIME] [quantum BYTES]
     [ecn|noecn] [drop_batch N]`` for a kernel ``profile``, with an optional attached filter.
 
@@ -164,25 +164,6 @@ class FqCodel(QdiscSpec):
             else:
                 raise w.unknown(word)
         return cls(profile=profile, **kw)
-
-    def graft(self, children: dict[str, Any], filters: list, handle: str) -> FqCodel:
-        if children:
-            raise ConfigError("fq_codel is classless: no qdisc can hang below it")
-        if len(filters) > 1:
-            raise ConfigError("fq_codel: one attached filter is modelled")
-        return replace(self, classifier=filters[0]) if filters else self
-
-    def filter_specs(self) -> tuple:
-        return (self.classifier,) if self.classifier is not None else ()
-
-    def commands(self, dev: str, parent: str = "root", handle: str | None = None
-                 ) -> list[list[str]]:
-        handle = handle or ("1:" if self.classifier is not None else None)
-        out = QdiscSpec.commands(self, dev, parent, handle)
-        if self.classifier is not None:
-            out.append(["filter", "add", "dev", dev, "parent", handle, "protocol", "all",
-                        "prio", "1", *self.classifier.to_tc().split()])
-        return out
 
 
 class _Flow:

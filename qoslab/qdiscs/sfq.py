@@ -41,7 +41,7 @@ from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
 from ..hashing.profiles import get_profile
 from ..hashing.sfq import SfqHash
-from ..tcspec import QdiscSpec, Words
+from ..tcspec import FilteredQdiscSpec, Words
 from .runtime import FID, QUEUE, SIZE, BuildContext, Runtime, runtime_for
 
 __all__ = ["Sfq", "SfqRuntime", "ClassicSfqRuntime", "GENERATIONS", "short"]
@@ -77,7 +77,7 @@ def _allot_size(nbytes: int) -> int:
 
 
 @dataclass(frozen=True)
-class Sfq(QdiscSpec):
+class Sfq(FilteredQdiscSpec):
     """``sfq [limit N] [depth N] [flows N] [divisor N] [perturb SECS] [quantum BYTES]
     [headdrop]`` for a kernel ``profile``, with an optional attached ``flow`` filter.
 
@@ -261,25 +261,6 @@ class Sfq(QdiscSpec):
                 raise w.unknown(word)
         return cls(profile=profile, **kw, **{k: v for k, v in context.items()
                                               if k in ("classifier", "endianness")})
-
-    def graft(self, children: dict[str, Any], filters: list, handle: str) -> Sfq:
-        if children:
-            raise ConfigError("sfq is classless: no qdisc can hang below it")
-        if len(filters) > 1:
-            raise ConfigError("sfq: one attached filter is modelled")
-        return replace(self, classifier=filters[0]) if filters else self
-
-    def filter_specs(self) -> tuple:
-        return (self.classifier,) if self.classifier is not None else ()
-
-    def commands(self, dev: str, parent: str = "root", handle: str | None = None
-                 ) -> list[list[str]]:
-        handle = handle or ("1:" if self.classifier is not None else None)
-        out = QdiscSpec.commands(self, dev, parent, handle)
-        if self.classifier is not None:
-            out.append(["filter", "add", "dev", dev, "parent", handle, "protocol", "all",
-                        "prio", "1", *self.classifier.to_tc().split()])
-        return out
 
 
 # ---------------------------------------------------------------------------- runtimes
