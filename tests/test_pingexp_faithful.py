@@ -107,3 +107,53 @@ def test_the_time_axis_starts_one_interval_in():
     first = run.probes.groupby("stream")["t_sent"].min()
     np.testing.assert_array_equal(first.to_numpy(), 1 / (1 / 0.2))
     assert "icmp_seq × interval" in run.meta["time_axis"]
+
+
+def test_figure_bars_are_pings_own_figures_and_say_so(pingexp_file):
+    """qoslab's ping-exp figure shows the bars the original drew (ping's summary lines)."""
+    from qoslab.plots import pingexp_figure
+
+    drawn = recorded_figure(pingexp_file)
+    run = qoslab.load(pingexp_file)
+    fig = pingexp_figure(run)
+    bars = {ax.get_title().splitlines()[0]: ax for ax in fig.subfigs[1].axes}
+    for title, key in (("packet loss (%)", "loss_pct"), ("RTT mean (ms)", "avg"),
+                       ("RTT mdev (ms)", "mdev")):
+        ax = bars[title]
+        assert [p.get_height() for p in ax.patches] == drawn[key], title
+        assert ax.get_title().splitlines()[1] == "as ping printed it"
+        assert {p.get_gid() for p in ax.patches} == {"reported"}
+    assert fig._suptitle.get_text().startswith("ping-exp: ping ")
+
+
+def test_recomputed_bars_are_hatched_and_named_when_ping_printed_nothing_for_a_stream():
+    from qoslab.plots import summary_bars
+
+    run = qoslab.load(DATA / "pingexp-tos.pickle")
+    stream = next(s for s in run.streams if s.startswith("tos16-big"))
+    del run.meta["reported_summary"][stream]
+    ax = summary_bars(run, metrics=("mean",)).axes[0]
+    gids = [p.get_gid() for p in ax.patches]
+    assert gids[run.streams.index(stream)] == "recomputed" and gids.count("reported") == 2
+    assert ax.get_title().endswith("as ping printed it; hatched: recomputed")
+    recomputed = qoslab.analysis.summarize(run).loc[stream, "mean"]
+    assert ax.patches[run.streams.index(stream)].get_height() == recomputed
+    plain = summary_bars(run, metrics=("mean",), reported=False).axes[0]
+    assert plain.get_title() == "RTT mean (ms)"
+
+
+def test_summary_lines_show_pings_own_line_under_the_recomputed_one():
+    from qoslab.ping.cli import summary_lines
+
+    run = qoslab.load(DATA / "pingexp-tos.pickle")
+    results = safe_unpickle((DATA / "pingexp-tos.pickle").read_bytes())
+    lines = summary_lines(run)
+    assert lines[0] == ("--- ping-exp: 3 streams (recomputed from the replies; the tool's own "
+                        "figures below each) ---")
+    for ident, exp in results["experiments"].items():
+        i = next(i for i, line in enumerate(lines) if line.startswith(f"{ident}: "))
+        own = exp["rtt_summary"]
+        assert lines[i + 1].startswith("   as ping printed it: ")
+        assert lines[i + 1].endswith(f"rtt min/avg/max/mdev = {own['min']:.3f}/{own['avg']:.3f}/"
+                                     f"{own['max']:.3f}/{own['mdev']:.3f} ms")
+        assert f"loss {exp['summary']['packet_loss']}%" in lines[i + 1]

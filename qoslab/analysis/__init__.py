@@ -13,7 +13,7 @@ from .spikes import (
     spike_events,
     spike_times,
 )
-from .summary import summarize
+from .summary import reported_summary, summarize
 
 __all__ = [
     "Alignment",
@@ -28,6 +28,7 @@ __all__ = [
     "format_p",
     "infer_period",
     "rayleigh_p",
+    "reported_summary",
     "spike_events",
     "spike_times",
     "spikes_vs_events",

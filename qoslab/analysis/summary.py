@@ -17,6 +17,11 @@ The definitions follow iputils ``ping`` where it has one, so a qoslab summary of
 * **jitter** -- mean absolute difference of the RTTs of consecutive answered probes of the
   stream, in sequence order (duplicates excluded): the "instantaneous packet delay variation"
   of RFC 3393 averaged, the figure irtt and many VoIP tools call jitter.
+
+Some files also carry the figures the measuring tool printed itself (the original ping-exp
+kept ``ping``'s own summary lines): :func:`reported_summary` returns them beside, never instead
+of, the recomputed ones. They differ slightly: ``ping`` prints per-reply times rounded (three
+significant digits above 100 ms) but sums the exact ones.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import pandas as pd
 
 from ..errors import RunFormatError
 
-__all__ = ["summarize", "SUMMARY_COLUMNS", "ANSWERED_STATUSES", "REPLY_STATUSES"]
+__all__ = ["summarize", "reported_summary", "SUMMARY_COLUMNS", "REPORTED_COLUMNS",
+           "ANSWERED_STATUSES", "REPLY_STATUSES"]
 
 #: Statuses meaning "this probe was answered" (counted in ``received``).
 ANSWERED_STATUSES: tuple[str, ...] = ("ok", "late")
@@ -47,6 +53,11 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "mdev",
     "jitter",
 )
+
+
+#: Figures a tool may have printed itself (keys of a RUN's ``meta["reported_summary"][stream]``,
+#: named as :data:`SUMMARY_COLUMNS` names them).
+REPORTED_COLUMNS: tuple[str, ...] = ("sent", "received", "loss_pct", "min", "mean", "max", "mdev")
 
 
 def summarize(probes) -> pd.DataFrame:
@@ -132,3 +143,58 @@ def _summarize_stream(df: pd.DataFrame) -> list[float]:
     in_order = rtt[order][answered[order]]
     jitter = float(np.mean(np.abs(np.diff(in_order)))) if in_order.size >= 2 else np.nan
     return [sent, received, loss, *stats, jitter]
+
+
+def reported_summary(run) -> pd.DataFrame:
+    """The summary figures the measuring tool printed itself, per stream, where the file has them.
+
+    A RUN loaded from an original ping-exp file keeps what ``ping`` printed for each experiment
+    (its ``packets transmitted`` and ``rtt min/avg/max/mdev`` lines) in
+    ``meta["reported_summary"]``; that is what ping-exp's own figure shows.
+
+    Parameters
+    ----------
+    run
+        A :class:`~qoslab.runs.Run` (a bare PROBES frame has none).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``stream`` (only streams with reported figures, in run order), columns
+        :data:`REPORTED_COLUMNS` (NaN where the tool printed nothing, e.g. no rtt line when
+        every probe was lost) and ``by`` (which tool printed them). Empty when the run has none.
+
+    Examples
+    --------
+    >>> import qoslab
+    >>> from qoslab.runs import Run
+    >>> run = Run({"stream": ["a", "a"], "host": ["h"] * 2, "tos": [0] * 2, "size": [56] * 2,
+    ...            "seq": [1, 2], "t_sent": [0.2, 0.4], "rtt_ms": [150.0, 151.0],
+    ...            "status": ["ok", "ok"], "ttl": [64, 64]},
+    ...           meta={"reported_summary": {"a": {"by": "ping", "sent": 2, "received": 2,
+    ...                                           "loss_pct": 0, "mean": 150.42}}})
+    >>> row = reported_summary(run).loc["a"]
+    >>> float(row["mean"]), row["by"]
+    (150.42, 'ping')
+    >>> float(summarize(run).loc["a", "mean"])  # recomputed from the rounded replies
+    150.5
+    """
+    meta = getattr(run, "meta", None) or {}
+    reported = meta.get("reported_summary") or {}
+    probes = getattr(run, "probes", None)
+    order = list(pd.unique(probes["stream"].dropna())) if probes is not None else []
+    order += [s for s in reported if s not in order]
+    rows, index = [], []
+    for stream in order:
+        figures = reported.get(stream)
+        if not isinstance(figures, dict):
+            continue
+        index.append(stream)
+        rows.append([_number(figures.get(k)) for k in REPORTED_COLUMNS]
+                    + [str(figures.get("by") or "?")])
+    return pd.DataFrame(rows, index=pd.Index(index, name="stream", dtype=object),
+                        columns=[*REPORTED_COLUMNS, "by"])
+
+
+def _number(v) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan

@@ -14,12 +14,12 @@ the run and still saves every probe sent.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
 import numpy as np
 
+from ..analysis.summary import reported_summary, summarize
 from ..errors import ConfigError, QoslabError
 from ..io import load
 from ..outputs import check_output
@@ -114,30 +114,41 @@ def _measure(args: argparse.Namespace) -> Run:
 
 
 def summary_lines(run: Run) -> list[str]:
-    """iputils-style per-stream statistics (mdev as iputils defines it).
+    """iputils-style per-stream statistics (:func:`qoslab.analysis.summarize`).
+
+    Where the file carries the figures the tool printed itself (an original ping-exp file
+    keeps ``ping``'s own summary, :func:`qoslab.analysis.reported_summary`), each stream's
+    recomputed line is followed by the tool's own, and the header says which is which.
 
     >>> run = Run({"stream": ["a"] * 3, "host": ["h"] * 3, "tos": [0] * 3, "size": [56] * 3,
     ...            "seq": [1, 2, 3], "t_sent": [0, .2, .4], "rtt_ms": [1.0, 3.0, None],
     ...            "status": ["ok", "ok", "lost"], "ttl": [64, 64, None]})
     >>> print(summary_lines(run)[1])
     a  sent 3  received 2  loss 33.3%  rtt min/avg/max/mdev = 1.000/2.000/3.000/1.000 ms
+    >>> run.meta["reported_summary"] = {"a": {"by": "ping", "sent": 3, "received": 2,
+    ...     "loss_pct": 33, "min": 1.0, "mean": 2.004, "max": 3.0, "mdev": 1.002}}
+    >>> print("\\n".join(summary_lines(run)))
+    --- run: 1 stream (recomputed from the replies; the tool's own figures below each) ---
+    a  sent 3  received 2  loss 33.3%  rtt min/avg/max/mdev = 1.000/2.000/3.000/1.000 ms
+       as ping printed it: sent 3  received 2  loss 33%  rtt min/avg/max/mdev = 1.000/2.004/3.000/1.002 ms
     """
     p = run.probes
     backend = run.meta.get("backend")  # a loaded file (ping-exp, flent) names none
     via = f" via {backend}" if backend else ""
-    out = [f"--- {run.meta.get('source', 'run')}{via}: {len(run.streams)} streams ---"]
+    n = len(run.streams)
+    own = reported_summary(run)
+    note = " (recomputed from the replies; the tool's own figures below each)" if len(own) else ""
+    out = [f"--- {run.meta.get('source', 'run')}{via}: {n} stream{'s' if n != 1 else ''}{note} ---"]
     width = max((len(s) for s in run.streams), default=0)
+    table = summarize(p)
     for stream in run.streams:
         rows = p[p["stream"] == stream]
+        fig = table.loc[stream]
+        line = (f"{stream:<{width}}  sent {int(fig['sent'])}  received {int(fig['received'])}  "
+                f"loss {fig['loss_pct']:.1f}%")
+        if fig["received"]:
+            line += f"  {_rtt_text(fig)}"
         primary = rows[rows["status"] != "duplicate"]
-        ok = primary[primary["status"].isin(["ok", "late"])]["rtt_ms"].dropna().to_numpy()
-        sent, received = len(primary), len(ok)
-        loss = 100.0 * (sent - received) / sent if sent else math.nan
-        line = f"{stream:<{width}}  sent {sent}  received {received}  loss {loss:.1f}%"
-        if received:
-            mdev = math.sqrt(max(0.0, float(np.mean(ok ** 2) - np.mean(ok) ** 2)))
-            line += (f"  rtt min/avg/max/mdev = {ok.min():.3f}/{ok.mean():.3f}/"
-                     f"{ok.max():.3f}/{mdev:.3f} ms")
         errors = primary["status"].isin(["unreachable", "time_exceeded", "error"]).sum()
         dups = (rows["status"] == "duplicate").sum()
         if errors:
@@ -145,7 +156,27 @@ def summary_lines(run: Run) -> list[str]:
         if dups:
             line += f"  +{dups} duplicates"
         out.append(line)
+        if stream in own.index:
+            out.append(_reported_line(own.loc[stream]))
     return out
+
+
+def _rtt_text(fig) -> str:
+    vals = [fig[k] for k in ("min", "mean", "max", "mdev")]
+    return "rtt min/avg/max/mdev = " + "/".join(
+        "?" if not np.isfinite(v) else f"{v:.3f}" for v in vals) + " ms"
+
+
+def _reported_line(fig) -> str:
+    """The tool's own summary of one stream, as it printed it (integers stay integers)."""
+    def num(v, spec=""):
+        return "?" if not np.isfinite(v) else (f"{int(v)}" if v == int(v) and not spec
+                                               else f"{v:{spec}}")
+    text = (f"   as {fig['by']} printed it: sent {num(fig['sent'])}  "
+            f"received {num(fig['received'])}  loss {num(fig['loss_pct'])}%")
+    if np.isfinite(fig["mean"]):
+        text += f"  {_rtt_text(fig)}"
+    return text
 
 
 def _plot(run: Run, args: argparse.Namespace) -> None:

@@ -348,7 +348,8 @@ def describe_run(meta: dict, what: str = "") -> str:
         if when:
             text += f", {when}"
     elif source in ("qoslab-ping", "ping-exp", "iputils"):
-        text = "ping" + (f" {hosts}" if hosts else "")
+        text = ("ping-exp: " if source == "ping-exp" else "") + "ping" + (
+            f" {hosts}" if hosts else "")
         if meta.get("hostname"):
             text += f" from {meta['hostname']}"
         if when:

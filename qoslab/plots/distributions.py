@@ -9,7 +9,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..analysis.summary import ANSWERED_STATUSES, REPLY_STATUSES, summarize
+from ..analysis.summary import (
+    ANSWERED_STATUSES,
+    REPLY_STATUSES,
+    reported_summary,
+    summarize,
+)
 from ..errors import ConfigError
 from ._common import (
     as_float,
@@ -216,12 +221,20 @@ def summary_bars(
     streams: Sequence[str] | None = None,
     metrics: Sequence[str] = ("loss_pct", "mean", "mdev"),
     fig: Figure | None = None,
+    *,
+    reported: bool = True,
 ) -> Figure:
     """Bar charts of per-stream summary figures, one small panel per metric.
 
     ping-exp drew packet loss %, latency average and latency mdev as bars per experiment on one
     axis; here each metric gets its own axis (they have different units), the streams share
     colours with the other plots, and each bar is labelled with its value.
+
+    ping-exp's bars are ``ping``'s own figures (its summary lines), not a recomputation from
+    the rounded per-reply times. Where a run carries them
+    (:func:`qoslab.analysis.reported_summary`, e.g. an original ping-exp file) the bars show
+    them and the panel title says so ("as ping printed it"); a stream without them gets the
+    recomputed figure, hatched, and the title says which is which.
 
     Parameters
     ----------
@@ -233,6 +246,9 @@ def summary_bars(
         Columns of :func:`qoslab.analysis.summarize` (keys of ``BAR_METRICS``).
     fig
         A Figure or SubFigure to draw into (default: a new figure).
+    reported
+        Show the tool's own figures where the run has them (default); ``False``: always
+        qoslab's recomputation (:func:`qoslab.analysis.summarize`).
 
     Returns
     -------
@@ -255,26 +271,45 @@ def summary_bars(
     names = select_streams(probes, streams)
     colors = stream_colors(list(pd.unique(probes["stream"].dropna())))
     table = summarize(probes[probes["stream"].isin(names)]).reindex(names)
+    own = reported_summary(run).reindex(names) if reported else None
     with plot_style():
         if fig is None:
             fig = new_figure(figsize=(3.2 * len(metrics) + 1, 3.6))
         axes = fig.subplots(1, len(metrics), squeeze=False)[0]
         for ax, metric in zip(axes, metrics, strict=True):
             values = table[metric].to_numpy(dtype="float64")
+            by_tool = np.zeros(len(names), dtype=bool)
+            if own is not None and metric in own.columns:
+                theirs = own[metric].to_numpy(dtype="float64")
+                by_tool = np.isfinite(theirs)
+                values = np.where(by_tool, theirs, values)
             bars = ax.bar(range(len(names)), np.nan_to_num(values), color=[colors[n] for n in names],
                           gid=f"bars:{metric}")
-            for bar, name in zip(bars, names, strict=True):
+            for bar, name, theirs in zip(bars, names, by_tool, strict=True):
                 bar.set_label(name)
+                bar.set_gid("reported" if theirs else "recomputed")
+                if by_tool.any() and not theirs:
+                    bar.set_hatch("//")
             ax.bar_label(bars, labels=[_fmt(v) for v in values], fontsize="x-small", padding=2)
             ax.set_xticks(range(len(names)), short_labels(names), rotation=30, ha="right",
                           fontsize="small")
-            ax.set_title(BAR_METRICS[metric])
+            ax.set_title(BAR_METRICS[metric] + _provenance(own, by_tool))
             ax.grid(axis="x", visible=False)
             ax.set_xlim(-0.75, max(len(names), 3) - 0.25)  # one stream: no full-width slab
             ax.margins(y=0.15)
             finite = values[np.isfinite(values)]
             ax.set_ylim(0, None if finite.size and finite.max() > 0 else 1)
     return fig
+
+
+def _provenance(own: pd.DataFrame | None, by_tool: np.ndarray) -> str:
+    """Second title line saying whose figures the bars are (none: qoslab's recomputation)."""
+    if not by_tool.any():
+        return ""
+    tools = ", ".join(dict.fromkeys(own["by"][by_tool].dropna())) or "the tool"
+    if by_tool.all():
+        return f"\nas {tools} printed it"
+    return f"\nas {tools} printed it; hatched: recomputed"
 
 
 def _fmt(v: float) -> str:
