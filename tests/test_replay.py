@@ -57,10 +57,15 @@ def perturbed():
     ("sfq_perturb", dict(duration=40.0, seed=5)),
     ("tunnel_keys", dict(duration=30.0, switch_at=15.0)),
     ("tos_proto_dst", dict(duration=20.0)),
+    ("latency_first", dict(duration=20.0)),  # HTB borrowing; TCP bursts into SFQ and pfifo
+    ("bufferbloat", {}),  # a burst of 1001 packets into an idle link's 1000-packet pfifo
+    ("pfifo_fast_tos", {}),
 ])
 def test_replaying_the_simulators_arrivals_gives_its_decisions(name, values):
     """The same runtime, seeds, link and changes: given the simulator's arrival times and
-    sizes, replay decides exactly what the simulator decided, packet by packet."""
+    sizes, replay decides exactly what the simulator decided, packet by packet. Packets that
+    arrive at the same instant (a TCP window, a flood's prefill) meet the link as in the
+    kernel: an idle link takes the first before the second is enqueued, in both."""
     run, setup, seed = simulated(name, **values)
     out = qoslab.replay(packets_of(run), setup, seed=seed)
     a, b = run.decisions, out.decisions

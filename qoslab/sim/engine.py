@@ -12,6 +12,11 @@ Design for speed (hundreds of thousands of packets a second in CPython):
   packet's source learns at dequeue time when its last bit will leave (``on_sent(pkt,
   t_end)``), so no per-packet "transmission done" event exists; after any event at which the
   link is idle or throttled, it is offered a packet again (a new arrival may be sendable);
+* sources enqueue through :meth:`Engine.enqueue`: a packet arriving at an idle link is offered
+  to it at once, before the next packet of the same burst arrives — as the kernel runs the
+  qdisc after each enqueue (``__dev_xmit_skb`` → ``__qdisc_run``), and as replay and the
+  userspace datapath do. (Enqueueing a whole burst first would let it fill a queue the link
+  was draining, and would change a fair queue's first round);
 * PROBES are built at the end from per-source lists, never row by row in pandas.
 
 Event kinds: ``ACK`` (a reply or ACK reaches its source: ``a.on_ack(b, t)``), ``TIMER``
@@ -57,7 +62,7 @@ class Engine:
 
     __slots__ = ("root", "link_rate", "overhead", "duration", "sample_interval", "heap",
                  "seq", "samples", "events_processed", "packets_sent", "bytes_sent", "now",
-                 "max_seq", "reordered")
+                 "max_seq", "reordered", "tx_end", "next_try")
 
     def __init__(self, root, *, link_rate: float, overhead: int = 0, duration: float,
                  sample_interval: float = 0.1, n_flows: int = 0) -> None:
@@ -76,6 +81,34 @@ class Engine:
         #: per flow: highest sequence number sent so far, and packets sent after a later one
         self.max_seq = [-1] * n_flows
         self.reordered = [0] * n_flows
+        #: the link is sending until ``tx_end``; it is offered a packet at ``next_try`` (both
+        #: current while an event runs, for :meth:`enqueue`)
+        self.tx_end = 0.0
+        self.next_try = math.inf
+
+    def enqueue(self, pkt: list, t: float) -> None:
+        """A source's packet arrives at the root qdisc; an idle link takes a packet at once."""
+        root = self.root
+        root.enqueue(pkt, t)
+        if t >= self.tx_end:
+            sent = root.dequeue(t)
+            if sent is None:
+                self.next_try = root.next_wake
+            else:
+                self.tx_end = self.next_try = self._transmit(sent, t)
+
+    def _transmit(self, pkt: list, t: float) -> float:
+        """Count ``pkt`` as sent at ``t``; tell its source; return when its last bit left."""
+        fid = pkt[0]
+        if pkt[3] > self.max_seq[fid]:
+            self.max_seq[fid] = pkt[3]
+        else:
+            self.reordered[fid] += 1
+        self.packets_sent += 1
+        self.bytes_sent += pkt[1]
+        tx_end = t + (pkt[1] + self.overhead) * 8.0 / self.link_rate
+        pkt[5].on_sent(pkt, tx_end)
+        return tx_end
 
     def push(self, t: float, kind: int, a=None, b=None) -> None:
         """Schedule an event."""
@@ -99,8 +132,8 @@ class Engine:
         inf = math.inf
         max_seq = self.max_seq
         reordered = self.reordered
-        tx_end = 0.0  # the link is sending until then
-        next_try = inf  # when to offer the link a packet (link free, or a shaper's wake-up)
+        tx_end = self.tx_end  # the link is sending until then
+        next_try = self.next_try  # when to offer the link a packet (free, or a shaper wakes)
         if self.sample_interval > 0:
             push(heap, (0.0, next(seq), SAMPLE, None, None))
         n_events = 0
@@ -134,6 +167,7 @@ class Engine:
             if t > end:
                 break
             n_events += 1
+            self.tx_end, self.next_try = tx_end, next_try  # for enqueues during the event
             if kind == ACK:
                 a.on_ack(b, t)
             elif kind == TIMER:
@@ -145,12 +179,14 @@ class Engine:
             elif kind == SAMPLE:
                 self._sample(t)
                 push(heap, (t + self.sample_interval, next(seq), SAMPLE, None, None))
+            tx_end, next_try = self.tx_end, self.next_try
             if t >= tx_end and next_try > t:
                 next_try = t  # the link is idle (or throttled): offer it a packet now
         self.now = min(t, end)
-        self.events_processed = n_events + n_sent  # heap events + transmissions
-        self.packets_sent = n_sent
-        self.bytes_sent = n_bytes
+        self.tx_end, self.next_try = tx_end, next_try
+        self.packets_sent += n_sent  # (plus those sent at once by enqueue)
+        self.bytes_sent += n_bytes
+        self.events_processed = n_events + self.packets_sent  # heap events + transmissions
 
     def _sample(self, t: float) -> None:
         counts: dict[tuple[int, int], list[int]] = {}

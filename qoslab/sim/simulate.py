@@ -143,7 +143,7 @@ def simulate(config: SimConfig) -> Run:
     engine = Engine(root, link_rate=config.link.rate, overhead=config.link.overhead,
                     duration=end, sample_interval=config.sample_interval,
                     n_flows=len(traffic))
-    enqueue = root.enqueue
+    enqueue = engine.enqueue  # an idle link takes an arriving packet at once
     sources = []
     load_events = []
     for fid, spec in enumerate(traffic):
