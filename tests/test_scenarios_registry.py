@@ -40,6 +40,28 @@ def toy():
     REGISTRY.pop("toy_queue")
 
 
+def test_every_scenario_helps_and_its_listed_defaults_read_back(capsys):
+    """``qoslab run NAME --help`` works for every scenario (choices of any type), and the
+    defaults ``qoslab run --help`` lists are what a user can paste: plain numbers (0.2, not
+    0.20000000000000001), quoted empty values, each read back as the default."""
+    import shlex
+
+    from qoslab.scenarios.cli import listing
+    from qoslab.scenarios.params import parse_cli_items
+    from qoslab.scenarios.registry import names
+
+    lines = listing().splitlines()
+    for name in names():
+        sc = get(name)
+        assert main(["run", name, "--help"]) == 0
+        help_text = capsys.readouterr().out
+        assert all(p.flag in help_text for p in sc.params), name
+        listed = lines[lines.index(next(x for x in lines if x.startswith(f"  {name}:"))) + 1]
+        assert not re.search(r"\.\d{8,}", listed), listed
+        defaults = {p.name: p.check(p.default) for p in sc.params}
+        assert parse_cli_items(sc.params, shlex.split(listed)) == defaults, name
+
+
 def test_a_toy_scenario_appears_in_the_cli_widgets_and_meta(toy, capsys, tmp_path):
     from qoslab.scenarios.cli import listing
 

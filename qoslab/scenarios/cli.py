@@ -16,6 +16,7 @@ Every value goes through the scenario's :class:`~qoslab.scenarios.params.Param` 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -35,7 +36,8 @@ def listing() -> str:
     for name in names():
         sc = get(name)
         lines.append(f"  {name}: {sc.title} [{', '.join(sc.backends)}]")
-        lines.append("      " + " ".join(f"{p.flag} {p.to_text(p.default)}" for p in sc.params))
+        lines.append("      " + " ".join(f"{p.flag} {shlex.quote(p.to_text(p.default))}"
+                                         for p in sc.params))
     return "\n".join(lines)
 
 

@@ -211,7 +211,7 @@ class Param:
                 "rate": "a rate (e.g. 2mbit, 900kbit or bit/s)",
                 "time": "a time in seconds (e.g. 5, 0.2 or 100ms)",
                 "size": "a size in bytes (e.g. 1514 or 32k)",
-                "choice": "one of " + ", ".join(self.choices),
+                "choice": "one of " + ", ".join(map(str, self.choices)),
                 "hex": "an integer (0x… for hex)", "ints": "comma-separated integers",
                 "str": "text"}[self.kind]
         rng = self.range_text()
@@ -275,7 +275,9 @@ class Param:
         if self.kind == "ints":
             return ",".join(str(v) for v in value)
         if self.kind in ("float", "time", "rate"):
-            return f"{float(value):.17g}"
+            value = float(value)
+            text = f"{value:.15g}"  # the shortest that reads back exactly: 0.2, not 0.2000…01
+            return text if float(text) == value else f"{value:.17g}"
         return str(value)
 
     def describe(self) -> str:
@@ -283,7 +285,7 @@ class Param:
         parts = [self.help + (f" (0 = {self.zero_means})" if self.zero_means else "")]
         rng = self.range_text()
         if self.kind == "choice":
-            parts.append("one of " + ", ".join(self.choices))
+            parts.append("one of " + ", ".join(map(str, self.choices)))
         elif rng:
             parts.append(rng)
         parts.append(f"default {self.format(self.default)}")
