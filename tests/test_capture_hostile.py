@@ -84,6 +84,26 @@ def test_64_bit_timestamps_past_2_63_are_not_1969(tmp_path):
     assert df["time"].iloc[3].value == T0 * 10**9 and df["t"].iloc[3] == 0.0
 
 
+@pytest.mark.parametrize("nano", [False, True])
+def test_pcap_fraction_of_a_second_or_more_is_flagged_not_carried(tmp_path, nano):
+    """A classic record's micro/nanoseconds field of 10^6 / 10^9 or more is not a time stamp
+    (tshark: "Fractional second ... is invalid"); it was silently carried into the seconds
+    (0xFFFFFFFF µs read as 71 minutes later)."""
+    unit = 10**9 if nano else 10**6
+    fracs = [unit - 1, unit, 2**32 - 1, 0]
+    out = [struct.pack("<IHHiIII", 0xA1B23C4D if nano else 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for i, (frac, frame) in enumerate(zip(fracs, FRAMES, strict=False)):
+        out.append(struct.pack("<IIII", T0 + i, frac, len(frame), len(frame)) + frame)
+    path = tmp_path / "f.pcap"
+    path.write_bytes(b"".join(out))
+    df, caught = _read(path)
+    assert not caught
+    assert df["problem"].tolist() == ["", "bad_timestamp", "bad_timestamp", ""]
+    assert df["time"].isna().tolist() == [False, True, True, False]
+    assert df["time"].iloc[0].value == T0 * 10**9 + (unit - 1) * (10**9 // unit)
+    assert df["t"].iloc[3] == pytest.approx(3 - (unit - 1) / unit)
+
+
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(ticks=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=8),
        tsresol=st.integers(0, 255), offset=st.integers(-(2**63), 2**63 - 1))

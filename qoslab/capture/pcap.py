@@ -17,8 +17,11 @@ import numpy as np
 from ..errors import CaptureFormatError
 from ._bytes import ByteSource
 from ._walk import walk_chain
-from .records import MAX_ANY_RECORD, MAX_RECORD_LEN, RecordBatch, warn_capture
+from .records import MAX_ANY_RECORD, MAX_RECORD_LEN, RecordBatch, problem_code, warn_capture
 from .source import CaptureSource
+from .timestamps import NAT
+
+_BAD_TIMESTAMP = problem_code("bad_timestamp")
 
 __all__ = ["PcapHeader", "parse_pcap_header", "pcap_batches", "PCAP_MAGICS", "record_limit"]
 
@@ -161,9 +164,16 @@ def _records(header: PcapHeader, offs: np.ndarray, heads: np.ndarray) -> RecordB
     ts_ns = words[:, 0].astype(np.int64)
     ts_ns *= 1_000_000_000
     frac = words[:, 1].astype(np.int64)
+    # the fraction counts micro- or nanoseconds within the second: one of a second or more is
+    # not a time stamp (Wireshark: "Fractional second ... is invalid")
+    bad = frac >= (1_000_000_000 if header.nanosecond else 1_000_000)
     if not header.nanosecond:
         frac *= 1000
     ts_ns += frac
+    flag = None
+    if bad.any():
+        ts_ns[bad] = NAT
+        flag = np.where(bad, _BAD_TIMESTAMP, 0).astype(np.int8)
     return RecordBatch(
         data_off=offs + header.record_header,
         cap_len=words[:, 2].astype(np.int64),
@@ -171,4 +181,5 @@ def _records(header: PcapHeader, offs: np.ndarray, heads: np.ndarray) -> RecordB
         ts_ns=ts_ns,
         ifindex=np.zeros(n, np.int32),
         linktype=np.full(n, header.linktype, np.int32),
+        flag=flag,
     )

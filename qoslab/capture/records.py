@@ -34,7 +34,8 @@ PROBLEMS: tuple[str, ...] = (
     "bad_inner_ip_header",
     "nested_tunnel",  # a tunnel inside the tunnel: inner_* describe its outer header
     "no_timestamp",  # pcapng Simple Packet Block: time is NaT, t NaN
-    "bad_timestamp",  # time stamp outside 1677-2262 (NaT) or its interface's resolution unusable
+    "bad_timestamp",  # time stamp outside 1677-2262 (NaT), its interface's resolution unusable,
+    # or (classic pcap) a fraction of a second or more in the micro/nanoseconds field
 )
 
 
