@@ -75,6 +75,27 @@ def test_a_ping_that_is_not_iputils_is_refused(monkeypatch, tmp_path):
         qoslab.ping("127.0.0.1", count=1, backend="system")
 
 
+@pytest.mark.parametrize("entry", [".", "", "trap"])
+def test_a_ping_planted_in_the_current_folder_never_runs(monkeypatch, tmp_path, entry):
+    """A relative or empty ``PATH`` entry (``.`` is common in root's dotfiles) would run a
+    ``ping`` planted in the folder qoslab is started from; the real one runs, from ``/``."""
+    real = need_tool("ping")
+    trap = tmp_path / "trap"
+    trap.mkdir()
+    marker = tmp_path / "EXECUTED"
+    for folder in (tmp_path, trap):
+        fake = folder / "ping"
+        fake.write_text(f"#!/bin/sh\necho \"$PWD\" >> {marker}\n"
+                        "echo 'ping from iputils 20221126'\n")
+        fake.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", f"{entry}:{os.path.dirname(real)}")
+    assert find_ping() == real
+    run = qoslab.ping("127.0.0.1", interval=0.01, count=2, backend="system")
+    assert (run.probes["status"] == "ok").all() and len(run.probes) == 2
+    assert not marker.exists(), marker.read_text()
+
+
 def test_system_backend_on_loopback_runs_under_the_c_locale(monkeypatch):
     need_tool("ping")
     # a decimal-comma locale in the caller's environment must not reach ping's output

@@ -1,8 +1,9 @@
 """The system-``ping`` back-end: one iputils ``ping`` per stream, its output parsed.
 
 This is the fallback when no socket can be opened (and the reference the tests compare the
-socket engine with). Every process runs under ``LC_ALL=C`` (locales change the decimal
-separator), with ``-n`` (no reverse lookups) and ``-D`` (a receive timestamp on every line, so
+socket engine with). Every process runs isolated like every child of qoslab
+(:mod:`qoslab.children`: working directory ``/``, a minimal environment with ``LC_ALL=C`` —
+locales change the decimal separator), with ``-n`` (no reverse lookups) and ``-D`` (a receive timestamp on every line, so
 ``t_sent`` = timestamp - RTT). Both spellings of the sequence field are accepted:
 ``icmp_seq=`` (iputils since 2011) and ``icmp_req=`` (iputils s20101006 to s20121221).
 Sequence numbers between 1 and the number transmitted that never got an answer become ``lost``
@@ -21,6 +22,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
+from ..children import isolation
 from ..errors import BackendUnavailableError, ConfigError
 from .recorder import ProbeRecorder
 from .targets import Stream
@@ -93,14 +95,19 @@ transmitted=0, extra={})
 
 
 def find_ping() -> str:
-    """Return the path of iputils ``ping``.
+    """Return the absolute path of iputils ``ping``.
+
+    Only the absolute folders of ``PATH`` are searched: an empty entry, ``.`` or any relative
+    folder would run a ``ping`` planted in whatever folder qoslab was started from.
 
     Raises
     ------
     BackendUnavailableError
         When there is no ``ping`` on ``PATH`` (Debian package ``iputils-ping``).
     """
-    path = shutil.which("ping")
+    folders = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep)
+               if os.path.isabs(d)]
+    path = shutil.which("ping", path=os.pathsep.join(folders)) if folders else None
     if path is None:
         raise BackendUnavailableError("system ping backend: no 'ping' program on PATH "
                                       "(install the Debian package iputils-ping)")
@@ -111,7 +118,7 @@ def ping_version(binary: str) -> str:
     """The ``ping -V`` line; raise :class:`BackendUnavailableError` unless it is iputils."""
     try:
         out = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=5,
-                             env={**os.environ, "LC_ALL": "C"})
+                             **isolation())
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BackendUnavailableError(f"system ping backend: cannot run {binary}: {exc}") \
             from None
@@ -172,12 +179,11 @@ class SystemPing:
     abort = stop
 
     async def run(self) -> None:
-        env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
         self.start_real = time.time_ns()
         for p in self._procs:
             p.proc = await asyncio.create_subprocess_exec(
                 *self.command(p.stream), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, env=env, start_new_session=True)
+                stderr=subprocess.PIPE, start_new_session=True, **isolation())
         flusher = asyncio.ensure_future(self._flush_periodically())
         try:
             await asyncio.gather(*(self._follow(p) for p in self._procs))
