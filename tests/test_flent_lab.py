@@ -164,3 +164,51 @@ def test_live_rrul_run_loads_with_flents_own_numbers(tmp_path):
     path, result = run_flent("rrul", tmp_path, length=3)
     run = check_against_flent(path)
     assert len(run.probes.stream.unique()) == 4 and (run.events.kind == "load_start").sum() == 8
+
+
+@pytest.mark.parametrize("test", list(FLENT_TESTS))
+def test_everything_flent_recorded_comes_through(test, tmp_path):
+    """flent's RECORDED_SETTINGS, host facts (EGRESS_INFO with the qdiscs, SYSCTLS, ...) and
+    every series' own metadata are in META, unchanged, also after a RUN round trip."""
+    doc = _doc(LAB_FILES[test])
+    run = qoslab.load(LAB_FILES[test])
+    want = {k: v for k, v in doc["metadata"].items() if k != "SERIES_META"}
+    for setting in ("NAME", "HOST", "HOSTS", "TIME", "LOCAL_HOST", "TITLE", "NOTE", "LENGTH",
+                    "TOTAL_LENGTH", "STEP_SIZE", "TEST_PARAMETERS", "FLENT_VERSION",
+                    "IP_VERSION", "BATCH_NAME", "DATA_FILENAME", "EGRESS_INFO", "SYSCTLS"):
+        assert setting in want, setting  # what flent 2.3 records (resultset.RECORDED_SETTINGS)
+    assert run.meta["flent_metadata"] == want
+    for name, smeta in doc["metadata"]["SERIES_META"].items():
+        assert run.meta["flent_series_meta"][name] == smeta, name
+    assert run.meta["ip_version"] == 4 and run.meta["failed_runners"] == 0
+    qdiscs = run.meta["flent_metadata"]["EGRESS_INFO"]["qdiscs"]
+    assert any(q["name"] == "htb" for q in qdiscs)  # the lab's shaper, as flent saw it
+    back = qoslab.load(run.save(tmp_path / "r.json.gz"))
+    assert back.meta["flent_metadata"] == want
+
+
+def test_every_stream_has_the_tos_it_was_sent_with():
+    """Unmarked streams of the tools flent runs went out with TOS 0; aggregates have none."""
+    run = qoslab.load(LAB_FILES["rrul"])
+    tos = run.probes.groupby("stream")["tos"].first()
+    assert tos["Ping (ms) ICMP"] == 0 and tos["Ping (ms) UDP BE"] == 0
+    computed = run.samples[run.samples.computed]
+    assert computed["tos"].isna().all()
+    for test, series in (("tcp_upload", "TCP upload"), ("udp_flood", "UDP upload")):
+        samples = qoslab.load(LAB_FILES[test]).samples
+        measured = samples[samples.series == series]
+        assert (measured["tos"] == 0).all(), test  # netperf's DATA_TOS said "unknown"
+    voip = qoslab.load(LAB_FILES["voip"]).probes
+    assert (voip["tos"] == 0).all()
+
+
+def test_iperf_marking_is_read_from_its_command(tmp_path):
+    # flent marks iperf streams with "--tos 0x.." (runners.IperfCsvRunner)
+    doc = _doc(LAB_FILES["udp_flood"])
+    smeta = doc["metadata"]["SERIES_META"]["UDP upload"]
+    assert "--tos" not in smeta["COMMAND"]
+    smeta["COMMAND"] = smeta["COMMAND"].replace(" --udp ", " --tos 0x20 --udp ")
+    path = tmp_path / "marked.flent.gz"
+    path.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    samples = qoslab.load(path).samples
+    assert (samples.loc[samples.series == "UDP upload", "tos"] == 0x20).all()

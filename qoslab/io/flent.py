@@ -24,7 +24,10 @@ keeps every measured value:
 * **load start/stop → EVENTS**: each load stream's first sample minus its span, and its last.
 * **TOS**: what flent recorded per stream -- netperf's ``DATA_TOS`` / ``UPSTREAM_TOS`` (its
   ``4294967295`` means "unknown"), else the marking in the command line (netperf ``-Y``, fping
-  ``-O``, ping ``-Q``, irtt ``--dscp``; names such as ``EF`` or ``CS1`` as flent maps them).
+  ``-O``, ping ``-Q``, irtt ``--dscp``, iperf ``--tos``; names such as ``EF`` or ``CS1`` as
+  flent maps them). A command of one of these tools with no marking sent TOS 0 (the tools set
+  none, so the socket's default applies): rrul's unmarked "BE" and ICMP streams are 0x00.
+  Series with no command (flent's sums and averages) have no TOS.
 
 Decisions, documented:
 
@@ -37,6 +40,12 @@ Decisions, documented:
   recorded them. A ``val`` of NaN is flent's "no value" and becomes a ``lost`` row too.
 * Series with no records at all (a host that never answered) are listed in
   ``meta["empty_series"]``.
+* **metadata**: the test, title, note, hosts, step, lengths, IP version, flent version and
+  kernel are named fields of META; ``meta["flent_series_meta"]`` keeps each series' own
+  metadata (its command line, the tool's summary figures, netperf's TCP_INFO ...) and
+  ``meta["flent_metadata"]`` everything else flent recorded, unchanged (its
+  ``RECORDED_SETTINGS``, the egress interface's qdiscs and their statistics after the run,
+  sysctls, remote hosts' facts ...).
 """
 
 from __future__ import annotations
@@ -85,7 +94,9 @@ _RATE_UNITS = {"mbits/s": "Mbit/s", "mbit/s": "Mbit/s", "kbits/s": "kbit/s", "kb
 _NOT_METRICS = {"t", "seq", "dur", "val", "lost", "lost_dir"}
 _COMPUTED_RUNNERS = {"SumRunner", "AverageRunner", "FairnessRunner", "DiffMinRunner",
                      "NullRunner", "SmoothAverageRunner", "RatioRunner"}
-_MARKING_RE = re.compile(r"(?:^|\s)(?:-Y|-O|-Q)\s*([\w.]+)|--dscp[= ]([\w.]+)")
+_MARKING_RE = re.compile(r"(?:^|\s)(?:-Y|-O|-Q)\s*([\w.]+)|--(?:dscp|tos)[= ]([\w.]+)")
+#: Tools flent runs that send TOS 0 unless its command line marks them.
+_UNMARKED_IS_ZERO = frozenset({"fping", "fping6", "ping", "ping6", "irtt", "netperf", "iperf"})
 
 
 def read_flent(doc: dict[str, Any], source: str) -> Run:
@@ -176,10 +187,18 @@ def read_flent(doc: dict[str, Any], source: str) -> Run:
         "targets": meta_in.get("HOSTS"),
         "kernel_release": meta_in.get("KERNEL_RELEASE"),
         "local_host": meta_in.get("LOCAL_HOST"),
+        "note": meta_in.get("NOTE"),
+        "ip_version": meta_in.get("IP_VERSION"),
+        "failed_runners": meta_in.get("FAILED_RUNNERS"),
         "probe_series": sorted(latency),
         "sample_series": sorted(set(measured) | set(computed)),
         "empty_series": sorted(n for n, recs in raw.items() if not recs and n not in computed),
         "flent_series_meta": {k: smetas[k] for k in sorted(names)},
+        # everything else flent recorded, as it wrote it: its RECORDED_SETTINGS (NAME, HOST,
+        # TIME, NOTE, BATCH_*, ...), the local and remote host facts (EGRESS_INFO with the
+        # qdiscs and their tc statistics after the run, SYSCTLS, MODULE_VERSIONS,
+        # REMOTE_METADATA, ...)
+        "flent_metadata": {k: v for k, v in meta_in.items() if k != "SERIES_META"},
     }
     return Run(probes, events, meta, samples_df)
 
@@ -433,6 +452,9 @@ def _tos_of(smeta: dict) -> int | None:
             except ValueError:
                 return None
             return v if 0 <= v <= 255 else None
+        words = cmd.split()
+        if words and words[0].rsplit("/", 1)[-1] in _UNMARKED_IS_ZERO:
+            return 0  # flent gave no marking: the tool's (and the socket's) default
     return None
 
 
