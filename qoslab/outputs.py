@@ -121,7 +121,7 @@ def check_output(path: str | os.PathLike, *, force: bool = False, what: str = "o
     return path
 
 
-def create_new(path: str | os.PathLike, mode: int = 0o644):
+def create_new(path: str | os.PathLike, mode: int = 0o666):
     """Open a new file for writing (binary); fail if anything — a symlink too — has its name.
 
     Raises
@@ -191,9 +191,29 @@ def publish(tmp: Path, path: Path, *, force: bool) -> Path:
             os.unlink(tmp)
 
 
-def _temp_beside(path: Path) -> tuple[int, Path]:
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` sets it, racing threads)."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _temp_beside(path: Path, *, keep_suffix: bool = False) -> tuple[int, Path]:
+    """A new temporary file next to ``path`` (of the same suffix with ``keep_suffix``, for
+    writers that choose a format by it), with the mode a new file gets: ``0o666`` less the
+    umask, as ``open`` or tcpdump give it (``mkstemp`` alone makes it ``0o600``)."""
+    prefix, suffix = (f".{path.stem}.", path.suffix or ".tmp") if keep_suffix \
+        else (f".{path.name}.", ".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())
     except OSError as exc:
         raise OutputError(f"{path}: cannot write in {path.parent} ({_describe(exc)})") from None
     return fd, Path(tmp)
@@ -237,14 +257,8 @@ def write_with(path: str | os.PathLike, writer: Callable[[Path], object], *,
     folder, created by qoslab (never a symlink); it may overwrite that file.
     """
     path = check_output(path, force=force, what=what)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp",
-                                   dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"{what} {path}: cannot write in {path.parent} "
-                          f"({_describe(exc)})") from None
+    fd, tmp = _temp_beside(path, keep_suffix=True)
     os.close(fd)
-    tmp = Path(tmp)
     try:
         writer(tmp)
     except OSError as exc:

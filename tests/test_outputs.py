@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import stat
 
 import pytest
 
@@ -114,6 +116,24 @@ def test_disk_full_is_one_clear_error_and_leaves_nothing_half_written(small_tmpf
     with pytest.raises(OutputError, match="No space left on device"):
         big.save(folder / "big.json.gz")
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_new_files_get_the_mode_the_umask_gives(tmp_path, umask):
+    """Outputs are readable as any new file would be (a RUN file used to be 0600 whatever the
+    umask: written by root into a shared folder, nobody else could read it)."""
+    old = os.umask(umask)
+    try:
+        write_bytes(tmp_path / "a.bin", b"x")
+        write_with(tmp_path / "b.csv", lambda tmp: tmp.write_text("x"))
+        with create_new(tmp_path / "c.bin") as fh:
+            fh.write(b"x")
+        with RunJournal(tmp_path / "d.json.gz"):
+            pass
+    finally:
+        os.umask(old)
+    for name in ("a.bin", "b.csv", "c.bin", "d.json.gz.partial"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
 
 
 # ---------------------------------------------------------------- RUN files and journals
