@@ -19,4 +19,5 @@ PLOT_KINDS: dict[str, str] = {
     "bars": "loss %, mean and mdev per stream",
     "box": "RTT boxes per stream (several files: per file), quartiles, whiskers p1–p99",
     "occupancy": "which queue (bucket, class, band) each flow used over time (simulated runs)",
+    "load": "latency under load: RTT over time above the load's throughput (flent's all/totals)",
 }

@@ -53,8 +53,18 @@ def test_sequence_gaps_become_lost_rows():
 
 
 def test_zoneless_v2_times_start_at_the_first_sample():
+    doc = _raw("test-rtt-fair.flent.gz")
     run = qoslab.load(SHARED_FLENT / "test-rtt-fair.flent.gz")
-    assert run.probes["t_sent"].min() == pytest.approx(0.0)
+    # flent's clock starts at the first reply of any series; each probe was sent one RTT
+    # before its reply's time
+    t0 = min(recs[0]["t"] for recs in doc["raw_values"].values() if recs)
+    want = sorted(r["t"] - t0 - r["val"] / 1000 for name in run.meta["probe_series"]
+                  for r in doc["raw_values"][name] if "val" in r)
+    ok = run.probes[run.probes.status == "ok"]
+    np.testing.assert_allclose(np.sort(ok["t_sent"]), want, atol=1e-6)
+    # its four destinations (10 to 499 ms away) were pinged together: sent within ~20 ms
+    firsts = ok.groupby("stream")["t_sent"].min()
+    assert firsts.max() - firsts.min() < 0.02
     assert run.probes["t_sent"].max() == pytest.approx(609.9, abs=0.5)
 
 

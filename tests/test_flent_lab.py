@@ -212,3 +212,24 @@ def test_iperf_marking_is_read_from_its_command(tmp_path):
     path.write_bytes(gzip.compress(json.dumps(doc).encode()))
     samples = qoslab.load(path).samples
     assert (samples.loc[samples.series == "UDP upload", "tos"] == 0x20).all()
+
+
+def test_probes_sit_at_their_send_time_not_at_their_reply():
+    """fping and irtt send on a fixed schedule; flent's t of a reply is when it came back.
+    Under rrul's load (RTTs up to ~150 ms) only send times stay on the schedule."""
+    doc = _doc(LAB_FILES["rrul"])
+    run = qoslab.load(LAB_FILES["rrul"])
+    step = doc["metadata"]["STEP_SIZE"]
+    for stream in ("Ping (ms) ICMP", "Ping (ms) UDP BE", "Ping (ms) UDP EF"):
+        ok = run.probes[(run.probes.stream == stream) & (run.probes.status == "ok")]
+        assert ok["rtt_ms"].max() > 100  # the load queued them
+        slots = (ok["t_sent"] - ok["t_sent"].iloc[0]) / step
+        assert (slots - slots.round()).abs().max() < 0.025, stream  # within 5 ms of a slot
+        raw = {r["seq"]: r for r in doc["raw_values"][stream]}
+        t0 = None
+        for _, row in ok.head(3).iterrows():
+            r = raw[row["seq"]]
+            gap = (r["t"] - r["val"] / 1000) - row["t_sent"]  # the same offset (T0) for all
+            if t0 is None:
+                t0 = gap
+            assert gap == pytest.approx(t0, abs=1e-6)

@@ -34,6 +34,10 @@ Decisions, documented:
 * Times are seconds from the test start ``T0``. Version 2 files write ``T0`` without a zone, in
   the local time of the machine that ran flent, which is unknowable; then the start is the
   earliest raw timestamp of any series (flent's own x-axis starts there too).
+* A per-probe record's ``t`` is when its reply arrived (fping and ``ping -D`` print the time
+  on receipt, irtt records its client's receive clock); ``t_sent`` is that time minus the RTT,
+  so each probe sits where it was sent -- flent's own plots draw it one RTT later. A lost
+  irtt record's ``t`` is already its send time; netperf UDP_RR intervals keep their end time.
 * flent's ping runner keeps only answered ICMP probes. Sequence numbers missing between the
   first and the last one seen are added as ``lost`` rows (``t_sent`` interpolated on the
   series' step), so loss is visible; irtt lost records are kept as ``lost`` rows as flent
@@ -269,7 +273,10 @@ def _probes(latency: dict, smetas: dict, t0: float, step: float,
                                      f"{seq!r}")
             cols["stream"].append(name)
             cols["seq"].append(int(seq) if seq is not None else i)
-            cols["t_sent"].append(t - t0)
+            # a reply's t is when it arrived (fping / ping -D print on receipt, irtt's client
+            # receive clock, D-ITG's rxTime); a lost irtt record's t is its send time
+            sent = t if lost or not has_seq else t - float(val) / 1000.0
+            cols["t_sent"].append(sent - t0)
             cols["rtt_ms"].append(math.nan if lost else float(val))
             cols["status"].append("lost" if lost else "ok")
             lost_dir = r.get("lost_dir")

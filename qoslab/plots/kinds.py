@@ -11,6 +11,7 @@ from ..plot_kinds import PLOT_KINDS  # re-exported: the one list
 from ..schema import has_occupancy, occupancy_table
 from .compare import compare
 from .distributions import cdf, histogram, summary_bars
+from .load import latency_under_load
 from .occupancy import occupancy
 from .pingexp import pingexp_figure
 from .timeseries import latency, loss_over_time
@@ -75,6 +76,8 @@ def plot_kind(
         return histogram(run, streams=streams)
     if kind == "loss":
         return loss_over_time(run, streams=streams, window=window, events=events)
+    if kind == "load":
+        return latency_under_load(run, streams=streams)
     if kind == "occupancy":
         if not has_occupancy(run):
             raise ConfigError("plot kind 'occupancy': this run has no occupancy samples "

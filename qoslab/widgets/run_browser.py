@@ -26,7 +26,8 @@ _EVENT_KINDS = ("pingexp", "scatter", "line", "loss", "occupancy")
 
 
 def kinds_for(runs: Sequence[Run]) -> list[str]:
-    """The plot kinds that can draw these runs (``occupancy`` only for one run that has it).
+    """The plot kinds that can draw these runs (``occupancy`` only for one run that has it,
+    ``load`` only for runs with SAMPLES).
 
     Examples
     --------
@@ -39,6 +40,8 @@ def kinds_for(runs: Sequence[Run]) -> list[str]:
     for kind in PLOT_KINDS:
         if kind == "occupancy" and not (len(runs) == 1 and has_occupancy(runs[0])):
             continue
+        if kind == "load" and not any(len(getattr(r, "samples", ())) for r in runs):
+            continue  # nothing measured the load
         out.append(kind)
     return out
 
