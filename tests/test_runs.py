@@ -35,6 +35,25 @@ def test_roundtrip_keeps_every_value(tmp_path):
     assert math.isnan(back.probes.loc[2, "rtt_ms"]) and back.probes.loc[2, "ttl"] is pd.NA
 
 
+def test_whole_columns_are_written_as_each_value_would_be():
+    """A RUN's tables are converted column by column (millions of rows of a replay); every
+    dtype gives exactly what the one sanitizer, ``jsonable``, gives value by value."""
+    from qoslab.runs import _columns, jsonable
+
+    frame = pd.DataFrame({
+        "i": np.array([1, -2, 3], np.int64), "u": np.array([2**64 - 1, 0, 1], np.uint64),
+        "f": [1.5, np.inf, np.nan], "b": [True, False, True],
+        "I": pd.array([1, None, 2**63 - 1], dtype="Int64"),
+        "U": pd.array([2**64 - 1, None, 0], dtype="UInt64"),
+        "c": pd.Categorical(["x", None, "y"]), "s": pd.array(["s", None, "t"], dtype="string"),
+        "o": [np.int64(4), None, "z"]})
+    per_value = {c: [jsonable(v) for v in frame[c].astype(object).where(frame[c].notna(), None)
+                     .tolist()] for c in frame.columns}
+    assert _columns(frame) == per_value
+    assert _columns(frame)["f"] == [1.5, None, None] and _columns(frame)["U"][0] == 2**64 - 1
+    json.dumps(_columns(frame), allow_nan=False)
+
+
 def test_save_is_atomic_and_leaves_no_temporaries(tmp_path):
     Run(_probes()).save(tmp_path / "r.json.gz")
     assert [p.name for p in tmp_path.iterdir()] == ["r.json.gz"]
