@@ -49,13 +49,24 @@ def recorded_figure(path: Path) -> dict:
                and c["call"] in ("scatter", "plot")]
     bars = {c["axes"]: c["args"][1] for c in calls if c["call"] == "bar"}
     legend = next(c["args"][1] for c in calls if c["call"] == "legend")
+    # "Loss vs time": one scatter per experiment with losses, at y = its index + 1 (l.327)
+    lost = {c["args"][1][0] - 1: c["args"][0] for c in calls
+            if c["axes"] == "Loss vs time" and c["call"] == "scatter"}
     return {"scatter": scatter, "loss_pct": bars["Packet loss"], "avg": bars["Latency avg"],
-            "mdev": bars["Latency mdev"], "legend": legend}
+            "mdev": bars["Latency mdev"], "legend": legend, "lost": lost}
 
 
 @pytest.fixture(params=FILES, ids=lambda p: p.name)
 def pingexp_file(request):
     return request.param
+
+
+def test_a_file_with_losses_non_ascii_ids_and_a_decimal_tos_is_among_them():
+    run = qoslab.load(DATA / "pingexp-loss-utf8.pickle")
+    assert [t["id"] for t in run.meta["targets"]] == ["Größe", "big", "small"]  # bytes order
+    assert [t["tos"] for t in run.meta["targets"]] == [184, 0, 10]  # '010' is -Q 10
+    lost = run.probes[run.probes.status == "lost"].groupby("stream").size()
+    assert lost.min() > 0 and lost.sum() == 24
 
 
 def test_files_were_written_by_python2_pickle(pingexp_file):
@@ -81,6 +92,8 @@ def test_same_figure_as_the_original(pingexp_file):
         assert ok["rtt_ms"].tolist() == want["y"][ident] == drawn["scatter"][i][1]
         lost = rows[rows.status == "lost"]
         assert lost["t_sent"].tolist() == want["loss_x"][ident]
+        assert sorted(drawn["lost"].get(i, [])) == want["loss_x"][ident]  # what it drew
+        assert run.meta["targets"][i]["tos"] == int(results["experiments"][ident]["qos"])
         # ping's own figures, which the original's bars show
         reported = run.meta["reported_summary"][stream]
         assert reported["by"] == "ping"

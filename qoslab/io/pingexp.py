@@ -28,12 +28,15 @@ What the import keeps, matching the original's figure:
   printed no rtt line (every probe lost) ping-exp stored zeros; those are kept as missing.
 
 Reading a pickle can run code, so this reader never uses :func:`pickle.load` on its own: it
-first walks the opcodes with :func:`pickletools.genops` (a parser that builds nothing) and
+first walks the opcodes with the opcode table of :mod:`pickletools` (a parser that builds nothing) and
 rejects any opcode that names or calls a global, builds an object or asks for a persistent id,
 and any memo index beyond what the file can have written (a memo bomb); only then does a
 :class:`pickle.Unpickler` whose ``find_class`` refuses everything build the plain containers,
 which are checked to be a tree (no shared or recursive containers) of bounded depth. Python 2
-``str`` values (``STRING`` / ``BINSTRING`` opcodes) are read as Latin-1 text.
+``str`` values (``STRING`` / ``BINSTRING`` opcodes) are byte strings, as typed on the command
+line: they are read as UTF-8 text (what a Linux terminal sends, e.g. an experiment named
+``Größe``), or as Latin-1 when they are not valid UTF-8. Python 2 sorted them as bytes, which is
+the order of their code points either way.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ _MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
 #: Largest ping-exp file read (400 probes × 1000 experiments is ~10 MB).
 MAX_PICKLE_BYTES = 256 << 20
 _EPOCH_RANGE = (0.0, 1e11)  # 1970 .. year 5138
-_PLAIN = (dict, list, tuple, str, int, float, bool, type(None))
+_PLAIN = (dict, list, tuple, str, bytes, int, float, bool, type(None))
 
 
 class _NoGlobals(pickle.Unpickler):
@@ -105,7 +108,7 @@ file holds only plain data; refusing it (nothing was run)
     """
     ops = 0
     try:
-        for op, arg, pos in pickletools.genops(io.BytesIO(data)):
+        for op, arg, pos in _opcodes(data):
             ops += 1
             if op.name in FORBIDDEN_OPCODES:
                 named = f" names {arg!r}" if arg is not None else ""
@@ -123,11 +126,52 @@ file holds only plain data; refusing it (nothing was run)
     except Exception as exc:  # noqa: BLE001 - genops raises ValueError and others
         raise RunFormatError(f"{source}: not a valid pickle ({exc})") from None
     try:
-        doc = _NoGlobals(io.BytesIO(data), encoding="latin1").load()
+        doc = _NoGlobals(io.BytesIO(data), encoding="bytes").load()
     except Exception as exc:  # noqa: BLE001
         raise RunFormatError(f"{source}: not a valid pickle of plain data ({exc})") from None
     _check_plain_tree(doc, source)
-    return doc
+    return _text(doc)
+
+
+def _opcodes(data: bytes):
+    """:func:`pickletools.genops`, except that a protocol-0 ``STRING`` may hold any bytes.
+
+    ``genops`` decodes a ``STRING`` argument as ASCII and so stops at the first non-ASCII
+    character Python 2 wrote (``S'Gr\\xc3\\xb6\\xc3\\x9fe'``); here it is kept as bytes.
+    """
+    f = io.BytesIO(data)
+    while True:
+        pos = f.tell()
+        code = f.read(1)
+        op = pickletools.code2op.get(code.decode("latin-1"))
+        if op is None:
+            raise ValueError(f"no opcode {code!r} at byte {pos}" if code else
+                             "pickle exhausted before seeing STOP")
+        if op.arg is None:
+            arg = None
+        elif op.arg is pickletools.stringnl:
+            arg = pickletools.read_stringnl(f, decode=False)
+        else:
+            arg = op.arg.reader(f)
+        yield op, arg, pos
+        if op.name == "STOP":
+            return
+
+
+def _text(node: Any) -> Any:
+    """Python 2 byte strings -> text (UTF-8, else Latin-1); the tree is already checked."""
+    if isinstance(node, bytes):
+        try:
+            return node.decode("utf-8")
+        except UnicodeDecodeError:
+            return node.decode("latin-1")
+    if isinstance(node, dict):
+        return {_text(k): _text(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_text(v) for v in node]
+    if isinstance(node, tuple):
+        return tuple(_text(v) for v in node)
+    return node
 
 
 def _check_plain_tree(doc: Any, source: str) -> None:
@@ -221,11 +265,8 @@ def pingexp_to_run(doc: Any, source: str) -> Run:
         if not isinstance(host, str):
             raise RunFormatError(f"{where}.host: expected text, got {host!r}")
         tos = exp.get("qos", 0)
-        if isinstance(tos, str):  # ping-exp kept the -t field as given, e.g. '0x10' or '16'
-            try:
-                tos = int(tos, 0)
-            except ValueError:
-                raise RunFormatError(f"{where}.qos: expected a TOS number, got {tos!r}") from None
+        if isinstance(tos, str):  # ping-exp kept the -t field as typed, e.g. '16' or '010'
+            tos = _py2_int(tos, f"{where}.qos")
         if not isinstance(tos, int) or isinstance(tos, bool) or not 0 <= tos <= 255:
             raise RunFormatError(f"{where}.qos: expected a TOS byte, got {tos!r}")
         label = f"{ident}: {schema.stream_label(host, tos)}"
@@ -318,6 +359,18 @@ def _reported(exp: dict, where: str) -> dict[str, Any]:
         nothing_back = out.get("received") == 0 and all(not v for v in values.values())
         out.update({k: (None if nothing_back else v) for k, v in values.items()})
     return out
+
+
+def _py2_int(text: str, where: str) -> int:
+    """The TOS ping-exp pinged with: ``-Q %i`` of Python 2's ``int(qos)``, i.e. base 10
+    (``'010'`` is 10); a hexadecimal ``'0x10'`` (which the original could not run) is read too."""
+    if "_" not in text:  # Python 2's int() knew no digit separators
+        for base in (10, 0):
+            try:
+                return int(text.strip(), base)
+            except ValueError:
+                continue
+    raise RunFormatError(f"{where}: expected a TOS number, got {text!r}")
 
 
 def _is_number(v: Any) -> bool:
