@@ -99,10 +99,23 @@ class FlowIndex:
         self.table = table if table is not None else FlowTable()
         self.columns: list[str] | None = None
         self._ids: dict[tuple, int] = {}
-        self.labels: list[str] = []
+        self._labels: list[str] = []
+        self._unlabelled: list[pd.DataFrame] = []  # rows of new flows, named when asked
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self._ids)
+
+    @property
+    def labels(self) -> list[str]:
+        """The label of every flow (:func:`qoslab.labels.flow_labels`), by flow id. Named in
+        one call when asked, not as flows appear: a live datapath's new flow costs no
+        labelling on its way through."""
+        if self._unlabelled:
+            rows = pd.concat(self._unlabelled, ignore_index=True) \
+                if len(self._unlabelled) > 1 else self._unlabelled[0]
+            self._labels.extend(flow_labels(rows).tolist())
+            self._unlabelled = []
+        return self._labels
 
     def fids(self, packets: pd.DataFrame) -> np.ndarray:
         """The flow id of every packet (int64); flows not seen before are added to the table."""
@@ -150,7 +163,7 @@ class FlowIndex:
         for j, key in enumerate(keys):
             fid = self._ids.get(key)
             if fid is None:
-                fid = self._ids[key] = len(self.labels) + len(new_rows)
+                fid = self._ids[key] = len(self._ids)
                 new_rows.append(j)
             local[j] = fid
         if new_rows:
@@ -158,7 +171,7 @@ class FlowIndex:
             for c in cols:
                 if isinstance(rows[c].dtype, pd.CategoricalDtype):
                     rows[c] = rows[c].astype(object).where(rows[c].notna(), None)
-            self.labels.extend(flow_labels(rows).tolist())
+            self._unlabelled.append(rows)
             self.table.add(rows)
         return local
 
