@@ -233,3 +233,23 @@ def test_probes_sit_at_their_send_time_not_at_their_reply():
             if t0 is None:
                 t0 = gap
             assert gap == pytest.approx(t0, abs=1e-6)
+
+
+def test_fping_probes_unanswered_at_either_end_are_lost_rows(tmp_path):
+    """fping -c N sends sequence numbers 0..N-1: replies missing before the first and after
+    the last answered one are losses too, placed where the probes were sent."""
+    doc = _doc(LAB_FILES["rrul"])
+    full = qoslab.load(LAB_FILES["rrul"]).probes
+    full = full[full.stream == "Ping (ms) ICMP"].set_index("seq")
+    recs = doc["raw_values"]["Ping (ms) ICMP"]
+    assert [r["seq"] for r in recs] == list(range(80))  # "-c 80" in its command
+    doc["raw_values"]["Ping (ms) ICMP"] = recs[2:40] + recs[41:-3]  # as if unanswered
+    path = tmp_path / "lost.flent.gz"
+    path.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    probes = qoslab.load(path).probes
+    icmp = probes[probes.stream == "Ping (ms) ICMP"].set_index("seq")
+    assert list(icmp.index) == list(range(80))
+    lost = icmp[icmp.status == "lost"]
+    assert list(lost.index) == [0, 1, 40, 77, 78, 79]
+    # where they were really sent (the untouched file knows): within 5 ms
+    np.testing.assert_allclose(lost["t_sent"], full.loc[lost.index, "t_sent"], atol=0.005)

@@ -40,7 +40,9 @@ Decisions, documented:
   irtt record's ``t`` is already its send time; netperf UDP_RR intervals keep their end time.
 * flent's ping runner keeps only answered ICMP probes. Sequence numbers missing between the
   first and the last one seen are added as ``lost`` rows (``t_sent`` interpolated on the
-  series' step), so loss is visible; irtt lost records are kept as ``lost`` rows as flent
+  series' step), so loss is visible; for fping, whose command says how many it sent
+  (``-c N``: sequence numbers 0 to N-1, every ``-p`` ms), the unanswered ones before the first
+  and after the last reply too; irtt lost records are kept as ``lost`` rows as flent
   recorded them. A ``val`` of NaN is flent's "no value" and becomes a ``lost`` row too.
 * Series with no records at all (a host that never answered) are listed in
   ``meta["empty_series"]``.
@@ -287,7 +289,7 @@ def _probes(latency: dict, smetas: dict, t0: float, step: float,
                     raise RunFormatError(f"{where}[{i}].{key}: expected milliseconds, got {v!r}")
                 cols[col].append(math.nan if v is None else float(v))
         if has_seq:
-            _add_gaps(cols, first, name, step, where)
+            _add_gaps(cols, first, name, step, where, _fping_schedule(smetas[name]))
     for col in [c for c in ("lost_direction", *_EXTRA_MS.values())
                 if all(v is None or (isinstance(v, float) and math.isnan(v)) for v in cols[c])]:
         del cols[col]  # a column no series has
@@ -305,12 +307,34 @@ def _probes(latency: dict, smetas: dict, t0: float, step: float,
     return schema.conform(df, "probes", source=source)
 
 
-def _add_gaps(cols: dict[str, list], first: int, name: str, step: float, where: str) -> None:
-    """Append ``lost`` rows for sequence numbers missing between a stream's first and last."""
+_FPING_RE = re.compile(r"(?:^|/)fping6?\s")
+
+
+def _fping_schedule(smeta: dict) -> tuple[int, float] | None:
+    """``(count, interval_s)`` of an fping series from its command (``-c N -p MS``)."""
+    cmd = smeta.get("COMMAND")
+    if not isinstance(cmd, str) or not _FPING_RE.search(cmd.split(" -", 1)[0] + " "):
+        return None
+    count = re.search(r"\s-c\s*(\d+)", cmd)
+    period = re.search(r"\s-p\s*(\d+(?:\.\d+)?)", cmd)
+    if not count or not period or not 0 < int(count.group(1)) <= MAX_ROWS:
+        return None
+    return int(count.group(1)), float(period.group(1)) / 1000.0
+
+
+def _add_gaps(cols: dict[str, list], first: int, name: str, step: float, where: str,
+              schedule: tuple[int, float] | None = None) -> None:
+    """Append ``lost`` rows for the sequence numbers a stream sent that got no reply: those
+    missing between its first and last reply, and for fping (``-c N``, sequence numbers 0 to
+    N-1) those before the first and after the last."""
     seqs = np.asarray(cols["seq"][first:], dtype=np.int64)
-    if len(seqs) < 2:
+    if schedule is not None and len(seqs):
+        step = schedule[1]
+        lo, hi = 0, max(schedule[0] - 1, int(seqs.max()))
+    elif len(seqs) < 2:
         return
-    lo, hi = int(seqs.min()), int(seqs.max())
+    else:
+        lo, hi = int(seqs.min()), int(seqs.max())
     if hi - lo >= MAX_ROWS:
         raise ProbeLimitError(f"{where}: sequence numbers {lo}..{hi} would imply more than "
                               f"{MAX_ROWS} probes (the limit)")
@@ -322,7 +346,7 @@ def _add_gaps(cols: dict[str, list], first: int, name: str, step: float, where: 
     n = len(missing)
     cols["stream"] += [name] * n
     cols["seq"] += missing.tolist()
-    cols["t_sent"] += (t_base + (missing - lo) * step).tolist()
+    cols["t_sent"] += (t_base + (missing - int(seqs.min())) * step).tolist()
     cols["rtt_ms"] += [math.nan] * n
     cols["status"] += ["lost"] * n
     cols["lost_direction"] += [None] * n
