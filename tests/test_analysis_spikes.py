@@ -143,7 +143,8 @@ def test_period_null_random_times_rejected_at_nominal_rate():
 
 def test_period_too_few_times():
     est = infer_period([3.0, 8.0])
-    assert np.isnan(est.period) and est.p_value == 1.0
+    assert np.isnan(est.period) and np.isnan(est.p_value) and not est.significant()
+    assert est.p.text == "p = n/a"  # no test was made: never "p = 1"
 
 
 def test_rayleigh_p_limits():

@@ -156,3 +156,63 @@ def test_screenshots_kept_for_people(pages):
         png = REPO / "reports" / f"{nb.stem}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert png.stat().st_size > 10_000  # a blank page is a few hundred bytes
+
+
+_CHART_READING_JS = """
+(() => {
+  const [lineWrap, dotsWrap] = document.querySelectorAll('.qoslab-chart-wrap');
+  const u = lineWrap.qoslabPlot;
+  // the one answered probe between lost ones (45 s, 300 ms): drawn, although no line can
+  const x = Math.round(u.valToPos(45, 'x', true)), y = Math.round(u.valToPos(300, 'y', true));
+  const px = u.ctx.getImageData(x - 2, y - 2, 5, 5).data;
+  let lonely = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    if (px[i + 3] > 200 && Math.abs(px[i] - 0) < 60 && Math.abs(px[i + 2] - 178) < 60
+        && px[i + 1] < 150) { lonely++; }
+  }
+  const markers = Array.from(dotsWrap.querySelectorAll('.u-series .u-marker')).slice(1)
+      .map(m => getComputedStyle(m).backgroundColor);
+  return {lonely: lonely, labels: lineWrap.getAttribute('data-y-labels'),
+          readout: lineWrap.querySelector('.qoslab-chart-range').textContent,
+          markers: markers};
+})()
+"""
+
+
+def test_charts_read_like_figures(chromium, tmp_path):
+    """What the drawn chart shows: a probe with lost neighbours on a line is still a point, a
+    log axis is labelled at 20, 50, 100, 200 and fitted to the data, a scatter's legend has
+    coloured swatches, the visible range never reads "-0"."""
+    import numpy as np
+    import pandas as pd
+
+    from qoslab import plots
+    from qoslab.runs import Run
+
+    t = np.round(np.arange(0, 120, 0.2), 3)
+    rtt = np.full(t.size, 20.0)
+    rtt[(t >= 60.0) & (t < 60.4)] = 400.0
+    lost = (t > 40) & (t < 50) & (t != 45.0)
+    rtt[t == 45.0] = 300.0
+    probes = pd.DataFrame({"stream": "a", "host": "h", "tos": 0, "size": 56,
+                           "seq": np.arange(t.size), "t_sent": t,
+                           "rtt_ms": np.where(lost, np.nan, rtt),
+                           "status": np.where(lost, "lost", "ok"), "ttl": 64})
+    run = Run(probes=probes, meta={"source": "sim", "scenario": "toy", "seed": 1})
+    page = tmp_path / "charts.html"
+    page.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>"
+                    + plots.latency_chart(run, kind="line", logy=True).to_html()
+                    + plots.latency_chart(run, kind="scatter").to_html(library=False)
+                    + "</body></html>")
+    target, session, state = load_page(chromium, page)
+    try:
+        assert state["drawn"] == state["charts"] == 2
+        seen = chromium.call("Runtime.evaluate", session, expression=_CHART_READING_JS,
+                             returnByValue=True)["result"]["value"]
+        assert seen["lonely"] > 0, "the lone answered probe is not drawn"
+        assert seen["labels"].split() == ["20", "50", "100", "200"]  # 18 … 450 ms, no 1000
+        assert seen["readout"].startswith("showing 0–121 s of 0–121 s"), seen["readout"]
+        assert seen["markers"] == ["rgb(1, 115, 178)"], seen["markers"]
+        assert console_errors([e for e in chromium.events if e.get("sessionId") == session]) == []
+    finally:
+        chromium.call("Target.closeTarget", targetId=target)

@@ -110,3 +110,11 @@ def test_notebooks_send_traffic_to_loopback_only(path):
                         assert _is_loopback(arg.value), f"{path.name} pings {arg.value}"
     if any("ping(" in src for src in sources):
         assert any("TARGETS" in src for src in sources)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_ends_with_what_to_try_next(path):
+    last = nbformat.read(path, as_version=4).cells[-1]
+    lines = last.source.splitlines()
+    assert last.cell_type == "markdown" and lines[0] == "## What to try next", path.name
+    assert sum(line.startswith("* ") for line in lines) >= 2  # things to try, not a sentence

@@ -158,6 +158,41 @@ def test_histogram_one_step_outline_per_stream_unit_area():
         assert np.diff(edges)[0] == pytest.approx(2.0)
 
 
+def test_auto_bins_fit_each_stream_so_a_narrow_one_is_not_two_boxes():
+    # loopback-like ICMP (0.040-0.056 ms) beside UDP (0.11-0.76 ms): one shared width put
+    # the whole ICMP stream into two bars
+    run = qoslab.load(qoslab.data_path("flent/ping-v4-icmp-irtt.flent.gz"))
+    ax = plots.histogram(run, binwidth_ms="auto").axes[0]
+    steps = {p.get_label().rsplit(" (", 1)[0]: p for p in ax.patches if isinstance(p, StepPatch)}
+    icmp_values, icmp_edges = steps["Ping (ms) ICMP"].get_data()[:2]
+    assert np.count_nonzero(icmp_values) >= 5
+    for p in steps.values():  # still densities: unit area whatever the width
+        values, edges = p.get_data()[:2]
+        assert np.sum(values * np.diff(edges)) == pytest.approx(1.0)
+    width = float(np.diff(icmp_edges)[0])
+    assert f"({width:g} ms bins)" in steps["Ping (ms) ICMP"].get_label()
+
+
+def test_standalone_distribution_figures_name_the_run():
+    run = qoslab.load(qoslab.data_path("flent/ping-v4-icmp-irtt.flent.gz"))
+    for fig in (plots.cdf(run), plots.histogram(run)):
+        title = fig.axes[0].get_title()
+        assert title.startswith("flent ping 'qa-ping-test' to 10.77.0.2, 2026-11-26"), title
+
+
+def test_periodogram_has_a_readable_log_axis_and_marks_the_periods():
+    est = qoslab.analysis.infer_period([5.1 + 5 * k for k in range(12)], span=(0, 62))
+    fig = plots.periodogram(est, true_period=5)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert {"1", "2", "5", "10"} <= set(labels), labels  # never only 10^0, 10^1
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts[1:] == [f"best fit {est.period:.2f} s ({est.p.text})", "true period 5 s"]
+    too_few = plots.periodogram(qoslab.analysis.infer_period([3.0, 8.0])).axes[0]
+    assert "too few" in too_few.get_title(loc="left")
+
+
 def test_histogram_caps_bin_count_for_huge_ranges():
     run = small_run()
     run.probes.loc[0, "rtt_ms"] = 10_000.0

@@ -52,7 +52,7 @@ def test_latency_chart_spec_holds_streams_events_and_spike_events():
     (sp,) = spec["spans"]  # two streams saw one spike: one spike event
     assert sp["t0"] == [60.0] and sp["t1"] == [pytest.approx(60.2)]
     assert sp["color"] == SPIKE_COLOR and sp["label"] == "spike event (1)"
-    assert spec["x_range"][0] < 0 < 119.8 < spec["x_range"][1]
+    assert spec["x_range"][0] == 0 and 119.8 < spec["x_range"][1]
     assert spec["title"] == "toy, simulated: seed 3"
     assert spec_of(c.to_html(library=False)) == json.loads(json.dumps(spec))
 
@@ -103,6 +103,11 @@ def test_mapping_of_runs_is_overlaid_with_names_and_static_twin_matches():
     c = plots.latency_chart({"before": run, "after": run}, kind="line")
     assert [s["name"] for s in c.spec["series"]] == ["before: a", "before: b", "after: a",
                                                      "after: b"]
+    # one colour per run (flent's comparison), the streams of a run told apart by dashes
+    colors = [s["color"] for s in c.spec["series"]]
+    assert colors[0] == colors[1] != colors[2] == colors[3]
+    assert [s.get("dash", []) for s in c.spec["series"]][:2] == [[], [7, 3]]
+    assert c.spec["title"] == "before vs after" and c.spec["subtitle"].endswith("per run")
     fig = c.figure()
     assert [ln.get_label() for ln in fig.axes[0].lines if (ln.get_gid() or "").startswith(
         "stream:")] == ["before: a", "before: b", "after: a", "after: b"]
@@ -125,3 +130,19 @@ def test_notebook_display_is_the_chart():
     bundle = c._repr_mimebundle_()
     assert "qoslab-chart-wrap" in bundle["text/html"]
     assert "1198 points" in bundle["text/plain"]  # scatter: 2 x 600 minus the two lost probes
+
+
+def test_x_axis_of_a_run_from_zero_never_starts_below_zero():
+    spec = plots.latency_chart(spiky_run()).spec
+    assert spec["x_range"][0] == 0.0 and spec["x_range"][1] > 119.8
+
+
+def test_a_replay_says_time_in_the_qdisc_not_rtt():
+    run = spiky_run()
+    replay = Run(run.probes, run.events, {"source": "replay", "tc": "sfq limit 127 perturb 3",
+                                          "link": {"rate": 200e3}, "profile": "classic-2.6.3x"})
+    spec = plots.latency_chart(replay).spec
+    assert spec["ylabel"] == "time in the qdisc (ms)"
+    assert spec["subtitle"] == "time in the qdisc of 2 flows against arrival time"
+    assert spec["title"] == "replay: sfq limit 127 perturb 3 at 200kbit, profile classic-2.6.3x"
+    assert plots.latency(replay).axes[0].get_ylabel() == "time in the qdisc (ms)"

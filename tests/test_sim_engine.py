@@ -15,6 +15,7 @@ from qoslab.sim import (
     FqCodel,
     Link,
     Pfifo,
+    PingFlood,
     PingStream,
     SfqQdisc,
     SimConfig,
@@ -167,3 +168,15 @@ def test_identical_sources_stay_distinct_flows():
     assert (run.probes.groupby("stream").size() == 20).all()
     starts = run.events[run.events["kind"] == "load_start"]["detail"].tolist()
     assert len(set(starts)) == 2
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: PingStream("10.0.1.1", interval=0), "interval = 0 s: expected a finite number > 0 s"),
+    (lambda: PingStream("10.0.1.1", interval=float("inf")), "interval = inf s"),
+    (lambda: PingFlood("10.0.9.1", min_interval=0.0), "min_interval = 0.0 s"),
+    (lambda: UdpFlood("10.0.9.1", rate=-1), "rate = -1 bit/s"),
+])
+def test_a_source_that_would_never_end_is_refused_naming_the_value_and_unit(make, message):
+    # a ping timer of 0 s rescheduled itself at the same instant forever: the kernel hung
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        make()

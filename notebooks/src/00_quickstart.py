@@ -55,6 +55,7 @@ plots.cdf(run)
 # | `03_sfq_perturbation` | latency spikes on SFQ's perturbation grid, and the period recovered from latency alone |
 # | `04_bufferbloat_basics` | queue length → delay, fair queueing and CoDel vs FIFO, shaping just below the link, a real-kernel run |
 # | `05_pfifo_fast_ecn` | pfifo_fast's TOS → band table and the old bug that demoted ECN traffic |
+# | `06_capture_what_if` | your own capture replayed through a qdisc, keys, perturb interval and rate of your choice |
 #
 # `qoslab report` (what `make demo` runs) executes them all and writes HTML pages to `reports/`
 # that show every figure and widget without a network connection.

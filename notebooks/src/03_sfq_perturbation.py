@@ -131,10 +131,7 @@ inferred = report.period
 print(inferred.summary())
 
 # %%
-scan = inferred.periodogram
-ax = scan.plot(x="period", y="resultant", legend=False, figsize=(8, 2.5), logx=True)
-ax.axvline(PERTURB, color="darkred", lw=1, ls="--")
-ax.set(xlabel="candidate period (s)", ylabel="R", title="phase-folding periodogram of the spike onsets");
+plots.periodogram(inferred, true_period=PERTURB)   # inferred.periodogram is the table
 
 # %% [markdown]
 # A blind test: simulate other perturb intervals, hide the events, and infer the period from

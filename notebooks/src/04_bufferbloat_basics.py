@@ -167,7 +167,7 @@ for name, p in phases.iterrows():
 phases.round(1)
 
 # %%
-plots.latency_chart(lab, kind="line", logy=True, hlines=[
+plots.latency_chart(lab, kind="scatter", logy=True, hlines=[
     {"y": p["predicted_full_delay_ms"], "label": f"full queue, {p['name']}: "
                                               f"{p['predicted_full_delay_ms']:.0f} ms"}
     for p in lab.meta["phases"]])

@@ -49,7 +49,8 @@ plots.tos_band_table(("old", "new"))
 
 # %% [markdown]
 # The same from the functions, for a few TOS bytes you meet in practice (`0xb8` is DSCP EF,
-# voice — pfifo_fast knows nothing of DSCP: it reads only the old TOS bits, here 0x18 → band 0):
+# voice — pfifo_fast knows nothing of DSCP: it reads only the old TOS bits, here 0x18 →
+# priority 4, band 1, with the best-effort traffic):
 
 # %%
 pd.DataFrame({

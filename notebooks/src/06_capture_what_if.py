@@ -38,6 +38,8 @@ TUNNEL_KEYS = "src,dst,proto,proto-src,proto-dst,tunnel-src,tunnel-dst,tunnel-pr
 %matplotlib inline
 from pathlib import Path
 
+import pandas as pd
+
 import qoslab
 from qoslab import analysis, plots
 from qoslab.replay.whatif import occupancy, shared_buckets, what_if
@@ -85,8 +87,11 @@ shared = shared_buckets(run.decisions)
 shared.head(10)
 
 # %%
-queue = occupancy(run.decisions)
-plots.occupancy(queue[queue["t"] < 3 * (PERTURB or 10)], events=run.events)
+queue = occupancy(run.decisions)   # sampled every 0.1 s
+# a window around the first spike event (or the first queue): two hash changes and what moved
+start = report.events["t_start"].min() if len(report.events) else queue["t"].min()
+period = PERTURB or 10
+plots.occupancy(queue[queue["t"].between(start - period, start + 2 * period)], events=run.events)
 
 # %% [markdown]
 # ## 4. The keys decide
@@ -102,8 +107,6 @@ for name, keys in (("classic keys", "src,dst,proto,proto-src,proto-dst"),
     other = what_if(packets, qdisc="sfq", keys=keys, perturb=0, rate=RATE, limit=LIMIT,
                     profile="tunnel-patch")
     by_keys[name] = other.probes.groupby("stream")["rtt_ms"].median()
-import pandas as pd  # noqa: E402
-
 pd.DataFrame(by_keys).round(1).sort_values("classic keys", ascending=False).head(15)
 
 # %% [markdown]
@@ -120,3 +123,20 @@ explorer = widgets.WhatIfExplorer(packets, qdisc=QDISC, keys=KEYS, perturb=PERTU
                                   limit=LIMIT, profile=PROFILE)
 explorer.update()   # once outside any callback: an error fails the notebook here
 explorer
+
+# %% [markdown]
+# ## What to try next
+#
+# * Set `perturb` to 0 and press **Run**: no hash changes, no spike events — and the pings'
+#   median wait grows from about 0.1 s to over a second. With the qdisc's own hash the whole
+#   tunnel is one bucket; classic SFQ leaves queued packets in their old slot at a hash change,
+#   so after each change new arrivals skip the upload's backlog for a while. Without
+#   perturbation every ping waits behind all of it.
+# * Raise `rate` to `500kbit`, above the capture's average rate: the queue drains, the pings
+#   wait a few milliseconds, and the qdisc's choices stop mattering — a qdisc only decides
+#   where a queue forms.
+# * Type the tunnel keys of the parameters cell (`TUNNEL_KEYS`) into `keys` and choose the
+#   profile `tunnel-patch`: each tunnelled flow gets its own bucket (section 4).
+# * Your own capture, from a shell: `qoslab replay YOUR.pcap --tc "sfq limit 127 perturb 3"
+#   --profile classic-2.6.3x --rate 200kbit -w run.json.gz`, then
+#   `qoslab plot run.json.gz --kind line --spikes -o run.html` for the zoomable chart.

@@ -49,7 +49,8 @@ class PeriodEstimate:
     rayleigh_z
         ``n R²``.
     p_value
-        Chance of so strong a peak anywhere in the searched band with uniform random times.
+        Chance of so strong a peak anywhere in the searched band with uniform random times
+        (NaN when too few times were given to test anything).
     n
         Number of times.
     periodogram
@@ -93,6 +94,8 @@ class PeriodEstimate:
         --------
         >>> infer_period([3.0, 8.0]).summary()
         'no grid: 2 spike onsets are too few'
+        >>> infer_period([3.0, 8.0]).p.text
+        'p = n/a'
         """
         if self.period != self.period:  # NaN
             return f"no grid: {self.n} spike onsets are too few"
@@ -217,7 +220,8 @@ def infer_period(times, *, min_period: float = 1.0, max_period: float | None = N
     length = float(span[1] - span[0])
     empty = pd.DataFrame({"period": [], "frequency": [], "resultant": [], "z": []})
     if n < min_spikes or length <= 0:
-        return PeriodEstimate(math.nan, math.nan, math.nan, 0.0, 1.0, n, empty)
+        # no test was made: the p-value is not 1 but undefined ("p = n/a")
+        return PeriodEstimate(math.nan, math.nan, math.nan, 0.0, math.nan, n, empty)
     if max_period is None:
         max_period = length / 3
     if not 0 < min_period < max_period:

@@ -8,7 +8,8 @@ and a loop of plots leaks no open figures. :func:`show_figure` opens a window fo
 
 Modules: :mod:`.timeseries` (latency, loss over time, event and spike overlays),
 :mod:`.distributions` (histogram, CDF, summary bars), :mod:`.pingexp` (ping-exp's figure),
-:mod:`.occupancy` (flows in buckets over time), :mod:`.tos` (pfifo_fast TOS → band table),
+:mod:`.occupancy` (flows in buckets over time), :mod:`.period` (the periodogram of spike
+onsets), :mod:`.tos` (pfifo_fast TOS → band table),
 :mod:`.compare` (several runs overlaid, as flent does with several files), :mod:`.chart`
 (zoomable latency charts drawn in the browser: JupyterLab and offline HTML reports).
 """
@@ -30,6 +31,7 @@ from .distributions import BAR_METRICS, cdf, histogram, summary_bars
 from .kinds import PLOT_KINDS, plot_kind
 from .load import latency_under_load
 from .occupancy import OCCUPANCY_COLUMNS, flow_labels, occupancy, occupancy_frame, shared_buckets
+from .period import periodogram
 from .pingexp import pingexp_figure
 from .timeseries import LATENCY_KINDS, latency, loss_over_time, overlay_events, shade_spikes
 from .tos import tos_band_frame, tos_band_table
@@ -58,6 +60,7 @@ __all__ = [
     "occupancy",
     "occupancy_frame",
     "overlay_events",
+    "periodogram",
     "pingexp_figure",
     "plot_kind",
     "plot_style",

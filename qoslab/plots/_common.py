@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from ..errors import ConfigError, RunFormatError
 from ..outputs import write_with
 from ..schema import empty_events
+from ..units import format_rate
 
 __all__ = [
     "STYLE",
@@ -34,6 +35,7 @@ __all__ = [
     "select_streams",
     "short_labels",
     "describe_run",
+    "delay_axis",
     "log_axis",
 ]
 
@@ -321,7 +323,7 @@ def describe_run(meta: dict, what: str = "") -> str:
         names = list(dict.fromkeys(names))
         hosts = ", ".join(names[:3]) + (" …" if len(names) > 3 else "")
     if meta.get("combined_from"):
-        text = str(meta.get("title") or " + ".join(meta["combined_from"]))
+        text = str(meta.get("title") or " vs ".join(meta["combined_from"]))
     elif source == "flent":
         text = f"flent {meta.get('test', '?')}"
         if meta.get("title"):
@@ -347,6 +349,16 @@ def describe_run(meta: dict, what: str = "") -> str:
             text += f" on Linux {str(meta['kernel_release']).split('-')[0]}"
         if when:
             text += f", {when}"
+    elif source == "replay":
+        capture = meta.get("capture")
+        text = "replay" + (f" of {Path(str(capture)).name}" if capture else "") + ": "
+        text += _leaf_qdisc(str(meta.get("tc") or "")) or "qdisc"
+        rate = (meta.get("link") or {}).get("rate") if isinstance(meta.get("link"), dict) \
+            else None
+        if rate:
+            text += f" at {format_rate(float(rate))}"
+        if meta.get("profile"):
+            text += f", profile {meta['profile']}"
     elif source in ("qoslab-ping", "ping-exp", "iputils"):
         text = ("ping-exp: " if source == "ping-exp" else "") + "ping" + (
             f" {hosts}" if hosts else "")
@@ -359,6 +371,21 @@ def describe_run(meta: dict, what: str = "") -> str:
         if when:
             text += f", {when}"
     return f"{text} — {what}" if what else text
+
+
+def delay_axis(meta: dict | None) -> dict[str, str]:
+    """What a RUN's ``rtt_ms`` measures, for axis labels: a round trip, or (a replay's
+    per-flow PROBES) the time a packet spent in the qdisc.
+
+    Examples
+    --------
+    >>> delay_axis({"source": "flent"})["label"], delay_axis({"source": "replay"})["label"]
+    ('RTT (ms)', 'time in the qdisc (ms)')
+    """
+    if (meta or {}).get("source") == "replay":
+        return {"label": "time in the qdisc (ms)", "what": "time in the qdisc",
+                "stream": "flow", "x": "arrival time"}
+    return {"label": "RTT (ms)", "what": "RTT", "stream": "stream", "x": "send time"}
 
 
 def _leaf_qdisc(tc: str) -> str:

@@ -45,6 +45,7 @@ from ._common import (
     EVENT_STYLES,
     OTHER_EVENT,
     as_float,
+    delay_axis,
     describe_run,
     run_tables,
     select_streams,
@@ -69,6 +70,8 @@ _STATIC = Path(__file__).resolve().parent.parent / "_static"
 #: Points above which a series is thinned to its per-pixel-column minima and maxima.
 MAX_POINTS_PER_SERIES = 40_000
 _DASHES = {"-": [], "--": [6, 4], "-.": [6, 3, 2, 3], ":": [2, 3]}
+#: Line styles of the streams of one run when several runs are overlaid (colour = run).
+_RUN_DASHES = ([], [7, 3], [2, 2], [7, 3, 2, 3])
 
 
 @functools.lru_cache(maxsize=1)
@@ -270,7 +273,8 @@ def latency_chart(
     ----------
     run
         A :class:`~qoslab.runs.Run`, a PROBES frame, or a mapping name -> Run (the runs are
-        overlaid with their names in front of the stream labels, as :func:`compare` does).
+        overlaid with their names in front of the stream labels, one colour per run as
+        :func:`compare` does; a run's streams are told apart by line style).
     kind
         ``"scatter"`` (one point per answered probe) or ``"line"`` (lost probes break it).
     streams
@@ -308,13 +312,25 @@ def latency_chart(
     >>> [s["name"] for s in c.spec["series"]], c.spec["xlabel"]
     (['Ping (ms) ICMP', 'Ping (ms) UDP'], 'time since start (s)')
     """
+    run_of: dict[str, str] = {}  # stream -> run name, when several runs are overlaid
     if isinstance(run, Mapping):
-        run = combine_runs(dict(run))
+        runs = dict(run)
+        if len(runs) > 1:
+            run_of = {f"{n}: {s}": n for n, r in runs.items() for s in r.streams}
+        run = combine_runs(runs)
     if kind not in ("scatter", "line"):
         raise ConfigError(f"latency chart kind {kind!r}: expected scatter or line")
     probes, event_table, meta = run_tables(run)
     names = select_streams(probes, streams)
     colors = stream_colors(list(pd.unique(probes["stream"].dropna())))
+    dashes: dict[str, list] = {}
+    if run_of:  # flent's comparison: one colour per run, the streams of a run told by dashes
+        by_run = stream_colors(list(dict.fromkeys(run_of.values())))
+        rank: dict[str, int] = {}
+        for stream, name in run_of.items():
+            colors[stream] = by_run[name]
+            k = rank[name] = rank.get(name, -1) + 1
+            dashes[stream] = _RUN_DASHES[k % len(_RUN_DASHES)]
     series = []
     t_lo, t_hi = math.inf, -math.inf
     for name in names:
@@ -339,18 +355,23 @@ def latency_chart(
         series.append({"name": str(name), "color": f"#{r:02x}{g:02x}{b:02x}",
                        "mode": "points" if kind == "scatter" else "line",
                        "x": _num(t, 6), "y": _num(y, 4)})
+        if dashes.get(name) and kind == "line":
+            series[-1]["dash"] = dashes[name]
     span = (t_lo, t_hi) if t_hi >= t_lo else None
     x_range = None
     if span is not None:
         pad = max((span[1] - span[0]) * 0.01, 1e-3)
-        x_range = [span[0] - pad, span[1] + pad]
+        lo = span[0] - pad
+        x_range = [max(lo, 0.0) if span[0] >= 0 else lo, span[1] + pad]  # never "-0.05 s"
+    delay = delay_axis(meta)
     spec: dict[str, Any] = {
         "v": 1,
         "title": title or describe_run(meta),
         "subtitle": subtitle if subtitle is not None else
-        f"RTT of {len(names)} stream{'s' if len(names) != 1 else ''} against send time",
+        f"{delay['what']} of {len(names)} {delay['stream']}{'s' if len(names) != 1 else ''} "
+        f"against {delay['x']}" + ("; one colour per run" if run_of else ""),
         "xlabel": "time since start (s)", "xunit": "s",
-        "ylabel": "RTT (ms)", "yunit": "ms",
+        "ylabel": delay["label"], "yunit": "ms",
         "logy": bool(logy), "height": int(height),
         "x_range": x_range,
         "series": series,

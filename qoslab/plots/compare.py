@@ -108,7 +108,7 @@ def combine_runs(runs) -> object:
         if len(s):
             s["series"] = (name + ": " + s["series"].astype("string")).astype("string")
             samples.append(s)
-    meta = {"title": " + ".join(runs), "combined_from": list(runs)}
+    meta = {"title": " vs ".join(runs), "combined_from": list(runs)}
     extra = {"samples": pd.concat(samples, ignore_index=True)} if samples else {}
     return Run(pd.concat(probes, ignore_index=True), pd.concat(events, ignore_index=True), meta,
                **extra)

@@ -18,6 +18,7 @@ from ..analysis.summary import (
 from ..errors import ConfigError
 from ._common import (
     as_float,
+    describe_run,
     log_axis,
     new_axes,
     new_figure,
@@ -82,7 +83,11 @@ def histogram(
 
     ping-exp used 2 ms bins, normalised, all experiments together; so does this, with one
     StepPatch per stream so overlapping streams stay readable. When 2 ms bins would exceed
-    400 bins (a bloated queue of seconds), the bin width grows to keep 400.
+    400 bins (a bloated queue of seconds), the bin width grows to keep 400. With
+    ``binwidth_ms="auto"`` each stream gets the bin width that fits *its* spread (a
+    loopback ICMP stream of 0.04–0.06 ms and a UDP stream of 0.1–0.8 ms cannot share one
+    width without one of them collapsing into two bars); the legend gives each width, and the
+    densities stay comparable.
 
     Parameters
     ----------
@@ -91,7 +96,7 @@ def histogram(
     streams
         Streams to draw (default all).
     binwidth_ms
-        Bin width in milliseconds, or ``"auto"``: a 1-2-5 width fitted to the data
+        Bin width in milliseconds, or ``"auto"``: a 1-2-5 width fitted to each stream
         (Freedman–Diaconis), for RTTs far from ping-exp's milliseconds (loopback: µs).
     ax
         Axes to draw into.
@@ -109,43 +114,64 @@ def histogram(
     >>> fig = histogram(run)
     >>> [p.get_label() for p in fig.axes[0].patches]
     ['Ping (ms) ICMP', 'Ping (ms) UDP']
+    >>> [p.get_label() for p in histogram(run, binwidth_ms="auto").axes[0].patches]
+    ['Ping (ms) ICMP (0.002 ms bins)', 'Ping (ms) UDP (0.02 ms bins)']
     """
-    probes, _events, _meta = run_tables(run)
+    probes, _events, meta = run_tables(run)
     names = select_streams(probes, streams)
     colors = stream_colors(list(pd.unique(probes["stream"].dropna())))
     samples = {n: _replies(probes, n) for n in names}
     allv = np.concatenate([v for v in samples.values()] + [np.empty(0)])
-    if isinstance(binwidth_ms, str):
+    per_stream = isinstance(binwidth_ms, str)
+    if per_stream:
         if binwidth_ms != "auto":
             raise ConfigError(f"histogram bin width {binwidth_ms!r}: a number of ms or 'auto'")
-        binwidth_ms = _nice_width(allv)
-    if not binwidth_ms > 0:
+    elif not binwidth_ms > 0:
         raise ConfigError(f"histogram bin width must be positive, not {binwidth_ms}")
+    own_figure = ax is None
     fig, ax = new_axes(ax, figsize=(7, 4))
     with plot_style():
-        if allv.size:
-            lo = np.floor(allv.min() / binwidth_ms) * binwidth_ms
-            hi = max(np.ceil(allv.max() / binwidth_ms) * binwidth_ms, lo + binwidth_ms)
-            width = max(binwidth_ms, (hi - lo) / _MAX_BINS)
-            edges = np.arange(lo, hi + width * 0.5, width)
-            if edges.size < 2 or edges[-1] < allv.max():
-                edges = np.append(edges, edges[-1] + width)
-            for name in names:
-                if not samples[name].size:
-                    continue  # no reply at all: nothing to draw (the loss panel says so)
-                values, _ = np.histogram(samples[name], bins=edges, density=False)
-                if density and samples[name].size:
-                    values = values / (samples[name].size * width)
-                ax.stairs(values, edges, color=colors[name], label=name, linewidth=1.4,
-                          fill=False, gid=f"stream:{name}")
-            ax.set_title(f"RTT histogram ({width:g} ms bins)")
+        widths = set()
+        for name in names:
+            v = samples[name] if per_stream else allv
+            if not samples[name].size:
+                continue  # no reply at all: nothing to draw (the loss panel says so)
+            edges, width = _edges(v, _nice_width(v) if per_stream else float(binwidth_ms))
+            widths.add(width)
+            values, _ = np.histogram(samples[name], bins=edges, density=False)
+            if density:
+                values = values / (samples[name].size * width)
+            label = f"{name} ({width:g} ms bins)" if per_stream else name
+            ax.stairs(values, edges, color=colors[name], label=label, linewidth=1.4,
+                      fill=False, gid=f"stream:{name}")
+        if not allv.size:
+            title = "RTT histogram (no replies)"
+        elif per_stream:
+            title = "RTT histogram (bins fitted to each stream)"
         else:
-            ax.set_title("RTT histogram (no replies)")
+            title = f"RTT histogram ({max(widths):g} ms bins)"
+        ax.set_title(_titled(meta, title) if own_figure else title)
         ax.set_xlabel("RTT (ms)")
         ax.set_ylabel("probability density (1/ms)" if density else "replies")
         if names and allv.size:
             ax.legend()
     return fig
+
+
+def _edges(values: np.ndarray, width: float) -> tuple[np.ndarray, float]:
+    """Bin edges of ``width`` ms over ``values`` (at most 400 bins: the width grows)."""
+    lo = np.floor(values.min() / width) * width
+    hi = max(np.ceil(values.max() / width) * width, lo + width)
+    width = max(width, (hi - lo) / _MAX_BINS)
+    edges = np.arange(lo, hi + width * 0.5, width)
+    if edges.size < 2 or edges[-1] < values.max():
+        edges = np.append(edges, edges[-1] + width)
+    return edges, float(width)
+
+
+def _titled(meta: dict, what: str) -> str:
+    """A figure's title: which run (test, host, date, as flent names it), then what is drawn."""
+    return f"{describe_run(meta)}\n{what}" if meta else what
 
 
 def cdf(
@@ -186,9 +212,10 @@ def cdf(
     >>> float(line.get_ydata()[-1])
     0.75
     """
-    probes, _events, _meta = run_tables(run)
+    probes, _events, meta = run_tables(run)
     names = select_streams(probes, streams)
     colors = stream_colors(list(pd.unique(probes["stream"].dropna())))
+    own_figure = ax is None
     fig, ax = new_axes(ax, figsize=(7, 4))
     with plot_style():
         for name in names:
@@ -210,7 +237,8 @@ def cdf(
         ax.set_ylim(0, 1.02)
         if logx:
             log_axis(ax, "x")
-        ax.set_title("RTT CDF" + (" (lost probes count as never answered)" if count_lost else ""))
+        title = "RTT CDF" + (" (lost probes count as never answered)" if count_lost else "")
+        ax.set_title(_titled(meta, title) if own_figure else title)
         if ax.lines:
             ax.legend(loc="lower right")
     return fig

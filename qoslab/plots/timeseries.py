@@ -16,6 +16,7 @@ from ._common import (
     EVENT_STYLES,
     OTHER_EVENT,
     as_float,
+    delay_axis,
     describe_run,
     log_axis,
     new_axes,
@@ -108,7 +109,7 @@ def latency(
             kinds = None if events is True else list(events)
             overlay_events(ax, event_table, kinds=kinds, span=span)
         ax.set_xlabel("time since start (s)")
-        ax.set_ylabel("RTT (ms)")
+        ax.set_ylabel(delay_axis(meta)["label"])
         if logy:
             log_axis(ax)
         elif ax.has_data():

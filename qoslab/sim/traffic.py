@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import math
 import zlib
 from dataclasses import dataclass
 from typing import Literal
@@ -97,6 +98,18 @@ class _Spec:
     #: that handle major uses the minor as the bucket (the classify override).
     priority: int | None = None
 
+    def _positive(self, name: str, unit: str, why: str) -> None:
+        """Refuse a value that must be a finite number > 0 (a zero interval would make a
+        source's timer fire forever at one instant: the simulation would never end)."""
+        value = getattr(self, name)
+        try:
+            ok = math.isfinite(float(value)) and float(value) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{type(self).__name__}({self.dst!r}): {name} = {value!r} {unit}: "
+                              f"expected a finite number > 0 {unit} ({why})")
+
 
 @dataclass(frozen=True)
 class PingStream(_Spec):
@@ -109,6 +122,9 @@ class PingStream(_Spec):
     tos: int = 0
     size: int = 56
     interval: float = 0.2
+
+    def __post_init__(self) -> None:
+        self._positive("interval", "s", "ping -i: seconds between requests")
 
     @property
     def proto(self) -> int:
@@ -131,6 +147,9 @@ class PingFlood(_Spec):
     size: int = 1472
     tos: int = 0
     min_interval: float = 0.01
+
+    def __post_init__(self) -> None:
+        self._positive("min_interval", "s", "ping -f sends again after this without a reply")
 
     @property
     def proto(self) -> int:
@@ -159,6 +178,9 @@ class UdpFlood(_Spec):
     prefill: int = 0
     jitter: float = 0.0
     proto = 17
+
+    def __post_init__(self) -> None:
+        self._positive("rate", "bit/s", "the flood's mean sending rate")
 
     @property
     def name(self) -> str:

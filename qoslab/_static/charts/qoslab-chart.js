@@ -18,7 +18,7 @@
  */
 (function () {
   "use strict";
-  var VERSION = 1;
+  var VERSION = 2;
   if (window.qoslabChart && window.qoslabChart.version >= VERSION) {
     return;
   }
@@ -78,16 +78,73 @@
     return data;
   }
 
+  function plainNumber(v) {
+    return v >= 1 ? String(Math.round(v * 1000) / 1000) : String(Number(v.toPrecision(2)));
+  }
+
+  // Labels of a log axis: at 1, 2 and 5 x 10^n (RTT readers want 20, 50, 100, not 10^2);
+  // every tick when that would leave fewer than two labels (a range inside one decade), only
+  // the powers of ten when 1-2-5 would crowd the axis (many decades).
   function logTickLabels(u, splits) {
-    return splits.map(function (v) {
-      if (!(v > 0)) { return ""; }
+    function lead(v) {
       var m = v / Math.pow(10, Math.floor(Math.log10(v) + 1e-9));
-      var lead = Math.round(m * 100) / 100;
-      if (lead === 1 || lead === 2 || lead === 5) {
-        return v >= 1 ? String(Math.round(v * 1000) / 1000) : String(Number(v.toPrecision(2)));
+      return Math.round(m * 100) / 100;
+    }
+    var ok = splits.map(function (v) { return v > 0; });
+    var keep = splits.map(function (v, i) { var m = ok[i] && lead(v); return m === 1 || m === 2 || m === 5; });
+    var n = keep.filter(Boolean).length;
+    if (n < 2) {
+      keep = ok;
+    } else if (n > 12) {
+      keep = splits.map(function (v, i) { return ok[i] && lead(v) === 1; });
+    }
+    var labels = splits.map(function (v, i) { return keep[i] ? plainNumber(v) : ""; });
+    var wrap = u.root && u.root.closest ? u.root.closest(".qoslab-chart-wrap") : null;
+    if (wrap) {  // what the reader sees, for tests and tools
+      wrap.setAttribute("data-y-labels", labels.filter(function (l) { return l; }).join(" "));
+    }
+    return labels;
+  }
+
+  // Ticks of a log axis at 1..9 x 10^n inside the range (uPlot's own start at the range's
+  // minimum, which is no round number once the range is fitted to the data).
+  function logSplits(u, axisIdx, min, max) {
+    var out = [];
+    if (!(min > 0) || !(max > min)) { return out; }
+    for (var e = Math.floor(Math.log10(min)); e <= Math.ceil(Math.log10(max)); e++) {
+      for (var m = 1; m <= 9; m++) {
+        var v = Number((m * Math.pow(10, e)).toPrecision(12));
+        if (v >= min && v <= max) { out.push(v); }
       }
-      return "";
-    });
+    }
+    return out;
+  }
+
+  // A log axis fitted to the data (a little margin), not stretched to whole decades.
+  function logRange(u, min, max) {
+    if (!(min > 0) || !(max > 0)) { return [1, 10]; }
+    if (max / min < 1.5) { var mid = Math.sqrt(min * max); min = mid / 1.25; max = mid * 1.25; }
+    return [min / 1.12, max * 1.12];
+  }
+
+  // Indices of the samples of a series with no drawn neighbour (a lost probe on each side):
+  // a line cannot show them, so they are drawn as points.
+  function isolatedIndices(ys) {
+    var out = [], defined = [];
+    for (var i = 0; i < ys.length; i++) { if (ys[i] !== undefined) { defined.push(i); } }
+    for (var k = 0; k < defined.length; k++) {
+      var i0 = defined[k];
+      if (ys[i0] == null) { continue; }
+      var before = k > 0 ? ys[defined[k - 1]] : null, after = k + 1 < defined.length ? ys[defined[k + 1]] : null;
+      if (before == null && after == null) { out.push(i0); }
+    }
+    return out;
+  }
+
+  // A signed number without "-0"
+  function fixed(v, digits) {
+    var s = v.toFixed(digits);
+    return /^-0(\.0*)?$/.test(s) ? s.slice(1) : s;
   }
 
   function render(wrap) {
@@ -125,15 +182,18 @@
       label: spec.xlabel || "x",
       value: function (u, v) { return v == null ? "–" : fmtNum(v, 3) + (spec.xunit ? " " + spec.xunit : ""); }
     }];
-    spec.series.forEach(function (s) {
+    spec.series.forEach(function (s, k) {
       var points = s.mode === "points";
+      var lonely = points ? null : isolatedIndices(data[k + 1]);
       uSeries.push({
         label: s.name,
         stroke: s.color,
         width: points ? 0 : 1.4,
+        dash: s.dash && s.dash.length ? s.dash : undefined,
         paths: points ? function () { return null; } : undefined,
         points: points ? { show: true, size: 4, width: 0, fill: s.color, stroke: s.color }
-                       : { show: false },
+                       : { show: false, size: 4, width: 0, fill: s.color, stroke: s.color,
+                           filter: function () { return lonely.length ? lonely : null; } },
         spanGaps: false,
         value: function (u, v) { return v == null ? "–" : fmtNum(v, 2) + (spec.yunit ? " " + spec.yunit : ""); }
       });
@@ -246,9 +306,9 @@
       wrap.setAttribute("data-x-min", String(s.min));
       wrap.setAttribute("data-x-max", String(s.max));
       var unit = spec.xunit ? " " + spec.xunit : "";
-      var text = "showing " + s.min.toFixed(digits) + "–" + s.max.toFixed(digits) + unit;
+      var text = "showing " + fixed(s.min, digits) + "–" + fixed(s.max, digits) + unit;
       if (full) {
-        text += " of " + full[0].toFixed(digits > 3 ? 3 : digits) + "–" + full[1].toFixed(digits > 3 ? 3 : digits) + unit;
+        text += " of " + fixed(full[0], digits > 3 ? 3 : digits) + "–" + fixed(full[1], digits > 3 ? 3 : digits) + unit;
       }
       readout.textContent = text + "   ·   drag: zoom · Ctrl+wheel: zoom · Shift+drag: pan · double-click: reset";
     }
@@ -302,7 +362,7 @@
     }
 
     var width = Math.max(320, (wrap.clientWidth || box.clientWidth || 860) - 8);
-    var yScale = spec.logy ? { distr: 3, log: 10 } : { auto: true, range: function (u, min, max) {
+    var yScale = spec.logy ? { distr: 3, log: 10, range: logRange } : { auto: true, range: function (u, min, max) {
       if (min == null || max == null) { return [0, 1]; }
       var hi = max > 0 ? max * 1.08 : 1;
       return [spec.y_from_zero === false ? min : Math.min(0, min), hi];
@@ -317,11 +377,18 @@
           grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } },
         { label: spec.ylabel, stroke: ink, font: font, labelFont: font, size: 60,
           grid: { stroke: grid, width: 1 }, ticks: { stroke: grid },
+          splits: spec.logy ? logSplits : undefined,
           values: spec.logy ? logTickLabels : undefined }
       ],
       series: uSeries,
       cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 6 } },
-      legend: { show: true, live: true },
+      legend: { show: true, live: true, markers: {
+        show: true, width: 2, dash: "solid",
+        stroke: function (u, i) { return spec.series[i - 1] ? spec.series[i - 1].color : null; },
+        fill: function (u, i) {
+          var s = spec.series[i - 1];
+          return s && s.mode === "points" ? s.color : "transparent";
+        } } },
       hooks: {
         drawAxes: [drawSpans],
         draw: [drawOverlays],
