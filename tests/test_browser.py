@@ -170,9 +170,20 @@ _CHART_READING_JS = """
     if (px[i + 3] > 200 && Math.abs(px[i] - 0) < 60 && Math.abs(px[i + 2] - 178) < 60
         && px[i + 1] < 150) { lonely++; }
   }
+  // the 0.4 s spike of a 120 s run: a span at least 4 px wide with a cap in the spike colour
+  const sx = Math.round(u.valToPos(60.2, 'x', true)), top = Math.round(u.bbox.top);
+  const cap = u.ctx.getImageData(sx - 1, top + 1, 3, 3).data;
+  let capped = 0;
+  for (let i = 0; i < cap.length; i += 4) {
+    if (Math.abs(cap[i] - 224) < 40 && Math.abs(cap[i + 1] - 130) < 40 && cap[i + 2] < 90) {
+      capped++;
+    }
+  }
+  const spanSwatch = getComputedStyle(lineWrap.querySelector('.qoslab-chart-swatch.span'))
+      .borderTopColor;
   const markers = Array.from(dotsWrap.querySelectorAll('.u-series .u-marker')).slice(1)
       .map(m => getComputedStyle(m).backgroundColor);
-  return {lonely: lonely, labels: lineWrap.getAttribute('data-y-labels'),
+  return {lonely: lonely, capped: capped, spanSwatch: spanSwatch, labels: lineWrap.getAttribute('data-y-labels'),
           readout: lineWrap.querySelector('.qoslab-chart-range').textContent,
           markers: markers};
 })()
@@ -181,8 +192,9 @@ _CHART_READING_JS = """
 
 def test_charts_read_like_figures(chromium, tmp_path):
     """What the drawn chart shows: a probe with lost neighbours on a line is still a point, a
-    log axis is labelled at 20, 50, 100, 200 and fitted to the data, a scatter's legend has
-    coloured swatches, the visible range never reads "-0"."""
+    0.4 s spike on a 120 s axis is a visible span in the legend's colour, a log axis is
+    labelled at 20, 50, 100, 200 and fitted to the data, a scatter's legend has coloured
+    swatches, the visible range never reads "-0"."""
     import numpy as np
     import pandas as pd
 
@@ -201,7 +213,7 @@ def test_charts_read_like_figures(chromium, tmp_path):
     run = Run(probes=probes, meta={"source": "sim", "scenario": "toy", "seed": 1})
     page = tmp_path / "charts.html"
     page.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>"
-                    + plots.latency_chart(run, kind="line", logy=True).to_html()
+                    + plots.latency_chart(run, kind="line", logy=True, spikes=True).to_html()
                     + plots.latency_chart(run, kind="scatter").to_html(library=False)
                     + "</body></html>")
     target, session, state = load_page(chromium, page)
@@ -210,6 +222,8 @@ def test_charts_read_like_figures(chromium, tmp_path):
         seen = chromium.call("Runtime.evaluate", session, expression=_CHART_READING_JS,
                              returnByValue=True)["result"]["value"]
         assert seen["lonely"] > 0, "the lone answered probe is not drawn"
+        assert seen["capped"] > 0, "the spike's span is not visible"
+        assert seen["spanSwatch"] == "rgb(224, 130, 20)"  # the legend swatch is the span's colour
         assert seen["labels"].split() == ["20", "50", "100", "200"]  # 18 … 450 ms, no 1000
         assert seen["readout"].startswith("showing 0–121 s of 0–121 s"), seen["readout"]
         assert seen["markers"] == ["rgb(1, 115, 178)"], seen["markers"]

@@ -135,6 +135,13 @@ def test_notebook_display_is_the_chart():
 def test_x_axis_of_a_run_from_zero_never_starts_below_zero():
     spec = plots.latency_chart(spiky_run()).spec
     assert spec["x_range"][0] == 0.0 and spec["x_range"][1] > 119.8
+    # a first probe sent 40 us before time 0 (flent: reply time minus RTT): no margin below
+    # it, the axis reads "0.00", not "-1.20"
+    run = spiky_run()
+    early = run.probes.assign(t_sent=run.probes["t_sent"] - 4e-5)
+    assert plots.latency_chart(early).spec["x_range"][0] == pytest.approx(-4e-5)
+    late = run.probes.assign(t_sent=run.probes["t_sent"] - 5.0)  # really before 0: padded
+    assert plots.latency_chart(late).spec["x_range"][0] < -5.0
 
 
 def test_a_replay_says_time_in_the_qdisc_not_rtt():

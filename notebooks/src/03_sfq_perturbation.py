@@ -40,7 +40,7 @@ PERTURB = 5          # seconds between hash changes
 SEED = 1             # simulator seed: same seed, same run
 DURATION = 120.0     # simulated seconds
 SWEEP = [3, 5, 8, 20, 0]   # perturb intervals for the blind test (0: no perturbation)
-SWEEP_DURATION = 120.0
+SWEEP_DURATION = 300.0   # simulated seconds per blind run
 
 # %%
 %matplotlib inline
@@ -134,11 +134,12 @@ print(inferred.summary())
 plots.periodogram(inferred, true_period=PERTURB)   # inferred.periodogram is the table
 
 # %% [markdown]
-# A blind test: simulate other perturb intervals, hide the events, and infer the period from
-# the ping log alone. Only some hash changes hand a flood a slot with stale allotment, so a
-# two-minute run shows a handful of spikes at most; with too few (a long interval, or an
-# interval whose changes happen not to hit such a slot) or none at all (perturbation off) the
-# answer is "no grid" — NaN, with its p-value — rather than a guess.
+# A blind test: simulate other perturb intervals for five minutes each, hide the events, and
+# infer the period from the ping log alone. Only some hash changes hand a flood a slot with
+# stale allotment, so even five minutes show a handful of spike events for most intervals;
+# with too few (a long interval, or an interval whose changes happen not to hit such a slot)
+# or none at all (perturbation off) the answer is "no grid" — NaN — rather than a guess, and
+# the p-value says "n/a" when there was nothing to test.
 
 # %%
 rows = []

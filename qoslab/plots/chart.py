@@ -362,7 +362,9 @@ def latency_chart(
     if span is not None:
         pad = max((span[1] - span[0]) * 0.01, 1e-3)
         lo = span[0] - pad
-        x_range = [max(lo, 0.0) if span[0] >= 0 else lo, span[1] + pad]  # never "-0.05 s"
+        if lo < 0 <= span[0] + pad:  # the margin never crosses 0: no "-0.05 s" axis start
+            lo = min(span[0], 0.0)
+        x_range = [lo, span[1] + pad]
     delay = delay_axis(meta)
     spec: dict[str, Any] = {
         "v": 1,
