@@ -253,3 +253,32 @@ def test_fping_probes_unanswered_at_either_end_are_lost_rows(tmp_path):
     assert list(lost.index) == [0, 1, 40, 77, 78, 79]
     # where they were really sent (the untouched file knows): within 5 ms
     np.testing.assert_allclose(lost["t_sent"], full.loc[lost.index, "t_sent"], atol=0.005)
+
+
+def test_irtt_losses_are_lost_rows_with_their_direction():
+    """A real flent ping run whose irtt replies were dropped on the way back."""
+    path = SHARED_FLENT / "lab-ping-irtt-loss.flent.gz"
+    doc = _doc(path)
+    run = check_against_flent(path)
+    recs = doc["raw_values"]["Ping (ms) UDP"]
+    smeta = doc["metadata"]["SERIES_META"]["Ping (ms) UDP"]
+    udp = run.probes[run.probes.stream == "Ping (ms) UDP"].set_index("seq")
+    lost = udp[udp.status == "lost"]
+    # irtt's own counts, as flent recorded them
+    assert len(udp) == smeta["PACKETS_SENT"]
+    assert len(lost) == smeta["PACKETS_SENT"] - smeta["PACKETS_RECEIVED"] > 10
+    assert set(lost["lost_direction"]) == {"down", "unknown"}
+    summary = qoslab.analysis.summarize(run).loc["Ping (ms) UDP"]
+    assert summary["loss_pct"] == pytest.approx(100 * smeta["PACKET_LOSS_RATE"])
+    for r in recs:
+        row = udp.loc[r["seq"]]
+        if r.get("lost"):
+            # irtt: "true_down" -> flent "down"; "true" (direction unknown) -> flent "true"
+            want = {"down": "down", "up": "up", "true": "unknown"}[r["lost_dir"]]
+            assert row["status"] == "lost" and row["lost_direction"] == want
+            assert np.isnan(row["rtt_ms"]) and np.isnan(row["owd_up_ms"])
+        else:
+            assert row["rtt_ms"] == r["val"] and row["owd_down_ms"] == r["owd_down"]
+    # lost probes keep irtt's send schedule (their t is the send time)
+    slots = udp["t_sent"].diff().dropna() / doc["metadata"]["STEP_SIZE"]
+    assert (slots - 1).abs().max() < 0.05

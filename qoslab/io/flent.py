@@ -9,7 +9,7 @@ keeps every measured value:
   ``ipdv``, ``ipdv_up``, ``ipdv_down``; a lost irtt record has ``lost: true``, ``lost_dir`` and
   no ``val``), netperf UDP_RR "pings". One-way delays and jitter become the extra columns
   ``owd_up_ms``, ``owd_down_ms``, ``ipdv_ms``, ``ipdv_up_ms``, ``ipdv_down_ms`` and
-  ``lost_direction``.
+  ``lost_direction`` (irtt's ``up``, ``down``, or ``unknown`` where irtt said only ``true``).
 * **everything else measured → SAMPLES** (:data:`qoslab.schema.SAMPLES`): the throughput of
   each netperf / iperf stream (``val``, over ``dur`` seconds → ``span_s``), and every other
   numeric field of their records as its own metric -- the TCP socket statistics of
@@ -282,6 +282,8 @@ def _probes(latency: dict, smetas: dict, t0: float, step: float,
             cols["rtt_ms"].append(math.nan if lost else float(val))
             cols["status"].append("lost" if lost else "ok")
             lost_dir = r.get("lost_dir")
+            if lost and lost_dir == "true":  # irtt's "lost": "true": direction not known
+                lost_dir = "unknown"
             cols["lost_direction"].append(lost_dir if isinstance(lost_dir, str) else None)
             for key, col in _EXTRA_MS.items():
                 v = r.get(key)
