@@ -113,7 +113,7 @@ def test_the_kernel_backend_names_what_the_kernel_lacks(tmp_path, capsys):
     assert main(["run", "sfq_perturb", "--backend", "kernel", "-w", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'sfq'" in err and "sch_sfq" in err
-    assert "--backend sim" in err
+    assert "--backend sim" in err and "--backend userspace" in err
     assert not out.exists() and not Path(str(out) + ".partial").exists()
 
 

@@ -6,6 +6,14 @@ truth), so an ECN-capable flow lands in band 2 with the old table and band 1 wit
 Band 0 is always served first. The limit is the device's ``txqueuelen``, counted over all
 bands up to 4.15 and per band since (``KernelProfile.pfifo_fast_limit``); pfifo_fast takes no
 ``tc`` options.
+
+Per band (4.16+), each band is a ``ptr_ring`` of ``txqueuelen`` slots (``skb_array``), and the
+ring frees the slots its consumer has read in batches (``__ptr_ring_discard_one``: a batch of
+:data:`RING_BATCH` slots, or up to the ring's end, is zeroed at once; a ring of fewer than
+2 × :data:`RING_BATCH` slots frees each at once). A producer finds a slot still holding a
+dequeued packet's pointer full: a full band holds between ``txqueuelen - RING_BATCH + 1`` and
+``txqueuelen`` packets, not always ``txqueuelen`` — under a flood, band 1 of a 100-packet
+device holds 85–100 packets, and its queueing delay is ~8 % below a plain 100-packet FIFO's.
 """
 
 from __future__ import annotations
@@ -23,7 +31,12 @@ from ..hashing.profiles import get_profile
 from ..tcspec import QdiscSpec
 from .runtime import CLS, FID, BuildContext, Runtime, runtime_for
 
-__all__ = ["PfifoFast", "bands_of"]
+__all__ = ["PfifoFast", "bands_of", "RING_BATCH"]
+
+#: Slots a ``ptr_ring`` consumer frees at once: ``SMP_CACHE_BYTES * 2 / sizeof(void *)``
+#: (include/linux/ptr_ring.h ``__ptr_ring_set_size``; 64-byte cache lines, x86-64), 1 when
+#: that exceeds half the ring.
+RING_BATCH = 64 * 2 // 8
 
 
 @dataclass(frozen=True)
@@ -67,7 +80,7 @@ def bands_of(flows, profile: str, bands: int = 3, priomap=None) -> list[int]:
 class PfifoFastRuntime(Runtime):
     """Three bands, strict priority, ``txqueuelen`` packets in all."""
 
-    __slots__ = ("bands", "limit", "band_of", "per_band")
+    __slots__ = ("bands", "limit", "band_of", "per_band", "batch", "head", "tail")
 
     def __init__(self, spec: PfifoFast, ctx: BuildContext, handle: str | None = None
                  ) -> None:
@@ -77,12 +90,20 @@ class PfifoFastRuntime(Runtime):
         self.per_band = get_profile(spec.profile).pfifo_fast_limit == "per-band"
         self.band_of = ctx.flows.answer(("pfifo_fast", spec.profile),
                                         lambda f: bands_of(f, spec.profile))
+        # per band's ring: consumer head and the first slot not yet freed (module docstring)
+        self.batch = RING_BATCH if RING_BATCH <= self.limit // 2 else 1
+        self.head = [0, 0, 0]
+        self.tail = [0, 0, 0]
 
     def enqueue(self, pkt: list, now: float) -> None:
         band = self.band_of[pkt[FID]]
         pkt[CLS] = band
         q = self.bands[band]
-        if (len(q) if self.per_band else self.qlen) >= self.limit:
+        if self.per_band:  # the ring's slots: queued packets and read ones not yet freed
+            full = len(q) + self.head[band] - self.tail[band] >= self.limit
+        else:
+            full = self.qlen >= self.limit
+        if full:
             self.drop(pkt, now)
             return
         q.append(pkt)
@@ -91,11 +112,23 @@ class PfifoFastRuntime(Runtime):
     def dequeue(self, now: float):
         if not self.qlen:
             return None
-        for q in self.bands:
+        for band, q in enumerate(self.bands):
             if q:
                 self.qlen -= 1
+                if self.per_band:
+                    self._consumed(band)
                 return q.popleft()
         return None  # pragma: no cover - qlen and bands agree
+
+    def _consumed(self, band: int) -> None:
+        """``__ptr_ring_discard_one``: free the read slots a batch at a time, and at the end
+        of the ring."""
+        head = self.head[band] + 1
+        if head - self.tail[band] >= self.batch or head >= self.limit:
+            self.tail[band] = head
+        if head >= self.limit:
+            head = self.tail[band] = 0
+        self.head[band] = head
 
     def snapshot(self):
         for i, q in enumerate(self.bands):
