@@ -133,6 +133,23 @@ def test_time_zero_and_raw_captures(perturbed):
     assert (raw.decisions["size"] == base.decisions["size"] + 14).all()
 
 
+def test_packets_before_time_zero_meet_an_idle_link_and_full_buckets():
+    """Replay time 0 may be later than the first packet (``--t0`` = a live run's scenario
+    start; its loads began before): packets at negative times are shaped as any others — the
+    link was idle and the shaper's buckets full before the first packet, whatever the clock."""
+    pk = qoslab.read_capture(CAPTURE)
+    tree = ("tc qdisc add dev DEV root handle 1: htb default 10\n"
+            "tc class add dev DEV parent 1: classid 1:10 htb rate 600kbit burst 3000\n"
+            "tc qdisc add dev DEV parent 1:10 handle 10: pfifo limit 20\n")
+    base = qoslab.replay(pk, tree, rate=1e6).decisions
+    late = qoslab.replay(pk, tree, rate=1e6,
+                         t0=pk["time"].iloc[0] + pd.Timedelta(seconds=12)).decisions
+    assert (late["t_arrival"] < 0).sum() > 100 and base["dropped"].any()
+    np.testing.assert_array_equal(late["dropped"], base["dropped"])
+    np.testing.assert_allclose(late["t_departure"] - late["t_arrival"],
+                               base["t_departure"] - base["t_arrival"], atol=1e-9)
+
+
 def test_out_of_order_packets_arrive_in_time_order():
     pk = qoslab.read_capture(CAPTURE).iloc[:400]
     shuffled = pk.sample(frac=1.0, random_state=3)

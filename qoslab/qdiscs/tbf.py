@@ -123,7 +123,7 @@ class Bucket:
         self.rate = rate_bps / 8.0
         self.burst = float(burst)
         self.tokens = float(burst)
-        self.t = 0.0
+        self.t = -math.inf  # full since ever (a replay's clock may start below 0)
 
     def update(self, now: float) -> float:
         """Refill up to ``now``; return the tokens."""

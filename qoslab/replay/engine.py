@@ -140,7 +140,7 @@ class Replayer:
         # loop state
         self.rows_seen = 0
         self.next_try = math.inf
-        self.tx_end = 0.0
+        self.tx_end = -math.inf  # idle since ever: replay times may start below 0 (``t0``)
         self.hash_i = 0  # changes of the seed schedule applied so far
         self.change_i = 0
         self.last_t = -math.inf
