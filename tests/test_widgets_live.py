@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 import qoslab
-from qoslab.errors import QoslabError
+from qoslab.errors import ConfigError, QoslabError
 from qoslab.runs import Run, RunJournal
 from qoslab.widgets import LiveFeed, LiveView
+from tests.conftest import need_root
 
 
 def probe(stream, seq, t, rtt, status="ok"):
@@ -158,3 +159,36 @@ def test_view_follows_a_ping_run_another_process_journals(tmp_path):
     assert len(run.probes) == 150 and run.meta["stop_reason"] == "complete"
     assert run.probes["seq"].tolist() == qoslab.load(path).probes["seq"].tolist()
     assert view.stop_button.layout.display == "none" and view.last_error is None
+
+
+def test_a_scenario_refuses_bad_values_before_anything_starts(tmp_path):
+    with pytest.raises(ConfigError, match=r"interval = 0 s: expected 0\.001"):
+        LiveView.scenario("bufferbloat", "kernel", path=tmp_path / "r.json.gz", interval=0)
+    with pytest.raises(ConfigError, match="backend 'nope' cannot run it"):
+        LiveView.scenario("bufferbloat", "nope", path=tmp_path / "r.json.gz")
+    (tmp_path / "old.json.gz").write_bytes(b"x")
+    with pytest.raises(QoslabError, match="exists; choose another name or pass --force"):
+        LiveView.scenario("bufferbloat", "kernel", path=tmp_path / "old.json.gz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json.gz"]
+
+
+def test_lab_run_started_from_a_notebook_draws_live_and_stop_keeps_every_probe(tmp_path):
+    need_root("the lab builds network namespaces")
+    path = tmp_path / "bufferbloat.json.gz"
+    view = LiveView.scenario("bufferbloat", "kernel", path=path, duration=30, interval=0.05)
+    try:
+        assert wait_for(lambda: view.feed.n_rows >= 20 and view.draws >= 3, timeout=40), (
+            view.error_line.value, view.feed.n_rows, view.draws)
+        seen = view.feed.snapshot().probes
+        assert set(seen["status"]) <= {"ok", "late", "lost"}
+    finally:
+        view.stop()  # as Ctrl-C on the run: it saves the RUN
+    run = view.wait(60)
+    assert view.process.wait(10) == 130
+    saved = qoslab.load(path)
+    assert not path.with_name(path.name + ".partial").exists()
+    assert len(saved.probes) == len(run.probes) > len(seen)  # the probes in flight are kept
+    final = set(zip(run.probes["stream"], run.probes["seq"].astype(int), strict=True))
+    assert set(zip(seen["stream"], seen["seq"].astype(int), strict=True)) <= final
+    assert "config_change" in set(run.events["kind"])  # EVENTS came with it
+    assert view.stop_button.description == "Stopped" and view.last_error is None

@@ -206,7 +206,9 @@ summarize(watched.probes).round(3)
 
 # %% [markdown]
 # The same view follows any run that writes a journal: `widgets.LiveView.follow("run.json.gz")`
-# watches `qoslab lab … -w run.json.gz` or `qoslab ping … -w run.json.gz` running in a terminal.
+# watches `qoslab lab … -w run.json.gz` or `qoslab ping … -w run.json.gz` running in a terminal,
+# and `widgets.LiveView.scenario("pfifo_fast_tos", "kernel", path="tos.json.gz")` starts the lab
+# run of section 2 itself (as root) and watches it, with a Stop button.
 
 # %% [markdown]
 # ## What to try next

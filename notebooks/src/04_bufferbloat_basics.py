@@ -198,3 +198,7 @@ browser
 #   LINK_MBIT=2`) and check the dashed full-queue line still predicts the plateau.
 # * `qoslab run bufferbloat --qdisc fq_codel -w fq.json.gz` and `--qdisc pfifo`, then
 #   `qoslab plot pfifo.json.gz fq.json.gz --kind cdf`: the lesson in two commands.
+# * As root, run section 4's experiment on this machine's kernel and watch it as it runs:
+#   `widgets.LiveView.scenario("bufferbloat", "kernel", path="bb.json.gz", duration=30)` draws
+#   the RTT as the pings come back, the queue change as it happens; Stop keeps every probe in
+#   `bb.json.gz`.

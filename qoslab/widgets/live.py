@@ -11,8 +11,10 @@ Two halves:
 * :class:`LiveView` draws the feed: a zoomable latency chart redrawn a few times a second (the
   reader's zoom survives the redraws), a progress bar, a status line, and a Stop button that
   ends the run cleanly -- every probe sent is in the RUN (and in the journal, when there is
-  one). :meth:`LiveView.start` runs a producer (a ping run, say); :meth:`LiveView.follow`
-  watches a journal.
+  one). :meth:`LiveView.start` runs a producer (a ping run, say); :meth:`LiveView.scenario`
+  starts a lab or datapath run (``qoslab run NAME --backend kernel|userspace -w FILE``) and
+  follows its journal, Stop interrupting it as Ctrl-C does; :meth:`LiveView.follow` watches a
+  journal another process writes.
 
 The drawing happens in a background thread, so the notebook stays free (the Stop button is a
 widget callback: it runs when the kernel is idle). Nothing is printed: errors show in the
@@ -23,6 +25,9 @@ from __future__ import annotations
 
 import html
 import os
+import signal
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -31,11 +36,13 @@ from typing import Any
 
 import pandas as pd
 
-from .. import schema
+from .. import scenarios, schema
 from ..analysis import summarize
+from ..children import die_with_parent, isolation, qoslab_argv
 from ..errors import ConfigError, QoslabError, RunFormatError
 from ..io import load
 from ..io.limits import parse_json
+from ..outputs import check_output
 from ..plots import latency_chart
 from ..runs import Run
 from ._base import Explorer, html_bundle, table_bundle
@@ -334,12 +341,99 @@ class LiveView(Explorer):
         view._producer.start()
         return view
 
+    @classmethod
+    def scenario(cls, name: str, backend: str = "kernel", *, path: str | os.PathLike,
+                 force: bool = False, kind: str = "line", logy: bool = False,
+                 rate: float = 1 / REDRAW_INTERVAL, **params: Any) -> LiveView:
+        """Start a lab or datapath run of a scenario and watch it as it runs.
+
+        Runs ``qoslab run NAME --backend BACKEND -w PATH --PARAM VALUE …`` as a child process
+        (isolated: ``python -I`` in ``/``; the ``kernel`` and ``userspace`` backends need root)
+        and follows the journal it keeps (``PATH.partial``): probes are drawn as they are
+        answered and EVENTS as they happen. Stop interrupts the run as Ctrl-C does; the RUN
+        saved at ``PATH`` keeps every probe measured, and :meth:`wait` returns it.
+
+        Parameters
+        ----------
+        name
+            A registered scenario (``qoslab run --list``).
+        backend
+            ``"kernel"`` (the network-namespace lab), ``"userspace"`` (the datapath) or
+            ``"sim"``.
+        path
+            Where the RUN is saved (checked first: an existing file needs ``force``).
+        force
+            Replace an existing ``path``.
+        kind, logy, rate
+            As for :class:`LiveView`.
+        **params
+            The scenario's parameters (``duration=20``, ``queue_limit=500`` …), checked here
+            with the scenario's own messages before anything starts.
+
+        Returns
+        -------
+        LiveView
+            Its ``process`` attribute is the child (:class:`subprocess.Popen`).
+        """
+        sc = scenarios.get(name)
+        if backend not in sc.backends:
+            raise ConfigError(f"{name}: backend {backend!r} cannot run it; its backends are "
+                              f"{', '.join(sc.backends)}")
+        values = scenarios.resolve(sc.params, params, owner=name)
+        target = check_output(Path(path).absolute(), force=force, what="run")
+        argv = qoslab_argv("run", name, "--backend", backend, "-w", str(target),
+                           *(["--force"] if force else []))
+        for p in sc.params:
+            if p.name in params:
+                argv += [p.flag, p.to_text(values[p.name])]
+        errors = tempfile.TemporaryFile()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=errors, preexec_fn=die_with_parent, **isolation())
+        feed = LiveFeed({"source": "qoslab-lab" if backend != "sim" else "sim",
+                         "scenario": name, "backend": backend})
+        feed.expected_seconds = values.get("duration")
+        stop = threading.Event()
+        view = cls(feed, stop, kind=kind, rate=rate, logy=logy,
+                   title=f"{name} on the {backend} backend, live → {target.name}")
+        view.process = proc
+        view._stop_follows = False  # Stop asks the run to end; the feed ends with its RUN
+        journal = target.with_name(target.name + ".partial")
+
+        def supervise() -> None:
+            following = False
+            while proc.poll() is None:
+                if not following and journal.exists():
+                    feed.follow(target)  # only now: an old PATH (force) is not this run
+                    following = True
+                if stop.wait(0.05):
+                    proc.send_signal(signal.SIGINT)  # as Ctrl-C: the RUN is saved
+                    break
+            proc.wait()
+            errors.seek(0)
+            said = [ln for ln in errors.read().decode("utf-8", "replace").splitlines()
+                    if ln.strip()]
+            errors.close()
+            if proc.returncode not in (0, 130) or not (following or target.exists()):
+                feed.stop_following()
+                feed.finish(error=QoslabError(
+                    said[-1] if said else f"qoslab run {name} ended with status "
+                                          f"{proc.returncode}"))
+                return
+            if not following:
+                feed.follow(target)  # the run ended before its journal was seen: its RUN
+            if not feed.finished.wait(30):
+                feed.stop_following()  # the RUN never replaced the journal: keep what came
+
+        threading.Thread(target=supervise, name="qoslab-live-scenario", daemon=True).start()
+        return view
+
     # ---------------------------------------------------------------- control
     def stop(self) -> None:
         """Stop the run (or stop following a journal); the RUN keeps every probe sent."""
         if self._stop is not None:
             self._stop.set()
-        self.feed.stop_following()
+        if getattr(self, "_stop_follows", True):
+            self.feed.stop_following()
         self.stop_button.disabled = True
         self.stop_button.description = "Stopping…"
 
