@@ -166,7 +166,15 @@ def installed(tmp_path_factory):
         else:
             shutil.copy2(REPO / name, src / name)
     dist = root / "dist"
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(src),
+    # as `python -m build` does: an sdist first (PEP 517 hook), then the wheel built from it,
+    # so what the sdist leaves out the wheel cannot have
+    r = subprocess.run([sys.executable, "-c", "import sys; from setuptools import build_meta; "
+                        "print(build_meta.build_sdist(sys.argv[1]))", str(dist)],
+                       timeout=INSTALL_TIMEOUT, env=_clean_env(), cwd=src, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    sdist = dist / r.stdout.split()[-1]
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(sdist),
                         "-w", str(dist)], timeout=INSTALL_TIMEOUT, env=_clean_env(), cwd=root,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -187,6 +195,17 @@ def _run(installed, *argv, timeout=600, **kw):
     py, work, _ = installed
     return subprocess.run([str(py), *argv], cwd=kw.pop("cwd", work), env=_clean_env(),
                           capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def test_the_sdist_carries_the_sources_of_the_bundled_files(installed, repo):
+    import tarfile
+
+    (sdist,) = installed[2].parent.glob("qoslab-*.tar.gz")
+    names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
+    for folder, pattern in (("data", "**/*.gz"), ("notebooks", "*.ipynb"),
+                            ("notebooks/src", "*.py")):
+        want = {str(p.relative_to(repo)) for p in (repo / folder).glob(pattern)}
+        assert want and want <= names, folder
 
 
 def test_the_wheel_carries_the_data_and_the_notebooks_once(installed, repo):
