@@ -470,3 +470,14 @@ def test_occupancy_kind_for_simulated_runs_only(tmp_path):
         plots.plot_kind(qoslab.load(qoslab.data_path(BUNDLED)), "occupancy")
     assert main(["plot", str(qoslab.data_path(BUNDLED)), "--kind", "occupancy",
                  "-o", str(tmp_path / "x.png")]) == 2
+
+
+def test_a_stream_with_no_reply_is_named_in_the_legend_not_dropped():
+    run = qoslab.load(qoslab.data_path("lab/pfifo_fast_tos.json.gz"))  # tos 0x08: all lost
+    starved = "tos08: 10.71.0.2 tos=0x08 size=56"
+    for fig in (plots.cdf(run), plots.histogram(run)):
+        ax = fig.axes[0]
+        texts = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert f"{starved}: no reply" in texts, texts
+        drawn = [ln for ln in ax.lines if ln.get_gid() == f"stream:{starved}"]
+        assert all(len(ln.get_xdata()) == 0 for ln in drawn)  # nothing made up

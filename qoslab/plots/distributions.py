@@ -134,8 +134,10 @@ def histogram(
         widths = set()
         for name in names:
             v = samples[name] if per_stream else allv
-            if not samples[name].size:
-                continue  # no reply at all: nothing to draw (the loss panel says so)
+            if not samples[name].size:  # no reply at all: no bars, the legend says so
+                ax.plot([], [], color=colors[name], ls=":", label=f"{name}: no reply",
+                        gid=f"stream:{name}")
+                continue
             edges, width = _edges(v, _nice_width(v) if per_stream else float(binwidth_ms))
             widths.add(width)
             values, _ = np.histogram(samples[name], bins=edges, density=False)
@@ -226,6 +228,9 @@ def cdf(
             sent = int((mine["status"] != "duplicate").fillna(True).sum())
             total = sent if count_lost else values.size
             if total == 0 or values.size == 0:
+                if sent:  # every probe lost: no curve, but the legend says where it went
+                    ax.plot([], [], color=colors[name], ls=":", label=f"{name}: no reply",
+                            gid=f"stream:{name}")
                 continue
             y = np.arange(1, values.size + 1) / total
             x = np.concatenate([[values[0]], values])
@@ -239,7 +244,7 @@ def cdf(
             log_axis(ax, "x")
         title = "RTT CDF" + (" (lost probes count as never answered)" if count_lost else "")
         ax.set_title(_titled(meta, title) if own_figure else title)
-        if ax.lines:
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="lower right")
     return fig
 
