@@ -21,6 +21,10 @@ What the import keeps, matching the original's figure:
   (so the first probe sits at one interval, not at 0).
 * **stream order** -- the figure walks ``sorted(experiments)``; the streams come in that order
   (and so do their colours and legend entries).
+* **earlier versions** -- files of ping-exp before April 2011 have no ``losses`` list: the lost
+  probes are ``1..transmitted`` (ping's count) less those answered, as the later versions
+  computed it; files of April-May 2009 name one ``host`` for the run and three fixed
+  experiments (``Default``, ``High priority``, ``Low priority``: TOS 0, 16, 8) without a ``qos``.
 * **summary figures** -- its bars show ping's own ``packet_loss`` (an integer %), ``avg`` and
   ``mdev``. They are kept per stream in ``meta["reported_summary"]`` with ``"by": "ping"``
   (``loss_pct``, ``mean``, ``min``, ``max``, ``mdev``, ``sent``, ``received``), beside the
@@ -75,6 +79,9 @@ _MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
 #: Largest ping-exp file read (400 probes × 1000 experiments is ~10 MB).
 MAX_PICKLE_BYTES = 256 << 20
 _EPOCH_RANGE = (0.0, 1e11)  # 1970 .. year 5138
+#: The three experiments ping-exp ran before targets were given on its command line (its
+#: April-May 2009 versions, which saved no TOS): their TOS bytes.
+EARLY_EXPERIMENT_TOS = {"Default": 0, "High priority": 16, "Low priority": 8}
 _PLAIN = (dict, list, tuple, str, bytes, int, float, bool, type(None))
 
 
@@ -261,10 +268,11 @@ def pingexp_to_run(doc: Any, source: str) -> Run:
         where = f"{source}: experiments[{ident!r}]"
         if not isinstance(exp, dict):
             raise RunFormatError(f"{where}: expected a dict")
-        host = exp.get("host")
+        # ping-exp of April-May 2009 kept one host for the run, beside three fixed experiments
+        host = exp.get("host", doc.get("host"))
         if not isinstance(host, str):
             raise RunFormatError(f"{where}.host: expected text, got {host!r}")
-        tos = exp.get("qos", 0)
+        tos = exp.get("qos", EARLY_EXPERIMENT_TOS.get(ident, 0))
         if isinstance(tos, str):  # ping-exp kept the -t field as typed, e.g. '16' or '010'
             tos = _py2_int(tos, f"{where}.qos")
         if not isinstance(tos, int) or isinstance(tos, bool) or not 0 <= tos <= 255:
@@ -294,7 +302,9 @@ def pingexp_to_run(doc: Any, source: str) -> Run:
 def _experiment_rows(exp: dict, where: str, label: str, host: str, tos: int,
                      interval: float) -> pd.DataFrame:
     responses = exp.get("responses", [])
-    losses = exp.get("losses", [])
+    losses = exp.get("losses")
+    if losses is None:  # before April 2011 ping-exp kept no list of losses
+        losses = _lost_sequence_numbers(exp, responses, where)
     if not isinstance(responses, (list, tuple)):
         raise RunFormatError(f"{where}.responses: expected a list of (icmp_seq, ttl, time_ms)")
     if not isinstance(losses, (list, tuple)):
@@ -329,6 +339,20 @@ def _experiment_rows(exp: dict, where: str, label: str, host: str, tos: int,
         "rtt_ms": [r[2] for r in rows], "status": [r[3] for r in rows],
         "ttl": [r[1] for r in rows],
     }, columns=list(schema.PROBES))
+
+
+def _lost_sequence_numbers(exp: dict, responses: Any, where: str) -> list[int]:
+    """What ping-exp's ``find_lost_sequence_numbers`` later computed: ``1..transmitted``
+    (ping's count) less the sequence numbers answered."""
+    summary = exp.get("summary")
+    sent = summary.get("transmitted") if isinstance(summary, dict) else None
+    if sent is None:
+        return []  # ping printed no summary: nothing says how many were sent
+    if isinstance(sent, bool) or not isinstance(sent, int) or not 0 <= sent <= MAX_ROWS:
+        raise RunFormatError(f"{where}.summary.transmitted: expected a probe count, got "
+                             f"{sent!r}")
+    answered = {r[0] for r in responses if isinstance(r, (list, tuple)) and r}
+    return sorted(set(range(1, sent + 1)) - answered)
 
 
 def _reported(exp: dict, where: str) -> dict[str, Any]:
