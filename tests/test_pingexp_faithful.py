@@ -195,3 +195,15 @@ def test_summary_lines_show_pings_own_line_under_the_recomputed_one():
         assert lines[i + 1].endswith(f"rtt min/avg/max/mdev = {own['min']:.3f}/{own['avg']:.3f}/"
                                      f"{own['max']:.3f}/{own['mdev']:.3f} ms")
         assert f"loss {exp['summary']['packet_loss']}%" in lines[i + 1]
+
+
+def test_without_pings_summary_the_run_count_says_what_was_sent():
+    # versions before 2011 saved experiments whose ping summary line their pattern missed
+    # (a newer ping prints "17.5% packet loss"); ping -c COUNT still sent COUNT probes
+    results = safe_unpickle((DATA / "pingexp-2011-4ddd92e.pickle").read_bytes())
+    for exp in results["experiments"].values():
+        del exp["summary"]
+    run = qoslab.io.pingexp.pingexp_to_run(results, "no-summary")
+    summary = qoslab.analysis.summarize(run)
+    assert results["ping_count"] == 50 and (summary["sent"] == 50).all()
+    assert summary["loss_pct"].tolist() == [10.0, 18.0]

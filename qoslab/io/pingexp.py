@@ -278,7 +278,7 @@ def pingexp_to_run(doc: Any, source: str) -> Run:
         if not isinstance(tos, int) or isinstance(tos, bool) or not 0 <= tos <= 255:
             raise RunFormatError(f"{where}.qos: expected a TOS byte, got {tos!r}")
         label = f"{ident}: {schema.stream_label(host, tos)}"
-        frame = _experiment_rows(exp, where, label, host, tos, interval)
+        frame = _experiment_rows(exp, where, label, host, tos, interval, count)
         frames.append(frame)
         targets.append({"stream": label, "id": str(ident), "host": host, "tos": tos})
         summaries[str(ident)] = {k: exp.get(k) for k in ("summary", "rtt_summary", "min", "max")}
@@ -300,11 +300,11 @@ def pingexp_to_run(doc: Any, source: str) -> Run:
 
 
 def _experiment_rows(exp: dict, where: str, label: str, host: str, tos: int,
-                     interval: float) -> pd.DataFrame:
+                     interval: float, count: int | None = None) -> pd.DataFrame:
     responses = exp.get("responses", [])
     losses = exp.get("losses")
     if losses is None:  # before April 2011 ping-exp kept no list of losses
-        losses = _lost_sequence_numbers(exp, responses, where)
+        losses = _lost_sequence_numbers(exp, responses, where, count)
     if not isinstance(responses, (list, tuple)):
         raise RunFormatError(f"{where}.responses: expected a list of (icmp_seq, ttl, time_ms)")
     if not isinstance(losses, (list, tuple)):
@@ -341,13 +341,17 @@ def _experiment_rows(exp: dict, where: str, label: str, host: str, tos: int,
     }, columns=list(schema.PROBES))
 
 
-def _lost_sequence_numbers(exp: dict, responses: Any, where: str) -> list[int]:
+def _lost_sequence_numbers(exp: dict, responses: Any, where: str,
+                           count: int | None = None) -> list[int]:
     """What ping-exp's ``find_lost_sequence_numbers`` later computed: ``1..transmitted``
-    (ping's count) less the sequence numbers answered."""
+    (ping's count) less the sequence numbers answered. Without ping's summary (its loss line
+    did not match those versions' pattern, e.g. a newer ping's ``17.5%``) the run's ``-c``."""
     summary = exp.get("summary")
     sent = summary.get("transmitted") if isinstance(summary, dict) else None
     if sent is None:
-        return []  # ping printed no summary: nothing says how many were sent
+        sent = count
+    if sent is None:
+        return []  # nothing says how many were sent
     if isinstance(sent, bool) or not isinstance(sent, int) or not 0 <= sent <= MAX_ROWS:
         raise RunFormatError(f"{where}.summary.transmitted: expected a probe count, got "
                              f"{sent!r}")
