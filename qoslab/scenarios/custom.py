@@ -13,9 +13,9 @@ plus two optional keys: ``at`` (the attachment point: ``router``, ``client`` …
     changes:
       - {t: 4, tc: "qdisc change dev DEV root handle 1: tbf rate 1mbit burst 10kb limit 10kb"}
 
-On the kernel backend every line runs as written. On the simulator a qdisc change replaces the
-qdisc (its queue is dropped, as ``tc qdisc replace`` does) and a ``flow`` filter change
-replaces the filter; class changes are refused there (not modelled).
+On the kernel backend every line runs as written. On the simulator and the userspace datapath
+a qdisc change replaces the qdisc (its queue is dropped, as ``tc qdisc replace`` does) and a
+``flow`` filter change replaces the filter; class changes are refused there (not modelled).
 """
 
 from __future__ import annotations
@@ -186,4 +186,4 @@ register(Scenario(
            max=100000),
      Param("profile", "choice", "5.18+", "kernel era of the tree's era-dependent qdiscs",
            choices=tuple(PROFILES))),
-    _custom))
+    _custom, backends=("sim", "kernel", "userspace")))
