@@ -567,3 +567,34 @@ def test_classify_flows_with_perturb_moves_flows_between_periods(tunnel_capture)
     # later seeds move the flows: some flow's class differs between two periods
     per_flow = moving.groupby("flow")["class"].nunique()
     assert (per_flow > 1).any()
+
+
+def test_what_if_explorer_draws_the_queue_where_it_formed_and_no_p_without_a_test(
+        tunnel_capture):
+    from qoslab.widgets import WhatIfExplorer
+
+    up = tunnel_capture[tunnel_capture["src"] == "192.0.2.1"]  # the load starts at ~10 s
+    ex = WhatIfExplorer(up, perturb=3, rate=200e3, profile="classic-2.6.3x")
+    assert ex.last_error is None, ex.last_error
+    png = [o for o in ex.output.outputs if "image/png" in o["data"]]
+    assert len(png) == 1  # the occupancy figure
+    occ = ex.queue  # what the occupancy figure draws
+    assert occ["t"].max() - occ["t"].min() > 5  # seconds, not one sample at t = 0
+    assert occ.groupby("t")["flow"].nunique().max() >= 2  # flows sharing the queue
+    assert occ["t"].min() <= ex.report.events["t_start"].min() <= occ["t"].max()
+    assert "for their alignment with the hash changes" in ex.status.value
+    ex.params["perturb"].editor.value = "0"
+    ex.button.click()
+    assert ex.last_error is None
+    assert "no hash changes to align with (perturbation off)" in ex.status.value
+    assert "p = " not in ex.status.value  # no test was made: no p-value, never "p = 1"
+
+
+def test_perturb_explorer_without_perturbation_gives_no_p_value():
+    from qoslab.widgets import PerturbExplorer
+
+    pe = PerturbExplorer(perturb=0, seed=1, duration=30.0)
+    assert pe.last_error is None, pe.last_error
+    assert "perturb off" in pe.status.value and "p = 1" not in pe.status.value
+    assert "no hash changes to align with (perturbation off)" in pe.status.value
+    assert pe.result.alignment.p.text == "p = n/a"

@@ -88,10 +88,9 @@ shared.head(10)
 
 # %%
 queue = occupancy(run.decisions)   # sampled every 0.1 s
-# a window around the first spike event (or the first queue): two hash changes and what moved
-start = report.events["t_start"].min() if len(report.events) else queue["t"].min()
-period = PERTURB or 10
-plots.occupancy(queue[queue["t"].between(start - period, start + 2 * period)], events=run.events)
+# three perturb periods around the first spike event: two hash changes and what moved
+window = plots.occupancy_window(queue, report.events, period=PERTURB or 10)
+plots.occupancy(window, events=run.events)
 
 # %% [markdown]
 # ## 4. The keys decide

@@ -47,7 +47,8 @@ class Alignment:
     expected_fraction
         Share of the time span within the event windows.
     p_value
-        Probability of at least ``n_aligned`` aligned spikes under the null hypothesis.
+        Probability of at least ``n_aligned`` aligned spikes under the null hypothesis (NaN
+        when there were no spikes or no events: nothing was tested).
     method
         ``"uniform"`` or ``"circular"``.
     window
@@ -212,7 +213,7 @@ def align_to_events(spikes, events, kind: str = "hash_change", *, window: float 
     n, hits = len(t), int(aligned.sum())
     expected = _covered(ev, before, window, t0, t1)
     if n == 0 or len(ev) == 0:
-        p = 1.0
+        p = math.nan  # nothing to test: "p = n/a", never "p = 1"
     elif method == "uniform":
         p = _binom_sf(hits, n, expected)
     else:

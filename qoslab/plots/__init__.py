@@ -30,7 +30,14 @@ from .compare import COMPARE_KINDS, combine_runs, compare
 from .distributions import BAR_METRICS, cdf, histogram, summary_bars
 from .kinds import PLOT_KINDS, plot_kind
 from .load import latency_under_load
-from .occupancy import OCCUPANCY_COLUMNS, flow_labels, occupancy, occupancy_frame, shared_buckets
+from .occupancy import (
+    OCCUPANCY_COLUMNS,
+    flow_labels,
+    occupancy,
+    occupancy_frame,
+    occupancy_window,
+    shared_buckets,
+)
 from .period import periodogram
 from .pingexp import pingexp_figure
 from .timeseries import LATENCY_KINDS, latency, loss_over_time, overlay_events, shade_spikes
@@ -59,6 +66,7 @@ __all__ = [
     "new_figure",
     "occupancy",
     "occupancy_frame",
+    "occupancy_window",
     "overlay_events",
     "periodogram",
     "pingexp_figure",

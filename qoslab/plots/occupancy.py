@@ -29,7 +29,8 @@ from ..labels import flow_labels  # re-exported: the one flow label
 from ._common import as_float, new_axes, plot_style, stream_colors
 from .timeseries import overlay_events
 
-__all__ = ["occupancy", "occupancy_frame", "flow_labels", "shared_buckets", "OCCUPANCY_COLUMNS"]
+__all__ = ["occupancy", "occupancy_frame", "occupancy_window", "flow_labels", "shared_buckets",
+           "OCCUPANCY_COLUMNS"]
 
 #: Columns of an OCCUPANCY frame the figure needs (the first three of the schema).
 OCCUPANCY_COLUMNS: tuple[str, ...] = tuple(schema.OCCUPANCY)[:3]
@@ -73,6 +74,37 @@ def occupancy_frame(packets: pd.DataFrame, buckets, flow=None) -> pd.DataFrame:
         "packets": np.ones(len(packets), dtype="int64"),
         "bytes": size,
     }, "occupancy", source="occupancy_frame")
+
+
+def occupancy_window(frame: pd.DataFrame, spikes: pd.DataFrame | None = None, *,
+                     period: float = 10.0) -> pd.DataFrame:
+    """The rows of an OCCUPANCY table worth drawing: ``3 × period`` seconds around the first
+    spike event, or (without one) from a period before the first moment two flows were
+    queued at once (else: anything queued).
+
+    A fixed window from the start shows nothing when the queue forms later (a capture whose
+    load starts after ten seconds): an axis of a microsecond and one sample.
+
+    Examples
+    --------
+    >>> occ = pd.DataFrame({"t": [0.0, 9.0, 9.1, 9.1, 30.0], "flow": ["a", "a", "a", "b", "a"],
+    ...                     "bucket": [1, 1, 1, 1, 2], "packets": 1, "bytes": 100})
+    >>> occupancy_window(occ, period=3)["t"].tolist()
+    [9.0, 9.1, 9.1]
+    >>> spikes = pd.DataFrame({"t_start": [29.0], "t_end": [29.5]})
+    >>> occupancy_window(occ, spikes, period=3)["t"].tolist()
+    [30.0]
+    """
+    _check(frame)
+    if not len(frame):
+        return frame
+    if spikes is not None and len(spikes) and "t_start" in spikes.columns:
+        start = float(pd.to_numeric(spikes["t_start"]).min())
+    else:
+        flows = frame.groupby("t")["flow"].nunique()
+        busy = flows.index[flows.to_numpy() >= 2]
+        start = float(busy.min()) if len(busy) else float(frame["t"].min())
+    return frame[frame["t"].between(start - period, start + 2 * period)]
 
 
 def shared_buckets(frame: pd.DataFrame, resolution: float) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from ..errors import BackendUnavailableError, QoslabError
 from ..plots import plot_style
 
 __all__ = ["ipywidgets", "Explorer", "figure_bundle", "table_bundle", "text_bundle",
-           "html_bundle", "error_text"]
+           "html_bundle", "error_text", "alignment_text"]
 
 
 def ipywidgets():
@@ -118,6 +118,25 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, QoslabError):
         return message
     return f'internal error ({type(exc).__name__}: {message}); press "details" for the traceback'
+
+
+def alignment_text(alignment, perturb: float | None = None) -> str:
+    """The status line's words on spikes vs hash changes: a p-value only when a test was made.
+
+    Examples
+    --------
+    >>> from qoslab.analysis import align_to_events
+    >>> alignment_text(align_to_events([], [], span=(0, 60)), perturb=0)
+    'no hash changes to align with (perturbation off)'
+    >>> alignment_text(align_to_events([], [5.0, 10.0], span=(0, 60)), perturb=5)
+    'no spike event to align with the 2 hash changes'
+    """
+    if alignment.n_events == 0:
+        return "no hash changes to align with" + (" (perturbation off)" if not perturb else "")
+    if alignment.n_spikes == 0:
+        n = alignment.n_events
+        return f"no spike event to align with the {n} hash change{'s' if n != 1 else ''}"
+    return f"{alignment.p.text} for their alignment with the hash changes"
 
 
 class Explorer:

@@ -13,7 +13,7 @@ import pandas as pd
 from .. import analysis, scenarios
 from ..plots import latency_chart
 from ..runs import Run
-from ._base import Explorer, html_bundle, table_bundle
+from ._base import Explorer, alignment_text, html_bundle, table_bundle
 from .controls import ParamControls
 
 __all__ = ["PerturbExplorer", "PerturbResult", "perturb_experiment", "scenario_parameters",
@@ -189,7 +189,7 @@ class PerturbExplorer(Explorer):
             f"✓ computed in {time.perf_counter() - start:.2f} s: perturb "
             f"{'off' if not perturb else f'{perturb:g} s'}, seed {values['seed']} — "
             f"{rep.n_events} spike event{'s' if rep.n_events != 1 else ''}, "
-            f"{rep.alignment.p.text} for their alignment with the hash changes")
+            f"{alignment_text(rep.alignment, perturb)}")
 
     @property
     def figure(self):

@@ -8,10 +8,10 @@ import time
 from typing import Any
 
 from ..analysis import spikes_vs_events
-from ..plots import latency_chart, occupancy
+from ..plots import latency_chart, occupancy, occupancy_window
 from ..replay.whatif import WHATIF_PARAMS, shared_buckets, what_if
 from ..replay.whatif import occupancy as occupancy_of
-from ._base import Explorer, figure_bundle, html_bundle, table_bundle
+from ._base import Explorer, alignment_text, figure_bundle, html_bundle, table_bundle
 from .controls import ParamControls
 
 __all__ = ["WhatIfExplorer"]
@@ -23,7 +23,7 @@ class WhatIfExplorer(Explorer):
     The controls come from :data:`qoslab.replay.whatif.WHATIF_PARAMS`. A run replays the
     capture (:func:`qoslab.replay.whatif.what_if`) and shows per-flow queueing delay as a
     zoomable chart with the hash changes and the spike events, which flows shared a bucket in
-    which seed epoch, and the buckets' occupancy over the first perturb periods.
+    which seed epoch, and the buckets' occupancy around the first spike event.
 
     Parameters
     ----------
@@ -37,6 +37,9 @@ class WhatIfExplorer(Explorer):
     run, report, shared
         The current replay RUN, its :func:`qoslab.analysis.spikes_vs_events` report and its
         :func:`~qoslab.replay.whatif.shared_buckets` table.
+    queue
+        The OCCUPANCY rows drawn (:func:`qoslab.plots.occupancy_window`: around the first
+        spike event).
 
     Examples
     --------
@@ -82,7 +85,7 @@ class WhatIfExplorer(Explorer):
                                    subtitle="time in the qdisc per packet, one stream per flow")
         perturb = values["perturb"] or 10
         occ = occupancy_of(self.run.decisions)
-        window = occ[occ["t"] < occ["t"].min() + 3 * perturb] if len(occ) else occ
+        self.queue = window = occupancy_window(occ, self.report.events, period=perturb)
         bundles = [html_bundle(self.chart.to_html(), title),
                    table_bundle(self.shared, caption="flows that shared a bucket, per seed "
                                 "epoch")]
@@ -93,8 +96,8 @@ class WhatIfExplorer(Explorer):
         self.status.value = html.escape(
             f"✓ replayed in {time.perf_counter() - start:.2f} s: {len(d):,} packets of "
             f"{self.run.meta['flows']} flows, {int(d['dropped'].sum()):,} dropped, "
-            f"{self.report.n_events} spike event(s); {self.report.alignment.p.text} for their "
-            "alignment with the hash changes")
+            f"{self.report.n_events} spike event(s); "
+            f"{alignment_text(self.report.alignment, values['perturb'])}")
 
     @property
     def figure(self):
