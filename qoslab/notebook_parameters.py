@@ -133,6 +133,8 @@ def read_parameters(source: str) -> NotebookParameters:
     except SyntaxError as exc:
         raise ConfigError(f"the parameters cell is not Python (line {exc.lineno}: {exc.msg})"
                           ) from None
+    except (RecursionError, MemoryError):  # the parser's own limits on nesting
+        raise ConfigError("the parameters cell nests too deeply to be read") from None
     defaults: dict[str, Any] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 \
@@ -140,7 +142,7 @@ def read_parameters(source: str) -> NotebookParameters:
             name = node.targets[0].id
             try:
                 defaults[name] = ast.literal_eval(node.value)
-            except ValueError:
+            except (ValueError, TypeError, RecursionError):  # a name, a call, {[1]: 2} …
                 raise ConfigError(f"the parameters cell: {name} is not a literal (line "
                                   f"{node.lineno})") from None
     match = _SCENARIO_LINE.search(source)

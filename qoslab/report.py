@@ -597,8 +597,11 @@ def _parse_parameter(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE")
     try:
         parsed: Any = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
+    except (ValueError, TypeError, SyntaxError):
         parsed = value  # a bare word is a string
+    except (RecursionError, MemoryError):  # the parser's own limits on nesting
+        raise argparse.ArgumentTypeError(f"-p {name.strip()}: the value nests too deeply "
+                                         "to be read") from None
     return name.strip(), parsed
 
 

@@ -207,6 +207,32 @@ def test_parameter_values_are_literals_or_bare_strings():
         _parse_parameter("novalue")
 
 
+@pytest.mark.parametrize("value", ["-" * 100_000 + "1", "[" * 100_000, "(" * 300 + ")" * 300])
+def test_hostile_parameter_values_are_one_clear_error_or_a_string(value):
+    """A value the parser cannot nest (MemoryError / RecursionError from deep inside
+    ``compile``) used to end ``qoslab report`` in a traceback."""
+    try:
+        name, parsed = _parse_parameter(f"N={value}")
+    except argparse.ArgumentTypeError as exc:
+        assert "-p N: the value nests too deeply" in str(exc)
+    else:
+        assert (name, parsed) == ("N", value)
+
+
+@pytest.mark.parametrize("cell, message", [
+    ("x = {[1]: 2}", "x is not a literal"),
+    ("x = [1, y]", "x is not a literal"),
+    ("x = " + "-" * 100_000 + "1", "nests too deeply"),
+    ("x = (", "is not Python"),
+])
+def test_a_broken_parameters_cell_is_a_config_error(cell, message):
+    from qoslab.errors import ConfigError
+    from qoslab.notebook_parameters import read_parameters
+
+    with pytest.raises(ConfigError, match=message):
+        read_parameters(cell)
+
+
 def test_inject_parameters_needs_a_parameters_cell():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     with pytest.raises(QoslabError, match="no cell tagged 'parameters'"):
