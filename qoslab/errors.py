@@ -21,6 +21,7 @@ __all__ = [
     "SeriesLimitError",
     "ProbeLimitError",
     "ColumnLimitError",
+    "ValueCountLimitError",
     "ScheduleLimitError",
     "EngineUnavailableError",
 ]
@@ -86,6 +87,12 @@ class ProbeLimitError(ResourceLimitError):
 
 class ColumnLimitError(ResourceLimitError):
     """A table in a file has more columns than ``qoslab.io.limits.MAX_COLUMNS``."""
+
+
+class ValueCountLimitError(ResourceLimitError):
+    """A configuration document (an experiment's YAML/JSON tree) holds more values than
+    ``qoslab.io.limits.MAX_CONFIG_VALUES`` -- YAML aliases can make a small file hold
+    billions."""
 
 
 class ScheduleLimitError(QoslabError, ValueError):

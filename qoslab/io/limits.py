@@ -14,7 +14,14 @@ nesting of JSON / pickled containers  :data:`MAX_NESTING_DEPTH`  ``NestingDepthL
 series (streams) in one file          :data:`MAX_SERIES`         ``SeriesLimitError``
 rows (probes, samples) in one file    :data:`MAX_ROWS`           ``ProbeLimitError``
 columns of one table in a RUN file    :data:`MAX_COLUMNS`        ``ColumnLimitError``
+size of a configuration file          :data:`MAX_CONFIG_BYTES`   ``InputSizeLimitError``
+values in a configuration document    :data:`MAX_CONFIG_VALUES`  ``ValueCountLimitError``
 ====================================  =========================  ===============================
+
+Configuration files (an experiment's ``tc`` tree or YAML/JSON document, ``replay --tc @FILE``)
+are read with :func:`read_config_text` and their documents checked with
+:func:`check_document` (nesting and the number of values, YAML aliases counted as often as they
+are used).
 
 Only regular files are read: a device (``/dev/zero``, ``/dev/urandom``), a FIFO or a socket is
 refused before a byte is read, so loading never blocks or reads forever.
@@ -36,10 +43,12 @@ import zlib
 from typing import Any
 
 from ..errors import (
+    ConfigError,
     DecompressedSizeLimitError,
     InputSizeLimitError,
     NestingDepthLimitError,
     RunFormatError,
+    ValueCountLimitError,
 )
 
 __all__ = [
@@ -51,11 +60,15 @@ __all__ = [
     "MAX_SERIES",
     "MAX_ROWS",
     "MAX_COLUMNS",
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_VALUES",
     "inflate_limit",
     "read_regular_file",
     "inflate",
     "parse_json",
     "check_depth",
+    "read_config_text",
+    "check_document",
 ]
 
 #: Largest file :func:`qoslab.load` reads (bytes).
@@ -75,6 +88,12 @@ MAX_SERIES = 10_000
 MAX_ROWS = 20_000_000
 #: Most columns one table of a RUN file may have (PROBES has 9, producers add a few).
 MAX_COLUMNS = 1_000
+
+#: Largest configuration file (an experiment's tc tree or YAML/JSON document) qoslab reads.
+MAX_CONFIG_BYTES = 4 << 20
+#: Most values (scalars and containers, YAML aliases counted at each use) in one configuration
+#: document.
+MAX_CONFIG_VALUES = 1_000_000
 
 _CHUNK = 16 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -294,3 +313,65 @@ def finite(value: Any) -> bool:
     """True for an int or a finite float (never for bool)."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and (isinstance(value, int) or math.isfinite(value)))
+
+
+def read_config_text(path: str | os.PathLike, what: str) -> str:
+    """Read a configuration file as UTF-8 text: a regular file of at most
+    :data:`MAX_CONFIG_BYTES` (a device or a FIFO is refused before a byte is read).
+
+    Raises
+    ------
+    ConfigError
+        The file cannot be read or is not UTF-8 text (the message names it and ``what``).
+    RunFormatError, InputSizeLimitError
+        Not a regular file; larger than the limit.
+
+    Examples
+    --------
+    >>> read_config_text("/dev/zero", "tc tree")
+    Traceback (most recent call last):
+    ...
+    qoslab.errors.RunFormatError: /dev/zero: not a regular file (a character device); qoslab \
+loads files, not devices, pipes or sockets
+    """
+    try:
+        data = read_regular_file(path, MAX_CONFIG_BYTES)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the {what} is not UTF-8 text (byte {exc.start})") from None
+
+
+def check_document(doc: Any, source: str, *, what: str = "document",
+                   limit: int = MAX_CONFIG_VALUES, depth: int = MAX_NESTING_DEPTH) -> None:
+    """Refuse a parsed configuration document that nests deeper than ``depth`` or holds more
+    than ``limit`` values (a shared object -- a YAML alias -- counts at each use, as every
+    consumer walks it again). Iterative; stops as soon as a limit is passed.
+
+    Examples
+    --------
+    >>> laugh = ["lol"] * 10
+    >>> for _ in range(9):
+    ...     laugh = [laugh] * 10
+    >>> check_document({"x": laugh}, "laughs.yaml", what="YAML")
+    Traceback (most recent call last):
+    ...
+    qoslab.errors.ValueCountLimitError: laughs.yaml: the YAML holds more than 1000000 values \
+(aliases counted at each use); the limit is 1000000
+    """
+    stack = [(doc, 1)]
+    seen = 0
+    while stack:
+        node, level = stack.pop()
+        seen += 1
+        if seen > limit:
+            raise ValueCountLimitError(f"{source}: the {what} holds more than {limit} values "
+                                       f"(aliases counted at each use); the limit is {limit}")
+        if isinstance(node, (list, tuple, dict)):
+            if level > depth:
+                raise NestingDepthLimitError(f"{source}: {what} nested more than {depth} levels "
+                                             f"deep; the limit is {depth}")
+            values = node.values() if isinstance(node, dict) else node
+            stack.extend((v, level + 1) for v in values)

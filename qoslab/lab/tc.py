@@ -177,10 +177,27 @@ class Shaping:
         """
         def build(kind_cls: type, key: str) -> tuple:
             out = []
-            for i, entry in enumerate(doc.get(key) or ()):
+            entries = doc.get(key) or ()
+            if not isinstance(entries, (list, tuple)):
+                raise ConfigError(f"shaping.{key}: expected a list, got {entries!r}")
+            for i, entry in enumerate(entries):
                 if not isinstance(entry, Mapping):
                     raise ConfigError(f"shaping.{key}[{i}]: expected an object, got {entry!r}")
                 entry = dict(entry)
+                for name, value in entry.items():
+                    if name == "options":
+                        if value is not None and not isinstance(value, (Mapping, str, list)):
+                            raise ConfigError(f"shaping.{key}[{i}].options: expected a mapping, "
+                                              f"a string or a list of tokens, got {value!r}")
+                        continue
+                    if name == "handle" and value is None:
+                        continue
+                    whole = name == "prio" and isinstance(value, int)
+                    if isinstance(value, bool) or not (isinstance(value, str) or whole):
+                        raise ConfigError(
+                            f"shaping.{key}[{i}].{name}: expected a string, got {value!r}"
+                            + (" (YAML reads an unquoted 1:10 as a number: quote it)"
+                               if isinstance(value, int) else ""))
                 entry["options"] = _tokens(entry.get("options"))
                 try:
                     out.append(kind_cls(**entry))

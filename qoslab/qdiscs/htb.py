@@ -175,7 +175,12 @@ class Htb(QdiscSpec):
         kw: dict[str, Any] = {}
         for word in w:
             if word == "default":
-                kw["default"] = int(w.value(word), 16)
+                value = w.value(word)
+                try:
+                    kw["default"] = int(value, 16)
+                except ValueError:
+                    raise ConfigError(f"htb default {value!r}: expected a class minor in hex, "
+                                      "e.g. 20 for class 1:20") from None
             elif word == "r2q":
                 kw["r2q"] = w.number(word)
             elif word in ("direct_qlen",):

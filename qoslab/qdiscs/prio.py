@@ -49,12 +49,12 @@ class Prio(QdiscSpec):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bands", int(self.bands))
+        if not 2 <= self.bands <= 16:
+            raise ConfigError(f"prio: bands {self.bands}: expected 2 … 16")
         object.__setattr__(self, "priomap", tuple(int(p) for p in self.priomap))
         kids = tuple(self.children)
         object.__setattr__(self, "children", kids + (None,) * (self.bands - len(kids)))
         object.__setattr__(self, "filters", tuple(self.filters))
-        if not 2 <= self.bands <= 16:
-            raise ConfigError(f"prio: bands {self.bands}: expected 2 … 16")
         if len(self.priomap) != 16 or not all(0 <= p < self.bands for p in self.priomap):
             raise ConfigError(f"prio: priomap needs 16 bands each below {self.bands}")
         if len(self.children) != self.bands:

@@ -70,9 +70,24 @@ def parse_tree(text: str, **context: Any):
     for ln in qdiscs + classes + filters:
         if ln.verb not in (None, "add", "replace"):
             raise ConfigError(f"tc tree: only 'add' lines build a tree, got {ln.verb!r}")
+    majors: dict[int, TcLine] = {}
+    for q in qdiscs:
+        if q.handle is None:
+            continue
+        if _key(q.handle) & 0xFFFF:
+            raise ConfigError(f"tc tree: qdisc handle {q.handle}: a qdisc's handle is "
+                              "'major:' (its classes are major:minor)")
+        if _key(q.handle) in majors:
+            raise ConfigError(f"tc tree: two qdiscs have the handle {q.handle}")
+        majors[_key(q.handle)] = q
     used: set[int] = set()
+    building: set[int] = set()
 
     def build(line: TcLine, handle: str) -> Any:
+        if id(line) in building:  # e.g. an automatic handle equal to an ancestor's
+            raise ConfigError(f"tc tree: the {line.kind} qdisc under {line.parent} would be "
+                              "its own ancestor (give it a handle of its own)")
+        building.add(id(line))
         used.add(id(line))
         cls = SPEC_KINDS.get(line.kind)
         if cls is None:
@@ -93,6 +108,7 @@ def parse_tree(text: str, **context: Any):
             if q.parent not in (None, "root") and _key(q.parent) & 0xFFFF0000 == major:
                 children[format_handle(_key(q.parent))] = build(q, q.handle or
                                                                  _auto_handle(q.parent))
+        building.discard(id(line))
         return spec.graft(children, flts, handle)
 
     root = build(roots[0], roots[0].handle or "1:")

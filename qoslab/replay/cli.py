@@ -15,10 +15,10 @@ replay starts; nothing is overwritten without ``--force``.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..errors import ConfigError
 from ..io import load
+from ..io.limits import read_config_text
 from ..outputs import check_output
 from ..scenarios import get
 from ..scenarios.params import parse_cli_items
@@ -99,7 +99,7 @@ def _main(ns: argparse.Namespace) -> int:
                               "--scenario)")
         what = args.tc
         if what.startswith("@"):
-            what = Path(what[1:]).read_text()
+            what = read_config_text(what[1:], "tc tree")
     seeds = times = None
     if args.seeds_from:
         seeds, times = seeds_of(load(args.seeds_from))

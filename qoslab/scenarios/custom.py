@@ -21,13 +21,15 @@ a qdisc change replaces the qdisc (its queue is dropped, as ``tc qdisc replace``
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NestingDepthLimitError
 from ..hashing import PROFILES, FlowClassifier
+from ..io.limits import MAX_NESTING_DEPTH, check_document, read_config_text
 from ..lab.tc import Shaping
 from ..qdiscs import parse_tree
 from ..sim.link import Link
@@ -67,15 +69,17 @@ def read_experiment_file(path: str | Path, *, profile: str = "5.18+"
     ('pfifo limit 5', None, 'pfifo limit 9', 2.0)
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the experiment file: {exc.strerror}") from None
+    text = read_config_text(path, "experiment file")
     if path.suffix in (".json", ".yaml", ".yml"):
         doc = _document(path, text)
         doc = dict(doc)
         at = doc.pop("at", None)
         raw_changes = doc.pop("changes", None) or []
+        if at is not None and not isinstance(at, str):
+            raise ConfigError(f"{path}: at: expected a role name (router, client …), got {at!r}")
+        if not isinstance(raw_changes, list):
+            raise ConfigError(f"{path}: changes: expected a list of {{t: SECONDS, tc: …}}, got "
+                              f"{type(raw_changes).__name__}")
 
         try:
             shaping = Shaping.from_dict(doc)
@@ -97,11 +101,15 @@ def read_experiment_file(path: str | Path, *, profile: str = "5.18+"
 
 
 def _document(path: Path, text: str) -> dict:
+    what = "JSON" if path.suffix == ".json" else "YAML"
     try:
         doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
-                          f"{str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"{path}: not valid {what}: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise NestingDepthLimitError(f"{path}: {what} nested deeper than the parser can "
+                                     f"follow; the limit is {MAX_NESTING_DEPTH}") from None
+    check_document(doc, str(path), what=what)
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a mapping with qdiscs/classes/filters/changes")
     return doc
@@ -112,9 +120,13 @@ def _change(ch: Any, where: str, profile: str) -> ConfigChange:
         raise ConfigError(f"{where}: expected {{t: SECONDS, tc: 'qdisc|class|filter …'}}")
     try:
         t = float(ch["t"])
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}.t: expected seconds, got {ch['t']!r}") from None
-    argv = ch["tc"].split() if isinstance(ch["tc"], str) else [str(a) for a in ch["tc"]]
+    except (TypeError, ValueError, OverflowError):
+        t = math.nan
+    if not math.isfinite(t) or isinstance(ch["t"], bool):
+        raise ConfigError(f"{where}.t: expected seconds, got {ch['t']!r}")
+    tc = ch["tc"]
+    argv = tc.split() if isinstance(tc, str) else \
+        [str(a) for a in tc] if isinstance(tc, list) else []
     if not argv or argv[0] not in _TC_OBJECTS or "DEV" not in argv:
         raise ConfigError(f"{where}.tc: expected a tc command on {'/'.join(_TC_OBJECTS)} "
                           f"naming the device as DEV, got {ch['tc']!r}")
