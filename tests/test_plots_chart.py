@@ -153,3 +153,9 @@ def test_a_replay_says_time_in_the_qdisc_not_rtt():
     assert spec["subtitle"] == "time in the qdisc of 2 flows against arrival time"
     assert spec["title"] == "replay: sfq limit 127 perturb 3 at 200kbit, profile classic-2.6.3x"
     assert plots.latency(replay).axes[0].get_ylabel() == "time in the qdisc (ms)"
+
+
+def test_overlaid_runs_with_the_same_hash_changes_draw_each_change_once():
+    run = spiky_run()
+    (ev,) = plots.latency_chart({"old": run, "new": run}).spec["events"]
+    assert len(ev["t"]) == 11 and ev["label"] == "hash change (perturb) (11)"

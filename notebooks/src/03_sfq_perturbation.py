@@ -163,7 +163,8 @@ pd.concat({"classic-2.6.3x": analysis.summarize(run.probes),
            "5.18+": analysis.summarize(modern.probes)})[["median", "p99", "max", "loss_pct"]].round(1)
 
 # %%
-plots.latency_chart(modern, kind="scatter", logy=True)
+# both eras on one axis (one colour per run): the same hash changes, spikes only in the old one
+plots.latency_chart({"classic-2.6.3x": run, "5.18+": modern}, kind="scatter", logy=True)
 
 # %% [markdown]
 # ## 6. Explore

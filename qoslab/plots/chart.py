@@ -222,10 +222,11 @@ def _event_groups(events: pd.DataFrame, kinds, span) -> list[dict]:
             continue
         style = EVENT_STYLES.get(kind, OTHER_EVENT)
         label = style["label"] or str(kind).replace("_", " ")
-        groups.append({"kind": kind, "label": f"{label} ({int(sel.sum())})",
+        at = np.unique(t[sel])  # overlaid runs with the same changes: one line each
+        groups.append({"kind": kind, "label": f"{label} ({at.size})",
                        "color": style["color"], "dash": _DASHES.get(style["linestyle"], []),
                        "width": 1.0 if kind == "hash_change" else 1.3,
-                       "t": _num(t[sel], 6)})
+                       "t": _num(at, 6)})
     return groups
 
 
