@@ -93,3 +93,61 @@ def test_bad_flent_record_is_named(tmp_path):
     p.write_bytes(gzip.compress(json.dumps(doc).encode()))
     with pytest.raises(qoslab.RunFormatError, match="flent format 9"):
         qoslab.load(p)
+
+
+ALL_FILES = sorted(p.name for p in SHARED_FLENT.glob("*.flent.gz"))
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_every_series_as_flent_itself_reads_it(name):
+    """flent's own reader (with its conversions of older formats: UDP_RR rates to ms, HTTP
+    seconds to ms, cumulative qdisc drops to per-interval) against qoslab's import: per series
+    and field, the same count, median and mean."""
+    from flent import resultset
+
+    rs = resultset.load(str(SHARED_FLENT / name))
+    run = qoslab.load(SHARED_FLENT / name)
+    samples = run.samples[~run.samples.computed.astype(bool)]
+    checked = 0
+    for series, recs in rs.raw_values.items():
+        if not recs:
+            continue
+        if series in run.meta["probe_series"]:
+            want = np.array([r["val"] for r in recs if r.get("val") is not None], dtype=float)
+            rows = run.probes[run.probes.stream == series]
+            got = rows.loc[rows.status == "ok", "rtt_ms"].to_numpy(dtype=float)
+            fields = {"val": (got, want)}
+        else:
+            mine = samples[samples.series == series]
+            keys = {k for r in recs for k, v in r.items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and k not in ("t", "dur", "seq")}
+            other = set(mine.metric) - keys
+            fields = {}
+            for key in keys:
+                metric = mine.metric.isin(other) if key == "val" else mine.metric == key
+                fields[key] = (mine.loc[metric, "value"].to_numpy(dtype=float),
+                               np.array([r[key] for r in recs if isinstance(r.get(key), (int, float))
+                                         and not isinstance(r.get(key), bool)], dtype=float))
+        for key, (got, want) in fields.items():
+            assert len(got) == len(want), (series, key)
+            if len(want):
+                assert np.median(got) == pytest.approx(np.median(want), rel=1e-12), (series, key)
+                assert got.mean() == pytest.approx(want.mean(), rel=1e-9), (series, key)
+            checked += 1
+    assert checked
+
+
+def test_older_formats_are_converted_as_flent_converts_them():
+    run = qoslab.load(SHARED_FLENT / "test-voip-rrul.flent.gz")  # format 2, flent 0.11
+    smeta = run.meta["flent_series_meta"]
+    udp = run.probes[run.probes.stream == "Ping (ms) UDP BE1"]
+    # netperf's UDP_RR mean, as flent printed it in ms, is the mean rate's round trip
+    assert udp.rtt_ms.median() == pytest.approx(50.0, rel=1e-3)
+    assert smeta["Ping (ms) UDP BE1"]["MEAN_VALUE"] == pytest.approx(50.0, rel=1e-3)
+    voip = run.samples[run.samples.series == "VoIP"]
+    assert set(voip.metric) == {"owd", "size"}  # D-ITG's one-way delays, not a bit rate
+    assert (voip.loc[voip.metric == "owd", "unit"] == "ms").all()
+    assert not run.events.detail.str.startswith("VoIP").any()  # not a load
+    http = qoslab.load(SHARED_FLENT / "test-http.flent.gz").samples
+    assert http.loc[http.series == "HTTP latency", "value"].median() == pytest.approx(0.996)

@@ -67,6 +67,7 @@ import pandas as pd
 from .. import schema
 from ..errors import ProbeLimitError, RunFormatError, SeriesLimitError
 from ..runs import Run
+from .flent_compat import upgrade
 from .limits import MAX_ROWS, MAX_SERIES, finite
 
 __all__ = ["read_flent", "FLENT_VERSIONS", "MARKINGS", "METRIC_UNITS"]
@@ -89,7 +90,7 @@ METRIC_UNITS: dict[str, str] = {
     "tcp_bbr_pacing_gain": "ratio", "tcp_bbr_cwnd_gain": "ratio", "load": "load average",
     # series flent derives as NAME::KEY (voip.inc)
     "delay": "ms", "jitter": "ms", "induced_delay": "ms", "rtt": "ms", "loss": "packets",
-    "bitrate": "kbit/s", "fairness": "Jain index",
+    "bitrate": "kbit/s", "fairness": "Jain index", "size": "bytes",
 }
 
 #: Per-packet latency fields of irtt records -> PROBES extra column (milliseconds).
@@ -131,12 +132,11 @@ def read_flent(doc: dict[str, Any], source: str) -> Run:
     if version not in FLENT_VERSIONS:
         raise RunFormatError(f"{source}: version: flent format {version!r} is not one of "
                              f"{FLENT_VERSIONS}")
-    meta_in = doc.get("metadata")
-    raw = doc.get("raw_values")
-    if not isinstance(meta_in, dict):
+    if not isinstance(doc.get("metadata"), dict):
         raise RunFormatError(f"{source}: metadata: expected an object")
-    if raw is None and version >= 2:
+    if doc.get("raw_values") is None and version >= 2:
         raise RunFormatError(f"{source}: raw_values: missing (flent format {version})")
+    raw, meta_in, fake_raw = upgrade(doc, version)  # as flent itself reads an older format
     raw = raw or {}
     if not isinstance(raw, dict):
         raise RunFormatError(f"{source}: raw_values: expected an object of series")
@@ -200,6 +200,7 @@ def read_flent(doc: dict[str, Any], source: str) -> Run:
         "sample_series": sorted(set(measured) | set(computed)),
         "empty_series": sorted(n for n, recs in raw.items() if not recs and n not in computed),
         "flent_series_meta": {k: smetas[k] for k in sorted(names)},
+        "flent_fake_raw_values": fake_raw,
         # everything else flent recorded, as it wrote it: its RECORDED_SETTINGS (NAME, HOST,
         # TIME, NOTE, BATCH_*, ...), the local and remote host facts (EGRESS_INFO with the
         # qdiscs and their tc statistics after the run, SYSCTLS, MODULE_VERSIONS,
@@ -380,13 +381,15 @@ def _raw_samples(name: str, recs: list, smeta: dict, t0: float, where: str) -> p
     """One series' raw records -> SAMPLES rows: ``val`` and every other numeric field."""
     unit = _unit(smeta.get("UNITS"))
     main = _metric_for(unit) if unit else "value"
+    if _is_ditg(recs):  # D-ITG's per-packet records: val is the one-way delay in ms
+        main, unit = "owd", "ms"
     series, metric, ts, values, units, spans = [], [], [], [], [], []
     for i, r in enumerate(recs):
         t = _check_t(r, where, i) - t0
         dur = r.get("dur")
         if dur is not None and not (finite(dur) and 0 <= dur <= 1e6):
             raise RunFormatError(f"{where}[{i}].dur: expected seconds, got {dur!r}")
-        for key, v in r.items():
+        for key, v in _flat(r):
             if key in _NOT_METRICS and key != "val":
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -406,6 +409,24 @@ def _raw_samples(name: str, recs: list, smeta: dict, t0: float, where: str) -> p
     df = pd.DataFrame({"series": series, "metric": metric, "t": ts, "value": values,
                        "unit": units, "span_s": spans})
     return _describe(df, name, smeta, computed=False)
+
+
+def _is_ditg(recs: list) -> bool:
+    """D-ITG records (flent's DitgRunner): ``{t, val, seq, size}``, val = rxTime - txTime."""
+    first = next((r for r in recs if isinstance(r, dict)), {})
+    return {"seq", "size", "val"} <= first.keys() and "owd_up" not in first
+
+
+def _flat(rec: dict, prefix: str = "", depth: int = 0):
+    """``(key, value)`` of a record, nested objects as dotted keys (Wi-Fi ``stations``)."""
+    for key, v in rec.items():
+        name = f"{prefix}{key}"
+        if isinstance(v, dict) and depth < 4:
+            yield from _flat(v, f"{name}.", depth + 1)
+        elif isinstance(v, list) and depth < 4:
+            yield from _flat({str(i): x for i, x in enumerate(v)}, f"{name}.", depth + 1)
+        else:
+            yield name, v
 
 
 def _computed_samples(name: str, values: Any, x_values: list, smeta: dict,
