@@ -151,3 +151,23 @@ def test_older_formats_are_converted_as_flent_converts_them():
     assert not run.events.detail.str.startswith("VoIP").any()  # not a load
     http = qoslab.load(SHARED_FLENT / "test-http.flent.gz").samples
     assert http.loc[http.series == "HTTP latency", "value"].median() == pytest.approx(0.996)
+
+
+def test_format_1_without_raw_values_uses_flents_grid(tmp_path):
+    doc = _raw("ping-v4-icmp-irtt.flent.gz")
+    v1 = {"version": 1, "metadata": {k: v for k, v in doc["metadata"].items()
+                                     if k != "SERIES_META"},
+          "x_values": doc["x_values"], "results": doc["results"]}
+    v1["metadata"]["NETPERF_WRAPPER_VERSION"] = v1["metadata"].pop("FLENT_VERSION")
+    path = tmp_path / "v1.flent.gz"
+    path.write_bytes(gzip.compress(json.dumps(v1).encode()))
+    run = qoslab.load(path)
+    assert run.meta["flent_fake_raw_values"] and run.meta["flent_version"] == "2.3.0"
+    icmp = run.probes[run.probes.stream == "Ping (ms) ICMP"]
+    want = [v for v in doc["results"]["Ping (ms) ICMP"] if v is not None]
+    np.testing.assert_allclose(icmp["rtt_ms"], want)  # flent's grid values, none invented
+    v1["x_values"] = list(range(400_000))
+    v1["results"] = {f"s{i}": [] for i in range(100)}
+    path.write_bytes(gzip.compress(json.dumps(v1).encode()))
+    with pytest.raises(qoslab.errors.ProbeLimitError, match="grid points"):
+        qoslab.load(path)

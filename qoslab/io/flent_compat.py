@@ -24,7 +24,8 @@ import copy
 import datetime as dt
 from typing import Any
 
-from .limits import finite
+from ..errors import ProbeLimitError
+from .limits import MAX_ROWS, finite
 
 __all__ = ["upgrade"]
 
@@ -63,6 +64,9 @@ def upgrade(doc: dict, version: int) -> tuple[dict, dict, bool]:
 def _from_grid(doc: dict, meta: dict) -> dict:
     results = doc.get("results") if isinstance(doc.get("results"), dict) else {}
     x_values = doc.get("x_values") if isinstance(doc.get("x_values"), list) else []
+    if len(x_values) * len(results) > MAX_ROWS:  # checked before building anything
+        raise ProbeLimitError(f"flent format 1: {len(results)} series × {len(x_values)} grid "
+                              f"points; the limit is {MAX_ROWS} records")
     x0 = _epoch(meta.get("T0") or meta.get("TIME"))
     return {name: [{"t": x0 + x, "val": v} for x, v in zip(x_values, values, strict=False)
                    if finite(x) and finite(v)]
