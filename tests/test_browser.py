@@ -181,9 +181,18 @@ _CHART_READING_JS = """
   }
   const spanSwatch = getComputedStyle(lineWrap.querySelector('.qoslab-chart-swatch.span'))
       .borderTopColor;
+  // the reference line at 20 ms lies under the probes sitting on it
+  const ry = Math.round(u.valToPos(20, 'y', true));
+  const row = u.ctx.getImageData(Math.round(u.valToPos(5, 'x', true)), ry, 60, 1).data;
+  let purple = 0;
+  for (let i = 0; i < row.length; i += 4) {
+    if (Math.abs(row[i] - 123) < 30 && Math.abs(row[i + 1] - 50) < 30 && Math.abs(row[i + 2] - 148) < 30) {
+      purple++;
+    }
+  }
   const markers = Array.from(dotsWrap.querySelectorAll('.u-series .u-marker')).slice(1)
       .map(m => getComputedStyle(m).backgroundColor);
-  return {lonely: lonely, capped: capped, spanSwatch: spanSwatch, labels: lineWrap.getAttribute('data-y-labels'),
+  return {lonely: lonely, capped: capped, purple: purple, spanSwatch: spanSwatch, labels: lineWrap.getAttribute('data-y-labels'),
           readout: lineWrap.querySelector('.qoslab-chart-range').textContent,
           markers: markers};
 })()
@@ -213,7 +222,8 @@ def test_charts_read_like_figures(chromium, tmp_path):
     run = Run(probes=probes, meta={"source": "sim", "scenario": "toy", "seed": 1})
     page = tmp_path / "charts.html"
     page.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>"
-                    + plots.latency_chart(run, kind="line", logy=True, spikes=True).to_html()
+                    + plots.latency_chart(run, kind="line", logy=True, spikes=True,
+                                          hlines=[{"y": 20.0, "label": "full queue"}]).to_html()
                     + plots.latency_chart(run, kind="scatter").to_html(library=False)
                     + "</body></html>")
     target, session, state = load_page(chromium, page)
@@ -223,6 +233,7 @@ def test_charts_read_like_figures(chromium, tmp_path):
                              returnByValue=True)["result"]["value"]
         assert seen["lonely"] > 0, "the lone answered probe is not drawn"
         assert seen["capped"] > 0, "the spike's span is not visible"
+        assert seen["purple"] == 0, "the reference line hides the probes on it"
         assert seen["spanSwatch"] == "rgb(224, 130, 20)"  # the legend swatch is the span's colour
         assert seen["labels"].split() == ["20", "50", "100", "200"]  # 18 … 450 ms, no 1000
         assert seen["readout"].startswith("showing 0–121 s of 0–121 s"), seen["readout"]

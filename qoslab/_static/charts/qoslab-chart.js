@@ -237,6 +237,26 @@
       ctx.restore();
     }
 
+    // Reference lines (a full queue's delay) under the data: probes sitting on the line stay
+    // visible; their labels are written over the data (drawOverlays).
+    function drawReferenceLines(u) {
+      var ctx = u.ctx, b = u.bbox, dpr = window.devicePixelRatio || 1;
+      ctx.save();
+      (spec.hlines || []).forEach(function (h) {
+        if (hidden[h.label]) { return; }
+        var y = Math.round(u.valToPos(h.y, "y", true)) + 0.5;
+        if (y < b.top || y > b.top + b.height) { return; }
+        ctx.strokeStyle = withAlpha(h.color, 0.75);
+        ctx.lineWidth = 1.2 * dpr;
+        ctx.setLineDash([6 * dpr, 4 * dpr]);
+        ctx.beginPath();
+        ctx.moveTo(b.left, y);
+        ctx.lineTo(b.left + b.width, y);
+        ctx.stroke();
+      });
+      ctx.restore();
+    }
+
     function drawOverlays(u) {
       var ctx = u.ctx, b = u.bbox, dpr = window.devicePixelRatio || 1;
       ctx.save();
@@ -258,18 +278,10 @@
         ctx.stroke();
       });
       ctx.setLineDash([]);
-      (spec.hlines || []).forEach(function (h) {
+      (spec.hlines || []).forEach(function (h) {  // the line itself is under the data
         if (hidden[h.label]) { return; }
         var y = Math.round(u.valToPos(h.y, "y", true)) + 0.5;
         if (y < b.top || y > b.top + b.height) { return; }
-        ctx.strokeStyle = h.color;
-        ctx.lineWidth = 1.2 * dpr;
-        ctx.setLineDash([6 * dpr, 4 * dpr]);
-        ctx.beginPath();
-        ctx.moveTo(b.left, y);
-        ctx.lineTo(b.left + b.width, y);
-        ctx.stroke();
-        ctx.setLineDash([]);
         ctx.fillStyle = h.color;
         ctx.font = (11 * dpr) + "px sans-serif";
         ctx.textAlign = "right";
@@ -390,7 +402,7 @@
           return s && s.mode === "points" ? s.color : "transparent";
         } } },
       hooks: {
-        drawAxes: [drawSpans],
+        drawAxes: [drawSpans, drawReferenceLines],
         draw: [drawOverlays],
         setScale: [function (u, scaleKey) { if (scaleKey === "x") { updateReadout(u); } }],
         setSelect: [function (u) {
