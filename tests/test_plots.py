@@ -481,3 +481,9 @@ def test_a_stream_with_no_reply_is_named_in_the_legend_not_dropped():
         assert f"{starved}: no reply" in texts, texts
         drawn = [ln for ln in ax.lines if ln.get_gid() == f"stream:{starved}"]
         assert all(len(ln.get_xdata()) == 0 for ln in drawn)  # nothing made up
+
+
+def test_occupancy_of_one_sample_has_a_readable_time_axis():
+    one = pd.DataFrame({"t": [12.0, 12.0], "flow": ["a", "b"], "bucket": [3, 3]})
+    lo, hi = plots.occupancy(one).axes[0].get_xlim()
+    assert lo == pytest.approx(11.5) and hi == pytest.approx(12.5)  # not a 1e-6 s axis

@@ -598,3 +598,26 @@ def test_perturb_explorer_without_perturbation_gives_no_p_value():
     assert "perturb off" in pe.status.value and "p = 1" not in pe.status.value
     assert "no hash changes to align with (perturbation off)" in pe.status.value
     assert pe.result.alignment.p.text == "p = n/a"
+
+
+def test_what_if_explorer_disables_what_the_chosen_qdisc_cannot_use(tunnel_capture):
+    from qoslab.widgets import WhatIfExplorer
+
+    ex = WhatIfExplorer(tunnel_capture, keys="src,dst", perturb=5, rate=300e3)
+    keys, perturb = ex.params["keys"], ex.params["perturb"]
+    assert not keys.disabled and not perturb.disabled
+    assert "empty: the qdisc&#x27;s own hash" in keys.hint.value  # free text says what it takes
+    with ex.hold():
+        ex.params["qdisc"].editor.value = "pfifo"
+    assert keys.disabled and perturb.disabled
+    ex.button.click()
+    # pfifo with the old keys text would be refused; disabled, they are not used
+    assert ex.last_error is None, ex.last_error
+    assert ex.run.meta["tc"].splitlines()[-1].startswith("pfifo")
+    assert not [o for o in ex.output.outputs if "image/png" in o["data"]]  # no buckets to draw
+    ex.params["qdisc"].editor.value = "fq_codel"
+    assert not keys.disabled and not perturb.disabled  # a flow filter perturbs
+    keys.editor.value = ""
+    assert perturb.disabled  # fq_codel's own hash has no perturbation
+    ex.params["qdisc"].editor.value = "sfq"
+    assert not keys.disabled and not perturb.disabled

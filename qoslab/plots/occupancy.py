@@ -193,7 +193,9 @@ def occupancy(
     used = np.unique(frame["bucket"].to_numpy(dtype="int64"))
     row_of = {b: i for i, b in enumerate(used)} if compact else {b: b for b in used}
     colors = stream_colors(flows)
-    fig, ax = new_axes(ax, figsize=(9, 1.5 + 0.3 * min(len(used), 30)))
+    # tall enough for its rows and for the legend beside them (a flow per line)
+    fig, ax = new_axes(ax, figsize=(9, max(1.5 + 0.3 * min(len(used), 30),
+                                           0.8 + 0.17 * (len(flows) + 2))))
     with plot_style():
         label = frame["flow"].astype("string").to_numpy(dtype=object)
         bucket = frame["bucket"].to_numpy(dtype="int64")
@@ -221,6 +223,8 @@ def occupancy(
             step = max(1, len(ticks) // 30)
             ax.set_yticks(ticks[::step], [_bucket_name(b) for b in used][::step])
         ax.autoscale_view()
+        if len(t) and span[1] - span[0] < 1e-3:  # one sample: a second around it, not 1e-6 s
+            ax.set_xlim(span[0] - 0.5, span[0] + 0.5)
         ax.set_ylabel("bucket / class")
         ax.set_xlabel("time since start (s)")
         ax.set_title("Queue occupancy by flow")

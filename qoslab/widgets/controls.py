@@ -127,6 +127,8 @@ class ParamControl:
             parts.append(f"0 = {p.zero_means}")
         if p.optional:
             parts.append("none = not set")
+        if p.kind == "str" and not parts:  # free text: say what it takes (and what empty means)
+            parts.append(p.help)
         return " · ".join(parts)
 
     # ---------------------------------------------------------------- slider

@@ -60,14 +60,41 @@ class WhatIfExplorer(Explorer):
         self.controls = []
         self._key = f"what-if-{id(self):x}"
         self._finish_init(observe=[c.editor for c in self._controls], initial=False)
+        self.params["qdisc"].observe(self._apply_qdisc)
+        self.params["keys"].observe(self._apply_qdisc)
+        self._apply_qdisc()
         grid = self.w.VBox([c.widget for c in self._controls],
                            layout=self.w.Layout(margin="0 0 6px 0"))
         self.widget.children = (self.widget.children[0], grid, *self.widget.children[1:])
         self.refresh()
 
     def values(self) -> dict[str, Any]:
-        """The checked values of every control (raises the parameter's message if one is bad)."""
-        return self._controls.read()
+        """The checked values of every control (raises the parameter's message if one is bad);
+        a control disabled for the chosen qdisc gives its neutral value (no keys, no
+        perturbation)."""
+        values = self._controls.read()
+        if self.params["keys"].disabled:
+            values["keys"] = ""
+        if self.params["perturb"].disabled:
+            values["perturb"] = 0
+        return values
+
+    def _apply_qdisc(self, _change=None) -> None:
+        """Disable what cannot work for the chosen qdisc: a pfifo has no buckets (no keys, no
+        perturbation); fq_codel perturbs nothing of its own (only an attached flow filter
+        does)."""
+        qdisc = self.params["qdisc"].editor.value
+        keys = self.params["keys"]
+        keys.disabled = qdisc == "pfifo"
+        keys.editor.tooltip = ("a pfifo has no buckets for a flow filter to choose"
+                               if keys.disabled else keys.param.help)
+        perturb = self.params["perturb"]
+        perturb.disabled = qdisc == "pfifo" or (
+            qdisc == "fq_codel" and not str(keys.editor.value).strip())
+        perturb.editor.tooltip = (f"{qdisc} has no perturbation of its own"
+                                  + (" (a flow filter's keys would have one)"
+                                     if qdisc == "fq_codel" else "")
+                                  if perturb.disabled else perturb.param.help)
 
     def busy_text(self) -> str:
         return f"replaying {len(self.packets):,} packets …"
@@ -89,7 +116,7 @@ class WhatIfExplorer(Explorer):
         bundles = [html_bundle(self.chart.to_html(), title),
                    table_bundle(self.shared, caption="flows that shared a bucket, per seed "
                                 "epoch")]
-        if len(window):
+        if len(window) and values["qdisc"] != "pfifo":  # a FIFO has no buckets to show
             bundles.append(figure_bundle(occupancy(window, events=self.run.events)))
         self.show(*bundles)
         d = self.run.decisions
