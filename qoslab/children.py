@@ -18,12 +18,16 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 __all__ = ["CHILD_CWD", "SAFE_PATH", "child_env", "isolation", "python_argv", "qoslab_argv",
-           "display_argv", "die_with_parent"]
+           "display_argv", "die_with_parent", "start_child"]
 
 #: Working directory of every child qoslab starts.
 CHILD_CWD = "/"
@@ -109,9 +113,45 @@ _PR_SET_PDEATHSIG = 1
 def die_with_parent() -> None:
     """``preexec_fn``: the child gets SIGKILL when the process that started it dies (Linux
     ``PR_SET_PDEATHSIG``; kept across ``ip netns exec``'s exec, lost only by programs with file
-    capabilities or set-uid bits — the lab's next run removes those with their namespace)."""
+    capabilities or set-uid bits — the lab's next run removes those with their namespace).
+
+    The kernel sends the signal when the *thread* that forked the child ends: start such
+    children with :func:`start_child`, which forks them from a thread that lives as long as
+    the process (a load started by a ``threading.Timer`` would otherwise be killed as soon as
+    its timer's thread returned)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: the next run's clean-up still applies
         pass
+
+
+_SPAWNER: list[ThreadPoolExecutor] = []
+_SPAWNER_LOCK = threading.Lock()
+
+
+def start_child(argv: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen:
+    """``subprocess.Popen(argv, preexec_fn=die_with_parent, **popen_kwargs)``, forked by the
+    main thread or by one spawner thread that lives until the process exits, so the child dies
+    with this process and not with the (perhaps short-lived) thread that asked for it.
+
+    Examples
+    --------
+    >>> import threading
+    >>> out = []
+    >>> t = threading.Thread(target=lambda: out.append(start_child(["sleep", "2"])))
+    >>> t.start(); t.join()
+    >>> import time; time.sleep(0.3)
+    >>> out[0].poll() is None          # still running after its starting thread ended
+    True
+    >>> out[0].kill(); out[0].wait()
+    -9
+    """
+    if threading.current_thread() is threading.main_thread():
+        return subprocess.Popen(argv, preexec_fn=die_with_parent,  # noqa: S603, PLW1509
+                                **popen_kwargs)
+    with _SPAWNER_LOCK:
+        if not _SPAWNER:
+            _SPAWNER.append(ThreadPoolExecutor(1, thread_name_prefix="qoslab-spawner"))
+    return _SPAWNER[0].submit(subprocess.Popen, argv, preexec_fn=die_with_parent,
+                              **popen_kwargs).result()

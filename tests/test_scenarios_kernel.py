@@ -227,16 +227,18 @@ def test_one_declaration_runs_on_the_simulator_and_the_kernel_alike(name):
 
 
 def test_a_load_with_a_stop_time_ends_then_on_every_backend():
-    """A flood (3x the rate) declared with ``stop=2`` fills a 20-packet queue (~400 ms at
-    200 kbit) within 0.3 s and ends at t = 2 s on every backend: pings queue behind it (or
-    are dropped) before, and not after it drained."""
+    """A flood (3x the rate) declared with ``start=0.2, stop=2`` fills a 20-packet queue
+    (~400 ms at 200 kbit) within 0.3 s of its start and ends at t = 2 s on every backend:
+    pings queue behind it (or are dropped) before, and not after it drained. (A load that
+    starts after time 0 is started by a scheduling thread: it must outlive that thread.)"""
     need_root()
     from qoslab.qdiscs import Htb, HtbClass, Pfifo
     from qoslab.scenarios import REGISTRY, Param, Scenario, Setup, register
     from qoslab.sim import Link, PingStream, UdpFlood
 
     def build(v):
-        return Setup(traffic=(UdpFlood("10.0.9.1", rate=6e5, size=472, stop=v["flood_stop"]),
+        return Setup(traffic=(UdpFlood("10.0.9.1", rate=6e5, size=472, start=0.2,
+                                       stop=v["flood_stop"]),
                               PingStream("10.0.1.1", interval=0.1, start=0.5)),
                      qdisc=Htb(classes=(HtbClass("1:10", 2e5, leaf=Pfifo(limit=20)),),
                                default=0x10),
@@ -253,9 +255,10 @@ def test_a_load_with_a_stop_time_ends_then_on_every_backend():
             # while the queue is full a ping is tail-dropped or waits behind ~19 packets
             # (~380 ms): none comes back quickly; once the flood stopped and the queue
             # drained (~0.4 s), they all do
-            during = p[(p["t_sent"] >= 1.0) & (p["t_sent"] < 2.0)]
+            # (from 1.2 s: a loaded machine may take half a second to start the flood)
+            during = p[(p["t_sent"] >= 1.2) & (p["t_sent"] < 2.0)]
             quick = (during["status"] == "ok") & (during["rtt_ms"] < 150)
-            assert len(during) >= 8 and not quick.any(), (backend, during)
+            assert len(during) >= 7 and not quick.any(), (backend, during)
             after = p[p["t_sent"] >= 3.0]
             ok = after["status"] == "ok"
             assert ok.mean() >= 0.9 and after.loc[ok, "rtt_ms"].max() < 50, (backend, after)

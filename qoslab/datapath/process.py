@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..children import die_with_parent, isolation, qoslab_argv
+from ..children import isolation, qoslab_argv, start_child
 from ..errors import QoslabError
 from .engine import DRAIN_S
 
@@ -55,10 +55,9 @@ class DatapathProcess:
         self.summary: dict[str, Any] | None = None
         self._err_path = stderr_path
         self._err = open(stderr_path, "xb")  # noqa: SIM115, PTH123 - the run's work folder
-        self.proc = subprocess.Popen(  # noqa: S603 - an argument list, never a shell
+        self.proc = start_child(  # an argument list, never a shell
             ns.argv(qoslab_argv("datapath", str(plan_path))), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self._err, text=True, bufsize=1,
-            preexec_fn=die_with_parent, **isolation())
+            stdout=subprocess.PIPE, stderr=self._err, text=True, bufsize=1, **isolation())
         self.ready = self._wait_ready(ready_timeout)
         self._reader = threading.Thread(target=self._read, name=f"{self.name} events",
                                         daemon=True)

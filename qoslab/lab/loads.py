@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..children import die_with_parent, display_argv, isolation, python_argv
+from ..children import display_argv, isolation, python_argv, start_child
 from .flood import parse_rate
 from .netns import LabCommandError, Namespace, run_cmd
 
@@ -61,10 +61,9 @@ class LabProcess:
         self.ns = ns
         self.name = name
         self.argv = ns.argv(argv)
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = start_child(  # a load may start from a scheduling thread
             self.argv, stdout=subprocess.PIPE if stdout is None else stdout,
-            stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent,  # noqa: PLW1509
-            **isolation())
+            stderr=subprocess.PIPE, text=True, **isolation())
         self.stdout = ""
         self.stderr = ""
         self._early: list[str] = []

@@ -314,7 +314,7 @@ register(Scenario(
      _count("n_uploads", 10, "TCP uploads", hi=1000),
      _count("n_pings", 3, "ping streams"),
      Param("queue_limit", "int", 1000, "queue limit", unit="packets", min=1, max=100000)),
-    _saturated_link, backends=("sim",),
+    _saturated_link, backends=("sim", "userspace"),
     description="n_uploads greedy flows and ping streams on a link_rate link (≈ 500 000 "
     "packets in 60 s at 100 Mbit/s): the simulator's speed benchmark."))
 

@@ -38,7 +38,7 @@ import pandas as pd
 
 from .. import scenarios, schema
 from ..analysis import summarize
-from ..children import die_with_parent, isolation, qoslab_argv
+from ..children import isolation, qoslab_argv, start_child
 from ..errors import ConfigError, QoslabError, RunFormatError
 from ..io import load
 from ..io.limits import parse_json
@@ -387,8 +387,8 @@ class LiveView(Explorer):
             if p.name in params:
                 argv += [p.flag, p.to_text(values[p.name])]
         errors = tempfile.TemporaryFile()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=errors, preexec_fn=die_with_parent, **isolation())
+        proc = start_child(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=errors, **isolation())
         feed = LiveFeed({"source": "qoslab-lab" if backend != "sim" else "sim",
                          "scenario": name, "backend": backend})
         feed.expected_seconds = values.get("duration")
