@@ -389,15 +389,28 @@ def delay_axis(meta: dict | None) -> dict[str, str]:
 
 
 def _leaf_qdisc(tc: str) -> str:
-    r"""The last qdisc of a tc script without its plumbing: ``'sfq limit 10 perturb 5'``.
+    r"""The last qdisc of a tc script without its plumbing: ``'sfq limit 10 perturb 5'``, and
+    the classifier attached to it, if any (``'sfq limit 127 + flow hash keys src,dst …'``).
 
     >>> _leaf_qdisc("tc qdisc add dev DEV root handle 1: htb default 10\n"
     ...             "tc qdisc add dev DEV parent 1:10 handle 10: sfq limit 10 perturb 5")
     'sfq limit 10 perturb 5'
+    >>> _leaf_qdisc("tc qdisc add dev DEV parent 1:10 handle 10: sfq limit 127\n"
+    ...             "tc filter add dev DEV parent 10: protocol all prio 1 flow hash keys "
+    ...             "src,dst divisor 1024 baseclass 1:1")
+    'sfq limit 127 + flow hash keys src,dst divisor 1024 baseclass 1:1'
     """
-    last = tc.strip().splitlines()[-1] if tc.strip() else ""
+    lines = [ln.strip() for ln in tc.strip().splitlines() if ln.strip()]
+    qdiscs = [ln for ln in lines if not ln.startswith("tc filter")]
+    filters = [ln for ln in lines if ln.startswith("tc filter")]
+    last = qdiscs[-1] if qdiscs else (lines[-1] if lines else "")
     m = re.search(r"(?:\broot|\bparent \S+)(?: handle \S+)?\s+(.*)$", last)
-    return (m.group(1) if m else last).strip()
+    text = (m.group(1) if m else last).strip()
+    if filters and qdiscs:
+        f = re.search(r"\bparent \S+\s+(?:protocol \S+\s+)?(?:(?:pref|prio) \S+\s+)?"
+                      r"(?:handle \S+\s+)?(.*)$", filters[-1])
+        text += " + " + (f.group(1) if f else filters[-1]).strip()
+    return text
 
 
 def _when(value) -> str:
