@@ -469,6 +469,9 @@ def _coerce(values: pd.Series, dtype: str, what: str) -> pd.Series:
                     raise ValueError("out of the 64-bit integer range")
             return num.astype(dtype)
         if dtype == "string":
+            if isinstance(values.dtype, pd.StringDtype) or \
+                    pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+                return values.astype("string")  # every value is text (checked in C)
             bad = values.notna().to_numpy() & ~np.array(
                 [isinstance(v, str) for v in values], dtype=bool
             )

@@ -54,6 +54,7 @@ import pickletools
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import schema
@@ -258,11 +259,12 @@ def pingexp_to_run(doc: Any, source: str) -> Run:
     if bad_id is not None:
         raise RunFormatError(f"{source}: experiments: id {bad_id!r} is not text")
     ids = sorted(exps, key=lambda k: (not isinstance(k, int), k))  # Python 2: ints first
-    total = sum(len(e.get("responses") or ()) + len(e.get("losses") or ())
-                for e in exps.values() if isinstance(e, dict))
+    total = sum(_planned_rows(e, count) for e in exps.values() if isinstance(e, dict))
     if total > MAX_ROWS:
-        raise ProbeLimitError(f"{source}: {total} responses and losses; the limit is {MAX_ROWS}")
+        raise ProbeLimitError(f"{source}: {total} responses and losses (counting the losses "
+                              f"ping's counts imply); the limit is {MAX_ROWS}")
     frames, targets, summaries, reported = [], [], {}, {}
+    rows = 0
     for ident in ids:
         exp = exps[ident]
         where = f"{source}: experiments[{ident!r}]"
@@ -278,7 +280,9 @@ def pingexp_to_run(doc: Any, source: str) -> Run:
         if not isinstance(tos, int) or isinstance(tos, bool) or not 0 <= tos <= 255:
             raise RunFormatError(f"{where}.qos: expected a TOS byte, got {tos!r}")
         label = f"{ident}: {schema.stream_label(host, tos)}"
-        frame = _experiment_rows(exp, where, label, host, tos, interval, count)
+        frame = _experiment_rows(exp, where, label, host, tos, interval, count,
+                                 room=MAX_ROWS - rows, source=source)
+        rows += len(frame)
         frames.append(frame)
         targets.append({"stream": label, "id": str(ident), "host": host, "tos": tos})
         summaries[str(ident)] = {k: exp.get(k) for k in ("summary", "rtt_summary", "min", "max")}
@@ -300,16 +304,20 @@ def pingexp_to_run(doc: Any, source: str) -> Run:
 
 
 def _experiment_rows(exp: dict, where: str, label: str, host: str, tos: int,
-                     interval: float, count: int | None = None) -> pd.DataFrame:
+                     interval: float, count: int | None = None, *, room: int = MAX_ROWS,
+                     source: str = "") -> pd.DataFrame:
+    """The PROBES rows of one experiment; at most ``room`` rows (what the file's earlier
+    experiments left of :data:`~qoslab.io.limits.MAX_ROWS`)."""
     responses = exp.get("responses", [])
-    losses = exp.get("losses")
-    if losses is None:  # before April 2011 ping-exp kept no list of losses
-        losses = _lost_sequence_numbers(exp, responses, where, count)
     if not isinstance(responses, (list, tuple)):
         raise RunFormatError(f"{where}.responses: expected a list of (icmp_seq, ttl, time_ms)")
-    if not isinstance(losses, (list, tuple)):
+    losses = exp.get("losses")
+    if losses is None:  # before April 2011 ping-exp kept no list of losses
+        losses = _lost_sequence_numbers(exp, responses, where, count,
+                                        room=room - len(responses), source=source)
+    if not isinstance(losses, (list, tuple, np.ndarray)):
         raise RunFormatError(f"{where}.losses: expected a list of icmp_seq numbers")
-    rows, seen = [], set()
+    seqs, ttls, rtts, dup, seen = [], [], [], [], set()
     for i, r in enumerate(responses):
         if (not isinstance(r, (list, tuple)) or len(r) != 3
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r)):
@@ -324,39 +332,85 @@ def _experiment_rows(exp: dict, where: str, label: str, host: str, tos: int,
         if not (math.isfinite(ms) and 0 <= ms <= 1e9):
             raise RunFormatError(f"{where}.responses[{i}]: time {ms!r} ms is not a round-trip "
                                  "time")
-        rows.append((seq, ttl, float(ms), "duplicate" if seq in seen else "ok"))
+        seqs.append(seq)
+        ttls.append(ttl)
+        rtts.append(float(ms))
+        dup.append(seq in seen)
         seen.add(seq)
-    for i, seq in enumerate(losses):
-        if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**32:
-            raise RunFormatError(f"{where}.losses[{i}]: expected an icmp_seq number, got {seq!r}")
-        if seq not in seen:
-            rows.append((seq, None, math.nan, "lost"))
-    rows.sort(key=lambda r: (r[0], r[3] == "duplicate"))
+    if isinstance(losses, np.ndarray):
+        lost = losses
+    else:
+        for i, seq in enumerate(losses):
+            if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**32:
+                raise RunFormatError(f"{where}.losses[{i}]: expected an icmp_seq number, got "
+                                     f"{seq!r}")
+        lost = np.asarray(losses, np.int64)
+    lost = lost[~np.isin(lost, np.fromiter(seen, np.int64, len(seen)))]
+    n_ok = len(seqs)
+    if n_ok + len(lost) > room:
+        raise ProbeLimitError(f"{source or where}: more than {MAX_ROWS} probes in the file, the "
+                              "limit on rows in one file")
+    seq = np.concatenate([np.asarray(seqs, np.int64), lost])
+    dups = np.concatenate([np.asarray(dup, bool), np.zeros(len(lost), bool)])
+    order = np.lexsort((dups, seq))  # by icmp_seq, a duplicate after its first answer
+    status = np.empty(len(seq), object)
+    status[:n_ok] = np.where(np.asarray(dup, bool), "duplicate", "ok")
+    status[n_ok:] = "lost"
+    ttl = pd.array(np.concatenate([np.asarray(ttls, np.int64),
+                                   np.zeros(len(lost), np.int64)]), "Int64")
+    ttl[n_ok:] = pd.NA
+    rtt = np.concatenate([np.asarray(rtts, float), np.full(len(lost), np.nan)])
+    seq = seq[order]
     step = 1 / interval  # the original's x: icmp_seq / (1 / ping_interval)
     return pd.DataFrame({
         "stream": label, "host": host, "tos": tos, "size": pd.NA,
-        "seq": [r[0] for r in rows], "t_sent": [r[0] / step for r in rows],
-        "rtt_ms": [r[2] for r in rows], "status": [r[3] for r in rows],
-        "ttl": [r[1] for r in rows],
+        "seq": seq, "t_sent": seq / step, "rtt_ms": rtt[order], "status": status[order],
+        "ttl": ttl[order],
     }, columns=list(schema.PROBES))
 
 
+def _planned_rows(exp: dict, count: int | None) -> int:
+    """At least how many rows an experiment makes (before any is built): its responses and
+    losses, or, for a file without a list of losses, what ping's count of probes implies."""
+    responses = exp.get("responses") or ()
+    losses = exp.get("losses")
+    n = len(responses) if isinstance(responses, (list, tuple)) else 0
+    if isinstance(losses, (list, tuple)):
+        return n + len(losses)
+    summary = exp.get("summary")
+    sent = summary.get("transmitted") if isinstance(summary, dict) else None
+    sent = count if sent is None else sent
+    if isinstance(sent, int) and not isinstance(sent, bool):
+        return max(n, min(sent, MAX_ROWS + 1))
+    return n
+
+
 def _lost_sequence_numbers(exp: dict, responses: Any, where: str,
-                           count: int | None = None) -> list[int]:
+                           count: int | None = None, *, room: int = MAX_ROWS,
+                           source: str = "") -> np.ndarray:
     """What ping-exp's ``find_lost_sequence_numbers`` later computed: ``1..transmitted``
     (ping's count) less the sequence numbers answered. Without ping's summary (its loss line
-    did not match those versions' pattern, e.g. a newer ping's ``17.5%``) the run's ``-c``."""
+    did not match those versions' pattern, e.g. a newer ping's ``17.5%``) the run's ``-c``.
+    Refused before anything is built when they would be more than ``room`` rows."""
     summary = exp.get("summary")
     sent = summary.get("transmitted") if isinstance(summary, dict) else None
     if sent is None:
         sent = count
     if sent is None:
-        return []  # nothing says how many were sent
+        return np.zeros(0, np.int64)  # nothing says how many were sent
     if isinstance(sent, bool) or not isinstance(sent, int) or not 0 <= sent <= MAX_ROWS:
         raise RunFormatError(f"{where}.summary.transmitted: expected a probe count, got "
                              f"{sent!r}")
-    answered = {r[0] for r in responses if isinstance(r, (list, tuple)) and r}
-    return sorted(set(range(1, sent + 1)) - answered)
+    if sent - len(responses) > room:
+        raise ProbeLimitError(f"{source or where}: the experiments' counts imply more than "
+                              f"{MAX_ROWS} probes, the limit on rows in one file")
+    lost = np.ones(sent + 1, bool)
+    lost[0] = False
+    for r in responses:
+        if isinstance(r, (list, tuple)) and r and isinstance(r[0], int) \
+                and not isinstance(r[0], bool) and 0 < r[0] <= sent:
+            lost[r[0]] = False
+    return np.flatnonzero(lost)
 
 
 def _reported(exp: dict, where: str) -> dict[str, Any]:
