@@ -187,6 +187,7 @@ def test_sigint_keeps_every_answered_probe_and_leaves_nothing(runs, tmp_path):
     assert proc.returncode == 130, text[-2000:]
     run = qoslab.load(out)  # the bed saved what it measured before going down
     assert "KeyboardInterrupt" in run.meta["interrupted"]
+    assert run.meta["stop_reason"] == "SIGINT"  # not the pinger's SIGTERM from teardown
     hosts = {str(h) for h in run.probes["host"].unique()}
     _kept(_answered_before(cap, signalled, hosts), run)
     assert not set(spaces) & set(list_namespaces())  # namespaces (and their TUNs) gone

@@ -349,6 +349,7 @@ def test_cli_run_killed_with_ctrl_c_leaves_nothing_behind_and_keeps_the_probes(t
     assert not (tmp_path / "run.json.gz.partial").exists()
     run = qoslab_load(out)
     assert run.meta["interrupted"].startswith("KeyboardInterrupt")
+    assert run.meta["stop_reason"] == "SIGINT"  # not the pinger's SIGTERM from teardown
     assert run.meta["scenario"] == "bufferbloat" and run.meta["lab"]["runid"]
     assert len(run.probes) >= 5
     kinds = list(run.events["kind"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,26 @@ def queue_delay_ms(packets: float, size: int, rate: str | float) -> float:
     2056
     """
     return packets * (size + LINK_HEADER) * 8 / parse_rate(rate) * 1000
+
+
+def stop_reason(exc_type: type, exc: BaseException | None) -> str:
+    """What ended an interrupted experiment, in ``meta["stop_reason"]``'s words: the signal's
+    name (``SIGINT`` for Ctrl-C, ``SIGTERM`` as the bed's handler raises it), else ``error``.
+
+    >>> stop_reason(KeyboardInterrupt, KeyboardInterrupt()), stop_reason(SystemExit, SystemExit(143))
+    ('SIGINT', 'SIGTERM')
+    >>> stop_reason(OSError, OSError(28, "No space left on device"))
+    'error'
+    """
+    if issubclass(exc_type, KeyboardInterrupt):
+        return "SIGINT"
+    code = getattr(exc, "code", None)
+    if issubclass(exc_type, SystemExit) and isinstance(code, int) and code > 128:
+        try:
+            return signal.Signals(code - 128).name
+        except ValueError:
+            pass
+    return "error"
 
 
 class Experiment:
@@ -75,7 +96,8 @@ class Experiment:
         try:
             self.tb.__exit__(exc_type, exc, tb)
             if exc_type is not None:
-                self._salvage(f"{exc_type.__name__}: {exc}".rstrip(": "))
+                self._salvage(f"{exc_type.__name__}: {exc}".rstrip(": "),
+                              stop_reason(exc_type, exc))
         finally:
             shutil.rmtree(self.work, ignore_errors=True)
 
@@ -95,12 +117,13 @@ class Experiment:
                 return on_bed_clock(run, self.tb.t0_unix)
         return None
 
-    def _salvage(self, cause: str) -> None:
+    def _salvage(self, cause: str, reason: str) -> None:
         if self.journal is None:
             return
         try:
             run = self.tb.result(self._pings_so_far())
-            run.meta.update(self.extra, interrupted=cause)
+            # the ping runner was stopped by the bed's teardown; the run stopped for ``reason``
+            run.meta.update(self.extra, interrupted=cause, stop_reason=reason)
             if self.transform is not None:
                 run = self.transform(run)
             self.journal.finish(run)
