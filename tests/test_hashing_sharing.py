@@ -135,6 +135,19 @@ def test_cli_hash_filter_and_map_options(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "baseclass 5:1" in out
     assert out.count("always shared") == 1  # one group: the three flows, same dst
+    # one input for all three flows: no probability of "two distinct inputs", and one flow per line
+    assert "3 flows, 1 distinct hash input, 8 classes" in out
+    assert "no seed can give them different classes" in out and "P(two distinct" not in out
+    assert sum(line.startswith("    udp 10.0.0.1:1000 > 10.0.0.2:") for line in out.splitlines()) == 3
+
+
+def test_the_report_counts_measured_collisions_in_seeds():
+    rows = [{"src": f"10.0.0.{i}", "dst": "10.9.9.9", "proto": 6, "sport": 1000 + i,
+             "dport": 80} for i in range(6)]
+    rep = sharing(frame(rows), Sfq(divisor=16, profile="4.2-5.3"), trials=50, rng_seed=1)
+    hits = round(rep.p_measured * 50)
+    assert f"({hits} of 50 random seeds)" in str(rep)
+    assert f"= {rep.p_birthday:.3g} (birthday bound)" in str(rep)
 
 
 def test_hash_changes_for_siphash_keys_round_trip():

@@ -108,21 +108,31 @@ class SharingReport:
     notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        lines = [f"{len(self.flows)} flows, {self.flows['input_group'].nunique()} distinct hash "
-                 f"inputs, {self.classes} classes"]
+        inputs = int(self.flows["input_group"].nunique())
+        lines = [f"{_count(len(self.flows), 'flow')}, {_count(inputs, 'distinct hash input')}, "
+                 f"{_count(self.classes, 'class', 'classes')}"]
         for grp, why in zip(self.shared_always, self.reasons, strict=True):
-            lines.append(f"  always shared ({why}): " + " | ".join(grp))
+            lines.append(f"  always shared, {why}:")
+            lines += ["    " + label for label in grp]
         extra = [g for g in self.shared_now if g not in self.shared_always]
         for grp in extra:
-            lines.append("  shared with this seed: " + " | ".join(grp))
+            lines.append("  shared with this seed:")
+            lines += ["    " + label for label in grp]
         if self.deterministic:
             lines.append("  map mode: classes do not depend on any seed")
+        elif inputs < 2:
+            lines.append("  one hash input for every flow: no seed can give them different "
+                         "classes")
         else:
-            lines.append(f"  P(some pair of distinct inputs collides) = {self.p_birthday:.4f} "
-                         f"(birthday bound), {self.p_measured:.4f} measured over "
-                         f"{self.trials} seeds")
-        lines += [f"  note: {n}" for n in self.notes]
+            measured = (f"{self.p_measured:.3g} measured ({round(self.p_measured * self.trials)}"
+                        f" of {self.trials} random seeds)" if self.trials else "not measured")
+            lines.append(f"  P(two distinct inputs share a class) = {self.p_birthday:.3g} "
+                         f"(birthday bound), {measured}")
         return "\n".join(lines)
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _flow_ids(packets: pd.DataFrame, cols: list[str]) -> np.ndarray:
