@@ -14,6 +14,10 @@ Targets (issue 12):
   uploads, interactive flows, pings) at ~10 Mbit/s, replayed through a classic SFQ with
   ``perturb 10`` at 9 Mbit/s, so the queue works (≈ 20 % drops).
 
+* **new flows** (informational) — the CPU a live datapath spends on a flow's first packet
+  (decoded by the capture decoder, added to the flow table, hashed by the qdiscs) and on a
+  known flow's packet (a byte-key lookup).
+
 Wall time and CPU time are printed; on a shared machine the targets are judged on CPU time
 for replay (single-threaded), and on the wall-clock measurements for the datapath (what a
 user sees), with the kernel's numbers beside them.
@@ -216,9 +220,65 @@ def bench_datapath(quick: bool) -> int:
     return 0 if thr_ok and lat_ok else 1
 
 
+# ---------------------------------------------------------------------------- new flows
+def _headers() -> dict:
+    """First packets of new flows, one kind each (``i`` makes the flow new)."""
+    def ip4(proto: int, body: bytes, i: int, tos: int = 0) -> bytes:
+        return struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + len(body), 1, 0x4000, 64, proto,
+                           0, bytes([10, 0, i >> 8 & 255, i & 255]), bytes([10, 0, 9, 1])) + body
+
+    def tcp(i):
+        return ip4(6, struct.pack("!HHIIBBHHH", 40000 + i % 20000, 22, 0, 0, 0x50, 0x10,
+                                  65535, 0, 0), i, tos=8)
+
+    def icmp(i):
+        return ip4(1, struct.pack("!BBHHH", 8, 0, 0, i & 0xFFFF, 1) + bytes(56), i)
+
+    def ipip(i):
+        inner = tcp(i)
+        return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(inner), 1, 0x4000, 64, 4, 0,
+                           bytes([192, 0, 2, 1]), bytes([198, 51, 100, 1])) + inner
+
+    def udp6(i):
+        return struct.pack("!IHBB", 0x60000000, 8, 17, 64) + bytes(15) + b"\x01" + \
+            bytes(14) + struct.pack("!H", i & 0xFFFF) + struct.pack("!HHHH", 5000, 53, 8, 0)
+
+    return {"tcp": tcp, "icmp": icmp, "ipip": ipip, "udp6": udp6}
+
+
+def bench_new_flows(quick: bool) -> int:
+    """CPU per new flow on the datapath (:class:`qoslab.datapath.packets.PacketFlows` with the
+    sfq_perturb tree's cached answers: decoding, the flow row, the qdisc's hashing) against a
+    known flow's (the byte-key lookup). Informational: no target."""
+    from qoslab.datapath.packets import PacketFlows
+    from qoslab.replay import Replayer, Seeds
+    from qoslab.scenarios import get
+
+    setup = get("sfq_perturb").setup()
+    rp = Replayer(setup.qdisc, link=setup.link, seeds=Seeds(setup.qdisc, seed=1))
+    flows = PacketFlows(rp.index)
+    kinds = _headers()
+    flows.fid(kinds["tcp"](65000))  # imports, first answers
+    n = 50 if quick else 200
+    print(f"new flows on the datapath (sfq_perturb's tree), {n} of each kind, CPU per packet:")
+    for i, (name, make) in enumerate(kinds.items()):
+        packets = [make(1000 * i + k) for k in range(n)]
+        c = time.process_time()
+        for pkt in packets:
+            flows.fid(pkt)
+        new = (time.process_time() - c) / n
+        c = time.process_time()
+        for pkt in packets:
+            flows.fid(pkt)
+        known = (time.process_time() - c) / n
+        print(f"  {name:5s} new flow {new * 1e3:6.2f} ms   known flow {known * 1e6:5.1f} us")
+    return 0
+
+
 def main() -> int:
     quick = "--quick" in sys.argv
     status = bench_replay(quick)
+    status |= bench_new_flows(quick)
     if "--replay-only" not in sys.argv:
         if os.geteuid() != 0:
             print("datapath: skipped (needs root: namespaces and TUN devices)")
