@@ -142,6 +142,16 @@ def test_huge_or_nonsense_flent_sequence_numbers(tmp_path, value, kind):
     assert "Ping (ms) ICMP" in str(err)
 
 
+def test_flent_gaps_of_every_series_count_against_the_file_limit(tmp_path):
+    """Two series whose gaps imply 15 M lost probes each: each was checked alone, the file
+    built 30 M rows (minutes, gigabytes) from 3 KB."""
+    doc = _flent_doc()
+    for name in ("Ping (ms) ICMP", "Ping (ms) UDP"):
+        doc["raw_values"][name][-1]["seq"] = 15_000_000
+    err = measured_load(_gz(tmp_path / "gaps.flent.gz", doc))
+    assert isinstance(err, ProbeLimitError) and "Ping (ms) UDP" in str(err), err
+
+
 @pytest.mark.parametrize("column, literal, message", [
     ("rtt_ms", "1e999", "probes.rtt_ms: row 1: inf"),
     ("rtt_ms", "-3.0", "probes.rtt_ms: row 1: -3.0"),

@@ -255,6 +255,8 @@ def _probes(latency: dict, smetas: dict, t0: float, step: float,
     cols: dict[str, list] = {c: [] for c in ("stream", "seq", "t_sent", "rtt_ms", "status",
                                              "lost_direction", *_EXTRA_MS.values())}
     hosts, toses = {}, {}
+    _plan_rows(latency, smetas, source)
+    gaps: list[pd.DataFrame] = []
     for name, recs in latency.items():
         where = f"{source}: raw_values[{name!r}]"
         hosts[name] = _host_of(smetas[name])
@@ -292,11 +294,14 @@ def _probes(latency: dict, smetas: dict, t0: float, step: float,
                     raise RunFormatError(f"{where}[{i}].{key}: expected milliseconds, got {v!r}")
                 cols[col].append(math.nan if v is None else float(v))
         if has_seq:
-            _add_gaps(cols, first, name, step, where, _fping_schedule(smetas[name]))
+            gaps.append(_gaps(cols, first, name, step, where, _fping_schedule(smetas[name])))
     for col in [c for c in ("lost_direction", *_EXTRA_MS.values())
                 if all(v is None or (isinstance(v, float) and math.isnan(v)) for v in cols[c])]:
         del cols[col]  # a column no series has
     df = pd.DataFrame(cols)
+    gaps = [g[[c for c in g.columns if c in df.columns]] for g in gaps if len(g)]
+    if gaps:
+        df = pd.concat([df, *gaps], ignore_index=True)
     if df.empty:
         return schema.empty_probes()
     df["host"] = df["stream"].map(hosts)
@@ -325,36 +330,56 @@ def _fping_schedule(smeta: dict) -> tuple[int, float] | None:
     return int(count.group(1)), float(period.group(1)) / 1000.0
 
 
-def _add_gaps(cols: dict[str, list], first: int, name: str, step: float, where: str,
-              schedule: tuple[int, float] | None = None) -> None:
-    """Append ``lost`` rows for the sequence numbers a stream sent that got no reply: those
+def _plan_rows(latency: dict, smetas: dict, source: str) -> None:
+    """Refuse, before any row is built, latency series whose records and sequence gaps add up
+    to more than :data:`~qoslab.io.limits.MAX_ROWS` rows in the file."""
+    planned = 0
+    for name, recs in latency.items():
+        seqs = [r["seq"] for r in recs if isinstance(r, dict) and finite(r.get("seq"))]
+        n = len(recs)
+        if seqs:
+            lo, hi = min(seqs), max(seqs)
+            schedule = _fping_schedule(smetas[name])
+            if schedule is not None:
+                lo, hi = 0, max(schedule[0] - 1, hi)
+            n = max(n, hi - lo + 1)
+        planned += n
+        if planned > MAX_ROWS:
+            raise ProbeLimitError(f"{source}: raw_values[{name!r}]: the latency series' records "
+                                  f"and sequence gaps imply more than {MAX_ROWS} probes in the "
+                                  "file (the limit)")
+
+
+def _gaps(cols: dict[str, list], first: int, name: str, step: float, where: str,
+          schedule: tuple[int, float] | None = None) -> pd.DataFrame:
+    """The ``lost`` rows for the sequence numbers a stream sent that got no reply: those
     missing between its first and last reply, and for fping (``-c N``, sequence numbers 0 to
-    N-1) those before the first and after the last."""
+    N-1) those before the first and after the last (built as arrays: a gap can be millions)."""
     seqs = np.asarray(cols["seq"][first:], dtype=np.int64)
     if schedule is not None and len(seqs):
         step = schedule[1]
         lo, hi = 0, max(schedule[0] - 1, int(seqs.max()))
     elif len(seqs) < 2:
-        return
+        return pd.DataFrame()
     else:
         lo, hi = int(seqs.min()), int(seqs.max())
     if hi - lo >= MAX_ROWS:
         raise ProbeLimitError(f"{where}: sequence numbers {lo}..{hi} would imply more than "
                               f"{MAX_ROWS} probes (the limit)")
-    missing = np.setdiff1d(np.arange(lo, hi + 1), seqs)
+    missing = np.ones(hi - lo + 1, bool)
+    missing[seqs - lo] = False
+    missing = np.flatnonzero(missing) + lo
     if not len(missing):
-        return
+        return pd.DataFrame()
     base = first + int(np.argmin(seqs))
     t_base = cols["t_sent"][base]
     n = len(missing)
-    cols["stream"] += [name] * n
-    cols["seq"] += missing.tolist()
-    cols["t_sent"] += (t_base + (missing - int(seqs.min())) * step).tolist()
-    cols["rtt_ms"] += [math.nan] * n
-    cols["status"] += ["lost"] * n
-    cols["lost_direction"] += [None] * n
-    for col in _EXTRA_MS.values():
-        cols[col] += [math.nan] * n
+    out = {"stream": np.full(n, name, object), "seq": missing,
+           "t_sent": t_base + (missing - int(seqs.min())) * step,
+           "rtt_ms": np.full(n, np.nan), "status": np.full(n, "lost", object),
+           "lost_direction": np.full(n, None, object)}
+    out.update({col: np.full(n, np.nan) for col in _EXTRA_MS.values()})
+    return pd.DataFrame(out)
 
 
 def _fields(recs: list) -> set[str]:
