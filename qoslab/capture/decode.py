@@ -264,8 +264,9 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
     mf = np.zeros(len(rows), np.int64)
     ident = np.full(len(rows), -1, np.int64)  # fragment header identification
     alive = ~cut
+    done = np.zeros(len(rows), bool)
     for _ in range(_MAX_EXT):
-        walking = np.flatnonzero(alive & np.isin(nh, _IPV6_EXT))
+        walking = np.flatnonzero(alive & ~done & np.isin(nh, _IPV6_EXT))
         if not len(walking):
             break
         r = src.records(cur[walking], EXT, rows=rows[walking])
@@ -286,8 +287,10 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         cur[w] += hl
         rem[w] -= hl
         left[w] -= hl
+        # behind a later fragment's header lies data, not the next header: stop there
+        done[w[is_frag & ((fo >> 3) != 0)]] = True
     else:
-        stuck = alive & np.isin(nh, _IPV6_EXT)
+        stuck = alive & ~done & np.isin(nh, _IPV6_EXT)
         out.flag(rows, "bad_ext_header", stuck)
         alive &= ~stuck
     out.put(prefix + "proto", rows, nh, have(7))
@@ -342,7 +345,11 @@ def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
         # (the wire length alone when the IP total length is 0: TSO)
         on_wire = out.wire_end[rows] - pos
         seglen = np.where(stated >= 0, np.minimum(stated, on_wire), on_wire) - hlen
-        out.put("tcp_len", rows, seglen, tcp & (avail >= 13) & (hlen >= 20) & (seglen >= 0))
+        # a first fragment holds part of the segment: its length is unknown (NA), as in
+        # Wireshark, which has no tcp.len for a fragment it did not reassemble
+        whole = ~out.values[prefix + "frag_more"][rows]
+        out.put("tcp_len", rows, seglen,
+                tcp & whole & (avail >= 13) & (hlen >= 20) & (seglen >= 0))
     if prefix:
         return
     _decode_tunnels(src, out, rows, pos, avail, proto, version, h["w1"])
@@ -372,7 +379,7 @@ def _decode_tunnels(src, out: Decoded, rows, pos, avail, proto, version, dport) 
                      enc.inner_avail, enc.payload)
     udp = np.flatnonzero(proto == 17)
     kind = out.udp_kind[dport[udp]]
-    u = udp[(kind > 0) & (avail[udp] >= 8)]
+    u = udp[(kind > 0) & (avail[udp] > 8)]  # a byte of the tunnel header was captured
     if len(u):
         enc = parse_udp_tunnel(src, rows[u], pos[u], avail[u], out.udp_kind[dport[u]])
         out.flag(enc.rows, "truncated", enc.cut)

@@ -34,9 +34,11 @@ LINKTYPES: dict[int, tuple[str, str]] = {
     229: ("IPV6", "ipv6"),
     276: ("LINUX_SLL2", "sll2"),
 }
-#: BSD address families meaning IPv6 (Linux 10; NetBSD/OpenBSD 24; FreeBSD 28; Darwin 30).
+#: BSD address families meaning IPv6 (NetBSD/OpenBSD 24; FreeBSD 28; Darwin 30), the values
+#: LINKTYPE_NULL / LINKTYPE_LOOP define (Linux's AF_INET6, 10, is none of them: not IPv6 here,
+#: as in Wireshark and tcpdump).
 _AF_INET = 2
-_AF_INET6 = (10, 24, 28, 30)
+_AF_INET6 = (24, 28, 30)
 
 
 @dataclass
@@ -67,8 +69,8 @@ def _tags(src, pos, avail, proto, vlan, trunc, base, rows, deep):
         cut = avail[t] - pos[t] < 4
         trunc[t[cut]] = True
         tci = be16(m, 0)
-        first = vlan[t] < 0
-        vlan[t[first & ~cut]] = tci[first & ~cut]
+        first = (vlan[t] < 0) & (avail[t] - pos[t] >= 2)  # the TCI was captured
+        vlan[t[first]] = tci[first]
         proto[t] = np.where(cut, -1, be16(m, 2))
         pos[t] = pos[t] + 4
     still = _is_tpid(proto)
