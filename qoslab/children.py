@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["CHILD_CWD", "SAFE_PATH", "child_env", "isolation", "python_argv", "qoslab_argv",
-           "display_argv", "die_with_parent", "start_child"]
+           "display_argv", "die_with_parent", "start_child", "find_program"]
 
 #: Working directory of every child qoslab starts.
 CHILD_CWD = "/"
@@ -58,6 +59,23 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {"PATH": f"{python_dir}:{SAFE_PATH}", "LC_ALL": "C", "LANG": "C"}
     env.update(extra or {})
     return env
+
+
+def find_program(name: str) -> str | None:
+    """The absolute path of program ``name`` on ``PATH``, or None.
+
+    Only the absolute folders of ``PATH`` are searched: an empty entry, ``.`` or any relative
+    folder would find a program planted in whatever folder qoslab was started from (as root,
+    for the lab).
+
+    Examples
+    --------
+    >>> find_program("sh").startswith("/")
+    True
+    """
+    folders = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep)
+               if os.path.isabs(d)]
+    return shutil.which(name, path=os.pathsep.join(folders)) if folders else None
 
 
 def python_argv(script: str | os.PathLike, *args: str) -> list[str]:

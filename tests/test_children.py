@@ -68,3 +68,26 @@ def test_lab_children_run_no_planted_module(booby_trapped, tmp_path):
         flood.finish()
     assert (pings.probes["status"] == "ok").sum() == 5
     assert not booby_trapped.exists(), booby_trapped.read_text()
+
+
+@pytest.mark.parametrize("entry", [".", "", "trap"])
+def test_programs_are_found_only_in_absolute_path_folders(tmp_path, monkeypatch, entry):
+    """The lab (as root) runs tcpdump, iperf3, ping, ip and tc by the path found on PATH: a
+    relative or empty PATH entry would find one planted in the caller's folder."""
+    import os
+    import shutil
+
+    from qoslab.children import find_program
+
+    real = shutil.which("sh")
+    (tmp_path / "trap").mkdir()
+    for folder in (tmp_path, tmp_path / "trap"):
+        fake = folder / "sh"
+        fake.write_text("#!/bin/sh\necho planted\n")
+        fake.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", f"{entry}:{os.path.dirname(real)}")
+    assert shutil.which("sh") != real  # control: the naive look-up finds the planted one
+    assert find_program("sh") == real
+    monkeypatch.setenv("PATH", entry)
+    assert find_program("sh") is None

@@ -12,7 +12,6 @@ import contextlib
 import json
 import math
 import selectors
-import shutil
 import signal
 import subprocess
 import time
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..children import display_argv, isolation, python_argv, start_child
+from ..children import display_argv, find_program, isolation, python_argv, start_child
 from .flood import parse_rate
 from .netns import LabCommandError, Namespace, run_cmd
 
@@ -287,7 +286,7 @@ def start_tcp_bulk(src: Namespace, dst: Namespace, dst_addr: str, *, tos: int = 
     """
     if backend not in ("auto", "builtin", "iperf3"):
         raise ValueError(f"backend must be auto, builtin or iperf3, not {backend!r}")
-    iperf = shutil.which("iperf3")
+    iperf = find_program("iperf3")
     if backend == "iperf3" and iperf is None:
         raise LabCommandError("backend='iperf3' but iperf3 is not installed (Debian: iperf3)")
     use_iperf = iperf is not None and backend != "builtin"
@@ -323,7 +322,7 @@ def start_ping_flood(src: Namespace, dst_addr: str, *, size: int = 1472, tos: in
     """``ping -f -q -s SIZE -Q TOS -w DURATION DST`` from ``src`` (iputils, as root): a new
     request on every reply, at least every 10 ms — the seed's flood of MTU-sized pings.
     The destination's kernel answers: there is no sink process."""
-    ping = shutil.which("ping")
+    ping = find_program("ping")
     if ping is None:
         raise LabCommandError("ping floods need iputils ping (Debian package iputils-ping)")
     argv = [ping, "-f", "-q", "-s", str(int(size)), "-Q", str(int(tos)),

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..children import isolation
+from ..children import find_program, isolation
 from ..errors import QoslabError
 
 __all__ = [
@@ -93,7 +93,7 @@ def require_lab() -> None:
             "the network-namespace lab needs root (it creates namespaces and qdiscs): run it "
             "with sudo, or as root in a container started with --privileged")
     for tool in ("ip", "tc"):
-        if shutil.which(tool) is None:
+        if find_program(tool) is None:
             raise LabUnavailableError(
                 f"the network-namespace lab needs the {tool!r} program (Debian package iproute2)")
 

@@ -8,7 +8,6 @@ over time (queue occupancy) go into META beside the before/after snapshots.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..capture import read_capture
+from ..children import find_program
 from ..outputs import open_output
 from .loads import LabProcess
 from .netns import LabCommandError, Namespace, run_cmd
@@ -109,7 +109,7 @@ class Capture:
 
     def __init__(self, ns: Namespace, dev: str, path: str | Path, *, bpf: str | None = None,
                  snaplen: int = 192, force: bool = False) -> None:
-        tcpdump = shutil.which("tcpdump")
+        tcpdump = find_program("tcpdump")
         if tcpdump is None:
             raise LabCommandError("captures need tcpdump (Debian package tcpdump)")
         self.path = Path(path)

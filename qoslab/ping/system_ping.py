@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import re
-import shutil
 import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 
-from ..children import isolation
+from ..children import find_program, isolation
 from ..errors import BackendUnavailableError, ConfigError
 from .recorder import ProbeRecorder
 from .targets import Stream
@@ -105,9 +103,7 @@ def find_ping() -> str:
     BackendUnavailableError
         When there is no ``ping`` on ``PATH`` (Debian package ``iputils-ping``).
     """
-    folders = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep)
-               if os.path.isabs(d)]
-    path = shutil.which("ping", path=os.pathsep.join(folders)) if folders else None
+    path = find_program("ping")
     if path is None:
         raise BackendUnavailableError("system ping backend: no 'ping' program on PATH "
                                       "(install the Debian package iputils-ping)")
