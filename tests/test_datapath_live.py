@@ -33,6 +33,7 @@ import pytest
 
 import qoslab
 from qoslab.analysis import align_to_events, detect_spikes, infer_period, spike_times
+from qoslab.errors import QoslabError
 from qoslab.lab.netns import NAME_PATTERN, list_namespaces, remove_leftovers, run_cmd
 from qoslab.qdiscs import ConfigChange
 from qoslab.scenarios import get
@@ -109,8 +110,10 @@ def runs(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------- signals
-#: Seconds a run goes on before the signal (set-up takes a few; pings start after that).
+#: Seconds a run goes on before the signal (set-up takes a few; pings start after that) ...
 RUNNING = 16.0
+#: ... and at least this many probes answered (in its journal) by then
+ANSWERED = 45
 #: Replies seen this long before the signal count as answered before it (the pinger reads a
 #: reply within microseconds of the kernel; the margin covers scheduling).
 MARGIN = 0.5
@@ -151,13 +154,30 @@ def _start(folder: Path, name: str):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=folder)
     started = time.monotonic()
     time.sleep(RUNNING)
+    # set-up takes longer on a loaded machine: wait (a while) for the pings to be answered
+    journal = out.with_name(out.name + ".partial")
+    while _answered_in(journal) < ANSWERED and time.monotonic() - started < RUNNING + 30:
+        assert proc.poll() is None, proc.communicate()[0].decode()[-2000:]
+        time.sleep(1.0)
     assert proc.poll() is None, proc.communicate()[0].decode()[-2000:]
+    assert _answered_in(journal) >= ANSWERED, "pings not answered 46 s after the start"
     spaces = _namespaces_of(proc.pid)
     assert len(spaces) == 3
     router = next(s for s in spaces if s.endswith("-r"))
     assert _tun_in(router)  # the datapath's TUN device exists
-    assert time.monotonic() - started < RUNNING + 5
     return proc, out, cap, spaces, router, _pids_in(spaces)
+
+
+def _answered_in(journal: Path) -> int:
+    """Probes answered so far, as the run's -w journal holds them."""
+    if not journal.exists():
+        return 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the writer's last line may be half written
+        try:
+            return int((qoslab.load(journal).probes["status"] == "ok").sum())
+        except QoslabError:
+            return 0
 
 
 def _answered_before(cap: Path, signalled: float, hosts: set[str]) -> set[tuple[str, int]]:
