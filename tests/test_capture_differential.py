@@ -31,6 +31,7 @@ from scapy.all import (
     AH,
     ESP,
     GRE,
+    GRE_PPTP,
     ICMP,
     IP,
     PPP,
@@ -41,7 +42,6 @@ from scapy.all import (
     Dot1AD,
     Dot1Q,
     Ether,
-    GRE_PPTP,
     ICMPv6DestUnreach,
     ICMPv6EchoReply,
     ICMPv6EchoRequest,
@@ -153,6 +153,7 @@ def _ip(r, payload=None):
 def _fragments4(r, pkt):
     """IPv4 fragments of ``pkt`` (8-byte aligned), sometimes overlapping; a random subset
     in random order."""
+    pkt = IP(bytes(pkt))  # built: protocol and lengths filled in
     data = bytes(pkt[IP].payload)
     size = r.choice([8, 16, 64, 200])
     out, off = [], 0
@@ -171,6 +172,7 @@ def _fragments4(r, pkt):
 
 
 def _fragments6(r, pkt):
+    pkt = IPv6(bytes(pkt))  # built: next header filled in
     data = bytes(pkt[IPv6].payload)
     nh = pkt[IPv6].nh
     ident = r.getrandbits(32)
@@ -350,6 +352,186 @@ def test_random_captures_decode_as_tshark_decodes(tmp_path):
     assert not counts, f"{dict(counts)}; e.g. {[(c, v[:3]) for c, v in examples.items()]}"
 
 
+
+
+# ---------------------------------------------------------------- round trips
+def _wrap(r, kind, pkt):
+    """``pkt`` (an IP packet) inside tunnel ``kind`` between two fixed outer hosts."""
+    o4 = IP(src="192.0.2.1", dst="198.51.100.7")
+    if kind == "none":
+        return pkt
+    if kind == "ipip":
+        return o4 / pkt
+    if kind == "ip6ip":
+        return IPv6(src="2001:db8:f::1", dst="2001:db8:f::2") / pkt
+    if kind == "gre":
+        return o4 / GRE(key_present=1, key=7) / pkt
+    if kind == "nvgre":
+        return o4 / GRE(proto=0x6558, key_present=1, key=0x100) / _IE / pkt
+    if kind == "vxlan":
+        return o4 / UDP(sport=50000, dport=4789) / VXLAN(vni=42) / _IE / pkt
+    ptype = 0x0800 if pkt.version == 4 else 0x86DD
+    return o4 / UDP(sport=50001, dport=6081) / Raw(_geneve(9, ptype)) / pkt
+
+
+def _ping_fragments(r, pkt):
+    """``pkt`` whole, or as fragments (sometimes out of order)."""
+    if len(bytes(pkt)) < 600 or r.random() < 0.3:
+        return [pkt]
+    if pkt.version == 4:
+        parts = [p for p in _fragments4_exact(pkt, r.choice([256, 512, 1000]))]
+    else:
+        parts = _fragments6_exact(pkt, r.choice([256, 512, 1000]), r.getrandbits(32))
+    if r.random() < 0.3:
+        r.shuffle(parts)
+    return parts
+
+
+def _fragments4_exact(pkt, size):
+    pkt = IP(bytes(pkt))
+    data = bytes(pkt[IP].payload)
+    out = []
+    for off in range(0, len(data), size):
+        h = pkt[IP].copy()
+        h.remove_payload()
+        h.flags = 1 if off + size < len(data) else 0
+        h.frag, h.len, h.chksum = off // 8, None, None
+        out.append(h / Raw(data[off:off + size]))
+    return out
+
+
+def _fragments6_exact(pkt, size, ident):
+    pkt = IPv6(bytes(pkt))
+    data = bytes(pkt[IPv6].payload)
+    return [IPv6(src=pkt.src, dst=pkt.dst) / IPv6ExtHdrFragment(
+        nh=pkt.nh, offset=off // 8, m=int(off + size < len(data)), id=ident)
+        / Raw(data[off:off + size]) for off in range(0, len(data), size)]
+
+
+def random_pings(r, n):
+    """Frames and times (ns) of ``n`` echo exchanges: both IP versions, small and large
+    (fragmented) payloads, inside every tunnel kind, some replies lost or duplicated."""
+    frames, times = [], []
+    t = T0 * 10**9
+    for k in range(n):
+        v6 = r.random() < 0.4
+        kind = r.choice(["none", "none", "ipip", "ip6ip", "gre", "nvgre", "vxlan", "geneve"])
+        a, b = ("2001:db8::1", f"2001:db8::{2 + k % 3:x}") if v6 else ("10.0.0.1",
+                                                                       f"10.0.0.{2 + k % 3}")
+        size = r.choice([56, 56, 1400, 3000])
+        ident, seq = 0x4000 + k % 5, k
+        if v6:
+            req = IPv6(src=a, dst=b) / ICMPv6EchoRequest(id=ident, seq=seq, data=b"q" * size)
+            rep = IPv6(src=b, dst=a) / ICMPv6EchoReply(id=ident, seq=seq, data=b"q" * size)
+        else:
+            req = IP(src=a, dst=b, id=r.randrange(65536)) / ICMP(type=8, id=ident, seq=seq) \
+                / Raw(b"q" * size)
+            rep = IP(src=b, dst=a, id=r.randrange(65536)) / ICMP(type=0, id=ident, seq=seq) \
+                / Raw(b"q" * size)
+        copies = r.choice([1, 1, 1, 1, 0, 2])  # lost, or a duplicate reply
+        for part in _ping_fragments(r, req):
+            t += r.randrange(1, 50_000)
+            frames.append(bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                                / _wrap(r, kind, part)))
+            times.append(t)
+        for _ in range(copies):
+            for part in _ping_fragments(r, rep):
+                t += r.randrange(1, 5_000_000)
+                frames.append(bytes(Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01")
+                                    / _wrap(r, kind, part)))
+                times.append(t)
+        t += r.randrange(1_000_000, 20_000_000)
+    return frames, times
+
+
+def random_conversation(r, isn_c, isn_s):
+    """A TCP exchange script for tests.test_capture_tcprtt._conv: data both ways with
+    retransmissions, reordering, dup acks, window updates and SACK blocks."""
+    script = [("c", "S", 0, 0, 0), ("s", "SA", 0, 1, 0), ("c", "A", 1, 1, 0)]
+    sent = {"c": 1, "s": 1}
+    acked = {"c": 1, "s": 1}  # what each side has acknowledged of the other
+    history = {"c": [], "s": []}
+    for _ in range(r.randrange(5, 40)):
+        who = "c" if r.random() < 0.7 else "s"
+        other = "s" if who == "c" else "c"
+        k = r.random()
+        if k < 0.45:  # new data
+            size = r.choice([1, 100, 536, 1448])
+            script.append((who, "PA", sent[who], sent[other], size))
+            history[who].append((sent[who], size))
+            sent[who] += size
+        elif k < 0.55 and history[who]:  # retransmission of an earlier segment
+            seq, size = r.choice(history[who])
+            script.append((who, "PA", seq, sent[other], size))
+        elif k < 0.85:  # the other side acks (cumulative, partial or a duplicate)
+            upto = r.choice([sent[who], acked[other]] + [s for s, _ in history[who][-3:]])
+            acked[other] = max(acked[other], upto)
+            script.append((other, "A", sent[other], upto, 0))
+        else:  # a window update / keep-alive style pure ACK repeating the last ack
+            script.append((other, "A", sent[other], acked[other], 0))
+    if r.random() < 0.7:
+        script += [("c", "FA", sent["c"], sent["s"], 0), ("s", "FA", sent["s"], sent["c"] + 1, 0),
+                   ("c", "A", sent["c"] + 1, sent["s"] + 1, 0)]
+    return script
+
+
+def rtt_differential(n_pings, n_conversations, seed=0, folder=None):
+    """echo_rtts vs icmp.resptime and tcp_rtts vs tcp.analysis.ack_rtt on random crafted
+    exchanges; returns ({check: mismatches}, {check: compared})."""
+    from qoslab.capture import echo_rtts, read_capture, tcp_rtts
+    from tests.test_capture_tcprtt import _conv, tshark_ack_rtts
+    from tests.test_capture_tshark import write_pcap
+
+    from .conftest import need_tool
+
+    r = random.Random(seed)
+    bad, seen = collections.Counter(), collections.Counter()
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        frames, times = random_pings(r, n_pings)
+        path = write_pcap(Path(tmp) / "pings.pcap", frames, nano=True, times=times)
+        import subprocess
+
+        out = subprocess.run([need_tool("tshark"), "-n", "-r", str(path), "-T", "fields",
+                              "-e", "icmp.resptime", "-e", "icmpv6.resptime"],
+                             capture_output=True, text=True, check=True, timeout=120).stdout
+        ref = {i: float(a or b) / 1000 for i, line in enumerate(out.splitlines())
+               for a, b in [line.split("\t")] if a or b}
+        probes = echo_rtts(read_capture(path))
+        ok = probes[probes["status"] == "ok"]
+        got = dict(zip(ok["reply_row"].astype(int), ok["rtt_ms"] / 1000, strict=True))
+        seen["echo"] = len(ref)
+        bad["echo"] = len(ref.keys() ^ got.keys()) + sum(
+            abs(got[k] - ref[k]) > 1e-9 for k in ref.keys() & got.keys())
+        frames, times, t = [], [], T0 * 10**9
+        for c in range(n_conversations):
+            v6 = r.random() < 0.3
+            a, b = ("2001:db8::1", "2001:db8::2") if v6 else ("10.0.0.1", "10.0.0.2")
+            script = random_conversation(r, 0, 0)
+            conv = _conv(a, b, 40000 + c, 5201, r.getrandbits(32), r.getrandbits(32), script,
+                         ip=IPv6 if v6 else IP)
+            for f in conv:
+                t += r.choice([0, 1000, r.randrange(1, 30_000_000)])
+                frames.append(f)
+                times.append(t)
+        path = write_pcap(Path(tmp) / "tcp.pcap", frames, nano=True, times=times)
+        ref = tshark_ack_rtts(path)
+        rtt = tcp_rtts(read_capture(path))
+        got = {int(a): (x / 1000, int(s)) for a, x, s in
+               zip(rtt["ack_row"], rtt["rtt_ms"], rtt["segment_row"], strict=True)}
+        seen["tcp"] = len(ref)
+        bad["tcp"] = len(ref.keys() ^ got.keys()) + sum(
+            got[k][1] != ref[k][1] or abs(got[k][0] - ref[k][0]) > 1e-9
+            for k in ref.keys() & got.keys())
+    return bad, seen
+
+
+def test_random_round_trips_equal_tshark_resptime_and_ack_rtt(tmp_path):
+    pings, conversations = max(20, PACKETS // 8), max(5, PACKETS // 50)
+    bad, seen = rtt_differential(pings, conversations, seed=18, folder=tmp_path)
+    assert seen["echo"] >= pings // 2 and seen["tcp"] >= conversations * 3
+    assert not +bad, (dict(bad), dict(seen))
+
+
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
@@ -357,3 +539,6 @@ if __name__ == "__main__":
     print(f"{total} frames compared; mismatching cells per column:")
     for col, c in counts.most_common():
         print(f"  {col:22s} {c:6d}  e.g. {examples[col][:3]}")
+    bad, seen = rtt_differential(n // 8, n // 50, seed)
+    for check in seen:
+        print(f"{check}: {seen[check]} tshark round trips, {bad[check]} differ")
