@@ -475,6 +475,23 @@ def random_conversation(r, isn_c, isn_s):
     return script
 
 
+def _with_options(r, frame):
+    """``frame`` (a TCP segment) with a SACK block or timestamps added."""
+    pkt = Ether(frame)
+    tcp = pkt[TCP]
+    seq, ack = tcp.seq, tcp.ack
+    tcp.options = r.choice([[("NOP", None), ("NOP", None),
+                             ("SAck", ((ack + 1000) % 2**32, (ack + 2448) % 2**32))],
+                            [("NOP", None), ("NOP", None), ("Timestamp", (seq, ack))]])
+    tcp.dataofs = tcp.chksum = None
+    ip = pkt[IP] if IP in pkt else pkt[IPv6]
+    if IP in pkt:
+        ip.len = ip.chksum = None
+    else:
+        ip.plen = None
+    return bytes(pkt)
+
+
 def rtt_differential(n_pings, n_conversations, seed=0, folder=None):
     """echo_rtts vs icmp.resptime and tcp_rtts vs tcp.analysis.ack_rtt on random crafted
     exchanges; returns ({check: mismatches}, {check: compared})."""
@@ -510,6 +527,8 @@ def rtt_differential(n_pings, n_conversations, seed=0, folder=None):
             conv = _conv(a, b, 40000 + c, 5201, r.getrandbits(32), r.getrandbits(32), script,
                          ip=IPv6 if v6 else IP)
             for f in conv:
+                if r.random() < 0.2:  # options: SACK blocks, timestamps
+                    f = _with_options(r, f)
                 t += r.choice([0, 1000, r.randrange(1, 30_000_000)])
                 frames.append(f)
                 times.append(t)
