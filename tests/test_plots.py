@@ -487,3 +487,19 @@ def test_occupancy_of_one_sample_has_a_readable_time_axis():
     one = pd.DataFrame({"t": [12.0, 12.0], "flow": ["a", "b"], "bucket": [3, 3]})
     lo, hi = plots.occupancy(one).axes[0].get_xlim()
     assert lo == pytest.approx(11.5) and hi == pytest.approx(12.5)  # not a 1e-6 s axis
+
+
+@pytest.mark.parametrize("kind", ["pingexp", "scatter", "cdf", "hist", "loss", "bars", "box"])
+def test_labels_from_a_file_are_text_never_tex(tmp_path, capsys, kind):
+    """A stream or title with "$" used to be parsed as TeX: an unknown command or a brace
+    left open ended ``qoslab plot`` in a ParseException traceback; now it is drawn as typed."""
+    from qoslab.cli import main
+
+    name = r"$\notacommand{$ tos=0x10"
+    run = small_run()
+    run.probes["stream"] = run.probes["stream"].astype(str).str.replace("a tos=0x10", name)
+    run.meta["title"] = "price $x^{"
+    path = run.save(tmp_path / "dollar.json.gz")
+    assert main(["plot", str(path), "-k", kind, "-o", str(tmp_path / "f.svg")]) == 0, \
+        capsys.readouterr().err
+    assert r"$\notacomma" in (tmp_path / "f.svg").read_text()  # drawn as typed (maybe cut)

@@ -61,6 +61,9 @@ STYLE: dict[str, Any] = {
     "font.size": 10,
     "lines.linewidth": 1.2,
     "svg.fonttype": "none",
+    # labels come from files (stream names, hosts, titles): a "$" is a dollar sign, never
+    # TeX (an unknown \command or an unbalanced brace ended the figure in a ParseException)
+    "text.parse_math": False,
 }
 
 #: How each EVENTS kind is drawn over a time axis: colour, line style, legend text.
