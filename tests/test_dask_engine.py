@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from scapy.all import rdpcap, wrpcap, wrpcapng
+from scapy.all import IP, UDP, Ether, Raw, rdpcap, wrpcap, wrpcapng
 
 import qoslab
 from qoslab.capture import echo_rtts, flows
@@ -291,3 +291,56 @@ def test_readme_dask_example_runs(repo, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     pk = qoslab.read_capture(qoslab.data_path("captures/tunnel_uploads.pcap"))
     assert out.stdout.split()[-3:] == [str(len(flows(pk))), str(len(echo_rtts(pk))), "1024"]
+
+
+def _overlapping_set(folder):
+    """Three captures read in name order but not in time order: b.pcap starts before
+    a.pcap ends (two interfaces captured side by side), c.pcapng (ns, two sections, two
+    interfaces) begins with two simple packet blocks (no time) and lies inside a's range."""
+    from tests.test_capture_tshark import pcapng_bytes
+
+    e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+
+    def udp(host, port, size):
+        return e / IP(src=f"10.0.0.{host}", dst="192.0.2.9") / UDP(sport=port, dport=9) \
+            / Raw(b"u" * size)
+
+    t0 = 1_764_000_000
+    a = [udp(1, 1000 + i % 4, 900) for i in range(24)]
+    for i, p in enumerate(a):
+        p.time = t0 + 10 + i * 0.002
+    b = [udp(2, 2000 + i % 3, 1200) for i in range(20)]
+    for i, p in enumerate(b):
+        p.time = t0 + 9.95 + i * 0.003  # overlaps a, earlier start
+    wrpcap(str(folder / "a.pcap"), a)
+    wrpcap(str(folder / "b.pcap"), b)
+    frames = [bytes(udp(3, 3000 + i % 2, 600)) for i in range(12)]
+    ns = (t0 + 10) * 10**9 + 50_000_000
+    first = pcapng_bytes([(1, 0, 9), (1, 0, 6)],
+                         [("spb", 0, 0, frames[0]), ("spb", 0, 0, frames[1])]
+                         + [("epb", i % 2, ns + i * 1_000_003 if i % 2 == 0
+                             else (ns + i * 1_000_003) // 1000, f)
+                            for i, f in enumerate(frames[2:6])])
+    second = pcapng_bytes([(1, 0, 9)], [("epb", 0, ns - 7_000_001 + i * 999_999, f)
+                                        for i, f in enumerate(frames[6:])], order=">")
+    (folder / "c.pcapng").write_bytes(first + second)
+
+
+@pytest.mark.parametrize("chunk", [2, 10**6])
+def test_replay_of_files_out_of_time_order(tmp_path, dask_client, chunk):
+    """Files whose time ranges overlap, and a chunk holding only untimed packets (pcapng
+    simple packet blocks), replay on Dask exactly as the pandas frame (sorted by time as a
+    whole): the partitions are merged by time, not fed one after the other."""
+    _overlapping_set(tmp_path)
+    pk = read_captures(tmp_path, chunk_packets=chunk)
+    dk = read_captures(tmp_path, "dask", chunk_packets=chunk)
+    assert not pk["time"].dropna().is_monotonic_increasing and pk["time"].isna().any()
+    for options in ({"t0": pk["time"].min()}, {}):
+        expected = qoslab.replay(pk, "sfq limit 12 perturb 1", rate=2e6,
+                                 profile="classic-2.6.3x", **options)
+        got = qoslab.replay(dk, "sfq limit 12 perturb 1", rate=2e6, profile="classic-2.6.3x",
+                            **options)
+        assert expected.decisions["dropped"].any() and len(expected.decisions) == len(pk) - 2
+        pd.testing.assert_frame_equal(got.decisions, expected.decisions)
+        pd.testing.assert_frame_equal(got.probes, expected.probes)
+        pd.testing.assert_frame_equal(got.events, expected.events)

@@ -21,8 +21,8 @@ function                               per partition → combine
                                        → ``sharing(…, weight=FLOW_PACKETS)``
 ``FlowClassifier.classify``,           the pandas method per partition (per packet: nothing
 ``Sfq.bucket``                         to combine); a lazy Dask Series on the frame's index
-:func:`qoslab.replay`                  partitions in set order, decoded ahead by the workers
-                                       (:func:`~qoslab.engines.ordered.iter_partitions`),
+:func:`qoslab.replay`                  partitions merged in time order, decoded ahead by the
+                                       workers (:func:`~qoslab.engines.ordered.iter_time_merged`),
                                        fed to one replayer: a qdisc couples every flow, so its
                                        state goes from one packet to the next
 =====================================  =====================================================
@@ -44,8 +44,9 @@ from ..capture.tcprtt import tcp_rtts as pandas_tcp_rtts
 from ..hashing.sharing import FLOW_PACKETS, flow_representatives
 from ..hashing.sharing import sharing as pandas_sharing
 from ..replay import replay as pandas_replay
+from ..replay.engine import epoch_ns, replay_times
 from .diagnostics import compute
-from .ordered import iter_partitions
+from .ordered import iter_time_merged
 
 __all__ = ["flows", "echo_rtts", "tcp_rtts", "sharing", "classify", "bucket", "replay"]
 
@@ -103,9 +104,22 @@ def bucket(sfq, packets, *args, **kwargs):
     return _per_packet(packets, sfq.bucket, "bucket", np.int64, args, kwargs)
 
 
+class _ReplayTimes:
+    """The replay time of each packet (what :class:`qoslab.replay.Replayer` orders by)."""
+
+    def __init__(self, t0):
+        self.t0_ns = None if t0 is None else epoch_ns(t0)
+
+    def __call__(self, part: pd.DataFrame) -> np.ndarray:
+        return replay_times(part, self.t0_ns)
+
+
 def replay(packets, what, **options):
-    """:func:`qoslab.replay` of a Dask PACKETS frame (one replayer, partitions in order)."""
-    return pandas_replay(iter_partitions(packets, prefetch=2), what, **options)
+    """:func:`qoslab.replay` of a Dask PACKETS frame: one replayer fed the packets in time
+    order, merged from the partitions (files whose time ranges overlap or come out of
+    order replay as the pandas frame does)."""
+    merged = iter_time_merged(packets, _ReplayTimes(options.get("t0")), prefetch=2)
+    return pandas_replay(merged, what, **options)
 
 
 class _GroupRtts:

@@ -2,24 +2,28 @@
 
 Some work cannot be split by partition: a queue replayed over captured traffic carries its
 state (backlog, perturbation timer, deficit counters) from one packet to the next, across
-every flow. :func:`iter_partitions` gives such a consumer the set's partitions in set order
-(file, then frame: for a ring buffer, time order), each flow's packets in order, while the
-workers decode the next ``prefetch`` chunks in parallel; the consumer holds one partition at
-a time. This is the Dask form of capture replay: ``for part in iter_partitions(packets):
-replay.feed(part)``.
+every flow. :func:`iter_partitions` gives a consumer the set's partitions in set order (file,
+then frame), while the workers decode the next ``prefetch`` chunks in parallel; the consumer
+holds one partition at a time. :func:`iter_time_merged` gives the rows in time order, merged
+from the partitions — what a replay needs when files overlap in time or come out of order
+(two interfaces captured side by side, files named out of time order): the order of the
+pandas frame sorted as a whole, holding only the partitions that overlap.
+This is the Dask form of capture replay (:func:`qoslab.replay` of a Dask frame).
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import numpy as np
 import pandas as pd
 
-from .diagnostics import current_client
+from ..capture.reader import concat_packets
+from .diagnostics import compute, current_client
 from .dispatch import is_dask
 
-__all__ = ["iter_partitions"]
+__all__ = ["iter_partitions", "iter_time_merged"]
 
 
 def iter_partitions(packets, *, prefetch: int = 2) -> Iterator[pd.DataFrame]:
@@ -40,7 +44,12 @@ def iter_partitions(packets, *, prefetch: int = 2) -> Iterator[pd.DataFrame]:
     if not is_dask(packets):
         yield packets
         return
-    parts = iter(packets.to_delayed())
+    yield from _computed(packets.to_delayed(), prefetch)
+
+
+def _computed(delayeds, prefetch: int) -> Iterator[pd.DataFrame]:
+    """Compute Dask delayed objects one after the other, ``prefetch`` of them ahead."""
+    parts = iter(delayeds)
     client = current_client()
     if client is None:
         for part in parts:
@@ -56,3 +65,88 @@ def iter_partitions(packets, *, prefetch: int = 2) -> Iterator[pd.DataFrame]:
         result = future.result()
         future.release()
         yield result
+
+
+class _Bounds:
+    """Partition function of :func:`iter_time_merged`: rows, earliest and latest key."""
+
+    def __init__(self, key: Callable[[pd.DataFrame], np.ndarray]):
+        self.key = key
+
+    def __call__(self, part: pd.DataFrame) -> pd.DataFrame:
+        k = np.asarray(self.key(part), dtype=float)
+        timed = k[~np.isnan(k)]
+        return pd.DataFrame({"n": [len(part)],
+                             "lo": [timed.min() if len(timed) else np.nan],
+                             "hi": [timed.max() if len(timed) else np.nan]})
+
+
+def iter_time_merged(packets, key: Callable[[pd.DataFrame], np.ndarray], *,
+                     prefetch: int = 2) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """Yield ``(chunk, rows)``: every row of a frame, in order of ``key`` (then row), merged
+    from its partitions; ``rows`` are the chunk's positions in the frame.
+
+    ``key(partition)`` gives one float per row (NaN: no key; such rows come as they are met).
+    A first pass computes each partition's key range; partitions are then read in order of
+    their earliest key (``prefetch`` ahead on the workers), and the rows below the next
+    partition's earliest key are given, sorted. A set whose files follow each other in time
+    (a ring buffer) holds one partition at a time; files whose time ranges overlap (two
+    interfaces, two probes) hold the partitions that overlap — the pandas order
+    (a stable sort of the whole frame by key) without the whole frame in memory.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> [(list(c["t"]), r.tolist()) for c, r in iter_time_merged(
+    ...     pd.DataFrame({"t": [2.0, 1.0, 1.0]}), lambda p: p["t"].to_numpy())]
+    [([1.0, 1.0, 2.0], [1, 2, 0])]
+    """
+    if prefetch < 1:
+        raise ValueError(f"prefetch must be >= 1, got {prefetch}")
+    if not is_dask(packets):
+        k = np.asarray(key(packets), dtype=float)
+        order = np.argsort(k, kind="stable")  # NaN last; unkeyed rows are kept as met
+        yield packets.iloc[order], order.astype(np.int64)
+        return
+    meta = _Bounds(key)(packets._meta)
+    (bounds,) = compute(packets.map_partitions(_Bounds(key), meta=meta),
+                        what="time ranges of the partitions")
+    n = bounds["n"].to_numpy(dtype=np.int64)
+    lo = bounds["lo"].to_numpy(dtype=float)
+    offsets = np.concatenate([[0], np.cumsum(n)[:-1]])
+    # partitions without any key first (their rows are given as met), then by earliest key
+    order = sorted(range(len(n)), key=lambda i: (not np.isnan(lo[i]), lo[i] if not
+                                                 np.isnan(lo[i]) else 0.0, i))
+    parts = packets.to_delayed()
+    pending: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []
+    for j, part in enumerate(_computed([parts[i] for i in order], prefetch)):
+        i = order[j]
+        k = np.asarray(key(part), dtype=float)
+        rows = offsets[i] + np.arange(len(part), dtype=np.int64)
+        unkeyed = np.isnan(k)
+        if unkeyed.any():
+            yield part[unkeyed], rows[unkeyed]
+            part, rows, k = part[~unkeyed], rows[~unkeyed], k[~unkeyed]
+        if len(part):
+            pending.append((part, rows, k))
+        below = lo[order[j + 1]] if j + 1 < len(order) else np.inf
+        if pending:
+            chunk, rows, k = _merged(pending)
+            ready = k < below
+            pending = [(chunk[~ready], rows[~ready], k[~ready])] if not ready.all() else []
+            if ready.any():
+                yield chunk[ready], rows[ready]
+
+
+def _merged(pending):
+    """One frame of the pending pieces, sorted by (key, row)."""
+    if len(pending) == 1:
+        chunk, rows, k = pending[0]
+    else:
+        chunk = concat_packets([p for p, _, _ in pending])
+        rows = np.concatenate([r for _, r, _ in pending])
+        k = np.concatenate([x for _, _, x in pending])
+    order = np.lexsort((rows, k))
+    if (order != np.arange(len(order))).any():
+        chunk, rows, k = chunk.iloc[order], rows[order], k[order]
+    return chunk, rows, k

@@ -128,10 +128,12 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
     packets
         A PACKETS frame (:func:`qoslab.read_capture`), a capture file (read in chunks of
         ``chunk_packets`` with :func:`qoslab.iter_capture`, so it may be larger than memory),
-        or an iterable of PACKETS chunks in time order. A Dask frame
-        (:func:`qoslab.read_captures`, ``engine="dask"``) is fed partition by partition in
-        set order while the workers decode the next ones
-        (:func:`qoslab.engines.ordered.iter_partitions`).
+        or an iterable of PACKETS chunks in time order (or of ``(chunk, rows)`` pairs, ``rows``
+        the chunk's positions in the input, for chunks merged by time). A Dask frame
+        (:func:`qoslab.read_captures`, ``engine="dask"``) is fed in time order, its partitions
+        merged by time while the workers decode the next ones
+        (:func:`qoslab.engines.ordered.iter_time_merged`): the same decisions as the pandas
+        frame's, also for files whose time ranges overlap or come out of order.
     what
         A scenario name or :class:`~qoslab.scenarios.Scenario` (with its parameter values in
         ``params``), a :class:`~qoslab.scenarios.Setup`, a qdisc spec (a whole tree), or ``tc``
@@ -207,7 +209,10 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
                 bar.close()
     else:
         for chunk in packets:
-            rp.feed(chunk)
+            if isinstance(chunk, tuple):  # (chunk, its rows in the input): merged by time
+                rp.feed(chunk[0], rows=chunk[1])
+            else:
+                rp.feed(chunk)
     return rp.finish(meta, probes=probes)
 
 

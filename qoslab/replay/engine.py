@@ -33,7 +33,7 @@ from ..qdiscs.seeds import perturbation_plan, seed_schedule
 from ..runs import Run
 from .flows import FlowIndex
 
-__all__ = ["Replayer", "Seeds", "SLICE"]
+__all__ = ["Replayer", "Seeds", "SLICE", "replay_times", "epoch_ns"]
 
 #: Packets run between progress updates (and per internal slice of a large chunk).
 SLICE = 1 << 16
@@ -124,7 +124,7 @@ class Replayer:
         self.changes = sorted(changes, key=lambda c: c.t)
         self.root = for_changes(build(tree, self.ctx), self.changes)
         self.l2_bytes = int(l2_bytes)
-        self.t0_ns = None if t0 is None else _epoch_ns(t0)
+        self.t0_ns = None if t0 is None else epoch_ns(t0)
         # decision columns, global packet index: typed arrays (8 bytes a value, nothing for
         # the garbage collector to walk), 57 bytes a packet
         self.packet = array("q")
@@ -151,28 +151,32 @@ class Replayer:
     # ------------------------------------------------------------------ input
     def times(self, packets: pd.DataFrame) -> np.ndarray:
         """Replay times (seconds) of a PACKETS chunk."""
-        if self.t0_ns is not None:
-            stamps = packets["time"]
-            missing = stamps.isna().to_numpy()
-            ns = stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(
-                dtype="datetime64[ns]").astype(np.int64) if stamps.dt.tz is not None else \
-                stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-            t = (ns - self.t0_ns) / 1e9
-            t[missing] = np.nan
-            return t
-        return packets["t"].to_numpy(dtype=float)
+        return replay_times(packets, self.t0_ns)
 
-    def feed(self, packets: pd.DataFrame, progress: Any = None) -> None:
-        """Replay the next chunk (packets later than every packet fed before)."""
+    def feed(self, packets: pd.DataFrame, progress: Any = None, *,
+             rows: np.ndarray | None = None) -> None:
+        """Replay the next chunk (packets later than every packet fed before).
+
+        ``rows``: the packets' positions in the whole input (DECISIONS ``packet``); by
+        default they follow the packets fed before (an engine merging chunks by time passes
+        them).
+        """
         if not len(packets):
             return
         t = self.times(packets)
-        rows = np.arange(self.rows_seen, self.rows_seen + len(packets), dtype=np.int64)
+        if rows is None:
+            rows = np.arange(self.rows_seen, self.rows_seen + len(packets), dtype=np.int64)
+        else:
+            rows = np.asarray(rows, dtype=np.int64)
+            if len(rows) != len(packets):
+                raise ValueError(f"feed: {len(rows)} rows for {len(packets)} packets")
         self.rows_seen += len(packets)
         timed = ~np.isnan(t)
         if not timed.all():
             self.untimed += int((~timed).sum())
             packets, t, rows = packets[timed], t[timed], rows[timed]
+            if not len(t):  # a chunk of untimed packets only (pcapng simple packet blocks)
+                return
         order = np.argsort(t, kind="stable")
         if (order != np.arange(len(order))).any():
             self.reordered += int((order != np.arange(len(order))).sum())
@@ -392,10 +396,26 @@ def _flow_host_tos(flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return host, tos
 
 
-def _epoch_ns(t0: Any) -> int:
+def epoch_ns(t0: Any) -> int:
+    """``t0`` (a timestamp or Unix seconds) in nanoseconds since the epoch."""
     if isinstance(t0, (pd.Timestamp, np.datetime64)) or hasattr(t0, "isoformat"):
         ts = pd.Timestamp(t0)
         if ts.tzinfo is None:
             ts = ts.tz_localize("UTC")
         return int(ts.value)
     return int(round(float(t0) * 1e9))
+
+
+def replay_times(packets: pd.DataFrame, t0_ns: int | None = None) -> np.ndarray:
+    """Replay times (seconds, NaN where unknown) of PACKETS: ``t``, or ``time`` minus
+    ``t0_ns`` (nanoseconds since the epoch) when given."""
+    if t0_ns is not None:
+        stamps = packets["time"]
+        missing = stamps.isna().to_numpy()
+        ns = stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(
+            dtype="datetime64[ns]").astype(np.int64) if stamps.dt.tz is not None else \
+            stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        t = (ns - t0_ns) / 1e9
+        t[missing] = np.nan
+        return t
+    return packets["t"].to_numpy(dtype=float)
