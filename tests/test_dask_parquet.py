@@ -161,3 +161,24 @@ def test_cli_on_a_running_cluster(captures, dask_client, tmp_path):
                       dask_client.scheduler.address, "--parquet", str(tmp_path / "ds")])
     assert "ring_2.pcap: 3000 packets" in run.stdout and "1 capture: 3000 packets" in run.stdout
     pd.testing.assert_frame_equal(read_packets(tmp_path / "ds"), read_captures(one))
+
+
+def test_cli_globs_are_sets_even_when_they_match_nothing_or_only_through_stars(tmp_path,
+                                                                              capsys):
+    """A pattern is a capture set: one matching nothing says so (not 'Parquet file OUT:
+    cannot write'), and ``**`` reaches files at every depth."""
+    from qoslab.cli import main
+
+    deep = tmp_path / "day" / "eth0" / "late"
+    deep.mkdir(parents=True)
+    shutil.copy(TUNNELS, tmp_path / "day" / "top.pcap")
+    shutil.copy(TUNNELS, deep / "deep.pcap")
+    assert main(["capture", str(tmp_path / "day" / "nomatch*.pcap"), "--parquet",
+                 str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "nomatch*.pcap: no file matches this pattern" in err and "cannot write" not in err
+    assert not (tmp_path / "out").exists()
+    assert main(["capture", str(tmp_path / "day" / "**" / "*.pcap"), "--top", "0",
+                 "--parquet", str(tmp_path / "out")]) == 0
+    assert sorted(read_packets(tmp_path / "out")["file"].cat.categories) == [
+        "eth0/late/deep.pcap", "top.pcap"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import os
 import re
 import sys
@@ -49,9 +48,16 @@ def add_set_options(p: argparse.ArgumentParser) -> None:
 
 
 def is_capture_set(target: str) -> bool:
-    """Is ``target`` a folder or a glob pattern (rather than one capture file)?"""
+    """Is ``target`` a folder or a glob pattern (rather than one capture file)?
+
+    A pattern is a set even when it matches nothing (then :func:`qoslab.read_captures` says
+    so) or only through ``**``.
+
+    >>> is_capture_set("/nonexistent/day1/*.pcap"), is_capture_set("/nonexistent/a.pcap")
+    (True, False)
+    """
     return os.path.isdir(target) or (bool(re.search(r"[*?\[]", target))
-                                     and not os.path.exists(target) and bool(glob.glob(target)))
+                                     and not os.path.exists(target))
 
 
 def set_summary_lines(plan) -> list[str]:
