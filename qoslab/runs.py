@@ -466,6 +466,7 @@ def read_journal(path: str | os.PathLike, data: bytes | None = None) -> Run:
         validate; a :class:`~qoslab.errors.ResourceLimitError` past a loading limit.
     """
     from .io.limits import (  # cycle: qoslab.io imports this one
+        MAX_COLUMNS,
         MAX_ROWS,
         parse_json,
         read_regular_file,
@@ -478,6 +479,7 @@ def read_journal(path: str | os.PathLike, data: bytes | None = None) -> Run:
     where: dict[tuple, int] = {}  # (stream, seq) -> index of its latest row in probes
     events: list[dict] = []
     meta: dict[str, Any] = {}
+    columns: dict[str, set] = {"probes": set(), "events": set()}
     lines = data.decode("utf-8", errors="replace").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -511,6 +513,12 @@ def read_journal(path: str | os.PathLike, data: bytes | None = None) -> Run:
             if bad is not None:
                 raise RunFormatError(f"{path}: line {lineno}: {kind}.{bad}: expected a value, "
                                      f"got a {type(body[bad]).__name__}")
+            names = columns["events" if kind == "event" else "probes"]
+            names.update(body)
+            if len(names) > MAX_COLUMNS:  # each line its own column: a table rows × columns
+                raise ColumnLimitError(f"{path}: line {lineno}: the "
+                                       f"{'events' if kind == 'event' else 'probes'} have more "
+                                       f"than {MAX_COLUMNS} columns; the limit is {MAX_COLUMNS}")
         if kind == "probe":
             where[(body.get("stream"), body.get("seq"))] = len(probes)
             probes.append(body)

@@ -120,3 +120,19 @@ def dask_client():
 
     with local_cluster(2, memory_limit="2GiB") as client:
         yield client
+
+
+def load_cut_journal(path):
+    """Load a journal whose disk filled up: its torn last line is dropped with a warning --
+    unless the disk filled exactly at the end of a line (a page boundary), then no warning."""
+    import warnings
+
+    import qoslab
+
+    torn = not Path(path).read_bytes().endswith(b"\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = qoslab.load(path)
+    said = [str(w.message) for w in caught if "incomplete" in str(w.message)]
+    assert bool(said) == torn, (torn, said)
+    return run

@@ -312,6 +312,25 @@ def test_run_file_with_many_columns(tmp_path):
     assert len(measured_load(_gz(tmp_path / "cols.json.gz", doc)).probes.columns) == 509
 
 
+@pytest.mark.parametrize("kind", ["probe", "event"])
+def test_journal_lines_each_with_a_column_of_their_own(tmp_path, kind):
+    """20,000 journal lines each naming a new column (3 MB) made a 20,000 × 20,000 table:
+    a MemoryError after 90 s and 6 GB. The journal's columns count against MAX_COLUMNS."""
+    lines = [json.dumps({"format": JOURNAL_FORMAT, "version": 1, "meta": {}})]
+    body = {"probe": {"stream": "s", "host": "h", "tos": 0, "size": 56, "seq": 0, "t_sent": 0.0,
+                      "rtt_ms": 1.0, "status": "ok", "ttl": 64},
+            "event": {"t": 0.0, "kind": "note", "detail": ""}}[kind]
+    for i in range(20_000):
+        lines.append(json.dumps({kind: {**body, "seq" if kind == "probe" else "t": i,
+                                        f"x{i}": 1}}))
+    p = tmp_path / "cols.json.gz.partial"
+    p.write_text("\n".join(lines) + "\n")
+    err = measured_load(p)
+    assert isinstance(err, ColumnLimitError) and f"more than {limits.MAX_COLUMNS}" in str(err)
+    p.write_text("\n".join(lines[:400]) + "\n")  # a few extra columns are fine
+    assert len(measured_load(p).probes) == (399 if kind == "probe" else 0)
+
+
 # --- not files -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
