@@ -294,6 +294,22 @@ _LINKS = {1: (4, 6), 113: (4, 6), 276: (4, 6), 101: (4, 6), 228: (4,), 229: (6,)
           108: (4, 6)}
 
 
+def _epb_options(r, order):
+    """Enhanced Packet Block options (pcapng §4.3): comment, flags, hash, drop count,
+    packet id, queue, verdict.
+
+    The flags' FCS length (bits 5-8) stays 0: Wireshark then takes the frame's last bytes
+    as the Ethernet FCS; qoslab does not read epb_flags (nor if_fcslen) — an FCS lies after
+    the IP datagram, where no column reads (unmodelled, without effect on real frames)."""
+    flags = r.getrandbits(32) & ~0x1E0
+    pick = [(1, b"a comment"[:r.randrange(1, 10)]), (2, struct.pack(order + "I", flags)),
+            (3, b"\x02" + bytes(4)), (4, struct.pack(order + "Q", r.randrange(100))),
+            (5, struct.pack(order + "Q", r.getrandbits(64))),
+            (6, struct.pack(order + "I", r.randrange(8))),
+            (7, b"\x00" + bytes(r.randrange(0, 9)))]
+    return r.sample(pick, r.choice([0, 0, 1, 2, 3]))
+
+
 def random_capture(r, n):
     """``n`` random frames as one pcapng of 1-3 sections (bytes)."""
     out = []
@@ -308,20 +324,23 @@ def random_capture(r, n):
         for lt in links:
             snap = r.choice([0, 0, 0, 48, 64, 96, 128])
             res = r.choice([None, 9, 3, 0x80 | 20, 7])
-            ifaces.append((lt, snap, res))
+            ifaces.append((lt, snap, res) if r.random() < 0.8
+                          else (lt, snap, res, r.randrange(-10**6, 10**6)))  # if_tsoffset
         packets = []
         ticks = {}
+        order = r.choice("<>")
         for _ in range(count):
             i = r.randrange(len(ifaces))
-            lt, _, res = ifaces[i]
+            lt, _, res, *_ = ifaces[i]
             pkt = network_packet(r)
             while (pkt[0] >> 4) not in _LINKS[lt]:
                 pkt = network_packet(r)
             units = 10**6 if res is None else (1 << (res & 0x7F)) if res & 0x80 else 10**res
             ticks[i] = ticks.get(i, T0 * units) + r.randrange(1, units // 100 + 2)
             kind = "spb" if i == 0 and r.random() < 0.05 else r.choice(["epb", "epb", "opb"])
-            packets.append((kind, i, ticks[i], link_frame(r, lt, pkt)))
-        out.append(pcapng_bytes(ifaces, packets, order=r.choice("<>"),
+            packets.append((kind, i, ticks[i], link_frame(r, lt, pkt),
+                            _epb_options(r, order)))
+        out.append(pcapng_bytes(ifaces, packets, order=order,
                                 extra_blocks=r.random() < 0.3))
     return b"".join(out)
 

@@ -73,7 +73,8 @@ def _block(order, btype, body):
 
 def write_pcapng(path, interfaces, packets, *, order="<", extra_blocks=True):
     """Write a pcapng. ``interfaces``: [(linktype, snaplen, tsresol byte or None[,
-    tsoffset seconds])]; ``packets``: [(kind "epb"|"spb"|"opb", iface, ticks, frame bytes)]."""
+    tsoffset seconds])]; ``packets``: [(kind "epb"|"spb"|"opb", iface, ticks, frame bytes[,
+    EPB options [(code, value bytes)]])]."""
     path.write_bytes(pcapng_bytes(interfaces, packets, order=order, extra_blocks=extra_blocks))
     return path
 
@@ -93,12 +94,18 @@ def pcapng_bytes(interfaces, packets, *, order="<", extra_blocks=True, version=(
     if extra_blocks:  # an unknown block type and a custom block: both are skipped
         out.append(_block(order, 0x0BAD, b"unknown block body"))
         out.append(_block(order, 0x40000BAD, b"\0\0\0\0custom"))
-    for kind, iface, ticks, frame in packets:
+    for kind, iface, ticks, frame, *options in packets:
         snap = interfaces[iface][1]
         cap = frame[:snap] if snap else frame
-        if kind == "epb":
+        if kind == "epb":  # options: [(code, value bytes)], e.g. epb_flags, opt_comment
             body = struct.pack(order + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF,
                                len(cap), len(frame)) + cap
+            body += b"\0" * (-len(body) % 4)
+            for code, value in options[0] if options else ():
+                body += struct.pack(order + "HH", code, len(value)) + value
+                body += b"\0" * (-len(value) % 4)
+            if options and options[0]:
+                body += struct.pack(order + "HH", 0, 0)
             out.append(_block(order, 6, body))
         elif kind == "opb":
             body = struct.pack(order + "HHIIII", iface, 0, ticks >> 32, ticks & 0xFFFFFFFF,
@@ -762,3 +769,32 @@ def test_bsd_loopback_families_are_the_linktype_values(tmp_path):
     frames = [struct.pack("<I", fam) + six for fam in (24, 28, 30, 10)]
     df = compare(write_pcap(tmp_path / "null.pcap", frames, linktype=0), 4)
     assert df["ip_version"].tolist()[:3] == [6, 6, 6] and pd.isna(df["ip_version"].iloc[3])
+
+
+def test_a_completed_datagram_leaves_the_reassembly(tmp_path):
+    """A fragmented reply duplicated on the way (same identification), and the same
+    identification reused 10 s later for a bigger datagram: each completed datagram leaves
+    the reassembly and later fragments start a new one — pairs as icmp.resptime pairs."""
+    from qoslab.capture import echo_rtts
+
+    def ping(seq, size, kind):
+        src, dst = (A4, B4) if kind == 8 else (B4, A4)
+        return fragment(IP(src=src, dst=dst, id=500) / ICMP(type=kind, id=1, seq=seq)
+                        / Raw(b"p" * size), fragsize=512)
+
+    frames = [*ping(1, 1400, 8), *ping(1, 1400, 0), *ping(1, 1400, 0),  # a DUP! reply
+              *ping(2, 3000, 8), *ping(2, 3000, 0)]
+    times = [T0 * 10**9 + i * 1_000_000 + (10**10 if i >= 9 else 0)
+             for i in range(len(frames))]
+    path = write_pcap(tmp_path / "dup.pcap", [bytes(ETH / f) for f in frames], nano=True,
+                      times=times)
+    exe = need_tool("tshark")
+    out = subprocess.run([exe, "-n", "-r", str(path), "-T", "fields", "-e", "icmp.resptime"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    ref = {i: float(v) for i, v in enumerate(out.splitlines()) if v}
+    probes = echo_rtts(read_capture(path))
+    ok = probes[probes["status"] == "ok"]
+    assert dict(zip(ok["reply_row"].astype(int), ok["rtt_ms"], strict=True)) == \
+        pytest.approx(ref)
+    assert ok["size"].tolist() == [1400, 3000] and ok["seq"].tolist() == [1, 2]
+    assert (probes["status"] == "duplicate").sum() == 1

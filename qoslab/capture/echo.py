@@ -3,8 +3,10 @@
 Pings are read from the innermost IP header (a tunnelled one when the tunnel was opened).
 Fragmented pings are paired on their reassembled datagram, as Wireshark pairs them: the
 datagram's full size, at the time of the fragment that completed it. Fragments are grouped by
-source, destination, identification and protocol; a group quiet for
-:data:`REASSEMBLY_TIMEOUT` seconds starts a new datagram (as a reused identification would).
+source, destination, identification and protocol; a completed datagram leaves the
+reassembly, so later fragments with the same key (a duplicated datagram, a reused
+identification) start a new one, as they do in Linux and Wireshark, and so does a group quiet
+for :data:`REASSEMBLY_TIMEOUT` seconds.
 """
 
 from __future__ import annotations
@@ -76,27 +78,54 @@ def reassembled(pk: pd.DataFrame) -> pd.DataFrame:
     quiet = grp["t"].diff().to_numpy() > REASSEMBLY_TIMEOUT  # a new datagram, same key
     fr["gen"] = pd.Series(quiet.astype(np.int64), index=fr.index).groupby(
         grp.ngroup()).cumsum().to_numpy()
-    dgram = fr.groupby(key + ["gen"], sort=False, dropna=False).ngroup().to_numpy()
+    dgram = fr.groupby(key + ["gen"], sort=False, dropna=False).ngroup().to_numpy(copy=True)
     start = fr["frag_offset"].to_numpy(dtype=float) * 8
     end = start + fr["l4_len"].to_numpy(dtype=float)
     last = ~fr["frag_more"].to_numpy(dtype=bool)
-    # bytes each fragment adds (its first copy only), and the total once the last is seen
-    fresh = ~pd.DataFrame({"d": dgram, "s": start}).duplicated().to_numpy()
-    added = pd.Series(np.where(fresh, end - start, 0.0)).groupby(dgram).cumsum().to_numpy()
-    total = pd.Series(np.where(last, end, np.nan)).groupby(dgram).transform("max").to_numpy()
-    seen_last = pd.Series(last).groupby(dgram).cummax().to_numpy(dtype=bool)
-    done = seen_last & (added >= total)
-    has_first = pd.Series(start == 0).groupby(dgram).transform("max").to_numpy(dtype=bool)
-    done &= has_first
-    at = pd.Series(np.where(done, np.arange(len(fr)), len(fr))).groupby(dgram).transform(
-        "min").to_numpy()
+    # A completed datagram leaves the reassembly: a later fragment with the same key (a
+    # duplicated datagram, a reused identification) starts a new one, as in Linux and
+    # Wireshark. Each round settles every datagram up to its completion.
+    n = len(fr)
+    at = np.full(n, n)
+    fresh = np.ones(n, bool)
+    total = np.full(n, np.nan)
+    todo = np.arange(n)
+    while len(todo):
+        sub = _completion(dgram[todo], start[todo], end[todo], last[todo])
+        at[todo] = np.where(sub[0] < len(todo), todo[np.minimum(sub[0], len(todo) - 1)], n)
+        fresh[todo], total[todo] = sub[1], sub[2]
+        later = (sub[0] < len(todo)) & (np.arange(len(todo)) > sub[0])
+        if not later.any():
+            break
+        todo = todo[later]
+        dgram[todo] += dgram.max() + 1  # the rest of each datagram: a new one
     first = (start == 0) & fresh & (at < len(fr))
     out = fr[first].copy()
     completing = at[first]
     out["t"] = fr["t"].to_numpy()[completing]
     out["row"] = fr["row"].to_numpy()[completing]
-    out["l4_len"] = total[first]
+    out["l4_len"] = total[completing]
     return out.drop(columns=["frame", "gen"])
+
+
+def _completion(dgram, start, end, last):
+    """Per fragment (grouped by ``dgram``, in capture order): the position of the fragment
+    completing its datagram (``len`` when none does), whether it is the first copy of its
+    offset, and the datagram's total length as known at that fragment (NaN before its last
+    fragment)."""
+    n = len(dgram)
+    # bytes each fragment adds (its first copy only), and the total once the last is seen
+    fresh = ~pd.DataFrame({"d": dgram, "s": start}).duplicated().to_numpy()
+    added = pd.Series(np.where(fresh, end - start, 0.0)).groupby(dgram).cumsum().to_numpy()
+    # the total length as known so far: from a last fragment seen up to here
+    total = pd.Series(np.where(last, end, -1.0)).groupby(dgram).cummax().to_numpy(
+        copy=True)
+    total[total < 0] = np.nan
+    done = (added >= total) & (total > 0)
+    done &= pd.Series(start == 0).groupby(dgram).cummax().to_numpy(dtype=bool)
+    at = pd.Series(np.where(done, np.arange(n), n)).groupby(dgram).transform(
+        "min").to_numpy()
+    return at, fresh, total
 
 
 def _datagrams(packets: pd.DataFrame) -> pd.DataFrame:
