@@ -344,3 +344,19 @@ def test_replay_of_files_out_of_time_order(tmp_path, dask_client, chunk):
         pd.testing.assert_frame_equal(got.decisions, expected.decisions)
         pd.testing.assert_frame_equal(got.probes, expected.probes)
         pd.testing.assert_frame_equal(got.events, expected.events)
+
+
+def test_per_packet_functions_of_a_filtered_frame_with_empty_partitions(both):
+    """A filter leaves most partitions empty: each of them hashes to an empty Series (the
+    jhash of no packets is no hash, not a broadcasting error), as an empty pandas frame."""
+    pk, dk = both
+    mine, dmine = pk[pk["file"] == "tunnel.pcap"], dk[dk["file"] == "tunnel.pcap"]
+    assert 0 < len(mine) < CHUNK * (dk.npartitions - 1)
+    fc = qoslab.FlowClassifier.from_tc(TC_FLOW)
+    for sfq in (qoslab.Sfq(profile="classic-2.6.3x"), qoslab.Sfq(profile="2.6.37-3.2"),
+                qoslab.Sfq(divisor=128, classifier=fc)):
+        np.testing.assert_array_equal(sfq.bucket(dmine, seed=7).compute().to_numpy(),
+                                      sfq.bucket(mine, seed=7))
+        assert len(sfq.bucket(pk.iloc[:0], seed=7)) == 0
+    np.testing.assert_array_equal(fc.classify(dmine, [5]).compute().to_numpy(),
+                                  fc.classify(mine, [5]))

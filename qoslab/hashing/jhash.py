@@ -336,7 +336,8 @@ def _word_helper(ws: Sequence, initval, algo: str):
     algo = _check_algo(algo)
     arrs = [np.asarray(w) for w in ws]
     scalar = all(x.ndim == 0 for x in arrs) and np.ndim(initval) == 0
-    n = max([x.size for x in arrs] + [np.size(initval)])
+    sizes = [x.size for x in arrs] + [np.size(initval)]
+    n = 0 if 0 in sizes else max(sizes)  # no packets: constant words broadcast to none
     cols = [np.broadcast_to((x.astype(np.uint64) & 0xFFFFFFFF).astype(_U32), (n,)).copy()
             for x in arrs]
     seed = np.broadcast_to(np.asarray(_seed(initval, n) if np.ndim(initval) else
