@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -360,3 +361,51 @@ def test_per_packet_functions_of_a_filtered_frame_with_empty_partitions(both):
         assert len(sfq.bucket(pk.iloc[:0], seed=7)) == 0
     np.testing.assert_array_equal(fc.classify(dmine, [5]).compute().to_numpy(),
                                   fc.classify(mine, [5]))
+
+
+_WITHOUT_DASK = r"""
+import sys
+
+class NoDask:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("dask", "distributed"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, NoDask())
+import qoslab
+from qoslab.cli import main
+from qoslab.errors import EngineUnavailableError
+
+folder, out = sys.argv[1], sys.argv[2]
+assert main(["capture", folder, "--top", "0", "--parquet", out]) == 0
+print("PANDAS", len(qoslab.read_packets(out)))
+for call in (lambda: qoslab.read_captures(folder, engine="dask"),
+             lambda: qoslab.read_packets(out, engine="dask")):
+    try:
+        call()
+    except EngineUnavailableError as exc:
+        print("ERROR", exc)
+print("IMPORTED" if "dask" in sys.modules else "NOT IMPORTED")
+print("CLI", main(["capture", folder, "--engine", "dask"]))
+"""
+
+
+def test_without_dask_installed_every_entry_says_what_to_install(tmp_path):
+    """In a fresh interpreter where dask and distributed cannot be imported (``python -I``):
+    the pandas engine and Parquet datasets work, and every Dask entry — read_captures,
+    read_packets and ``qoslab capture --engine dask`` (which needs distributed too) — ends in
+    a one-line EngineUnavailableError naming what to install."""
+    (tmp_path / "caps").mkdir()
+    shutil.copy(qoslab.data_path("captures/tunnel_uploads.pcap"), tmp_path / "caps" / "a.pcap")
+    packets = len(qoslab.read_capture(tmp_path / "caps" / "a.pcap"))
+    run = subprocess.run([sys.executable, "-I", "-c", _WITHOUT_DASK, str(tmp_path / "caps"),
+                          str(tmp_path / "ds")], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    errors = [line for line in lines if line.startswith("ERROR")]
+    assert len(errors) == 2 and all("pip install 'qoslab[dask]'" in e for e in errors)
+    assert "NOT IMPORTED" in lines and f"PANDAS {packets}" in lines
+    assert "CLI 2" in lines
+    assert "needs dask.distributed" in run.stderr and "pip install 'qoslab[dask]'" in run.stderr
+    assert "Traceback" not in run.stderr
