@@ -171,3 +171,18 @@ def test_a_file_changed_after_planning_is_an_error(tmp_path):
 def test_compute_packets_of_a_pandas_frame_is_itself(ring):
     pk = read_captures(ring)
     assert compute_packets(pk) is pk
+
+
+def test_a_ring_buffers_file_just_opened_is_skipped_by_globs_too(tmp_path):
+    """``dumpcap -b`` creates its next file empty: a glob over the live ring skips it with a
+    warning, as a folder does; naming it explicitly is an error that says it is empty."""
+    shutil.copy(TUNNELS, tmp_path / "ring_1.pcap")
+    (tmp_path / "ring_2.pcap").touch()
+    for source in (tmp_path, str(tmp_path / "ring_*.pcap")):
+        with pytest.warns(CaptureWarning, match="ring_2.pcap: empty file, skipped"):
+            assert [n for n, _ in capture_files(source)] == ["ring_1.pcap"]
+    with pytest.raises(CaptureFormatError, match="ring_2.pcap: empty file .0 bytes."):
+        capture_files([tmp_path / "ring_1.pcap", tmp_path / "ring_2.pcap"])
+    with pytest.raises(CaptureFormatError, match="every file matching this pattern is empty"), \
+            pytest.warns(CaptureWarning, match="ring_2.pcap: empty file"):
+        capture_files(str(tmp_path / "ring_2*"))

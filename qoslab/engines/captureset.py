@@ -79,8 +79,9 @@ def capture_files(paths_or_glob) -> list[tuple[str, str]]:
     A folder is searched recursively (hidden entries and symlinked folders skipped); its
     files that start with a pcap/pcapng magic are taken, empty files are skipped with a
     :class:`CaptureWarning` (a ring buffer's file just opened), and a file named like a
-    capture (:data:`CAPTURE_SUFFIXES`) that is not one is an error. A glob or an explicit
-    list must name captures only. ``name`` is the path relative to the folder (or to the
+    capture (:data:`CAPTURE_SUFFIXES`) that is not one is an error. A glob skips empty files
+    the same way and must otherwise match captures only; an explicit list must name
+    captures only (an empty file named there is an error). ``name`` is the path relative to the folder (or to the
     files' common folder), ``/``-separated; the order is :func:`natural_key` of the names.
 
     Raises
@@ -98,7 +99,10 @@ def capture_files(paths_or_glob) -> list[tuple[str, str]]:
             found = sorted(p for p in glob.glob(text, recursive=True) if os.path.isfile(p))
             if not found:
                 raise CaptureFormatError(f"{text}: no file matches this pattern")
-            return _listed([Path(p) for p in found], what=f"pattern {text}")
+            kept = _skip_empty([Path(p) for p in found])
+            if not kept:
+                raise CaptureFormatError(f"{text}: every file matching this pattern is empty")
+            return _listed(kept, what=f"pattern {text}")
         return _listed([Path(text)], what=text)
     items = [Path(os.fspath(p)) for p in paths_or_glob]
     if not items:
@@ -116,8 +120,7 @@ def _folder(root: Path) -> list[tuple[str, str]]:
             path = Path(here) / f
             if not path.is_file():
                 continue
-            if path.stat().st_size == 0:
-                warnings.warn(f"{path}: empty file, skipped", CaptureWarning, stacklevel=3)
+            if not _skip_empty([path], stacklevel=5):
                 continue
             if _is_capture(path):
                 found.append(path)
@@ -129,12 +132,26 @@ def _folder(root: Path) -> list[tuple[str, str]]:
     return _named(found, root)
 
 
+def _skip_empty(paths: list[Path], stacklevel: int = 4) -> list[Path]:
+    """The non-empty files; an empty one (a ring buffer's file just opened) is skipped with
+    a :class:`CaptureWarning`."""
+    kept = []
+    for path in paths:
+        if path.stat().st_size == 0:
+            warnings.warn(f"{path}: empty file, skipped", CaptureWarning, stacklevel=stacklevel)
+        else:
+            kept.append(path)
+    return kept
+
+
 def _listed(paths: list[Path], what: str) -> list[tuple[str, str]]:
     for p in paths:
         if not p.exists():
             raise FileNotFoundError(f"no capture file {str(p)!r}")
         if not p.is_file():
             raise CaptureFormatError(f"{p}: not a file (in {what})")
+        if p.stat().st_size == 0:
+            raise CaptureFormatError(f"{p}: empty file (0 bytes), not a capture yet (in {what})")
         if not _is_capture(p):
             raise CaptureFormatError(f"{p}: not a pcap or pcapng capture (in {what})")
     root = Path(os.path.commonpath([str(p.resolve().parent) for p in paths]))
