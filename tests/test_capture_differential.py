@@ -397,20 +397,22 @@ def _ping_fragments(r, pkt):
     """``pkt`` whole, or as fragments (sometimes out of order)."""
     if len(bytes(pkt)) < 600 or r.random() < 0.3:
         return [pkt]
+    size = r.choice([256, 512, 1000])
+    overlap = r.choice([0, 0, 0, 8, 64])  # each fragment repeats the previous one's tail
     if pkt.version == 4:
-        parts = [p for p in _fragments4_exact(pkt, r.choice([256, 512, 1000]))]
+        parts = _fragments4_exact(pkt, size, overlap)
     else:
-        parts = _fragments6_exact(pkt, r.choice([256, 512, 1000]), r.getrandbits(32))
+        parts = _fragments6_exact(pkt, size, r.getrandbits(32), overlap)
     if r.random() < 0.3:
         r.shuffle(parts)
     return parts
 
 
-def _fragments4_exact(pkt, size):
+def _fragments4_exact(pkt, size, overlap=0):
     pkt = IP(bytes(pkt))
     data = bytes(pkt[IP].payload)
     out = []
-    for off in range(0, len(data), size):
+    for off in _offsets(len(data), size, overlap):
         h = pkt[IP].copy()
         h.remove_payload()
         h.flags = 1 if off + size < len(data) else 0
@@ -419,12 +421,23 @@ def _fragments4_exact(pkt, size):
     return out
 
 
-def _fragments6_exact(pkt, size, ident):
+def _fragments6_exact(pkt, size, ident, overlap=0):
     pkt = IPv6(bytes(pkt))
     data = bytes(pkt[IPv6].payload)
     return [IPv6(src=pkt.src, dst=pkt.dst) / IPv6ExtHdrFragment(
         nh=pkt.nh, offset=off // 8, m=int(off + size < len(data)), id=ident)
-        / Raw(data[off:off + size]) for off in range(0, len(data), size)]
+        / Raw(data[off:off + size]) for off in _offsets(len(data), size, overlap)]
+
+
+def _offsets(length, size, overlap):
+    """Fragment offsets covering ``length`` bytes in ``size`` pieces, each starting
+    ``overlap`` bytes before the previous one's end."""
+    out, off = [], 0
+    while True:
+        out.append(off)
+        if off + size >= length:
+            return out
+        off += size - overlap
 
 
 def random_pings(r, n):
@@ -580,3 +593,18 @@ if __name__ == "__main__":
     bad, seen = rtt_differential(n // 8, n // 50, seed)
     for check in seen:
         print(f"{check}: {seen[check]} tshark round trips, {bad[check]} differ")
+
+
+def test_reassembly_rounds_equal_the_fragment_by_fragment_walk(tmp_path, monkeypatch):
+    """Datagrams sharing a key (duplicates, overlapping pieces, out of order): the vectorized
+    rounds and the walk that takes over after MAX_ROUNDS pair the same."""
+    from qoslab.capture import echo, echo_rtts, read_capture
+    from tests.test_capture_tshark import write_pcap
+
+    frames, times = random_pings(random.Random(5), 150)
+    path = write_pcap(tmp_path / "p.pcap", frames, nano=True, times=times)
+    packets = read_capture(path)
+    rounds = echo_rtts(packets)
+    monkeypatch.setattr(echo, "MAX_ROUNDS", 0)
+    walked = echo_rtts(packets)
+    assert (rounds["status"] == "duplicate").any() and rounds.equals(walked)

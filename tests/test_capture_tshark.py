@@ -798,3 +798,27 @@ def test_a_completed_datagram_leaves_the_reassembly(tmp_path):
         pytest.approx(ref)
     assert ok["size"].tolist() == [1400, 3000] and ok["seq"].tolist() == [1, 2]
     assert (probes["status"] == "duplicate").sum() == 1
+
+
+def test_overlapping_and_refragmented_pieces_complete_when_every_byte_is_seen(tmp_path):
+    """A reply whose first copy lost a piece, resent cut differently (overlapping the
+    first): complete when every byte was seen, not when the lengths add up."""
+    from qoslab.capture import echo_rtts
+
+    def frags(kind, size, skip=()):
+        src, dst = (A4, B4) if kind == 8 else (B4, A4)
+        pkt = IP(bytes(IP(src=src, dst=dst, id=900) / ICMP(type=kind, id=2, seq=7)
+                       / Raw(b"r" * 2400)))
+        return [f for i, f in enumerate(fragment(pkt, fragsize=size)) if i not in skip]
+
+    frames = frags(8, 800) + frags(0, 512, skip={3}) + frags(0, 1000)
+    path = write_pcap(tmp_path / "overlap.pcap", [bytes(ETH / f) for f in frames], nano=True,
+                      times=[T0 * 10**9 + i * 1_000_000 for i in range(len(frames))])
+    out = subprocess.run([need_tool("tshark"), "-n", "-r", str(path), "-T", "fields", "-e",
+                          "icmp.resptime"], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
+    ref = {i: float(v) for i, v in enumerate(out.splitlines()) if v}
+    ok = echo_rtts(read_capture(path)).query("status == 'ok'")
+    assert dict(zip(ok["reply_row"].astype(int), ok["rtt_ms"], strict=True)) == \
+        pytest.approx(ref)
+    assert ok["size"].tolist() == [2400]

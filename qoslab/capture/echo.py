@@ -21,6 +21,9 @@ __all__ = ["echo_rtts", "echo_candidates", "reassembled", "ECHO_TYPES", "REASSEM
 
 #: (request type, reply type) per IP version.
 ECHO_TYPES = {4: (8, 0), 6: (128, 129)}
+#: Rounds of vectorized reassembly (each settles one datagram per key); keys shared by more
+#: datagrams are finished fragment by fragment.
+MAX_ROUNDS = 8
 #: Seconds after which a fragment no longer joins earlier ones (Linux ipfrag_time).
 REASSEMBLY_TIMEOUT = 30.0
 
@@ -90,15 +93,18 @@ def reassembled(pk: pd.DataFrame) -> pd.DataFrame:
     fresh = np.ones(n, bool)
     total = np.full(n, np.nan)
     todo = np.arange(n)
-    while len(todo):
+    for _ in range(MAX_ROUNDS):
         sub = _completion(dgram[todo], start[todo], end[todo], last[todo])
         at[todo] = np.where(sub[0] < len(todo), todo[np.minimum(sub[0], len(todo) - 1)], n)
         fresh[todo], total[todo] = sub[1], sub[2]
         later = (sub[0] < len(todo)) & (np.arange(len(todo)) > sub[0])
         if not later.any():
             break
-        todo = todo[later]
-        dgram[todo] += dgram.max() + 1  # the rest of each datagram: a new one
+        todo = todo[later]  # the rest of each datagram: a new one
+    else:  # many datagrams share a key: walk the rest fragment by fragment
+        sub = _completion_walk(dgram[todo], start[todo], end[todo], last[todo])
+        at[todo] = np.where(sub[0] < len(todo), todo[np.minimum(sub[0], len(todo) - 1)], n)
+        fresh[todo], total[todo] = sub[1], sub[2]
     first = (start == 0) & fresh & (at < len(fr))
     out = fr[first].copy()
     completing = at[first]
@@ -110,21 +116,67 @@ def reassembled(pk: pd.DataFrame) -> pd.DataFrame:
 
 def _completion(dgram, start, end, last):
     """Per fragment (grouped by ``dgram``, in capture order): the position of the fragment
-    completing its datagram (``len`` when none does), whether it is the first copy of its
-    offset, and the datagram's total length as known at that fragment (NaN before its last
-    fragment)."""
+    completing its datagram (``len`` when none does: the first moment every byte from 0 to
+    the end its first last fragment states had been seen, overlapping fragments counted
+    once), whether it is the first copy of its offset, and the datagram's total length (NaN
+    without a last fragment)."""
     n = len(dgram)
-    # bytes each fragment adds (its first copy only), and the total once the last is seen
+    pos = np.arange(n)
     fresh = ~pd.DataFrame({"d": dgram, "s": start}).duplicated().to_numpy()
-    added = pd.Series(np.where(fresh, end - start, 0.0)).groupby(dgram).cumsum().to_numpy()
-    # the total length as known so far: from a last fragment seen up to here
-    total = pd.Series(np.where(last, end, -1.0)).groupby(dgram).cummax().to_numpy(
-        copy=True)
-    total[total < 0] = np.nan
-    done = (added >= total) & (total > 0)
-    done &= pd.Series(start == 0).groupby(dgram).cummax().to_numpy(dtype=bool)
-    at = pd.Series(np.where(done, np.arange(n), n)).groupby(dgram).transform(
-        "min").to_numpy()
+    first_last = pd.Series(np.where(last, pos, n)).groupby(dgram).transform("min").to_numpy()
+    total = np.where(first_last < n, end[np.minimum(first_last, n - 1)], np.nan)
+    # elementary pieces between the fragments' boundaries; each is seen at the earliest
+    # fragment covering it; the datagram is complete when every piece below its total is
+    bound = 1 << 21  # above any IP offset + length
+    edge = np.unique(np.r_[dgram * bound + start, dgram * bound + end].astype(np.int64))
+    seg_d, seg_s = edge // bound, edge % bound
+    lo = np.searchsorted(edge, (dgram * bound + start).astype(np.int64))
+    hi = np.searchsorted(edge, (dgram * bound + end).astype(np.int64))
+    count = hi - lo
+    idx = np.repeat(lo, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count,
+                                                                    count)
+    seen = np.full(len(edge), n)
+    np.minimum.at(seen, idx, np.repeat(pos, count))
+    d_total = pd.Series(total).groupby(dgram).first()
+    seg_total = d_total.reindex(seg_d).to_numpy()
+    inside = seg_s < seg_total  # pieces below the total (the last edge starts none)
+    pieces = pd.DataFrame({"d": seg_d[inside], "s": seg_s[inside], "seen": seen[inside]})
+    per_d = pieces.groupby("d").agg(lowest=("s", "min"), when=("seen", "max"))
+    ok = (per_d["lowest"] == 0) & (per_d["when"] < n)
+    when = np.maximum(per_d["when"], pd.Series(first_last, index=dgram).groupby(level=0)
+                      .first().reindex(per_d.index))
+    done_at = pd.Series(np.where(ok, when, n), index=per_d.index)
+    at = done_at.reindex(dgram).fillna(n).to_numpy(dtype=np.int64)
+    return at, fresh, total
+
+
+def _completion_walk(dgram, start, end, last):
+    """:func:`_completion` with every completed datagram leaving the reassembly, one
+    fragment at a time (for keys shared by many datagrams)."""
+    n = len(dgram)
+    at, fresh, total = np.full(n, n), np.ones(n, bool), np.full(n, np.nan)
+    open_ = {}  # key -> (rows, pieces, offsets, total)
+    for i in range(n):
+        rows, pieces, offsets, size = open_.setdefault(int(dgram[i]), ([], [], set(), [None]))
+        rows.append(i)
+        fresh[i] = start[i] not in offsets
+        offsets.add(start[i])
+        pieces.append((start[i], end[i]))
+        if last[i] and size[0] is None:
+            size[0] = end[i]
+        if size[0] is None:
+            continue
+        reach = 0.0
+        for s, e in sorted(pieces):
+            if s > reach:
+                break
+            reach = max(reach, e)
+        if reach >= size[0]:
+            at[rows] = i
+            total[rows] = size[0]
+            del open_[int(dgram[i])]
+    for rows, _, _, size in open_.values():
+        total[rows] = np.nan if size[0] is None else size[0]
     return at, fresh, total
 
 
