@@ -480,20 +480,22 @@ def read_journal(path: str | os.PathLike, data: bytes | None = None) -> Run:
     events: list[dict] = []
     meta: dict[str, Any] = {}
     columns: dict[str, set] = {"probes": set(), "events": set()}
-    lines = data.decode("utf-8", errors="replace").split("\n")
-    if lines and lines[-1] == "":
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
         lines.pop()
     for lineno, line in enumerate(lines, 1):
-        try:
-            rec = parse_json(line, f"{path}: line {lineno}")
+        try:  # qoslab writes UTF-8: other bytes are damage, never replaced in silence
+            rec = parse_json(line.decode("utf-8"), f"{path}: line {lineno}")
         except ResourceLimitError:
             raise
-        except RunFormatError:
+        except (RunFormatError, UnicodeDecodeError) as exc:
             if lineno == len(lines) and lineno > 1:
                 warnings.warn(f"{path}: line {lineno} is incomplete (the run was cut off there); "
                               "dropped it", stacklevel=3)
                 break
-            raise RunFormatError(f"{path}: line {lineno}: not a JSON record") from None
+            what = f"not UTF-8 text (byte {exc.start})" if isinstance(exc, UnicodeDecodeError) \
+                else "not a JSON record"
+            raise RunFormatError(f"{path}: line {lineno}: {what}") from None
         if lineno == 1:
             if not isinstance(rec, dict) or rec.get("format") != JOURNAL_FORMAT:
                 raise RunFormatError(f"{path}: line 1: expected a {JOURNAL_FORMAT} header")

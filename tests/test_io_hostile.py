@@ -331,6 +331,24 @@ def test_journal_lines_each_with_a_column_of_their_own(tmp_path, kind):
     assert len(measured_load(p).probes) == (399 if kind == "probe" else 0)
 
 
+def test_journal_bytes_that_are_not_utf8_are_refused_not_replaced(tmp_path):
+    """A damaged byte inside a journal line was replaced by U+FFFD in silence (a stream named
+    's\ufffd'); only a last line cut inside a character is a torn line."""
+    lines = [json.dumps({"format": JOURNAL_FORMAT, "version": 1, "meta": {}})]
+    for i in range(3):
+        lines.append(json.dumps({"probe": {"stream": "s", "host": "h", "tos": 0, "size": 56,
+                                           "seq": i, "t_sent": 0.1 * i, "rtt_ms": 1.0,
+                                           "status": "ok", "ttl": 64}}))
+    data = ("\n".join(lines) + "\n").encode()
+    p = tmp_path / "bytes.json.gz.partial"
+    p.write_bytes(data.replace(b'"stream": "s"', b'"stream": "s\xff"', 1))
+    err = measured_load(p)
+    assert isinstance(err, RunFormatError) and "line 2: not UTF-8 text (byte 23)" in str(err)
+    p.write_bytes(data[:-20] + b"\xc3")  # cut inside a character: the torn last line
+    with pytest.warns(UserWarning, match="line 4 is incomplete"):
+        assert len(measured_load(p).probes) == 2
+
+
 # --- not files -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
