@@ -103,7 +103,18 @@ def _udp(r):
 
 def _transport(r, v):
     """A transport header for IP version ``v`` (ICMP errors quote a whole header)."""
-    k = r.randrange(8)
+    k = r.randrange(9)
+    if k == 8:  # other transports: SCTP, DCCP, UDP-Lite (ports), ICMP timestamp/mask, ND
+        if r.random() < 0.5:
+            proto = r.choice([132, 33, 136])
+            hdr = struct.pack(">HH", r.randrange(1, 65536), r.randrange(1, 65536))
+            hdr += {132: bytes(8), 33: bytes([0, 0x10, 0, 0, 0x03]) + bytes(11),
+                    136: struct.pack(">HH", 0, 0)}[proto]
+            return Raw(hdr + b"x" * r.randrange(0, 40)), proto
+        if v == 4:
+            return ICMP(type=r.choice([13, 14, 15, 16, 17, 18]), id=r.randrange(65536),
+                        seq=r.randrange(65536)) / Raw(bytes(12))
+        return Raw(bytes([r.choice([133, 134, 135, 136, 143]), 0, 0, 0]) + bytes(20)), 58
     if k < 2:
         return _tcp(r)
     if k < 4:
@@ -131,7 +142,11 @@ def _ip4(r, payload=None, **kw):
                      [IPOption_Timestamp(flg=0, timestamp=1)]])
     h = IP(src=_a4(r), dst=_a4(r), tos=r.randrange(256), ttl=r.randrange(1, 256),
            id=r.randrange(65536), flags=r.choice([0, 2]), options=opts, **kw)
-    return h / (payload if payload is not None else _transport(r, 4))
+    if payload is None:
+        payload = _transport(r, 4)
+        if isinstance(payload, tuple):
+            payload, h.proto = payload
+    return h / payload
 
 
 def _ip6(r, payload=None):
@@ -141,9 +156,14 @@ def _ip6(r, payload=None):
     for ext in r.sample(["hbh", "rt", "dst", "dst"], r.randrange(0, 4)):
         chain.append({"hbh": IPv6ExtHdrHopByHop, "dst": IPv6ExtHdrDestOpt,
                       "rt": lambda: IPv6ExtHdrRouting(addresses=[_a6(r)])}[ext]())
+    if payload is None:
+        payload = _transport(r, 6)
+        if isinstance(payload, tuple):
+            payload, proto = payload
+            (chain[-1] if chain else h).nh = proto
     for e in chain:
         h = h / e
-    return h / (payload if payload is not None else _transport(r, 6))
+    return h / payload
 
 
 def _ip(r, payload=None):

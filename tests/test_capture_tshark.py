@@ -210,7 +210,8 @@ FIELDS = [
     "ipv6.tclass", "ipv6.hlim", "ipv6.flow", "ipv6.hopopts.nxt", "ipv6.routing.nxt",
     "ipv6.fraghdr.nxt", "ipv6.dstopts.nxt", "ipv6.fraghdr.offset", "ipv6.fraghdr.more",
     "ipv6.fraghdr.ident", "tcp.srcport", "tcp.dstport", "tcp.flags", "tcp.seq_raw",
-    "tcp.ack_raw", "tcp.len", "udp.srcport", "udp.dstport", "udp.length", "icmp.type",
+    "tcp.ack_raw", "tcp.len", "udp.srcport", "udp.dstport", "udp.length", "sctp.srcport",
+    "sctp.dstport", "dccp.srcport", "dccp.dstport", "icmp.type",
     "icmp.code", "icmp.ident", "icmp.seq", "icmpv6.type", "icmpv6.code",
     "icmpv6.echo.identifier", "icmpv6.echo.sequence_number", "esp.spi", "ah.spi",
     "gre.flags_and_version", "gre.proto", "gre.key", "vxlan.vni", "geneve.vni",
@@ -349,6 +350,11 @@ def expected_row(r):
             else:
                 transport.update(tcp_flags=take("tcp.flags"), tcp_seq=take("tcp.seq_raw"),
                                  tcp_ack=take("tcp.ack_raw"), tcp_len=take("tcp.len"))
+        elif tok in ("sctp", "dccp", "udplite"):  # UDP-Lite: the UDP dissector's fields
+            f = "udp" if tok == "udplite" else tok
+            transport = {"sport": take(f"{f}.srcport"), "dport": take(f"{f}.dstport")}
+            if tok == "udplite":
+                take("udp.length")  # its checksum coverage, not a length
         elif tok in ("icmp", "icmpv6"):
             transport = {"icmp_type": take(f"{tok}.type"), "icmp_code": take(f"{tok}.code")}
             if tok == "icmp":
