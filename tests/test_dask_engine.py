@@ -345,6 +345,7 @@ def test_replay_of_files_out_of_time_order(tmp_path, dask_client, chunk):
         pd.testing.assert_frame_equal(got.decisions, expected.decisions)
         pd.testing.assert_frame_equal(got.probes, expected.probes)
         pd.testing.assert_frame_equal(got.events, expected.events)
+        assert got.meta == expected.meta and expected.meta["packets_reordered"] > 0
 
 
 def test_per_packet_functions_of_a_filtered_frame_with_empty_partitions(both):

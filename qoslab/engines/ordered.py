@@ -76,15 +76,18 @@ class _Bounds:
     def __call__(self, part: pd.DataFrame) -> pd.DataFrame:
         k = np.asarray(self.key(part), dtype=float)
         timed = k[~np.isnan(k)]
-        return pd.DataFrame({"n": [len(part)],
+        return pd.DataFrame({"n": [len(part)], "keyed": [len(timed)],
                              "lo": [timed.min() if len(timed) else np.nan],
                              "hi": [timed.max() if len(timed) else np.nan]})
 
 
 def iter_time_merged(packets, key: Callable[[pd.DataFrame], np.ndarray], *,
-                     prefetch: int = 2) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-    """Yield ``(chunk, rows)``: every row of a frame, in order of ``key`` (then row), merged
-    from its partitions; ``rows`` are the chunk's positions in the frame.
+                     prefetch: int = 2) -> Iterator[tuple[pd.DataFrame, np.ndarray, int | None]]:
+    """Yield ``(chunk, rows, moved)``: every row of a frame, in order of ``key`` (then row),
+    merged from its partitions; ``rows`` are the chunk's positions in the frame, ``moved`` how
+    many of its keyed rows are not at their rank among the keyed rows of the frame (what a
+    stable sort of the whole frame would have moved; ``None`` for a pandas frame, given as
+    it is, to be sorted by the consumer).
 
     ``key(partition)`` gives one float per row (NaN: no key; such rows come as they are met).
     A first pass computes each partition's key range; partitions are then read in order of
@@ -97,16 +100,14 @@ def iter_time_merged(packets, key: Callable[[pd.DataFrame], np.ndarray], *,
     Examples
     --------
     >>> import pandas as pd
-    >>> [(list(c["t"]), r.tolist()) for c, r in iter_time_merged(
+    >>> [(list(c["t"]), r.tolist(), m) for c, r, m in iter_time_merged(
     ...     pd.DataFrame({"t": [2.0, 1.0, 1.0]}), lambda p: p["t"].to_numpy())]
-    [([1.0, 1.0, 2.0], [1, 2, 0])]
+    [([2.0, 1.0, 1.0], [0, 1, 2], None)]
     """
     if prefetch < 1:
         raise ValueError(f"prefetch must be >= 1, got {prefetch}")
     if not is_dask(packets):
-        k = np.asarray(key(packets), dtype=float)
-        order = np.argsort(k, kind="stable")  # NaN last; unkeyed rows are kept as met
-        yield packets.iloc[order], order.astype(np.int64)
+        yield packets, np.arange(len(packets), dtype=np.int64), None
         return
     meta = _Bounds(key)(packets._meta)
     (bounds,) = compute(packets.map_partitions(_Bounds(key), meta=meta),
@@ -114,39 +115,45 @@ def iter_time_merged(packets, key: Callable[[pd.DataFrame], np.ndarray], *,
     n = bounds["n"].to_numpy(dtype=np.int64)
     lo = bounds["lo"].to_numpy(dtype=float)
     offsets = np.concatenate([[0], np.cumsum(n)[:-1]])
+    keyed_before = np.concatenate([[0], np.cumsum(bounds["keyed"].to_numpy(np.int64))[:-1]])
+    given = 0  # keyed rows given so far
     # partitions without any key first (their rows are given as met), then by earliest key
     order = sorted(range(len(n)), key=lambda i: (not np.isnan(lo[i]), lo[i] if not
                                                  np.isnan(lo[i]) else 0.0, i))
     parts = packets.to_delayed()
-    pending: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []
+    pending: list[tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]] = []
     for j, part in enumerate(_computed([parts[i] for i in order], prefetch)):
         i = order[j]
         k = np.asarray(key(part), dtype=float)
         rows = offsets[i] + np.arange(len(part), dtype=np.int64)
-        unkeyed = np.isnan(k)
-        if unkeyed.any():
-            yield part[unkeyed], rows[unkeyed]
-            part, rows, k = part[~unkeyed], rows[~unkeyed], k[~unkeyed]
+        keyed = ~np.isnan(k)
+        rank = keyed_before[i] + np.cumsum(keyed) - 1  # among the frame's keyed rows
+        if not keyed.all():
+            yield part[~keyed], rows[~keyed], 0
+            part, rows, k, rank = part[keyed], rows[keyed], k[keyed], rank[keyed]
         if len(part):
-            pending.append((part, rows, k))
+            pending.append((part, rows, k, rank))
         below = lo[order[j + 1]] if j + 1 < len(order) else np.inf
         if pending:
-            chunk, rows, k = _merged(pending)
+            chunk, rows, k, rank = _merged(pending)
             ready = k < below
-            pending = [(chunk[~ready], rows[~ready], k[~ready])] if not ready.all() else []
+            pending = [] if ready.all() else [
+                (chunk[~ready], rows[~ready], k[~ready], rank[~ready])]
             if ready.any():
-                yield chunk[ready], rows[ready]
+                m = int(ready.sum())
+                moved = int((rank[ready] != given + np.arange(m)).sum())
+                given += m
+                yield chunk[ready], rows[ready], moved
 
 
 def _merged(pending):
     """One frame of the pending pieces, sorted by (key, row)."""
     if len(pending) == 1:
-        chunk, rows, k = pending[0]
+        chunk, rows, k, rank = pending[0]
     else:
-        chunk = concat_packets([p for p, _, _ in pending])
-        rows = np.concatenate([r for _, r, _ in pending])
-        k = np.concatenate([x for _, _, x in pending])
+        chunk = concat_packets([p[0] for p in pending])
+        rows, k, rank = (np.concatenate([p[x] for p in pending]) for x in (1, 2, 3))
     order = np.lexsort((rows, k))
     if (order != np.arange(len(order))).any():
-        chunk, rows, k = chunk.iloc[order], rows[order], k[order]
-    return chunk, rows, k
+        chunk, rows, k, rank = chunk.iloc[order], rows[order], k[order], rank[order]
+    return chunk, rows, k, rank

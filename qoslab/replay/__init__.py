@@ -128,8 +128,9 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
     packets
         A PACKETS frame (:func:`qoslab.read_capture`), a capture file (read in chunks of
         ``chunk_packets`` with :func:`qoslab.iter_capture`, so it may be larger than memory),
-        or an iterable of PACKETS chunks in time order (or of ``(chunk, rows)`` pairs, ``rows``
-        the chunk's positions in the input, for chunks merged by time). A Dask frame
+        or an iterable of PACKETS chunks in time order (or of ``(chunk, rows, reordered)``
+        for chunks merged by time: their positions in the input and how many of them moved,
+        :func:`qoslab.engines.ordered.iter_time_merged`). A Dask frame
         (:func:`qoslab.read_captures`, ``engine="dask"``) is fed in time order, its partitions
         merged by time while the workers decode the next ones
         (:func:`qoslab.engines.ordered.iter_time_merged`): the same decisions as the pandas
@@ -209,8 +210,8 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
                 bar.close()
     else:
         for chunk in packets:
-            if isinstance(chunk, tuple):  # (chunk, its rows in the input): merged by time
-                rp.feed(chunk[0], rows=chunk[1])
+            if isinstance(chunk, tuple):  # (chunk, rows, reordered): merged by time
+                rp.feed(chunk[0], rows=chunk[1], reordered=chunk[2])
             else:
                 rp.feed(chunk)
     return rp.finish(meta, probes=probes)

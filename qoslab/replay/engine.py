@@ -154,12 +154,13 @@ class Replayer:
         return replay_times(packets, self.t0_ns)
 
     def feed(self, packets: pd.DataFrame, progress: Any = None, *,
-             rows: np.ndarray | None = None) -> None:
+             rows: np.ndarray | None = None, reordered: int | None = None) -> None:
         """Replay the next chunk (packets later than every packet fed before).
 
         ``rows``: the packets' positions in the whole input (DECISIONS ``packet``); by
-        default they follow the packets fed before (an engine merging chunks by time passes
-        them).
+        default they follow the packets fed before. ``reordered``: how many of them are not
+        where the input had them (META ``packets_reordered``); by default counted in the
+        chunk. An engine merging chunks by time passes both.
         """
         if not len(packets):
             return
@@ -178,8 +179,9 @@ class Replayer:
             if not len(t):  # a chunk of untimed packets only (pcapng simple packet blocks)
                 return
         order = np.argsort(t, kind="stable")
-        if (order != np.arange(len(order))).any():
-            self.reordered += int((order != np.arange(len(order))).sum())
+        moved = order != np.arange(len(order))
+        self.reordered += int(moved.sum()) if reordered is None else int(reordered)
+        if moved.any():
             packets, t, rows = packets.iloc[order], t[order], rows[order]
         early = t < self.last_t
         if early.any():  # behind an earlier chunk: they arrive now, in their order
