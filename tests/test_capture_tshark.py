@@ -202,6 +202,19 @@ def _link_frames(linktype):
 
 
 # ---------------------------------------------------------------- tshark reference
+# The field map: which tshark fields each compared PACKETS column is (expected_row walks
+# them layer by layer). Where Wireshark 4.0 and qoslab differ on purpose, the crafted
+# captures avoid the case and say so here:
+# * UDP: Wireshark tries the lower port's dissector first, so a tunnel whose *source* port
+#   is a lower registered port (3130 ICP …) is not shown as VXLAN/Geneve; qoslab, like the
+#   receiving kernel, dispatches on the destination port (crafted tunnels use ephemeral
+#   source ports).
+# * pcapng epb_flags with an FCS length (and if_fcslen): Wireshark strips that many trailing
+#   bytes as the Ethernet FCS; qoslab reads no FCS — it lies after the IP datagram, where
+#   no column reads (crafted flags have FCS length 0).
+# * Two 802.1ad tags in a row are one Wireshark layer with ieee8021ad.svid/cvid instead of
+#   ieee8021ad.id; 802.1ad has no EtherType field (the next layer's name gives it).
+# * Rows Wireshark cannot fully read: see the exceptions in disagreements().
 FIELDS = [
     "frame.time_epoch", "frame.len", "frame.cap_len", "frame.interface_id", "frame.protocols",
     "frame.section_number", "eth.type", "sll.etype", "vlan.id", "vlan.priority", "vlan.dei", "vlan.etype", "ieee8021ad.id",
