@@ -178,6 +178,11 @@ def test_cli_globs_are_sets_even_when_they_match_nothing_or_only_through_stars(t
     err = capsys.readouterr().err
     assert "nomatch*.pcap: no file matches this pattern" in err and "cannot write" not in err
     assert not (tmp_path / "out").exists()
+    for option in ("--parquet", "--csv"):  # one missing file: not a write error either
+        assert main(["capture", str(tmp_path / "day" / "gone.pcap"), option,
+                     str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert "no capture file" in err and "gone.pcap" in err and "cannot write" not in err
     assert main(["capture", str(tmp_path / "day" / "**" / "*.pcap"), "--top", "0",
                  "--parquet", str(tmp_path / "out")]) == 0
     assert sorted(read_packets(tmp_path / "out")["file"].cat.categories) == [

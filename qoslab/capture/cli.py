@@ -8,6 +8,7 @@ work too.
 from __future__ import annotations
 
 import argparse
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -114,6 +115,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _main(args: argparse.Namespace) -> int:
     if is_capture_set(args.file) or args.engine == "dask":  # Dask: a set of one capture
         return run_capture_set(args)
+    if not os.path.exists(args.file):  # before any output: not a write error
+        raise FileNotFoundError(f"no capture file {args.file!r}")
     for out, what in ((args.csv, "CSV"), (args.parquet, "Parquet file")):
         if out:  # checked before the capture is read
             check_output(out, force=args.force, what=what)
