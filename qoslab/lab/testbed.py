@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import schema
 from ..errors import KernelFeatureMissing
+from ..outputs import OutputError
 from ..runs import Run, RunJournal
 from .loads import Load, start_tcp_bulk, start_udp_flood
 from .netns import (
@@ -345,8 +346,12 @@ class Testbed:
             if self._open:
                 try:
                     action()
+                except OutputError:
+                    pass  # the journal cannot be written (disk full): the run's own writes
+                    # raise this error again and end it; a timer thread must not print it
                 except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
-                    self.event("note", f"scheduled change failed: {exc}")
+                    with suppress(OutputError):
+                        self.event("note", f"scheduled change failed: {exc}")
         timer = threading.Timer(max(0.0, t - self.now()), fire)
         timer.daemon = True
         timer.start()
