@@ -174,7 +174,7 @@ PACKETS: dict[str, str] = {
     "tcp_flags": "UInt16",  # innermost TCP header: its 12 flag bits (tshark tcp.flags)
     "tcp_seq": "UInt32",  # its sequence number (absolute)
     "tcp_ack": "UInt32",  # its acknowledgement number (absolute, whatever the ACK flag)
-    "tcp_len": "UInt32",  # its payload bytes (tshark tcp.len)
+    "tcp_len": "UInt32",  # its payload bytes (tshark tcp.len; NA in a fragment)
     "tunnel": "category",  # kind of encapsulation (qoslab.capture.tunnels.TUNNEL_KINDS)
     "tunnel_id": "UInt32",  # GRE / NVGRE key, VXLAN / Geneve VNI (NA when there is none)
     "inner_l2_proto": "UInt16",  # EtherType of the tunnelled packet (after inner VLAN tags)
