@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from qoslab.cli import main
 from qoslab.errors import QoslabError
+from qoslab.scenarios import get
 from qoslab.scenarios.custom import read_experiment_file
 from tests.conftest import REPO
 
@@ -57,7 +58,7 @@ CASES = [
     ("tc.json", '{"qdiscs": [{"kind": "pfifo"}], "changes": [{"t": 1, "tc": 5}]}',
      "changes[0].tc: expected a tc command"),
     ("changes.json", '{"qdiscs": [{"kind": "pfifo"}], "changes": 5}', "changes: expected a list"),
-    ("at.yaml", "qdiscs: [{kind: pfifo}]\nat: [1, 2]\n", "at: expected a role name"),
+    ("at.yaml", "qdiscs: [{kind: pfifo}]\nat: [1, 2]\n", "at: expected one of router, client"),
     ("binary.tc", b"\xc7\xff" + os.urandom(200), "is not UTF-8 text (byte 0)"),
     ("big.tc", b"#" * ((4 << 20) + 1), "byte limit"),
     ("python.yaml", "qdiscs: [{kind: !!python/object/apply:os.system ['echo hi']}]",
@@ -96,6 +97,15 @@ def test_a_good_file_still_reads(tmp_path):
     path.write_text(yaml.safe_dump(GOOD))
     tree, at, changes = read_experiment_file(path)
     assert tree.kind == "htb" and at is None and [c.t for c in changes] == [1.0]
+
+
+@pytest.mark.parametrize(("at", "forwarded"), [("client", False), ("router", True), (None, True)])
+def test_the_files_at_says_where_the_custom_tree_sits(tmp_path, at, forwarded):
+    path = tmp_path / "at.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, **({"at": at} if at else {})}))
+    setup = get("custom").setup(tree=str(path), router=True)
+    assert setup.forwarded is forwarded and setup.qdisc.kind == "htb"
+    assert get("custom").setup(tree=str(path), router=False).forwarded is (at == "router")
 
 
 json_values = st.recursive(

@@ -3,7 +3,8 @@
 The tree comes from a file: either plain ``tc`` lines (``qdisc``/``class``/``filter add …``,
 ``DEV`` or any device name; read by :func:`qoslab.qdiscs.parse_tree`) or a JSON/YAML document
 with ``qdiscs``/``classes``/``filters`` entries (the lab's :class:`~qoslab.lab.tc.Shaping` form)
-plus two optional keys: ``at`` (the attachment point: ``router``, ``client`` …) and
+plus two optional keys: ``at`` (where the tree sits: ``router``, on a router between client and
+server, or ``client``, on the sending host; it overrides the ``router`` parameter) and
 ``changes``, a list of ``{"t": SECONDS, "tc": "qdisc change dev DEV …", "detail": …}`` run at
 ``t`` seconds after the pings start, each a ``config_change`` EVENT. Example::
 
@@ -39,13 +40,18 @@ from .params import Param
 from .registry import Scenario, register
 from .setup import ConfigChange, Phase, Setup
 
-__all__ = ["read_experiment_file", "DEFAULT_TREE"]
+__all__ = ["read_experiment_file", "DEFAULT_TREE", "ATTACHMENTS"]
 
 #: The tree when no file is given: HTB 2 mbit with a 100-packet pfifo.
 DEFAULT_TREE = ("tc qdisc add dev DEV root handle 1: htb default 10\n"
                 "tc class add dev DEV parent 1: classid 1:10 htb rate 2mbit\n"
                 "tc qdisc add dev DEV parent 1:10 handle 10: pfifo limit 100\n")
 _TC_OBJECTS = ("qdisc", "class", "filter")
+
+
+#: Where a tree file's ``at`` may put the tree: on the router (forwarded traffic) or on the
+#: client's own interface.
+ATTACHMENTS = ("router", "client")
 
 
 def read_experiment_file(path: str | Path, *, profile: str = "5.18+"
@@ -75,8 +81,9 @@ def read_experiment_file(path: str | Path, *, profile: str = "5.18+"
         doc = dict(doc)
         at = doc.pop("at", None)
         raw_changes = doc.pop("changes", None) or []
-        if at is not None and not isinstance(at, str):
-            raise ConfigError(f"{path}: at: expected a role name (router, client …), got {at!r}")
+        if at is not None and at not in ATTACHMENTS:
+            raise ConfigError(f"{path}: at: expected one of {', '.join(ATTACHMENTS)} (where "
+                              f"the tree sits), got {at!r}")
         if not isinstance(raw_changes, list):
             raise ConfigError(f"{path}: changes: expected a list of {{t: SECONDS, tc: …}}, got "
                               f"{type(raw_changes).__name__}")
@@ -150,9 +157,10 @@ def _change(ch: Any, where: str, profile: str) -> ConfigChange:
 
 def _custom(v: dict[str, Any]) -> Setup:
     if v["tree"]:
-        tree, _, changes = read_experiment_file(v["tree"], profile=v["profile"])
+        tree, at, changes = read_experiment_file(v["tree"], profile=v["profile"])
     else:
-        tree, changes = parse_tree(DEFAULT_TREE, profile=v["profile"]), []
+        tree, at, changes = parse_tree(DEFAULT_TREE, profile=v["profile"]), None, []
+    router = v["router"] if at is None else at == "router"
     family = v["family"]
     settle, interval, count = v["settle"], v["interval"], v["count"]
     duration = settle + count * interval
@@ -171,7 +179,7 @@ def _custom(v: dict[str, Any]) -> Setup:
                    enumerate(zip(bounds, bounds[1:], strict=False)) if b > a)
     return Setup(traffic=(flood, *pings), qdisc=tree,
                  link=Link(rate=1e9, delay=0.0, txqueuelen=v["txqueuelen"]),
-                 duration=duration, changes=shifted, forwarded=v["router"], phases=phases)
+                 duration=duration, changes=shifted, forwarded=router, phases=phases)
 
 
 register(Scenario(
@@ -192,7 +200,8 @@ register(Scenario(
      Param("count", "int", 50, "probes per stream", min=1, max=1000000),
      Param("settle", "time", 1.0, "flood time before the pings start", unit="s", min=0,
            max=600),
-     Param("router", "bool", True, "shape on a router between client and server"),
+     Param("router", "bool", True, "shape on a router between client and server (a tree "
+           "file's 'at: router|client' says it instead)"),
      Param("family", "choice", 4, "address family", choices=(4, 6)),
      Param("txqueuelen", "int", 1000, "device queue length", unit="packets", min=1,
            max=100000),
