@@ -36,7 +36,6 @@ import math
 import os
 import sys
 import time
-from array import array
 from collections import deque
 from typing import Any
 
@@ -44,6 +43,7 @@ import numpy as np
 
 from ..qdiscs import BuildContext, apply_change, build
 from ..qdiscs.changes import for_changes
+from ..qdiscs.decisions import DecisionLog
 from ..runs import jsonable
 from .clock import Waker
 from .packets import PacketFlows
@@ -102,17 +102,9 @@ class Router:
         self.k = 8.0 / float(link["rate"])
         self.overhead = int(link.get("overhead", 0))
         self.delay_ns = int(round(plan.delay * 1e9))
-        # the decision log, one entry per packet (typed arrays: compact, and nothing for a
-        # garbage collector to walk)
-        self.fid = array("q")
-        self.size = array("q")
-        self.t_arr = array("d")
-        self.dep = array("d")
-        self.cls = array("q")
-        self.queue = array("q")
-        self.seed_ix = array("q")
-        self.dropped = array("b")
-        self.owner = _Owner(self.dropped)
+        # the decision log, one entry per packet
+        self.log = DecisionLog()
+        self.owner = _Owner(self.log.dropped)
         # the link and the delay line (monotonic seconds / ns)
         self.next_try = math.inf
         self.tx_end = 0.0
@@ -199,7 +191,8 @@ class Router:
 
     # ------------------------------------------------------------------ packets
     def _receive(self, packets: list[bytes]) -> None:
-        root, flows, log_dep = self.root, self.flows, self.dep
+        root, flows, log = self.root, self.flows, self.log
+        log_dep = log.t_departure
         monotonic_ns = time.monotonic_ns
         for data in packets:
             if data[0] >> 4 == 6 and len(data) > 25 and data[24] == 0xFF and \
@@ -219,24 +212,25 @@ class Router:
             i = len(log_dep)
             size = len(data) + ETH_HEADER
             fid = flows.fid(data)
-            self.fid.append(fid)
-            self.size.append(size)
-            self.t_arr.append(now)
+            log.packet.append(i)
+            log.fid.append(fid)
+            log.size.append(size)
+            log.t_arrival.append(now)
             log_dep.append(math.nan)
-            self.dropped.append(0)
-            self.seed_ix.append(self.seed_index)
+            log.dropped.append(0)
+            log.seed_index.append(self.seed_index)
             if self.capture is not None:
                 self.capture.write(data, now_ns + self.unix_offset_ns)
             pkt = [fid, size, now, i, 0, self.owner, -1, -1, data]
             root.enqueue(pkt, now)
-            self.cls.append(pkt[6])
-            self.queue.append(pkt[7])
+            log.cls.append(pkt[6])
+            log.queue.append(pkt[7])
             if self.next_try > now and now >= self.tx_end:
                 self.next_try = now
 
     def _service(self, now: float) -> None:
         """Dequeue at every instant the link frees up until ``now`` (virtual time)."""
-        root, dep, line = self.root, self.dep, self.line
+        root, dep, line = self.root, self.log.t_departure, self.line
         next_try, tx_end = self.next_try, self.tx_end
         k, ovh, delay, origin = self.k, self.overhead, self.delay_ns, self.origin_ns
         while next_try <= now:
@@ -305,14 +299,7 @@ class Router:
         plan = self.plan
         if plan.log:
             with open(plan.log, "wb") as fh:  # noqa: PTH123 - a file in the parent's work dir
-                np.savez(fh, fid=np.asarray(self.fid, np.int64),
-                         size=np.asarray(self.size, np.int64),
-                         t_arrival=np.asarray(self.t_arr, float),
-                         t_departure=np.asarray(self.dep, float),
-                         cls=np.asarray(self.cls, np.int64),
-                         queue=np.asarray(self.queue, np.int64),
-                         seed_index=np.asarray(self.seed_ix, np.int64),
-                         dropped=np.asarray(self.dropped, bool))
+                np.savez(fh, **self.log.columns())
         if plan.flows:
             frame = self.flows.index.table.frame
             doc = {"labels": self.flows.index.labels,
@@ -320,7 +307,7 @@ class Router:
                                      .to_dict("list")) if len(frame) else {}}
             with open(plan.flows, "w") as fh:  # noqa: PTH123
                 json.dump(doc, fh)
-        return {"packets": len(self.fid), "dropped": int(sum(self.dropped)),
+        return {"packets": len(self.log), "dropped": int(sum(self.log.dropped)),
                 "cpu_s": round(time.process_time(), 3),
                 "written": self.written, "flows": len(self.flows.index),
                 "decoded": self.flows.decoded, "still_queued": int(self.root.qlen),

@@ -4,8 +4,8 @@ Every driver of the runtime qdiscs — the simulator, the userspace datapath, ca
 records the same thing per packet: when it arrived, when the link took it (or that it was
 dropped), the class or band and the bucket the tree picked (the packet record's ``cls`` and
 ``queue``, see :mod:`.runtime`), and which hash seed was in force. :class:`DecisionLog` holds
-those columns as plain lists while a run goes (appending is the cheapest thing CPython does)
-and turns them into the DECISIONS table (:data:`qoslab.schema.DECISIONS`) at the end.
+those columns while a run goes — all three drivers use it — and turns them into the DECISIONS
+table (:data:`qoslab.schema.DECISIONS`) at the end.
 
 :class:`LoggedRoot` wraps a runtime root qdisc so that a driver gets the log without changing
 anything else: it numbers each packet at enqueue (the number travels with the packet as one
@@ -16,6 +16,7 @@ the departure at dequeue.
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,12 @@ LOG = 8
 class DecisionLog:
     """Columns of the decision log, appended to packet by packet.
 
+    The columns are typed arrays (:mod:`array`: 8 bytes a value, 1 for ``dropped``; nothing
+    for a garbage collector to walk), named as in DECISIONS. Drivers with a hot loop (replay,
+    the datapath) bind them to local names and append or assign directly; the simulator goes
+    through :meth:`arrive` / :meth:`decide` / :meth:`depart` / :meth:`drop`. ``packet`` numbers
+    each row (the driver's own packet number: replay's row of the capture).
+
     Examples
     --------
     >>> log = DecisionLog()
@@ -43,18 +50,15 @@ class DecisionLog:
     0  flow a        0.5         0.75      7    False
     """
 
-    __slots__ = ("fid", "size", "t_arrival", "t_departure", "cls", "queue", "seed_index",
-                 "dropped")
+    #: column -> typecode of its array (DECISIONS order; ``flow`` is ``fid`` with labels)
+    TYPECODES = {"packet": "q", "fid": "q", "t_arrival": "d", "t_departure": "d", "size": "q",
+                 "cls": "q", "queue": "q", "seed_index": "q", "dropped": "b"}
+
+    __slots__ = tuple(TYPECODES)
 
     def __init__(self) -> None:
-        self.fid: list[int] = []
-        self.size: list[int] = []
-        self.t_arrival: list[float] = []
-        self.t_departure: list[float] = []
-        self.cls: list[int] = []
-        self.queue: list[int] = []
-        self.seed_index: list[int] = []
-        self.dropped: list[bool] = []
+        for name, code in self.TYPECODES.items():
+            setattr(self, name, array(code))
 
     def __len__(self) -> int:
         return len(self.fid)
@@ -62,6 +66,7 @@ class DecisionLog:
     def arrive(self, fid: int, size: int, t: float, seed_index: int) -> int:
         """A packet reached the tree; return its number in the log."""
         i = len(self.fid)
+        self.packet.append(i)
         self.fid.append(fid)
         self.size.append(size)
         self.t_arrival.append(t)
@@ -69,7 +74,7 @@ class DecisionLog:
         self.cls.append(-1)
         self.queue.append(-1)
         self.seed_index.append(seed_index)
-        self.dropped.append(False)
+        self.dropped.append(0)
         return i
 
     def decide(self, i: int, cls: int, queue: int) -> None:
@@ -83,20 +88,27 @@ class DecisionLog:
 
     def drop(self, i: int) -> None:
         """Packet ``i`` was dropped."""
-        self.dropped[i] = True
+        self.dropped[i] = 1
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The columns as numpy arrays (int64, float64, bool), e.g. for ``np.savez``."""
+        out = {name: np.frombuffer(getattr(self, name), dtype=code).copy() if len(self)
+               else np.zeros(0, dtype=code) for name, code in _NUMPY_CODES.items()}
+        out["dropped"] = out["dropped"].astype(bool)
+        return out
 
     def frame(self, labels: list[str], *, first: int = 0) -> pd.DataFrame:
-        """The DECISIONS table; ``labels[fid]`` names each flow, ``first`` numbers the first
-        packet."""
-        return decisions_frame(packet=np.arange(first, first + len(self), dtype=np.int64),
-                               fid=np.asarray(self.fid, dtype=np.int64), labels=labels,
-                               t_arrival=np.asarray(self.t_arrival, dtype=float),
-                               t_departure=np.asarray(self.t_departure, dtype=float),
-                               size=np.asarray(self.size, dtype=np.int64),
-                               cls=np.asarray(self.cls, dtype=np.int64),
-                               queue=np.asarray(self.queue, dtype=np.int64),
-                               seed_index=np.asarray(self.seed_index, dtype=np.int64),
-                               dropped=np.asarray(self.dropped, dtype=bool))
+        """The DECISIONS table; ``labels[fid]`` names each flow, ``first`` is added to each
+        packet number."""
+        cols = self.columns()
+        cols["packet"] = cols["packet"] + first
+        return decisions_frame(labels=labels, **cols)
+
+
+#: numpy dtype of each typed array (``array``'s "q", "d" and "b" are these on every platform
+#: CPython supports)
+_NUMPY_CODES = {name: {"q": np.int64, "d": np.float64, "b": np.int8}[code]
+                for name, code in DecisionLog.TYPECODES.items()}
 
 
 def decisions_frame(*, packet: np.ndarray, fid: np.ndarray, labels, t_arrival: np.ndarray,
@@ -140,7 +152,7 @@ class _Owner:
         self.log = log
 
     def on_drop(self, pkt: list, now: float) -> None:
-        self.log.dropped[pkt[LOG]] = True
+        self.log.dropped[pkt[LOG]] = 1
         pkt[OWNER] = self.owner
         self.owner.on_drop(pkt, now)
 

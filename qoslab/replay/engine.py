@@ -19,7 +19,6 @@ call for all flows (the flow table's cached answers), never per packet.
 from __future__ import annotations
 
 import math
-from array import array
 from typing import Any
 
 import numpy as np
@@ -28,7 +27,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..qdiscs import BuildContext, apply_change, build, walk
 from ..qdiscs.changes import for_changes
-from ..qdiscs.decisions import decisions_frame
+from ..qdiscs.decisions import DecisionLog
 from ..qdiscs.seeds import perturbation_plan, seed_schedule
 from ..runs import Run
 from .flows import FlowIndex
@@ -125,18 +124,9 @@ class Replayer:
         self.root = for_changes(build(tree, self.ctx), self.changes)
         self.l2_bytes = int(l2_bytes)
         self.t0_ns = None if t0 is None else epoch_ns(t0)
-        # decision columns, global packet index: typed arrays (8 bytes a value, nothing for
-        # the garbage collector to walk), 57 bytes a packet
-        self.packet = array("q")
-        self.fid = array("q")
-        self.size = array("q")
-        self.t_arr = array("d")
-        self.dep = array("d")
-        self.cls = array("q")
-        self.queue = array("q")
-        self.seed_ix = array("q")
-        self.dropped = array("b")
-        self.owner = _Drops(self.dropped)
+        # the decision log (57 bytes a packet); ``packet`` is the row of the capture
+        self.log = DecisionLog()
+        self.owner = _Drops(self.log.dropped)
         # loop state
         self.rows_seen = 0
         self.next_try = math.inf
@@ -220,8 +210,9 @@ class Replayer:
     def _run(self, ta: list, sizes: list, fids: list, rows: list) -> None:
         root = self.root
         enqueue, dequeue = root.enqueue, root.dequeue
-        dep, cls_, queue_, seed_ix = self.dep, self.cls, self.queue, self.seed_ix
-        dropped = self.dropped
+        log = self.log
+        dep, cls_, queue_, seed_ix = log.t_departure, log.cls, log.queue, log.seed_index
+        dropped = log.dropped
         owner = self.owner
         k = 8.0 / self.link.rate
         ovh = self.link.overhead
@@ -231,10 +222,10 @@ class Replayer:
         n = len(ta)
         dep.extend([math.nan] * n)
         dropped.extend(bytes(n))
-        self.packet.extend(rows)
-        self.fid.extend(fids)
-        self.size.extend(sizes)
-        self.t_arr.extend(ta)
+        log.packet.extend(rows)
+        log.fid.extend(fids)
+        log.size.extend(sizes)
+        log.t_arrival.extend(ta)
         for i in range(n):
             t = ta[i]
             while True:
@@ -281,7 +272,7 @@ class Replayer:
             if pkt is None:
                 next_try = root.next_wake
                 continue
-            self.dep[pkt[3]] = next_try
+            self.log.t_departure[pkt[3]] = next_try
             tx_end = next_try = next_try + (pkt[1] + self.link.overhead) * k
         self.now = max(self.now, tx_end)
         self.next_try, self.tx_end = math.inf, tx_end
@@ -289,22 +280,14 @@ class Replayer:
     # ------------------------------------------------------------------ output
     def decisions(self) -> pd.DataFrame:
         """The DECISIONS table so far (one row per replayed packet, in arrival order)."""
-        return decisions_frame(packet=np.asarray(self.packet, np.int64),
-                               fid=np.asarray(self.fid, np.int64), labels=self.index.labels,
-                               t_arrival=np.asarray(self.t_arr, float),
-                               t_departure=np.asarray(self.dep, float),
-                               size=np.asarray(self.size, np.int64),
-                               cls=np.asarray(self.cls, np.int64),
-                               queue=np.asarray(self.queue, np.int64),
-                               seed_index=np.asarray(self.seed_ix, np.int64),
-                               dropped=np.asarray(self.dropped, bool))
+        return self.log.frame(self.index.labels)
 
     def probes(self, decisions: pd.DataFrame) -> pd.DataFrame:
         """Per-flow queueing delay as PROBES rows: one stream per flow, ``rtt_ms`` = time in
         the tree (NaN and status ``lost`` when dropped), ``size`` = bytes accounted,
         ``seq`` = the packet's number within its flow (from 1)."""
         flows = self.index.table.frame
-        fid = np.asarray(self.fid, np.int64)
+        fid = np.asarray(self.log.fid, np.int64)
         host, tos = _flow_host_tos(flows)
         labels = pd.Categorical.from_codes(fid, categories=decisions["flow"].cat.categories)
         seq = pd.Series(fid).groupby(fid).cumcount().to_numpy() + 1

@@ -193,11 +193,9 @@ class UserspaceBed(KernelBed):
         doc = json.loads(flows.read_text())
         # the log's clock counts from the datapath's start (origin_ns): shift to scenario time
         t0 = (self.summary["t0_ns"] - self.summary["origin_ns"]) / 1e9
-        self._decisions = decisions_frame(
-            packet=np.arange(len(cols["fid"]), dtype=np.int64), fid=cols["fid"],
-            labels=doc["labels"], t_arrival=cols["t_arrival"] - t0,
-            t_departure=cols["t_departure"] - t0, size=cols["size"], cls=cols["cls"],
-            queue=cols["queue"], seed_index=cols["seed_index"], dropped=cols["dropped"])
+        cols["t_arrival"] = cols["t_arrival"] - t0
+        cols["t_departure"] = cols["t_departure"] - t0
+        self._decisions = decisions_frame(labels=doc["labels"], **cols)
         self._flows = doc.get("flows") or {}
         if self.input_capture is not None and (self.work / "input.pcap").exists():
             write_with(self.input_capture,
