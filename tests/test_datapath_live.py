@@ -132,11 +132,22 @@ def _pids_in(names: list[str]) -> set[int]:
 
 
 def _alive(pid: int) -> bool:
+    """Is ``pid`` running? A zombie (dead, its exit status not yet collected by the init
+    process it was handed to) is not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def _survivors(pids, wait: float = 10.0) -> list[int]:
+    """The ``pids`` still running after up to ``wait`` seconds (a SIGKILLed process takes a
+    moment to go, longer on a loaded machine)."""
+    deadline = time.monotonic() + wait
+    while (alive := [p for p in pids if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
 
 
 def _tun_in(namespace: str) -> bool:
@@ -211,7 +222,7 @@ def test_sigint_keeps_every_answered_probe_and_leaves_nothing(runs, tmp_path):
     hosts = {str(h) for h in run.probes["host"].unique()}
     _kept(_answered_before(cap, signalled, hosts), run)
     assert not set(spaces) & set(list_namespaces())  # namespaces (and their TUNs) gone
-    assert not [p for p in pids if _alive(p)]  # datapath, pinger, floods, tcpdump: all gone
+    assert not _survivors(pids)  # datapath, pinger, floods, tcpdump: all gone
 
 
 
@@ -223,10 +234,7 @@ def test_sigkill_keeps_the_journal_and_the_next_run_cleans_up(runs, tmp_path):
     signalled = time.time()
     proc.kill()
     proc.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and [p for p in datapaths if _alive(p)]:
-        time.sleep(0.1)
-    assert not [p for p in datapaths if _alive(p)]  # the datapath dies with its parent ...
+    assert not _survivors(datapaths)  # the datapath dies with its parent ...
     assert not _tun_in(router)  # ... and its TUN device with it
     journal = out.with_name(out.name + ".partial")
     with warnings.catch_warnings():
@@ -237,7 +245,7 @@ def test_sigkill_keeps_the_journal_and_the_next_run_cleans_up(runs, tmp_path):
     gone = remove_leftovers()  # what the next lab run does first
     assert set(spaces) <= set(gone)
     assert not set(spaces) & set(list_namespaces())
-    assert not [p for p in pids if _alive(p)]  # pinger, floods, tcpdump: gone with them
+    assert not _survivors(pids)  # pinger, floods, tcpdump: gone with them
     assert not [p for p in Path(os.environ.get("TMPDIR", "/tmp")).glob(
         f"qoslab-lab-{proc.pid}-*")]  # the killed run's scratch folders too
 
