@@ -9,6 +9,7 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+from hypothesis import strategies as st
 
 matplotlib.use("Agg")
 
@@ -136,3 +137,26 @@ def load_cut_journal(path):
     said = [str(w.message) for w in caught if "incomplete" in str(w.message)]
     assert bool(said) == torn, (torn, said)
     return run
+
+
+# ---------------------------------------------------------------- hostile JSON documents
+#: Any JSON value (NaN and infinities included), nested a little: what a mutated RUN,
+#: journal or configuration file may hold where a field was.
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
+                                                                 max_size=4),
+    max_leaves=12)
+
+
+def json_paths(doc, prefix=()):
+    """Every (container, key) path of a JSON document (the first 6 items of each list)."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield (*prefix, k)
+            yield from json_paths(v, (*prefix, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc[:6]):
+            yield (*prefix, i)
+            yield from json_paths(v, (*prefix, i))

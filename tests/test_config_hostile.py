@@ -24,7 +24,7 @@ from qoslab.cli import main
 from qoslab.errors import QoslabError
 from qoslab.scenarios import get
 from qoslab.scenarios.custom import read_experiment_file
-from tests.conftest import REPO
+from tests.conftest import JSON_VALUES, REPO, json_paths
 
 CAPTURE = REPO / "data" / "captures" / "tunnel_uploads.pcap"
 EXAMPLES = int(os.environ.get("QOSLAB_FUZZ_EXAMPLES", "40"))
@@ -108,39 +108,20 @@ def test_the_files_at_says_where_the_custom_tree_sits(tmp_path, at, forwarded):
     assert get("custom").setup(tree=str(path), router=False).forwarded is (at == "router")
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
-                                                                 max_size=4),
-    max_leaves=10)
-
-
-def _paths(doc, prefix=()):
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield (*prefix, k)
-            yield from _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            yield (*prefix, i)
-            yield from _paths(v, (*prefix, i))
-
-
 @pytest.mark.timeout(120 + EXAMPLES)
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 40,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data(), suffix=st.sampled_from([".json", ".yaml"]))
 def test_mutated_experiment_files_give_a_tree_or_qoslab_error(tmp_path, data, suffix):
     doc = json.loads(json.dumps(GOOD))
-    paths = list(_paths(doc))
+    paths = list(json_paths(doc))
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(paths))
         node = doc
         try:
             for key in path[:-1]:
                 node = node[key]
-            node[path[-1]] = data.draw(json_values)
+            node[path[-1]] = data.draw(JSON_VALUES)
         except (KeyError, IndexError, TypeError):
             pass
     target = tmp_path / f"x{suffix}"

@@ -23,7 +23,7 @@ from qoslab.errors import QoslabError
 from qoslab.runs import JOURNAL_FORMAT, Run
 from qoslab.schema import check_values
 
-from .conftest import SHARED_FLENT
+from .conftest import JSON_VALUES, SHARED_FLENT, json_paths
 from .test_io_hostile import measured_load
 from .test_pingexp_import import Py2Pickler, pingexp_doc
 
@@ -33,26 +33,6 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <
                                            HealthCheck.too_slow])
 
 #: JSON values a broken or hostile file may hold where something else was expected.
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner,
-                                                                 max_size=4),
-    max_leaves=12)
-
-
-def _paths(doc, prefix=()):
-    """Every (container, key) path of a JSON document."""
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield (*prefix, k)
-            yield from _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc[:6]):
-            yield (*prefix, i)
-            yield from _paths(v, (*prefix, i))
-
-
 def _set(doc, path, value):
     node = doc
     for key in path[:-1]:
@@ -77,11 +57,11 @@ def _load(tmp_path, name, data: bytes):
 
 
 def _mutations(doc, data):
-    paths = list(_paths(doc))
+    paths = list(json_paths(doc))
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(paths))
         try:
-            _set(doc, path, data.draw(json_values))
+            _set(doc, path, data.draw(JSON_VALUES))
         except (KeyError, IndexError, TypeError):
             pass
     return doc
@@ -156,7 +136,7 @@ def _pickle_values():
 @given(data=st.data(), protocol=st.sampled_from([0, 2]))
 def test_mutated_pingexp_pickles(tmp_path, data, protocol):
     doc = pingexp_doc()
-    paths = list(_paths(doc))
+    paths = list(json_paths(doc))
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(paths))
         try:
