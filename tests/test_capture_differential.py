@@ -235,7 +235,7 @@ def _eth_payload(r, inner):
     f = _IE
     for i in range(r.choice([0, 0, 1, 2])):
         f = f / (Dot1AD if i == 0 and r.random() < 0.3 else Dot1Q)(
-            vlan=r.randrange(4096), prio=r.randrange(8), id=r.randrange(2))
+            vlan=r.randrange(4096), prio=r.randrange(8), dei=r.randrange(2))
     return f / inner
 
 
@@ -248,7 +248,7 @@ def _tunnel(r, depth=0):
     if k in (1, 2):  # GRE with random C/K/S bits
         g = GRE(chksum_present=r.randrange(2), key_present=r.randrange(2),
                 seqnum_present=r.randrange(2), key=r.getrandbits(32),
-                seqence_number=r.getrandbits(32))
+                sequence_number=r.getrandbits(32))
         if r.random() < 0.3:
             g.proto = 0x6558
             return _ip(r, g / _eth_payload(r, inner))
@@ -258,7 +258,7 @@ def _tunnel(r, depth=0):
                    / _eth_payload(r, inner))
     if k == 4:  # enhanced GRE (PPTP)
         return _ip(r, GRE_PPTP(seqnum_present=r.randrange(2), acknum_present=r.randrange(2),
-                               seqence_number=r.randrange(100), ack_number=r.randrange(100),
+                               sequence_number=r.randrange(100), ack_number=r.randrange(100),
                                call_id=r.randrange(65536))
                    / PPP(proto=0x21 if inner.version == 4 else 0x57) / inner)
     if k in (5, 6):

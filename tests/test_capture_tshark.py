@@ -177,8 +177,8 @@ def _link_frames(linktype):
     if linktype == 1:
         e = [ETH / p for p in pk]
         e += [ETH / Dot1Q(vlan=42, prio=5) / pk[0],
-              ETH / Dot1AD(vlan=100, prio=3, id=1) / Dot1Q(vlan=200) / pk[3],
-              ETH / Dot1Q(vlan=7, id=1) / pk[-2],
+              ETH / Dot1AD(vlan=100, prio=3, dei=1) / Dot1Q(vlan=200) / pk[3],
+              ETH / Dot1Q(vlan=7, dei=1) / pk[-2],
               ETH / ARP(pdst=B4, hwdst="00:00:00:00:00:00"),
               Dot3(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / LLC() / Raw(b"\0" * 40)]
         return tuple(bytes(f) for f in e)
@@ -655,8 +655,8 @@ def tunnel_frames():
     pkts = [
         o4 / GRE() / inner4,
         o4 / GRE(chksum_present=1, key_present=1, key=0x1234, seqnum_present=1,
-                 seqence_number=7) / inner4,
-        o4 / GRE(seqnum_present=1, seqence_number=1) / inner6,
+                 sequence_number=7) / inner4,
+        o4 / GRE(seqnum_present=1, sequence_number=1) / inner6,
         o6 / GRE(key_present=1, key=99) / inner6,
         o6 / GRE() / inner4,
         o4 / GRE(proto=0x6558) / ie / inner4,  # transparent Ethernet bridging, no key
@@ -665,7 +665,7 @@ def tunnel_frames():
         o6 / GRE(proto=0x6558, key_present=1, key=0x100) / ie / inner6,  # NVGRE over IPv6
         o4 / GRE(proto=0x6558, key_present=1, key=5, seqnum_present=1) / ie / inner4,  # not NVGRE
         o4 / GRE(proto=0x8847) / MPLS(label=100, s=1) / inner4,  # MPLS: named, not opened
-        o4 / GRE_PPTP(seqnum_present=1, seqence_number=3, call_id=7) / PPP() / inner4,
+        o4 / GRE_PPTP(seqnum_present=1, sequence_number=3, call_id=7) / PPP() / inner4,
         vx(ie / inner4),
         vx(ie / Dot1Q(vlan=10) / Dot1Q(vlan=20) / inner6, vni=0xFFFFFF),
         vx(ie / ARP(pdst=B4, hwdst="00:00:00:00:00:00")),
