@@ -111,17 +111,23 @@ def _scaled(rec: Any, fn) -> Any:
     return out
 
 
+def _difference(values: dict, keys, last: dict[str, float]) -> None:
+    """Turn the cumulative ``keys`` of ``values`` into differences from their ``last`` values
+    (0 the first time a key is seen), in place; ``last`` keeps the cumulative ones."""
+    for key in keys:
+        if finite(values.get(key)):
+            prev = last.get(key)
+            last[key] = values[key]
+            values[key] = 0.0 if prev is None else values[key] - prev
+
+
 def _per_interval(recs: list) -> list:
     last: dict[str, float] = {}
     out = []
     for rec in recs:
         if isinstance(rec, dict):
             rec = dict(rec)
-            for key in _CUMULATIVE:
-                if finite(rec.get(key)):
-                    prev = last.get(key)
-                    last[key] = rec[key]
-                    rec[key] = 0.0 if prev is None else rec[key] - prev
+            _difference(rec, _CUMULATIVE, last)
         out.append(rec)
     return out
 
@@ -132,14 +138,8 @@ def _airtime_per_interval(recs: list) -> list:
     for rec in copy.deepcopy(recs):
         stations = rec.get("stations") if isinstance(rec, dict) else None
         for station, data in (stations.items() if isinstance(stations, dict) else ()):
-            if not isinstance(data, dict):
-                continue
-            mine = last.setdefault(str(station), {})
-            for key in _AIRTIME:
-                if finite(data.get(key)):
-                    prev = mine.get(key)
-                    mine[key] = data[key]
-                    data[key] = 0.0 if prev is None else data[key] - prev
+            if isinstance(data, dict):
+                _difference(data, _AIRTIME, last.setdefault(str(station), {}))
         out.append(rec)
     return out
 
