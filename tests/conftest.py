@@ -125,12 +125,20 @@ def dask_client():
 
 def load_cut_journal(path):
     """Load a journal whose disk filled up: its torn last line is dropped with a warning --
-    unless the disk filled exactly at the end of a line (a page boundary), then no warning."""
+    unless the disk filled exactly at the end of a record (a page boundary: the record whole,
+    with or without its newline), then no warning."""
+    import json
     import warnings
 
     import qoslab
 
-    torn = not Path(path).read_bytes().endswith(b"\n")
+    last = Path(path).read_bytes().rsplit(b"\n", 1)[-1]
+    torn = False
+    if last:  # what follows the last newline: a whole record, or a torn one
+        try:
+            json.loads(last)
+        except ValueError:  # UnicodeDecodeError included
+            torn = True
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run = qoslab.load(path)
