@@ -122,7 +122,11 @@ SAMPLES: dict[str, str] = {
 #: ``cls`` and ``queue`` are what the tree wrote when the packet was enqueued: ``cls`` the band
 #: (pfifo_fast, prio) or class index (HTB leaves in tc order), ``queue`` the SFQ bucket or
 #: fq_codel flow index (a 3.3+ SFQ may rehash a queued packet later; the log keeps the bucket
-#: the packet was enqueued into); NA where no qdisc of the tree sets them.
+#: the packet was enqueued into); NA where no qdisc of the tree sets them. ``flow`` is the
+#: label of the packet's headers (:func:`qoslab.labels.flow_labels`) whoever wrote the table,
+#: so DECISIONS of a simulation, a datapath run and a replay join on it; the simulator adds
+#: one extra column, ``stream`` (text): the name of the traffic spec that sent the packet
+#: (a ping's PROBES ``stream``, a load's name in EVENTS).
 DECISIONS: dict[str, str] = {
     "packet": "int64",  # packet number: arrival order (replay: the row of the PACKETS given)
     "flow": "category",  # the flow's label

@@ -10,6 +10,7 @@ import pytest
 
 import qoslab
 from qoslab.errors import RunFormatError
+from qoslab.labels import flow_labels
 from qoslab.scenarios import get
 from qoslab.scenarios.backend_sim import sim_config
 from qoslab.schema import DECISIONS, conform
@@ -32,7 +33,23 @@ def test_logging_changes_nothing_the_run_measures(perturb_runs):
     plain, logged, _ = perturb_runs
     pd.testing.assert_frame_equal(plain.probes, logged.probes)
     pd.testing.assert_frame_equal(plain.events, logged.events)
-    assert plain.decisions.empty and list(logged.decisions.columns) == list(DECISIONS)
+    assert plain.decisions.empty
+    assert list(logged.decisions.columns) == [*DECISIONS, "stream"]
+
+
+def test_flows_are_named_by_their_headers_and_streams_by_their_specs(perturb_runs):
+    """``flow`` is the one flow label (what replay and the datapath write), ``stream`` the
+    traffic spec's name: each stream is one flow."""
+    _, run, _ = perturb_runs
+    d = run.decisions
+    flows = pd.DataFrame(run.meta["flows"]).astype({"proto": "UInt8", "tos": "UInt8",
+                                                    "icmp_id": "UInt16"})
+    expect = dict(zip(flows["flow"], flow_labels(flows), strict=True))
+    pairs = d[["stream", "flow"]].astype(str).drop_duplicates()
+    assert len(pairs) == len(flows) == d["flow"].nunique() == 5
+    assert dict(zip(pairs["stream"], pairs["flow"], strict=True)) == expect
+    assert set(run.probes["stream"]) < set(d["stream"])
+    assert "icmp 10.0.0.1 > 10.0.9.1 id=0x1000" in set(d["flow"])
 
 
 def test_every_packet_is_logged_once_with_its_fate(perturb_runs):
@@ -41,7 +58,7 @@ def test_every_packet_is_logged_once_with_its_fate(perturb_runs):
     assert d["packet"].tolist() == list(range(len(d)))
     assert (np.diff(d["t_arrival"]) >= 0).all()
     stats = {s["flow"]: s for s in run.meta["flow_stats"]}
-    for flow, rows in d.groupby("flow", observed=True):
+    for flow, rows in d.groupby("stream", observed=True):
         assert rows["dropped"].sum() == stats[flow]["dropped"]
         assert (~rows["dropped"]).sum() >= stats[flow]["delivered"]  # + still queued at end
     gone = d[~d["dropped"] & d["t_departure"].notna()]
@@ -58,7 +75,7 @@ def test_ping_delays_in_the_log_are_the_probes_rtts(perturb_runs):
     d = run.decisions
     link = cfg.link
     for stream, probes in run.probes.groupby("stream", observed=True):
-        mine = d[d["flow"] == stream].reset_index(drop=True)
+        mine = d[d["stream"] == stream].reset_index(drop=True)
         assert len(mine) == len(probes)
         ok = probes["status"].eq("ok").to_numpy()
         sent = mine["t_departure"].to_numpy() + 98 * 8 / link.rate + link.base_rtt(98)
@@ -78,7 +95,7 @@ def test_logged_buckets_are_the_hashing_layers_for_the_seed_in_force(perturb_run
     seeds = [int(s, 16) for s in run.meta["hash_seeds"]]
     leaf = cfg.qdisc.classes[0].leaf  # the SFQ under the shaper
     labels = flows["flow"].tolist()
-    fid = d["flow"].map({x: i for i, x in enumerate(labels)}).astype(int).to_numpy()
+    fid = d["stream"].map({x: i for i, x in enumerate(labels)}).astype(int).to_numpy()
     for k, seed in enumerate(seeds):
         buckets = leaf.bucket(flows, seed=seed)
         rows = d["seed_index"].to_numpy() == k

@@ -39,7 +39,7 @@ def packets_of(run) -> pd.DataFrame:
     flow's header fields, the arrival time as ``t``, the accounted size as ``wire_len``)."""
     flows = pd.DataFrame(run.meta["flows"])
     d = run.decisions
-    fid = d["flow"].map({x: i for i, x in enumerate(flows["flow"])}).astype(int).to_numpy()
+    fid = d["stream"].map({x: i for i, x in enumerate(flows["flow"])}).astype(int).to_numpy()
     pk = flows.iloc[fid].reset_index(drop=True).drop(columns=["flow"])
     types = {"proto": "UInt8", "inner_proto": "UInt8", "tos": "UInt8", "inner_tos": "UInt8",
              "sport": "UInt16", "dport": "UInt16", "inner_sport": "UInt16",
@@ -70,6 +70,8 @@ def test_replaying_the_simulators_arrivals_gives_its_decisions(name, values):
     out = qoslab.replay(packets_of(run), setup, seed=seed)
     a, b = run.decisions, out.decisions
     assert len(a) == len(b) > 1000
+    # one flow label: the simulator's DECISIONS and replay's join on `flow`
+    assert a["flow"].astype(str).tolist() == b["flow"].astype(str).tolist()
     for col in ("queue", "cls", "seed_index", "dropped", "size"):
         np.testing.assert_array_equal(a[col].to_numpy(na_value=-1), b[col].to_numpy(na_value=-1),
                                       err_msg=col)

@@ -12,7 +12,9 @@ RUN produced:
   (as ``tc`` text) and traffic specs, the flows as the classifier saw them, ``tc -s``-like
   counters, per-flow counters and the occupancy samples (see :func:`occupancy`);
 * DECISIONS (with ``SimConfig(decisions=True)``): one row per packet the qdisc tree saw
-  (:mod:`qoslab.qdiscs.decisions`).
+  (:mod:`qoslab.qdiscs.decisions`); ``flow`` is the flow label of the packet's headers (as
+  replay and the userspace datapath write it), the extra column ``stream`` the traffic spec's
+  name.
 
 Deterministic: the same config (seed included) gives an identical RUN; nothing in it depends
 on the wall clock.
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..labels import flow_labels
 from ..qdiscs import BuildContext, FlowTable, Pfifo, build
 from ..qdiscs.changes import ConfigChange, apply_change, for_changes
 from ..qdiscs.decisions import LoggedRoot
@@ -238,9 +241,20 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
         "sample_interval": config.sample_interval,
         OCCUPANCY_KEY: occ,
     }
-    decisions = root.log.frame(labels) if isinstance(root, LoggedRoot) else None
+    decisions = _decisions(root.log, flows) if isinstance(root, LoggedRoot) else None
     return Run(probes, events, meta, decisions=decisions) if decisions is not None \
         else Run(probes, events, meta)
+
+
+def _decisions(log, flows: pd.DataFrame) -> pd.DataFrame:
+    """The DECISIONS table of the run: ``flow`` names each flow by its headers (the one
+    flow label of :func:`qoslab.labels.flow_labels`, as replay and the userspace datapath name
+    the flows they see), so the three join on ``flow``; the extra column ``stream`` keeps the
+    traffic spec's own name (text: a ping's PROBES ``stream``, a load's name in EVENTS)."""
+    frame = log.frame(flow_labels(flows).tolist())
+    names = np.asarray(flows["flow"].astype(str).tolist(), dtype=object)
+    frame["stream"] = pd.array(names[frame["flow"].cat.codes.to_numpy()], dtype="string")
+    return frame
 
 
 def occupancy(run: Run) -> pd.DataFrame:
