@@ -852,3 +852,66 @@ def test_a_udp_length_beyond_the_ip_payload_is_not_the_l4_length(tmp_path):
     frame[14 + 20 + 4:14 + 20 + 6] = struct.pack(">H", 30069)
     df = compare(write_pcap(tmp_path / "bogus.pcap", [bytes(frame)]), 1)
     assert df["l4_len"].tolist() == [16] and df["sport"].tolist() == [1]
+
+
+def _expert_messages(path):
+    """tshark's expert messages per frame (a set of strings each)."""
+    out = subprocess.run([need_tool("tshark"), "-n", "-r", str(path), "-T", "fields", "-e",
+                          "_ws.expert.message", "-E", "occurrence=a", "-E", "aggregator=\t"],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return [set(line.split("\t")) - {""} for line in out.splitlines()]
+
+
+#: (captured, original) lengths of records around whole frames ("full": the frame's length).
+_CAP_WIRE = [("full", "full"), ("full", 40), ("full", 0), ("full", 60), (50, 40), (30, 20),
+             (20, 20), ("full", 2000)]
+
+
+def _cap_wire_records():
+    frames = [bytes(ETH / IP(src=A4, dst=B4) / TCP(sport=1, dport=2, flags="PA")
+                    / Raw(b"x" * 20)),
+              bytes(ETH / IPv6(src=A6, dst=B6) / UDP(sport=3, dport=4) / Raw(b"y" * 30)),
+              bytes(ETH / IP(src=A4, dst=B4, len=0) / TCP(sport=5, dport=6) / Raw(b"z" * 9))]
+    out = []
+    for frame in frames:
+        for cap, wire in _CAP_WIRE:
+            cap = len(frame) if cap == "full" else cap
+            out.append((frame[:cap], len(frame) if wire == "full" else wire))
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_more_captured_than_original_bytes_is_flagged_as_tshark_flags_it(tmp_path, fmt):
+    """A record whose captured length exceeds its original length: both lengths read as the
+    file states them (tshark's frame.cap_len / frame.len), every captured byte decoded (the
+    frame ends at the larger length, as Wireshark's reported length), and the row flagged
+    where tshark warns "Frame length is less than captured length"."""
+    records = _cap_wire_records()
+    path = tmp_path / f"capwire.{fmt}"
+    if fmt == "pcap":
+        body = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+        body += [struct.pack("<IIII", T0 + i, 0, len(cap), wire) + cap
+                 for i, (cap, wire) in enumerate(records)]
+    else:
+        body = [_block(">", 0x0A0D0D0A, struct.pack(">IHHq", 0x1A2B3C4D, 1, 0, -1)),
+                _block(">", 1, struct.pack(">HHI", 1, 0, 0))]
+        for i, (cap, wire) in enumerate(records):
+            ticks = (T0 + i) * 10**6
+            if i % 2:  # the obsolete Packet Block too
+                body.append(_block(">", 2, struct.pack(">HHIIII", 0, 0, ticks >> 32,
+                                                       ticks & 0xFFFFFFFF, len(cap), wire)
+                                   + cap))
+            else:
+                body.append(_block(">", 6, struct.pack(">IIIII", 0, ticks >> 32,
+                                                       ticks & 0xFFFFFFFF, len(cap), wire)
+                                   + cap))
+    path.write_bytes(b"".join(body))
+    df = compare(path, len(records))
+    assert df["cap_len"].tolist() == [len(c) for c, _ in records]
+    assert df["wire_len"].tolist() == [w for _, w in records]
+    warned = ["Frame length is less than captured length" in m for m in _expert_messages(path)]
+    flagged = (df["problem"] == "cap_len_exceeds_wire_len").tolist()
+    assert flagged == warned and sum(flagged) == 15
+    # the other rows keep their own problem: a cut header is still "truncated"
+    assert set(df.loc[~df["problem"].isin(["cap_len_exceeds_wire_len"]), "problem"]) == \
+        {"", "truncated"}

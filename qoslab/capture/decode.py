@@ -128,12 +128,15 @@ def decode_batch(src: ByteSource, batch: RecordBatch, udp_tunnels=None) -> Decod
     :data:`.tunnels.UDP_TUNNEL_PORTS`."""
     n = len(batch)
     out = Decoded(n)
-    out.wire_end = batch.data_off + batch.wire_len  # where each frame ends on the wire
+    # where each frame ends on the wire: a record claiming fewer original than captured bytes
+    # ends after its captured bytes (Wireshark's reported length is the larger of the two)
+    out.wire_end = batch.data_off + np.maximum(batch.wire_len, batch.cap_len)
     out.udp_kind = np.zeros(1 << 16, np.int8)  # tunnel code per UDP destination port
     for port, code in udp_tunnel_ports(udp_tunnels).items():
         out.udp_kind[port] = code
     first = batch.flag == _P["unknown_interface"]  # before every header problem
     out.problem[first] = batch.flag[first]
+    out.flag(np.flatnonzero(batch.cap_len > batch.wire_len), "cap_len_exceeds_wire_len")
 
     def run(lo: int) -> None:
         hi = min(lo + SUB_BATCH, n)

@@ -26,6 +26,9 @@ MAX_ANY_RECORD = 64 << 20
 PROBLEMS: tuple[str, ...] = (
     "",
     "unknown_interface",  # pcapng packet names an interface not described before it
+    "cap_len_exceeds_wire_len",  # more bytes captured than the record's original length says
+    # (Wireshark: "Frame length is less than captured length"); both lengths read as the file
+    # states them, every captured byte is decoded (the frame ends at the larger of the two)
     "unsupported_link",  # a link type qoslab does not decode
     "truncated",  # a header is cut by the snap length
     "too_many_vlan_tags",  # more VLAN tags than qoslab.capture.linktypes.MAX_VLAN_TAGS
