@@ -20,6 +20,7 @@ __all__ = [
     "NestingDepthLimitError",
     "SeriesLimitError",
     "ProbeLimitError",
+    "ImpliedRowsLimitError",
     "ColumnLimitError",
     "ValueCountLimitError",
     "ScheduleLimitError",
@@ -83,6 +84,12 @@ class SeriesLimitError(ResourceLimitError):
 
 class ProbeLimitError(ResourceLimitError):
     """A file holds (or its sequence numbers imply) more rows than ``MAX_ROWS``."""
+
+
+class ImpliedRowsLimitError(ResourceLimitError):
+    """A file's sequence gaps (or a tool's count of probes sent) imply more lost rows than
+    ``qoslab.io.limits.implied_rows_limit`` allows for the rows the file holds: a few bytes can
+    name a sequence number millions past the last one."""
 
 
 class ColumnLimitError(ResourceLimitError):

@@ -18,6 +18,7 @@ import qoslab
 from qoslab.errors import (
     ColumnLimitError,
     DecompressedSizeLimitError,
+    ImpliedRowsLimitError,
     NestingDepthLimitError,
     ProbeLimitError,
     QoslabError,
@@ -131,7 +132,7 @@ def test_wrong_types_in_a_flent_file_name_the_field(tmp_path, mutate, field):
 # --- NaN, inf, huge numbers ------------------------------------------------------------------
 
 @pytest.mark.parametrize("value, kind", [
-    (1e300, RunFormatError), (2**62, RunFormatError), (2**31, ProbeLimitError),
+    (1e300, RunFormatError), (2**62, RunFormatError), (2**31, ImpliedRowsLimitError),
     (float("nan"), RunFormatError),
     (-5, RunFormatError), (2**31 + 0.5, RunFormatError)])
 def test_huge_or_nonsense_flent_sequence_numbers(tmp_path, value, kind):
@@ -143,8 +144,21 @@ def test_huge_or_nonsense_flent_sequence_numbers(tmp_path, value, kind):
 
 
 def test_flent_gaps_of_every_series_count_against_the_file_limit(tmp_path):
-    """Two series whose gaps imply 15 M lost probes each: each was checked alone, the file
-    built 30 M rows (minutes, gigabytes) from 3 KB."""
+    """Two series whose gaps imply 600 k lost probes each: each alone is within the limit on
+    implied rows, both together are not (each checked alone, 15 M each built 30 M rows --
+    minutes, gigabytes -- from 3 KB)."""
+    doc = _flent_doc()
+    for name in ("Ping (ms) ICMP", "Ping (ms) UDP"):
+        doc["raw_values"][name][-1]["seq"] = 600_000
+    err = measured_load(_gz(tmp_path / "gaps.flent.gz", doc))
+    assert isinstance(err, ImpliedRowsLimitError), err
+    assert "raw_values['Ping (ms) UDP']" in str(err) and "in the file so far" in str(err), err
+
+
+def test_flent_rows_past_max_rows_when_implied_rows_are_allowed(tmp_path, monkeypatch):
+    """The limit on implied rows can be raised (a trusted file); the file's total rows are
+    still limited by MAX_ROWS, checked before anything is built."""
+    monkeypatch.setattr(limits, "MIN_IMPLIED_ROWS", 10**9)
     doc = _flent_doc()
     for name in ("Ping (ms) ICMP", "Ping (ms) UDP"):
         doc["raw_values"][name][-1]["seq"] = 15_000_000
@@ -242,8 +256,21 @@ def _count_bomb(experiments: int, sent: int) -> bytes:
 
 
 def test_ping_counts_implying_too_many_probes_are_refused_before_anything_is_built(tmp_path):
+    """Three experiments of 400 k implied losses each: the file's total is over the limit on
+    implied rows, at the third (each experiment was once checked on its own)."""
+    p = tmp_path / "counts.pingexp"
+    p.write_bytes(_count_bomb(3, 400_000))
+    err = measured_load(p)
+    assert isinstance(err, ImpliedRowsLimitError), err
+    assert "experiments['e2']: 400000 lost probes" in str(err), err
+    assert "1200000 in the file so far" in str(err), err
+
+
+def test_ping_counts_past_max_rows_when_implied_rows_are_allowed(tmp_path, monkeypatch):
     """Three experiments of 19 M implied losses each (a 560-byte file) used to build the first
-    ones' rows for minutes and gigabytes: each was checked on its own against MAX_ROWS."""
+    ones' rows for minutes and gigabytes; with the limit on implied rows raised, MAX_ROWS
+    still refuses them before anything is built."""
+    monkeypatch.setattr(limits, "MIN_IMPLIED_ROWS", 10**9)
     p = tmp_path / "counts.pingexp"
     p.write_bytes(_count_bomb(3, 19_000_000))
     err = measured_load(p)
@@ -260,6 +287,81 @@ def test_implied_losses_are_built_in_linear_time(tmp_path):
     assert len(run.probes) == 1_000_000 and (run.probes["status"] == "lost").all()
     assert run.probes["seq"].tolist()[:3] == [1, 2, 3] and run.probes["ttl"].isna().all()
     assert time.monotonic() - started < 10
+
+
+# --- lost rows implied by sequence gaps -------------------------------------------------------
+
+def _tiny_flent(path, seqs, command=None):
+    """A flent file of one ping series holding a reply per sequence number in ``seqs``."""
+    smeta = {"Ping (ms) ICMP": {"COMMAND": command}} if command else {}
+    return _gz(path, {"version": 4, "x_values": [], "results": {},
+                      "metadata": {"SERIES_META": smeta},
+                      "raw_values": {"Ping (ms) ICMP": [
+                          {"t": 1.7e9 + 0.2 * s, "val": 1.5, "seq": s} for s in seqs]}})
+
+
+def _tiny_pingexp(path, sent, answered=0, *, in_summary=True):
+    """A ping-exp file of before April 2011: ``answered`` replies of ``sent`` (the losses only
+    implied), ``sent`` as ping's summary or as the run's ``ping_count``."""
+    exp = {"responses": [(i, 64, 1.5) for i in range(1, answered + 1)], "host": "h", "qos": 0}
+    if in_summary:
+        exp["summary"] = {"transmitted": sent, "received": answered, "packet_loss": 0, "time": 1}
+    doc = {"experiments": {"e0": exp}, "ping_interval": 0.2}
+    if not in_summary:
+        doc["ping_count"] = sent
+    path.write_bytes(pickle.dumps(doc, protocol=0))
+    return path
+
+
+@pytest.mark.parametrize("kind, where, lost, how", [
+    ("pingexp", "experiments['e0']", 19_999_999, "summary.transmitted"),
+    ("pingexp-count", "experiments['e0']", 19_999_999, "ping_count"),
+    ("flent", "raw_values['Ping (ms) ICMP']", 19_999_998, "sequence gaps"),
+    ("fping", "raw_values['Ping (ms) ICMP']", 19_999_998, "fping's -c 20000000"),
+])
+def test_a_few_hundred_bytes_cannot_imply_20_m_lost_probes(tmp_path, kind, where, lost, how):
+    """Within MAX_ROWS, a 300-byte file implied 20 M lost rows (~20 s, ~4 GB): implied rows
+    have their own limit, checked before anything is built."""
+    if kind.startswith("pingexp"):
+        p = _tiny_pingexp(tmp_path / "gap.pingexp", 19_999_999, in_summary=kind == "pingexp")
+    elif kind == "flent":
+        p = _tiny_flent(tmp_path / "gap.flent.gz", [0, 19_999_999])
+    else:
+        p = _tiny_flent(tmp_path / "gap.flent.gz", [0, 1], "fping -c 20000000 -p 200 h")
+    assert p.stat().st_size < 400
+    started = time.monotonic()
+    err = measured_load(p)
+    assert time.monotonic() - started < 2
+    assert isinstance(err, ImpliedRowsLimitError), err
+    message = str(err)
+    assert f"{p}: {where}: {lost} lost probes" in message, message
+    assert how in message and "at most 1000000" in message, message
+
+
+def test_implied_rows_scale_with_the_records_a_file_holds(tmp_path, monkeypatch):
+    """Past MIN_IMPLIED_ROWS a file may imply MAX_IMPLIED_RATIO lost rows per record it holds
+    (here the floor is lowered to show the ratio on a small file)."""
+    monkeypatch.setattr(limits, "MIN_IMPLIED_ROWS", 100)
+    assert limits.MAX_IMPLIED_RATIO == 4
+    run = qoslab.load(_tiny_pingexp(tmp_path / "ok.pingexp", 1500, 300))
+    assert run.probes["status"].value_counts().to_dict() == {"lost": 1200, "ok": 300}
+    err = measured_load(_tiny_pingexp(tmp_path / "over.pingexp", 1501, 300))
+    assert isinstance(err, ImpliedRowsLimitError) and "1201 lost probes" in str(err), err
+    assert "a file holding 300 probe records may imply at most 1200" in str(err), err
+    records = list(range(299)) + [1499]  # 300 replies, seq 0..1499: 1200 lost
+    run = qoslab.load(_tiny_flent(tmp_path / "ok.flent.gz", records))
+    assert run.probes["status"].value_counts().to_dict() == {"lost": 1200, "ok": 300}
+    err = measured_load(_tiny_flent(tmp_path / "over.flent.gz", records[:-1] + [1500]))
+    assert isinstance(err, ImpliedRowsLimitError) and "1201 lost probes" in str(err), err
+
+
+def test_a_run_that_lost_everything_still_loads(tmp_path):
+    """Real losses, even 100 %, are within the limit: a 400-probe experiment nothing answered,
+    and a flent series whose replies stopped for most of the test."""
+    run = qoslab.load(_tiny_pingexp(tmp_path / "dark.pingexp", 400))
+    assert len(run.probes) == 400 and (run.probes["status"] == "lost").all()
+    run = qoslab.load(_tiny_flent(tmp_path / "outage.flent.gz", [0, 1, 2, 2999]))
+    assert run.probes["status"].value_counts().to_dict() == {"lost": 2996, "ok": 4}
 
 
 def test_gzip_bomb_is_stopped_early(tmp_path):
@@ -385,7 +487,7 @@ def test_fifo_is_refused_without_blocking(tmp_path):
 
 def test_limit_errors_are_run_format_errors():
     for cls in (ColumnLimitError, DecompressedSizeLimitError, NestingDepthLimitError,
-                ProbeLimitError, SeriesLimitError):
+                ProbeLimitError, SeriesLimitError, ImpliedRowsLimitError):
         assert issubclass(cls, ResourceLimitError) and issubclass(cls, RunFormatError)
 
 

@@ -68,7 +68,7 @@ from .. import schema
 from ..errors import ProbeLimitError, RunFormatError, SeriesLimitError
 from ..runs import Run
 from .flent_compat import upgrade
-from .limits import MAX_ROWS, MAX_SERIES, finite
+from .limits import MAX_ROWS, MAX_SERIES, check_implied_rows, finite
 
 __all__ = ["read_flent", "FLENT_VERSIONS", "MARKINGS", "METRIC_UNITS"]
 
@@ -273,7 +273,7 @@ def _probes(latency: dict, smetas: dict, t0: float, step: float,
                                      f"{val!r}")
             lost = bool(r.get("lost")) or val is None
             seq = r.get("seq")
-            if seq is not None and not (finite(seq) and seq == int(seq) and 0 <= seq < 2**32):
+            if seq is not None and not _is_seq(seq):
                 raise RunFormatError(f"{where}[{i}].seq: expected a sequence number, got "
                                      f"{seq!r}")
             cols["stream"].append(name)
@@ -331,23 +331,39 @@ def _fping_schedule(smeta: dict) -> tuple[int, float] | None:
 
 
 def _plan_rows(latency: dict, smetas: dict, source: str) -> None:
-    """Refuse, before any row is built, latency series whose records and sequence gaps add up
-    to more than :data:`~qoslab.io.limits.MAX_ROWS` rows in the file."""
-    planned = 0
+    """Refuse, before any row is built, latency series whose sequence gaps imply more lost
+    rows than :func:`~qoslab.io.limits.implied_rows_limit` allows for the file's records, or
+    whose records and gaps add up to more than :data:`~qoslab.io.limits.MAX_ROWS` rows."""
+    implied, sizes = [], []
+    present = 0
     for name, recs in latency.items():
-        seqs = [r["seq"] for r in recs if isinstance(r, dict) and finite(r.get("seq"))]
+        seqs = {r["seq"] for r in recs if isinstance(r, dict) and _is_seq(r.get("seq"))}
         n = len(recs)
+        present += n
+        lost = 0
         if seqs:
             lo, hi = min(seqs), max(seqs)
             schedule = _fping_schedule(smetas[name])
+            how = "sequence gaps"
             if schedule is not None:
                 lo, hi = 0, max(schedule[0] - 1, hi)
-            n = max(n, hi - lo + 1)
-        planned += n
+                how = f"sequence gaps and fping's -c {schedule[0]}"
+            lost = max(0, int(hi - lo + 1 - len(seqs)))
+            implied.append((f"raw_values[{name!r}]", lost, how))
+        sizes.append((name, n + lost))
+    check_implied_rows(source, implied, present)
+    planned = 0
+    for name, rows in sizes:
+        planned += rows
         if planned > MAX_ROWS:
             raise ProbeLimitError(f"{source}: raw_values[{name!r}]: the latency series' records "
                                   f"and sequence gaps imply more than {MAX_ROWS} probes in the "
                                   "file (the limit)")
+
+
+def _is_seq(value: Any) -> bool:
+    """A sequence number as the importer keeps it (anything else is refused, named, later)."""
+    return finite(value) and value == int(value) and 0 <= value < 2**32
 
 
 def _gaps(cols: dict[str, list], first: int, name: str, step: float, where: str,

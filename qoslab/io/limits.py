@@ -13,6 +13,7 @@ bytes a gzip stream may inflate to    :func:`inflate_limit`      ``DecompressedS
 nesting of JSON / pickled containers  :data:`MAX_NESTING_DEPTH`  ``NestingDepthLimitError``
 series (streams) in one file          :data:`MAX_SERIES`         ``SeriesLimitError``
 rows (probes, samples) in one file    :data:`MAX_ROWS`           ``ProbeLimitError``
+lost rows implied by sequence gaps    :func:`implied_rows_limit` ``ImpliedRowsLimitError``
 columns of one table in a RUN file    :data:`MAX_COLUMNS`        ``ColumnLimitError``
 size of a configuration file          :data:`MAX_CONFIG_BYTES`   ``InputSizeLimitError``
 values in a configuration document    :data:`MAX_CONFIG_VALUES`  ``ValueCountLimitError``
@@ -25,6 +26,18 @@ are used).
 
 Only regular files are read: a device (``/dev/zero``, ``/dev/urandom``), a FIFO or a socket is
 refused before a byte is read, so loading never blocks or reads forever.
+
+Lost probes a file only implies -- the sequence numbers missing between two replies, or
+between those answered and the count of probes the tool says it sent (ping's ``transmitted``,
+fping's ``-c``) -- cost as much to build as the rows the file holds, but a few bytes can imply
+millions of them (a 300-byte ping-exp file saying ``transmitted: 19999999``, a flent record
+with ``seq`` 2**24). They are limited per file by :func:`implied_rows_limit` and checked with
+:func:`check_implied_rows` before any row is built: any file may imply
+:data:`MIN_IMPLIED_ROWS` (a million probes, every one lost: 55 hours of pings every 0.2 s, or
+2.8 hours every 10 ms; about 150 MB and a second or two to build), and a larger file
+:data:`MAX_IMPLIED_RATIO` lost rows per probe record it holds (an 80 % loss over the whole
+file), so the lost rows at most multiply by 5 what the file's own records cost. Both are
+module variables: a caller who trusts a file may raise them before loading it.
 
 The decompressed-size limit scales with the compressed size (:data:`MAX_INFLATE_RATIO`, with a
 floor of :data:`MIN_INFLATE_ALLOWANCE` and a ceiling of :data:`MAX_DECOMPRESSED_BYTES`): real
@@ -40,11 +53,13 @@ import math
 import os
 import stat
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 from ..errors import (
     ConfigError,
     DecompressedSizeLimitError,
+    ImpliedRowsLimitError,
     InputSizeLimitError,
     NestingDepthLimitError,
     RunFormatError,
@@ -60,9 +75,13 @@ __all__ = [
     "MAX_SERIES",
     "MAX_ROWS",
     "MAX_COLUMNS",
+    "MIN_IMPLIED_ROWS",
+    "MAX_IMPLIED_RATIO",
     "MAX_CONFIG_BYTES",
     "MAX_CONFIG_VALUES",
     "inflate_limit",
+    "implied_rows_limit",
+    "check_implied_rows",
     "read_regular_file",
     "inflate",
     "parse_json",
@@ -86,6 +105,10 @@ MAX_NESTING_DEPTH = 32
 MAX_SERIES = 10_000
 #: Most rows (probes, rate samples, lost rows implied by sequence gaps) one file may produce.
 MAX_ROWS = 20_000_000
+#: Lost rows sequence gaps may imply in any file, whatever it holds (see the module docstring).
+MIN_IMPLIED_ROWS = 1_000_000
+#: Beyond :data:`MIN_IMPLIED_ROWS`, lost rows gaps may imply per probe record the file holds.
+MAX_IMPLIED_RATIO = 4
 #: Most columns one table of a RUN file may have (PROBES has 9, producers add a few).
 MAX_COLUMNS = 1_000
 
@@ -109,6 +132,71 @@ def inflate_limit(compressed_size: int) -> int:
     """
     return min(MAX_DECOMPRESSED_BYTES,
                max(MIN_INFLATE_ALLOWANCE, MAX_INFLATE_RATIO * compressed_size))
+
+
+def implied_rows_limit(present: int) -> int:
+    """Most lost rows sequence gaps may imply in a file holding ``present`` probe records:
+    the larger of :data:`MIN_IMPLIED_ROWS` and :data:`MAX_IMPLIED_RATIO` × ``present``.
+
+    >>> implied_rows_limit(300)
+    1000000
+    >>> implied_rows_limit(2_000_000)
+    8000000
+    """
+    return max(MIN_IMPLIED_ROWS, MAX_IMPLIED_RATIO * int(present))
+
+
+def check_implied_rows(source: str, implied: Iterable[tuple[str, int, str]],
+                       present: int) -> int:
+    """Refuse a file whose streams imply more lost rows than :func:`implied_rows_limit`.
+
+    Called before any row is built, with what each stream's sequence numbers imply.
+
+    Parameters
+    ----------
+    source
+        File name for messages.
+    implied
+        ``(where, n, how)`` per stream: the stream's place in the file (``"raw_values['Ping
+        (ms) ICMP']"``), the lost rows it implies and what implies them (``"sequence gaps"``).
+    present
+        Probe records the file holds (answered and listed as lost), all streams together.
+
+    Returns
+    -------
+    int
+        The lost rows implied in the whole file.
+
+    Raises
+    ------
+    ImpliedRowsLimitError
+        At the stream that takes the file's total past the limit; the message names the file,
+        the stream, both counts and the limit.
+
+    Examples
+    --------
+    >>> check_implied_rows("a.flent.gz", [("raw_values['Ping']", 1200, "sequence gaps")], 300)
+    1200
+    >>> check_implied_rows("b.flent.gz", [("raw_values['Ping']", 400_000, "sequence gaps"),
+    ...                                   ("raw_values['UDP']", 700_000, "sequence gaps")], 9)
+    Traceback (most recent call last):
+    ...
+    qoslab.errors.ImpliedRowsLimitError: b.flent.gz: raw_values['UDP']: 700000 lost probes \
+implied by sequence gaps, 1100000 in the file so far; a file holding 9 probe records may imply \
+at most 1000000 (the larger of MIN_IMPLIED_ROWS = 1000000 and MAX_IMPLIED_RATIO = 4 × its \
+records; qoslab.io.limits)
+    """
+    limit = implied_rows_limit(present)
+    total = 0
+    for where, n, how in implied:
+        total += n
+        if total > limit:
+            raise ImpliedRowsLimitError(
+                f"{source}: {where}: {n} lost probes implied by {how}, {total} in the file so far; "
+                f"a file holding {present} probe records may imply at most {limit} (the larger "
+                f"of MIN_IMPLIED_ROWS = {MIN_IMPLIED_ROWS} and MAX_IMPLIED_RATIO = "
+                f"{MAX_IMPLIED_RATIO} × its records; qoslab.io.limits)")
+    return total
 
 
 def read_regular_file(path: str | os.PathLike, limit: int | None = None) -> bytes:

@@ -66,7 +66,13 @@ from ..errors import (
     SeriesLimitError,
 )
 from ..runs import Run
-from .limits import MAX_NESTING_DEPTH, MAX_ROWS, MAX_SERIES, read_regular_file
+from .limits import (
+    MAX_NESTING_DEPTH,
+    MAX_ROWS,
+    MAX_SERIES,
+    check_implied_rows,
+    read_regular_file,
+)
 
 __all__ = ["read_pingexp", "safe_unpickle", "pingexp_to_run", "FORBIDDEN_OPCODES",
            "MAX_PICKLE_BYTES"]
@@ -259,6 +265,11 @@ def pingexp_to_run(doc: Any, source: str) -> Run:
     if bad_id is not None:
         raise RunFormatError(f"{source}: experiments: id {bad_id!r} is not text")
     ids = sorted(exps, key=lambda k: (not isinstance(k, int), k))  # Python 2: ints first
+    present = sum(_records(exps[i]) for i in ids)
+    check_implied_rows(source, ((f"experiments[{i!r}]", _implied_losses(exps[i], count),
+                                 "ping's count of probes sent (summary.transmitted, else "
+                                 "ping_count) less those answered")
+                                for i in ids), present)
     total = sum(_planned_rows(e, count) for e in exps.values() if isinstance(e, dict))
     if total > MAX_ROWS:
         raise ProbeLimitError(f"{source}: {total} responses and losses (counting the losses "
@@ -367,6 +378,31 @@ def _experiment_rows(exp: dict, where: str, label: str, host: str, tos: int,
         "seq": seq, "t_sent": seq / step, "rtt_ms": rtt[order], "status": status[order],
         "ttl": ttl[order],
     }, columns=list(schema.PROBES))
+
+
+def _records(exp: Any) -> int:
+    """The probe records an experiment holds: its responses and listed losses."""
+    if not isinstance(exp, dict):
+        return 0
+    return sum(len(v) for v in (exp.get("responses"), exp.get("losses"))
+               if isinstance(v, (list, tuple)))
+
+
+def _implied_losses(exp: Any, count: int | None) -> int:
+    """Lost probes an experiment only implies: for a file without a list of losses (before
+    April 2011), ping's count of probes sent less the sequence numbers 1..sent answered."""
+    if not isinstance(exp, dict) or exp.get("losses") is not None:
+        return 0
+    summary = exp.get("summary")
+    sent = summary.get("transmitted") if isinstance(summary, dict) else None
+    sent = count if sent is None else sent
+    if isinstance(sent, bool) or not isinstance(sent, int) or sent <= 0:
+        return 0  # nothing implied (a wrong type is refused, naming the field, when built)
+    responses = exp.get("responses")
+    answered = {r[0] for r in responses if isinstance(r, (list, tuple)) and r
+                and isinstance(r[0], int) and not isinstance(r[0], bool)
+                and 0 < r[0] <= sent} if isinstance(responses, (list, tuple)) else ()
+    return sent - len(answered)
 
 
 def _planned_rows(exp: dict, count: int | None) -> int:
