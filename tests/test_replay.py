@@ -78,9 +78,39 @@ def test_replaying_the_simulators_arrivals_gives_its_decisions(name, values):
     sent = a["t_departure"].notna().to_numpy()  # the simulator stops; replay drains the tree
     np.testing.assert_allclose(a["t_departure"][sent], b["t_departure"][sent], atol=1e-9)
     assert a["dropped"].any() or name != "sfq_perturb"
-    hash_changes = run.events[run.events["kind"] == "hash_change"]
-    assert out.events.loc[out.events["kind"] == "hash_change", "t"].tolist()[:len(hash_changes)] \
-        == hash_changes["t"].tolist()
+    # one rule for hash changes: the perturb timer runs as long as the tree exists, through
+    # the drain: the same changes up to the end of the shorter run (replay's: its tree empty)
+    end = float(out.events["t"].max())
+    pd.testing.assert_frame_equal(changes(run, end), changes(out, end))
+
+
+def changes(run, end: float) -> pd.DataFrame:
+    """A RUN's hash and config changes up to ``end``."""
+    ev = run.events
+    keep = ev["kind"].isin(["hash_change", "config_change"]) & (ev["t"] <= end)
+    return ev.loc[keep, ["t", "kind", "detail"]].reset_index(drop=True)
+
+
+def test_hash_changes_go_on_while_the_tree_drains_in_the_simulator_and_replay(perturbed):
+    """After the sources' duration the simulator's loads run until the pings are done and the
+    tree drains: the perturbation goes on meanwhile, in the simulator as in replay of its
+    arrivals (and as the kernel's timer, which runs while the qdisc exists)."""
+    run, setup, seed = perturbed
+    out = qoslab.replay(packets_of(run), setup, seed=seed)
+    duration = run.meta["duration"]
+    end = float(out.events["t"].max())
+    late = changes(out, end)
+    late = late[(late["kind"] == "hash_change") & (late["t"] >= duration)]
+    assert len(late) >= 1 and end > duration
+    pd.testing.assert_frame_equal(changes(run, end), changes(out, end))
+    a, b = run.decisions, out.decisions
+    after = (a["t_arrival"] > late["t"].iloc[0]).to_numpy()
+    assert after.sum() > 10  # packets arrived after that change: hashed with its seed
+    assert (a.loc[after, "seed_index"] == a["seed_index"].max()).all()
+    for col in ("queue", "seed_index", "dropped"):
+        np.testing.assert_array_equal(a[col].to_numpy(na_value=-1),
+                                      b[col].to_numpy(na_value=-1), err_msg=col)
+    assert run.meta["hash_seed_times"][1:] == [t for t in changes(run, np.inf)["t"]]
 
 
 def test_given_seeds_are_the_schedules(perturbed):

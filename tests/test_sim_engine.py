@@ -152,7 +152,8 @@ def test_cli_writes_run_and_png(tmp_path, capsys):
     assert status == 0
     run = qoslab.load(out)
     assert run.meta["params"]["perturb"] == 5 and run.meta["seed"] == 4
-    assert (run.events["kind"] == "hash_change").sum() == 3
+    # every 5 s while the qdisc exists: the last while the pings wait for their answers
+    assert run.events.loc[run.events["kind"] == "hash_change", "t"].tolist() == [5, 10, 15, 20]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     status = main(["sim", "bufferbloat", "--perturb", "5", "-w", str(out)])
     assert status == 2
@@ -180,3 +181,57 @@ def test_a_source_that_would_never_end_is_refused_naming_the_value_and_unit(make
     # a ping timer of 0 s rescheduled itself at the same instant forever: the kernel hung
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
         make()
+
+
+def _flooded_pings(timeout: float) -> qoslab.Run:
+    """Pings behind a 200-packet pfifo (2.4 s at 1 Mbit/s) that a flood fills until t = 3 s;
+    the queue is empty again from ~5.4 s, the pings go on until 8 s."""
+    return simulate(SimConfig(
+        traffic=(UdpFlood("10.0.0.3", rate=2e6, stop=3.0),
+                 PingStream("10.0.0.2", interval=0.1)),
+        qdisc=Pfifo(limit=200), link=Link(rate=1e6), duration=8.0, ping_timeout=timeout))
+
+
+def test_sim_pings_have_the_ping_runners_timeout_and_statuses():
+    """As qoslab's ping runner (the kernel and userspace backends): an answer within the
+    timeout is ok, a probe without one by then is lost, and an answer after its timeout,
+    while the runner still waits for later probes, turns it late with its RTT."""
+    assert SimConfig(traffic=(PingStream("10.0.0.2"),)).ping_timeout == qoslab.ping.DEFAULT_TIMEOUT
+    short, long_ = _flooded_pings(1.0), _flooded_pings(5.0)
+    p, q = short.probes, long_.probes
+    assert set(p["status"]) == {"ok", "late", "lost"} and set(q["status"]) == {"ok", "lost"}
+    late = p["status"] == "late"
+    assert late.sum() >= 10 and (p.loc[late, "rtt_ms"] > 1000).all()
+    assert (p.loc[p["status"] == "ok", "rtt_ms"] <= 1000).all()
+    assert p.loc[p["status"] == "lost", "rtt_ms"].isna().all()
+    # the timeout decides the status, never the RTT; drops are lost whatever the timeout
+    np.testing.assert_array_equal(p["rtt_ms"], q["rtt_ms"])
+    assert ((p["status"] == "lost") == (q["status"] == "lost")).all()
+    assert (q.loc[late, "status"] == "ok").all()
+    assert short.meta["ping_timeout"] == 1.0 and long_.meta["ping_timeout"] == 5.0
+
+
+def test_a_starved_ping_is_lost_as_on_the_kernel():
+    """pfifo_fast_tos: TOS 0x08 (band 2) is never served while the flood keeps band 1 full.
+    The kernel backend stops the flood once its ping runner is done, so those pings never
+    come back: lost. The simulator ends a run the same way (loads without a stop run until
+    the pings are done), with the same timeout for the same scenario."""
+    from qoslab.scenarios import get
+    from qoslab.scenarios.backend_kernel import KernelBed
+
+    sc = get("pfifo_fast_tos")
+    setup = sc.setup(count=30)
+    run = sc.run("sim", count=30)
+    p = run.probes
+    band2 = p[p["tos"] == 0x08]
+    assert len(band2) == 30 and (band2["status"] == "lost").all()
+    assert (p.loc[p["tos"] == 0x10, "status"] == "ok").all()
+    timeout = run.meta["ping_timeout"]
+    bed = KernelBed(setup, sc, sc.values({"count": 30}), path=None, capture=None,
+                    force=False, progress=None)
+    assert timeout == setup.ping_timeout == bed._timeout() == 4.0
+    # the runner waited the timeout for the last band-2 probe; the flood ran until then
+    last = band2["t_sent"].max()
+    assert run.meta["pings_done"] == pytest.approx(last + timeout)
+    stop = run.events.loc[run.events["kind"] == "load_stop", "t"]
+    assert stop.tolist() == [pytest.approx(last + timeout)]

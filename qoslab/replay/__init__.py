@@ -67,8 +67,8 @@ def seeds_of(run) -> tuple[list[int], list[float]]:
     >>> from qoslab.scenarios import get
     >>> run = get("sfq_perturb").run(duration=12)
     >>> seeds, times = seeds_of(run)
-    >>> len(seeds), times
-    (3, [5.0, 10.0])
+    >>> len(seeds), times   # the perturb timer also ran while the tree drained
+    (4, [5.0, 10.0, 15.0])
     """
     meta = run.meta if hasattr(run, "meta") else run
     raw = meta.get("hash_seeds")

@@ -342,9 +342,7 @@ class KernelBed:
         return [PingTarget(f"s{i}", t.dst, t.tos, t.size) for i, t in enumerate(self.pings)]
 
     def _timeout(self) -> float:
-        delays = self.setup.predictions.get("full_queue_delay_ms")
-        worst = max(delays.values()) / 1000 if isinstance(delays, dict) and delays else 1.0
-        return float(min(max(2.0, 3 * worst + 1), 60.0))
+        return self.setup.ping_timeout  # the simulator's pings wait as long
 
     # ------------------------------------------------------------------ the RUN
     def _to_scenario_time(self, run: Run, t0: float) -> Run:

@@ -23,7 +23,7 @@ def sim_config(setup: Setup, *, name: str, seed: int, params: dict[str, Any]) ->
     return SimConfig(traffic=tuple(setup.traffic), qdisc=setup.qdisc, link=setup.link,
                      duration=setup.duration, seed=int(seed), changes=tuple(setup.changes),
                      sample_interval=setup.sample_interval, forwarded=setup.forwarded,
-                     name=name, params=params)
+                     name=name, params=params, ping_timeout=setup.ping_timeout)
 
 
 def run(setup: Setup, *, scenario, values: dict[str, Any], path: Any = None,

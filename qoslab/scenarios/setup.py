@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..ping.runner import DEFAULT_TIMEOUT
 from ..qdiscs.changes import ConfigChange
 from ..sim.link import Link
 
@@ -68,6 +69,22 @@ class Setup:
             if not 0 <= c.t <= self.duration:
                 raise ConfigError(f"setup: a change at t={c.t} s is outside the run "
                                   f"(0 … {self.duration} s)")
+
+    @property
+    def ping_timeout(self) -> float:
+        """Seconds the ping runner waits for a probe's answer on every backend: the ping
+        runner's :data:`~qoslab.ping.DEFAULT_TIMEOUT`, or, where the scenario predicts a full
+        queue's delay (``predictions["full_queue_delay_ms"]``, per phase), three times the
+        worst of them plus one second (a probe behind a full queue is answered, not lost);
+        without that prediction, as if it were one second; at most 60 s.
+
+        >>> from qoslab.scenarios import get
+        >>> get("pfifo_fast_tos").setup().ping_timeout, get("bufferbloat").setup().ping_timeout
+        (4.0, 7.168)
+        """
+        delays = self.predictions.get("full_queue_delay_ms")
+        worst = max(delays.values()) / 1000 if isinstance(delays, dict) and delays else 1.0
+        return float(min(max(DEFAULT_TIMEOUT, 3 * worst + 1), 60.0))
 
     def phase_of(self, t: float) -> str | None:
         """The name of the phase that contains scenario time ``t`` (None: none does)."""

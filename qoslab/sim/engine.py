@@ -50,7 +50,7 @@ class Engine:
     overhead
         Extra bytes per packet on the wire (framing, ATM/PPP overhead), for serialisation.
     duration
-        Simulated seconds.
+        Simulated seconds (a ``CALL`` event may lower it: the run then ends sooner).
     sample_interval
         Seconds between occupancy samples; 0 disables sampling.
     n_flows
@@ -176,6 +176,7 @@ class Engine:
                 a.on_loss(b, t)
             elif kind == CALL:
                 a(t)
+                end = self.duration  # a call may end the run sooner (see simulate)
             elif kind == SAMPLE:
                 self._sample(t)
                 push(heap, (t + self.sample_interval, next(seq), SAMPLE, None, None))

@@ -3,11 +3,14 @@
 RUN produced:
 
 * PROBES: one row per ping request of every :class:`~qoslab.sim.traffic.PingStream`
-  (``seq`` from 1 like iputils; lost when a qdisc dropped it or its reply did not come back
-  before the run drained);
+  (``seq`` from 1 like iputils), with the statuses of qoslab's ping runner, which measures on
+  the kernel and userspace backends: ``ok`` when the reply came back within ``ping_timeout``,
+  ``lost`` when it did not (dropped, or still queued), ``late`` when it came after its timeout
+  while the runner still waited for other probes (:mod:`qoslab.sim.sources`);
 * EVENTS: ``run_start``, ``load_start``/``load_stop`` of every flood and bulk flow,
   ``hash_change`` at every perturbation (the schedule of :func:`qoslab.hashing.hash_changes`,
-  detail ``seed=0x...``), ``config_change`` for every :class:`ConfigChange`, ``run_stop``;
+  detail ``seed=0x...``) until the run ends (drain included), ``config_change`` for every
+  :class:`ConfigChange`, ``run_stop`` (at ``duration``);
 * META: ``source="sim"``, the scenario name and parameters, the seed, the link, shaper, qdisc
   (as ``tc`` text) and traffic specs, the flows as the classifier saw them, ``tc -s``-like
   counters, per-flow counters and the occupancy samples (see :func:`occupancy`);
@@ -16,6 +19,12 @@ RUN produced:
   replay and the userspace datapath write it), the extra column ``stream`` the traffic spec's
   name.
 
+How a run ends is how the kernel backend ends it: the ping streams send during ``duration``
+seconds; a load without a ``stop`` (or one stopping later) runs until the ping runner is done
+(every probe answered or timed out: ``meta["pings_done"]``); the tree then drains for
+:data:`DRAIN` seconds (``meta["end"]``). The qdisc's perturb timer runs all that time, as the
+kernel's does while the qdisc exists, and as replay's does while its tree drains.
+
 Deterministic: the same config (seed included) gives an identical RUN; nothing in it depends
 on the wall clock.
 """
@@ -23,6 +32,7 @@ on the wall clock.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +41,7 @@ import pandas as pd
 
 from ..errors import ConfigError
 from ..labels import flow_labels
+from ..ping.runner import DEFAULT_TIMEOUT
 from ..qdiscs import BuildContext, FlowTable, Pfifo, build
 from ..qdiscs.changes import ConfigChange, apply_change, for_changes
 from ..qdiscs.decisions import LoggedRoot
@@ -38,14 +49,15 @@ from ..qdiscs.seeds import seed_schedule
 from ..runs import Run, jsonable
 from .engine import Engine
 from .link import Link, TokenBucket
-from .sources import PingSource, make_source
+from .sources import STATUS, PingRunner, PingSource, make_source
 from .traffic import BulkFlow, PingStream, TrafficSpec, flow_frame, wire_size
 
 __all__ = ["SimConfig", "ConfigChange", "simulate", "occupancy", "root_spec", "OCCUPANCY_KEY"]
 
 #: ``run.meta`` key holding the occupancy samples.
 OCCUPANCY_KEY = "occupancy"
-#: Seconds the run continues after the sources stop, so the last replies come back.
+#: Seconds the run continues once the ping runner is done and the loads stopped, so the
+#: packets still queued leave.
 DRAIN = 3.0
 
 
@@ -78,6 +90,11 @@ class SimConfig:
     decisions
         Record what the qdisc tree decided for every packet (the DECISIONS table,
         ``run.decisions``); off by default: it costs about a third of the run time.
+    ping_timeout
+        Seconds the ping runner waits for each probe's answer (then ``lost``; an answer
+        after that, while it waits for others, makes it ``late``): by default the ping
+        runner's own :data:`qoslab.ping.DEFAULT_TIMEOUT`; a scenario gives the one every
+        backend uses (:attr:`qoslab.scenarios.Setup.ping_timeout`).
     """
 
     traffic: tuple[TrafficSpec, ...]
@@ -92,6 +109,7 @@ class SimConfig:
     name: str = "custom"
     params: dict = field(default_factory=dict)
     decisions: bool = False
+    ping_timeout: float = DEFAULT_TIMEOUT
 
     def __post_init__(self) -> None:
         if not self.duration > 0:
@@ -100,6 +118,9 @@ class SimConfig:
             raise ConfigError("sim: traffic is empty; give at least one source")
         if self.sample_interval < 0:
             raise ConfigError("sim: sample_interval must be >= 0")
+        if not (math.isfinite(self.ping_timeout) and self.ping_timeout > 0):
+            raise ConfigError(f"sim: ping_timeout must be a finite number of seconds > 0, "
+                              f"got {self.ping_timeout}")
 
 
 def root_spec(config: SimConfig) -> Any:
@@ -133,7 +154,10 @@ def simulate(config: SimConfig) -> Run:
     traffic = list(config.traffic)
     flows = flow_frame(traffic, forwarded=config.forwarded)
     mtu_bytes = config.link.mtu + 14
-    schedule = seed_schedule(root_spec(config), config.duration, config.seed)
+    # the qdisc lives until the run ends: its perturb timer runs through the pings' wait and
+    # the drain (as the kernel's, and as replay's); the run ends no later than this
+    latest = config.duration + config.ping_timeout + DRAIN
+    schedule = seed_schedule(root_spec(config), latest, config.seed)
     hash_events, seeds, change_times = schedule.events, schedule.seeds, schedule.times
     ctx = BuildContext(FlowTable(flows), mtu_bytes=mtu_bytes, seeds=seeds,
                        txqueuelen=config.link.txqueuelen)
@@ -142,28 +166,41 @@ def simulate(config: SimConfig) -> Run:
     root = for_changes(root, config.changes)  # a change may replace the root qdisc itself
     if config.decisions:
         root = LoggedRoot(root)
-    end = config.duration + DRAIN
     engine = Engine(root, link_rate=config.link.rate, overhead=config.link.overhead,
-                    duration=end, sample_interval=config.sample_interval,
+                    duration=latest, sample_interval=config.sample_interval,
                     n_flows=len(traffic))
     enqueue = engine.enqueue  # an idle link takes an arriving packet at once
     sources = []
-    load_events = []
+    loads = []
+
+    def pings_done(t: float) -> None:
+        """The ping runner is done: the loads still running stop (the kernel backend stops
+        them then), the tree drains for DRAIN seconds."""
+        for src in loads:
+            src.t_stop = min(src.t_stop, t)
+        engine.call_at(t, lambda now: setattr(engine, "duration", now + DRAIN))
+
+    runner = PingRunner(config.ping_timeout, pings_done)
+    runner.start()  # the run's sending time: the runner is never done before its end
+    engine.call_at(config.duration, runner.stop_sending)
     for fid, spec in enumerate(traffic):
         if spec.stop is not None and spec.stop <= spec.start:
             raise ConfigError(f"traffic[{fid}] ({spec.name}): stop must be after start")
-        stop = config.duration if spec.stop is None else min(spec.stop, config.duration)
+        ping = isinstance(spec, PingStream)
+        if ping:  # a ping stream sends during the run's duration
+            stop = config.duration if spec.stop is None else min(spec.stop, config.duration)
+        else:  # a load sends until its stop time, or until the pings are done
+            stop = spec.stop
         spec_run = dataclasses.replace(spec, stop=stop)
         size = wire_size(spec)
         reply = 54 + 12 if isinstance(spec, BulkFlow) else size
-        src = make_source(spec_run, fid, size, config.link.base_rtt(reply), engine, enqueue)
+        src = make_source(spec_run, fid, size, config.link.base_rtt(reply), engine, enqueue,
+                          runner=runner)
         sources.append(src)
         if spec.start < config.duration:
             src.start()
-            if not isinstance(spec, PingStream):
-                name = flows["flow"].iloc[fid]
-                load_events.append((float(spec.start), "load_start", name))
-                load_events.append((float(stop), "load_stop", name))
+            if not ping:
+                loads.append(src)
     for i, t in enumerate(change_times, start=1):
         engine.call_at(t, lambda now, i=i: root.on_hash_change(i, now))
     change_rows = []
@@ -171,12 +208,22 @@ def simulate(config: SimConfig) -> Run:
         engine.call_at(change.t, lambda now, c=change: apply_change(root, c, ctx, now))
         change_rows.append((float(change.t), "config_change", change.detail))
     engine.run()
+    end = engine.duration
+    done = runner.done_at if runner.done_at is not None else end
+    load_events = []
+    for src in loads:
+        name = flows["flow"].iloc[src.fid]
+        load_events.append((src.t_start, "load_start", name))
+        load_events.append((min(src.t_stop, done), "load_stop", name))
+    used = int(np.searchsorted(np.asarray(change_times, dtype=float), end, side="right"))
+    hash_events = hash_events.iloc[:used]
+    timing = {"ping_timeout": config.ping_timeout, "pings_done": float(done), "end": end}
     return _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events,
-                     load_events, change_rows, seeds)
+                     load_events, change_rows, seeds[:used + 1], timing)
 
 
 def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, load_events,
-              change_rows, seeds) -> Run:
+              change_rows, seeds, timing) -> Run:
     cols: dict[str, list] = {k: [] for k in
                              ("stream", "host", "tos", "size", "seq", "t_sent", "rtt_ms",
                               "status", "ttl")}
@@ -187,6 +234,7 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
         spec = src.spec
         n = len(src.t_sent)
         rtt = np.asarray(src.rtt_ms, dtype=float)
+        state = np.asarray(src.state, dtype=np.int64)
         ok = ~np.isnan(rtt)
         cols["stream"] += [labels[src.fid]] * n
         cols["host"] += [spec.dst] * n
@@ -195,7 +243,7 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
         cols["seq"] += list(range(1, n + 1))
         cols["t_sent"] += src.t_sent
         cols["rtt_ms"] += rtt.tolist()
-        cols["status"] += np.where(ok, "ok", "lost").tolist()
+        cols["status"] += [STATUS[k] for k in state.tolist()]
         cols["ttl"] += [64 if o else None for o in ok]
     probes = pd.DataFrame(cols)
     rows = [(0.0, "run_start", f"sim {config.name} seed={config.seed}")]
@@ -239,6 +287,7 @@ def _tabulate(config, traffic, flows, sources, engine, root, leaf, hash_events, 
         "engine": {"events": engine.events_processed, "packets": engine.packets_sent,
                    "bytes": engine.bytes_sent},
         "sample_interval": config.sample_interval,
+        **timing,
         OCCUPANCY_KEY: occ,
     }
     decisions = _decisions(root.log, flows) if isinstance(root, LoggedRoot) else None

@@ -6,6 +6,13 @@ Each source owns one flow (``fid``) and receives callbacks from the engine:
 ``on_ack(pkt, t)`` (its reply / ACK came back), ``on_drop(pkt, t)`` (a qdisc dropped it),
 ``on_loss(pkt, t)`` (the sender learns of that drop). The return path is not congested: a
 reply or ACK arrives ``base_rtt`` after the request left the link.
+
+Ping streams measure as qoslab's ping runner (:mod:`qoslab.ping`) does on the kernel and
+userspace backends: one :class:`PingRunner` waits ``timeout`` seconds for each probe's answer
+(``ok``), records it ``lost`` when none came by then, turns it ``late`` when the answer comes
+after its timeout but while the runner still waits for others, and is done once the run's
+sending time is over and every probe has its answer or timed out — an answer after that is
+never seen (``lost``).
 """
 
 from __future__ import annotations
@@ -18,7 +25,12 @@ from ..qdiscs import new_packet
 from .engine import ACK, LOSS, TIMER
 from .traffic import BulkFlow, PingFlood, PingStream, UdpFlood
 
-__all__ = ["PingSource", "FloodSource", "CbrSource", "BulkSource", "make_source"]
+__all__ = ["PingRunner", "PingSource", "FloodSource", "CbrSource", "BulkSource",
+           "make_source", "PENDING", "OK", "LOST", "LATE", "STATUS"]
+
+#: What a probe is waiting for, or what became of it (its PROBES status: ``STATUS[state]``).
+PENDING, OK, LOST, LATE = range(4)
+STATUS = ("lost", "ok", "lost", "late")  # a probe still pending when the run ends: lost
 
 
 class _Source:
@@ -56,30 +68,96 @@ class _Source:
         pass
 
 
+class PingRunner:
+    """The ping runner's bookkeeping over every ping stream of a run (see the module
+    docstring): how many streams still send, how many probes wait for an answer, and when
+    it was done (``done_at``), at which moment ``on_done(t)`` is called once.
+
+    The run's own sending time counts as one more stream (:meth:`start` / :meth:`stop_sending`
+    at its end), so the runner is never done before the run's duration.
+    """
+
+    __slots__ = ("timeout", "sending", "pending", "done_at", "on_done")
+
+    def __init__(self, timeout: float, on_done) -> None:
+        self.timeout = float(timeout)
+        self.sending = 0
+        self.pending = 0
+        self.done_at: float | None = None
+        self.on_done = on_done
+
+    def start(self) -> None:
+        """One more stream sends."""
+        self.sending += 1
+
+    def stop_sending(self, t: float) -> None:
+        """A stream sent its last probe."""
+        self.sending -= 1
+        self._check(t)
+
+    def resolved(self, t: float) -> None:
+        """A probe got its answer or timed out."""
+        self.pending -= 1
+        self._check(t)
+
+    def _check(self, t: float) -> None:
+        if self.sending == 0 and self.pending == 0 and self.done_at is None:
+            self.done_at = t
+            self.on_done(t)
+
+
 class PingSource(_Source):
-    """A ping stream: one request per interval, RTT recorded when its reply would arrive."""
+    """A ping stream: one request per interval; its reply reaches the runner ``base_rtt`` after
+    the request left the link (``ok``), or not before the timeout (``lost``, later ``late``)."""
 
-    __slots__ = ("interval", "t_sent", "rtt_ms")
+    __slots__ = ("interval", "t_sent", "rtt_ms", "state", "runner")
 
-    def __init__(self, spec: PingStream, *args) -> None:
+    def __init__(self, spec: PingStream, *args, runner: PingRunner) -> None:
         super().__init__(spec, *args)
         self.interval = float(spec.interval)
         self.t_sent: list[float] = []
         self.rtt_ms: list[float] = []
+        self.state: list[int] = []
+        self.runner = runner
+
+    def start(self) -> None:
+        self.runner.start()
+        super().start()
 
     def on_timer(self, t: float, token) -> None:
+        if token:  # probe token - 1 timed out
+            seq = token - 1
+            if self.state[seq] == PENDING:
+                self.state[seq] = LOST
+                self.runner.resolved(t)
+            return
         if t >= self.t_stop:
+            self.runner.stop_sending(t)
             return
         seq = self.sent
         self.sent = seq + 1
         self.t_sent.append(t)
         self.rtt_ms.append(math.nan)
+        self.state.append(PENDING)
+        self.runner.pending += 1
         self.enqueue(new_packet(self.fid, self.size, t, seq, self), t)
+        self.engine.push(t + self.runner.timeout, TIMER, self, seq + 1)
         self.engine.push(t + self.interval, TIMER, self, 0)
 
     def on_sent(self, pkt, t: float) -> None:
         self.delivered += 1
-        self.rtt_ms[pkt[3]] = (t + self.base_rtt - pkt[2]) * 1000.0
+        self.engine.push(t + self.base_rtt, ACK, self, pkt)
+
+    def on_ack(self, pkt, t: float) -> None:
+        seq = pkt[3]
+        state = self.state[seq]
+        if state == PENDING:
+            self.state[seq] = OK
+            self.rtt_ms[seq] = (t - pkt[2]) * 1000.0
+            self.runner.resolved(t)
+        elif state == LOST and self.runner.done_at is None:  # after its timeout: late
+            self.state[seq] = LATE
+            self.rtt_ms[seq] = (t - pkt[2]) * 1000.0
 
 
 class FloodSource(_Source):
@@ -221,6 +299,11 @@ _KINDS = {PingStream: PingSource, PingFlood: FloodSource, UdpFlood: CbrSource,
           BulkFlow: BulkSource}
 
 
-def make_source(spec, fid: int, size: int, base_rtt: float, engine, enqueue) -> _Source:
-    """Return the runtime source for a traffic spec."""
+def make_source(spec, fid: int, size: int, base_rtt: float, engine, enqueue, *,
+                runner: PingRunner | None = None) -> _Source:
+    """Return the runtime source for a traffic spec (a ping stream reports to ``runner``)."""
+    if isinstance(spec, PingStream):
+        if runner is None:
+            raise ValueError("make_source: a ping stream needs its PingRunner")
+        return PingSource(spec, fid, size, base_rtt, engine, enqueue, runner=runner)
     return _KINDS[type(spec)](spec, fid, size, base_rtt, engine, enqueue)
