@@ -116,7 +116,13 @@ def seed_schedule(root: Any, duration: float, seed: int) -> SeedSchedule:
     """The seed schedule every driver of ``root`` follows for a run of ``duration`` seconds
     whose random choices derive from ``seed``: the first seed and one new seed per perturb
     period of :func:`perturbation_plan`, drawn reproducibly (the same ``seed`` gives the same
-    seeds and times in the simulator, on the userspace datapath and in replay).
+    seeds and times in the simulator, on the userspace datapath and in replay; a longer
+    ``duration`` only adds changes at the end).
+
+    One rule for every driver, the kernel's (the perturb timer runs while the qdisc exists):
+    the changes go on until the run's last instant, while the tree drains included — the
+    simulator asks for its latest possible end, replay grows the schedule as the capture
+    and its drain go on, the datapath for its whole life.
 
     Examples
     --------

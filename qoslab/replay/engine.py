@@ -7,7 +7,8 @@ memory (the decision columns grow by 57 bytes per packet; the PACKETS chunks com
 What runs is what the simulator runs: the tree's runtime (:mod:`qoslab.qdiscs`) on the flows
 of :class:`~qoslab.replay.flows.FlowIndex`, a link that takes one packet at a time at its line
 rate (``(size + overhead) × 8 / rate`` seconds each, as :class:`qoslab.sim.engine.Engine`),
-hash changes at the times of the seed schedule, config changes at theirs. Only the source of
+hash changes at the times of the seed schedule (also while the tree drains after the last
+packet, as in the simulator), config changes at theirs. Only the source of
 packets differs: the capture's arrival times and sizes, instead of traffic models; so nothing
 reacts to drops or delay (TCP would slow down on a real link; the capture's TCP does not).
 
