@@ -51,6 +51,8 @@ __all__ = ["Run", "RunJournal", "RUN_FORMAT", "RUN_VERSION", "JOURNAL_FORMAT", "
 RUN_FORMAT = "qoslab-run"
 RUN_VERSION = 1
 JOURNAL_FORMAT = "qoslab-run-journal"
+#: The types a RUN column's JSON values may have (a column of them is checked at C speed).
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 @dataclass
@@ -287,7 +289,8 @@ def read_native(doc: Any, source: str) -> Run:
             if len(v) > MAX_ROWS:
                 raise ProbeLimitError(f"{source}: {name}.{k}: {len(v)} rows; the limit is "
                                       f"{MAX_ROWS}")
-            nested = next((i for i, x in enumerate(v) if isinstance(x, (list, dict))), None)
+            nested = None if set(map(type, v)) <= _SCALAR_TYPES else next(
+                i for i, x in enumerate(v) if isinstance(x, (list, dict)))
             if nested is not None:
                 raise RunFormatError(f"{source}: {name}.{k}: row {nested}: expected a value, "
                                      f"got a {type(v[nested]).__name__}")

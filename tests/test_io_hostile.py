@@ -373,6 +373,54 @@ def test_gzip_bomb_is_stopped_early(tmp_path):
     assert str(limits.inflate_limit(p.stat().st_size)) in str(err)
 
 
+def _dense_run_file(path, values: int, cell: str = "1"):
+    """A gzipped RUN-like document: one column of ``values`` copies of ``cell`` (~2 bytes a
+    value, a few KB compressed), the densest content JSON can hand the loader."""
+    text = ('{"format": "qoslab-run", "version": 1, "meta": {}, "events": {}, "probes": '
+            '{"seq": [' + ",".join([cell] * values) + "]}}")
+    path.write_bytes(gzip.compress(text.encode(), compresslevel=9, mtime=0))
+    return path, len(text)
+
+
+def test_a_small_gzip_file_inflates_to_a_few_mb_only(tmp_path):
+    """A 31 KB file inflating to 32 MB of numbers (8 M values) took ~10 s and ~800 MB before
+    failing; any gzip file may inflate to MIN_INFLATE_ALLOWANCE (6 MiB), a larger one 100 ×
+    its size."""
+    p, inflated = _dense_run_file(tmp_path / "dense.run.gz", 8_000_000, "1.5")
+    assert p.stat().st_size < 40_000 and inflated > 30e6
+    err = measured_load(p)
+    assert isinstance(err, DecompressedSizeLimitError), err
+    assert f"more than {limits.MIN_INFLATE_ALLOWANCE} bytes" in str(err), err
+
+
+def test_densest_content_at_the_inflate_floor_stays_in_the_memory_bound(tmp_path):
+    """1 M integers in 2 MB of JSON (from 2 KB), the worst memory per inflated byte (each
+    value a Python object before it is a column): a tiny file inflating to the whole
+    MIN_INFLATE_ALLOWANCE (3 × this, memory linear in it) stays within the promise."""
+    p, inflated = _dense_run_file(tmp_path / "dense.run.gz", 1_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RunFormatError, match="missing column"):
+            qoslab.load(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    at_floor = peak * limits.MIN_INFLATE_ALLOWANCE / inflated
+    assert at_floor <= MEMORY(p.stat().st_size), f"{at_floor / 2**20:.0f} MiB at the floor"
+
+
+def test_a_container_among_millions_of_values_is_still_found(tmp_path):
+    """Columns of scalars are checked by their set of types; a list hidden in one is named."""
+    doc = _run_doc(5)
+    doc["probes"]["rtt_ms"][3] = [1.0]
+    err = measured_load(_gz(tmp_path / "nested.run.gz", doc))
+    assert isinstance(err, RunFormatError), err
+    assert "probes.rtt_ms: row 3: expected a value, got a list" in str(err), err
+    deep = '{"a": [1, "x", null, ' + "[" * 40 + "]" * 40 + "]}"
+    with pytest.raises(NestingDepthLimitError, match="nested 42 levels deep"):
+        limits.parse_json(deep, "deep.json")
+
+
 # --- quadratic paths -------------------------------------------------------------------------
 
 def test_journal_with_many_updates_loads_in_linear_time(tmp_path):

@@ -90,6 +90,7 @@ _EPOCH_RANGE = (0.0, 1e11)  # 1970 .. year 5138
 #: April-May 2009 versions, which saved no TOS): their TOS bytes.
 EARLY_EXPERIMENT_TOS = {"Default": 0, "High priority": 16, "Low priority": 8}
 _PLAIN = (dict, list, tuple, str, bytes, int, float, bool, type(None))
+_NUMBERS = frozenset({int, float, bool, type(None)})
 
 
 class _NoGlobals(pickle.Unpickler):
@@ -182,6 +183,8 @@ def _text(node: Any) -> Any:
     if isinstance(node, dict):
         return {_text(k): _text(v) for k, v in node.items()}
     if isinstance(node, list):
+        if set(map(type, node)) <= _NUMBERS:  # a list of sequence numbers: nothing to decode
+            return node
         return [_text(v) for v in node]
     if isinstance(node, tuple):
         return tuple(_text(v) for v in node)
@@ -209,7 +212,7 @@ def _check_plain_tree(doc: Any, source: str) -> None:
             if isinstance(node, dict):
                 stack.extend((k, depth + 1) for k in node)
                 stack.extend((v, depth + 1) for v in node.values())
-            else:
+            elif not set(map(type, node)) <= _NUMBERS:  # numbers need no look (C speed)
                 stack.extend((v, depth + 1) for v in node)
 
 
