@@ -274,3 +274,50 @@ def test_the_far_end_strips_the_tunnel_and_stops_when_told():
     th.join(5)
     assert not th.is_alive() and decap.save() == {"packets": 2, "decapsulated": 1}
     assert math.isfinite(decap.packets)
+
+
+def _datapath_flows(packets: list[bytes]) -> pd.DataFrame:
+    """The flow table a datapath writes for these packets (flows.json, read back)."""
+    index = FlowIndex()
+    index.fids(decode_frames(packets, linktype=101))
+    frame = index.table.frame
+    doc = json.loads(json.dumps(qoslab.runs.jsonable(
+        frame.astype(object).where(frame.notna(), None).to_dict("list"))))
+    return pd.DataFrame(doc)
+
+
+def test_the_datapaths_flows_are_named_by_the_simulators_streams():
+    """The bed's packets carry its own headers (client address, the ping runner's ICMP ids,
+    ephemeral source ports); each flow still maps to the traffic spec that sent it — by the
+    name the simulator's DECISIONS ``stream`` holds — so the two logs join on ``stream``."""
+    from qoslab.scenarios import get
+    from qoslab.scenarios.backend_userspace import UserspaceBed
+
+    def bed(name, **values):
+        sc = get(name)
+        vals = sc.values(values)
+        return UserspaceBed(sc.build(vals), sc, vals, path=None, capture=None, force=False,
+                            progress=None)
+
+    me = "10.71.1.2"
+    flows = _datapath_flows([
+        bytes(IP(src=me, dst="10.0.1.1", tos=0x10) / ICMP(id=0x54f)),
+        bytes(IP(src=me, dst="10.0.1.1", tos=0x00) / ICMP(id=0x550)),
+        bytes(IP(src=me, dst="10.0.1.1", tos=0x08) / ICMP(id=0x551)),
+        bytes(IP(src=me, dst="10.0.9.1") / UDP(sport=43881, dport=9000) / Raw(b"x" * 900)),
+        bytes(IP(src=me, dst="10.0.9.1") / UDP(sport=43882, dport=5353)),  # not the flood
+    ])
+    assert bed("pfifo_fast_tos").stream_names(flows).tolist() == [
+        "10.0.1.1 tos=0x10 size=56", "10.0.1.1 tos=0x00 size=56", "10.0.1.1 tos=0x08 size=56",
+        "udp 10.0.0.1:9000 > 10.0.9.1:9000", None]
+    # two ping streams alike: the datapath cannot tell which sent a flow
+    twins = bed("pfifo_fast_tos", tos=(0x10, 0x10)).stream_names(flows[:1]).tolist()
+    assert twins == [None]
+    # tunnelled traffic is matched by its inner header; TCP uploads by the bed's port
+    outer = IP(src="192.0.2.1", dst="198.51.100.1", proto=4)
+    flows = _datapath_flows([
+        bytes(outer / IP(src=me, dst="10.0.2.1") / ICMP(id=7)),
+        bytes(outer / IP(src=me, dst="10.0.9.2", tos=0x08) / TCP(sport=50000, dport=20001)),
+    ])
+    assert bed("tunnel_keys").stream_names(flows).tolist() == [
+        "10.0.2.1 tos=0x00 size=56", "tcp 10.0.0.1:40001 > 10.0.9.2:22"]

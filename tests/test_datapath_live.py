@@ -452,3 +452,28 @@ def test_replaying_the_input_reproduces_the_log(runs, name, values):
     np.testing.assert_allclose(dep_live, again["t_departure"].to_numpy()[left], rtol=0,
                                atol=1e-9)
     assert live["dropped"].any() or name == "tk"
+
+
+def test_the_simulator_and_the_datapath_read_alike_and_their_logs_join():
+    """pfifo_fast_tos on the datapath and the simulator: the same statuses per stream (band 2
+    is starved until the pings are done: lost on both, not answered after the flood on one),
+    and both decision logs name each packet's traffic spec (``stream``): every ping's packets
+    are there on both sides, joined on it; each side's ``flow`` labels the headers it sent."""
+    need_root("the userspace datapath runs in network namespaces")
+    sc = get("pfifo_fast_tos")
+    live = sc.run("userspace", count=10)
+    sim = sc.run("sim", count=10, options={"decisions": True})
+    for run in (live, sim):
+        p = run.probes
+        assert (p.loc[p["tos"] == 0x08, "status"] == "lost").all()
+        assert (p.loc[p["tos"] == 0x10, "status"] == "ok").all()
+    assert sim.meta["ping_timeout"] == sc.setup(count=10).ping_timeout  # the runner's wait
+    counts = {}
+    for side, run in (("live", live), ("sim", sim)):
+        d = run.decisions
+        assert d["stream"].notna().all() and d["flow"].nunique() == d["stream"].nunique() == 4
+        counts[side] = d.groupby("stream")["packet"].count()
+    both = pd.concat(counts, axis=1, join="inner")
+    assert len(both) == 4  # every stream on both sides
+    pings = both.index.str.startswith("10.0.1.1")
+    assert (both.loc[pings, "live"] == both.loc[pings, "sim"]).all()  # 10 requests each

@@ -249,13 +249,15 @@ class KernelBed:
                 if isinstance(spec, UdpFlood):
                     load = start_udp_flood(client, server, spec.dst, rate=spec.rate,
                                            size=spec.size + 8 + ip_header(spec.dst),
-                                           tos=spec.tos, duration=length, port=9000 + i,
+                                           tos=spec.tos, duration=length,
+                                           port=self.load_port(i, spec),
                                            prefill=spec.prefill, jitter=spec.jitter)
                 elif isinstance(spec, BulkFlow):
                     if spec.ecn:
                         client.sysctl("net.ipv4.tcp_ecn", 1)
                     load = start_tcp_bulk(client, server, spec.dst, tos=spec.tos,
-                                          duration=length, port=20000 + i, backend="builtin")
+                                          duration=length, port=self.load_port(i, spec),
+                                          backend="builtin")
                 elif isinstance(spec, PingFlood):
                     load = start_ping_flood(client, spec.dst, size=spec.size, tos=spec.tos,
                                             duration=length)
@@ -272,6 +274,16 @@ class KernelBed:
             else:
                 self._later.append((spec.start, begin))
         return started
+
+    @staticmethod
+    def load_port(i: int, spec: Any) -> int | None:
+        """The server port the load ``traffic[i]`` sends to on the bed (UDP floods from 9000,
+        TCP uploads from 20000, one per load; None for ping floods)."""
+        if isinstance(spec, UdpFlood):
+            return 9000 + i
+        if isinstance(spec, BulkFlow):
+            return 20000 + i
+        return None
 
     def _schedule_loads(self, tb, t0: float) -> None:
         self._t0 = t0

@@ -35,6 +35,7 @@ the processes in them) are removed by the next lab run (:func:`qoslab.lab.netns.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -54,10 +55,21 @@ from ..qdiscs import parse_tree
 from ..qdiscs.decisions import decisions_frame
 from ..qdiscs.seeds import seed_schedule
 from ..runs import Run
+from ..sim.traffic import PingFlood, PingStream, flow_frame
 from .backend_kernel import KernelBed
 from .setup import Setup
 
 __all__ = ["run", "UserspaceBed", "OPTIONS"]
+
+
+def _address(value: Any) -> str | None:
+    """An address in one spelling (IPv6 compressed), None when there is none."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        return str(value)
 
 #: Options of this backend (``Scenario.run(options=…)``, ``qoslab run --input-capture``).
 OPTIONS = ("input_capture",)
@@ -197,11 +209,54 @@ class UserspaceBed(KernelBed):
         cols["t_departure"] = cols["t_departure"] - t0
         self._decisions = decisions_frame(labels=doc["labels"], **cols)
         self._flows = doc.get("flows") or {}
+        names = self.stream_names(pd.DataFrame(self._flows))
+        if len(self._decisions):
+            self._decisions["stream"] = pd.array(names[cols["fid"]], dtype="string")
         if self.input_capture is not None and (self.work / "input.pcap").exists():
             write_with(self.input_capture,
                        lambda tmp: shutil.copyfile(self.work / "input.pcap", tmp),
                        force=self.force, what="input capture")
         return self._decisions
+
+    def stream_names(self, flows: pd.DataFrame) -> np.ndarray:
+        """The traffic spec each flow the datapath saw belongs to, by the name the simulator
+        gives it (its DECISIONS ``stream``), or None: matched by the flow's innermost
+        destination and protocol, and the server port the bed gave a load
+        (:meth:`load_port`) or the TOS of a ping; a flow several specs could have sent (two
+        ping streams alike) or none (the bed's own packets) gets None.
+
+        The flow labels name the packets' real headers (the bed's client address, the ping
+        runner's ICMP ids, the loads' ephemeral ports), so a simulation's DECISIONS and the
+        datapath's join on ``stream``; each side's ``flow`` says what it sent.
+        """
+        names = flow_frame(list(self.setup.traffic))["flow"].tolist()
+        n = len(flows)
+        out = np.full(n, None, dtype=object)
+        if not n:
+            return out
+        tunnel = flows["tunnel"] if "tunnel" in flows else pd.Series([None] * n)
+        inner = tunnel.notna().to_numpy() & ~tunnel.isin(["none", ""]).to_numpy()
+
+        def pick(name: str) -> list:
+            outer = flows[name].tolist() if name in flows else [None] * n
+            inside = flows["inner_" + name].tolist() if "inner_" + name in flows else [None] * n
+            return [b if k else a for a, b, k in zip(outer, inside, inner, strict=True)]
+
+        dst, proto, dport, tos = pick("dst"), pick("proto"), pick("dport"), pick("tos")
+        specs = []
+        for i, spec in enumerate(self.setup.traffic):
+            ping = isinstance(spec, (PingStream, PingFlood))
+            specs.append((_address(spec.dst), spec.proto, None if ping else self.load_port(i, spec),
+                          (spec.tos & 0xFC) if ping else None, names[i]))
+        for j in range(n):
+            d, p = _address(dst[j]), proto[j]
+            hits = [name for sd, sp, port, stos, name in specs
+                    if sd == d and sp == p
+                    and (port is None or dport[j] == port)
+                    and (stos is None or (tos[j] is not None and (int(tos[j]) & 0xFC) == stos))]
+            if len(hits) == 1:
+                out[j] = hits[0]
+        return out
 
     def _to_scenario_time(self, run: Run, t0: float) -> Run:
         out = super()._to_scenario_time(run, t0)
