@@ -152,8 +152,9 @@ def _frames(name: str, chunk_packets: int, progress: bool | None, admit=None,
                     if stamped.any():
                         t0 = int(batch.ts_ns[np.argmax(stamped)])
                 yield to_frame(batch, decode_batch(src, batch, udp_tunnels), t0)
+                upto = int(batch.data_off[-1] + batch.cap_len[-1])
+                source.release(upto)  # mapped pages behind us: a window held, not the file
                 if bar is not None:
-                    upto = int(batch.data_off[-1] + batch.cap_len[-1])
                     bar.update(upto - done)
                     done = upto
         finally:
