@@ -410,3 +410,28 @@ def test_without_dask_installed_every_entry_says_what_to_install(tmp_path):
     assert "CLI 2" in lines
     assert "needs dask.distributed" in run.stderr and "pip install 'qoslab[dask]'" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_replay_of_a_set_decodes_each_partition_once(captures, dask_client, monkeypatch):
+    """The partitions' time ranges come from the set's plan (record headers): the replay
+    computes nothing but the partitions it feeds — no first pass over the set — and decides
+    as the pandas frame; a frame derived from the set (filtered) still takes that pass."""
+    from qoslab.engines import ordered
+    from qoslab.engines.captures import plan_of
+
+    files = [captures / "ring" / "ring_2.pcap", captures / "ring" / "ring_1.pcap"]
+    pk = read_captures(files, chunk_packets=CHUNK)
+    dk = read_captures(files, engine="dask", chunk_packets=CHUNK)
+    passes = []
+    real = ordered.compute
+    monkeypatch.setattr(ordered, "compute", lambda *a, **k: passes.append(k) or real(*a, **k))
+    options = dict(rate=4e6, profile="classic-2.6.3x", t0=pk["time"].min())
+    got = qoslab.replay(dk, "sfq limit 20 perturb 5", **options)
+    expected = qoslab.replay(pk, "sfq limit 20 perturb 5", **options)
+    pd.testing.assert_frame_equal(got.decisions, expected.decisions)
+    assert got.meta == expected.meta and expected.decisions["dropped"].any()
+    assert passes == [] and plan_of(dk) is not None
+    udp = dk[dk["proto"] == 17]
+    assert plan_of(udp) is None
+    qoslab.replay(udp, "sfq limit 20", **options)
+    assert [k["what"] for k in passes] == ["time ranges of the partitions"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import warnings
 from collections.abc import Sequence
 
@@ -27,7 +28,7 @@ from .diagnostics import compute
 from .dispatch import is_dask
 
 __all__ = ["read_captures", "compute_packets", "plan_captures", "dask_packets", "packets_meta",
-           "ADDRESS_COLUMNS"]
+           "plan_of", "time_bounds", "ADDRESS_COLUMNS"]
 
 #: PACKETS columns whose categories depend on the data (unknown to Dask until computed).
 ADDRESS_COLUMNS = ("src", "dst", "inner_src", "inner_dst")
@@ -184,9 +185,51 @@ def dask_packets(plan: SetPlan):
     if not plan.chunks:
         return dd.from_pandas(empty_set(plan.files), npartitions=1)
     divisions = tuple(pos for pos, _ in plan.chunks) + (plan.packets - 1,)
-    return dd.from_map(_ChunkReader(plan.t0_ns, plan.files, plan.udp_tunnels), plan.chunks,
-                       meta=meta,
-                       divisions=divisions, label="read-captures", enforce_metadata=False)
+    frame = dd.from_map(_ChunkReader(plan.t0_ns, plan.files, plan.udp_tunnels), plan.chunks,
+                        meta=meta,
+                        divisions=divisions, label="read-captures", enforce_metadata=False)
+    _PLANS[frame._name] = plan
+    while len(_PLANS) > MAX_PLANS_KEPT:
+        _PLANS.popitem(last=False)
+    return frame
+
+
+#: Plans of the sets read lately, by the name of their Dask frame (a name is the token of the
+#: frame's whole graph: a frame derived from a set — filtered, projected — has another one).
+_PLANS: collections.OrderedDict = collections.OrderedDict()
+#: How many plans :data:`_PLANS` keeps (each is a few hundred bytes per partition).
+MAX_PLANS_KEPT = 16
+
+
+def plan_of(packets) -> SetPlan | None:
+    """The plan of a Dask frame as :func:`read_captures` made it (untouched since), or None.
+
+    What the plan knows without decoding a packet — each partition's packets, time-stamped
+    packets, earliest and latest time stamp — spares a pass over the set
+    (:func:`time_bounds`).
+    """
+    if not is_dask(packets):
+        return None
+    return _PLANS.get(packets._name)
+
+
+def time_bounds(plan: SetPlan, t0_ns: int | None = None) -> pd.DataFrame:
+    """Per partition of a planned set: ``n`` packets, ``keyed`` time-stamped ones, ``lo`` and
+    ``hi`` their earliest and latest time in seconds from ``t0_ns`` (default the set's first
+    packet: the ``t`` column) — the values :func:`qoslab.engines.ordered.iter_time_merged`
+    would compute from the decoded partitions, here from the record headers of the plan."""
+    t0 = plan.t0_ns if t0_ns is None else int(t0_ns)
+    chunks = [c for _, c in plan.chunks]
+    if any(c.stamped < 0 for c in chunks):
+        raise ValueError("time_bounds: the plan predates per-chunk time stamps")
+
+    def seconds(ns):
+        return np.nan if ns is None else (np.int64(ns) - np.int64(t0)) / 1e9
+
+    return pd.DataFrame({"n": [c.packets for c in chunks],
+                         "keyed": [c.stamped for c in chunks],
+                         "lo": [seconds(c.ts_min_ns) for c in chunks],
+                         "hi": [seconds(c.ts_max_ns) for c in chunks]})
 
 
 def compute_packets(packets, *, progress: bool | None = None) -> pd.DataFrame:

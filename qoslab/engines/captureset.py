@@ -180,6 +180,9 @@ class Chunk:
     start: int = -1  #: byte range of its records (classic pcap); -1: walk from the file start
     stop: int = -1
     resume: Resume | None = None  #: where a pcapng walk reaches its first packet
+    stamped: int = -1  #: packets with a time stamp (-1: not planned)
+    ts_min_ns: int | None = None  #: earliest and latest time stamp (record headers)
+    ts_max_ns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -235,15 +238,16 @@ def plan_file(name: str, path: str, chunk_packets: int = DEFAULT_CHUNK) -> FileP
                 stop = int(batch.data_off[-1] + batch.cap_len[-1])
                 source.release(stop)
             resume = marks[index] if marks is not None else None
-            chunks.append(Chunk(name, path, index, packets + 1, n, chunk_packets, start, stop,
-                                resume))
-            packets += n
-            wire += int(batch.wire_len.sum())
             stamped = batch.ts_ns[batch.ts_ns != NAT]  # packets without a time stamp: none
+            lo = hi = None
             if len(stamped):
                 lo, hi = int(stamped.min()), int(stamped.max())
                 ts_min = lo if ts_min is None else min(ts_min, lo)
                 ts_max = hi if ts_max is None else max(ts_max, hi)
+            chunks.append(Chunk(name, path, index, packets + 1, n, chunk_packets, start, stop,
+                                resume, len(stamped), lo, hi))
+            packets += n
+            wire += int(batch.wire_len.sum())
     notes = tuple(str(w.message) for w in caught if issubclass(w.category, CaptureWarning))
     return FilePlan(name, path, os.path.getsize(path), tuple(chunks), packets, wire, ts_min,
                     ts_max, notes)

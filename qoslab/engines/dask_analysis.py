@@ -45,6 +45,7 @@ from ..hashing.sharing import FLOW_PACKETS, flow_representatives
 from ..hashing.sharing import sharing as pandas_sharing
 from ..replay import replay as pandas_replay
 from ..replay.engine import epoch_ns, replay_times
+from .captures import plan_of, time_bounds
 from .diagnostics import compute
 from .ordered import iter_time_merged
 
@@ -117,8 +118,14 @@ class _ReplayTimes:
 def replay(packets, what, **options):
     """:func:`qoslab.replay` of a Dask PACKETS frame: one replayer fed the packets in time
     order, merged from the partitions (files whose time ranges overlap or come out of
-    order replay as the pandas frame does)."""
-    merged = iter_time_merged(packets, _ReplayTimes(options.get("t0")), prefetch=2)
+    order replay as the pandas frame does). A frame as :func:`qoslab.read_captures` gave it
+    is decoded once: its partitions' time ranges come from the set's plan (the record
+    headers walked to cut it); a frame derived from it (filtered …) is walked a first time
+    for them."""
+    times = _ReplayTimes(options.get("t0"))
+    plan = plan_of(packets)
+    bounds = time_bounds(plan, times.t0_ns) if plan is not None else None
+    merged = iter_time_merged(packets, times, prefetch=2, bounds=bounds)
     return pandas_replay(merged, what, **options)
 
 

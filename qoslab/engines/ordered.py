@@ -82,7 +82,8 @@ class _Bounds:
 
 
 def iter_time_merged(packets, key: Callable[[pd.DataFrame], np.ndarray], *,
-                     prefetch: int = 2) -> Iterator[tuple[pd.DataFrame, np.ndarray, int | None]]:
+                     prefetch: int = 2, bounds: pd.DataFrame | None = None
+                     ) -> Iterator[tuple[pd.DataFrame, np.ndarray, int | None]]:
     """Yield ``(chunk, rows, moved)``: every row of a frame, in order of ``key`` (then row),
     merged from its partitions; ``rows`` are the chunk's positions in the frame, ``moved`` how
     many of its keyed rows are not at their rank among the keyed rows of the frame (what a
@@ -90,7 +91,9 @@ def iter_time_merged(packets, key: Callable[[pd.DataFrame], np.ndarray], *,
     it is, to be sorted by the consumer).
 
     ``key(partition)`` gives one float per row (NaN: no key; such rows come as they are met).
-    A first pass computes each partition's key range; partitions are then read in order of
+    A first pass computes each partition's key range (``bounds``, when given — e.g. from a
+    capture set's plan, :func:`qoslab.engines.captures.time_bounds` — spares it: each
+    partition is then decoded once); partitions are then read in order of
     their earliest key (``prefetch`` ahead on the workers), and the rows below the next
     partition's earliest key are given, sorted. A set whose files follow each other in time
     (a ring buffer) holds one partition at a time; files whose time ranges overlap (two
@@ -109,9 +112,13 @@ def iter_time_merged(packets, key: Callable[[pd.DataFrame], np.ndarray], *,
     if not is_dask(packets):
         yield packets, np.arange(len(packets), dtype=np.int64), None
         return
-    meta = _Bounds(key)(packets._meta)
-    (bounds,) = compute(packets.map_partitions(_Bounds(key), meta=meta),
-                        what="time ranges of the partitions")
+    if bounds is None:
+        meta = _Bounds(key)(packets._meta)
+        (bounds,) = compute(packets.map_partitions(_Bounds(key), meta=meta),
+                            what="time ranges of the partitions")
+    elif len(bounds) != packets.npartitions:
+        raise ValueError(f"iter_time_merged: {len(bounds)} bounds for "
+                         f"{packets.npartitions} partitions")
     n = bounds["n"].to_numpy(dtype=np.int64)
     lo = bounds["lo"].to_numpy(dtype=float)
     offsets = np.concatenate([[0], np.cumsum(n)[:-1]])
