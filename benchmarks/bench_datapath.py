@@ -14,6 +14,12 @@ Targets (issue 12):
   uploads, interactive flows, pings) at ~10 Mbit/s, replayed through a classic SFQ with
   ``perturb 10`` at 9 Mbit/s, so the queue works (≈ 20 % drops).
 
+* **replay memory** — a capture replayed with its per-packet tables on disk
+  (``qoslab replay … --per-packet DIR``) holds the same memory for 4× the packets. Peer: reading
+  the same capture chunk by chunk (:func:`qoslab.capture.iter_capture`), in the same run: what
+  replay adds to the reader's peak RSS must stay within 1.25× from N to 4N packets (in
+  memory, printed beside it, it grows about 4×). Each measurement is a fresh process.
+
 * **new flows** (informational) — the CPU a live datapath spends on a flow's first packet
   (decoded by the capture decoder, added to the flow table, hashed by the qdiscs) and on a
   known flow's packet (a byte-key lookup).
@@ -22,7 +28,8 @@ Wall time and CPU time are printed; on a shared machine the targets are judged o
 for replay (single-threaded), and on the wall-clock measurements for the datapath (what a
 user sees), with the kernel's numbers beside them.
 
-Run: ``.venv/bin/python benchmarks/bench_datapath.py [--quick] [--replay-only]``.
+Run: ``.venv/bin/python benchmarks/bench_datapath.py [--quick] [--replay-only]
+[--replay-memory-only]``.
 """
 
 from __future__ import annotations
@@ -119,6 +126,61 @@ def bench_replay(quick: bool) -> int:
     path.unlink()
     folder.rmdir()
     return 0 if ok else 1
+
+
+_PEAK_CHILD = """
+import resource, sys
+from qoslab.capture import iter_capture
+import qoslab
+mode, path, out = sys.argv[1:4]
+if mode == "read":
+    n = sum(len(c) for c in iter_capture(path, 1 << 18, progress=False))
+else:
+    run = qoslab.replay(path, "sfq limit 127 perturb 10", rate=9e6, profile="classic-2.6.3x",
+                        progress=False, per_packet=out if mode == "disk" else None)
+    n = run.meta["packets"]
+print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def _peak(mode: str, path: Path, folder: Path) -> tuple[int, float, float]:
+    """(packets, peak RSS bytes, wall seconds) of one measurement in a fresh process."""
+    import subprocess
+
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-I", "-c", _PEAK_CHILD, mode, str(path),
+                          str(folder / f"tables-{path.stem}-{mode}")],
+                         capture_output=True, text=True, cwd=folder, check=True)
+    n, peak = out.stdout.split()[-2:]
+    return int(n), float(peak), time.perf_counter() - t
+
+
+def bench_replay_memory(quick: bool) -> int:
+    import shutil
+
+    n = 250_000 if quick else 1_000_000
+    folder = Path(tempfile.mkdtemp(prefix="qoslab-bench-replay-memory-"))
+    try:
+        added = {}
+        for k in (1, 4):
+            path = folder / f"capture-{k}.pcap"
+            make_capture(path, k * n)
+            _, read_peak, _ = _peak("read", path, folder)
+            for mode in ("disk", "memory"):
+                packets, peak, wall = _peak(mode, path, folder)
+                added[mode, k] = peak - read_peak
+                print(f"replay memory: {packets:>9,} packets, tables {mode:6}: peak "
+                      f"{peak / 1e6:7.0f} MB (reading alone {read_peak / 1e6:5.0f} MB; "
+                      f"replay adds {added[mode, k] / 1e6:6.0f} MB), wall {wall:5.1f} s")
+            path.unlink()
+        disk = added["disk", 4] / max(added["disk", 1], 1.0)
+        memory = added["memory", 4] / max(added["memory", 1], 1.0)
+        ok = disk <= 1.25
+        print(f"  4x the packets: replay adds {disk:.2f}x with tables on disk "
+              f"[target <= 1.25: {'ok' if ok else 'MISSED'}], {memory:.2f}x in memory")
+        return 0 if ok else 1
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- datapath
@@ -277,7 +339,10 @@ def bench_new_flows(quick: bool) -> int:
 
 def main() -> int:
     quick = "--quick" in sys.argv
+    if "--replay-memory-only" in sys.argv:
+        return bench_replay_memory(quick)
     status = bench_replay(quick)
+    status |= bench_replay_memory(quick)
     status |= bench_new_flows(quick)
     if "--replay-only" not in sys.argv:
         if os.geteuid() != 0:

@@ -314,3 +314,103 @@ def test_the_readme_replay_example_runs(repo, tmp_path):
                          timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-1] == "2913"
+
+
+# ----------------------------------------------------------------- per-packet tables on disk
+def tiled(times: int, pk: pd.DataFrame | None = None):
+    """The capture ``times`` over, one copy after the other in time: chunks made as they
+    are asked for (the same flows, ever more packets)."""
+    pk = qoslab.read_capture(CAPTURE) if pk is None else pk
+    span = float(pk["t"].max()) + 1.0
+    for k in range(times):
+        yield pk.assign(t=pk["t"] + k * span)
+
+
+def test_per_packet_tables_on_disk_are_the_in_memory_ones(tmp_path):
+    """Written part by part as the replay goes (parts of ~500 rows here), read back by
+    qoslab.load: the same DECISIONS and PROBES, row for row, as the replay in memory; META
+    names the dataset and holds the per-flow totals both ways."""
+    tree = dict(what="sfq limit 10 perturb 2", rate=5e5, profile="classic-2.6.3x")
+    whole = qoslab.replay(qoslab.read_capture(CAPTURE), **tree)
+    out = tmp_path / "tables"
+    streamed = qoslab.replay(CAPTURE, **tree, chunk_packets=500, per_packet=out)
+    parts = sorted((out / "decisions").iterdir())
+    assert len(parts) >= 4 and len(sorted((out / "probes").iterdir())) == len(parts)
+    pd.testing.assert_frame_equal(whole.decisions, streamed.decisions)
+    pd.testing.assert_frame_equal(whole.probes, streamed.probes)
+    assert streamed.meta["flow_summary"] == whole.meta["flow_summary"]
+    summary = pd.DataFrame(whole.meta["flow_summary"]).set_index("flow")
+    d = whole.decisions
+    assert summary["packets"].to_dict() == d.groupby("flow", observed=True).size().to_dict()
+    assert summary["dropped"].sum() == d["dropped"].sum() == streamed.meta["dropped"] > 0
+    delay = ((d["t_departure"] - d["t_arrival"]) * 1000)[~d["dropped"]]
+    for q, name in ((0.5, "median"), (0.99, "p99")):
+        exact = np.quantile(delay, q, method="inverted_cdf")
+        assert abs(streamed.meta["delay_ms"][name] / exact - 1) < 0.003
+    run_file = tmp_path / "run.json.gz"
+    streamed.save(run_file)
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    (tmp_path / "run.json.gz").rename(moved / "run.json.gz")
+    out.rename(moved / "tables")  # RUN and dataset moved together: the relative path holds
+    back = qoslab.load(moved / "run.json.gz")
+    assert back.meta["per_packet"]["path"] == "tables"
+    pd.testing.assert_frame_equal(whole.decisions, back.decisions)
+    pd.testing.assert_frame_equal(whole.probes, back.probes)
+    assert [len(f) for f in back.iter_table("decisions")] == \
+        [len(pd.read_parquet(moved / "tables" / "decisions" / p.name)) for p in parts]
+    assert detect_spikes(back.probes).shape[0] == detect_spikes(whole.probes).shape[0]
+
+
+def test_per_packet_memory_stays_bounded_as_the_capture_grows():
+    """Peak memory (tracemalloc) of a replay whose per-packet tables go to disk is the same
+    for 4× the packets; in memory, 4× the packets take several times more (which this test
+    would catch)."""
+    import tempfile
+    import tracemalloc
+
+    pk = qoslab.read_capture(CAPTURE)
+
+    def peak(times: int, on_disk: bool) -> int:
+        with tempfile.TemporaryDirectory() as folder:
+            tracemalloc.start()
+            try:
+                run = qoslab.replay(tiled(times, pk), "sfq limit 10 perturb 2", rate=5e5,
+                                    profile="classic-2.6.3x", chunk_packets=4096,
+                                    per_packet=f"{folder}/t" if on_disk else None)
+                assert run.meta["packets"] == times * len(pk)
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+
+    small, large, in_memory = peak(2, True), peak(8, True), peak(8, False)
+    assert large < 1.2 * small, (small, large)
+    assert in_memory > 2 * large, (large, in_memory)
+
+
+def test_per_packet_outputs_are_checked_first_and_never_clobbered(tmp_path, capsys):
+    pk = qoslab.read_capture(CAPTURE).iloc[:300]
+    out = tmp_path / "tables"
+    qoslab.replay(pk, Pfifo(limit=5), rate=1e6, per_packet=out)
+    with pytest.raises(FileExistsError, match="--force"):
+        qoslab.replay(pk, Pfifo(limit=5), rate=1e6, per_packet=out)
+    again = qoslab.replay(pk, Pfifo(limit=7), rate=1e6, per_packet=out, force=True)
+    assert again.meta["tc"] == "pfifo limit 7" and len(again.decisions) == 300
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(OSError, match="not a qoslab per-packet dataset"):
+        qoslab.replay(pk, Pfifo(limit=5), rate=1e6, per_packet=tmp_path / "notes", force=True)
+    with pytest.raises(ConfigError, match="rate"):  # a failed replay leaves no folder behind
+        qoslab.replay(pk, Sfq(limit=10), per_packet=tmp_path / "never")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "tables"]
+    # the command line: --per-packet, then the RUN names the dataset
+    run_file = tmp_path / "r.json.gz"
+    argv = ["replay", str(CAPTURE), "--tc", "pfifo limit 5", "--rate", "1mbit", "-w",
+            str(run_file), "--per-packet", str(tmp_path / "cli")]
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    assert "per-packet tables" in said and "median" in said
+    assert qoslab.load(run_file).meta["per_packet"]["path"] == "cli"
+    assert main(argv) == 2  # the RUN file exists: refused before replaying
+    assert main([*argv[:-4], "-w", str(tmp_path / "r2.json.gz"), "--per-packet",
+                 str(tmp_path / "cli")]) == 2
+    assert "exists" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from ..errors import QoslabError, RunFormatError, SeriesLimitError
 from ..runs import JOURNAL_FORMAT, RUN_FORMAT, Run, read_journal, read_native
 from ..schema import check_values
 from .limits import MAX_SERIES, inflate, parse_json, read_regular_file
+from .run_tables import attach
 
 __all__ = ["load"]
 
@@ -33,7 +34,10 @@ def load(path: str | os.PathLike) -> Run:
     Returns
     -------
     Run
-        With ``meta["source"]`` naming the format it came from.
+        With ``meta["source"]`` naming the format it came from. A RUN whose per-packet
+        tables were written to a Parquet dataset (``qoslab replay --per-packet``) is a
+        :class:`~qoslab.io.run_tables.DatasetRun`: its ``probes`` and ``decisions`` are read
+        from the dataset when first used.
 
     Raises
     ------
@@ -59,6 +63,10 @@ def load(path: str | os.PathLike) -> Run:
         raise RunFormatError(f"{path}: cannot read it ({exc.strerror})") from None
     try:
         run = _load_bytes(path, data)
+        if run.meta.get("per_packet"):
+            for table in ("events", "samples"):  # per-packet tables: checked when read
+                check_values(getattr(run, table), table, source=str(path))
+            return attach(run, path)
         for table in ("probes", "events", "samples", "decisions"):
             check_values(getattr(run, table), table, source=str(path))
         if run.probes["stream"].nunique() > MAX_SERIES:

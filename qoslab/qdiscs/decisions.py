@@ -24,7 +24,7 @@ import pandas as pd
 
 from .runtime import CLS, FID, OWNER, QUEUE, SIZE
 
-__all__ = ["DecisionLog", "LoggedRoot", "LOG", "decisions_frame"]
+__all__ = ["DecisionLog", "LoggedRoot", "LOG", "decisions_frame", "unique_labels"]
 
 #: Index of the log number appended to a packet record by :class:`LoggedRoot`.
 LOG = 8
@@ -97,6 +97,17 @@ class DecisionLog:
         out["dropped"] = out["dropped"].astype(bool)
         return out
 
+    def take(self, k: int) -> dict[str, np.ndarray]:
+        """The first ``k`` rows as :meth:`columns` gives them, removed from the log (a
+        driver writing its log out as it goes)."""
+        out = {}
+        for name, code in _NUMPY_CODES.items():
+            arr = getattr(self, name)
+            out[name] = np.frombuffer(arr[:k], dtype=code) if k else np.zeros(0, dtype=code)
+            del arr[:k]
+        out["dropped"] = out["dropped"].astype(bool)
+        return out
+
     def frame(self, labels: list[str], *, first: int = 0) -> pd.DataFrame:
         """The DECISIONS table; ``labels[fid]`` names each flow, ``first`` is added to each
         packet number."""
@@ -119,14 +130,7 @@ def decisions_frame(*, packet: np.ndarray, fid: np.ndarray, labels, t_arrival: n
 
     The flow column is categorical: the codes are ``fid``, the categories ``labels``.
     """
-    labels = [str(x) for x in labels]
-    if len(set(labels)) != len(labels):  # categories must be unique: number repeats
-        seen: dict[str, int] = {}
-        out = []
-        for x in labels:
-            seen[x] = seen.get(x, 0) + 1
-            out.append(x if seen[x] == 1 else f"{x} #{seen[x]}")
-        labels = out
+    labels = unique_labels(labels)
     flow = pd.Categorical.from_codes(fid, categories=pd.Index(labels, dtype=str)) \
         if len(labels) else pd.Categorical([], categories=pd.Index([], dtype=str))
     return pd.DataFrame({
@@ -140,6 +144,23 @@ def decisions_frame(*, packet: np.ndarray, fid: np.ndarray, labels, t_arrival: n
         "seed_index": seed_index.astype(np.int64),
         "dropped": dropped.astype(bool),
     })
+
+
+def unique_labels(labels) -> list[str]:
+    """Flow labels as categories: the second flow of a label is ``"label #2"`` and so on.
+
+    >>> unique_labels(["a", "b", "a"])
+    ['a', 'b', 'a #2']
+    """
+    labels = [str(x) for x in labels]
+    if len(set(labels)) == len(labels):
+        return labels
+    seen: dict[str, int] = {}
+    out = []
+    for x in labels:
+        seen[x] = seen.get(x, 0) + 1
+        out.append(x if seen[x] == 1 else f"{x} #{seen[x]}")
+    return out
 
 
 class _Owner:

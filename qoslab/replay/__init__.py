@@ -41,10 +41,11 @@ import pandas as pd
 from ..capture import iter_capture
 from ..engines.dispatch import dask_aware
 from ..errors import ConfigError
+from ..io.run_tables import TableWriter
 from ..qdiscs import Htb, Tbf, parse_tree, walk
 from ..scenarios import Scenario, Setup, get
 from ..sim.link import Link
-from .engine import Replayer, Seeds
+from .engine import FLUSH_ROWS, Replayer, Seeds
 from .flows import PER_PACKET_COLUMNS, FlowIndex, flow_label
 
 __all__ = ["replay", "CallableModule", "Replayer", "Seeds", "FlowIndex", "flow_label", "PER_PACKET_COLUMNS",
@@ -120,7 +121,8 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
            seeds: list | None = None, seed_times: list | None = None,
            changes: tuple | None = None, l2_bytes: int = 0, t0: Any = None,
            profile: str | None = None, probes: bool = True, progress: bool | None = None,
-           chunk_packets: int | None = None, **params: Any):
+           chunk_packets: int | None = None, per_packet: str | os.PathLike | None = None,
+           force: bool = False, **params: Any):
     """Replay captured packets through a qdisc tree; return the RUN (see the module doc).
 
     Parameters
@@ -159,11 +161,30 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
     probes
         Also build the per-flow PROBES (one row per packet).
     progress
-        A progress bar (``None``: for files of 64 MB and frames of 200,000 packets and more).
+        Progress bars for reading and replaying, then building the per-flow tables (``None``:
+        for files of 64 MB and frames of 200,000 packets and more). Saving the RUN has its
+        own (:meth:`qoslab.Run.save`).
+    per_packet
+        A new folder for the per-packet tables (DECISIONS and PROBES): they are written
+        there as Parquet parts while the replay runs (:mod:`qoslab.io.run_tables`), so
+        memory stays bounded by the chunk size, the packets queued and the number of flows,
+        whatever the capture's length. The RUN returned (and saved, and loaded again) keeps
+        META — with per-flow totals, ``meta["flow_summary"]``, and the median and p99 of the
+        time in the tree, ``meta["delay_ms"]`` — and EVENTS, and reads ``probes`` and
+        ``decisions`` from the folder when they are first used (up to
+        :data:`qoslab.io.limits.MAX_ROWS` rows; beyond, read them in parts with
+        ``run.iter_table``). Checked before anything is read.
+    force
+        Replace an existing ``per_packet`` dataset.
+    chunk_packets
+        Packets per chunk read from a capture file (default :data:`FILE_CHUNK`), per slice
+        of a frame, and with ``per_packet`` the rows of a Parquet part (at least; default
+        :data:`~qoslab.replay.engine.FLUSH_ROWS`).
 
     Returns
     -------
     qoslab.Run
+        Or, with ``per_packet``, a :class:`qoslab.io.run_tables.DatasetRun`.
 
     Examples
     --------
@@ -174,6 +195,15 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
     (True, 'sfq limit 10')
     >>> run.probes.groupby("stream")["rtt_ms"].median().max() > 0
     np.True_
+
+    The per-packet tables on disk, written as the replay goes:
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "tables"
+    >>> big = qoslab.replay(pk, "sfq limit 10", rate=2e6, profile="classic-2.6.3x",
+    ...                     per_packet=out)
+    >>> big.decisions.equals(run.decisions), sorted(p.name for p in out.iterdir())
+    (True, ['_qoslab_run_tables.json', 'decisions', 'probes'])
     """
     tree, the_link, setup_changes, the_seed = resolve(
         what, rate=rate, link=link, profile=profile,
@@ -186,10 +216,25 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
         schedule = Seeds(tree, seeds=seeds, times=times)
     else:
         schedule = Seeds(tree, seed=the_seed)
-    rp = Replayer(tree, link=the_link, seeds=schedule,
-                  changes=setup_changes if changes is None else tuple(changes),
-                  l2_bytes=l2_bytes, t0=t0)
-    meta: dict[str, Any] = {"seed": None if seeds is not None else the_seed}
+    sink = TableWriter(per_packet, force=force) if per_packet is not None else None
+    try:
+        rp = Replayer(tree, link=the_link, seeds=schedule,
+                      changes=setup_changes if changes is None else tuple(changes),
+                      l2_bytes=l2_bytes, t0=t0, sink=sink, probes=probes,
+                      flush_rows=chunk_packets or FLUSH_ROWS)
+        meta: dict[str, Any] = {"seed": None if seeds is not None else the_seed}
+        _feed(rp, packets, meta, progress, chunk_packets)
+        show = rp.rows_seen >= PROGRESS_MIN_PACKETS if progress is None else bool(progress)
+        return rp.finish(meta, probes=probes, progress=show and sink is None)
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
+
+
+def _feed(rp: Replayer, packets: Any, meta: dict, progress: bool | None,
+          chunk_packets: int | None) -> None:
+    """Feed ``packets`` (a file, a frame or chunks; see :func:`replay`) to ``rp``."""
     if isinstance(packets, (str, os.PathLike)):
         meta["capture"] = os.fspath(packets)
         for chunk in iter_capture(packets, chunk_packets or FILE_CHUNK, progress=progress):
@@ -214,7 +259,6 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
                 rp.feed(chunk[0], rows=chunk[1], reordered=chunk[2])
             else:
                 rp.feed(chunk)
-    return rp.finish(meta, probes=probes)
 
 
 class CallableModule(types.ModuleType):

@@ -1,8 +1,12 @@
 """The replay engine: captured packets through the runtime qdiscs, arrival by arrival.
 
 :class:`Replayer` is fed PACKETS chunks in time order and keeps the state of the qdisc tree,
-the link and the seed schedule between chunks, so a capture of any length replays in bounded
-memory (the decision columns grow by 57 bytes per packet; the PACKETS chunks come and go).
+the link and the seed schedule between chunks. In memory, its decision log grows by 57 bytes
+per packet (the PACKETS chunks come and go); with a ``sink`` (a per-packet dataset,
+:class:`qoslab.io.run_tables.TableWriter`) the rows whose fate is known — departed or dropped
+— leave the log every :data:`FLUSH_ROWS` rows as DECISIONS and PROBES parts
+(:class:`~qoslab.replay.output.ReplayOutput`), so memory is bounded by the chunk size, the
+packets still queued and the number of flows, never by the length of the capture.
 
 What runs is what the simulator runs: the tree's runtime (:mod:`qoslab.qdiscs`) on the flows
 of :class:`~qoslab.replay.flows.FlowIndex`, a link that takes one packet at a time at its line
@@ -28,15 +32,19 @@ import pandas as pd
 from ..errors import ConfigError
 from ..qdiscs import BuildContext, apply_change, build, walk
 from ..qdiscs.changes import for_changes
-from ..qdiscs.decisions import DecisionLog
+from ..io.run_tables import DatasetRun
+from ..qdiscs.decisions import DecisionLog, unique_labels
 from ..qdiscs.seeds import perturbation_plan, seed_schedule
 from ..runs import Run
 from .flows import FlowIndex
+from .output import ReplayOutput
 
-__all__ = ["Replayer", "Seeds", "SLICE", "replay_times", "epoch_ns"]
+__all__ = ["Replayer", "Seeds", "SLICE", "FLUSH_ROWS", "replay_times", "epoch_ns"]
 
 #: Packets run between progress updates (and per internal slice of a large chunk).
 SLICE = 1 << 16
+#: With a sink, decided rows leave the log in parts of at least this many rows.
+FLUSH_ROWS = 1 << 18
 
 
 class Seeds:
@@ -83,13 +91,14 @@ class Seeds:
 class _Drops:
     """The owner of every replayed packet: marks it dropped."""
 
-    __slots__ = ("dropped",)
+    __slots__ = ("dropped", "off")
 
     def __init__(self, dropped: list) -> None:
         self.dropped = dropped
+        self.off = 0  # packets that left the log before its first row
 
     def on_drop(self, pkt: list, now: float) -> None:
-        self.dropped[pkt[3]] = 1
+        self.dropped[pkt[3] - self.off] = 1
 
 
 class Replayer:
@@ -111,10 +120,19 @@ class Replayer:
     t0
         The capture time that is replay time 0 (a ``pandas.Timestamp`` or Unix seconds);
         default: the capture's own ``t`` (seconds since its first packet).
+    sink
+        Where decided rows go while the replay runs (``sink.write(table, frame)``, e.g. a
+        :class:`qoslab.io.run_tables.TableWriter`); ``None``: kept in memory until
+        :meth:`finish`.
+    probes
+        Build the per-flow PROBES rows as well.
+    flush_rows
+        With a sink: decided rows leave the log in parts of at least this many.
     """
 
     def __init__(self, tree: Any, *, link: Any, seeds: Seeds, changes: tuple = (),
-                 l2_bytes: int = 0, t0: Any = None) -> None:
+                 l2_bytes: int = 0, t0: Any = None, sink: Any = None, probes: bool = True,
+                 flush_rows: int = FLUSH_ROWS) -> None:
         self.tree = tree
         self.link = link
         self.seeds = seeds
@@ -128,6 +146,10 @@ class Replayer:
         # the decision log (57 bytes a packet); ``packet`` is the row of the capture
         self.log = DecisionLog()
         self.owner = _Drops(self.log.dropped)
+        self.flushed = 0  # rows that left the log (to the sink)
+        self.sink = sink
+        self.flush_rows = int(flush_rows)
+        self.output = ReplayOutput(self.index, probes=probes, sink=sink)
         # loop state
         self.rows_seen = 0
         self.next_try = math.inf
@@ -186,9 +208,31 @@ class Replayer:
             hi = min(lo + SLICE, len(t))
             self._run(t[lo:hi].tolist(), size[lo:hi].tolist(), fid[lo:hi].tolist(),
                       rows[lo:hi].tolist())
+            if self.sink is not None:
+                self._flush()
             if progress is not None:
                 progress(hi - lo)
         self.last_t = float(t[-1])
+
+    def _flush(self, final: bool = False) -> None:
+        """Hand the decided rows at the head of the log to the output (all with ``final``;
+        otherwise once :attr:`flush_rows` of them wait)."""
+        log = self.log
+        n = len(log)
+        if not n or (n < self.flush_rows and not final):
+            return
+        k = n
+        if not final:
+            dep = np.frombuffer(log.t_departure, np.float64)
+            drp = np.frombuffer(log.dropped, np.int8)
+            waiting = np.flatnonzero(np.isnan(dep) & (drp == 0))
+            del dep, drp  # the arrays must not be exported while they are resized
+            k = int(waiting[0]) if len(waiting) else n
+            if k < self.flush_rows:
+                return
+        self.output.add(log.take(k))
+        self.flushed += k
+        self.owner.off = self.flushed
 
     # ------------------------------------------------------------------ the loop
     def _control_time(self) -> float:
@@ -215,11 +259,12 @@ class Replayer:
         dep, cls_, queue_, seed_ix = log.t_departure, log.cls, log.queue, log.seed_index
         dropped = log.dropped
         owner = self.owner
+        off = self.flushed
         k = 8.0 / self.link.rate
         ovh = self.link.overhead
         next_try, tx_end = self.next_try, self.tx_end
         next_ctrl = self._control_time()
-        base = len(dep)
+        base = off + len(dep)
         n = len(ta)
         dep.extend([math.nan] * n)
         dropped.extend(bytes(n))
@@ -235,7 +280,7 @@ class Replayer:
                     if pkt is None:
                         next_try = root.next_wake
                     else:
-                        dep[pkt[3]] = next_try
+                        dep[pkt[3] - off] = next_try
                         tx_end = next_try = next_try + (pkt[1] + ovh) * k
                 elif next_ctrl <= t:
                     self.next_try, self.tx_end = next_try, tx_end
@@ -273,39 +318,16 @@ class Replayer:
             if pkt is None:
                 next_try = root.next_wake
                 continue
-            self.log.t_departure[pkt[3]] = next_try
+            self.log.t_departure[pkt[3] - self.flushed] = next_try
             tx_end = next_try = next_try + (pkt[1] + self.link.overhead) * k
         self.now = max(self.now, tx_end)
         self.next_try, self.tx_end = math.inf, tx_end
 
     # ------------------------------------------------------------------ output
     def decisions(self) -> pd.DataFrame:
-        """The DECISIONS table so far (one row per replayed packet, in arrival order)."""
+        """The DECISIONS rows still in the log (every row so far without a sink), in arrival
+        order."""
         return self.log.frame(self.index.labels)
-
-    def probes(self, decisions: pd.DataFrame) -> pd.DataFrame:
-        """Per-flow queueing delay as PROBES rows: one stream per flow, ``rtt_ms`` = time in
-        the tree (NaN and status ``lost`` when dropped), ``size`` = bytes accounted,
-        ``seq`` = the packet's number within its flow (from 1)."""
-        flows = self.index.table.frame
-        fid = np.asarray(self.log.fid, np.int64)
-        host, tos = _flow_host_tos(flows)
-        labels = pd.Categorical.from_codes(fid, categories=decisions["flow"].cat.categories)
-        seq = pd.Series(fid).groupby(fid).cumcount().to_numpy() + 1
-        delay = (decisions["t_departure"] - decisions["t_arrival"]).to_numpy() * 1000.0
-        lost = decisions["dropped"].to_numpy()
-        return pd.DataFrame({
-            "stream": _strings(fid, list(labels.categories)),
-            "host": _strings(fid, list(host)),
-            "tos": pd.array(tos[fid], dtype="Int64"),
-            "size": pd.array(decisions["size"].to_numpy(), dtype="Int64"),
-            "seq": pd.array(seq, dtype="Int64"),
-            "t_sent": decisions["t_arrival"].to_numpy(),
-            "rtt_ms": np.where(lost, np.nan, delay),
-            "status": _strings(lost.astype(np.int64), ["ok", "lost"]),
-            "ttl": pd.arrays.IntegerArray(np.zeros(len(fid), np.int64),
-                                          np.ones(len(fid), bool)),
-        })
 
     def events(self, end: float) -> pd.DataFrame:
         """EVENTS: run start and stop, every hash change and config change up to ``end``."""
@@ -318,11 +340,32 @@ class Replayer:
         rows.sort(key=lambda r: (r[0], {"run_start": -1, "run_stop": 2}.get(r[1], 0)))
         return pd.DataFrame(rows, columns=["t", "kind", "detail"])
 
-    def finish(self, meta: dict | None = None, *, probes: bool = True) -> Run:
-        """Drain the tree and return the RUN (DECISIONS, per-flow PROBES, EVENTS, META)."""
+    def finish(self, meta: dict | None = None, *, probes: bool = True,
+               progress: bool = False) -> Run:
+        """Drain the tree and return the RUN (DECISIONS, per-flow PROBES, EVENTS, META).
+
+        With a sink, the last rows go there and the RUN is a
+        :class:`~qoslab.io.run_tables.DatasetRun` reading them from the dataset; ``probes``
+        was decided when the replayer was made. ``progress``: a bar while the tables are
+        built.
+        """
         self.drain()
         end = max(self.now, self.last_t if self.last_t > -math.inf else 0.0)
-        decisions = self.decisions()
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(self.log), unit="pkt", desc="per-flow tables",
+                       dynamic_ncols=True)
+        try:
+            if self.sink is None:
+                self.output.want_probes = probes
+            self.output.add(self.log.take(len(self.log)))
+            self.flushed += len(self.log)
+        finally:
+            if bar is not None:
+                bar.update(bar.total)
+                bar.close()
         used = len(self.seeds.times) if self.seeds.explicit else \
             int(np.searchsorted(np.asarray(self.seeds.times), end, side="right"))
         info = {
@@ -336,50 +379,23 @@ class Replayer:
             "hash_seeds": [f"0x{s:x}" for s in self.seeds.seeds[:used + 1]],
             "hash_seed_times": [0.0, *self.seeds.times[:used]],
             "seeds_given": self.seeds.explicit,
-            "packets": len(decisions),
-            "dropped": int(decisions["dropped"].sum()),
+            "packets": self.output.rows,
+            "dropped": int(self.output.dropped.sum()),
             "flows": len(self.index),
             "packets_reordered": self.reordered,
             "packets_without_time": self.untimed,
             "qdisc_stats": self.root.stats(),
             "probes": "per-packet queueing delay (time in the qdisc tree), one stream per flow",
         }
+        info.update(self.output.summary())
         info.update(meta or {})
-        pr = self.probes(decisions) if probes else None
-        return Run(pr, self.events(end), info, decisions=decisions) if pr is not None else \
-            Run(events=self.events(end), meta=info, decisions=decisions)
-
-
-def _strings(codes: np.ndarray, values: list) -> pd.api.extensions.ExtensionArray:
-    """``values[codes]`` as a pandas string array, decoded by Arrow (millions of rows)."""
-    import pyarrow as pa
-
-    table = pa.array([None if v is None else str(v) for v in values], pa.string())
-    decoded = pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), pa.int32()),
-                                             table).cast(pa.string())
-    return pd.array(decoded, dtype="string")
-
-
-def _flow_host_tos(flows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per flow: the (inner) destination and TOS byte."""
-    n = len(flows)
-    if not n:
-        return np.zeros(0, object), np.zeros(0, object)
-    tunnelled = flows["inner_dst"].notna().to_numpy() if "inner_dst" in flows \
-        else np.zeros(n, bool)
-
-    def pick(outer: str, inner: str) -> np.ndarray:
-        out = flows[outer].astype(object).to_numpy() if outer in flows else \
-            np.full(n, None, object)
-        if inner in flows and tunnelled.any():
-            out = np.where(tunnelled, flows[inner].astype(object).to_numpy(), out)
-        return np.array([None if v is None or v is pd.NA or (isinstance(v, float) and
-                                                             math.isnan(v)) else v
-                         for v in out], dtype=object)
-
-    host = np.array([None if v is None else str(v) for v in pick("dst", "inner_dst")], object)
-    tos = pick("tos", "inner_tos")
-    return host, tos
+        events = self.events(end)
+        if self.sink is not None:
+            info["per_packet"] = self.sink.close(flows=unique_labels(self.index.labels))
+            return DatasetRun(Run(events=events, meta=info), info["per_packet"]["path"])
+        decisions, pr = self.output.tables()
+        return Run(pr, events, info, decisions=decisions) if pr is not None else \
+            Run(events=events, meta=info, decisions=decisions)
 
 
 def epoch_ns(t0: Any) -> int:
