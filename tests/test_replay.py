@@ -414,3 +414,21 @@ def test_per_packet_outputs_are_checked_first_and_never_clobbered(tmp_path, caps
     assert main([*argv[:-4], "-w", str(tmp_path / "r2.json.gz"), "--per-packet",
                  str(tmp_path / "cli")]) == 2
     assert "exists" in capsys.readouterr().err
+
+
+def test_every_long_phase_shows_progress(tmp_path, capsys):
+    """Replaying (a frame, or chunks that say their total), building the per-flow tables and
+    saving the RUN each show a bar when asked."""
+    from qoslab.replay import Chunks
+
+    pk = qoslab.read_capture(CAPTURE)
+    run = qoslab.replay(pk, Pfifo(limit=5), rate=1e6, progress=True)
+    run.save(tmp_path / "r.json.gz", progress=True)
+    err = capsys.readouterr().err
+    for phase in ("replay", "per-flow tables", "saving"):
+        assert f"{phase}: 100%" in err, phase
+    qoslab.replay(Chunks(tiled(2, pk), 2 * len(pk)), Pfifo(limit=5), rate=1e6,
+                  progress=True, per_packet=tmp_path / "t")
+    assert f"{2 * len(pk)}/{2 * len(pk)}" in capsys.readouterr().err
+    qoslab.replay(pk, Pfifo(limit=5), rate=1e6)  # a short capture: no bar by default
+    assert capsys.readouterr().err == ""

@@ -43,6 +43,7 @@ from ..capture.tcprtt import connection_keys, tcp_candidates
 from ..capture.tcprtt import tcp_rtts as pandas_tcp_rtts
 from ..hashing.sharing import FLOW_PACKETS, flow_representatives
 from ..hashing.sharing import sharing as pandas_sharing
+from ..replay import Chunks
 from ..replay import replay as pandas_replay
 from ..replay.engine import epoch_ns, replay_times
 from .captures import plan_of, time_bounds
@@ -126,7 +127,8 @@ def replay(packets, what, **options):
     plan = plan_of(packets)
     bounds = time_bounds(plan, times.t0_ns) if plan is not None else None
     merged = iter_time_merged(packets, times, prefetch=2, bounds=bounds)
-    return pandas_replay(merged, what, **options)
+    total = int(bounds["n"].sum()) if bounds is not None else None
+    return pandas_replay(Chunks(merged, total), what, **options)
 
 
 class _GroupRtts:

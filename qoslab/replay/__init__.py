@@ -48,7 +48,7 @@ from ..sim.link import Link
 from .engine import FLUSH_ROWS, Replayer, Seeds
 from .flows import PER_PACKET_COLUMNS, FlowIndex, flow_label
 
-__all__ = ["replay", "CallableModule", "Replayer", "Seeds", "FlowIndex", "flow_label", "PER_PACKET_COLUMNS",
+__all__ = ["replay", "CallableModule", "Chunks", "Replayer", "Seeds", "FlowIndex", "flow_label", "PER_PACKET_COLUMNS",
            "resolve", "seeds_of"]
 
 #: Frames of at least this many packets show a progress bar when ``progress`` is None.
@@ -162,8 +162,9 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
         Also build the per-flow PROBES (one row per packet).
     progress
         Progress bars for reading and replaying, then building the per-flow tables (``None``:
-        for files of 64 MB and frames of 200,000 packets and more). Saving the RUN has its
-        own (:meth:`qoslab.Run.save`).
+        for files of 64 MB, and frames or chunks — a Dask set's, or :class:`Chunks` that say
+        their total — of 200,000 packets and more). Saving the RUN has its own
+        (:meth:`qoslab.Run.save`).
     per_packet
         A new folder for the per-packet tables (DECISIONS and PROBES): they are written
         there as Parquet parts while the replay runs (:mod:`qoslab.io.run_tables`), so
@@ -177,8 +178,9 @@ def replay(packets: pd.DataFrame | str | os.PathLike | Iterable[pd.DataFrame], w
     force
         Replace an existing ``per_packet`` dataset.
     chunk_packets
-        Packets per chunk read from a capture file (default :data:`FILE_CHUNK`), per slice
-        of a frame, and with ``per_packet`` the rows of a Parquet part (at least; default
+        Packets per chunk read from a capture file (default :data:`FILE_CHUNK`, with
+        ``per_packet`` :data:`~qoslab.replay.engine.FLUSH_ROWS`), per slice of a frame, and
+        with ``per_packet`` the rows of a Parquet part (at least; default
         :data:`~qoslab.replay.engine.FLUSH_ROWS`).
 
     Returns
@@ -237,7 +239,8 @@ def _feed(rp: Replayer, packets: Any, meta: dict, progress: bool | None,
     """Feed ``packets`` (a file, a frame or chunks; see :func:`replay`) to ``rp``."""
     if isinstance(packets, (str, os.PathLike)):
         meta["capture"] = os.fspath(packets)
-        for chunk in iter_capture(packets, chunk_packets or FILE_CHUNK, progress=progress):
+        size = chunk_packets or (FILE_CHUNK if rp.sink is None else FLUSH_ROWS)
+        for chunk in iter_capture(packets, size, progress=progress):
             rp.feed(chunk)
     elif isinstance(packets, pd.DataFrame):
         show = len(packets) >= PROGRESS_MIN_PACKETS if progress is None else bool(progress)
@@ -254,11 +257,36 @@ def _feed(rp: Replayer, packets: Any, meta: dict, progress: bool | None,
             if bar is not None:
                 bar.close()
     else:
-        for chunk in packets:
-            if isinstance(chunk, tuple):  # (chunk, rows, reordered): merged by time
-                rp.feed(chunk[0], rows=chunk[1], reordered=chunk[2])
-            else:
-                rp.feed(chunk)
+        total = getattr(packets, "total_packets", None)  # known for a Dask set's chunks
+        show = bool(progress) if progress is not None else \
+            total is not None and total >= PROGRESS_MIN_PACKETS
+        bar = None
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, unit="pkt", desc="replay", dynamic_ncols=True)
+        update = bar.update if bar is not None else None
+        try:
+            for chunk in packets:
+                if isinstance(chunk, tuple):  # (chunk, rows, reordered): merged by time
+                    rp.feed(chunk[0], update, rows=chunk[1], reordered=chunk[2])
+                else:
+                    rp.feed(chunk, update)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+class Chunks:
+    """Chunks of PACKETS (any iterable :func:`replay` takes) and how many packets they hold
+    in all, for the progress bar (``total_packets``)."""
+
+    def __init__(self, chunks: Iterable, total_packets: int | None) -> None:
+        self.chunks = chunks
+        self.total_packets = total_packets
+
+    def __iter__(self):
+        return iter(self.chunks)
 
 
 class CallableModule(types.ModuleType):
