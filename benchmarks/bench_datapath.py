@@ -16,7 +16,8 @@ Targets (issue 12):
 
 * **replay memory** — a capture replayed with its per-packet tables on disk
   (``qoslab replay … --per-packet DIR``) holds the same memory for 4× the packets. Peer: reading
-  the same capture chunk by chunk (:func:`qoslab.capture.iter_capture`), in the same run: what
+  the same capture chunk by chunk (:func:`qoslab.capture.iter_capture`, in the chunks that
+  replay reads), in the same run: what
   replay adds to the reader's peak RSS must stay within 1.25× from N to 4N packets (in
   memory, printed beside it, it grows about 4×). Each measurement is a fresh process.
 
@@ -132,9 +133,12 @@ _PEAK_CHILD = """
 import resource, sys
 from qoslab.capture import iter_capture
 import qoslab
+from qoslab.replay import FILE_CHUNK
+from qoslab.replay.engine import FLUSH_ROWS
 mode, path, out = sys.argv[1:4]
-if mode == "read":
-    n = sum(len(c) for c in iter_capture(path, 1 << 18, progress=False))
+if mode.startswith("read"):  # in the chunks the replay of that mode reads
+    chunk = FLUSH_ROWS if mode == "read-disk" else FILE_CHUNK
+    n = sum(len(c) for c in iter_capture(path, chunk, progress=False))
 else:
     run = qoslab.replay(path, "sfq limit 127 perturb 10", rate=9e6, profile="classic-2.6.3x",
                         progress=False, per_packet=out if mode == "disk" else None)
@@ -165,8 +169,8 @@ def bench_replay_memory(quick: bool) -> int:
         for k in (1, 4):
             path = folder / f"capture-{k}.pcap"
             make_capture(path, k * n)
-            _, read_peak, _ = _peak("read", path, folder)
             for mode in ("disk", "memory"):
+                _, read_peak, _ = _peak(f"read-{mode}", path, folder)
                 packets, peak, wall = _peak(mode, path, folder)
                 added[mode, k] = peak - read_peak
                 print(f"replay memory: {packets:>9,} packets, tables {mode:6}: peak "

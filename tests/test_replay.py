@@ -416,6 +416,21 @@ def test_per_packet_outputs_are_checked_first_and_never_clobbered(tmp_path, caps
     assert "exists" in capsys.readouterr().err
 
 
+def test_a_large_capture_gets_its_tables_beside_the_run(tmp_path, monkeypatch, capsys):
+    from qoslab.replay import cli
+
+    monkeypatch.setattr(cli, "AUTO_PER_PACKET_BYTES", 1000)  # "large": over 1000 bytes
+    argv = ["replay", str(CAPTURE), "--tc", "pfifo limit 5", "--rate", "1mbit"]
+    assert main([*argv, "-w", str(tmp_path / "day.json.gz")]) == 0
+    assert "day.parts" in capsys.readouterr().out
+    run = qoslab.load(tmp_path / "day.json.gz")
+    assert run.meta["per_packet"]["path"] == "day.parts" and len(run.decisions) == 2913
+    assert main([*argv, "-w", str(tmp_path / "kept.json.gz"), "--in-memory"]) == 0
+    assert "per_packet" not in qoslab.load(tmp_path / "kept.json.gz").meta
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day.json.gz", "day.parts",
+                                                          "kept.json.gz"]
+
+
 def test_every_long_phase_shows_progress(tmp_path, capsys):
     """Replaying (a frame, or chunks that say their total), building the per-flow tables and
     saving the RUN each show a bar when asked."""

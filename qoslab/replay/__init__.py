@@ -13,7 +13,11 @@ the simulator and the userspace datapath run — and returns a RUN:
 * PROBES: per-flow queueing delay, one stream per flow (``rtt_ms`` = time in the tree), so
   every plot and analysis of qoslab works on it;
 * EVENTS: hash changes (the seed schedule), config changes;
-* META: the tree as ``tc`` text, the link, the seeds, counters.
+* META: the tree as ``tc`` text, the link, the seeds, counters, per-flow totals.
+
+With ``per_packet=DIR`` the per-packet tables (DECISIONS, PROBES) go to a Parquet dataset
+while the replay runs instead of memory (:mod:`qoslab.io.run_tables`): a capture larger than
+memory replays, and the RUN reads them back when they are used.
 
 What replay needs (for engines that run it piecewise, e.g. on Dask partitions): every packet
 of one bottleneck, in time order, fed to one :class:`Replayer` — the qdisc couples all flows
