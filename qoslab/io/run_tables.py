@@ -34,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import schema
@@ -132,10 +133,12 @@ class TableWriter:
                               f"({os.strerror(exc.errno) if exc.errno else exc})") from None
         self.parts[name].append({"path": rel, "rows": len(frame)})
 
-    def close(self, *, flows: Sequence[str]) -> dict[str, Any]:
-        """Write the manifest (``flows``: the flow labels, by flow id), give the folder its
-        name; return what META records (``path`` and the rows of each table)."""
+    def close(self, *, flows: Sequence[str], ordered: bool = True) -> dict[str, Any]:
+        """Write the manifest (``flows``: the flow labels, by flow id; ``ordered``: every
+        row was written in arrival order, else the column ``arrival`` orders them), give the
+        folder its name; return what META records (``path`` and the rows of each table)."""
         manifest = {"format": _FORMAT, "version": _VERSION, "flows": [str(f) for f in flows],
+                    "ordered": bool(ordered),
                     "tables": {name: {"rows": sum(p["rows"] for p in parts), "parts": parts}
                                for name, parts in self.parts.items()}}
         with os.fdopen(os.open(self.tmp / MANIFEST, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
@@ -205,10 +208,15 @@ def _manifest(root: Path) -> dict:
     return doc
 
 
-def iter_table(root: str | os.PathLike, name: str, *, columns: Sequence[str] | None = None
-               ) -> Iterator[pd.DataFrame]:
+def iter_table(root: str | os.PathLike, name: str, *, columns: Sequence[str] | None = None,
+               arrival: bool = False) -> Iterator[pd.DataFrame]:
     """The rows of table ``name`` of a dataset, one part at a time, with the schema's dtypes
-    (``flow`` categories: every flow of the run, by flow id)."""
+    (``flow`` categories: every flow of the run, by flow id).
+
+    Parts come in the order they were written: the rows of a packet that stayed queued
+    while many others arrived come in a later part than their neighbours (the manifest
+    says ``"ordered": false``); ``arrival=True`` keeps the column ``arrival`` (each row's
+    number in arrival order) that orders them."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -233,8 +241,15 @@ def iter_table(root: str | os.PathLike, name: str, *, columns: Sequence[str] | N
                 raise RunFormatError(f"{path}: not a Parquet file ({exc})") from None
         if len(frame) != part["rows"]:
             raise RunFormatError(f"{path}: {len(frame)} rows, the manifest says {part['rows']}")
+        order = frame.pop("arrival") if "arrival" in frame else None
         frame = _conformed(frame, name, flows, str(path))
-        yield frame if columns is None else frame[list(columns)]
+        if columns is not None:
+            frame = frame[list(columns)]
+        if arrival:
+            if order is None:
+                raise RunFormatError(f"{path}: no column arrival")
+            frame["arrival"] = order.to_numpy(np.int64)
+        yield frame
 
 
 def _unique(labels: list[str]) -> list[str]:
@@ -275,11 +290,16 @@ def read_table(root: str | os.PathLike, name: str, *, columns: Sequence[str] | N
             f"per-packet dataset {root}: {name}: {rows} rows; the limit for one frame in "
             f"memory is {limit}. Read it in parts (DatasetRun.iter_table, or "
             f"dask.dataframe.read_parquet('{root / name}'))")
-    frames = list(iter_table(root, name, columns=columns))
+    ordered = _manifest(root).get("ordered", True) is not False
+    frames = list(iter_table(root, name, columns=columns, arrival=not ordered))
     if not frames:
         empty = schema.empty_decisions() if name == "decisions" else schema.empty_probes()
         return empty if columns is None else empty[list(columns)]
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if not ordered:  # rows held back while their packet was queued: arrival order again
+        order = frame.pop("arrival").to_numpy()
+        frame = frame.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+    return frame
 
 
 class DatasetRun(Run):
@@ -319,10 +339,11 @@ class DatasetRun(Run):
     decisions = property(lambda self: self._get("decisions"),
                          lambda self, v: self._set("decisions", v))
 
-    def iter_table(self, name: str, *, columns: Sequence[str] | None = None
-                   ) -> Iterator[pd.DataFrame]:
-        """The rows of ``"decisions"`` or ``"probes"``, one Parquet part at a time."""
-        return iter_table(self.folder, name, columns=columns)
+    def iter_table(self, name: str, *, columns: Sequence[str] | None = None,
+                   arrival: bool = False) -> Iterator[pd.DataFrame]:
+        """The rows of ``"decisions"`` or ``"probes"``, one Parquet part at a time (see
+        :func:`iter_table` for their order)."""
+        return iter_table(self.folder, name, columns=columns, arrival=arrival)
 
     def rows(self, name: str) -> int:
         """Rows of a per-packet table, from the manifest (nothing read)."""

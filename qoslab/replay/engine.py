@@ -39,10 +39,14 @@ from ..runs import Run
 from .flows import FlowIndex
 from .output import ReplayOutput
 
-__all__ = ["Replayer", "Seeds", "SLICE", "FLUSH_ROWS", "replay_times", "epoch_ns"]
+__all__ = ["Replayer", "Seeds", "SLICE", "FLUSH_ROWS", "STALL_PARTS", "replay_times",
+           "epoch_ns"]
 
 #: Packets run between progress updates (and per internal slice of a large chunk).
 SLICE = 1 << 16
+#: With a sink, rows queued behind a packet still in the tree are written around it (the
+#: packet's row held aside) once this many parts' worth of them wait.
+STALL_PARTS = 4
 #: With a sink, decided rows leave the log in parts of at least this many rows (a part's
 #: DECISIONS and PROBES frames take ~0.8 kB a row while they are built and written: 50 MB).
 FLUSH_ROWS = 1 << 16
@@ -92,14 +96,26 @@ class Seeds:
 class _Drops:
     """The owner of every replayed packet: marks it dropped."""
 
-    __slots__ = ("dropped", "off")
+    __slots__ = ("dropped", "off", "held")
 
-    def __init__(self, dropped: list) -> None:
+    def __init__(self, dropped: list, held: dict) -> None:
         self.dropped = dropped
         self.off = 0  # packets that left the log before its first row
+        self.held = held  # rows that left the log while their packet was still queued
 
     def on_drop(self, pkt: list, now: float) -> None:
-        self.dropped[pkt[3] - self.off] = 1
+        j = pkt[3] - self.off
+        if j >= 0:
+            self.dropped[j] = 1
+        else:
+            self.held[pkt[3]][_DROPPED] = 1
+
+
+#: Columns of a held row (:attr:`Replayer.held`): the log's, then the PROBES ``seq``.
+_HELD = (*DecisionLog.TYPECODES, "seq")
+_DEPARTURE, _DROPPED = _HELD.index("t_departure"), _HELD.index("dropped")
+_NUMPY = {**{c: {"q": np.int64, "d": np.float64, "b": np.int8}[code]
+              for c, code in DecisionLog.TYPECODES.items()}, "seq": np.int64}
 
 
 class Replayer:
@@ -146,7 +162,11 @@ class Replayer:
         self.t0_ns = None if t0 is None else epoch_ns(t0)
         # the decision log (57 bytes a packet); ``packet`` is the row of the capture
         self.log = DecisionLog()
-        self.owner = _Drops(self.log.dropped)
+        #: rows whose packet was still queued when the log was written out around it (a
+        #: packet starved for long, e.g. a low band under a flood): log index -> values
+        self.held: dict[int, list] = {}
+        self.deferred = 0  # rows written out of arrival order
+        self.owner = _Drops(self.log.dropped, self.held)
         self.flushed = 0  # rows that left the log (to the sink)
         self.sink = sink
         self.flush_rows = int(flush_rows)
@@ -217,7 +237,13 @@ class Replayer:
 
     def _flush(self, final: bool = False) -> None:
         """Hand the decided rows at the head of the log to the output (all with ``final``;
-        otherwise once :attr:`flush_rows` of them wait)."""
+        otherwise once :attr:`flush_rows` of them wait).
+
+        A packet still queued holds back the rows after it; when :data:`STALL_PARTS` parts'
+        worth of rows wait behind queued packets, every row leaves the log and the queued
+        ones are held aside (:attr:`held`, at most the packets the tree can queue) until
+        their fate is known; they are then written in a later part, and the column
+        ``arrival`` of the parts restores the order."""
         log = self.log
         n = len(log)
         if not n or (n < self.flush_rows and not final):
@@ -230,10 +256,38 @@ class Replayer:
             del dep, drp  # the arrays must not be exported while they are resized
             k = int(waiting[0]) if len(waiting) else n
             if k < self.flush_rows:
-                return
-        self.output.add(log.take(k))
+                if n < STALL_PARTS * self.flush_rows:
+                    return
+                k = n  # queued packets hold back too much: hold them aside instead
+        block = log.take(k)
+        arrival = np.arange(self.flushed, self.flushed + k, dtype=np.int64)
+        seq = self.output.next_seq(block["fid"])
+        queued = np.isnan(block["t_departure"]) & ~block["dropped"]
         self.flushed += k
         self.owner.off = self.flushed
+        if queued.any():
+            for j in np.flatnonzero(queued).tolist():
+                self.held[int(arrival[j])] = [block[c][j].item() for c in _HELD[:-1]] + \
+                    [int(seq[j])]
+            keep = ~queued
+            block = {c: v[keep] for c, v in block.items()}
+            arrival, seq = arrival[keep], seq[keep]
+        self._release_held(final)
+        self.output.add(block, seq=seq, arrival=arrival)
+
+    def _release_held(self, final: bool) -> None:
+        """Write the held rows whose packet has left the tree (all with ``final``)."""
+        done = sorted(i for i, r in self.held.items()
+                      if final or r[_DROPPED] or not math.isnan(r[_DEPARTURE]))
+        if not done:
+            return
+        rows = [self.held.pop(i) for i in done]
+        cols = {c: np.array([r[j] for r in rows], dtype=_NUMPY[c])
+                for j, c in enumerate(_HELD)}
+        cols["dropped"] = cols["dropped"].astype(bool)
+        self.deferred += len(rows)
+        self.output.add({c: cols[c] for c in _HELD[:-1]}, seq=cols["seq"],
+                        arrival=np.asarray(done, np.int64))
 
     # ------------------------------------------------------------------ the loop
     def _control_time(self) -> float:
@@ -280,8 +334,11 @@ class Replayer:
                     pkt = dequeue(next_try)
                     if pkt is None:
                         next_try = root.next_wake
-                    else:
+                    elif pkt[3] >= off:
                         dep[pkt[3] - off] = next_try
+                        tx_end = next_try = next_try + (pkt[1] + ovh) * k
+                    else:  # its row was held aside (see _flush)
+                        self.held[pkt[3]][_DEPARTURE] = next_try
                         tx_end = next_try = next_try + (pkt[1] + ovh) * k
                 elif next_ctrl <= t:
                     self.next_try, self.tx_end = next_try, tx_end
@@ -319,7 +376,10 @@ class Replayer:
             if pkt is None:
                 next_try = root.next_wake
                 continue
-            self.log.t_departure[pkt[3] - self.flushed] = next_try
+            if pkt[3] >= self.flushed:
+                self.log.t_departure[pkt[3] - self.flushed] = next_try
+            else:
+                self.held[pkt[3]][_DEPARTURE] = next_try
             tx_end = next_try = next_try + (pkt[1] + self.link.overhead) * k
         self.now = max(self.now, tx_end)
         self.next_try, self.tx_end = math.inf, tx_end
@@ -361,8 +421,9 @@ class Replayer:
         try:
             if self.sink is None:
                 self.output.want_probes = probes
-            self.output.add(self.log.take(len(self.log)))
-            self.flushed += len(self.log)
+                self.output.add(self.log.take(len(self.log)))
+            else:
+                self._flush(final=True)
         finally:
             if bar is not None:
                 bar.update(bar.total)
@@ -392,7 +453,8 @@ class Replayer:
         info.update(meta or {})
         events = self.events(end)
         if self.sink is not None:
-            info["per_packet"] = self.sink.close(flows=unique_labels(self.index.labels))
+            info["per_packet"] = self.sink.close(flows=unique_labels(self.index.labels),
+                                                 ordered=not self.deferred)
             return DatasetRun(Run(events=events, meta=info), info["per_packet"]["path"])
         decisions, pr = self.output.tables()
         return Run(pr, events, info, decisions=decisions) if pr is not None else \

@@ -61,12 +61,25 @@ class ReplayOutput:
         self.rows = 0
 
     # ------------------------------------------------------------------ per chunk
-    def add(self, cols: dict[str, np.ndarray]) -> None:
-        """Take the decided rows ``cols`` (:meth:`DecisionLog.columns` form, in order)."""
+    def next_seq(self, fid: np.ndarray) -> np.ndarray:
+        """PROBES ``seq`` of packets of flows ``fid`` arriving next, in order (each packet's
+        number within its flow, from 1, across chunks)."""
+        self._grow(len(self.index))
+        seq = pd.Series(fid).groupby(fid).cumcount().to_numpy() + 1 + self.seq[fid]
+        self.seq += np.bincount(fid, minlength=len(self.seq))
+        return seq
+
+    def add(self, cols: dict[str, np.ndarray], *, seq: np.ndarray | None = None,
+            arrival: np.ndarray | None = None) -> None:
+        """Take the decided rows ``cols`` (:meth:`DecisionLog.columns` form, in arrival
+        order); ``seq`` from :meth:`next_seq` (computed here when not given); ``arrival``:
+        the rows' numbers in arrival order, a column ``arrival`` of the parts written."""
         if not len(cols["fid"]):
             return
         n_flows = len(self.index)
         self._grow(n_flows)
+        if seq is None:
+            seq = self.next_seq(cols["fid"])
         labels = self.index.labels
         decisions = decisions_frame(labels=labels, **cols)
         fid = cols["fid"]
@@ -76,10 +89,11 @@ class ReplayOutput:
         self.rows += len(fid)
         tables = {"decisions": decisions}
         if self.want_probes:
-            tables["probes"] = self._probes(decisions, fid, lost, delay)
+            tables["probes"] = self._probes(decisions, fid, lost, delay, seq)
         for name, frame in tables.items():
             if self.sink is not None:
-                self.sink.write(name, frame)
+                self.sink.write(name, frame if arrival is None else
+                                frame.assign(arrival=np.asarray(arrival, np.int64)))
             else:
                 self.kept[name].append(frame)
 
@@ -110,13 +124,11 @@ class ReplayOutput:
         self.hist += np.bincount(_bins(d), minlength=len(self.hist))[:len(self.hist)]
 
     def _probes(self, decisions: pd.DataFrame, fid: np.ndarray, lost: np.ndarray,
-                delay: np.ndarray) -> pd.DataFrame:
+                delay: np.ndarray, seq: np.ndarray) -> pd.DataFrame:
         """PROBES rows: one stream per flow, ``rtt_ms`` = time in the tree (NaN and status
         ``lost`` when dropped), ``size`` = bytes accounted, ``seq`` = the packet's number
         within its flow (from 1, across chunks)."""
         host, tos = self._host_tos()
-        seq = pd.Series(fid).groupby(fid).cumcount().to_numpy() + 1 + self.seq[fid]
-        self.seq += np.bincount(fid, minlength=len(self.seq))
         names = list(decisions["flow"].cat.categories)
         return pd.DataFrame({
             "stream": _strings(fid, names),
@@ -165,7 +177,7 @@ class ReplayOutput:
         if name == "decisions":
             return decisions
         z = np.zeros(0, np.int64)
-        return self._probes(decisions, z, z.astype(bool), np.zeros(0))
+        return self._probes(decisions, z, z.astype(bool), np.zeros(0), z)
 
     def summary(self) -> dict[str, Any]:
         """META entries: ``flow_summary`` (per flow: packets, bytes, dropped, mean and
