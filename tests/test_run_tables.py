@@ -53,12 +53,12 @@ def test_an_unfinished_or_tampered_dataset_is_refused(dataset):
     doc["tables"]["decisions"]["parts"][0]["rows"] += 1
     manifest.write_text(json.dumps(doc))
     with pytest.raises(RunFormatError, match="rows, the manifest says"):
-        qoslab.load(folder / "run.json.gz").decisions
+        _ = qoslab.load(folder / "run.json.gz").decisions
     part = folder / "tables" / "probes" / "part-000001.parquet"
     part.unlink()
     os.symlink(folder / "tables" / "probes" / "part-000000.parquet", part)
     with pytest.raises(RunFormatError, match="part-000001.parquet: cannot read"):
-        qoslab.load(folder / "run.json.gz").probes
+        _ = qoslab.load(folder / "run.json.gz").probes
     manifest.unlink()  # a replay that never finished
     with pytest.raises(RunFormatError, match="unfinished"):
         qoslab.load(folder / "run.json.gz")

@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..io.run_tables import DatasetRun
 from ..qdiscs import BuildContext, apply_change, build, walk
 from ..qdiscs.changes import for_changes
-from ..io.run_tables import DatasetRun
 from ..qdiscs.decisions import DecisionLog, unique_labels
 from ..qdiscs.seeds import perturbation_plan, seed_schedule
 from ..runs import Run
