@@ -24,6 +24,7 @@ __all__ = [
     "ColumnLimitError",
     "ValueCountLimitError",
     "ScheduleLimitError",
+    "SimulationLimitError",
     "EngineUnavailableError",
 ]
 
@@ -105,6 +106,11 @@ class ValueCountLimitError(ResourceLimitError):
 class ScheduleLimitError(QoslabError, ValueError):
     """A hash-seed schedule would hold more changes than
     ``qoslab.hashing.perturb.MAX_HASH_CHANGES`` (a tiny perturb period over a long span)."""
+
+
+class SimulationLimitError(QoslabError, ValueError):
+    """A simulation would handle more packets than ``qoslab.sim.budget.MAX_SIM_PACKETS`` (a
+    long duration times high rates: a run that would not end in any useful time)."""
 
 
 class EngineUnavailableError(QoslabError, ImportError):

@@ -66,6 +66,8 @@ IN_PROCESS = [
     (["run", "bufferbloat", "--rate", "abc"], ["rate", "'abc'"]),
     (["sim", "bufferbloat", "--interval", "0"], ["interval", "0.001"]),
     (["sim", "bufferbloat", "--duration", "1e9"], ["duration", "86400"]),
+    (["sim", "bufferbloat", "--duration", "86400", "--flood-rate", "100G"],
+     ["sim bufferbloat", "MAX_SIM_PACKETS"]),
     (["sim", "sfq_perturb", "--perturb", "-1"], ["perturb", "0 …"]),
     (["hash", "--trials", "-1", str(CAPTURE)], ["trials -1"]),
     (["hash", "--perturb", "nan", str(CAPTURE)], ["perturb nan"]),
@@ -119,6 +121,8 @@ CHILD = [
     (["hash", "/dev/zero"], ["/dev/zero"]),
     (["plot", "{d}/bomb.json.gz"], ["bomb.json.gz"]),
     (["sim", "bufferbloat", "--duration", "1e9"], ["duration"]),
+    (["sim", "bufferbloat", "--duration", "86400", "--interval", "0.001", "--n-pings", "64"],
+     ["MAX_SIM_PACKETS"]),
 ]
 
 

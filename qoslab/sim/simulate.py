@@ -47,6 +47,7 @@ from ..qdiscs.changes import ConfigChange, apply_change, for_changes
 from ..qdiscs.decisions import LoggedRoot
 from ..qdiscs.seeds import seed_schedule
 from ..runs import Run, jsonable
+from .budget import check_budget
 from .engine import Engine
 from .link import Link, TokenBucket
 from .sources import STATUS, PingRunner, PingSource, make_source
@@ -151,6 +152,7 @@ def simulate(config: SimConfig) -> Run:
     >>> float(run.probes["rtt_ms"].median()) > 200   # 20 MTU packets queued ahead at 1 Mbit/s
     True
     """
+    check_budget(config)  # before anything is built: a few characters can ask for billions
     traffic = list(config.traffic)
     flows = flow_frame(traffic, forwarded=config.forwarded)
     mtu_bytes = config.link.mtu + 14
