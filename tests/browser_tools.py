@@ -316,3 +316,82 @@ class Page:
 
     def close(self) -> None:
         self.cdp.call("Target.closeTarget", targetId=self.target)
+
+
+#: JavaScript: how legible every figure of the page is against what is actually behind it.
+#: Pixels are composited over the background of the figure's first opaque ancestor; "paper"
+#: is a figure's most common colour (its background as drawn), "ink" its pixels with a WCAG
+#: contrast of at least 4.5:1 with the page (text, axes). Static figures are the visible
+#: images of output areas (cells and widget outputs); charts are qoslab's zoomable charts.
+LEGIBILITY_JS = """
+(() => {
+  const parse = s => { const m = /rgba?\\(([^)]*)\\)/.exec(s || ''); if (!m) return null;
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(parseFloat);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const lum = c => { const l = c.slice(0, 3).map(v => { v /= 255;
+    return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+  const contrast = (a, b) => { const x = lum(a), y = lum(b);
+    return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); };
+  const behind = el => { for (let e = el; e && e.nodeType === 1; e = e.parentElement) {
+    const c = parse(getComputedStyle(e).backgroundColor); if (c && c[3] > 0.5) return c; }
+    return [255, 255, 255, 1]; };
+  const over = (r, g, b, a, bg) => { a /= 255;
+    return [Math.round(r * a + bg[0] * (1 - a)), Math.round(g * a + bg[1] * (1 - a)),
+            Math.round(b * a + bg[2] * (1 - a))]; };
+  const css = (el, bg) => { const c = parse(getComputedStyle(el).color);
+    return over(c[0], c[1], c[2], 255 * c[3], bg); };
+  function judge(data, bg) {
+    const counts = new Map(); let ink = 0, n = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      const c = over(data[i], data[i + 1], data[i + 2], data[i + 3], bg);
+      const k = c.join(','); counts.set(k, (counts.get(k) || 0) + 1); n++;
+      if (contrast(c, bg) >= 4.5) ink++;
+    }
+    let paper = null, best = -1;
+    counts.forEach((v, k) => { if (v > best) { best = v; paper = k.split(',').map(Number); } });
+    return {paper: paper, paperContrast: paper ? contrast(paper, bg) : null, ink: ink,
+            inkFraction: n ? ink / n : 0};
+  }
+  const figures = Array.from(document.querySelectorAll('.jp-OutputArea-output img'))
+    .filter(i => i.offsetParent !== null && i.naturalWidth > 100).map(img => {
+      const c = document.createElement('canvas');
+      c.width = img.naturalWidth; c.height = img.naturalHeight;
+      const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+      const bg = behind(img.parentElement);
+      return Object.assign(judge(ctx.getImageData(0, 0, c.width, c.height).data, bg),
+        {bg: bg.slice(0, 3), inWidget: img.closest('.widget-output') !== null,
+         twin: img.className});
+    });
+  const charts = Array.from(document.querySelectorAll('.qoslab-chart-wrap[data-rendered]'))
+    .filter(w => w.offsetParent !== null).map(w => {
+      const u = w.qoslabPlot, bg = behind(w), ctx = u.ctx, b = u.bbox;
+      const spec = JSON.parse(w.querySelector("script[type='application/json']").textContent);
+      const whole = judge(ctx.getImageData(0, 0, ctx.canvas.width, ctx.canvas.height).data, bg);
+      const ticks = judge(ctx.getImageData(0, Math.round(b.top), Math.round(b.left),
+                                           Math.round(b.height)).data, bg);
+      const out = {theme: w.getAttribute('data-theme'), bg: bg.slice(0, 3),
+        paperContrast: whole.paperContrast, tickInk: ticks.ink,
+        title: contrast(css(w.querySelector('.qoslab-chart-title'), bg), bg),
+        legend: contrast(css(w.querySelector('.u-legend'), bg), bg), events: []};
+      (spec.events || []).forEach(grp => {
+        const t = grp.t.find(v => v > u.scales.x.min && v < u.scales.x.max);
+        if (t === undefined) return;
+        const col = ctx.getImageData(Math.round(u.valToPos(t, 'x', true)), Math.round(b.top),
+                                     1, Math.round(b.height)).data;
+        const seen = new Map();
+        for (let i = 0; i < col.length; i += 4) {
+          if (col[i + 3] < 100) continue;
+          const k = over(col[i], col[i + 1], col[i + 2], col[i + 3], bg).join(',');
+          seen.set(k, (seen.get(k) || 0) + 1);
+        }
+        let most = null, best = -1;
+        seen.forEach((v, k) => { if (v > best) { best = v; most = k.split(',').map(Number); } });
+        if (most) out.events.push({label: grp.label, contrast: contrast(most, bg)});
+      });
+      return out;
+    });
+  return {light: document.body.getAttribute('data-jp-theme-light'), figures: figures,
+          charts: charts};
+})()
+"""

@@ -10,12 +10,13 @@ presses Run, and sees one clear error line and no stale figure.
 from __future__ import annotations
 
 import json
+import time
 
 import nbformat
 import pytest
 
 from qoslab.report import inject_parameters
-from tests.browser_tools import ALL_RAN_JS, LAB_READY_JS, Page, jupyterlab
+from tests.browser_tools import ALL_RAN_JS, LAB_READY_JS, LEGIBILITY_JS, Page, jupyterlab
 from tests.conftest import REPO, need_tool
 
 pytestmark = pytest.mark.browser
@@ -23,6 +24,17 @@ pytestmark = pytest.mark.browser
 NOTEBOOK = "03_sfq_perturbation"
 #: Faster runs than the notebook's defaults: the explorer is what is under test here.
 PARAMETERS = {"DURATION": 60.0, "SWEEP": [5, 0], "SWEEP_DURATION": 60.0}
+
+
+#: The notebook shown in the dark theme (its static figure and zoomable chart), with a cell
+#: adding what it lacks: a chart with hash changes and spike spans, and a widget's figure.
+DARK_NOTEBOOK = "00_quickstart"
+DARK_EXTRA_CELL = """\
+from qoslab import scenarios
+from qoslab.widgets import RunBrowser
+sim = scenarios.get("sfq_perturb").run("sim", duration=60)
+display(plots.latency_chart(sim, spikes=True))
+RunBrowser(run).widget"""
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +45,9 @@ def lab(tmp_path_factory):
     nb = nbformat.read(REPO / "notebooks" / f"{NOTEBOOK}.ipynb", as_version=4)
     inject_parameters(nb, PARAMETERS)
     nbformat.write(nb, root / f"{NOTEBOOK}.ipynb")
+    quick = nbformat.read(REPO / "notebooks" / f"{DARK_NOTEBOOK}.ipynb", as_version=4)
+    quick.cells.append(nbformat.v4.new_code_cell(DARK_EXTRA_CELL))
+    nbformat.write(quick, root / f"{DARK_NOTEBOOK}.ipynb")
     with jupyterlab(root, tmp_path_factory.mktemp("lab-home")) as url:
         yield url
 
@@ -144,5 +159,72 @@ def test_perturb_explorer_in_live_jupyterlab(lab, chromium):
         assert failed["errors"] == ["⚠ interval = 0 s: expected 0.001 … 60 s"]
         assert failed["titles"] == []  # no stale figure
         assert "Traceback" not in failed["text"]
+    finally:
+        page.close()
+
+
+def _theme(page, name: str, light: str) -> None:
+    page.js(f"jupyterapp.commands.execute('apputils:change-theme', {{theme: {json.dumps(name)}}})",
+            await_promise=True)
+    page.wait(f"document.body.getAttribute('data-jp-theme-light') === '{light}'", name, 30)
+
+
+def _illegible(seen: dict) -> list[str]:
+    """What does not read against the page: a figure whose paper is not the page's background
+    (a slab), text, axes or event lines without enough contrast."""
+    bad = []
+    if not any(f["inWidget"] for f in seen["figures"]):
+        bad.append("no widget figure measured")
+    for fig in seen["figures"]:
+        where = f"figure {fig['twin'] or '(img)'} on {fig['bg']}"
+        if fig["paperContrast"] >= 1.15:
+            bad.append(f"{where}: its paper {fig['paper']} is a slab on the page")
+        if not (fig["ink"] > 300 and fig["inkFraction"] > 0.002):
+            bad.append(f"{where}: no text or axis reads at 4.5:1")
+    for chart in seen["charts"]:
+        where = f"chart on {chart['bg']}"
+        if chart["paperContrast"] >= 1.15:
+            bad.append(f"{where}: a slab")
+        if not (chart["title"] >= 4.5 and chart["legend"] >= 4.5 and chart["tickInk"] > 50):
+            bad.append(f"{where}: title {chart['title']:.1f}:1, legend {chart['legend']:.1f}:1,"
+                       f" {chart['tickInk']} tick-label pixels at 4.5:1")
+        bad += [f"{where}: {e['label']} line at {e['contrast']:.2f}:1" for e in chart["events"]
+                if e["contrast"] < 3.0]
+    if not any(chart["events"] for chart in seen["charts"]):
+        bad.append("no event line measured")
+    return bad
+
+
+def _legible(page) -> dict:
+    """Wait for the figures, then (a theme change redraws charts) until they all read."""
+    page.wait(f"(() => {{ const s = {LEGIBILITY_JS}; return s.figures.length >= 2"
+              f" && s.charts.length >= 2; }})()", "the figures", timeout=60)
+    deadline = time.monotonic() + 10
+    while True:
+        seen = page.js(LEGIBILITY_JS)
+        bad = _illegible(seen)
+        if not bad or time.monotonic() > deadline:
+            break
+        page.cdp.drain(0.3)
+    assert bad == []
+    return seen
+
+
+def test_figures_follow_jupyterlab_dark_theme(lab, chromium):
+    """JupyterLab Dark: notebook 00's static figure, its chart, a chart with hash changes and
+    spikes, and a widget's figure all sit on the dark page (no white slab) with text, axes and
+    event lines that contrast with it (WCAG 4.5:1 text, 3:1 lines), measured from the pixels
+    drawn; back to JupyterLab Light, the same figures read as before, without running again."""
+    page = Page(chromium, f"{lab}/lab/tree/{DARK_NOTEBOOK}.ipynb")
+    try:
+        page.wait(LAB_READY_JS, "JupyterLab, the notebook and its kernel")
+        _theme(page, "JupyterLab Dark", "false")
+        page.js("jupyterapp.commands.execute('notebook:run-all-cells')", await_promise=True)
+        page.wait(ALL_RAN_JS, "run all cells")
+        dark = _legible(page)
+        assert {f["bg"][0] for f in dark["figures"]} <= set(range(0, 60)), dark["figures"]
+        _theme(page, "JupyterLab Light", "true")
+        light = _legible(page)
+        assert {f["bg"][0] for f in light["figures"]} <= set(range(200, 256)), light["figures"]
     finally:
         page.close()

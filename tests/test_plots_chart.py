@@ -13,6 +13,7 @@ import qoslab
 from qoslab import plots
 from qoslab.errors import ConfigError
 from qoslab.plots.chart import LIBRARY_MARK, SPIKE_COLOR, _thin, chart_assets
+from qoslab.plots.theme import dark_color
 from qoslab.runs import Run
 
 
@@ -54,7 +55,13 @@ def test_latency_chart_spec_holds_streams_events_and_spike_events():
     assert sp["color"] == SPIKE_COLOR and sp["label"] == "spike event (1)"
     assert spec["x_range"][0] == 0 and 119.8 < spec["x_range"][1]
     assert spec["title"] == "toy, simulated: seed 3"
-    assert spec_of(c.to_html(library=False)) == json.loads(json.dumps(spec))
+    embedded = spec_of(c.to_html(library=False))
+    # with each data colour's twin for dark pages
+    theme = embedded.pop("theme")
+    assert theme["dark"][SPIKE_COLOR] == dark_color(SPIKE_COLOR)
+    assert set(theme["dark"]) == {g["color"] for k in ("series", "events", "spans")
+                                  for g in spec[k]}
+    assert embedded == json.loads(json.dumps(spec))
 
 
 def test_scatter_drops_lost_probes_and_log_axis_drops_non_positive_rtts():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from ..errors import ConfigError, RunFormatError
 from ..outputs import write_with
 from ..schema import empty_events
 from ..units import format_rate
+from .theme import figure_html, figure_pngs
 
 __all__ = [
     "STYLE",
@@ -97,20 +97,23 @@ def plot_style():
 
 
 class QoslabFigure(Figure):
-    """A matplotlib Figure that shows itself in Jupyter as a PNG, without pyplot.
+    """A matplotlib Figure that shows itself in Jupyter, without pyplot, in the page's theme.
 
     qoslab's figures are not registered with pyplot (no window or notebook auto-display, no
-    leaked figures in loops); this ``_repr_png_`` is what makes a returned figure appear in a
-    notebook cell, exactly once.
+    leaked figures in loops); :meth:`_repr_mimebundle_` is what makes a returned figure appear
+    in a notebook cell, exactly once: HTML holding the figure and its dark twin, the page
+    showing the one matching its theme (:mod:`qoslab.plots.theme`), and the light PNG for
+    front ends without HTML.
     """
 
     def _repr_png_(self) -> tuple[bytes, dict]:
-        buf = io.BytesIO()
-        with plot_style():  # constrained layout already fits legends: no second "tight" draw
-            self.savefig(buf, format="png", dpi=100,
-                         bbox_inches=None if self.get_layout_engine() else "tight")
-        # JupyterLab's dark themes put such an image on a light card instead of a white slab
-        return buf.getvalue(), {"needs_background": "light"}
+        return figure_pngs(self)[0], {"needs_background": "light"}
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        pngs = figure_pngs(self)
+        return ({"text/html": figure_html(self, pngs=pngs), "image/png": pngs[0],
+                 "text/plain": repr(self)},
+                {"image/png": {"needs_background": "light"}})
 
 
 def new_figure(**kwargs) -> QoslabFigure:
@@ -121,6 +124,8 @@ def new_figure(**kwargs) -> QoslabFigure:
     >>> fig = new_figure(figsize=(4, 3))
     >>> fig._repr_png_()[0][:4]
     b'\\x89PNG'
+    >>> sorted(fig._repr_mimebundle_()[0])
+    ['image/png', 'text/html', 'text/plain']
     """
     kwargs.setdefault("layout", "constrained")
     with plot_style():

@@ -52,6 +52,7 @@ from ._common import (
     stream_colors,
 )
 from .compare import combine_runs
+from .theme import GRAPHIC_CONTRAST, TEXT_CONTRAST, WASH_BOOST, dark_color
 from .timeseries import latency
 
 __all__ = ["Chart", "latency_chart", "chart_assets", "CHART_ASSET_FILES", "LIBRARY_MARK",
@@ -90,6 +91,23 @@ def _library_html() -> str:
     css, js = chart_assets()
     return (f"<style {LIBRARY_MARK}>{css}</style>"
             f"<script {LIBRARY_MARK}>if(!window.qoslabChart){{\n{js}\n}}</script>")
+
+
+def _with_theme(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with ``theme``: the dark twin of each data colour (:func:`.theme.dark_color`)
+    and how much stronger a shaded span is on a dark page; the chart picks them on a dark page.
+
+    >>> _with_theme({"series": [{"color": "#0173B2"}], "hlines": [{"color": "#7b3294"}]})["theme"]
+    {'dark': {'#0173b2': '#0173b2', '#7b3294': '#b771cf'}, 'wash_boost': 1.6}
+    """
+    colors = {str(g["color"]).lower() for key in ("series", "events", "spans", "hlines", "notes")
+              for g in spec.get(key) or () if g.get("color")}
+    # notes and reference lines carry words written in their colour: text contrast
+    worded = {str(g["color"]).lower() for key in ("hlines", "notes")
+              for g in spec.get(key) or () if g.get("color")}
+    dark = {c: dark_color(c, minimum=TEXT_CONTRAST if c in worded else GRAPHIC_CONTRAST)
+            for c in sorted(colors)}
+    return {**spec, "theme": {"dark": dark, "wash_boost": WASH_BOOST}}
 
 
 def _json_for_script(obj: Any) -> str:
@@ -139,7 +157,8 @@ class Chart:
         title = html.escape(str(self.spec.get("title", "")))
         body = (f'<div class="qoslab-chart-wrap" id="{cid}" title="{title}">'
                 f'<div class="qoslab-chart"></div>'
-                f'<script type="application/json">{_json_for_script(self.spec)}</script>'
+                f'<script type="application/json">{_json_for_script(_with_theme(self.spec))}'
+                f'</script>'
                 f"<script>{boot}</script></div>")
         return (_library_html() + body) if library else body
 

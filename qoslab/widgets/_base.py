@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import traceback
 from contextlib import contextmanager
 from typing import Any
 
 from ..errors import BackendUnavailableError, QoslabError
-from ..plots import plot_style
+from ..plots.theme import TEXT_CONTRAST, dark_color, figure_html, figure_pngs
 
 __all__ = ["ipywidgets", "Explorer", "figure_bundle", "table_bundle", "text_bundle",
            "html_bundle", "error_text", "alignment_text"]
@@ -49,14 +48,14 @@ def ipywidgets():
 
 
 def figure_bundle(fig, *, dpi: int = 100) -> dict[str, Any]:
-    """Return a ``display_data`` output holding a figure as PNG (text/plain as fallback)."""
-    buf = io.BytesIO()
-    with plot_style():  # a constrained layout already fits legends: skip the "tight" redraw
-        fig.savefig(buf, format="png", dpi=dpi,
-                    bbox_inches=None if fig.get_layout_engine() else "tight")
+    """Return a ``display_data`` output holding a figure in the page's theme (HTML with the
+    light figure and its dark twin, :mod:`qoslab.plots.theme`), the light PNG and text/plain
+    as fallbacks."""
+    pngs = figure_pngs(fig, dpi=dpi)
     return {
         "output_type": "display_data",
-        "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
+        "data": {"text/html": figure_html(fig, pngs=pngs),
+                 "image/png": base64.b64encode(pngs[0]).decode("ascii"),
                  "text/plain": f"<Figure {len(fig.axes)} axes>"},
         "metadata": {"image/png": {"needs_background": "light"}},
     }
@@ -90,12 +89,18 @@ def text_bundle(text: str, *, pre: bool = True, color: str | None = None) -> dic
             "data": {"text/html": markup, "text/plain": text}, "metadata": {}}
 
 
+#: The error line's red: as designed on light pages, its dark twin (readable as text) on a
+#: dark theme; ``var(--qoslab-error-color, …)`` in a style attribute follows the theme too.
+ERROR_COLOR = "#b2182b"
+ERROR_CSS_COLOR = f"var(--qoslab-error-color, {ERROR_COLOR})"
+
 #: Styles every explorer carries (an HTML widget): a stale or busy result is dimmed, the
 #: error line is one clear red line.
-_STYLE = """<style>
-.qoslab-stale, .qoslab-busy { opacity: 0.35; transition: opacity 0.15s; }
-.qoslab-error { color: #b2182b; font-weight: bold; padding: 2px 0; }
-.qoslab-status { color: var(--jp-ui-font-color1, #333); }
+_STYLE = f"""<style>
+.qoslab-stale, .qoslab-busy {{ opacity: 0.35; transition: opacity 0.15s; }}
+.qoslab-error {{ color: {ERROR_CSS_COLOR}; font-weight: bold; padding: 2px 0; }}
+[data-jp-theme-light='false'] {{ --qoslab-error-color: {dark_color(ERROR_COLOR, minimum=TEXT_CONTRAST)}; }}
+.qoslab-status {{ color: var(--jp-ui-font-color1, #333); }}
 </style>"""
 
 
@@ -324,7 +329,7 @@ class Explorer:
                                  f"{html.escape(error_text(exc))}</div>")
         self.error_line.layout.display = None
         text = "".join(traceback.format_exception(cause or exc))
-        self.errors.outputs = (text_bundle(text, color="#b2182b"),)
+        self.errors.outputs = (text_bundle(text, color=ERROR_CSS_COLOR),)
         self.details.layout.display = None
         self.errors.layout.display = None if self.details.value else "none"
 

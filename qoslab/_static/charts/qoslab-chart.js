@@ -14,11 +14,17 @@
  * everything again; the buttons do the same without a mouse. The visible range is written
  * under the chart and in the wrapper's data-x-min / data-x-max attributes.
  *
+ * Themes: text, axes and grid take the page's JupyterLab theme variables; on a dark page
+ * (judged from the background actually behind the chart) every data colour is replaced by its
+ * dark twin listed in spec.theme.dark (qoslab.plots.theme.dark_color: same hue, lifted until
+ * it stands out) and shaded spans are less translucent. Charts draw again when JupyterLab's
+ * theme changes. The wrapper's data-theme attribute says which was drawn.
+ *
  * Part of qoslab (MIT).
  */
 (function () {
   "use strict";
-  var VERSION = 2;
+  var VERSION = 3;
   if (window.qoslabChart && window.qoslabChart.version >= VERSION) {
     return;
   }
@@ -29,6 +35,54 @@
     var v = "";
     try { v = getComputedStyle(el).getPropertyValue(name).trim(); } catch (e) { v = ""; }
     return v || fallback;
+  }
+
+  function parseColor(text) {
+    var m = /rgba?\(([^)]*)\)/.exec(text || "");
+    if (!m) { return null; }
+    var p = m[1].split(/[\s,\/]+/).filter(Boolean).map(parseFloat);
+    return p.length >= 3 ? [p[0], p[1], p[2], p.length > 3 ? p[3] : 1] : null;
+  }
+
+  function luminance(c) {
+    var l = c.slice(0, 3).map(function (v) {
+      v /= 255;
+      return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
+  }
+
+  // The colour actually behind an element: the first ancestor with an opaque background
+  // (white when none says otherwise, as a browser shows a page).
+  function backgroundBehind(node) {
+    for (var e = node; e && e.nodeType === 1; e = e.parentElement) {
+      var c = parseColor(getComputedStyle(e).backgroundColor);
+      if (c && c[3] > 0.5) { return c; }
+    }
+    return [255, 255, 255, 1];
+  }
+
+  function isDarkPage(wrap) {
+    if (!wrap.isConnected) { return document.body && document.body.getAttribute("data-jp-theme-light") === "false"; }
+    return luminance(backgroundBehind(wrap)) < 0.18;
+  }
+
+  // A copy of the spec with each data colour replaced by its dark twin.
+  function darkSpec(spec) {
+    var twins = (spec.theme && spec.theme.dark) || {};
+    function twin(c) { return typeof c === "string" && twins[c.toLowerCase()] ? twins[c.toLowerCase()] : c; }
+    function each(list) {
+      return (list || []).map(function (g) {
+        var copy = {};
+        Object.keys(g).forEach(function (k) { copy[k] = g[k]; });
+        if (copy.color) { copy.color = twin(copy.color); }
+        return copy;
+      });
+    }
+    var out = {};
+    Object.keys(spec).forEach(function (k) { out[k] = spec[k]; });
+    ["series", "events", "spans", "hlines", "notes"].forEach(function (k) { out[k] = each(spec[k]); });
+    return out;
   }
 
   function fmtNum(v, digits) {
@@ -151,13 +205,21 @@
     if (!wrap || !wrap.querySelector) { return; }
     var dataTag = wrap.querySelector("script[type='application/json']");
     if (!dataTag) { return; }
+    if (!wrap.isConnected && (wrap.qoslabWaits = (wrap.qoslabWaits || 0) + 1) < 200) {
+      setTimeout(function () { render(wrap); }, 25);  // the page's styles apply once attached
+      return;
+    }
     var spec = JSON.parse(dataTag.textContent);
+    var dark = isDarkPage(wrap);
+    if (dark) { spec = darkSpec(spec); }
+    var wash = dark ? Math.min(1, 0.28 * ((spec.theme && spec.theme.wash_boost) || 1)) : 0.28;
+    var lineAlpha = dark ? 1 : 0.8;  // the dark twins' contrast is that of the opaque colour
     var box = wrap.querySelector(".qoslab-chart");
     if (wrap.qoslabPlot) { wrap.qoslabPlot.destroy(); }
     box.textContent = "";
 
-    var ink = cssVar(wrap, "--jp-ui-font-color1", "#333333");
-    var faint = cssVar(wrap, "--jp-ui-font-color2", "#666666");
+    var ink = cssVar(wrap, "--jp-ui-font-color1", dark ? "#e0e0e0" : "#333333");
+    var faint = cssVar(wrap, "--jp-ui-font-color2", dark ? "#a8a8a8" : "#666666");
     var grid = cssVar(wrap, "--jp-border-color2", "rgba(128,128,128,0.25)");
     var font = "12px " + cssVar(wrap, "--jp-ui-font-family", "system-ui, sans-serif");
     var key = spec.key || null;
@@ -228,7 +290,7 @@
           var a = u.valToPos(grp.t0[i], "x", true), z = u.valToPos(grp.t1[i], "x", true);
           if (z < b.left || a > b.left + b.width) { continue; }
           var w = Math.max(z - a, minW), x = (a + z) / 2 - w / 2;
-          ctx.fillStyle = withAlpha(grp.color, 0.28);
+          ctx.fillStyle = withAlpha(grp.color, wash);
           ctx.fillRect(x, b.top, w, b.height);
           ctx.fillStyle = withAlpha(grp.color, 0.9);  // a cap so narrow spans are easy to find
           ctx.fillRect(x, b.top, w, 5 * dpr);
@@ -246,7 +308,7 @@
         if (hidden[h.label]) { return; }
         var y = Math.round(u.valToPos(h.y, "y", true)) + 0.5;
         if (y < b.top || y > b.top + b.height) { return; }
-        ctx.strokeStyle = withAlpha(h.color, 0.75);
+        ctx.strokeStyle = withAlpha(h.color, lineAlpha - 0.05);
         ctx.lineWidth = 1.2 * dpr;
         ctx.setLineDash([6 * dpr, 4 * dpr]);
         ctx.beginPath();
@@ -265,7 +327,7 @@
       ctx.clip();
       (spec.events || []).forEach(function (grp) {
         if (hidden[grp.label]) { return; }
-        ctx.strokeStyle = withAlpha(grp.color, 0.8);
+        ctx.strokeStyle = withAlpha(grp.color, lineAlpha);
         ctx.lineWidth = (grp.width || 1) * dpr;
         ctx.setLineDash((grp.dash || []).map(function (d) { return d * dpr; }));
         ctx.beginPath();
@@ -450,7 +512,7 @@
       var item = el("span", "qoslab-chart-overlay");
       var sw = el("span", "qoslab-chart-swatch " + g.kind);
       if (g.kind === "span") {
-        sw.style.background = withAlpha(g.color, 0.35);
+        sw.style.background = withAlpha(g.color, Math.min(1, wash + 0.07));
         sw.style.borderTop = "3px solid " + g.color;
       } else {
         sw.style.borderLeft = (g.kind === "hline" ? "0" : "2px " + (g.dash && g.dash.length ? "dashed " : "solid ") + g.color);
@@ -484,11 +546,31 @@
       });
       wrap.qoslabResize.observe(wrap);
     }
+    wrap.setAttribute("data-theme", dark ? "dark" : "light");
     wrap.setAttribute("data-rendered", "1");
     return u;
   }
 
+  // JupyterLab switches themes by setting these on <body> once the theme's styles apply
+  function followTheme() {
+    if (!window.MutationObserver || !document.body || window.qoslabChartThemeWatch) { return; }
+    var pending = null;
+    window.qoslabChartThemeWatch = new MutationObserver(function () {
+      clearTimeout(pending);
+      pending = setTimeout(function () {
+        document.querySelectorAll(".qoslab-chart-wrap[data-rendered]").forEach(function (w) {
+          var u = w.qoslabPlot, x = u ? [u.scales.x.min, u.scales.x.max] : null;
+          window.qoslabChart.render(w);
+          if (x && x[0] != null && w.qoslabPlot) { w.qoslabPlot.setScale("x", { min: x[0], max: x[1] }); }
+        });
+      }, 50);
+    });
+    window.qoslabChartThemeWatch.observe(document.body, { attributes: true,
+      attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"] });
+  }
+
   window.qoslabChart = { version: VERSION, render: render };
+  followTheme();
   var queue = window.qoslabChartQueue || [];
   window.qoslabChartQueue = [];
   queue.forEach(function (fn) { try { fn(); } catch (e) { console.error(e); } });
