@@ -215,9 +215,11 @@ def test_figures_follow_jupyterlab_dark_theme(lab, chromium):
     spikes, and a widget's figure all sit on the dark page (no white slab) with text, axes and
     event lines that contrast with it (WCAG 4.5:1 text, 3:1 lines), measured from the pixels
     drawn; back to JupyterLab Light, the same figures read as before, without running again."""
-    page = Page(chromium, f"{lab}/lab/tree/{DARK_NOTEBOOK}.ipynb")
+    # a workspace of its own: the server's default one reopens the notebooks of other tests
+    page = Page(chromium, f"{lab}/lab/workspaces/dark-theme/tree/{DARK_NOTEBOOK}.ipynb")
     try:
-        page.wait(LAB_READY_JS, "JupyterLab, the notebook and its kernel")
+        page.wait(LAB_READY_JS + " && jupyterapp.shell.currentWidget.context.path === "
+                  f"'{DARK_NOTEBOOK}.ipynb'", "JupyterLab, the notebook and its kernel")
         _theme(page, "JupyterLab Dark", "false")
         page.js("jupyterapp.commands.execute('notebook:run-all-cells')", await_promise=True)
         page.wait(ALL_RAN_JS, "run all cells")
