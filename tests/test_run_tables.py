@@ -62,3 +62,24 @@ def test_an_unfinished_or_tampered_dataset_is_refused(dataset):
     manifest.unlink()  # a replay that never finished
     with pytest.raises(RunFormatError, match="unfinished"):
         qoslab.load(folder / "run.json.gz")
+
+
+def test_a_part_holding_more_rows_than_the_manifest_says_is_not_read(dataset, monkeypatch):
+    """The row count is taken from the Parquet footer before any row is read: a few hundred
+    KB of Parquet can hold 30 M repeated values (~1 GB read, for a manifest saying 1 row)."""
+    import pyarrow.parquet as pq
+
+    folder, _, _ = dataset
+    manifest = folder / "tables" / MANIFEST
+    doc = json.loads(manifest.read_text())
+    doc["tables"]["probes"]["parts"][0]["rows"] = 1
+    manifest.write_text(json.dumps(doc))
+
+    def never(*args, **kwargs):
+        raise AssertionError("rows read before the row count was checked")
+
+    monkeypatch.setattr(pq.ParquetFile, "read", never)
+    monkeypatch.setattr(pq, "read_table", never)
+    with pytest.raises(RunFormatError,
+                       match=r"part-000000.parquet: [0-9]+ rows, the manifest says 1$"):
+        _ = qoslab.load(folder / "run.json.gz").probes

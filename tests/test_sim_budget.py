@@ -11,8 +11,7 @@ import pytest
 
 import qoslab.scenarios as scenarios
 from qoslab.errors import SimulationLimitError
-from qoslab.sim import BulkFlow, Link, PingFlood, PingStream, SimConfig, UdpFlood
-from qoslab.sim import budget
+from qoslab.sim import BulkFlow, Link, PingFlood, PingStream, SimConfig, UdpFlood, budget
 from qoslab.sim.budget import check_budget, planned_packets
 
 SIMULATE = sys.modules["qoslab.sim.simulate"]  # the package's ``simulate`` is the function

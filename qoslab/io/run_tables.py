@@ -236,7 +236,13 @@ def iter_table(root: str | os.PathLike, name: str, *, columns: Sequence[str] | N
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise RunFormatError(f"{path}: not a regular file")
             try:
-                frame = pq.read_table(fh).to_pandas()
+                parquet = pq.ParquetFile(fh)
+                rows = parquet.metadata.num_rows
+                if rows != part["rows"]:  # checked before reading: a few KB of Parquet can
+                    # hold millions of repeated values, more than the manifest let through
+                    raise RunFormatError(f"{path}: {rows} rows, the manifest says "
+                                         f"{part['rows']}")
+                frame = parquet.read().to_pandas()
             except (OSError, pa.ArrowException) as exc:
                 raise RunFormatError(f"{path}: not a Parquet file ({exc})") from None
         if len(frame) != part["rows"]:
