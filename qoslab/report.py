@@ -60,7 +60,8 @@ WIDGET_STATE_MIMETYPE = "application/vnd.jupyter.widget-state+json"
 
 # nbconvert's "lab" page minus the three CDN scripts: require.js (the standalone embed.js needs
 # none), MathJax and mermaid (the notebooks use neither). The widget loader stays and is pointed
-# at the local copy through HTMLExporter.widget_renderer_url.
+# at the local copy through HTMLExporter.widget_renderer_url. The page is JupyterLab Light, or
+# JupyterLab Dark when the reader's system prefers dark (prefers-color-scheme).
 _TEMPLATE_NAME = "qoslab_offline.html.j2"
 _TEMPLATE = """\
 {%- extends 'index.html.j2' -%}
@@ -73,6 +74,29 @@ _TEMPLATE = """\
 .widget-subarea, .jupyter-widgets { font-family: var(--jp-ui-font-family); }
 </style>
 {%- endblock extra_css -%}
+{%- block html_head_css -%}
+{{ super() }}
+{#- a reader whose system is dark gets JupyterLab Dark's colours -#}
+{{ resources.include_css("static/theme-dark.css") | replace('<style type="text/css">',
+   '<style type="text/css" media="(prefers-color-scheme: dark)">', 1) }}
+{%- endblock html_head_css -%}
+{%- block body_header -%}
+{{ super() }}
+<script>
+/* the page's theme follows the reader's system, as JupyterLab's theme manager would say it:
+   figures show their dark twins, charts redraw (qoslab.plots.theme) */
+(function () {
+  var q = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+  function apply() {
+    var dark = !!(q && q.matches);
+    document.body.setAttribute("data-jp-theme-light", dark ? "false" : "true");
+    document.body.setAttribute("data-jp-theme-name", dark ? "JupyterLab Dark" : "JupyterLab Light");
+  }
+  apply();
+  if (q && q.addEventListener) { q.addEventListener("change", apply); }
+})();
+</script>
+{%- endblock body_header -%}
 """
 
 PathLike = str | os.PathLike

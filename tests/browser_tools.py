@@ -126,9 +126,10 @@ def stop_chromium(proc: subprocess.Popen, client: DevTools) -> None:
         proc.wait()
 
 
-def load_page(cdp: DevTools, html: Path) -> tuple[str, str, dict]:
+def load_page(cdp: DevTools, html: Path, *, dark: bool = False) -> tuple[str, str, dict]:
     """Load ``html`` in a new tab and wait for widgets and figures: ``(target, session,
-    page state)``; close it with ``Target.closeTarget``."""
+    page state)``; close it with ``Target.closeTarget``. ``dark``: as a reader whose system
+    prefers a dark theme (``prefers-color-scheme: dark``)."""
     target = cdp.call("Target.createTarget", url="about:blank")["targetId"]
     session = cdp.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
     cdp.events.clear()
@@ -136,6 +137,8 @@ def load_page(cdp: DevTools, html: Path) -> tuple[str, str, dict]:
         cdp.call(f"{domain}.enable", session)
     cdp.call("Emulation.setDeviceMetricsOverride", session, width=1200, height=900,
              deviceScaleFactor=1, mobile=False)
+    if dark:
+        prefer_color_scheme(cdp, session, "dark")
     deadline = time.monotonic() + PAGE_TIMEOUT_S
     cdp.call("Page.navigate", session, url=html.resolve().as_uri())
     cdp.wait_event("Page.loadEventFired", session, deadline)
@@ -150,6 +153,12 @@ def load_page(cdp: DevTools, html: Path) -> tuple[str, str, dict]:
         cdp.drain(0.2)
     cdp.drain(0.5)  # late console messages
     return target, session, state
+
+
+def prefer_color_scheme(cdp: DevTools, session: str, scheme: str) -> None:
+    """Emulate a reader's system preference (``"dark"`` or ``"light"``)."""
+    cdp.call("Emulation.setEmulatedMedia", session, media="",
+             features=[{"name": "prefers-color-scheme", "value": scheme}])
 
 
 def open_page(cdp: DevTools, html: Path, screenshot: Path) -> dict:
@@ -395,3 +404,33 @@ LEGIBILITY_JS = """
           charts: charts};
 })()
 """
+
+
+def illegible(seen: dict, *, widget_figure: bool = False) -> list[str]:
+    """What does not read against the page in a :data:`LEGIBILITY_JS` answer: a figure whose
+    paper is not the page's background (a slab), text, axes or event lines without enough
+    contrast (WCAG: 4.5:1 for text, 3:1 for lines); ``widget_figure``: one must be a widget's.
+    """
+    bad = []
+    if not seen["figures"] or not seen["charts"]:
+        bad.append(f"{len(seen['figures'])} figures and {len(seen['charts'])} charts measured")
+    if widget_figure and not any(f["inWidget"] for f in seen["figures"]):
+        bad.append("no widget figure measured")
+    for fig in seen["figures"]:
+        where = f"figure {fig['twin'] or '(img)'} on {fig['bg']}"
+        if fig["paperContrast"] >= 1.15:
+            bad.append(f"{where}: its paper {fig['paper']} is a slab on the page")
+        if not (fig["ink"] > 300 and fig["inkFraction"] > 0.002):
+            bad.append(f"{where}: no text or axis reads at 4.5:1")
+    for chart in seen["charts"]:
+        where = f"chart on {chart['bg']}"
+        if chart["paperContrast"] >= 1.15:
+            bad.append(f"{where}: a slab")
+        if not (chart["title"] >= 4.5 and chart["legend"] >= 4.5 and chart["tickInk"] > 50):
+            bad.append(f"{where}: title {chart['title']:.1f}:1, legend {chart['legend']:.1f}:1,"
+                       f" {chart['tickInk']} tick-label pixels at 4.5:1")
+        bad += [f"{where}: {e['label']} line at {e['contrast']:.2f}:1" for e in chart["events"]
+                if e["contrast"] < 3.0]
+    if not any(chart["events"] for chart in seen["charts"]):
+        bad.append("no event line measured")
+    return bad

@@ -9,9 +9,19 @@ shipped html-manager. A screenshot per notebook is kept as ``reports/<name>.png`
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from tests.browser_tools import console_errors, load_page, open_page, requested_urls
+from tests.browser_tools import (
+    LEGIBILITY_JS,
+    console_errors,
+    illegible,
+    load_page,
+    open_page,
+    prefer_color_scheme,
+    requested_urls,
+)
 from tests.conftest import REPO
 from tests.report_render import NOTEBOOKS
 
@@ -241,3 +251,35 @@ def test_charts_read_like_figures(chromium, tmp_path):
         assert console_errors([e for e in chromium.events if e.get("sessionId") == session]) == []
     finally:
         chromium.call("Target.closeTarget", targetId=target)
+
+
+def test_report_follows_a_dark_system_theme(rendered_reports, chromium):
+    """A reader whose system prefers dark (emulated ``prefers-color-scheme: dark``) reads
+    notebook 03's report in JupyterLab Dark's colours: its static figures and zoomable charts
+    sit on the dark page with text, axes and hash-change lines that contrast with it, measured
+    from the drawn pixels; switching the system to light gives the light page and figures."""
+    cdp = chromium
+    target, session, state = load_page(cdp, rendered_reports / "03_sfq_perturbation.html",
+                                       dark=True)
+    try:
+        def measure(expect_light: str) -> dict:
+            deadline = time.monotonic() + 10
+            while True:
+                seen = cdp.call("Runtime.evaluate", session, expression=LEGIBILITY_JS,
+                                returnByValue=True)["result"]["value"]
+                bad = illegible(seen)
+                if seen["light"] != expect_light:
+                    bad.append(f"page says data-jp-theme-light={seen['light']}")
+                if not bad or time.monotonic() > deadline:
+                    assert bad == []
+                    return seen
+                cdp.drain(0.3)
+
+        dark = measure("false")
+        assert all(max(f["bg"]) < 60 for f in dark["figures"] + dark["charts"]), dark
+        prefer_color_scheme(cdp, session, "light")
+        light = measure("true")
+        assert all(min(f["bg"]) > 200 for f in light["figures"] + light["charts"]), light
+        assert console_errors([e for e in cdp.events if e.get("sessionId") == session]) == []
+    finally:
+        cdp.call("Target.closeTarget", targetId=target)

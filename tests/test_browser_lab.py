@@ -16,7 +16,14 @@ import nbformat
 import pytest
 
 from qoslab.report import inject_parameters
-from tests.browser_tools import ALL_RAN_JS, LAB_READY_JS, LEGIBILITY_JS, Page, jupyterlab
+from tests.browser_tools import (
+    ALL_RAN_JS,
+    LAB_READY_JS,
+    LEGIBILITY_JS,
+    Page,
+    illegible,
+    jupyterlab,
+)
 from tests.conftest import REPO, need_tool
 
 pytestmark = pytest.mark.browser
@@ -169,32 +176,6 @@ def _theme(page, name: str, light: str) -> None:
     page.wait(f"document.body.getAttribute('data-jp-theme-light') === '{light}'", name, 30)
 
 
-def _illegible(seen: dict) -> list[str]:
-    """What does not read against the page: a figure whose paper is not the page's background
-    (a slab), text, axes or event lines without enough contrast."""
-    bad = []
-    if not any(f["inWidget"] for f in seen["figures"]):
-        bad.append("no widget figure measured")
-    for fig in seen["figures"]:
-        where = f"figure {fig['twin'] or '(img)'} on {fig['bg']}"
-        if fig["paperContrast"] >= 1.15:
-            bad.append(f"{where}: its paper {fig['paper']} is a slab on the page")
-        if not (fig["ink"] > 300 and fig["inkFraction"] > 0.002):
-            bad.append(f"{where}: no text or axis reads at 4.5:1")
-    for chart in seen["charts"]:
-        where = f"chart on {chart['bg']}"
-        if chart["paperContrast"] >= 1.15:
-            bad.append(f"{where}: a slab")
-        if not (chart["title"] >= 4.5 and chart["legend"] >= 4.5 and chart["tickInk"] > 50):
-            bad.append(f"{where}: title {chart['title']:.1f}:1, legend {chart['legend']:.1f}:1,"
-                       f" {chart['tickInk']} tick-label pixels at 4.5:1")
-        bad += [f"{where}: {e['label']} line at {e['contrast']:.2f}:1" for e in chart["events"]
-                if e["contrast"] < 3.0]
-    if not any(chart["events"] for chart in seen["charts"]):
-        bad.append("no event line measured")
-    return bad
-
-
 def _legible(page) -> dict:
     """Wait for the figures, then (a theme change redraws charts) until they all read."""
     page.wait(f"(() => {{ const s = {LEGIBILITY_JS}; return s.figures.length >= 2"
@@ -202,7 +183,7 @@ def _legible(page) -> dict:
     deadline = time.monotonic() + 10
     while True:
         seen = page.js(LEGIBILITY_JS)
-        bad = _illegible(seen)
+        bad = illegible(seen, widget_figure=True)
         if not bad or time.monotonic() > deadline:
             break
         page.cdp.drain(0.3)

@@ -553,7 +553,11 @@
 
   // JupyterLab switches themes by setting these on <body> once the theme's styles apply
   function followTheme() {
-    if (!window.MutationObserver || !document.body || window.qoslabChartThemeWatch) { return; }
+    if (!window.MutationObserver || window.qoslabChartThemeWatch) { return; }
+    if (!document.body) {  // loaded from <head>
+      document.addEventListener("DOMContentLoaded", followTheme);
+      return;
+    }
     var pending = null;
     window.qoslabChartThemeWatch = new MutationObserver(function () {
       clearTimeout(pending);
