@@ -2,16 +2,18 @@
 
 Every function takes tables (a :class:`~qoslab.runs.Run`, a PROBES frame, an OCCUPANCY frame)
 and returns a :class:`matplotlib.figure.Figure`; :func:`save_figure` writes PNG or SVG. The
-figures are :class:`QoslabFigure` objects (a ``Figure`` with ``_repr_png_``) not registered
-with pyplot, so a notebook shows the returned figure exactly once, without ``%matplotlib``,
-and a loop of plots leaks no open figures. :func:`show_figure` opens a window for one.
+figures are :class:`QoslabFigure` objects (a ``Figure`` with ``_repr_mimebundle_``) not
+registered with pyplot, so a notebook shows the returned figure exactly once, without
+``%matplotlib``, and a loop of plots leaks no open figures; on a dark page it shows its dark
+twin (:mod:`.theme`). :func:`show_figure` opens a window for one.
 
 Modules: :mod:`.timeseries` (latency, loss over time, event and spike overlays),
 :mod:`.distributions` (histogram, CDF, summary bars), :mod:`.pingexp` (ping-exp's figure),
 :mod:`.occupancy` (flows in buckets over time), :mod:`.period` (the periodogram of spike
 onsets), :mod:`.tos` (pfifo_fast TOS → band table),
 :mod:`.compare` (several runs overlaid, as flent does with several files), :mod:`.chart`
-(zoomable latency charts drawn in the browser: JupyterLab and offline HTML reports).
+(zoomable latency charts drawn in the browser: JupyterLab and offline HTML reports),
+:mod:`.theme` (figures in light and dark themes).
 """
 
 from ._common import (
