@@ -21,6 +21,12 @@ Targets (issue 12):
   replay adds to the reader's peak RSS must stay within 1.25× from N to 4N packets (in
   memory, printed beside it, it grows about 4×). Each measurement is a fresh process.
 
+* **replay of a Dask set** (informational) — a ring buffer of 4 files replayed from
+  ``read_captures(..., engine="dask")`` (threads): each partition decoded once, the
+  partitions' time ranges taken from the set's plan. Peer: the same replay with the ranges
+  computed by a first pass over the set (as for a frame derived from the set), in the same
+  run; CPU time of the process (decoding threads included) and wall time, with their ratio.
+
 * **new flows** (informational) — the CPU a live datapath spends on a flow's first packet
   (decoded by the capture decoder, added to the flow table, hashed by the qdiscs) and on a
   known flow's packet (a byte-key lookup).
@@ -187,6 +193,42 @@ def bench_replay_memory(quick: bool) -> int:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def bench_replay_dask(quick: bool) -> int:
+    import shutil
+
+    import dask
+
+    import qoslab
+    from qoslab.engines import captures, dask_analysis
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.capture_sets import write_set
+
+    per_file = 50_000 if quick else 250_000
+    folder = Path(tempfile.mkdtemp(prefix="qoslab-bench-replay-dask-"))
+    try:
+        write_set(folder / "ring", 4, per_file, seed=3, seconds=60.0)
+        dk = qoslab.read_captures(folder / "ring", engine="dask", chunk_packets=1 << 17)
+        options = dict(rate=50e6, profile="classic-2.6.3x", progress=False)
+        times = {}
+        with dask.config.set(scheduler="threads"):
+            for label, plan_of in (("one pass", captures.plan_of),
+                                   ("two passes", lambda packets: None)):
+                dask_analysis.plan_of = plan_of
+                t, c = time.perf_counter(), time.process_time()
+                run = qoslab.replay(dk, "sfq limit 127 perturb 10", **options)
+                times[label] = (time.perf_counter() - t, time.process_time() - c)
+                print(f"replay of a Dask set ({dk.npartitions} partitions, "
+                      f"{run.meta['packets']:,} packets), {label:10}: wall "
+                      f"{times[label][0]:5.1f} s  cpu {times[label][1]:5.1f} s")
+        dask_analysis.plan_of = captures.plan_of
+        print(f"  one pass / two passes: cpu {times['one pass'][1] / times['two passes'][1]:.2f}x"
+              f", wall {times['one pass'][0] / times['two passes'][0]:.2f}x")
+        return 0
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------- datapath
 def _flood(tb, rate: float, seconds: float) -> dict:
     from qoslab.lab.loads import start_udp_flood
@@ -344,9 +386,10 @@ def bench_new_flows(quick: bool) -> int:
 def main() -> int:
     quick = "--quick" in sys.argv
     if "--replay-memory-only" in sys.argv:
-        return bench_replay_memory(quick)
+        return bench_replay_memory(quick) | bench_replay_dask(quick)
     status = bench_replay(quick)
     status |= bench_replay_memory(quick)
+    status |= bench_replay_dask(quick)
     status |= bench_new_flows(quick)
     if "--replay-only" not in sys.argv:
         if os.geteuid() != 0:
