@@ -193,15 +193,17 @@ class _Recolour:
                     self._set(art.set_edgecolor, edge, _dark_array(edge, GRAPHIC_CONTRAST))
 
     def _line(self, line: Line2D, *, grid: bool) -> None:
+        # marker colours first: "auto" ones read as the line's colour, which is about to change
+        markers = [(put, get()) for get, put in (
+            (line.get_markerfacecolor, line.set_markerfacecolor),
+            (line.get_markeredgecolor, line.set_markeredgecolor))]
         color = to_rgba(line.get_color())
         if grid and to_hex(color) == _GRID_LIGHT:
             new = (*to_rgba(_GRID_DARK)[:3], color[3])
         else:
             new = _dark_rgba(color, GRAPHIC_CONTRAST)
         self._set(line.set_color, line.get_color(), new)
-        for get, put in ((line.get_markerfacecolor, line.set_markerfacecolor),
-                         (line.get_markeredgecolor, line.set_markeredgecolor)):
-            old = get()
+        for put, old in markers:
             if isinstance(old, str) and old in ("none", "auto"):
                 continue
             self._set(put, old, _dark_rgba(to_rgba(old), GRAPHIC_CONTRAST))
@@ -289,5 +291,6 @@ def figure_html(fig: Figure, *, dpi: int = 100, pngs: tuple[bytes, bytes] | None
 
 def _title(fig: Figure) -> str:
     texts = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) else []
-    texts += [ax.get_title() for ax in fig.axes if ax.get_title()]
+    texts += [ax.get_title(loc) for ax in fig.axes for loc in ("center", "left", "right")
+              if ax.get_title(loc)]
     return texts[0] if texts else "figure"
