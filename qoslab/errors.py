@@ -25,6 +25,7 @@ __all__ = [
     "ValueCountLimitError",
     "ScheduleLimitError",
     "SimulationLimitError",
+    "PeriodSearchLimitError",
     "EngineUnavailableError",
 ]
 
@@ -111,6 +112,12 @@ class ScheduleLimitError(QoslabError, ValueError):
 class SimulationLimitError(QoslabError, ValueError):
     """A simulation would handle more packets than ``qoslab.sim.budget.MAX_SIM_PACKETS`` (a
     long duration times high rates: a run that would not end in any useful time)."""
+
+
+class PeriodSearchLimitError(QoslabError, ValueError):
+    """A period search would evaluate more phases than
+    ``qoslab.analysis.period.MAX_PERIOD_WORK`` (onsets over a span of years, or a tiny
+    ``min_period``): the frequency grid grows with the span."""
 
 
 class EngineUnavailableError(QoslabError, ImportError):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
 
+import qoslab
 from qoslab.analysis import (
     align_to_events,
     detect_spikes,
@@ -13,8 +16,12 @@ from qoslab.analysis import (
     rayleigh_p,
     spike_events,
     spike_times,
+    spikes_vs_events,
 )
-from qoslab.errors import ConfigError, RunFormatError
+from qoslab.errors import ConfigError, PeriodSearchLimitError, RunFormatError
+from qoslab.runs import Run
+
+period_module = sys.modules["qoslab.analysis.period"]
 
 
 def series(t, rtt, stream="a"):
@@ -229,3 +236,33 @@ def test_notebook_and_explorer_numbers_come_from_one_call():
     assert res.report.n_events == rep.n_events
     assert res.report.alignment.expected_fraction == rep.alignment.expected_fraction
     assert res.report.summary() == rep.summary()
+
+
+def test_period_search_over_a_span_of_centuries_is_refused_before_the_grid_is_built(tmp_path):
+    """A RUN file's times may span 2e10 s: its onsets asked for an 8e10-frequency grid (a
+    MemoryError, or hours): the search is refused at once with its own error."""
+    t = np.arange(0, 60, 0.2)
+    rtt = np.where((t % 5 >= 0.2) & (t % 5 < 0.6) & (t > 1), 300.0, 20.0)
+    t = np.append(t, 1e10)  # one probe far away: the span is ~317 years
+    rtt = np.append(rtt, 20.0)
+    run = Run(probes={"stream": "a", "host": "h", "tos": 0, "size": 56,
+                      "seq": np.arange(t.size), "t_sent": t, "rtt_ms": rtt, "status": "ok",
+                      "ttl": 64},
+              events={"t": np.arange(5.0, 60, 5.0), "kind": "hash_change", "detail": ""})
+    run.save(tmp_path / "far.run.gz")
+    with pytest.raises(PeriodSearchLimitError, match="MAX_PERIOD_WORK") as err:
+        spikes_vs_events(qoslab.load(tmp_path / "far.run.gz"))
+    assert "over 1e+10 s" in str(err.value) and "min_period" in str(err.value)
+
+
+def test_period_monte_carlo_gives_way_to_the_analytic_tail_past_the_work_limit(monkeypatch):
+    t = np.sort(np.random.default_rng(3).uniform(0, 100, 12))  # no period: a Monte Carlo p
+    full = infer_period(t, span=(0, 100))
+    assert full.method == "monte-carlo"
+    grid = len(full.periodogram)
+    monkeypatch.setattr(period_module, "MAX_PERIOD_WORK", grid * t.size * 50)  # < 101 sets
+    cheap = infer_period(t, span=(0, 100))
+    assert cheap.method == "analytic" and cheap.period == full.period
+    monkeypatch.setattr(period_module, "MAX_PERIOD_WORK", grid * t.size - 1)
+    with pytest.raises(PeriodSearchLimitError, match=f"grid of {grid:,} frequencies"):
+        infer_period(t, span=(0, 100))
