@@ -61,7 +61,8 @@ def in_kernel() -> int:
         run = scenarios.get("sfq_perturb").run(duration=60.0, seed=seed)
         t0 = time.perf_counter()
         report = analysis.spikes_vs_events(run)
-        figure_bundle(plots.latency(run, kind="line", spikes=report.spikes, logy=True))
+        figure_bundle(plots.latency(run, kind="line", spikes=report.spikes, logy=True),
+                      dark_twin=False)
         old.append(time.perf_counter() - t0)
     ok = statistics.median(new) <= TARGET_PERTURB_S
     status |= not ok
@@ -105,7 +106,7 @@ _NOTEBOOK = [
     "    run = scenarios.get('sfq_perturb').run(duration=60.0, seed=old_seed[0])\n"
     "    rep = analysis.spikes_vs_events(run)\n"
     "    old_out.outputs = (text_bundle(f'old run {old_seed[0]}'), figure_bundle(plots.latency("
-    "run, kind='line', spikes=rep.spikes, logy=True)))\n"
+    "run, kind='line', spikes=rep.spikes, logy=True), dark_twin=False))\n"
     "old_button.on_click(old_run)\nw.VBox([old_button, old_out])",
 ]
 

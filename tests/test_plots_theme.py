@@ -122,3 +122,7 @@ def test_figures_and_widget_outputs_carry_both_twins_and_the_png_fallback():
     out = figure_bundle(fig)
     assert out["data"]["text/html"].count("<img") == 2
     assert base64.b64decode(out["data"]["image/png"]) == figure_pngs(fig)[0]
+    light_only = figure_bundle(fig, dark_twin=False)
+    assert set(light_only["data"]) == {"image/png", "text/plain"}
+    assert light_only["data"]["image/png"] == out["data"]["image/png"]
+    assert fig._repr_png_()[0] == figure_pngs(fig)[0]

@@ -19,7 +19,7 @@ from ..errors import ConfigError, RunFormatError
 from ..outputs import write_with
 from ..schema import empty_events
 from ..units import format_rate
-from .theme import figure_html, figure_pngs
+from .theme import figure_html, figure_pngs, light_png
 
 __all__ = [
     "STYLE",
@@ -107,7 +107,7 @@ class QoslabFigure(Figure):
     """
 
     def _repr_png_(self) -> tuple[bytes, dict]:
-        return figure_pngs(self)[0], {"needs_background": "light"}
+        return light_png(self), {"needs_background": "light"}
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         pngs = figure_pngs(self)

@@ -33,7 +33,7 @@ from matplotlib.patches import Patch
 from matplotlib.text import Text
 
 __all__ = ["DARK_PAPER", "TEXT_CONTRAST", "GRAPHIC_CONTRAST", "WASH_BOOST", "contrast_ratio", "dark_color",
-           "figure_pngs", "figure_html", "THEME_CSS"]
+           "figure_pngs", "figure_html", "light_png", "THEME_CSS"]
 
 #: The lightest background a dark theme puts behind a figure (JupyterLab Dark's
 #: ``--jp-layout-color1``; its notebook background ``#111`` gives every colour more contrast).
@@ -212,6 +212,11 @@ class _Recolour:
         for setter, old in reversed(self.undo):
             setter(old)
         self.undo.clear()
+
+
+def light_png(fig: Figure, *, dpi: int = 100) -> bytes:
+    """The figure as designed, as PNG (what :func:`figure_pngs` gives first)."""
+    return _png(fig, dpi)
 
 
 def _png(fig: Figure, dpi: int) -> bytes:
