@@ -19,6 +19,7 @@ import numpy as np
 from ..schema import PACKETS
 from ._bytes import ByteSource
 from .linktypes import ETH_P_IP, ETH_P_IPV6, decode_ethernet, decode_link
+from .options import bad_option_lists
 from .records import PROBLEMS, RecordBatch
 from .tunnels import (
     ETH_P_MPLS,
@@ -39,6 +40,11 @@ PORT_PROTOCOLS = (6, 17, 33, 132, 136)  # TCP, UDP, DCCP, SCTP, UDP-Lite
 _MIN_L4 = {6: 20, 17: 8, 33: 12, 132: 12, 136: 8, 1: 8, 58: 8, 50: 8, 51: 12}
 #: ICMP types carrying identifier and sequence (echo, timestamp, information, address mask).
 _ICMP4_ID_TYPES = (0, 8, 13, 14, 15, 16, 17, 18)
+#: ICMP messages longer than 8 bytes by definition (RFC 792, RFC 950): timestamp and its reply
+#: (three 32-bit times), address mask request and reply (the mask).
+_ICMP4_LENGTH = np.full(256, 8, np.int64)
+_ICMP4_LENGTH[[13, 14]] = 20
+_ICMP4_LENGTH[[17, 18]] = 12
 _ICMP6_ID_TYPES = (128, 129)
 #: IPv6 extension headers walked to reach the transport.
 _IPV6_EXT = (0, 43, 44, 60)  # hop-by-hop, routing, fragment, destination options
@@ -131,6 +137,8 @@ def decode_batch(src: ByteSource, batch: RecordBatch, udp_tunnels=None) -> Decod
     # where each frame ends on the wire: a record claiming fewer original than captured bytes
     # ends after its captured bytes (Wireshark's reported length is the larger of the two)
     out.wire_end = batch.data_off + np.maximum(batch.wire_len, batch.cap_len)
+    out.cap_end = batch.data_off + batch.cap_len  # where its captured bytes end
+    out.misplaced = []  # rows of a hop-by-hop options header after another header
     out.udp_kind = np.zeros(1 << 16, np.int8)  # tunnel code per UDP destination port
     for port, code in udp_tunnel_ports(udp_tunnels).items():
         out.udp_kind[port] = code
@@ -152,6 +160,8 @@ def decode_batch(src: ByteSource, batch: RecordBatch, udp_tunnels=None) -> Decod
     else:
         for lo in starts:
             run(lo)
+    for rows in out.misplaced:
+        out.flag(rows, "bad_ext_header")
     late = (batch.flag >= _P["no_timestamp"]) & (out.problem == 0)  # after every other one
     out.problem[late] = batch.flag[late]
     return out
@@ -162,6 +172,7 @@ def _decode_rows(src, out: Decoded, everyone, data_off, cap_len, linktype) -> No
     out.flag(everyone, "unsupported_link", ~link.known)
     out.flag(everyone, "truncated", link.truncated)
     out.flag(everyone, "too_many_vlan_tags", link.too_many_tags)
+    out.flag(everyone, "bad_ip_header", link.not_ip)
     out.put("l2_proto", everyone, link.l2_proto, link.l2_proto >= 0)
     tagged = link.vlan >= 0
     out.put("vlan", everyone, link.vlan & 0x0FFF, tagged)
@@ -239,6 +250,16 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
         out.flag(rows, bad_code, bad)
         cut = ~bad & (avail < np.maximum(hlen, 20))
         out.flag(rows, "truncated", cut)
+        # a total length past the frame lies (Wireshark: "IPv4 total length exceeds packet
+        # length"): flagged, then read as unknown (the frame's end ends the datagram)
+        past = known_len & (totlen > out.wire_end[rows] - pos)
+        out.flag(rows, bad_code, past)
+        totlen = np.where(past, 0, totlen)
+        optioned = np.flatnonzero(~bad & ~cut & (hlen > 20))
+        if len(optioned):
+            out.flag(rows[optioned], bad_code, bad_option_lists(
+                src, rows[optioned], pos[optioned] + 20, hlen[optioned] - 20,
+                avail[optioned] - 20))
         # The transport starts after the options and ends at the total length (0 = TSO).
         l4avail = np.where(totlen > 0, np.minimum(avail, totlen), avail) - hlen
         stated = np.where(totlen > 0, totlen - hlen, -1)
@@ -260,25 +281,49 @@ def _decode_ip(src, out: Decoded, prefix: str, rows, pos, avail, version: int):
     out.flag(rows, "truncated", cut)
     nh = h["nxt"].astype(np.int64)
     out.put(prefix + "ipv6_nexthdr", rows, h["nxt"], have(7))
+    # a payload length past the frame lies (Wireshark: "IPv6 payload length exceeds framing
+    # length"): flagged, then read as unknown (the frame's end ends the datagram)
+    framed = out.wire_end[rows] - pos - 40  # bytes after the fixed header in the frame
+    past = ~cut & (plen > framed)
+    out.flag(rows, bad_code, past)
+    plen = np.where(past, 0, plen)
     cur = pos + 40
     rem = np.where(plen > 0, np.minimum(avail - 40, plen), avail - 40)
     left = plen.copy()  # bytes the header says follow (0 = jumbogram: unknown)
+    room = np.where(plen > 0, plen, framed)  # bytes the extension headers may take
     offset = np.zeros(len(rows), np.int64)
     mf = np.zeros(len(rows), np.int64)
     ident = np.full(len(rows), -1, np.int64)  # fragment header identification
     alive = ~cut
     done = np.zeros(len(rows), bool)
-    for _ in range(_MAX_EXT):
+    for step in range(_MAX_EXT):
         walking = np.flatnonzero(alive & ~done & np.isin(nh, _IPV6_EXT))
         if not len(walking):
             break
         r = src.records(cur[walking], EXT, rows=rows[walking])
-        room = rem[walking]
+        captured = avail[walking] - (cur[walking] - pos[walking])
         is_frag = nh[walking] == 44
         hl = np.where(is_frag, 8, (r["len"].astype(np.int64) + 1) * 8)
-        short = (room < 8) | (room < hl)
+        need = np.where(is_frag | (captured >= 2), hl, 8)  # its length byte was captured
+        # past the payload length (or the frame): malformed; else past the capture: cut
+        over = need > room[walking] - (cur[walking] - pos[walking] - 40)
+        # ... but a first fragment ends where it ends: the rest is in the next fragment
+        in_fragment = over & (mf[walking] == 1)
+        over &= ~in_fragment
+        opts = np.flatnonzero(~over & ((nh[walking] == 0) | (nh[walking] == 60))
+                              & (captured > 2))
+        if len(opts):  # hop-by-hop and destination options: an impossible option item
+            at = walking[opts]  # makes the header malformed: the walk stops there
+            over[opts] = bad_option_lists(src, rows[at], cur[at] + 2, hl[opts] - 2,
+                                          captured[opts] - 2, ipv6=True)
+        short = ~over & ((need > captured) | in_fragment)
+        out.flag(rows[walking], "bad_ext_header", over)
         out.flag(rows[walking], "truncated", short)
-        readable = short & (room >= 1)
+        if step:  # RFC 8200 4.1: a hop-by-hop options header only right after the IPv6 one
+            # (read on, as Wireshark reads it; flagged once every other problem is known)
+            out.misplaced.append(rows[walking][nh[walking] == 0])
+        short |= over
+        readable = short & (captured >= 1)
         nh[walking[readable]] = r["nxt"][readable]  # the next-header byte was captured
         alive[walking[short]] = False
         w, r, hl, is_frag = walking[~short], r[~short], hl[~short], is_frag[~short]
@@ -320,7 +365,17 @@ def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
     out.put("l4_len", rows, stated, stated >= 0)
     raw = src.rows(pos, 16, rows=rows)
     h = raw.view(L4).reshape(-1)
-    out.flag(rows, "truncated", avail < _NEED[proto])
+    need = _NEED[proto]
+    whole = ~out.values[prefix + "frag_more"][rows]  # not a first fragment
+    if prefix:  # ... nor carried in one
+        whole &= ~out.values["frag_more"][rows]
+    # a header cut by the IP payload's end (not by the capture) does not fit the datagram;
+    # in a first fragment the rest of it is in the next fragment
+    short = avail < need
+    if short.any():
+        captured = out.cap_end[rows] - pos
+        out.flag(rows, "bad_transport_header", short & (captured >= need) & whole)
+        out.flag(rows, "truncated", short)
     full = int(avail.min()) >= 16
     ported = _PORTED[proto]
     if ported.any():
@@ -334,10 +389,24 @@ def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
         echo = icmp & np.isin(itype, _ICMP4_ID_TYPES if version == 4 else _ICMP6_ID_TYPES)
         out.put(prefix + "icmp_id", rows, h["w2"], echo & (avail >= 6))
         out.put(prefix + "icmp_seq", rows, h["w3"], echo & (avail >= 8))
+        if version == 4:
+            out.flag(rows, "bad_transport_header", icmp & (avail >= 1) & whole & (stated >= 0)
+                     & (_ICMP4_LENGTH[itype] > stated))
     esp, ah = proto == 50, proto == 51
     if esp.any() or ah.any():  # ESP: the SPI comes first; AH: after next header and length
         spi = np.where(ah, h["word1"], h["word0"])
         out.put(prefix + "spi", rows, spi, (esp & (avail >= 4)) | (ah & (avail >= 8)))
+        # AH's length (32-bit words, minus 2) within the IP payload (RFC 4302 2.2)
+        ah_len = (raw[:, 1].astype(np.int64) + 2) * 4
+        out.flag(rows, "bad_transport_header",
+                 ah & (avail >= 2) & whole & (stated >= 0) & (ah_len > stated))
+    dccp = proto == 33
+    if dccp.any():  # DCCP's data offset (32-bit words): 12 bytes at least, 16 with the
+        # extended sequence number (X bit), and within the IP payload (RFC 4340 5.1)
+        doff = raw[:, 4].astype(np.int64) * 4
+        least = np.where(raw[:, 8] & 1, 16, 12)
+        out.flag(rows, "bad_transport_header", dccp & (avail >= 9) & (
+            (doff < least) | (whole & (stated >= 0) & (doff > stated))))
     tcp = proto == 6
     if tcp.any():  # the innermost TCP header: at most one level has one
         out.put("tcp_seq", rows, h["word1"], tcp & (avail >= 8))
@@ -350,12 +419,28 @@ def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
         seglen = np.where(stated >= 0, np.minimum(stated, on_wire), on_wire) - hlen
         # a first fragment holds part of the segment: its length is unknown (NA), as in
         # Wireshark, which has no tcp.len for a fragment it did not reassemble
-        whole = ~out.values[prefix + "frag_more"][rows]
-        out.put("tcp_len", rows, seglen,
-                tcp & whole & (avail >= 13) & (hlen >= 20) & (seglen >= 0))
+        offset_known = tcp & (avail >= 13)
+        out.put("tcp_len", rows, seglen, offset_known & whole & (hlen >= 20) & (seglen >= 0))
+        # a data offset under the fixed header, or past the segment, is malformed
+        out.flag(rows, "bad_transport_header",
+                 offset_known & ((hlen < 20) | (whole & (seglen < 0))))
+        optioned = np.flatnonzero(offset_known & (hlen > 20) & (avail > 20))
+        if len(optioned):
+            out.flag(rows[optioned], "bad_transport_header", bad_option_lists(
+                src, rows[optioned], pos[optioned] + 20, hlen[optioned] - 20,
+                avail[optioned] - 20))
+    udp = proto == 17
+    bad_udp = None
+    if udp.any():  # the UDP length: the header and its data, within the IP payload
+        ulen = h["w2"].astype(np.int64)
+        jumbo = (ulen == 0) & (version == 6)  # RFC 2675: the IPv6 payload length says
+        beyond = whole & (stated >= 0) & (ulen > stated)
+        bad_udp = udp & (avail >= 6) & (ulen < 8) & ~jumbo
+        out.flag(rows, "bad_transport_header", bad_udp | (udp & (avail >= 6) & beyond))
     if prefix:
         return
-    _decode_tunnels(src, out, rows, pos, avail, proto, version, h["w1"])
+    _decode_tunnels(src, out, rows, pos, avail, stated, proto, version, h["w1"], h["w2"],
+                    bad_udp)
 
 
 #: Bytes of a tunnel's payload copied once per tunnelled frame (inner Ethernet, VLAN tags,
@@ -363,10 +448,25 @@ def _decode_l4(src, out: Decoded, prefix: str, rows, pos, avail, stated, proto,
 TUNNEL_HEADS = 96
 #: Protocol numbers of IP-in-IP and GRE.
 _IPIP, _IPV6IN, _GRE = 4, 41, 47
+_IP_TUNNEL = np.zeros(256, bool)
+_IP_TUNNEL[[_IPIP, _IPV6IN, _GRE]] = True
 
 
-def _decode_tunnels(src, out: Decoded, rows, pos, avail, proto, version, dport) -> None:
-    """The encapsulation of tunnelled rows, then what they carry (one level)."""
+def _decode_tunnels(src, out: Decoded, rows, pos, avail, stated, proto, version, dport, ulen,
+                    bad_udp) -> None:
+    """The encapsulation of tunnelled rows, then what they carry (one level); a datagram
+    whose UDP length is under its own header's (``bad_udp``) carries nothing (Wireshark stops
+    there too; one whose length runs past the IP payload is read to the payload's end).
+
+    What a tunnel carries ends with the outer datagram, not the frame: at its IP length
+    (``stated``), and for UDP at its UDP length (Linux trims the datagram to it)."""
+    tunnelled = _IP_TUNNEL[proto] | ((proto == 17) & (out.udp_kind[dport] > 0))
+    if tunnelled.any():
+        t = np.flatnonzero(tunnelled)
+        end = np.where(stated[t] >= 0, pos[t] + stated[t], out.wire_end[rows[t]])
+        by_udp = (proto[t] == 17) & (ulen[t] >= 8)
+        end = np.where(by_udp, np.minimum(end, pos[t] + ulen[t].astype(np.int64)), end)
+        out.wire_end[rows[t]] = np.minimum(out.wire_end[rows[t]], end)
     for inner_version, ip_proto in ((4, _IPIP), (6, _IPV6IN)):
         t = np.flatnonzero(proto == ip_proto)
         if len(t):
@@ -377,17 +477,33 @@ def _decode_tunnels(src, out: Decoded, rows, pos, avail, proto, version, dport) 
     g = np.flatnonzero(proto == _GRE)
     if len(g):
         enc = parse_gre(src, rows[g], pos[g], avail[g])
-        out.flag(enc.rows, "truncated", enc.cut)
+        _flag_cut(out, enc, pos[g])
+        out.flag(enc.rows, "bad_tunnel_header", enc.unopened)
         _open_tunnel(src, out, enc.rows, enc.kind, enc.tunnel_id, enc.inner_pos,
                      enc.inner_avail, enc.payload)
     udp = np.flatnonzero(proto == 17)
     kind = out.udp_kind[dport[udp]]
-    u = udp[(kind > 0) & (avail[udp] > 8)]  # a byte of the tunnel header was captured
+    # the tunnel header and payload lie within the UDP length (0: an IPv6 jumbogram's)
+    room = np.where(ulen[udp] >= 8, np.minimum(avail[udp], ulen[udp].astype(np.int64)),
+                    avail[udp])
+    ok = (kind > 0) & (room > 8)  # a byte of the tunnel header was captured
+    if bad_udp is not None:
+        ok &= ~bad_udp[udp]
+    u, room = udp[ok], room[ok]
     if len(u):
-        enc = parse_udp_tunnel(src, rows[u], pos[u], avail[u], out.udp_kind[dport[u]])
-        out.flag(enc.rows, "truncated", enc.cut)
+        enc = parse_udp_tunnel(src, rows[u], pos[u], room, out.udp_kind[dport[u]])
+        _flag_cut(out, enc, pos[u])
         _open_tunnel(src, out, enc.rows, enc.kind, enc.tunnel_id, enc.inner_pos,
                      enc.inner_avail, enc.payload)
+
+
+def _flag_cut(out: Decoded, enc, pos) -> None:
+    """An encapsulation header cut by the capture is ``truncated``; one that runs past the
+    datagram carrying it (its IP or UDP length) is a ``bad_tunnel_header``."""
+    captured = out.cap_end[enc.rows] - pos
+    room = enc.inner_pos + enc.inner_avail - pos  # what the header had to fit in
+    out.flag(enc.rows, "bad_tunnel_header", enc.cut & (room < captured))
+    out.flag(enc.rows, "truncated", enc.cut)
 
 
 def _open_tunnel(src, out: Decoded, rows, kind, tunnel_id, pos, avail, payload) -> None:

@@ -51,6 +51,17 @@ class LinkResult:
     known: np.ndarray  #: bool, the link type is one we read
     truncated: np.ndarray  #: bool, the link header itself is cut
     too_many_tags: np.ndarray  #: bool, more than MAX_VLAN_TAGS VLAN tags
+    not_ip: np.ndarray  #: bool, a raw IP link's packet starts with a version neither 4 nor 6
+
+
+def _ethertype(field: np.ndarray) -> np.ndarray:
+    """The EtherType a type/length field gives: -1 for an 802.3 length (under 0x600) but
+    0, which Wireshark reads as an unknown Ethernet II type (its ETHERTYPE_UNK).
+
+    >>> _ethertype(np.array([0x0800, 46, 0, -1])).tolist()
+    [2048, -1, 0, -1]
+    """
+    return np.where((field < 0x600) & (field != 0), -1, field)
 
 
 def _is_tpid(proto: np.ndarray) -> np.ndarray:
@@ -93,6 +104,7 @@ def decode_link(src: ByteSource, data_off: np.ndarray, cap_len: np.ndarray,
     known = np.zeros(n, bool)
     trunc = np.zeros(n, bool)
     deep = np.zeros(n, bool)
+    not_ip = np.zeros(n, bool)
     single = n == 0 or bool((linktype == linktype[0]).all())
     for lt in (linktype[:1] if single else np.unique(linktype)):
         layout = LINKTYPES.get(int(lt), (None, None))[1]
@@ -114,7 +126,7 @@ def decode_link(src: ByteSource, data_off: np.ndarray, cap_len: np.ndarray,
             proto = _tags(src, pos, avail, proto, gv, gt, base, gr, gd)
             deep[g] = gd
             if layout == "ethernet":
-                proto = np.where(proto < 0x600, -1, proto)  # 802.3 length field: not an EtherType
+                proto = _ethertype(proto)
             l2[g], vlan[g], trunc[g], l3[g] = proto, gv, gt, base + pos
         elif layout in ("raw", "ipv4", "ipv6"):
             if layout == "raw":
@@ -123,6 +135,7 @@ def decode_link(src: ByteSource, data_off: np.ndarray, cap_len: np.ndarray,
                 proto = np.select([ver == 4, ver == 6], [ETH_P_IP, ETH_P_IPV6], -1)
                 proto = np.where(avail < 1, -1, proto)
                 trunc[g] = avail < 1
+                not_ip[g] = (proto < 0) & (avail >= 1)
             else:
                 proto = np.full(len(base), ETH_P_IP if layout == "ipv4" else ETH_P_IPV6)
             l2[g] = proto
@@ -141,7 +154,7 @@ def decode_link(src: ByteSource, data_off: np.ndarray, cap_len: np.ndarray,
             l2[g] = np.where(cut, -1, proto)
             trunc[g] = cut
             l3[g] = base + 4
-    return LinkResult(l3, l2, vlan, known, trunc, deep)
+    return LinkResult(l3, l2, vlan, known, trunc, deep, not_ip)
 
 
 def decode_ethernet(src: ByteSource, pos: np.ndarray, avail: np.ndarray, rows: np.ndarray):
@@ -157,5 +170,5 @@ def decode_ethernet(src: ByteSource, pos: np.ndarray, avail: np.ndarray, rows: n
     deep = np.zeros(n, bool)
     trunc = cut.copy()
     proto = _tags(src, at, avail, proto, tci, trunc, pos, rows, deep)
-    proto = np.where(proto < 0x600, -1, proto)  # an 802.3 length field: not an EtherType
+    proto = _ethertype(proto)
     return pos + at, proto, tci, trunc, deep

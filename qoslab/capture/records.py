@@ -32,8 +32,13 @@ PROBLEMS: tuple[str, ...] = (
     "unsupported_link",  # a link type qoslab does not decode
     "truncated",  # a header is cut by the snap length
     "too_many_vlan_tags",  # more VLAN tags than qoslab.capture.linktypes.MAX_VLAN_TAGS
-    "bad_ip_header",
-    "bad_ext_header",
+    "bad_ip_header",  # IPv4/IPv6 header: version, header length, total / payload length
+    # (under the header, or past the frame), an option of an impossible length
+    "bad_ext_header",  # IPv6 extension header: past the payload, hop-by-hop not first, a loop
+    "bad_transport_header",  # TCP/UDP/ICMP/... (either level): the header does not fit in the
+    # IP payload, TCP data offset under 20 bytes or past the segment, a TCP option of an
+    # impossible length, UDP length under 8 or past the IP payload
+    "bad_tunnel_header",  # a GRE header of an unknown version or with source routes: not opened
     "bad_inner_ip_header",
     "nested_tunnel",  # a tunnel inside the tunnel: inner_* describe its outer header
     "no_timestamp",  # pcapng Simple Packet Block: time is NaT, t NaN

@@ -94,6 +94,7 @@ class Encapsulation:
     inner_avail: np.ndarray  #: captured bytes of the payload
     payload: np.ndarray  #: EtherType of the payload (0x6558: Ethernet), -1 unknown
     cut: np.ndarray  #: bool, the encapsulation header itself is cut by the snap length
+    unopened: np.ndarray | None = None  #: bool, a header qoslab names but does not open
 
 
 _GRE_C, _GRE_R, _GRE_K, _GRE_S, _GRE_A = 0x8000, 0x4000, 0x2000, 0x1000, 0x0080
@@ -104,7 +105,8 @@ def parse_gre(src, rows, pos, avail) -> Encapsulation:
     and version 1 (enhanced GRE of PPTP, RFC 2637: key, sequence and acknowledgement).
 
     A version 0 header with the routing bit (RFC 1701 source routes) or an unknown version
-    is named but not opened.
+    is named but not opened (``unopened``: Linux drops such packets; Wireshark reads the
+    payload of a version 2-7 header by its protocol type).
     """
     m = src.rows(pos, 16, rows=rows)
     flags, ptype = be16(m, 0), be16(m, 2)
@@ -123,7 +125,7 @@ def parse_gre(src, rows, pos, avail) -> Encapsulation:
     readable = (v0 & ((flags & _GRE_R) == 0)) | (version == 1)
     payload = np.where(readable & (avail >= 4), ptype, -1)
     return Encapsulation(rows, kind.astype(np.int8), tunnel_id, pos + hlen, avail - hlen,
-                         payload, cut)
+                         payload, cut, ~readable & (avail >= 2))
 
 
 def parse_udp_tunnel(src, rows, pos, avail, kind) -> Encapsulation:
