@@ -930,3 +930,34 @@ def test_more_captured_than_original_bytes_is_flagged_as_tshark_flags_it(tmp_pat
     # the other rows keep their own problem: a cut header is still "truncated"
     assert set(df.loc[~df["problem"].isin(["cap_len_exceeds_wire_len"]), "problem"]) == \
         {"", "truncated"}
+
+
+def test_pcapng_fcs_length_ends_the_decoded_frame_as_in_tshark(tmp_path):
+    """Ethernet frames ending in a 4-byte FCS on interfaces without if_fcslen, with
+    if_fcslen 4 and with 0: the lengths stay the record's; where the IP header gives no
+    length (TSO: total length 0) the payload ends before the FCS only where if_fcslen says
+    there is one, as tshark reads it."""
+    fcs = b"\xde\xad\xbe\xef"
+    frames = [bytes(ETH / IP(src=A4, dst=B4, len=0) / TCP(sport=1, dport=2, flags="PA")
+                    / Raw(b"x" * 20)) + fcs,
+              bytes(ETH / IP(src=A4, dst=B4) / TCP(sport=3, dport=4, flags="PA")
+                    / Raw(b"y" * 9)) + fcs]
+    order = "<"
+    body = [_block(order, 0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1))]
+    for fcs_len in (None, 4, 0):
+        opts = b"" if fcs_len is None else (struct.pack(order + "HHB3x", 13, 1, fcs_len)
+                                            + struct.pack(order + "HH", 0, 0))
+        body.append(_block(order, 1, struct.pack(order + "HHI", 1, 0, 0) + opts))
+    for iface in range(3):
+        for k, frame in enumerate(frames):
+            ticks = (T0 + 3 * iface + k) * 10**6
+            body.append(_block(order, 6, struct.pack(order + "IIIII", iface, ticks >> 32,
+                                                     ticks & 0xFFFFFFFF, len(frame),
+                                                     len(frame)) + frame))
+    path = tmp_path / "fcs.pcapng"
+    path.write_bytes(b"".join(body))
+    df = compare(path, 6)
+    assert (df["wire_len"] == df["cap_len"]).all()
+    assert df["wire_len"].tolist() == [len(f) for f in frames] * 3
+    assert df["tcp_len"].tolist() == [24, 9, 20, 9, 24, 9]
+    assert (df["problem"] == "").all()

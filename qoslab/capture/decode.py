@@ -135,9 +135,15 @@ def decode_batch(src: ByteSource, batch: RecordBatch, udp_tunnels=None) -> Decod
     n = len(batch)
     out = Decoded(n)
     # where each frame ends on the wire: a record claiming fewer original than captured bytes
-    # ends after its captured bytes (Wireshark's reported length is the larger of the two)
-    out.wire_end = batch.data_off + np.maximum(batch.wire_len, batch.cap_len)
-    out.cap_end = batch.data_off + batch.cap_len  # where its captured bytes end
+    # ends after its captured bytes (Wireshark's reported length is the larger of the two);
+    # an Ethernet frame check sequence (pcapng if_fcslen) is not part of what is decoded
+    length = np.maximum(batch.wire_len, batch.cap_len)
+    cap_len = batch.cap_len
+    if batch.fcs.any():
+        length = length - np.where(batch.linktype == 1, batch.fcs, 0)
+        cap_len = np.minimum(cap_len, np.maximum(length, 0))
+    out.wire_end = batch.data_off + length
+    out.cap_end = batch.data_off + cap_len  # where its captured bytes end
     out.misplaced = []  # rows of a hop-by-hop options header after another header
     out.udp_kind = np.zeros(1 << 16, np.int8)  # tunnel code per UDP destination port
     for port, code in udp_tunnel_ports(udp_tunnels).items():
@@ -150,7 +156,7 @@ def decode_batch(src: ByteSource, batch: RecordBatch, udp_tunnels=None) -> Decod
         hi = min(lo + SUB_BATCH, n)
         rows = np.arange(lo, hi)
         _decode_rows(src.with_heads(rows, batch.data_off[lo:hi]), out, rows,
-                     batch.data_off[lo:hi], batch.cap_len[lo:hi], batch.linktype[lo:hi])
+                     batch.data_off[lo:hi], cap_len[lo:hi], batch.linktype[lo:hi])
 
     starts = range(0, n, SUB_BATCH)
     if len(starts) > 1 and THREADS > 1:

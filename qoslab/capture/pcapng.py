@@ -21,7 +21,12 @@ How the corners are read:
   :class:`~qoslab.errors.CaptureFormatError`; a later one ends the reading there with a
   :class:`~qoslab.capture.CaptureWarning`, keeping the packets of the sections before it, as
   Wireshark does;
-* unknown block types are skipped.
+* unknown block types are skipped;
+* an interface's ``if_fcslen`` (bytes of frame check sequence ending each frame) is honoured
+  on Ethernet interfaces as Wireshark honours it: ``wire_len`` and ``cap_len`` stay the
+  record's, the headers are decoded as if the frame ended before its FCS (classic pcap files
+  say nothing of an FCS: none is assumed, as by Wireshark's default). ``epb_flags``' own FCS
+  length is not read.
 
 A walk can be resumed: :func:`pcapng_batches` with ``marks=[]`` records, for every batch it
 yields, a :class:`Resume` — the block offset where the walk of that batch's first packet
@@ -54,7 +59,7 @@ _SHB, _IDB, _OPB, _SPB, _EPB = PCAPNG_MAGIC, 1, 2, 3, 6
 _MIN_LEN = {_SHB: 28, _IDB: 20, _OPB: 32, _EPB: 32, _SPB: 16}
 _NAMES = {_SHB: "section header", _IDB: "interface", _OPB: "packet", _EPB: "packet",
           _SPB: "packet"}
-_OPT_TSRESOL, _OPT_TSOFFSET = 9, 14
+_OPT_TSRESOL, _OPT_FCSLEN, _OPT_TSOFFSET = 9, 13, 14
 #: Section major versions read.
 KNOWN_MAJOR_VERSIONS = (1,)
 #: Largest block accepted; anything larger is a lying length.
@@ -78,6 +83,7 @@ class Interface:
     snaplen: int
     units_per_s: int = 1_000_000  #: from if_tsresol (default microseconds)
     offset_s: int = 0  #: if_tsoffset
+    fcs_len: int = 0  #: if_fcslen: bytes of frame check sequence ending each frame
 
 
 def parse_idb(raw: bytes, order: str) -> Interface:
@@ -88,7 +94,7 @@ def parse_idb(raw: bytes, order: str) -> Interface:
     1000000000
     """
     linktype, _res, snaplen = struct.unpack_from(order + "HHI", raw, 8)
-    units, offset = 1_000_000, 0
+    units, offset, fcs = 1_000_000, 0, 0
     pos, end = 16, len(raw) - 4
     while pos + 4 <= end:
         code, olen = struct.unpack_from(order + "HH", raw, pos)
@@ -101,8 +107,10 @@ def parse_idb(raw: bytes, order: str) -> Interface:
             units = resolution_units(raw[val])
         elif code == _OPT_TSOFFSET and olen >= 8:
             offset = struct.unpack_from(order + "q", raw, val)[0]
+        elif code == _OPT_FCSLEN and olen >= 1:
+            fcs = min(raw[val], 127)
         pos = val + ((olen + 3) & ~3)
-    return Interface(linktype, snaplen, units, offset)
+    return Interface(linktype, snaplen, units, offset, fcs)
 
 
 def _order_of(path: str, src: ByteSource, off: int) -> str:
@@ -129,6 +137,7 @@ class _Interfaces:
         self._linktype = np.zeros(16, np.int32)
         self._snaplen = np.zeros(16, np.int64)
         self._clock = np.zeros(16, np.int64)
+        self._fcs = np.zeros(16, np.int8)
 
     def add(self, iface: Interface) -> None:
         key = (iface.units_per_s, iface.offset_s)
@@ -139,15 +148,17 @@ class _Interfaces:
             self._linktype = np.resize(self._linktype, 2 * self.count)
             self._snaplen = np.resize(self._snaplen, 2 * self.count)
             self._clock = np.resize(self._clock, 2 * self.count)
+            self._fcs = np.resize(self._fcs, 2 * self.count)
         self._linktype[self.count] = iface.linktype
+        self._fcs[self.count] = iface.fcs_len
         self._snaplen[self.count] = iface.snaplen
         self._clock[self.count] = self._pairs[key]
         self.count += 1
 
     def arrays(self):
-        """(linktype int32, snaplen int64, clock int64) per interface row."""
+        """(linktype int32, snaplen int64, clock int64, FCS bytes int8) per interface row."""
         n = self.count
-        return self._linktype[:n], self._snaplen[:n], self._clock[:n]
+        return self._linktype[:n], self._snaplen[:n], self._clock[:n], self._fcs[:n]
 
     def copy(self) -> _Interfaces:
         """An independent copy (the walk goes on adding to the original)."""
@@ -159,6 +170,7 @@ class _Interfaces:
         other._linktype = self._linktype[:n].copy()
         other._snaplen = self._snaplen[:n].copy()
         other._clock = self._clock[:n].copy()
+        other._fcs = self._fcs[:n].copy()
         return other
 
 
@@ -394,7 +406,7 @@ def _packets(path: str, src: ByteSource, ifaces: _Interfaces, offs, heads, btype
     iface[spb] = 0
     known = iface < described
     row = np.where(known, row0 + iface, 0)
-    linktype_of, snaplen_of, clock_of = ifaces.arrays()
+    linktype_of, snaplen_of, clock_of, fcs_of = ifaces.arrays()
     linktype = np.where(known, linktype_of[row] if len(linktype_of) else -1, -1).astype(np.int32)
     data_off = offs + np.where(spb, 12, 28)
     wire = np.where(spb, w[:, 2], w[:, 6]).astype(np.int64)
@@ -435,5 +447,6 @@ def _packets(path: str, src: ByteSource, ifaces: _Interfaces, offs, heads, btype
             ts_ns[on] = ns
             if not ok.all():
                 flag[np.arange(n)[on][~ok]] = _BAD_TIMESTAMP
+    fcs = np.where(known, fcs_of[row] if len(fcs_of) else 0, 0).astype(np.int8)
     return RecordBatch(data_off, cap, wire, ts_ns, iface.astype(np.int32), linktype,
-                       section.astype(np.int32), flag)
+                       section.astype(np.int32), flag, fcs)

@@ -77,6 +77,8 @@ class RecordBatch:
     linktype: np.ndarray  #: int32 LINKTYPE_* of the frame (-1: unknown interface)
     section: np.ndarray | None = None  #: int32 pcapng section number (None: all 0)
     flag: np.ndarray | None = None  #: int8 record problem (:func:`problem_code`; None: none)
+    #: int8 bytes of Ethernet frame check sequence ending the frame (pcapng if_fcslen; None: 0)
+    fcs: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.data_off)
@@ -84,6 +86,8 @@ class RecordBatch:
             self.section = np.zeros(n, np.int32)
         if self.flag is None:
             self.flag = np.zeros(n, np.int8)
+        if self.fcs is None:
+            self.fcs = np.zeros(n, np.int8)
 
     def __len__(self) -> int:
         return len(self.data_off)
