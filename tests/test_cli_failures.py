@@ -20,6 +20,7 @@ from qoslab.cli import main
 from tests.conftest import REPO, fill_disk
 
 CAPTURE = REPO / "data" / "captures" / "tunnel_uploads.pcap"
+FLENT = REPO / "tests" / "data" / "flent" / "lab-ping-irtt-loss.flent.gz"
 
 
 def _files(folder):
@@ -76,6 +77,8 @@ IN_PROCESS = [
     (["ping", "-c", "-1", "127.0.0.1"], ["--count"]),
     (["ping", "-s", "70000", "-c", "1", "127.0.0.1"], ["size 70000"]),
     (["sim", "no_such_scenario"], ["no_such_scenario"]),
+    (["plot", str(FLENT), "--kind", "loss", "--window", "1e-9", "-o", "{d}/loss.png"],
+     ["loss window 1e-09 s", "MAX_LOSS_WINDOWS"]),
     # hostile or broken inputs through every reading command
     (["capture", "{d}/junk"], ["junk", "not a capture"]),
     (["capture", "{d}/cut.pcap"], ["cut.pcap", "header"]),

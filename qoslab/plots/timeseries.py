@@ -315,6 +315,9 @@ def loss_over_time(
 
 
 _LOSS_MARKERS = {"lost": "x", "unreachable": "v", "time_exceeded": "^", "error": "s"}
+#: Most windows a loss-rate panel draws (``--window``): a figure shows a few thousand; a tiny
+#: window over a long run asked numpy for billions of bin edges (tens of GB).
+MAX_LOSS_WINDOWS = 100_000
 
 
 def _loss_markers(ax: Axes, sub: pd.DataFrame, names: list[str], colors: dict) -> int:
@@ -337,6 +340,12 @@ def _loss_rate(ax: Axes, sub: pd.DataFrame, names: list[str], colors: dict, wind
                span) -> None:
     if span is None:
         return
+    count = (span[1] - span[0]) / window
+    if count > MAX_LOSS_WINDOWS:
+        raise ConfigError(f"loss window {window:g} s over {span[1] - span[0]:g} s of probes makes "
+                          f"{count:,.0f} windows; at most {MAX_LOSS_WINDOWS:,} "
+                          "(qoslab.plots.timeseries.MAX_LOSS_WINDOWS): give a window of at least "
+                          f"{(span[1] - span[0]) / MAX_LOSS_WINDOWS:.3g} s")
     edges = np.arange(span[0], span[1] + window, window)
     if edges.size < 2:
         edges = np.array([span[0], span[0] + window])
