@@ -448,9 +448,8 @@ def _epb_options(r, order):
     """Enhanced Packet Block options (pcapng §4.3): comment, flags, hash, drop count,
     packet id, queue, verdict.
 
-    The flags' FCS length (bits 5-8) stays 0: Wireshark then takes the frame's last bytes
-    as the Ethernet FCS; qoslab does not read epb_flags (nor if_fcslen) — an FCS lies after
-    the IP datagram, where no column reads (unmodelled, without effect on real frames)."""
+    The flags' FCS length (bits 5-8) stays 0: the crafted frames end with their datagram
+    (FCS lengths are checked in tests.test_capture_tshark)."""
     flags = r.getrandbits(32) & ~0x1E0
     pick = [(1, b"a comment"[:r.randrange(1, 10)]), (2, struct.pack(order + "I", flags)),
             (3, b"\x02" + bytes(4)), (4, struct.pack(order + "Q", r.randrange(100))),

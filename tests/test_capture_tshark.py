@@ -954,10 +954,22 @@ def test_pcapng_fcs_length_ends_the_decoded_frame_as_in_tshark(tmp_path):
             body.append(_block(order, 6, struct.pack(order + "IIIII", iface, ticks >> 32,
                                                      ticks & 0xFFFFFFFF, len(frame),
                                                      len(frame)) + frame))
+    # epb_flags (after a comment): an FCS length of 4 on the interface without if_fcslen
+    # counts; 0 on the if_fcslen 4 interface leaves the interface's
+    for iface, flags in ((0, 4 << 5 | 1), (1, 2)):
+        frame = frames[0]
+        ticks = (T0 + 9) * 10**6
+        data = struct.pack(order + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(frame),
+                           len(frame)) \
+            + frame
+        data += b"\0" * (-len(data) % 4)
+        data += struct.pack(order + "HH", 1, 3) + b"abc\0" + struct.pack(
+            order + "HHI", 2, 4, flags) + struct.pack(order + "HH", 0, 0)
+        body.append(_block(order, 6, data))
     path = tmp_path / "fcs.pcapng"
     path.write_bytes(b"".join(body))
-    df = compare(path, 6)
+    df = compare(path, 8)
     assert (df["wire_len"] == df["cap_len"]).all()
-    assert df["wire_len"].tolist() == [len(f) for f in frames] * 3
-    assert df["tcp_len"].tolist() == [24, 9, 20, 9, 24, 9]
+    assert df["wire_len"].tolist() == [len(f) for f in frames] * 3 + [len(frames[0])] * 2
+    assert df["tcp_len"].tolist() == [24, 9, 20, 9, 24, 9, 20, 20]
     assert (df["problem"] == "").all()

@@ -25,8 +25,8 @@ How the corners are read:
 * an interface's ``if_fcslen`` (bytes of frame check sequence ending each frame) is honoured
   on Ethernet interfaces as Wireshark honours it: ``wire_len`` and ``cap_len`` stay the
   record's, the headers are decoded as if the frame ended before its FCS (classic pcap files
-  say nothing of an FCS: none is assumed, as by Wireshark's default). ``epb_flags``' own FCS
-  length is not read.
+  say nothing of an FCS: none is assumed, as by Wireshark's default); an Enhanced Packet
+  Block's ``epb_flags`` with a non-zero FCS length (bits 5-8) overrides it for that packet.
 
 A walk can be resumed: :func:`pcapng_batches` with ``marks=[]`` records, for every batch it
 yields, a :class:`Resume` — the block offset where the walk of that batch's first packet
@@ -60,6 +60,9 @@ _MIN_LEN = {_SHB: 28, _IDB: 20, _OPB: 32, _EPB: 32, _SPB: 16}
 _NAMES = {_SHB: "section header", _IDB: "interface", _OPB: "packet", _EPB: "packet",
           _SPB: "packet"}
 _OPT_TSRESOL, _OPT_FCSLEN, _OPT_TSOFFSET = 9, 13, 14
+_OPT_EPB_FLAGS = 2
+#: Options of one Enhanced Packet Block looked through for its flags.
+MAX_EPB_OPTIONS = 16
 #: Section major versions read.
 KNOWN_MAJOR_VERSIONS = (1,)
 #: Largest block accepted; anything larger is a lying length.
@@ -301,6 +304,30 @@ def pcapng_batches(path: str, source: CaptureSource, max_records: int, *,
         warn_capture(path, problem + f"; every complete packet before it is kept ({kept})")
 
 
+def _epb_fcs(src: ByteSource, offs, ext, cap, big, epb) -> np.ndarray:
+    """The FCS length ``epb_flags`` gives each Enhanced Packet Block (0: none given).
+
+    Options follow the packet data (padded to 4 bytes) up to the block's trailer; every block
+    with options is walked in lock step, one option per step."""
+    n = len(offs)
+    out = np.zeros(n, np.int64)
+    at = offs + 28 + ((cap + 3) & ~3)
+    end = offs + ext - 4
+    live = np.flatnonzero(epb & (at + 4 <= end))
+    for _ in range(MAX_EPB_OPTIONS):
+        if not len(live):
+            break
+        head = _words(src.rows(at[live], 8), big[live], "u2")
+        code, length = head[:, 0].astype(np.int64), head[:, 1].astype(np.int64)
+        flags = (code == _OPT_EPB_FLAGS) & (length >= 4) & (at[live] + 8 <= end[live])
+        if flags.any():
+            value = _words(src.rows(at[live] + 4, 4), big[live])[:, 0].astype(np.int64)
+            out[live[flags]] = (value[flags] >> 5) & 0xF
+        at[live] += 4 + ((length + 3) & ~3)
+        live = live[(code != 0) & ~flags & (at[live] + 4 <= end[live])]
+    return out
+
+
 def _u32(src: ByteSource, off: int, order: str) -> int | None:
     return src.u32(off, order)
 
@@ -448,5 +475,9 @@ def _packets(path: str, src: ByteSource, ifaces: _Interfaces, offs, heads, btype
             if not ok.all():
                 flag[np.arange(n)[on][~ok]] = _BAD_TIMESTAMP
     fcs = np.where(known, fcs_of[row] if len(fcs_of) else 0, 0).astype(np.int8)
+    epb = (btype == _EPB) & ~lying
+    if epb.any():
+        flagged = _epb_fcs(src, offs, ext, w[:, 5].astype(np.int64), big, epb)
+        fcs = np.where(flagged > 0, flagged, fcs).astype(np.int8)
     return RecordBatch(data_off, cap, wire, ts_ns, iface.astype(np.int32), linktype,
                        section.astype(np.int32), flag, fcs)
