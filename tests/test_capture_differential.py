@@ -124,6 +124,7 @@ def _transport(r, v):
             return Raw(hdr + b"x" * r.randrange(0, 40)), proto
         if v == 4:
             return ICMP(type=r.choice([13, 14, 15, 16, 17, 18]), id=r.randrange(65536),
+                        ts_ori=0, ts_rx=0, ts_tx=0,  # scapy would stamp the time of day
                         seq=r.randrange(65536)) / Raw(bytes(12))
         return Raw(bytes([r.choice([133, 134, 135, 136, 143]), 0, 0, 0]) + bytes(20)), 58
     if k < 2:
