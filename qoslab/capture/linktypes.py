@@ -54,14 +54,15 @@ class LinkResult:
     not_ip: np.ndarray  #: bool, a raw IP link's packet starts with a version neither 4 nor 6
 
 
-def _ethertype(field: np.ndarray) -> np.ndarray:
-    """The EtherType a type/length field gives: -1 for an 802.3 length (under 0x600) but
-    0, which Wireshark reads as an unknown Ethernet II type (its ETHERTYPE_UNK).
+def _ethertype(field: np.ndarray, tagged: np.ndarray) -> np.ndarray:
+    """The EtherType a type/length field gives: -1 for an 802.3 length (under 0x600) but a
+    0 in the Ethernet header itself (no VLAN tag before it), which Wireshark reads as an
+    unknown Ethernet II type (its ETHERTYPE_UNK).
 
-    >>> _ethertype(np.array([0x0800, 46, 0, -1])).tolist()
-    [2048, -1, 0, -1]
+    >>> _ethertype(np.array([0x0800, 46, 0, 0, -1]), np.array([0, 0, 0, 1, 0], bool)).tolist()
+    [2048, -1, 0, -1, -1]
     """
-    return np.where((field < 0x600) & (field != 0), -1, field)
+    return np.where((field < 0x600) & ((field != 0) | tagged), -1, field)
 
 
 def _is_tpid(proto: np.ndarray) -> np.ndarray:
@@ -126,7 +127,7 @@ def decode_link(src: ByteSource, data_off: np.ndarray, cap_len: np.ndarray,
             proto = _tags(src, pos, avail, proto, gv, gt, base, gr, gd)
             deep[g] = gd
             if layout == "ethernet":
-                proto = _ethertype(proto)
+                proto = _ethertype(proto, gv >= 0)
             l2[g], vlan[g], trunc[g], l3[g] = proto, gv, gt, base + pos
         elif layout in ("raw", "ipv4", "ipv6"):
             if layout == "raw":
@@ -170,5 +171,5 @@ def decode_ethernet(src: ByteSource, pos: np.ndarray, avail: np.ndarray, rows: n
     deep = np.zeros(n, bool)
     trunc = cut.copy()
     proto = _tags(src, at, avail, proto, tci, trunc, pos, rows, deep)
-    proto = _ethertype(proto)
+    proto = _ethertype(proto, tci >= 0)
     return pos + at, proto, tci, trunc, deep

@@ -8,7 +8,9 @@ header after its first two bytes; only Pad1 (0) is a single byte, and the length
 the option's data (the item is two bytes longer). An item whose length byte is missing
 (inside the list), too small or runs past the list's end makes the header malformed
 (Wireshark: "too-short option length", "option goes past end of options"): the row is
-flagged and its other fields stay decoded. What an option means is not read.
+flagged and its other fields stay decoded; so does an IPv4 or TCP list whose padding after
+its end-of-list item is not zero (Wireshark: "Non-zero header padding"). What an option means
+is not read.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def bad_option_lists(src, rows: np.ndarray, start: np.ndarray, length: np.ndarra
     length = np.minimum(length, MAX_OPTIONS)
     seen = np.minimum(captured, length)
     at = np.zeros(n, np.int64)
+    ended = np.full(n, MAX_OPTIONS, np.int64)  # where an end-of-list item stands
     live = np.flatnonzero(seen > 0)
     for _ in range(MAX_OPTIONS):
         if not len(live):
@@ -60,7 +63,14 @@ def bad_option_lists(src, rows: np.ndarray, start: np.ndarray, length: np.ndarra
             size += 2
         broken = ~single & ((p + 1 >= room) | (sized & ((size < 2) | (p + size > room))))
         bad[live[broken]] = True
+        if not ipv6:
+            stop = kind == _END
+            ended[live[stop]] = p[stop]
         at[live] = p + np.where(single, 1, size)
         going = ~broken & (single | sized) & (at[live] < seen[live])
         live = live[going if ipv6 else going & (kind != _END)]
+    if not ipv6:  # the padding after an end-of-list item (as far as captured) is zeros
+        cols = np.arange(MAX_OPTIONS)
+        padding = (cols > ended[:, None]) & (cols < seen[:, None])
+        bad |= (padding & (m != 0)).any(axis=1)
     return bad
