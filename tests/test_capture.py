@@ -10,7 +10,20 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 import pytest
-from scapy.all import ICMP, IP, TCP, UDP, Ether, IPv6, IPv6ExtHdrDestOpt, Raw
+from scapy.all import (
+    GRE,
+    ICMP,
+    IP,
+    TCP,
+    UDP,
+    Ether,
+    IPOption_Router_Alert,
+    IPv6,
+    IPv6ExtHdrDestOpt,
+    IPv6ExtHdrHopByHop,
+    Raw,
+)
+from scapy.layers.vxlan import VXLAN
 
 import qoslab
 from qoslab import CaptureFormatError, data_path, read_capture
@@ -371,3 +384,43 @@ def test_cli_lists_the_inner_flows_of_udp_tunnels(tmp_path, capsys):
     assert "vxlan 12" in text and "\n1 flows" in text.replace("\n\n", "\n")
     assert main(["capture", str(path), "--level", "outer", "--vxlan-port", "8472"]) == 0
     assert "4789" in capsys.readouterr().out
+
+
+def _set(frame, at, fmt, value):
+    b = bytearray(bytes(frame))
+    struct.pack_into(fmt, b, at, value)
+    return bytes(b)
+
+
+def test_headers_whose_own_lengths_lie_are_flagged_by_name(tmp_path):
+    """One frame per lie; each is flagged with the problem naming its header, and the
+    fields before the lie stay decoded."""
+    e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    a4, b4, a6, b6 = "10.0.0.1", "10.0.0.2", "2001:db8::1", "2001:db8::2"
+    tcp = e / IP(src=a4, dst=b4) / TCP(sport=1, dport=2, options=[("MSS", 1460), ("EOL", None)]) \
+        / Raw(b"x")
+    udp = e / IP(src=a4, dst=b4) / UDP(sport=3, dport=4) / Raw(b"y" * 8)
+    cases = [  # (frame, problem)
+        (_set(tcp, 16, ">H", 200), "bad_ip_header"),  # total length past the frame
+        (_set(e / IP(src=a4, dst=b4, options=[IPOption_Router_Alert()]) / UDP(), 35, "B", 9),
+         "bad_ip_header"),  # an IPv4 option running past the header
+        (_set(tcp, 46, "B", 0x30), "bad_transport_header"),  # TCP data offset 12 bytes
+        (_set(tcp, 55, "B", 30), "bad_transport_header"),  # a TCP option past the header
+        (_set(tcp, 59, "B", 7), "bad_transport_header"),  # padding after end-of-options
+        (_set(udp, 38, ">H", 3), "bad_transport_header"),  # UDP length under its header
+        (_set(udp, 38, ">H", 99), "bad_transport_header"),  # UDP length past the payload
+        (_set(e / IPv6(src=a6, dst=b6) / UDP(), 18, ">H", 99), "bad_ip_header"),
+        (bytes(e / IPv6(src=a6, dst=b6) / IPv6ExtHdrDestOpt() / IPv6ExtHdrHopByHop()
+               / UDP()), "bad_ext_header"),  # hop-by-hop after another header
+        (_set(e / IPv6(src=a6, dst=b6) / IPv6ExtHdrDestOpt() / UDP(), 57, "B", 9),
+         "bad_ext_header"),  # an option running past its header
+        (_set(e / IP(src=a4, dst=b4) / GRE() / IP(src=b4, dst=a4), 35, "B", 2),
+         "bad_tunnel_header"),  # GRE version 2
+        (_set(e / IP(src=a4, dst=b4) / UDP(sport=50000, dport=4789) / VXLAN(vni=7)
+              / Ether() / IP(), 38, ">H", 12), "bad_tunnel_header"),  # VXLAN cut by UDP
+    ]
+    df = read_capture(write_pcap(tmp_path / "lies.pcap", [f for f, _ in cases]))
+    assert df["problem"].tolist() == [p for _, p in cases]
+    assert df["src"].notna().all() and df["ttl"].notna().all()
+    assert df["sport"].iloc[2:7].tolist() == [1, 1, 1, 3, 3]
+    assert df["tunnel"].tolist()[-2:] == ["gre", "vxlan"] and df["inner_src"].isna().all()
