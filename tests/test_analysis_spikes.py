@@ -266,3 +266,11 @@ def test_period_monte_carlo_gives_way_to_the_analytic_tail_past_the_work_limit(m
     monkeypatch.setattr(period_module, "MAX_PERIOD_WORK", grid * t.size - 1)
     with pytest.raises(PeriodSearchLimitError, match=f"grid of {grid:,} frequencies"):
         infer_period(t, span=(0, 100))
+
+
+@pytest.mark.parametrize("oversample", [0, -3, 2.5, True])
+def test_period_oversample_that_is_not_a_positive_integer_is_refused(oversample):
+    t = np.arange(5.0, 100.0, 5.0)
+    assert infer_period(t, span=(0, 100), oversample=1).period == pytest.approx(5.0, abs=0.2)
+    with pytest.raises(ConfigError, match="oversample"):
+        infer_period(t, span=(0, 100), oversample=oversample)

@@ -240,6 +240,10 @@ def infer_period(times, *, min_period: float = 1.0, max_period: float | None = N
     if not 0 < min_period < max_period:
         raise ConfigError(f"infer_period: need 0 < min_period < max_period, got "
                           f"{min_period}, {max_period} (span {length:g} s)")
+    if isinstance(oversample, bool) or not isinstance(oversample, (int, np.integer)) or \
+            oversample < 1:
+        raise ConfigError(f"infer_period: oversample (frequency steps per 1/span) must be "
+                          f"an integer >= 1, got {oversample!r}")
     f_lo, f_hi = 1.0 / max_period, 1.0 / min_period
     step = 1.0 / (oversample * length)
     grid = math.floor((f_hi - f_lo) / step) + 1  # np.arange's length, before it allocates
