@@ -8,6 +8,8 @@ import json
 import os
 import pickle
 import struct
+import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -384,7 +386,7 @@ def _dense_run_file(path, values: int, cell: str = "1"):
 
 def test_a_small_gzip_file_inflates_to_a_few_mb_only(tmp_path):
     """A 31 KB file inflating to 32 MB of numbers (8 M values) took ~10 s and ~800 MB before
-    failing; any gzip file may inflate to MIN_INFLATE_ALLOWANCE (6 MiB), a larger one 100 ×
+    failing; any gzip file may inflate to MIN_INFLATE_ALLOWANCE (5 MiB), a larger one 100 ×
     its size."""
     p, inflated = _dense_run_file(tmp_path / "dense.run.gz", 8_000_000, "1.5")
     assert p.stat().st_size < 40_000 and inflated > 30e6
@@ -396,15 +398,21 @@ def test_a_small_gzip_file_inflates_to_a_few_mb_only(tmp_path):
 def test_densest_content_at_the_inflate_floor_stays_in_the_memory_bound(tmp_path):
     """1 M integers in 2 MB of JSON (from 2 KB), the worst memory per inflated byte (each
     value a Python object before it is a column): a tiny file inflating to the whole
-    MIN_INFLATE_ALLOWANCE (3 × this, memory linear in it) stays within the promise."""
+    MIN_INFLATE_ALLOWANCE (2.5 × this, memory linear in it) stays within the promise (~170
+    of 200 MB: the floor is chosen with that margin)."""
     p, inflated = _dense_run_file(tmp_path / "dense.run.gz", 1_000_000)
-    tracemalloc.start()
-    try:
-        with pytest.raises(RunFormatError, match="missing column"):
-            qoslab.load(p)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    # measured in a fresh interpreter: in the suite's process, threads that earlier tests
+    # left running allocate while tracemalloc counts (0.1 % over the bound once)
+    measure = ("import sys, tracemalloc, qoslab\n"
+               "tracemalloc.start()\n"
+               "try:\n    qoslab.load(sys.argv[1])\n"
+               "except qoslab.errors.RunFormatError as exc:\n    assert 'missing column' in str(exc)\n"
+               "else:\n    raise SystemExit('loaded')\n"
+               "print(tracemalloc.get_traced_memory()[1])\n")
+    done = subprocess.run([sys.executable, "-I", "-c", measure, str(p)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    peak = int(done.stdout.split()[-1])
     at_floor = peak * limits.MIN_INFLATE_ALLOWANCE / inflated
     assert at_floor <= MEMORY(p.stat().st_size), f"{at_floor / 2**20:.0f} MiB at the floor"
 
