@@ -12,6 +12,11 @@ root in a folder other users can write to:
   (:func:`create_new`); whole files are written to a fresh temporary file in the same folder and
   then published: with ``os.link`` (fails if the name exists: no clobbering, not even by a race)
   or, with ``force``, ``os.replace`` (which replaces a symlink itself, never its target).
+* **Folders of parts** (Parquet datasets) follow the same rules (:func:`check_folder_output`):
+  they are written into a temporary folder beside their name (:func:`temp_folder_beside`) and
+  renamed into place once complete (:func:`publish_folder`); with ``force`` an existing folder
+  is replaced only when it carries the dataset's marker file, a file or symlink of that name
+  itself (never its target).
 * **Journals are never destroyed.** A ``.partial`` journal left by an earlier run that was not
   recovered is refused (:class:`JournalExistsError`); with ``force`` it is kept under a new name
   (:func:`keep_aside`) and a warning says where.
@@ -23,6 +28,7 @@ import contextlib
 import datetime as dt
 import errno
 import os
+import shutil
 import stat
 import tempfile
 import warnings
@@ -43,6 +49,9 @@ __all__ = [
     "write_with",
     "keep_aside",
     "refuse_or_keep_journal",
+    "check_folder_output",
+    "temp_folder_beside",
+    "publish_folder",
 ]
 
 
@@ -300,3 +309,99 @@ def refuse_or_keep_journal(journal: Path, *, force: bool) -> None:
             "it under a new name and start anew")
     kept = keep_aside(journal)
     warnings.warn(f"{journal}: an earlier run's journal was kept as {kept}", stacklevel=3)
+
+
+def check_folder_output(out: str | os.PathLike, *, force: bool = False, what: str,
+                        marker: str) -> Path:
+    """Check, before any work, that the dataset folder ``out`` can be written.
+
+    Parameters
+    ----------
+    out
+        The folder to be written (as a whole: :func:`publish_folder`).
+    force
+        Allow replacing an existing dataset (a folder holding ``marker``), or a file or
+        symlink of that name (the name, never its target).
+    what
+        What the folder is, for messages (``"Parquet dataset"`` …).
+    marker
+        The file every such dataset holds (its manifest).
+
+    Raises
+    ------
+    OutputExistsError
+        ``out`` exists and ``force`` is not given.
+    OutputError
+        The parent folder is missing or not writable, or ``out`` is a folder that is not such
+        a dataset (never replaced, even with ``force``).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> os.mkdir(os.path.join(d, "notes"))
+    >>> check_folder_output(os.path.join(d, "notes"), force=True, what="dataset",
+    ...                     marker="manifest.json")
+    Traceback (most recent call last):
+    ...
+    qoslab.outputs.OutputError: dataset ...notes: exists and is not a qoslab dataset (no manifest.json); it is not replaced, even with --force
+    """
+    out = Path(out)
+    parent = out.parent
+    if not parent.is_dir():
+        raise OutputError(f"{what} {out}: the folder {parent} does not exist (qoslab does "
+                          "not create folders for outputs)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {out}: the folder {parent} is not writable")
+    try:
+        st = os.lstat(out)
+    except FileNotFoundError:
+        return out
+    except OSError as exc:
+        raise OutputError(f"{what} {out}: {_describe(exc)}") from None
+    if not force:
+        raise OutputExistsError(f"{what} {out}: exists; choose another name or pass --force "
+                                "to replace it")
+    if stat.S_ISDIR(st.st_mode) and not (out / marker).is_file():
+        raise OutputError(f"{what} {out}: exists and is not a qoslab {what} (no {marker}); "
+                          "it is not replaced, even with --force")
+    return out
+
+
+def temp_folder_beside(out: Path, suffix: str = ".tmp") -> Path:
+    """A new, empty temporary folder next to ``out``, with the mode a new folder gets
+    (``0o777`` less the umask; ``mkdtemp`` alone makes it ``0o700``)."""
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=suffix, dir=out.parent))
+        os.chmod(tmp, 0o777 & ~_umask())
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create a folder beside it ({_describe(exc)})"
+                          ) from None
+    return tmp
+
+
+def publish_folder(tmp: Path, out: Path, *, force: bool, what: str, marker: str) -> Path:
+    """Give the finished folder ``tmp`` its name ``out`` (same parent folder).
+
+    An existing ``out`` is replaced only with ``force`` and only when it is still what
+    :func:`check_folder_output` accepts: a dataset folder is moved aside and removed after
+    the rename, a file or symlink is unlinked (never followed).
+    """
+    old = None
+    if os.path.lexists(out):
+        if not force:
+            raise OutputExistsError(f"{what} {out}: appeared while it was written; not "
+                                    "replaced (pass --force)")
+        check_folder_output(out, force=True, what=what, marker=marker)
+        if out.is_dir() and not out.is_symlink():
+            old = temp_folder_beside(out, ".old")
+            os.rename(out, old / "dataset")
+        else:
+            os.unlink(out)
+    try:
+        os.rename(tmp, out)
+    except OSError as exc:
+        raise OutputError(f"{what} {out}: cannot create ({_describe(exc)})") from None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out

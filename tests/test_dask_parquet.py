@@ -81,7 +81,7 @@ def test_outputs_are_never_clobbered(packets, tmp_path):
     assert len(read_packets(out)) == len(packets)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("years of work")
-    with pytest.raises(OutputError, match="not a qoslab dataset"):
+    with pytest.raises(OutputError, match="not a qoslab Parquet dataset"):
         write_packets(packets, tmp_path / "mine", force=True)
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work"
     target = tmp_path / "target"

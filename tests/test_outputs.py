@@ -280,3 +280,32 @@ def test_disk_full_during_a_ping_run_is_one_error_and_the_journal_keeps_its_prob
     kept = int(err.split("keeps the ")[1].split(" records")[0])
     run = load_cut_journal(folder / "p.json.gz.partial")  # a torn last line is dropped
     assert kept - 1 <= len(run.probes) <= kept and len(run.probes) > 100
+
+
+def test_a_dataset_folder_replaces_only_its_own_kind_and_never_follows_a_symlink(tmp_path):
+    """Folders of parts (Parquet datasets) follow the files' rules: refused without force;
+    with force a dataset (its marker file) or a file/symlink of that name is replaced, the
+    symlink's target untouched; a folder of something else never is."""
+    from qoslab.outputs import check_folder_output, publish_folder, temp_folder_beside
+
+    def write(out, force=False, text="new"):
+        out = check_folder_output(out, force=force, what="dataset", marker="m.json")
+        tmp = temp_folder_beside(out)
+        (tmp / "m.json").write_text(text)
+        return publish_folder(tmp, out, force=force, what="dataset", marker="m.json")
+
+    out = write(tmp_path / "d", text="first")
+    with pytest.raises(OutputExistsError, match="--force"):
+        write(out)
+    write(out, force=True, text="second")
+    assert (out / "m.json").read_text() == "second"
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "keep").write_text("x")
+    (tmp_path / "link").symlink_to(target)
+    write(tmp_path / "link", force=True)
+    assert not (tmp_path / "link").is_symlink() and (target / "keep").read_text() == "x"
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(OutputError, match="not a qoslab dataset"):
+        write(tmp_path / "notes", force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "link", "notes", "target"]

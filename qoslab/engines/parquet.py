@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,7 +36,7 @@ from ..capture.decode import PROBLEMS, TUNNELS
 from ..capture.frame import address_sort_key
 from ..capture.reader import DEFAULT_CHUNK, concat_packets
 from ..errors import ConfigError, RunFormatError
-from ..outputs import OutputError, OutputExistsError
+from ..outputs import check_folder_output, publish_folder, temp_folder_beside
 from ..schema import CAPTURE_SET, PACKETS
 from ._dask import require_dask
 from .captures import ADDRESS_COLUMNS
@@ -71,21 +70,7 @@ def check_dataset_output(out, *, force: bool = False) -> Path:
         The parent folder is missing or not writable, or ``out`` is a folder that is not a
         qoslab dataset (never removed, even with ``force``).
     """
-    out = Path(out)
-    parent = out.parent
-    if not parent.is_dir():
-        raise OutputError(f"Parquet dataset {out}: the folder {parent} does not exist (qoslab "
-                          "does not create folders for outputs)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"Parquet dataset {out}: the folder {parent} is not writable")
-    if os.path.lexists(out):
-        if not force:
-            raise OutputExistsError(f"Parquet dataset {out}: exists; choose another name or "
-                                    "pass --force to replace it")
-        if out.is_dir() and not out.is_symlink() and not (out / MANIFEST).is_file():
-            raise OutputError(f"Parquet dataset {out}: is a folder but not a qoslab dataset "
-                              f"(no {MANIFEST}); it is not replaced, even with --force")
-    return out
+    return check_folder_output(out, force=force, what="Parquet dataset", marker=MANIFEST)
 
 
 def _quote(name: str) -> str:
@@ -210,15 +195,14 @@ def _write_dataset(out, files: Sequence[str], write, *, force: bool) -> Path:
     """Check ``out``, let ``write(tmp)`` write the pieces into a temporary folder beside it,
     add the manifest and rename the folder into place."""
     out = check_dataset_output(out, force=force)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = temp_folder_beside(out)
     try:
         pieces = [p for p in write(tmp) if p["packets"]]
         manifest = {"format": _FORMAT, "version": _VERSION, "written_by": f"qoslab {__version__}",
                     "files": list(files), "columns": {**PACKETS, **CAPTURE_SET},
                     "packets": sum(p["packets"] for p in pieces), "pieces": pieces}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        os.chmod(tmp, 0o777 & ~_umask())
-        _publish(tmp, out, force=force)
+        publish_folder(tmp, out, force=force, what="Parquet dataset", marker=MANIFEST)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -231,35 +215,6 @@ def _pieces(packets: pd.DataFrame, rows: int):
     for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(packets)], strict=True):
         for start in range(int(lo), int(hi), rows):
             yield packets.iloc[start:min(start + rows, int(hi))]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _publish(tmp: Path, out: Path, *, force: bool) -> None:
-    """Give the finished folder its name; with ``force`` the old dataset (or file, or
-    symlink — itself, never its target) goes first."""
-    old = None
-    if os.path.lexists(out):
-        if not force:
-            raise OutputExistsError(f"Parquet dataset {out}: appeared while it was written; "
-                                    "not replaced (pass --force)")
-        if out.is_dir() and not out.is_symlink():
-            check_dataset_output(out, force=True)  # still a qoslab dataset
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.rename(out, old / "dataset")
-        else:
-            os.unlink(out)
-    try:
-        os.rename(tmp, out)
-    except OSError as exc:
-        raise OutputError(f"Parquet dataset {out}: cannot create ({os.strerror(exc.errno)})"
-                          ) from None
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- reading

@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import stat
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ import pandas as pd
 
 from .. import schema
 from ..errors import ProbeLimitError, RunFormatError, SeriesLimitError
-from ..outputs import OutputError, OutputExistsError
+from ..outputs import OutputError, check_folder_output, publish_folder, temp_folder_beside
 from ..runs import Run
 from .limits import MAX_ROWS, MAX_SERIES, read_config_text
 
@@ -65,23 +64,7 @@ def check_tables_output(out: str | os.PathLike, *, force: bool = False) -> Path:
         The parent folder is missing or not writable, or ``out`` is something other than such
         a dataset (never removed, even with ``force``).
     """
-    out = Path(out)
-    parent = out.parent
-    what = f"per-packet dataset {out}"
-    if not parent.is_dir():
-        raise OutputError(f"{what}: the folder {parent} does not exist (qoslab does not "
-                          "create folders for outputs)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{what}: the folder {parent} is not writable")
-    if os.path.lexists(out):
-        if not force:
-            raise OutputExistsError(f"{what}: exists; choose another name or pass --force to "
-                                    "replace it")
-        st = os.lstat(out)
-        if not stat.S_ISDIR(st.st_mode) or not (out / MANIFEST).is_file():
-            raise OutputError(f"{what}: exists and is not a qoslab per-packet dataset (no "
-                              f"{MANIFEST}); it is not replaced, even with --force")
-    return out
+    return check_folder_output(out, force=force, what="per-packet dataset", marker=MANIFEST)
 
 
 class TableWriter:
@@ -109,11 +92,7 @@ class TableWriter:
     def __init__(self, out: str | os.PathLike, *, force: bool = False) -> None:
         self.out = check_tables_output(out, force=force)
         self.force = force
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".partial",
-                                         dir=self.out.parent))
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(self.tmp, 0o777 & ~mask)
+        self.tmp = temp_folder_beside(self.out, ".partial")
         self.parts: dict[str, list[dict]] = {name: [] for name in TABLES}
         for name in TABLES:
             (self.tmp / name).mkdir()
@@ -144,28 +123,14 @@ class TableWriter:
         with os.fdopen(os.open(self.tmp / MANIFEST, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
                                os.O_NOFOLLOW | os.O_CLOEXEC, 0o666), "w") as fh:
             json.dump(manifest, fh)
-        _publish(self.tmp, self.out, force=self.force)
+        publish_folder(self.tmp, self.out, force=self.force, what="per-packet dataset",
+                       marker=MANIFEST)
         return {"path": str(self.out.resolve()),
                 **{name: t["rows"] for name, t in manifest["tables"].items()}}
 
     def abort(self) -> None:
         """Remove the unfinished folder (a replay that failed)."""
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _publish(tmp: Path, out: Path, *, force: bool) -> None:
-    old = None
-    if os.path.lexists(out):
-        check_tables_output(out, force=force)  # still a dataset, and force given
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-        os.rename(out, old / "dataset")
-    try:
-        os.rename(tmp, out)
-    except OSError as exc:
-        raise OutputError(f"per-packet dataset {out}: cannot create "
-                          f"({os.strerror(exc.errno)})") from None
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- reading
